@@ -1,0 +1,5 @@
+"""``python -m harness`` runs the ``selma3d`` command line."""
+
+from harness.cli import main
+
+main()

@@ -1,0 +1,7 @@
+"""Commands of the ``evaluate`` group (filled in by its issue)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,44 @@
+"""Volume-level checks of a split's cases (shape, grid, binary labels, readability)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.errors import VolumeError
+from harness.split import Case
+from harness.volume import read_volume
+
+__all__ = ["check_case_volumes"]
+
+
+def check_case_volumes(case: Case, *, where: str) -> list[str]:
+    """Open a case's volumes and return every problem found, each prefixed with ``where``.
+
+    Checks: every file readable and 3D; channels on one grid; the label on the image's grid;
+    the label free of NaN (any other value binarises with ``> 0``).
+    """
+    problems: list[str] = []
+    grids = []
+    for path in case.images:
+        try:
+            grids.append((path, read_volume(path).grid))
+        except VolumeError as exc:
+            problems.append(f"{where}: image unreadable: {exc}")
+    ref_path, ref_grid = grids[0] if grids else (None, None)
+    for path, grid in grids[1:]:
+        diff = ref_grid.mismatch(grid)
+        if diff:
+            problems.append(f"{where}: channel {path.name} differs from {ref_path.name}: {diff}")
+    if case.label is not None:
+        try:
+            label = read_volume(case.label)
+        except VolumeError as exc:
+            problems.append(f"{where}: label unreadable: {exc}")
+        else:
+            if ref_grid is not None:
+                diff = ref_grid.mismatch(label.grid)
+                if diff:
+                    problems.append(f"{where}: label and image grids differ: label {diff}")
+            if np.issubdtype(label.array.dtype, np.floating) and np.isnan(label.array).any():
+                problems.append(f"{where}: label contains NaN; expected a binary mask")
+    return problems

@@ -1,0 +1,333 @@
+"""Read and write 3D volumes as NIfTI, TIFF and MetaImage, keeping the voxel grid.
+
+Conventions
+-----------
+- Arrays are indexed ``[z, y, x]`` (x varies fastest), as SimpleITK returns them. NIfTI data,
+  which nibabel gives as ``[i, j, k]``, are transposed to match.
+- ``Grid.spacing`` follows the array axes: ``(z, y, x)``, in the file's units (often micrometres,
+  often unknown for released light-sheet patches).
+- ``Grid.origin`` and ``Grid.direction`` are physical, in ITK's LPS convention and order:
+  ``origin = (x, y, z)`` and ``direction`` is the row-major 3x3 matrix whose columns are the
+  directions of the index axes (i, j, k). NIfTI's RAS affines are converted on read and write.
+- TIFF stores no origin or orientation: they read as zero and identity. Spacing uses the ImageJ
+  convention (``spacing`` for z, resolution tags for y and x).
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import VolumeError
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "Grid",
+    "Volume",
+    "read_volume",
+    "strip_extension",
+    "volume_format",
+    "write_volume",
+]
+
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".tiff", ".tif", ".mha")
+_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+# ITK's LPS and NIfTI's RAS differ by the sign of the first two physical axes.
+_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The voxel grid of a volume: where each voxel lies in space.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(z, y, x)``.
+    spacing : tuple of float
+        Voxel size along ``(z, y, x)``.
+    origin : tuple of float
+        Physical position of voxel ``[0, 0, 0]``, ``(x, y, z)`` in LPS.
+    direction : tuple of float
+        Row-major 3x3 direction cosines (ITK convention), 9 values.
+    """
+
+    shape: tuple[int, int, int]
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: tuple[float, ...] = _IDENTITY
+
+    def __post_init__(self) -> None:
+        if len(self.shape) != 3:
+            raise ValueError(f"Grid.shape must have 3 values (z, y, x). Got {self.shape}.")
+        if len(self.spacing) != 3 or any(not s > 0 for s in self.spacing):
+            raise ValueError(f"Grid.spacing must be 3 positive values. Got {self.spacing}.")
+        if len(self.origin) != 3:
+            raise ValueError(f"Grid.origin must have 3 values. Got {self.origin}.")
+        if len(self.direction) != 9:
+            raise ValueError(f"Grid.direction must have 9 values. Got {self.direction}.")
+
+    def mismatch(self, other: Grid, *, rtol: float = 1e-4, atol: float = 1e-4) -> str | None:
+        """Describe how ``other`` differs from this grid, or return None if they match.
+
+        Shapes must be equal; spacing, origin and direction are compared with tolerances because
+        headers store them as float32.
+
+        Examples
+        --------
+        >>> Grid((2, 3, 4)).mismatch(Grid((2, 3, 4), spacing=(1.0, 1.0, 1.00001))) is None
+        True
+        >>> Grid((2, 3, 4)).mismatch(Grid((2, 3, 5)))
+        'shape (z, y, x) is (2, 3, 5), expected (2, 3, 4)'
+        """
+        if tuple(other.shape) != tuple(self.shape):
+            return f"shape (z, y, x) is {tuple(other.shape)}, expected {tuple(self.shape)}"
+        for name in ("spacing", "origin", "direction"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if not np.allclose(theirs, mine, rtol=rtol, atol=atol):
+                got = tuple(round(float(v), 6) for v in theirs)
+                want = tuple(round(float(v), 6) for v in mine)
+                return f"{name} is {got}, expected {want}"
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """A 3D array with its grid.
+
+    Attributes
+    ----------
+    array : (Z, Y, X) ndarray
+        Voxel values, in the file's dtype.
+    grid : Grid
+        Where the voxels lie; ``grid.shape == array.shape``.
+    """
+
+    array: np.ndarray
+    grid: Grid
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"Volume.array must be 3D (z, y, x). Got shape {self.array.shape}.")
+        if tuple(self.array.shape) != tuple(self.grid.shape):
+            raise ValueError(
+                f"Volume.array shape {self.array.shape} differs from grid shape {self.grid.shape}."
+            )
+
+
+def volume_format(path: str | Path) -> str:
+    """Return the format of ``path`` from its extension: ``"nifti"``, ``"tiff"`` or ``"mha"``.
+
+    Examples
+    --------
+    >>> volume_format("case_001.nii.gz")
+    'nifti'
+    >>> volume_format("x/pred.TIF")
+    'tiff'
+    """
+    name = Path(path).name.lower()
+    if name.endswith((".nii.gz", ".nii")):
+        return "nifti"
+    if name.endswith((".tif", ".tiff")):
+        return "tiff"
+    if name.endswith(".mha"):
+        return "mha"
+    raise VolumeError(
+        f"{path}: unknown volume format; expected one of {', '.join(SUPPORTED_EXTENSIONS)}."
+    )
+
+
+def strip_extension(name: str) -> str:
+    """Return a file name without its volume extension (``a.nii.gz`` -> ``a``).
+
+    Examples
+    --------
+    >>> strip_extension("case_7.nii.gz")
+    'case_7'
+    >>> strip_extension("notes.txt")
+    'notes.txt'
+    """
+    lower = name.lower()
+    for ext in SUPPORTED_EXTENSIONS:
+        if lower.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def read_volume(path: str | Path) -> Volume:
+    """Read a 3D volume and its grid.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.nii``, ``.nii.gz``, ``.tif``, ``.tiff`` or ``.mha`` file.
+
+    Returns
+    -------
+    Volume
+        The array ``(Z, Y, X)`` in the stored dtype, and its grid.
+
+    Raises
+    ------
+    VolumeError
+        If the file is missing, unreadable, truncated, of an unknown format, or not 3D. The
+        message names the file and what was wrong.
+    """
+    path = Path(path)
+    fmt = volume_format(path)
+    if not path.is_file():
+        raise VolumeError(f"{path}: no such file.")
+    reader = {"nifti": _read_nifti, "tiff": _read_tiff, "mha": _read_mha}[fmt]
+    try:
+        array, grid = reader(path)
+    except VolumeError:
+        raise
+    # Each reader library raises its own family of errors on corrupt input; all of them mean
+    # "this file cannot be read", which is what the caller needs to hear, with the file's name.
+    except (OSError, EOFError, ValueError, RuntimeError, zlib.error, gzip.BadGzipFile) as exc:
+        raise VolumeError(f"{path}: cannot read as {fmt}: {exc}") from exc
+    return Volume(array=array, grid=grid)
+
+
+def write_volume(path: str | Path, array: np.ndarray, grid: Grid | None = None) -> Path:
+    """Write a 3D array with its grid; the format follows the extension.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; parent folders must exist.
+    array : (Z, Y, X) ndarray
+        Voxel values; bool arrays are written as uint8.
+    grid : Grid, optional
+        Defaults to unit spacing, zero origin and identity direction.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    fmt = volume_format(path)
+    array = np.asarray(array)
+    if array.ndim != 3:
+        raise VolumeError(f"{path}: can only write 3D arrays (z, y, x); got shape {array.shape}.")
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    grid = grid if grid is not None else Grid(tuple(int(s) for s in array.shape))
+    if tuple(grid.shape) != tuple(array.shape):
+        raise VolumeError(f"{path}: array shape {array.shape} differs from grid {grid.shape}.")
+    {"nifti": _write_nifti, "tiff": _write_tiff, "mha": _write_mha}[fmt](path, array, grid)
+    return path
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    shape = img.shape
+    # Trailing singleton axes (x, y, z, 1) are common in NIfTI writers and hold no data.
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != 3:
+        raise VolumeError(f"{path}: expected a 3D volume, got shape {img.shape}.")
+    data = np.asanyarray(img.dataobj).reshape(shape)
+    array = np.ascontiguousarray(data.transpose(2, 1, 0))
+    affine = img.affine
+    zooms = [float(z) for z in img.header.get_zooms()[:3]]
+    if any(not z > 0 for z in zooms):
+        zooms = [1.0, 1.0, 1.0]
+    rot = _RAS_TO_LPS @ affine[:3, :3] / np.asarray(zooms)[None, :]
+    origin = _RAS_TO_LPS @ affine[:3, 3]
+    grid = Grid(
+        shape=tuple(int(s) for s in array.shape),
+        spacing=(zooms[2], zooms[1], zooms[0]),
+        origin=tuple(float(v) for v in origin),
+        direction=tuple(float(v) for v in rot.reshape(-1)),
+    )
+    return array, grid
+
+
+def _write_nifti(path: Path, array: np.ndarray, grid: Grid) -> None:
+    import nibabel as nib
+
+    sx, sy, sz = grid.spacing[2], grid.spacing[1], grid.spacing[0]
+    affine = np.eye(4)
+    rot_lps = np.asarray(grid.direction, dtype=float).reshape(3, 3)
+    affine[:3, :3] = _RAS_TO_LPS @ rot_lps * np.asarray([sx, sy, sz])[None, :]
+    affine[:3, 3] = _RAS_TO_LPS @ np.asarray(grid.origin, dtype=float)
+    img = nib.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)), affine)
+    img.header.set_zooms((sx, sy, sz))
+    img.header.set_xyzt_units("unknown")
+    nib.save(img, str(path))
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, Grid]:
+    import tifffile
+
+    with tifffile.TiffFile(str(path)) as tif:
+        array = tif.asarray()
+        squeezed = np.squeeze(array) if array.ndim > 3 else array
+        if squeezed.ndim != 3:
+            raise VolumeError(f"{path}: expected a 3D volume, got shape {array.shape}.")
+        sz = float((tif.imagej_metadata or {}).get("spacing", 1.0))
+        page = tif.pages[0]
+        sy = _tiff_pixel_size(page, "YResolution")
+        sx = _tiff_pixel_size(page, "XResolution")
+    grid = Grid(shape=tuple(int(s) for s in squeezed.shape), spacing=(sz, sy, sx))
+    return np.ascontiguousarray(squeezed), grid
+
+
+def _tiff_pixel_size(page: object, tag_name: str) -> float:
+    tag = page.tags.get(tag_name)  # type: ignore[attr-defined]
+    if tag is None:
+        return 1.0
+    num, den = tag.value
+    return float(den) / float(num) if num else 1.0
+
+
+def _write_tiff(path: Path, array: np.ndarray, grid: Grid) -> None:
+    import tifffile
+
+    sz, sy, sx = grid.spacing
+    tifffile.imwrite(
+        str(path),
+        array,
+        imagej=array.dtype in (np.uint8, np.uint16, np.float32),
+        resolution=(1.0 / sx, 1.0 / sy),
+        metadata={"spacing": sz, "axes": "ZYX"},
+        compression="zlib" if array.dtype != np.float32 else None,
+    )
+
+
+def _read_mha(path: Path) -> tuple[np.ndarray, Grid]:
+    import SimpleITK as sitk
+
+    img = sitk.ReadImage(str(path))
+    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+        raise VolumeError(
+            f"{path}: expected a 3D single-component volume, got {img.GetDimension()}D with "
+            f"{img.GetNumberOfComponentsPerPixel()} component(s)."
+        )
+    array = sitk.GetArrayFromImage(img)
+    sx, sy, sz = img.GetSpacing()
+    grid = Grid(
+        shape=tuple(int(s) for s in array.shape),
+        spacing=(float(sz), float(sy), float(sx)),
+        origin=tuple(float(v) for v in img.GetOrigin()),
+        direction=tuple(float(v) for v in img.GetDirection()),
+    )
+    return array, grid
+
+
+def _write_mha(path: Path, array: np.ndarray, grid: Grid) -> None:
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(array)
+    img.SetSpacing((grid.spacing[2], grid.spacing[1], grid.spacing[0]))
+    img.SetOrigin(grid.origin)
+    img.SetDirection(grid.direction)
+    sitk.WriteImage(img, str(path), useCompression=True)
