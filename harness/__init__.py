@@ -1,0 +1,1 @@
+"""selma3d harness: data, containers, validation, evaluation and rounds."""

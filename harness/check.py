@@ -1,0 +1,288 @@
+"""The participants' dress rehearsal: run an image exactly as a round would, and explain the result.
+
+``selma3d check IMAGE --split SAMPLE`` uses the same runner, limits and output validation as
+``selma3d round`` (the limits come from a round configuration when one is given, otherwise from the
+same defaults a round uses). It reports each contract violation with a fix in plain words, the
+metrics when the sample has labels, time and peak memory per case, and an estimate of how long the
+hidden split will take. It writes a JSON report and a JUnit XML file for CI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CaseOutcome",
+    "CheckReport",
+    "TimeEstimate",
+    "advice_for",
+    "estimate_time",
+    "write_json_report",
+    "write_junit",
+]
+
+# What to do about each status, in the participant's words. ``{...}`` fields are filled from
+# the run's limits and the case record.
+_ADVICE: dict[str, str] = {
+    "ok": "",
+    "timeout": (
+        "The container was still running after {timeout_s:g} s and was stopped. Make inference "
+        "faster (fewer test-time augmentations, less sliding-window overlap, smaller model) or "
+        "process the volume in one pass; hidden cases can be larger than the sample."
+    ),
+    "oom": (
+        "The container needed more than the {memory} memory limit and was killed. Predict in "
+        "tiles (sliding window), keep arrays in float32 or uint8, and delete intermediate arrays."
+    ),
+    "failed": (
+        "The container exited with code {exit_code}. Read the end of its log below; run the "
+        "image on one sample case with `docker run --network none` to reproduce it."
+    ),
+    "missing_output": (
+        "The container finished but wrote no prediction. Write exactly one mask to {output_hint}."
+    ),
+    "invalid_output": "The prediction was rejected: {reason}. {specific}",
+    "infrastructure_error": (
+        "The Docker engine failed while running this case; this is not counted against you. "
+        "Run the check again."
+    ),
+}
+
+# Extra advice for invalid outputs, chosen by words in the runner's reason.
+_INVALID_HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "shape",
+        "Write the mask on the input's grid: same (z, y, x) shape as the image you read; "
+        "a transposed array (x, y, z) is the usual cause.",
+    ),
+    (
+        "grid",
+        "Copy spacing, origin and direction from the input image to the mask "
+        "(SimpleITK: mask.CopyInformation(image)).",
+    ),
+    ("nan", "Replace NaN or infinite values before writing (np.nan_to_num) and threshold."),
+    ("link", "Write a regular file; links are refused."),
+    ("several", "Write exactly one image to the output folder."),
+    ("size", "Write a compact mask (uint8, compressed); the output is capped in size."),
+    (
+        "values",
+        "Write a binary mask (0/1), a label mask (integers >= 0) or probabilities in [0, 1].",
+    ),
+    ("unreadable", "Write a valid .mha or .tif file (SimpleITK.WriteImage or tifffile.imwrite)."),
+)
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """The result of one case of the check."""
+
+    case_id: str
+    status: str
+    reason: str
+    exit_code: int | None
+    wall_time_s: float | None
+    peak_memory_bytes: int | None
+    voxels: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    advice: str = ""
+    log_tail: str = ""
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """How long the hidden split will take, from the sample's time per voxel."""
+
+    seconds_per_megavoxel: float
+    hidden_cases: int
+    hidden_megavoxels: float
+    jobs: int
+    estimated_s: float
+
+    def describe(self) -> str:
+        """A sentence for the terminal."""
+        return (
+            f"about {_human_time(self.estimated_s)} for {self.hidden_cases} hidden cases "
+            f"({self.hidden_megavoxels:.0f} megavoxels) with {self.jobs} job(s), at "
+            f"{self.seconds_per_megavoxel:.2f} s per megavoxel measured on the sample"
+        )
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything ``selma3d check`` found."""
+
+    image: str
+    image_digest: str
+    split_hash: str
+    contract: str
+    limits: dict[str, Any]
+    cases: list[CaseOutcome]
+    estimate: TimeEstimate | None
+
+    @property
+    def passed(self) -> bool:
+        """True when every case produced a valid prediction within the limits."""
+        return bool(self.cases) and all(c.status == "ok" for c in self.cases)
+
+
+def advice_for(
+    status: str, *, reason: str, limits: dict[str, Any], exit_code: int | None, output_hint: str
+) -> str:
+    """Explain a case status to a participant, with what to change.
+
+    Parameters
+    ----------
+    status : str
+        The runner's status (``ok``, ``timeout``, ``oom``, ``failed``, ``missing_output``,
+        ``invalid_output``, ``infrastructure_error``).
+    reason : str, keyword-only
+        The runner's short reason.
+    limits : dict, keyword-only
+        ``timeout_s`` and ``memory`` of the run.
+    exit_code : int or None, keyword-only
+        The container's exit code.
+    output_hint : str, keyword-only
+        Where the contract expects the prediction.
+
+    Examples
+    --------
+    >>> advice_for("oom", reason="", limits={"memory": "2g", "timeout_s": 60}, exit_code=137,
+    ...            output_hint="/output")[:60]
+    'The container needed more than the 2g memory limit and was k'
+    """
+    if status not in _ADVICE:
+        raise ValueError(f"unknown status {status!r}; expected one of {sorted(_ADVICE)}")
+    specific = ""
+    if status == "invalid_output":
+        lowered = reason.lower()
+        specific = " ".join(hint for word, hint in _INVALID_HINTS if word in lowered)
+    return (
+        _ADVICE[status]
+        .format(
+            timeout_s=float(limits.get("timeout_s", math.nan)),
+            memory=limits.get("memory", "?"),
+            exit_code=exit_code,
+            output_hint=output_hint,
+            reason=reason,
+            specific=specific,
+        )
+        .strip()
+    )
+
+
+def estimate_time(
+    wall_times_s: list[float],
+    voxels: list[int],
+    *,
+    hidden_cases: int,
+    hidden_voxels_per_case: int,
+    jobs: int,
+) -> TimeEstimate:
+    """Estimate the hidden split's run time from the sample's time per voxel.
+
+    The estimate is ``median(t_i / v_i) * hidden_cases * hidden_voxels_per_case / jobs``: the
+    median rate resists one slow cold start, and a per-voxel rate (rather than per case) carries
+    over to hidden cases of another size.
+
+    Examples
+    --------
+    >>> e = estimate_time([2.0, 2.0], [10**6, 10**6], hidden_cases=10,
+    ...                   hidden_voxels_per_case=2 * 10**6, jobs=2)
+    >>> e.estimated_s
+    20.0
+    """
+    if len(wall_times_s) != len(voxels) or not wall_times_s:
+        raise ValueError(
+            f"need one voxel count per wall time, at least one; got {len(wall_times_s)} times "
+            f"and {len(voxels)} counts"
+        )
+    if jobs < 1 or hidden_cases < 0 or hidden_voxels_per_case < 0:
+        raise ValueError(
+            f"jobs must be >= 1 and hidden sizes >= 0; got jobs={jobs}, "
+            f"hidden_cases={hidden_cases}, hidden_voxels_per_case={hidden_voxels_per_case}"
+        )
+    rate = statistics.median(t / v for t, v in zip(wall_times_s, voxels, strict=True))
+    total_voxels = hidden_cases * hidden_voxels_per_case
+    return TimeEstimate(
+        seconds_per_megavoxel=rate * 1e6,
+        hidden_cases=hidden_cases,
+        hidden_megavoxels=total_voxels / 1e6,
+        jobs=jobs,
+        estimated_s=rate * total_voxels / jobs,
+    )
+
+
+def write_json_report(report: CheckReport, path: str | Path) -> Path:
+    """Write the report as JSON (atomically)."""
+    path = Path(path)
+    payload = {
+        "passed": report.passed,
+        "image": report.image,
+        "image_digest": report.image_digest,
+        "split_hash": report.split_hash,
+        "contract": report.contract,
+        "limits": report.limits,
+        "cases": [asdict(c) for c in report.cases],
+        "estimate": asdict(report.estimate) if report.estimate else None,
+    }
+    _atomic_write(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def write_junit(report: CheckReport, path: str | Path) -> Path:
+    """Write the report as JUnit XML: one test case per split case, failures with their advice."""
+    path = Path(path)
+    failures = sum(c.status != "ok" for c in report.cases)
+    total_time = sum(c.wall_time_s or 0.0 for c in report.cases)
+    suite = ET.Element(
+        "testsuite",
+        name="selma3d-check",
+        tests=str(len(report.cases)),
+        failures=str(failures),
+        errors="0",
+        time=f"{total_time:.3f}",
+    )
+    props = ET.SubElement(suite, "properties")
+    for key, value in (
+        ("image", report.image),
+        ("image_digest", report.image_digest),
+        ("split_hash", report.split_hash),
+        ("contract", report.contract),
+    ):
+        ET.SubElement(props, "property", name=key, value=value)
+    for case in report.cases:
+        element = ET.SubElement(
+            suite,
+            "testcase",
+            classname="selma3d.check",
+            name=case.case_id,
+            time=f"{case.wall_time_s or 0.0:.3f}",
+        )
+        if case.status != "ok":
+            failure = ET.SubElement(element, "failure", type=case.status, message=case.reason)
+            failure.text = "\n".join(part for part in (case.advice, case.log_tail) if part)
+    ET.indent(suite)
+    _atomic_write(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
+    return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _human_time(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,421 @@
+"""A whole evaluation round: images -> containers -> predictions -> metrics -> leaderboard.
+
+``run_round`` takes a validated :class:`~harness.round_config.RoundConfig` through named stages:
+
+1. **split**: load and validate the phase's split (its content hash goes into every record);
+2. **images**: load, build or look up every team's submitted images and record their digests;
+3. **containers**: run every submission on every case (resumable: a rerun continues where an
+   interrupted one stopped, and never mixes two different images in one folder);
+4. **scoring**: evaluate every submission, sharing the reference-side work across teams;
+5. **selection**: one submission per team (the last, or the best by the round's own ranking);
+6. **leaderboard**: rank the teams and write the report;
+7. **record**: ``round.json`` with everything needed to reproduce the round.
+
+Folder layout under the configured ``output`` (``{phase}`` in it replaced by the phase)::
+
+    runs/<team>/<submission>/   the runner's folder (predictions/, cases.jsonl, logs/, run.json)
+    results.csv                 one row per (team, submission, case), every submission
+    leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html)
+    round.json                  configuration, split hash, image digests, versions, timings
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import ConfigError, HarnessError
+from harness.round_config import RoundConfig, SubmissionSource, TeamConfig
+from harness.split import Split, load_split
+
+__all__ = ["RoundResult", "SubmissionRecord", "run_round"]
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One submission of one team in this phase, after its image was resolved."""
+
+    team: str
+    submission: str
+    source: str
+    image_ref: str
+    image_digest: str
+    run_dir: Path
+
+
+@dataclass
+class RoundResult:
+    """What a round produced."""
+
+    out_dir: Path
+    split: Split
+    submissions: list[SubmissionRecord]
+    results: pd.DataFrame
+    leaderboard_dir: Path
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def report(self) -> Path:
+        """The HTML report."""
+        return self.leaderboard_dir / "index.html"
+
+
+def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundResult:
+    """Run the configured phase of a round from submitted images to a published leaderboard.
+
+    Parameters
+    ----------
+    config : RoundConfig
+        A validated configuration (:func:`harness.round_config.load_round_config`).
+    console : rich.console.Console, keyword-only, optional
+        Where progress and the final summary go (stderr by default).
+
+    Returns
+    -------
+    RoundResult
+        Paths and the results table. Rerunning with the same configuration resumes.
+    """
+    console = console or Console(stderr=True)
+    timings: dict[str, float] = {}
+    out_dir = config.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    with _stage("split", timings, console):
+        split = load_split(config.phases[config.phase].split)
+        if not split.labeled:
+            raise ConfigError(
+                f"{config.source}: phase {config.phase!r} uses split {split.root}, whose cases "
+                "are not all labeled; a round needs the labels to score."
+            )
+        console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
+
+    with _stage("images", timings, console):
+        submissions = _resolve_submissions(config, out_dir, console)
+
+    with _stage("containers", timings, console):
+        for sub in submissions:
+            console.print(f"[bold]{sub.team}[/bold] / {sub.submission}: {sub.image_ref}")
+            _run_containers(sub, split, config)
+
+    with _stage("scoring", timings, console):
+        results = _score(submissions, split, config)
+        _write_csv_atomic(results, out_dir / "results.csv")
+
+    with _stage("selection", timings, console):
+        chosen = _select(results, config)
+
+    with _stage("leaderboard", timings, console):
+        leaderboard_dir = out_dir / "leaderboard"
+        _publish(chosen, leaderboard_dir, split, config, submissions)
+
+    result = RoundResult(
+        out_dir=out_dir,
+        split=split,
+        submissions=submissions,
+        results=results,
+        leaderboard_dir=leaderboard_dir,
+        timings_s=timings,
+    )
+    _write_round_json(result, config)
+    _print_summary(chosen, leaderboard_dir, console, timings)
+    return result
+
+
+class _stage:
+    """Times a named stage and says which one failed."""
+
+    def __init__(self, name: str, timings: dict[str, float], console: Console) -> None:
+        self.name, self.timings, self.console = name, timings, console
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+        self.console.rule(f"[bold]{self.name}")
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        self.timings[self.name] = round(time.perf_counter() - self.start, 3)
+        if exc is not None and isinstance(exc, HarnessError):
+            self.console.print(f"[red]stage {self.name!r} failed[/red]")
+
+
+def _image_tag(config: RoundConfig, team: TeamConfig, submission: str) -> str:
+    return f"selma3d-round/{config.name.lower()}-{team.name.lower()}:{submission.lower()}"
+
+
+def _resolve_submissions(
+    config: RoundConfig, out_dir: Path, console: Console
+) -> list[SubmissionRecord]:
+    from harness.images import build_folder, resolve_image
+
+    records = []
+    for team in config.teams:
+        subs = config.submissions_for(team)
+        if not subs:
+            console.print(f"[yellow]{team.name}: no submission for phase {config.phase}[/yellow]")
+        for sub_id, sub in subs:
+            info = _resolve_one(sub, team, sub_id, config, build_folder, resolve_image)
+            console.print(f"{team.name}/{sub_id}: {info.ref} [dim]{info.digest[:19]}[/dim]")
+            records.append(
+                SubmissionRecord(
+                    team=team.name,
+                    submission=sub_id,
+                    source=sub.source,
+                    image_ref=info.ref,
+                    image_digest=info.digest,
+                    run_dir=out_dir / "runs" / team.name / sub_id,
+                )
+            )
+    return records
+
+
+def _resolve_one(
+    sub: SubmissionSource,
+    team: TeamConfig,
+    sub_id: str,
+    config: RoundConfig,
+    build_folder: Callable[..., Any],
+    resolve_image: Callable[..., Any],
+) -> Any:
+    if sub.folder is not None:
+        if not (Path(sub.folder) / "Dockerfile").is_file():
+            raise ConfigError(
+                f"{config.source}: team {team.name!r}: submission folder {sub.folder} has no "
+                "Dockerfile."
+            )
+        return build_folder(sub.folder, tag=_image_tag(config, team, sub_id))
+    if sub.tarball is not None and not Path(sub.tarball).is_file():
+        raise ConfigError(f"{config.source}: team {team.name!r}: no tarball at {sub.tarball}.")
+    return resolve_image(sub.source)
+
+
+def _run_config(config: RoundConfig) -> Any:
+    from harness.runner import RunConfig
+
+    limits = config.limits
+    return RunConfig(
+        contract=config.contract,
+        timeout_s=limits.timeout_s,
+        memory=limits.memory,
+        cpus=limits.cpus,
+        gpus=limits.gpus,
+        jobs=limits.jobs,
+        pids_limit=limits.pids,
+        retries=limits.retries,
+        canary=config.canary,
+        allow_root=config.allow_root,
+        expose_structure=config.expose_structure,
+    )
+
+
+def _run_containers(sub: SubmissionRecord, split: Split, config: RoundConfig) -> None:
+    from harness.runner import run_submission
+
+    run_submission(sub.image_ref, split, sub.run_dir, config=_run_config(config))
+
+
+def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfig) -> pd.DataFrame:
+    from harness.evaluate import evaluate_predictions
+    from metrics import MetricOptions
+
+    options = MetricOptions(
+        connectivity=config.metrics.connectivity,
+        iou_threshold=config.metrics.iou_threshold,
+        matching=config.metrics.matching,
+    )
+    keys = {f"{s.team}/{s.submission}": s for s in submissions}
+    table = evaluate_predictions(
+        split,
+        {key: s.run_dir for key, s in keys.items()},
+        jobs=config.limits.jobs,
+        options=options,
+    )
+    table = table.rename(columns={"team": "_key"})
+    table.insert(0, "team", table["_key"].map(lambda k: keys[k].team))
+    table.insert(1, "submission", table["_key"].map(lambda k: keys[k].submission))
+    table = table.drop(columns="_key")
+    runs = _runner_records(submissions)
+    table = table.merge(runs, on=["team", "submission", "case_id"], how="left", validate="1:1")
+    digests = {(s.team, s.submission): s.image_digest for s in submissions}
+    table["image_digest"] = [
+        digests[(t, s)] for t, s in zip(table["team"], table["submission"], strict=True)
+    ]
+    table["split_hash"] = split.content_hash
+    names = {t.name: (t.display_name or t.name) for t in config.teams}
+    table["display_name"] = table["team"].map(names)
+    return table.sort_values(["team", "submission", "case_id"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _runner_records(submissions: list[SubmissionRecord]) -> pd.DataFrame:
+    """Wall time and peak memory of each case's run, the newest record of each case winning."""
+    rows = []
+    for sub in submissions:
+        newest: dict[str, dict[str, Any]] = {}
+        path = sub.run_dir / "cases.jsonl"
+        if not path.is_file():
+            raise HarnessError(
+                f"{path}: the runner left no case records for {sub.team}/{sub.submission}."
+            )
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                # A record cut short by a kill can only be the last line; that case was not
+                # finished, and the runner reruns it and appends its result.
+                if lineno == len(lines):
+                    continue
+                raise HarnessError(f"{path}:{lineno}: not a JSON record: {exc}") from exc
+            newest[rec["case_id"]] = rec
+        for case_id, rec in newest.items():
+            rows.append(
+                {
+                    "team": sub.team,
+                    "submission": sub.submission,
+                    "case_id": case_id,
+                    "wall_time_s": rec.get("wall_time_s"),
+                    "peak_memory_bytes": rec.get("peak_memory_bytes"),
+                }
+            )
+    columns = ["team", "submission", "case_id", "wall_time_s", "peak_memory_bytes"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _select(results: pd.DataFrame, config: RoundConfig) -> pd.DataFrame:
+    """Keep one submission per team: the last one, or the best by the round's ranking."""
+    order = {t.name: [sid for sid, _ in config.submissions_for(t)] for t in config.teams}
+    keep: dict[str, str] = {}
+    for team, subs in order.items():
+        if not subs:
+            continue
+        if config.submission_policy == "last" or len(subs) == 1:
+            keep[team] = subs[-1]
+        else:
+            keep[team] = _best_submission(results[results["team"] == team], subs, config)
+    mask = [keep.get(t) == s for t, s in zip(results["team"], results["submission"], strict=True)]
+    return results[mask].reset_index(drop=True)
+
+
+def _best_submission(team_rows: pd.DataFrame, subs: list[str], config: RoundConfig) -> str:
+    """Rank a team's own submissions against each other with the round's ranking scheme."""
+    from leaderboard import rank_teams
+
+    as_teams = team_rows.assign(team=team_rows["submission"])
+    ranked = rank_teams(as_teams, config=_ranking_config(config))
+    best = ranked.sort_values(["rank", "team"], kind="stable").iloc[0]["team"]
+    return str(best)
+
+
+def _ranking_config(config: RoundConfig) -> Any:
+    from leaderboard import RankingConfig
+
+    if config.ranking is None:
+        return RankingConfig()
+    if isinstance(config.ranking, dict):
+        return RankingConfig.model_validate(config.ranking)
+    return RankingConfig.from_yaml(config.ranking)
+
+
+def _publish(
+    chosen: pd.DataFrame,
+    leaderboard_dir: Path,
+    split: Split,
+    config: RoundConfig,
+    submissions: list[SubmissionRecord],
+) -> None:
+    from leaderboard import build_leaderboard
+
+    teams = {t.name: t for t in config.teams}
+    metadata_ = {
+        "round": config.name,
+        "phase": config.phase,
+        "split_hash": split.content_hash,
+        "affiliations": {n: t.affiliation for n, t in teams.items() if t.affiliation},
+    }
+    build_leaderboard(
+        chosen.drop(columns=["submission"]),
+        leaderboard_dir,
+        config=_ranking_config(config),
+        split=split,
+        metadata=metadata_,
+    )
+
+
+def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    table.to_csv(tmp, index=False, lineterminator="\n")
+    os.replace(tmp, path)
+
+
+def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
+    record = {
+        "round": config.name,
+        "phase": config.phase,
+        "config": json.loads(config.model_dump_json()),
+        "split": {
+            "root": str(result.split.root),
+            "content_hash": result.split.content_hash,
+            "cases": list(result.split.case_ids),
+        },
+        "submissions": [
+            {
+                "team": s.team,
+                "submission": s.submission,
+                "source": s.source,
+                "image": s.image_ref,
+                "digest": s.image_digest,
+                "run_dir": str(s.run_dir),
+            }
+            for s in result.submissions
+        ],
+        "versions": {
+            "selma3d": metadata.version("selma3d"),
+            "python": platform.python_version(),
+            "numpy": metadata.version("numpy"),
+            "scikit-image": metadata.version("scikit-image"),
+            "connected-components-3d": metadata.version("connected-components-3d"),
+        },
+        "timings_s": result.timings_s,
+        "outputs": {
+            "results": "results.csv",
+            "leaderboard": "leaderboard/",
+            "report": "leaderboard/index.html",
+        },
+    }
+    path = result.out_dir / "round.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _print_summary(
+    chosen: pd.DataFrame, leaderboard_dir: Path, console: Console, timings: dict[str, float]
+) -> None:
+    board = pd.read_csv(leaderboard_dir / "leaderboard.csv")
+    table = Table(title="Leaderboard", show_lines=False)
+    for col in ("rank", "team", "cases ok", "failed", "run time (s)"):
+        table.add_column(col, justify="right" if col != "team" else "left")
+    for _, row in board.iterrows():
+        rows = chosen[chosen["team"] == row["team"]]
+        ok = int((rows["status"] == "ok").sum())
+        failed = len(rows) - ok
+        wall = pd.to_numeric(rows["wall_time_s"], errors="coerce").sum()
+        table.add_row(
+            str(row["rank"]), str(row["team"]), f"{ok}/{len(rows)}", str(failed), f"{wall:.1f}"
+        )
+    console.print(table)
+    total = sum(timings.values())
+    console.print(f"report: {leaderboard_dir / 'index.html'}  ({total:.0f} s in all)")
