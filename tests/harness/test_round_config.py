@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.round_config import load_round_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "round.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+name: demo
+output: runs/{phase}
+phases:
+  preliminary: {split: data/prelim}
+  final: {split: data/final}
+phase: preliminary
+contract: folder
+limits: {timeout_s: 30, memory: 2g, cpus: 1, jobs: 2}
+ranking: ranking.yaml
+teams:
+  - name: alpha
+    display_name: Alpha Lab
+    submissions:
+      - {image: alpha/seg:v1, phase: preliminary}
+      - {folder: subs/alpha, phase: final}
+      - {tarball: up/alpha.tar, phase: preliminary, label: late}
+  - {name: beta, image: beta/seg:latest}
+"""
+
+
+def test_paths_resolve_against_the_config_file_not_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    config = load_round_config(write(tmp_path, GOOD))
+    assert config.phases["final"].split == tmp_path / "data/final"
+    assert config.out_dir == tmp_path / "runs/preliminary"
+    assert config.ranking == tmp_path / "ranking.yaml"
+    alpha = config.teams[0]
+    assert alpha.submissions[1].folder == tmp_path / "subs/alpha"
+    assert alpha.submissions[2].tarball == tmp_path / "up/alpha.tar"
+
+
+def test_submissions_for_a_phase_keep_submission_order_and_ids(tmp_path):
+    config = load_round_config(write(tmp_path, GOOD))
+    alpha, beta = config.teams
+    assert [(i, s.source) for i, s in config.submissions_for(alpha)] == [
+        ("s00", "alpha/seg:v1"),
+        ("late", str(tmp_path / "up/alpha.tar")),
+    ]
+    final = config.with_phase("final")
+    assert [i for i, _ in final.submissions_for(alpha)] == ["s01"]
+    assert final.out_dir == tmp_path / "runs/final"
+    # The shorthand is one submission that counts in every phase.
+    assert [s.source for _, s in final.submissions_for(beta)] == ["beta/seg:latest"]
+
+
+def test_every_mistake_is_reported_at_once_with_file_and_field(tmp_path):
+    path = write(
+        tmp_path,
+        """
+name: bad name
+output: runs
+phases: {preliminary: {split: a}, final: {split: b}}
+phase: test
+limits: {memory: lots, timeout_s: 0}
+teams:
+  - {name: x, image: a, folder: b}
+  - {name: x, submissions: [{image: c, phase: nope}]}
+  - {name: "y z", image: q, colour: red}
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_round_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    expected_fields = [
+        "name:",
+        "limits.memory:",
+        "limits.timeout_s:",
+        "teams.0:",
+        "teams.2.name:",
+        "teams.2.colour:",
+        "phase: 'test' is not one of phases",
+        "duplicate team name(s) ['x']",
+        "teams.1.submissions.0.phase: 'nope'",
+        "output: 'runs' must contain '{phase}'",
+    ]
+    for field in expected_fields:
+        assert field in message, field
+    assert "10 problem(s)" in message
+
+
+def test_unknown_phase_on_the_command_line_names_the_file(tmp_path):
+    config = load_round_config(write(tmp_path, GOOD))
+    with pytest.raises(ConfigError, match=r"round\.yaml: phase 'test' is not one of"):
+        config.with_phase("test")
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("- a\n- b\n", "expected a mapping"),
+        ("name: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_malformed_files(tmp_path, text, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_round_config(write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such round configuration file"):
+        load_round_config(tmp_path / "absent.yaml")
