@@ -16,17 +16,31 @@ import statistics
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.round_config import Limits
+    from harness.split import Split
 
 __all__ = [
+    "OUTPUT_HINTS",
     "CaseOutcome",
     "CheckReport",
     "TimeEstimate",
     "advice_for",
     "estimate_time",
+    "run_check",
     "write_json_report",
     "write_junit",
 ]
+
+OUTPUT_HINTS: dict[str, str] = {
+    "grand-challenge": "/output/images/isolated-biological-structure/ (one .mha or .tif file)",
+    "folder": "/output/, one file named like its input (<name>.nii.gz)",
+}
+_LOG_TAIL_LINES = 20
 
 # What to do about each status, in the participant's words. ``{...}`` fields are filled from
 # the run's limits and the case record.
@@ -217,6 +231,138 @@ def estimate_time(
         jobs=jobs,
         estimated_s=rate * total_voxels / jobs,
     )
+
+
+def run_check(
+    image: str | Path,
+    split: Split,
+    out_dir: str | Path,
+    *,
+    limits: Limits,
+    contract: str = "grand-challenge",
+    expose_structure: bool = False,
+    allow_root: bool = False,
+    hidden_cases: int | None = None,
+    hidden_voxels_per_case: int | None = None,
+) -> CheckReport:
+    """Run an image on a sample split exactly as a round would, and explain the outcome.
+
+    Parameters
+    ----------
+    image : str or Path
+        Image reference, ``docker save`` tarball, or folder with a Dockerfile.
+    split : Split
+        The public sample; metrics are added when it has labels.
+    out_dir : str or Path
+        The runner's folder; rerunning the same image there resumes.
+    limits : Limits, keyword-only
+        The round's limits (the same model and defaults a round uses).
+    contract, expose_structure, allow_root : keyword-only
+        As in the round configuration.
+    hidden_cases, hidden_voxels_per_case : int, keyword-only, optional
+        Size of the hidden split for the time estimate; default: as many cases as the sample,
+        of the sample's mean size.
+
+    Returns
+    -------
+    CheckReport
+        ``report.passed`` is True only if every case produced a valid prediction within limits.
+    """
+    import numpy as np
+
+    from harness.images import resolve_image
+    from harness.round import run_config_for
+    from harness.runner import read_case_records, run_submission
+    from harness.volume import read_volume
+
+    out_dir = Path(out_dir)
+    info = resolve_image(image)
+    config = run_config_for(
+        limits,
+        contract=contract,
+        # A rehearsal runs every case, so the participant sees every problem at once.
+        canary=False,
+        allow_root=allow_root,
+        expose_structure=expose_structure,
+    )
+    run_submission(info.ref, split, out_dir, config=config)
+    records = read_case_records(out_dir / "cases.jsonl")
+    scores = _scores(split, out_dir)
+    limits_dict = limits.model_dump()
+    outcomes = []
+    for case in split.cases:
+        rec = records.get(case.case_id)
+        if rec is None:
+            raise HarnessError(f"{out_dir}: the runner left no record for case {case.case_id!r}.")
+        voxels = int(np.prod(read_volume(case.image).grid.shape))
+        status = str(rec["status"])
+        outcomes.append(
+            CaseOutcome(
+                case_id=case.case_id,
+                status=status,
+                reason=str(rec.get("reason") or ""),
+                exit_code=rec.get("exit_code"),
+                wall_time_s=rec.get("wall_time_s"),
+                peak_memory_bytes=rec.get("peak_memory_bytes"),
+                voxels=voxels,
+                metrics=scores.get(case.case_id, {}),
+                advice=advice_for(
+                    status,
+                    reason=str(rec.get("reason") or ""),
+                    limits=limits_dict,
+                    exit_code=rec.get("exit_code"),
+                    output_hint=OUTPUT_HINTS[contract],
+                ),
+                log_tail=_log_tail(out_dir / "logs" / f"{case.case_id}.log")
+                if status != "ok"
+                else "",
+            )
+        )
+    timed = [o for o in outcomes if o.status == "ok" and o.wall_time_s]
+    estimate = None
+    if timed:
+        estimate = estimate_time(
+            [float(o.wall_time_s) for o in timed],  # type: ignore[arg-type]
+            [o.voxels for o in timed],
+            hidden_cases=hidden_cases if hidden_cases is not None else len(outcomes),
+            hidden_voxels_per_case=(
+                hidden_voxels_per_case
+                if hidden_voxels_per_case is not None
+                else int(statistics.mean(o.voxels for o in outcomes))
+            ),
+            jobs=limits.jobs,
+        )
+    return CheckReport(
+        image=info.ref,
+        image_digest=info.digest,
+        split_hash=split.content_hash,
+        contract=contract,
+        limits=limits_dict,
+        cases=outcomes,
+        estimate=estimate,
+    )
+
+
+def _scores(split: Split, out_dir: Path) -> dict[str, dict[str, float]]:
+    """Metrics per case when the sample has labels, only the columns that apply."""
+    if not split.labeled:
+        return {}
+    from harness.evaluate import evaluate_predictions
+    from metrics import METRIC_COLUMNS
+
+    table = evaluate_predictions(split, {"submission": out_dir}, jobs=1, progress=False)
+    scores = {}
+    for _, row in table.iterrows():
+        values = {c: float(row[c]) for c in METRIC_COLUMNS if not math.isnan(float(row[c]))}
+        scores[str(row["case_id"])] = values
+    return scores
+
+
+def _log_tail(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return "\n".join(lines[-_LOG_TAIL_LINES:])
 
 
 def write_json_report(report: CheckReport, path: str | Path) -> Path:

@@ -36,10 +36,10 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.errors import ConfigError, HarnessError
-from harness.round_config import RoundConfig, SubmissionSource, TeamConfig
+from harness.round_config import Limits, RoundConfig, SubmissionSource, TeamConfig
 from harness.split import Split, load_split
 
-__all__ = ["RoundResult", "SubmissionRecord", "run_round"]
+__all__ = ["RoundResult", "SubmissionRecord", "run_config_for", "run_round"]
 
 
 @dataclass(frozen=True)
@@ -198,12 +198,19 @@ def _resolve_one(
     return resolve_image(sub.source)
 
 
-def _run_config(config: RoundConfig) -> Any:
+def run_config_for(
+    limits: Limits,
+    *,
+    contract: str,
+    canary: bool,
+    allow_root: bool,
+    expose_structure: bool,
+) -> Any:
+    """The runner's configuration for these limits: one mapping for rounds and checks alike."""
     from harness.runner import RunConfig
 
-    limits = config.limits
     return RunConfig(
-        contract=config.contract,
+        contract=contract,
         timeout_s=limits.timeout_s,
         memory=limits.memory,
         cpus=limits.cpus,
@@ -211,6 +218,16 @@ def _run_config(config: RoundConfig) -> Any:
         jobs=limits.jobs,
         pids_limit=limits.pids,
         retries=limits.retries,
+        canary=canary,
+        allow_root=allow_root,
+        expose_structure=expose_structure,
+    )
+
+
+def _run_config(config: RoundConfig) -> Any:
+    return run_config_for(
+        config.limits,
+        contract=config.contract,
         canary=config.canary,
         allow_root=config.allow_root,
         expose_structure=config.expose_structure,

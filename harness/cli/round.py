@@ -1,7 +1,206 @@
-"""Commands of the ``round`` group (filled in by its issue)."""
+"""Commands ``round`` (organizers), ``check`` (participants and CI) and ``demo``."""
 
 from __future__ import annotations
 
-import click
+import sys
+from pathlib import Path
 
-COMMANDS: list[click.Command] = []
+import click
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["COMMANDS"]
+
+_REPO = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = _REPO / "examples" / "demo" / "round.yaml"
+
+
+@click.command("round")
+@click.argument("config_path", metavar="ROUND.yaml", type=click.Path(path_type=Path))
+@click.option("--phase", help="Run this phase instead of the one the file names.")
+def round_command(config_path: Path, phase: str | None) -> None:
+    """Run a whole evaluation round: images, containers, scoring, leaderboard.
+
+    Rerunning the same command resumes: finished cases are kept.
+    """
+    from harness.round import run_round
+    from harness.round_config import load_round_config
+
+    config = load_round_config(config_path)
+    if phase is not None:
+        config = config.with_phase(phase)
+    run_round(config)
+
+
+@click.command("check")
+@click.argument("image")
+@click.option(
+    "--split",
+    "split_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The public sample split.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="A round configuration: use its contract and limits exactly.",
+)
+@click.option("--contract", type=click.Choice(["grand-challenge", "folder"]), default=None)
+@click.option("--timeout", "timeout_s", type=float, help="Seconds per container run.")
+@click.option("--memory", help="Memory limit, e.g. 8g.")
+@click.option("--cpus", type=float, help="CPU limit.")
+@click.option("--gpus", help="'all' or device ids such as 0,1.")
+@click.option("--jobs", type=int, help="Containers at once.")
+@click.option("--expose-structure", is_flag=True, default=None, help="Pass the structure name.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None)
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path), default=None)
+@click.option("--hidden-cases", type=int, help="Number of hidden cases, for the time estimate.")
+@click.option(
+    "--hidden-size", nargs=3, type=int, help="Hidden case size Z Y X, for the time estimate."
+)
+def check_command(
+    image: str,
+    split_path: Path,
+    config_path: Path | None,
+    contract: str | None,
+    timeout_s: float | None,
+    memory: str | None,
+    cpus: float | None,
+    gpus: str | None,
+    jobs: int | None,
+    expose_structure: bool | None,
+    out_dir: Path | None,
+    report_path: Path | None,
+    junit_path: Path | None,
+    hidden_cases: int | None,
+    hidden_size: tuple[int, int, int] | None,
+) -> None:
+    """Run IMAGE on a sample split exactly as a round would, and explain every problem.
+
+    IMAGE is an image reference, a `docker save` tarball or a folder with a Dockerfile.
+    Exit code 0 only if every case produced a valid prediction within the limits.
+    """
+    from harness.check import run_check, write_json_report, write_junit
+    from harness.round_config import Limits, load_round_config
+    from harness.split import load_split
+
+    base_limits, base_contract, base_expose, allow_root = Limits(), "grand-challenge", False, False
+    if config_path is not None:
+        round_config = load_round_config(config_path)
+        base_limits = round_config.limits
+        base_contract = round_config.contract
+        base_expose = round_config.expose_structure
+        allow_root = round_config.allow_root
+    overrides = {
+        k: v
+        for k, v in dict(
+            timeout_s=timeout_s, memory=memory, cpus=cpus, gpus=gpus, jobs=jobs
+        ).items()
+        if v is not None
+    }
+    limits = Limits.model_validate({**base_limits.model_dump(), **overrides})
+    split = load_split(split_path)
+    run_dir = out_dir or Path("runs") / "check" / _safe(image)
+    report = run_check(
+        image,
+        split,
+        run_dir,
+        limits=limits,
+        contract=contract or base_contract,
+        expose_structure=base_expose if expose_structure is None else expose_structure,
+        allow_root=allow_root,
+        hidden_cases=hidden_cases,
+        hidden_voxels_per_case=(
+            None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
+        ),
+    )
+    report_path = report_path or run_dir / "check.json"
+    junit_path = junit_path or run_dir / "check.xml"
+    write_json_report(report, report_path)
+    write_junit(report, junit_path)
+    _print_check(report, report_path, junit_path)
+    sys.exit(0 if report.passed else 1)
+
+
+def _safe(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
+    return cleaned.strip(".-")[:80] or "image"
+
+
+def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
+    from harness.check import CheckReport
+
+    if not isinstance(report, CheckReport):
+        raise TypeError(f"expected a CheckReport, got {type(report).__name__}")
+    console = Console()
+    table = Table(title=f"selma3d check · {report.image} · {report.contract}")
+    for col in ("case", "status", "time (s)", "peak memory", "dice", "cldice", "blob F1"):
+        table.add_column(col, justify="left" if col in ("case", "status") else "right")
+    for case in report.cases:
+        style = "green" if case.status == "ok" else "red"
+        mem = case.peak_memory_bytes
+        table.add_row(
+            case.case_id,
+            f"[{style}]{case.status}[/{style}]",
+            "" if case.wall_time_s is None else f"{case.wall_time_s:.1f}",
+            "" if mem is None else f"{mem / 2**20:.0f} MiB",
+            *(
+                f"{case.metrics[m]:.3f}" if m in case.metrics else ""
+                for m in ("dice", "cldice", "blob_f1")
+            ),
+        )
+    console.print(table)
+    for case in report.cases:
+        if case.status != "ok":
+            console.print(f"[bold red]{case.case_id}[/bold red] {case.status}: {case.advice}")
+            if case.log_tail:
+                console.print(f"[dim]{case.log_tail}[/dim]", highlight=False)
+    if report.estimate is not None:
+        console.print(f"hidden split: {report.estimate.describe()}")
+    verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
+    console.print(f"{verdict}  report: {report_path}  junit: {junit_path}")
+
+
+@click.command("demo")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=_REPO / "runs" / "demo",
+    show_default=True,
+    help="Where the data, runs and leaderboard go.",
+)
+@click.option("--cases", type=int, default=8, show_default=True, help="Hidden cases to generate.")
+@click.option("--size", type=int, default=96, show_default=True, help="Edge of each cubic case.")
+@click.option("--seed", type=int, default=2024, show_default=True)
+def demo_command(out_dir: Path, cases: int, size: int, seed: int) -> None:
+    """Run a complete round on generated data: baselines and the template as teams."""
+    from harness.round import run_round
+    from harness.round_config import load_round_config
+    from harness.split import MANIFEST_NAME
+    from harness.synth import synthesize_split
+
+    console = Console(stderr=True)
+    out_dir = out_dir.resolve()
+    hidden = out_dir / "data" / "hidden"
+    if not (hidden / MANIFEST_NAME).is_file():
+        console.rule("[bold]data")
+        console.print(f"generating a hidden split of {cases} cases ({size}^3) in {hidden}")
+        synthesize_split(hidden, cases=cases, size=(size, size, size), seed=seed)
+    config = load_round_config(DEMO_CONFIG)
+    config = config.model_copy(
+        update={
+            "output": str(out_dir),
+            "phases": {
+                config.phase: config.phases[config.phase].model_copy(update={"split": hidden})
+            },
+        }
+    )
+    result = run_round(config, console=console)
+    Console().print(f"\nThe report: [bold]{result.report}[/bold]")
+
+
+COMMANDS: list[click.Command] = [round_command, check_command, demo_command]
