@@ -1,0 +1,70 @@
+"""Private helpers shared by the metric modules: binarising, checking and cropping masks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["binarise", "bounding_box", "check_pair", "intersect_boxes", "relative"]
+
+Box = tuple[slice, slice, slice]
+
+
+def binarise(mask: np.ndarray, *, name: str) -> np.ndarray:
+    """Return ``mask > 0`` as a bool array, checking that it is 3D.
+
+    Released SELMA3D masks hold 0/1, 0/255 and even 0/95/255, so every positive value is
+    foreground. NaN compares false and so counts as background.
+    """
+    array = np.asarray(mask)
+    if array.ndim != 3:
+        raise ValueError(f"{name} must be a 3D array (z, y, x). Got shape {array.shape}.")
+    if array.dtype == bool:
+        return array
+    if not (np.issubdtype(array.dtype, np.number)):
+        raise TypeError(f"{name} must be a numeric or bool array. Got dtype {array.dtype}.")
+    return array > 0
+
+
+def check_pair(reference: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Binarise both masks and check that they have the same shape."""
+    ref = binarise(reference, name="reference")
+    pred = binarise(prediction, name="prediction")
+    if ref.shape != pred.shape:
+        raise ValueError(
+            f"reference and prediction must have the same shape. Got {ref.shape} and {pred.shape}."
+        )
+    return ref, pred
+
+
+def bounding_box(mask: np.ndarray) -> Box | None:
+    """Smallest box holding every ``True`` voxel of a bool mask, or None if it has none."""
+    # Two passes over the volume instead of three: the (z, y) projection gives both z and y.
+    zy = mask.any(axis=2)
+    projections = (zy.any(axis=1), zy.any(axis=0), mask.any(axis=(0, 1)))
+    box = []
+    for projection in projections:
+        hit = np.flatnonzero(projection)
+        if hit.size == 0:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)  # type: ignore[return-value]
+
+
+def intersect_boxes(a: Box | None, b: Box | None) -> Box | None:
+    """Intersection of two boxes, or None if they do not overlap."""
+    if a is None or b is None:
+        return None
+    out = []
+    for sa, sb in zip(a, b, strict=True):
+        start, stop = max(sa.start, sb.start), min(sa.stop, sb.stop)
+        if start >= stop:
+            return None
+        out.append(slice(start, stop))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def relative(box: Box, within: Box) -> Box:
+    """Express ``box`` (absolute) in the coordinates of the crop ``within``."""
+    return tuple(  # type: ignore[return-value]
+        slice(s.start - w.start, s.stop - w.start) for s, w in zip(box, within, strict=True)
+    )

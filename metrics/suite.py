@@ -1,0 +1,342 @@
+"""Score one case: reference-side work done once, then any number of predictions.
+
+``prepare_reference`` does everything that depends only on the reference (bounding box,
+skeleton, connected components, Betti numbers) and returns a picklable ``PreparedReference``;
+``score_prediction`` then costs only the prediction's own work plus the cross terms, so scoring
+several teams on one case reuses the reference. Each mask is processed on its own bounding box
+and cross terms on the intersection of the two boxes (inside the box of their union), and blob
+overlaps come from one joint histogram of the two label images, never from per-pair masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cc3d
+import numpy as np
+
+from metrics._masks import Box, binarise, bounding_box, intersect_boxes, relative
+from metrics.betti import betti_numbers
+from metrics.blob_f1 import (
+    BlobMatch,
+    _check_connectivity,
+    _check_matching,
+    _check_threshold,
+    match_from_overlaps,
+    pair_overlaps,
+)
+from metrics.cldice import cldice_from_counts, skeleton
+from metrics.dice import dice_from_counts
+from metrics.pq import panoptic_quality_from_match
+from metrics.registry import TRACK_METRICS
+
+__all__ = [
+    "TRACKS",
+    "MetricOptions",
+    "PreparedReference",
+    "missing_scores",
+    "prepare_reference",
+    "score_prediction",
+]
+
+TRACKS: tuple[str, ...] = ("vessel", "spot")
+Track = Literal["vessel", "spot"]
+_EMPTY_BOX: Box = (slice(0, 1), slice(0, 1), slice(0, 1))
+
+
+@dataclass(frozen=True)
+class MetricOptions:
+    """Options of the per-case metric suite.
+
+    Attributes
+    ----------
+    connectivity : {26, 18, 6}
+        Connectivity of blob instances (Betti numbers always use 26).
+    iou_threshold : float
+        A blob pair can match when its IoU is at least this, in ``(0, 1]``.
+    matching : {"greedy", "hungarian"}
+        Blob matching (see ``metrics.blob_f1.match_blobs``).
+
+    Examples
+    --------
+    >>> MetricOptions(matching="hungarian").iou_threshold
+    0.3
+    >>> MetricOptions(connectivity=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: connectivity must be one of (26, 18, 6). Got 8.
+    """
+
+    connectivity: int = 26
+    iou_threshold: float = 0.3
+    matching: Literal["greedy", "hungarian"] = "greedy"
+
+    def __post_init__(self) -> None:
+        _check_connectivity(self.connectivity)
+        _check_threshold(self.iou_threshold)
+        _check_matching(self.matching)
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedReference:
+    """Everything about one reference mask that scoring a prediction needs.
+
+    Arrays are cropped to ``box``; an empty reference holds a 1-voxel empty crop. Built by
+    :func:`prepare_reference`, picklable so it can be sent to worker processes.
+
+    Attributes
+    ----------
+    track : {"vessel", "spot"}
+        Decides which metrics are computed (``metrics.TRACK_METRICS``).
+    options : MetricOptions
+        The options the preparation used.
+    shape : tuple of int
+        ``(Z, Y, X)`` of the full reference; predictions must match it.
+    box : tuple of slice
+        Bounding box of the reference foreground in the full volume.
+    mask : ndarray of bool
+        The reference inside ``box``.
+    size : int
+        Foreground voxels.
+    betti0, betti1 : int
+        Betti numbers; ``betti1`` is -1 when the track does not use it.
+    skeleton : ndarray of bool or None
+        Skeleton inside ``box`` (vessel track).
+    labels : ndarray of unsigned int or None
+        Blob instances inside ``box`` (spot track), labelled ``1..n``.
+    instance_sizes : ndarray of int64
+        Voxels per instance, index ``i`` for label ``i + 1``; empty for the vessel track.
+    """
+
+    track: Track
+    options: MetricOptions
+    shape: tuple[int, int, int]
+    box: Box
+    mask: np.ndarray
+    size: int
+    betti0: int
+    betti1: int = -1
+    skeleton: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    instance_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def n_instances(self) -> int:
+        """Number of blob instances (spot track)."""
+        return int(self.instance_sizes.size)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The metric columns this case gets."""
+        return TRACK_METRICS[self.track]
+
+
+def prepare_reference(
+    reference: np.ndarray, *, track: Track, options: MetricOptions | None = None
+) -> PreparedReference:
+    """Do all reference-only work of a case once.
+
+    Parameters
+    ----------
+    reference : (Z, Y, X) ndarray
+        The reference mask; any value ``> 0`` is foreground.
+    track : {"vessel", "spot"}, keyword-only
+        vessel: skeleton and Betti numbers b0, b1; spot: blob instances and b0.
+    options : MetricOptions, optional, keyword-only
+        Defaults to ``MetricOptions()``.
+
+    Returns
+    -------
+    PreparedReference
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.zeros((4, 4, 8), np.uint8); r[1:3, 1:3, 1:7] = 1
+    >>> prep = prepare_reference(r, track="vessel")
+    >>> prep.box, prep.betti0, prep.betti1
+    ((slice(1, 3, None), slice(1, 3, None), slice(1, 7, None)), 1, 0)
+    """
+    if track not in TRACKS:
+        raise ValueError(f"track must be one of {TRACKS}. Got {track!r}.")
+    options = options if options is not None else MetricOptions()
+    if not isinstance(options, MetricOptions):
+        raise TypeError(f"options must be a MetricOptions. Got {type(options).__name__}.")
+    full = binarise(reference, name="reference")
+    box = bounding_box(full) or _EMPTY_BOX
+    # A copy, so the caller's full-size array can be freed while this is kept.
+    mask = np.array(full[box], dtype=bool, copy=True)
+    labels26, n26 = _components(mask, 26)
+    common = {
+        "track": track,
+        "options": options,
+        "shape": tuple(int(s) for s in full.shape),
+        "box": box,
+        "mask": mask,
+        "size": int(np.count_nonzero(mask)),
+        "betti0": n26,
+    }
+    if track == "vessel":
+        skel = skeleton(mask, labels=labels26)
+        b1 = betti_numbers(mask, n_components=n26)[1]
+        return PreparedReference(**common, betti1=b1, skeleton=skel)
+    labels, n = (
+        (labels26, n26)
+        if options.connectivity == 26
+        else _components(mask, options.connectivity)
+    )
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64)
+    return PreparedReference(**common, labels=labels, instance_sizes=sizes)
+
+
+def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dict[str, float | int]:
+    """Score one prediction against a prepared reference.
+
+    Parameters
+    ----------
+    prepared : PreparedReference
+        From :func:`prepare_reference`.
+    prediction : (Z, Y, X) ndarray
+        Same shape as the reference; any value ``> 0`` is foreground.
+
+    Returns
+    -------
+    dict of str to float or int
+        The track's columns (``prepared.columns``), in ``metrics.METRIC_COLUMNS`` order. Equal
+        to the values of the single-metric functions (``metrics.dice``, ``metrics.cldice``...)
+        on the full masks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.zeros((3, 3, 9), np.uint8); r[1, 1, [1, 2, 5, 6]] = 1
+    >>> p = np.zeros((3, 3, 9), np.uint8); p[1, 1, [1, 2, 5]] = 1
+    >>> score_prediction(prepare_reference(r, track="spot"), p)["blob_tp"]
+    2
+    """
+    if not isinstance(prepared, PreparedReference):
+        raise TypeError(f"prepared must be a PreparedReference. Got {type(prepared).__name__}.")
+    full = binarise(prediction, name="prediction")
+    if tuple(full.shape) != prepared.shape:
+        raise ValueError(
+            f"prediction must have the reference's shape {prepared.shape}. Got {full.shape}."
+        )
+    pbox = bounding_box(full) or _EMPTY_BOX
+    pred = full[pbox]
+    size = int(np.count_nonzero(pred))
+    both = intersect_boxes(prepared.box, pbox)
+    # Views of each crop restricted to the overlap of the two boxes: cross terms live there.
+    if both is not None:
+        r_in = relative(both, prepared.box)
+        p_in = relative(both, pbox)
+        inter = int(np.count_nonzero(prepared.mask[r_in] & pred[p_in]))
+    else:
+        inter = 0
+    labels26, n26 = _components(pred, 26)
+    scores: dict[str, float | int] = {"dice": dice_from_counts(inter, prepared.size, size)}
+    if prepared.track == "vessel":
+        skel = skeleton(pred, labels=labels26)
+        del labels26
+        s_ref = prepared.skeleton if prepared.skeleton is not None else prepared.mask
+        if both is not None:
+            sp_in_r = int(np.count_nonzero(skel[p_in] & prepared.mask[r_in]))
+            sr_in_p = int(np.count_nonzero(s_ref[r_in] & pred[p_in]))
+        else:
+            sp_in_r = sr_in_p = 0
+        scores["cldice"] = cldice_from_counts(
+            sp_in_r, int(np.count_nonzero(skel)), sr_in_p, int(np.count_nonzero(s_ref))
+        )
+        b1 = betti_numbers(pred, n_components=n26)[1]
+        scores["betti0_error"] = abs(n26 - prepared.betti0)
+        scores["betti1_error"] = abs(b1 - prepared.betti1)
+    else:
+        match = _match(prepared, pred, labels26, n26, both, pbox)
+        scores.update(
+            blob_f1=match.f1,
+            blob_precision=match.precision,
+            blob_recall=match.recall,
+            blob_tp=match.tp,
+            blob_fp=match.fp,
+            blob_fn=match.fn,
+            pq=panoptic_quality_from_match(match),
+            betti0_error=abs(n26 - prepared.betti0),
+        )
+    return {name: scores[name] for name in prepared.columns}
+
+
+def missing_scores(prepared: PreparedReference) -> dict[str, float | int]:
+    """Worst values of a case whose prediction is missing or invalid.
+
+    0 for every ratio (Dice, clDice, blob F1, precision, recall, PQ), ``blob_tp = blob_fp = 0``,
+    ``blob_fn`` = the reference's instances and the Betti errors of an empty prediction
+    (the reference's own Betti numbers). Unlike an *empty* prediction of an empty reference,
+    a missing prediction never scores well.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.zeros((3, 3, 9), np.uint8); r[1, 1, [1, 2, 5, 6]] = 1
+    >>> missing_scores(prepare_reference(r, track="spot"))["blob_fn"]
+    2
+    """
+    if not isinstance(prepared, PreparedReference):
+        raise TypeError(f"prepared must be a PreparedReference. Got {type(prepared).__name__}.")
+    worst: dict[str, float | int] = {
+        "dice": 0.0,
+        "cldice": 0.0,
+        "blob_f1": 0.0,
+        "blob_precision": 0.0,
+        "blob_recall": 0.0,
+        "blob_tp": 0,
+        "blob_fp": 0,
+        "blob_fn": prepared.n_instances,
+        "pq": 0.0,
+        "betti0_error": prepared.betti0,
+        "betti1_error": prepared.betti1,
+    }
+    return {name: worst[name] for name in prepared.columns}
+
+
+def _components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+    labels, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True)
+    n = int(n)
+    # cc3d sizes its output for the worst case; the smallest dtype that holds n halves or
+    # quarters what a prepared reference keeps (and pickles).
+    small = np.min_scalar_type(max(n, 1))
+    if small.itemsize < labels.dtype.itemsize:
+        labels = labels.astype(small)
+    return labels, n
+
+
+def _match(
+    prepared: PreparedReference,
+    pred: np.ndarray,
+    labels26: np.ndarray,
+    n26: int,
+    both: Box | None,
+    pbox: Box,
+) -> BlobMatch:
+    options = prepared.options
+    if options.connectivity == 26:
+        labels, n = labels26, n26
+    else:
+        labels, n = _components(pred, options.connectivity)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64)
+    if both is not None and prepared.labels is not None:
+        pair_r, pair_p, inter = pair_overlaps(
+            prepared.labels[relative(both, prepared.box)], labels[relative(both, pbox)]
+        )
+    else:
+        pair_r = pair_p = inter = np.zeros(0, np.int64)
+    return match_from_overlaps(
+        np.arange(1, prepared.n_instances + 1),
+        prepared.instance_sizes,
+        np.arange(1, n + 1),
+        sizes,
+        pair_r,
+        pair_p,
+        inter,
+        iou_threshold=options.iou_threshold,
+        matching=options.matching,
+    )
