@@ -1,0 +1,112 @@
+"""Maximum-intensity projections of a case: image, reference and each team's errors.
+
+Projections run along z (axis 0 of ``(Z, Y, X)`` arrays) and are max-pooled down to at most
+``size`` pixels per side, so thin vessels stay visible in the smaller picture. Prediction panels
+colour each pixel by what lies on its ray: false positive (magenta) over false negative (green)
+over true positive (white), so errors are never hidden behind correct voxels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["FN_RGB", "FP_RGB", "TP_RGB", "error_projection", "image_projection", "pool_max"]
+
+TP_RGB = (1.0, 1.0, 1.0)
+FP_RGB = (1.0, 0.0, 1.0)
+FN_RGB = (0.0, 0.75, 0.0)
+
+
+def pool_max(plane: np.ndarray, *, size: int) -> np.ndarray:
+    """Max-pool a 2D array so that its longest side is at most ``size``.
+
+    Parameters
+    ----------
+    plane : (H, W) ndarray
+    size : int, keyword-only
+
+    Returns
+    -------
+    (ceil(H / f), ceil(W / f)) ndarray
+        With ``f = ceil(max(H, W) / size)``; edges are padded with the array's minimum.
+
+    Examples
+    --------
+    >>> pool_max(np.arange(16).reshape(4, 4), size=2).tolist()
+    [[5, 7], [13, 15]]
+    """
+    if plane.ndim != 2:
+        raise ValueError(f"pool_max: expected a 2D array, got shape {plane.shape}")
+    factor = max(1, math.ceil(max(plane.shape) / size))
+    if factor == 1:
+        return plane
+    h = math.ceil(plane.shape[0] / factor) * factor
+    w = math.ceil(plane.shape[1] / factor) * factor
+    padded = np.full((h, w), plane.min(), dtype=plane.dtype)
+    padded[: plane.shape[0], : plane.shape[1]] = plane
+    return padded.reshape(h // factor, factor, w // factor, factor).max(axis=(1, 3))
+
+
+def image_projection(image: np.ndarray, *, size: int) -> np.ndarray:
+    """Grey RGB projection of an image, contrast from its 1st to 99.5th percentile.
+
+    Parameters
+    ----------
+    image : (Z, Y, X) ndarray
+    size : int, keyword-only
+
+    Returns
+    -------
+    (H, W, 3) ndarray of float in [0, 1]
+
+    Examples
+    --------
+    >>> image_projection(np.zeros((2, 3, 3)), size=8).shape
+    (3, 3, 3)
+    """
+    mip = pool_max(np.asarray(image, dtype=np.float32).max(axis=0), size=size)
+    lo, hi = np.percentile(mip, [1.0, 99.5])
+    grey = np.clip((mip - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(mip)
+    return np.repeat(grey[..., None], 3, axis=2).astype(float)
+
+
+def error_projection(reference: np.ndarray, prediction: np.ndarray | None, *, size: int) -> np.ndarray:
+    """Coloured projection of true positives, false positives and false negatives.
+
+    Parameters
+    ----------
+    reference : (Z, Y, X) ndarray
+        Reference mask (``> 0`` is foreground).
+    prediction : (Z, Y, X) ndarray or None
+        Prediction mask; None draws the reference alone in white.
+    size : int, keyword-only
+
+    Returns
+    -------
+    (H, W, 3) ndarray of float in [0, 1]
+
+    Examples
+    --------
+    >>> ref = np.zeros((2, 1, 3), bool); ref[0, 0, :2] = True
+    >>> pred = np.zeros((2, 1, 3), bool); pred[0, 0, 1:] = True
+    >>> error_projection(ref, pred, size=8)[0].tolist()
+    [[0.0, 0.75, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]
+    """
+    ref = np.asarray(reference) > 0
+    if prediction is None:
+        layers = [(pool_max(ref.max(axis=0), size=size), TP_RGB)]
+    else:
+        pred = np.asarray(prediction) > 0
+        if pred.shape != ref.shape:
+            raise ValueError(f"prediction shape {pred.shape} differs from reference {ref.shape}")
+        layers = [
+            (pool_max((ref & pred).max(axis=0), size=size), TP_RGB),
+            (pool_max((ref & ~pred).max(axis=0), size=size), FN_RGB),
+            (pool_max((pred & ~ref).max(axis=0), size=size), FP_RGB),
+        ]
+    rgb = np.zeros((*layers[0][0].shape, 3))
+    for mask, colour in layers:  # later layers win: FP over FN over TP
+        rgb[mask] = colour
+    return rgb

@@ -1,0 +1,359 @@
+"""Static figures of the report, rendered by matplotlib's Agg backend to PNG bytes.
+
+Figures are built on ``matplotlib.figure.Figure`` objects (no pyplot global state) inside one
+``rc_context`` with a fixed font and no file metadata, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "GROUP_COLOURS",
+    "STATUS_CODES",
+    "blob_plot",
+    "case_heatmap",
+    "metric_distributions",
+    "mip_panels",
+    "resource_plot",
+]
+
+# Pale fills for statistically tied groups (table rows) and strong ones for plot marks.
+GROUP_COLOURS: tuple[tuple[str, str], ...] = (
+    ("#dbeafe", "#2563eb"),
+    ("#fde68a", "#b45309"),
+    ("#dcfce7", "#15803d"),
+    ("#fce7f3", "#be185d"),
+    ("#ede9fe", "#6d28d9"),
+    ("#ffedd5", "#c2410c"),
+    ("#cffafe", "#0e7490"),
+)
+# One letter per failure status, printed on the heatmap cells.
+STATUS_CODES: dict[str, str] = {
+    "timeout": "T",
+    "oom": "M",
+    "failed": "F",
+    "missing_output": "∅",
+    "invalid_output": "X",
+    "infrastructure_error": "I",
+}
+_RC = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "selma3d",
+    "path.simplify": True,
+}
+_NEUTRAL = "#6b7280"
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        yield
+
+
+def _figure(width: float, height: float) -> object:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: object) -> bytes:
+    buf = io.BytesIO()
+    # No Software/CreationDate chunks: the bytes depend on the data only.
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # type: ignore[attr-defined]
+    return buf.getvalue()
+
+
+def _short(label: str, width: int = 18) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def group_colour(group: int, *, strong: bool) -> str | None:
+    """Colour of a tied group (None for group 0, a team separated from its neighbours)."""
+    if group <= 0:
+        return None
+    pale, bold = GROUP_COLOURS[(group - 1) % len(GROUP_COLOURS)]
+    return bold if strong else pale
+
+
+def blob_plot(
+    frequency: np.ndarray,
+    *,
+    labels: Sequence[str],
+    median: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    groups: np.ndarray,
+) -> bytes:
+    """Bootstrap rank distribution per team (challengeR's blob plot).
+
+    Parameters
+    ----------
+    frequency : (T, T) ndarray of int
+        ``frequency[i, k]``: replicates with team i (in rank order) at rank k + 1.
+    labels : sequence of str, keyword-only
+        Team labels in rank order.
+    median, low, high : (T,) ndarray, keyword-only
+        Median rank and interval bounds per team.
+    groups : (T,) ndarray of int, keyword-only
+        Tied group per team (0: none).
+
+    Returns
+    -------
+    bytes
+        PNG. Circle area is proportional to the share of replicates; the black dot is the
+        median, the bar the interval; the diagonal is the observed rank.
+    """
+    t = frequency.shape[0]
+    share = frequency / max(int(frequency[0].sum()), 1)
+    with _style():
+        fig = _figure(max(5.0, 0.45 * t + 2.5), max(3.2, 0.3 * t + 2.0))
+        ax = fig.add_subplot()
+        xs, ys = np.meshgrid(np.arange(1, t + 1), np.arange(1, t + 1), indexing="ij")
+        colours = [group_colour(int(g), strong=True) or _NEUTRAL for g in groups]
+        mask = share > 0
+        ax.scatter(
+            xs[mask],
+            ys[mask],
+            s=(share[mask] * 900.0),
+            c=np.repeat(np.array(colours, dtype=object)[:, None], t, axis=1)[mask],
+            alpha=0.55,
+            linewidths=0,
+        )
+        x = np.arange(1, t + 1)
+        ax.vlines(x, low, high, colors="black", linewidth=1.2)
+        ax.scatter(x, median, s=14, c="black", zorder=3)
+        ax.plot([0.5, t + 0.5], [0.5, t + 0.5], color="#d1d5db", linewidth=0.8, zorder=0)
+        ax.set_xticks(x, [_short(s) for s in labels], rotation=45, ha="right")
+        ax.set_yticks(x)
+        ax.set_ylim(t + 0.7, 0.3)
+        ax.set_xlim(0.4, t + 0.6)
+        ax.set_ylabel("rank in bootstrap replicates")
+        ax.grid(axis="y", color="#f3f4f6")
+        ax.set_axisbelow(True)
+        return _png(fig)
+
+
+def metric_distributions(
+    frame: pd.DataFrame,
+    *,
+    track: str,
+    metrics: Sequence[str],
+    teams: Sequence[str],
+    labels: Sequence[str],
+    ranked: Sequence[str],
+) -> bytes:
+    """Per-case metric values of each team: box plot plus every case as a point.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The completed results (``team, case_id, track, status`` and the metric columns).
+    track : str, keyword-only
+    metrics : sequence of str, keyword-only
+        One panel per metric.
+    teams, labels : sequences of str, keyword-only
+        Team ids and labels in rank order (left to right).
+    ranked : sequence of str, keyword-only
+        Metrics marked "(ranked)" in the panel titles.
+
+    Returns
+    -------
+    bytes
+        PNG. Cases whose status is not ``ok`` are red crosses (their worst values).
+    """
+    rows = frame[frame["track"] == track]
+    n = len(metrics)
+    cols = min(n, 2)
+    nrows = (n + cols - 1) // cols
+    width = max(4.5, 0.42 * len(teams) + 1.8) * cols
+    jitter = np.random.default_rng(0).uniform(-0.18, 0.18, size=len(rows) + 1)
+    with _style():
+        fig = _figure(min(width, 14.0), 3.0 * nrows + 0.4)
+        for k, name in enumerate(metrics):
+            ax = fig.add_subplot(nrows, cols, k + 1)
+            data = [rows.loc[rows["team"] == t, name].to_numpy(dtype=float) for t in teams]
+            ok = [rows.loc[rows["team"] == t, "status"].to_numpy() == "ok" for t in teams]
+            finite = [d[np.isfinite(d)] for d in data]
+            positions = np.arange(1, len(teams) + 1)
+            if any(len(d) for d in finite):
+                ax.boxplot(
+                    [d if len(d) else [np.nan] for d in finite],
+                    positions=positions,
+                    widths=0.55,
+                    showfliers=False,
+                    medianprops={"color": "#111827"},
+                    boxprops={"color": "#9ca3af"},
+                    whiskerprops={"color": "#9ca3af"},
+                    capprops={"color": "#9ca3af"},
+                )
+            for i, (d, good) in enumerate(zip(data, ok, strict=True)):
+                x = positions[i] + jitter[: len(d)]
+                ax.scatter(x[good], d[good], s=9, c="#2563eb", alpha=0.7, linewidths=0)
+                ax.scatter(x[~good], d[~good], s=16, c="#dc2626", marker="x", linewidths=1)
+            ax.set_xticks(positions, [_short(s, 14) for s in labels], rotation=45, ha="right")
+            ax.set_title(f"{track}: {name}" + (" (ranked)" if name in ranked else ""))
+            ax.grid(axis="y", color="#f3f4f6")
+            ax.set_axisbelow(True)
+        return _png(fig)
+
+
+def case_heatmap(
+    frame: pd.DataFrame,
+    *,
+    track: str,
+    metric: str,
+    teams: Sequence[str],
+    labels: Sequence[str],
+    higher_is_better: bool,
+) -> bytes:
+    """Team-by-case heatmap of one metric, failed cases lettered by status.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Completed results.
+    track, metric : str, keyword-only
+    teams, labels : sequences of str, keyword-only
+        Rows, in rank order.
+    higher_is_better : bool, keyword-only
+        Sets the colour map direction so that dark always means bad.
+
+    Returns
+    -------
+    bytes
+        PNG.
+    """
+    rows = frame[frame["track"] == track]
+    cases = sorted(rows["case_id"].unique())
+    values = rows.pivot(index="team", columns="case_id", values=metric).reindex(
+        index=list(teams), columns=cases
+    )
+    status = rows.pivot(index="team", columns="case_id", values="status").reindex(
+        index=list(teams), columns=cases
+    )
+    array = values.to_numpy(dtype=float)
+    finite = array[np.isfinite(array)]
+    vmin, vmax = (0.0, 1.0) if finite.size == 0 else (float(finite.min()), float(finite.max()))
+    if metric in ("dice", "cldice", "blob_f1", "pq") or (vmin >= 0 and vmax <= 1):
+        vmin, vmax = 0.0, 1.0
+    if vmin == vmax:
+        vmax = vmin + 1.0
+    cmap = "viridis" if higher_is_better else "viridis_r"
+    w = min(14.0, max(5.0, 0.28 * len(cases) + 3.0))
+    h = max(2.2, 0.32 * len(teams) + 1.6)
+    with _style():
+        fig = _figure(w, h)
+        ax = fig.add_subplot()
+        image = ax.imshow(array, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
+                          interpolation="nearest")
+        codes = status.to_numpy()
+        for i, j in zip(*np.nonzero(codes != "ok"), strict=True):
+            ax.text(j, i, STATUS_CODES.get(str(codes[i, j]), "?"), ha="center", va="center",
+                    color="#ef4444", fontsize=8, fontweight="bold")
+        ax.set_yticks(range(len(teams)), [_short(s) for s in labels])
+        step = max(1, len(cases) // 40)
+        ax.set_xticks(range(0, len(cases), step), [cases[k] for k in range(0, len(cases), step)],
+                      rotation=90, fontsize=7)
+        ax.set_title(f"{track}: {metric} per case")
+        fig.colorbar(image, ax=ax, shrink=0.9, label=metric)
+        return _png(fig)
+
+
+def resource_plot(
+    frame: pd.DataFrame, *, teams: Sequence[str], labels: Sequence[str]
+) -> bytes | None:
+    """Wall time per case (box) and peak memory (maximum) per team.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Completed results with ``wall_time_s`` and/or ``peak_memory_bytes``.
+    teams, labels : sequences of str, keyword-only
+
+    Returns
+    -------
+    bytes or None
+        PNG, or None when neither column has a value.
+    """
+    panels = [
+        c for c in ("wall_time_s", "peak_memory_bytes")
+        if c in frame.columns and frame[c].notna().any()
+    ]
+    if not panels:
+        return None
+    with _style():
+        fig = _figure(min(14.0, max(5.0, 0.4 * len(teams) + 2.0)) * len(panels) / 1.3, 3.4)
+        positions = np.arange(1, len(teams) + 1)
+        for k, column in enumerate(panels):
+            ax = fig.add_subplot(1, len(panels), k + 1)
+            if column == "wall_time_s":
+                data = [frame.loc[frame["team"] == t, column].dropna().to_numpy() for t in teams]
+                ax.boxplot([d if len(d) else [np.nan] for d in data], positions=positions,
+                           widths=0.55, showfliers=True, medianprops={"color": "#111827"},
+                           flierprops={"markersize": 3})
+                ax.set_ylabel("wall time per case (s)")
+            else:
+                peak = [frame.loc[frame["team"] == t, column].max() / 2**30 for t in teams]
+                ax.bar(positions, np.nan_to_num(np.asarray(peak, dtype=float)), color="#60a5fa")
+                ax.set_ylabel("peak memory (GiB, max over cases)")
+            ax.set_xticks(positions, [_short(s, 14) for s in labels], rotation=45, ha="right")
+            ax.grid(axis="y", color="#f3f4f6")
+            ax.set_axisbelow(True)
+        return _png(fig)
+
+
+def mip_panels(panels: Sequence[tuple[str, np.ndarray]], *, columns: int = 6) -> bytes:
+    """A grid of RGB projection panels with titles and the TP/FP/FN legend.
+
+    Parameters
+    ----------
+    panels : sequence of (title, (H, W, 3) float ndarray in [0, 1])
+    columns : int, keyword-only
+
+    Returns
+    -------
+    bytes
+        PNG.
+    """
+    from matplotlib.patches import Patch
+
+    n = len(panels)
+    cols = min(columns, n)
+    nrows = (n + cols - 1) // cols
+    with _style():
+        fig = _figure(2.0 * cols, 2.15 * nrows + 0.35)
+        for k, (title, rgb) in enumerate(panels):
+            ax = fig.add_subplot(nrows, cols, k + 1)
+            ax.imshow(rgb, interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        fig.legend(
+            handles=[
+                Patch(color="white", label="true positive", ec="#9ca3af"),
+                Patch(color="#ff00ff", label="false positive"),
+                Patch(color="#00c000", label="false negative"),
+            ],
+            loc="outside lower center",
+            ncols=3,
+            frameon=False,
+            fontsize=8,
+        )
+        return _png(fig)

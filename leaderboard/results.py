@@ -1,0 +1,406 @@
+"""Load and validate a results table (one row per team and case) and complete it.
+
+Stages: read (CSV or Parquet) -> check columns -> check each row -> check the table as a whole
+(duplicates, one track per case, one display name per team, one split) -> complete (a case a team
+has no row for becomes ``missing_output``) -> fill worst values on rows that are not ``ok``.
+Every problem is collected and reported at once, each naming the file, the row and the column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import HarnessError
+from leaderboard import registry
+
+__all__ = [
+    "ID_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "STATUSES",
+    "Results",
+    "ResultsError",
+    "prepare_results",
+    "read_results",
+]
+
+ID_COLUMNS: tuple[str, ...] = ("team", "case_id", "track", "structure", "status")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "message",
+    "prediction",
+    "display_name",
+    "image_digest",
+    "split_hash",
+    "wall_time_s",
+    "peak_memory_bytes",
+)
+# The runner's and the evaluator's case statuses; every status but ``ok`` scores worst values.
+STATUSES: tuple[str, ...] = (
+    "ok",
+    "timeout",
+    "oom",
+    "failed",
+    "missing_output",
+    "invalid_output",
+    "infrastructure_error",
+)
+_NUMERIC_OPTIONAL = ("wall_time_s", "peak_memory_bytes")
+_TEXT_OPTIONAL = ("message", "prediction", "display_name", "image_digest", "split_hash")
+
+
+class ResultsError(HarnessError):
+    """A results table is invalid.
+
+    Parameters
+    ----------
+    source : str
+        The file (or description) the table came from.
+    problems : list of str
+        Every problem found, each naming its row and column.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        shown = self.problems[:50]
+        more = len(self.problems) - len(shown)
+        lines = "\n".join(f"  - {p}" for p in shown)
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}{tail}")
+
+
+@dataclass(frozen=True)
+class Results:
+    """A validated, complete results table.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per (team, case) for every team and every case, sorted by team then case id;
+        columns ``ID_COLUMNS``, ``message``, ``prediction``, the metric columns present, the
+        optional numeric columns present, and ``filled`` (True where worst values were put in).
+    teams : tuple of str
+        Sorted team ids.
+    cases : pandas.DataFrame
+        ``case_id, track, structure`` sorted by case id.
+    display_names : dict of str to str
+        Per team; the team id where the table gives none.
+    image_digests : dict of str to list of str
+        Per team, the distinct image digests seen (sorted).
+    split_hash : str or None
+        The single split hash recorded in the table (or given by the split).
+    metrics : tuple of str
+        Metric columns present in the table, in registry order.
+    source : str
+        Where the table came from, for messages.
+    """
+
+    frame: pd.DataFrame
+    teams: tuple[str, ...]
+    cases: pd.DataFrame
+    display_names: dict[str, str]
+    image_digests: dict[str, list[str]]
+    split_hash: str | None
+    metrics: tuple[str, ...]
+    source: str
+
+    @property
+    def tracks(self) -> tuple[str, ...]:
+        """Tracks that have cases, sorted."""
+        return tuple(sorted(self.cases["track"].unique()))
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """Read a results table from CSV or Parquet, keeping ids as text.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` or ``.parquet``/``.pq``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As stored; text columns keep values such as ``NA`` (a valid team name) as text.
+
+    Raises
+    ------
+    ResultsError
+        If the file is missing, unreadable or of another format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(str(path), ["file not found"])
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            # Read as text first so that team "NA" stays a name; numbers are parsed per column.
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise ResultsError(str(path), [f"cannot read the table ({exc})"]) from exc
+    raise ResultsError(str(path), [f"unknown format {suffix!r}; expected .csv or .parquet"])
+
+
+def _row_label(source_is_csv: bool, position: int) -> str:
+    # CSV line numbers count the header line, so users can jump to the line in an editor.
+    return f"line {position + 2}" if source_is_csv else f"row {position}"
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    return series.map(
+        lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+    )
+
+
+def prepare_results(
+    table: pd.DataFrame,
+    *,
+    ranked: dict[str, tuple[str, ...]],
+    source: str = "results",
+    split: Any = None,
+) -> Results:
+    """Validate a results table and complete it with worst values.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per (team, case): ``team, case_id, track, structure, status``, metric columns
+        (at least the ranked ones of each track present), optional ``OPTIONAL_COLUMNS``.
+    ranked : dict of str to tuple of str, keyword-only
+        Ranked metrics per track; their values must exist on every row of the track.
+    source : str, keyword-only
+        File name for messages; a name ending in ``.csv`` numbers rows as file lines.
+    split : harness.split.Split, optional, keyword-only
+        When given, the table's cases must be the split's (same tracks and structures); cases of
+        the split no team has a row for are added as ``missing_output`` for every team.
+
+    Returns
+    -------
+    Results
+
+    Raises
+    ------
+    ResultsError
+        Listing every problem, each naming the row and the column.
+
+    Notes
+    -----
+    A case a team has no row for, while other teams do, is added with status ``missing_output``
+    (never dropped). On rows whose status is not ``ok``, an empty metric gets the registry's
+    constant worst value (0 for ratios); a ranked metric with no constant worst value (Betti
+    errors, blob counts: they depend on the reference) must already be filled by the evaluation.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"team": ["a", "a", "b"], "case_id": ["c1", "c2", "c1"],
+    ...     "track": "vessel", "structure": "blood_vessel", "status": "ok",
+    ...     "dice": [0.5, 0.7, 0.9], "cldice": [0.4, 0.6, 0.8]})
+    >>> r = prepare_results(t, ranked={"vessel": ("dice", "cldice")})
+    >>> r.frame[["team", "case_id", "status", "dice"]].to_string(index=False)
+    'team case_id         status  dice\\n   a      c1             ok   0.5\\n   a      c2             ok   0.7\\n   b      c1             ok   0.9\\n   b      c2 missing_output   0.0'
+    """
+    is_csv = source.lower().endswith(".csv")
+    all_metrics = registry.metric_columns()
+    per_track = registry.track_metrics()
+    problems: list[str] = []
+
+    missing = [c for c in ID_COLUMNS if c not in table.columns]
+    if missing:
+        raise ResultsError(
+            source, [f"missing column(s) {missing}; a results table needs {list(ID_COLUMNS)}"]
+        )
+    if len(table) == 0:
+        raise ResultsError(source, ["the table has no rows"])
+    df = pd.DataFrame({c: _as_text(table[c]) for c in ID_COLUMNS})
+    for c in _TEXT_OPTIONAL:
+        df[c] = _as_text(table[c]) if c in table.columns else ""
+    labels = [_row_label(is_csv, i) for i in range(len(table))]
+
+    present = tuple(m for m in all_metrics if m in table.columns)
+    for name in (*present, *(c for c in _NUMERIC_OPTIONAL if c in table.columns)):
+        raw = table[name]
+        values = pd.to_numeric(
+            raw.replace("", np.nan) if raw.dtype == object else raw, errors="coerce"
+        )
+        bad = values.isna() & ~_as_text(raw).str.lower().isin(["", "nan", "none", "null"])
+        for i in np.flatnonzero(bad.to_numpy()):
+            problems.append(f"{labels[i]}, column {name!r}: expected a number, got {raw.iloc[i]!r}")
+        df[name] = values.astype(float).to_numpy()
+
+    for i, row in enumerate(df[list(ID_COLUMNS)].itertuples(index=False)):
+        where = labels[i]
+        for column in ("team", "case_id", "structure"):
+            if not getattr(row, column):
+                problems.append(f"{where}, column {column!r}: empty")
+        if row.track not in per_track:
+            problems.append(
+                f"{where}, column 'track': unknown track {row.track!r}; expected one of {sorted(per_track)}"
+            )
+        if row.status not in STATUSES:
+            problems.append(
+                f"{where}, column 'status': unknown status {row.status!r}; expected one of {list(STATUSES)}"
+            )
+
+    for track, names in ranked.items():
+        if not (df["track"] == track).any():
+            continue
+        absent = [n for n in names if n not in present]
+        if absent:
+            problems.append(f"missing metric column(s) {absent}, ranked for track {track!r}")
+    if problems:
+        raise ResultsError(source, problems)
+
+    # Table-level consistency.
+    dup = df.duplicated(["team", "case_id"], keep=False)
+    if dup.any():
+        for (team, case), group in df[dup].groupby(["team", "case_id"], sort=True):
+            rows = ", ".join(labels[i] for i in group.index)
+            problems.append(f"duplicate rows for team {team!r}, case {case!r}: {rows}")
+    for column in ("track", "structure"):
+        for case, group in df.groupby("case_id", sort=True):
+            values = sorted(group[column].unique())
+            if len(values) > 1:
+                problems.append(
+                    f"case {case!r}, column {column!r}: differs between rows ({values}); "
+                    f"first at {labels[group.index[0]]}"
+                )
+    names: dict[str, str] = {}
+    for team, group in df.groupby("team", sort=True):
+        given = sorted(v for v in group["display_name"].unique() if v)
+        if len(given) > 1:
+            problems.append(f"team {team!r}, column 'display_name': several values {given}")
+        names[str(team)] = given[0] if given else str(team)
+    hashes = sorted(v for v in df["split_hash"].unique() if v)
+    if len(hashes) > 1:
+        problems.append(f"column 'split_hash': rows come from several splits {hashes}")
+    split_hash = hashes[0] if hashes else None
+
+    cases = df.drop_duplicates("case_id")[["case_id", "track", "structure"]]
+    if split is not None:
+        split_hash = _check_against_split(cases, split, split_hash, problems)
+        cases = pd.DataFrame(
+            [(c.case_id, c.track, c.structure) for c in split.cases],
+            columns=["case_id", "track", "structure"],
+        )
+    if problems:
+        raise ResultsError(source, problems)
+    cases = cases.sort_values("case_id", kind="stable").reset_index(drop=True)
+
+    digests = {
+        str(team): sorted(v for v in group["image_digest"].unique() if v)
+        for team, group in df.groupby("team", sort=True)
+    }
+    df["filled"] = False
+    df["_where"] = labels
+    frame = _complete(df, cases, teams=tuple(sorted(names)), metrics=present)
+    _fill_worst(frame, ranked=ranked, per_track=per_track, metrics=present, problems=problems)
+    if problems:
+        raise ResultsError(source, problems)
+    frame = frame.drop(columns="_where")
+    return Results(
+        frame=frame,
+        teams=tuple(sorted(names)),
+        cases=cases,
+        display_names=names,
+        image_digests=digests,
+        split_hash=split_hash,
+        metrics=present,
+        source=source,
+    )
+
+
+def _check_against_split(
+    cases: pd.DataFrame, split: Any, split_hash: str | None, problems: list[str]
+) -> str:
+    known = {c.case_id: c for c in split.cases}
+    for row in cases.itertuples(index=False):
+        case = known.get(row.case_id)
+        if case is None:
+            problems.append(f"case {row.case_id!r} is not in the split {split.manifest}")
+            continue
+        if case.track != row.track or case.structure != row.structure:
+            problems.append(
+                f"case {row.case_id!r}: track/structure {row.track}/{row.structure} differ from the "
+                f"split's {case.track}/{case.structure}"
+            )
+    if split_hash is not None and split_hash != split.content_hash:
+        problems.append(
+            f"column 'split_hash': results were computed on {split_hash}, the split given is "
+            f"{split.content_hash}"
+        )
+    return str(split.content_hash)
+
+
+def _complete(
+    df: pd.DataFrame, cases: pd.DataFrame, *, teams: Iterable[str], metrics: tuple[str, ...]
+) -> pd.DataFrame:
+    grid = pd.MultiIndex.from_product(
+        [list(teams), list(cases["case_id"])], names=["team", "case_id"]
+    )
+    have = pd.MultiIndex.from_frame(df[["team", "case_id"]])
+    absent = grid.difference(have)
+    if len(absent):
+        info = cases.set_index("case_id")
+        added = pd.DataFrame(
+            {"team": absent.get_level_values(0), "case_id": absent.get_level_values(1)}
+        )
+        added["track"] = info.loc[added["case_id"], "track"].to_numpy()
+        added["structure"] = info.loc[added["case_id"], "structure"].to_numpy()
+        added["status"] = "missing_output"
+        added["message"] = "no row for this case in the results table"
+        for c in ("prediction", "display_name", "image_digest", "split_hash"):
+            added[c] = ""
+        for c in df.columns:
+            if c not in added.columns:
+                added[c] = np.nan
+        added["filled"] = True
+        added["_where"] = [f"added row (team {t!r}, case {c!r})" for t, c in absent]
+        df = pd.concat([df, added[df.columns]], ignore_index=True)
+    return df.sort_values(["team", "case_id"], kind="stable").reset_index(drop=True)
+
+
+def _fill_worst(
+    frame: pd.DataFrame,
+    *,
+    ranked: dict[str, tuple[str, ...]],
+    per_track: dict[str, tuple[str, ...]],
+    metrics: tuple[str, ...],
+    problems: list[str],
+) -> None:
+    not_ok = frame["status"] != "ok"
+    for track, applicable in per_track.items():
+        in_track = frame["track"] == track
+        for name in applicable:
+            if name not in metrics:
+                continue
+            empty = in_track & frame[name].isna()
+            is_ranked = name in ranked.get(track, ())
+            if is_ranked:
+                for i in np.flatnonzero((empty & ~not_ok).to_numpy()):
+                    problems.append(
+                        f"{frame['_where'].iat[i]}, column {name!r}: empty on an 'ok' row of track "
+                        f"{track!r}, where {name} is ranked"
+                    )
+            to_fill = empty & not_ok
+            if not to_fill.any():
+                continue
+            worst = registry.constant_worst(name)
+            if worst is None:
+                if is_ranked:
+                    for i in np.flatnonzero(to_fill.to_numpy()):
+                        problems.append(
+                            f"{frame['_where'].iat[i]}, column {name!r}: empty on a "
+                            f"'{frame['status'].iat[i]}' row; {name} has no constant worst value "
+                            "(it needs the reference), so run `selma3d evaluate`, which fills it"
+                        )
+                continue
+            frame.loc[to_fill, name] = worst
+            frame.loc[to_fill, "filled"] = True
