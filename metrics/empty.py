@@ -14,8 +14,9 @@ Why these values
 - Counts and Betti errors need no convention: they are computed as usual (an empty mask has
   no instance and Betti numbers ``(0, 0, 0)``).
 - **Declared rule for skeletons**: 3D thinning empties some small non-empty components (a
-  2x2x2 cube); such a component is its own skeleton, so a non-empty mask never has an empty
-  skeleton and clDice never divides by zero for it (``metrics.cldice.skeleton``).
+  2x2x2 cube); such a component gets one skeleton voxel, its voxel nearest to its centroid, so
+  a non-empty mask never has an empty skeleton and clDice never divides by zero for it
+  (``metrics.cldice.skeleton``).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ EMPTY_TABLE: Mapping[str, Mapping[str, float | str]] = MappingProxyType(
 ``n_prediction``/``n_reference`` are instance counts, ``b0(P)``, ``b1(R)``... Betti numbers."""
 
 SKELETON_RULE = (
-    "A non-empty 26-connected component whose 3D thinning is empty (e.g. a 2x2x2 cube) is its "
-    "own skeleton, so a non-empty mask never has an empty skeleton."
+    "A non-empty 26-connected component whose 3D thinning is empty (e.g. a 2x2x2 cube) gets one "
+    "skeleton voxel, its voxel nearest to its centroid (ties: first in z, y, x order), so a "
+    "non-empty mask never has an empty skeleton."
 )
 
 

@@ -186,7 +186,7 @@ def prepare_reference(
         if options.connectivity == 26
         else _components(mask, options.connectivity)
     )
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64)
+    sizes = _instance_sizes(labels, mask, n)
     return PreparedReference(**common, labels=labels, instance_sizes=sizes)
 
 
@@ -309,6 +309,11 @@ def _components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     return labels, n
 
 
+def _instance_sizes(labels: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    # Only foreground voxels are counted: blobs fill a few percent of a volume.
+    return np.bincount(labels[mask], minlength=n + 1)[1:].astype(np.int64)
+
+
 def _match(
     prepared: PreparedReference,
     pred: np.ndarray,
@@ -322,7 +327,7 @@ def _match(
         labels, n = labels26, n26
     else:
         labels, n = _components(pred, options.connectivity)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.int64)
+    sizes = _instance_sizes(labels, pred, n)
     if both is not None and prepared.labels is not None:
         pair_r, pair_p, inter = pair_overlaps(
             prepared.labels[relative(both, prepared.box)], labels[relative(both, pbox)]

@@ -1,7 +1,98 @@
-"""Commands of the ``evaluate`` group (filled in by its issue)."""
+"""The ``selma3d evaluate`` command: score a folder of predictions against a labeled split."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+__all__ = ["COMMANDS", "evaluate"]
+
+
+@click.command("evaluate")
+@click.option(
+    "--split",
+    "split_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Split folder or its manifest.csv (must be labeled).",
+)
+@click.option(
+    "--predictions",
+    "predictions_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of <case_id>.<ext> masks, or a `selma3d predict` output folder.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="CSV to write (atomically)."
+)
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Cases scored in parallel processes; results are identical to --jobs 1.")
+@click.option("--team", default=None, help="Team name in the table [default: the folder's name].")
+@click.option("--connectivity", default=26, show_default=True, type=click.Choice(["26", "18", "6"]),
+              help="Connectivity of blob instances.")
+@click.option("--iou-threshold", default=0.3, show_default=True, type=float,
+              help="Blob pairs match when IoU >= this.")
+@click.option("--matching", default="greedy", show_default=True,
+              type=click.Choice(["greedy", "hungarian"]), help="Blob matching.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def evaluate(
+    split_path: Path,
+    predictions_dir: Path,
+    out: Path,
+    jobs: int,
+    team: str | None,
+    connectivity: str,
+    iou_threshold: float,
+    matching: str,
+    no_progress: bool,
+) -> None:
+    """Score predictions against a split; one CSV row per case with a status and the metrics.
+
+    Exit status 0 when every case is `ok`, 1 when some case is missing, invalid or failed (the
+    table is written either way), 2 for a bad split or folder.
+    """
+    from rich.console import Console
+
+    from harness.cli import EXIT_FAILED
+    from harness.evaluate import evaluate_predictions, write_results
+    from harness.split import load_split
+    from metrics import TRACK_METRICS, MetricOptions
+
+    try:
+        options = MetricOptions(
+            connectivity=int(connectivity), iou_threshold=iou_threshold, matching=matching
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    split = load_split(split_path, check_volumes=False)
+    name = team or predictions_dir.resolve().name
+    frame = evaluate_predictions(
+        split, {name: predictions_dir}, jobs=jobs, options=options, progress=not no_progress
+    )
+    write_results(frame, out)
+
+    console = Console()
+    counts = frame["status"].value_counts().sort_index()
+    console.print(
+        f"{len(frame)} case(s) scored for team {name!r}: "
+        + ", ".join(f"{status} {n}" for status, n in counts.items())
+    )
+    for track, columns in sorted(TRACK_METRICS.items()):
+        rows = frame[frame["track"] == track]
+        if len(rows):
+            means = ", ".join(f"{c} {rows[c].astype(float).mean():.4f}" for c in columns)
+            console.print(f"  {track} ({len(rows)} case(s)), means: {means}")
+    for _, row in frame[frame["status"] != "ok"].iterrows():
+        console.print(f"  [red]{row['case_id']}[/red]: {row['status']}: {row['message']}",
+                      highlight=False)
+    for extra in frame.attrs.get("unexpected_files", {}).get(name, []):
+        console.print(f"  [yellow]ignored[/yellow] {extra}: matches no case of the split",
+                      highlight=False)
+    console.print(f"wrote {out}")
+    if (frame["status"] != "ok").any():
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+COMMANDS: list[click.Command] = [evaluate]

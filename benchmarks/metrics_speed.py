@@ -1,0 +1,442 @@
+"""Speed and memory of the per-case metric suite, against references measured in the same run.
+
+Usage::
+
+    .venv/bin/python benchmarks/metrics_speed.py [--size 256] [--skip-512] [--seed 0]
+
+What it measures, on generated cases (vessel-like: tubes along random polylines; spot-like:
+ellipsoid blobs; predictions are perturbed references), one core for every process:
+
+1. spot-like suite (Dice, blob F1 + counts, PQ, Betti-0 error) vs panoptica 2.1.7's evaluator
+   in the SELMA3D 2026 set-up (connected components, NaiveThresholdMatching(IoU, 0.3), instance
+   Dice and IoU, global Dice); F1 and PQ must equal panoptica's ``rq`` and ``pq_dsc``.
+   Target: ours at least 4x faster.
+2. vessel-like suite (Dice, clDice, Betti-0/1 errors) vs its floor, the two skeletonizations
+   (``skimage.morphology.skeletonize`` of reference and prediction). Target: at most 1.1x.
+   panoptica's time for the same global Dice + clDice is printed for context.
+3. reference reuse: one reference prepared once and 5 predictions scored, vs 5 independent
+   evaluations. Target: at most 0.6x.
+4. peak memory (max RSS of a fresh process holding both masks) at 256³ and 512³.
+   Target: under 2 GB at 512³.
+
+panoptica pins its own numpy and cc3d, so it lives in ``benchmarks/.venv-panoptica`` (created
+with pip on first use, ignored by git) and runs in a subprocess; masks go through ``.npy`` files
+in a temporary folder. This file is also that subprocess's entry point (``--panoptica-worker``)
+and the memory probe's (``--memory-worker``), so it imports only the standard library and numpy
+at module level.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core everywhere: no library may start a thread pool behind the timings' back.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+VENV = HERE / ".venv-panoptica"
+PANOPTICA = "panoptica==2.1.7"
+N_SETS = 5
+
+
+def pin_one_core() -> None:
+    # The lowest allowed core, so the suite and panoptica get the same one.
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def _tube(mask: np.ndarray, a: np.ndarray, b: np.ndarray, radius: float) -> None:
+    """Set every voxel within ``radius`` of the segment ``a``-``b``."""
+    shape = np.asarray(mask.shape)
+    lo = np.clip(np.floor(np.minimum(a, b) - radius - 1).astype(int), 0, shape)
+    hi = np.clip(np.ceil(np.maximum(a, b) + radius + 2).astype(int), 0, shape)
+    if np.any(hi <= lo):
+        return
+    z, y, x = np.ogrid[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    d = b - a
+    length2 = float(d @ d) or 1.0
+    t = np.clip(((z - a[0]) * d[0] + (y - a[1]) * d[1] + (x - a[2]) * d[2]) / length2, 0, 1)
+    dist2 = (z - a[0] - t * d[0]) ** 2 + (y - a[1] - t * d[1]) ** 2 + (x - a[2] - t * d[2]) ** 2
+    mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] |= dist2 <= radius**2
+
+
+def _ellipsoid(mask: np.ndarray, c: np.ndarray, radii: np.ndarray) -> None:
+    shape = np.asarray(mask.shape)
+    lo = np.clip(np.floor(c - radii).astype(int), 0, shape)
+    hi = np.clip(np.ceil(c + radii + 1).astype(int), 0, shape)
+    if np.any(hi <= lo):
+        return
+    z, y, x = np.ogrid[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    inside = ((z - c[0]) / radii[0]) ** 2 + ((y - c[1]) / radii[1]) ** 2
+    inside = inside + ((x - c[2]) / radii[2]) ** 2 <= 1.0
+    mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] |= inside
+
+
+def vessel_geometry(size: int, rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
+    """Random smooth polylines (points, radius), about 2% of the volume once drawn."""
+    lines = []
+    for _ in range(round(24 * (size / 256) ** 2)):
+        point = rng.uniform(0, size, 3)
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        points = [point]
+        for _ in range(8):
+            direction = direction + rng.normal(scale=0.5, size=3)
+            direction /= np.linalg.norm(direction)
+            point = np.clip(point + direction * rng.uniform(0.1, 0.2) * size, 0, size - 1)
+            points.append(point)
+        lines.append((np.asarray(points), float(rng.uniform(1.5, 4.0))))
+    return lines
+
+
+def draw_vessels(size: int, lines: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    mask = np.zeros((size, size, size), bool)
+    for points, radius in lines:
+        for a, b in itertools.pairwise(points):
+            _tube(mask, a, b, radius)
+    return mask.view(np.uint8)
+
+
+def perturb_vessels(
+    size: int, lines: list[tuple[np.ndarray, float]], rng: np.random.Generator
+) -> np.ndarray:
+    """Jittered centerlines and radii, some segments missing (gaps), a few spurious blobs."""
+    mask = np.zeros((size, size, size), bool)
+    for points, radius in lines:
+        moved = points + rng.normal(scale=0.8, size=points.shape)
+        r = max(1.0, radius + rng.uniform(-0.8, 0.8))
+        skip = rng.integers(len(points) - 1) if rng.random() < 0.3 else -1
+        for i, (a, b) in enumerate(itertools.pairwise(moved)):
+            if i != skip:
+                _tube(mask, a, b, r)
+    for _ in range(int(10 * (size / 256) ** 3)):
+        _ellipsoid(mask, rng.uniform(0, size, 3), rng.uniform(2, 4, 3))
+    return mask.view(np.uint8)
+
+
+def spot_geometry(size: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    n = int(1500 * (size / 256) ** 3)
+    return [(rng.uniform(0, size, 3), rng.uniform(2.0, 6.0, 3)) for _ in range(n)]
+
+
+def draw_spots(size: int, blobs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    mask = np.zeros((size, size, size), bool)
+    for c, radii in blobs:
+        _ellipsoid(mask, c, radii)
+    return mask.view(np.uint8)
+
+
+def perturb_spots(
+    size: int, blobs: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator
+) -> np.ndarray:
+    """Blobs shifted and rescaled, 10% missed, 10% false positives added."""
+    mask = np.zeros((size, size, size), bool)
+    for c, radii in blobs:
+        if rng.random() < 0.1:
+            continue
+        _ellipsoid(mask, c + rng.normal(scale=1.0, size=3), radii * rng.uniform(0.8, 1.2, 3))
+    for _ in range(len(blobs) // 10):
+        _ellipsoid(mask, rng.uniform(0, size, 3), rng.uniform(2.0, 6.0, 3))
+    return mask.view(np.uint8)
+
+
+def make_case(track: str, size: int, seed: int, n_predictions: int):
+    rng = np.random.default_rng(seed)
+    if track == "vessel":
+        lines = vessel_geometry(size, rng)
+        return draw_vessels(size, lines), [
+            perturb_vessels(size, lines, rng) for _ in range(n_predictions)
+        ]
+    blobs = spot_geometry(size, rng)
+    return draw_spots(size, blobs), [perturb_spots(size, blobs, rng) for _ in range(n_predictions)]
+
+
+# ----------------------------------------------------------------------------- panoptica
+
+
+def ensure_panoptica() -> Path:
+    python = VENV / "bin" / "python"
+    if python.exists():
+        return python
+    print(f"creating {VENV} with {PANOPTICA} (first run only)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    # A venv folder that git never sees, whatever the repository's .gitignore says.
+    (VENV / ".gitignore").write_text("*\n")
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", PANOPTICA], check=True)
+    return python
+
+
+def run_panoptica(track: str, reference: np.ndarray, prediction: np.ndarray) -> dict:
+    python = ensure_panoptica()
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_path, pred_path = Path(tmp) / "reference.npy", Path(tmp) / "prediction.npy"
+        np.save(ref_path, reference)
+        np.save(pred_path, prediction)
+        out = subprocess.run(
+            [str(python), __file__, "--panoptica-worker", track, str(ref_path), str(pred_path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def panoptica_worker(track: str, ref_path: str, pred_path: str) -> None:
+    import warnings
+
+    from panoptica import (
+        ConnectedComponentsInstanceApproximator,
+        InputType,
+        Metric,
+        NaiveThresholdMatching,
+        Panoptica_Evaluator,
+        disable_citation_reminder,
+    )
+
+    pin_one_core()
+    disable_citation_reminder()
+    reference, prediction = np.load(ref_path), np.load(pred_path)
+    evaluator = Panoptica_Evaluator(
+        expected_input=InputType.SEMANTIC,
+        instance_approximator=ConnectedComponentsInstanceApproximator(),
+        instance_matcher=NaiveThresholdMatching(matching_metric=Metric.IOU, matching_threshold=0.3),
+        instance_metrics=[Metric.DSC, Metric.IOU],
+        global_metrics=[Metric.DSC, Metric.clDSC] if track == "vessel" else [Metric.DSC],
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # Its clDice divides 0/0 for masks whose skeleton thinning empties; reported, not hidden.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = evaluator.evaluate(prediction, reference, verbose=False)["ungrouped"]
+    seconds = time.perf_counter() - start
+    values = {
+        k: (float(v) if isinstance(v, float | np.floating) else int(v))
+        for k, v in result.to_dict().items()
+        if isinstance(v, int | float | np.integer | np.floating)
+    }
+    print(json.dumps({"seconds": seconds, **values}))
+
+
+# ----------------------------------------------------------------------------- our suite
+
+
+def time_suite(track: str, reference: np.ndarray, prediction: np.ndarray, repeats: int):
+    from metrics import prepare_reference, score_prediction
+
+    best, scores = np.inf, {}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        scores = score_prediction(prepare_reference(reference, track=track), prediction)
+        best = min(best, time.perf_counter() - start)
+    return best, scores
+
+
+def time_skeleton_floor(reference: np.ndarray, prediction: np.ndarray) -> float:
+    from skimage.morphology import skeletonize
+
+    start = time.perf_counter()
+    skeletonize(reference > 0)
+    skeletonize(prediction > 0)
+    return time.perf_counter() - start
+
+
+def time_reuse(track: str, reference: np.ndarray, predictions: list[np.ndarray]):
+    from metrics import prepare_reference, score_prediction
+
+    start = time.perf_counter()
+    independent = [
+        score_prediction(prepare_reference(reference, track=track), p) for p in predictions
+    ]
+    t_independent = time.perf_counter() - start
+    start = time.perf_counter()
+    prepared = prepare_reference(reference, track=track)
+    shared = [score_prediction(prepared, p) for p in predictions]
+    t_shared = time.perf_counter() - start
+    if shared != independent:
+        raise RuntimeError(f"{track}: reusing the reference changed the scores")
+    return t_shared, t_independent
+
+
+def memory_worker(track: str, ref_path: str, pred_path: str) -> None:
+    from metrics import prepare_reference, score_prediction
+
+    reference, prediction = np.load(ref_path), np.load(pred_path)
+    start = time.perf_counter()
+    score_prediction(prepare_reference(reference, track=track), prediction)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak_bytes": peak, "seconds": seconds}))
+
+
+def measure_memory(track: str, size: int, seed: int) -> dict:
+    reference, predictions = make_case(track, size, seed, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_path, pred_path = Path(tmp) / "reference.npy", Path(tmp) / "prediction.npy"
+        np.save(ref_path, reference)
+        np.save(pred_path, predictions[0])
+        del reference, predictions
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-worker", track, str(ref_path), str(pred_path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-512", action="store_true", help="skip the 512³ memory probe")
+    parser.add_argument("--panoptica-worker", nargs=3, metavar=("TRACK", "REF", "PRED"))
+    parser.add_argument("--memory-worker", nargs=3, metavar=("TRACK", "REF", "PRED"))
+    args = parser.parse_args()
+    if args.panoptica_worker:
+        panoptica_worker(*args.panoptica_worker)
+        return
+    if args.memory_worker:
+        pin_one_core()
+        memory_worker(*args.memory_worker)
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    pin_one_core()
+    ensure_panoptica()
+    size = args.size
+    rows: list[tuple[str, str, str, str]] = []
+    with console.status(f"generating {size}³ cases") as status:
+        vessel_ref, vessel_preds = make_case("vessel", size, args.seed, N_SETS)
+        spot_ref, spot_preds = make_case("spot", size, args.seed + 1, N_SETS)
+        console.print(
+            f"vessel case: {vessel_ref.mean():.2%} foreground; spot case: {spot_ref.mean():.2%} "
+            f"foreground"
+        )
+
+        status.update("spot: our suite vs panoptica")
+        t_ours, ours = time_suite("spot", spot_ref, spot_preds[0], repeats=3)
+        pan = run_panoptica("spot", spot_ref, spot_preds[0])
+        same = (
+            abs(ours["blob_f1"] - pan["rq"]) < 1e-12
+            and abs(ours["pq"] - pan["pq_dsc"]) < 1e-12
+            and (ours["blob_tp"], ours["blob_fp"], ours["blob_fn"])
+            == (pan["tp"], pan["fp"], pan["fn"])
+        )
+        console.print(
+            f"spot: ours F1={ours['blob_f1']:.6f} PQ={ours['pq']:.6f} tp/fp/fn="
+            f"{ours['blob_tp']}/{ours['blob_fp']}/{ours['blob_fn']}; panoptica RQ={pan['rq']:.6f} "
+            f"PQ_dsc={pan['pq_dsc']:.6f} tp/fp/fn={pan['tp']}/{pan['fp']}/{pan['fn']}"
+        )
+        ratio = pan["seconds"] / t_ours
+        rows.append(
+            (
+                "spot suite vs panoptica 2.1.7",
+                f"{t_ours:.2f} s vs {pan['seconds']:.2f} s",
+                f"{ratio:.1f}x faster",
+                f">= 4x, same F1/PQ: {'PASS' if ratio >= 4 and same else 'FAIL'}"
+                f" (identical: {same})",
+            )
+        )
+
+        status.update("vessel: our suite vs its two skeletonizations")
+        t_ours_v, ours_v = time_suite("vessel", vessel_ref, vessel_preds[0], repeats=1)
+        t_floor = time_skeleton_floor(vessel_ref, vessel_preds[0])
+        ratio_v = t_ours_v / t_floor
+        rows.append(
+            (
+                "vessel suite vs 2 skeletonizations",
+                f"{t_ours_v:.2f} s vs {t_floor:.2f} s",
+                f"{ratio_v:.3f}x",
+                f"<= 1.1x: {'PASS' if ratio_v <= 1.1 else 'FAIL'}",
+            )
+        )
+        pan_v = run_panoptica("vessel", vessel_ref, vessel_preds[0])
+        console.print(
+            f"vessel: ours Dice={ours_v['dice']:.6f} clDice={ours_v['cldice']:.6f}; panoptica "
+            f"Dice={pan_v['global_bin_dsc']:.6f} clDice={pan_v['global_bin_cldsc']:.6f} in "
+            f"{pan_v['seconds']:.2f} s (instances and matching included)"
+        )
+        rows.append(
+            (
+                "vessel suite vs panoptica (context)",
+                f"{t_ours_v:.2f} s vs {pan_v['seconds']:.2f} s",
+                f"{pan_v['seconds'] / t_ours_v:.1f}x faster",
+                "",
+            )
+        )
+
+        status.update(f"reference reuse: {N_SETS} prediction sets")
+        shared_total = independent_total = 0.0
+        for track, ref, preds in (
+            ("vessel", vessel_ref, vessel_preds),
+            ("spot", spot_ref, spot_preds),
+        ):
+            t_shared, t_indep = time_reuse(track, ref, preds)
+            shared_total += t_shared
+            independent_total += t_indep
+            rows.append(
+                (
+                    f"{track}: {N_SETS} sets, shared vs independent",
+                    f"{t_shared:.2f} s vs {t_indep:.2f} s",
+                    f"{t_shared / t_indep:.3f}x",
+                    "",
+                )
+            )
+        reuse = shared_total / independent_total
+        rows.append(
+            (
+                f"both tracks: {N_SETS} sets, shared vs independent",
+                f"{shared_total:.2f} s vs {independent_total:.2f} s",
+                f"{reuse:.3f}x",
+                f"<= 0.6x: {'PASS' if reuse <= 0.6 else 'FAIL'}",
+            )
+        )
+        del vessel_ref, vessel_preds, spot_ref, spot_preds
+
+        sizes = [size] + ([] if args.skip_512 else [512])
+        for n in sizes:
+            for track in ("spot", "vessel"):
+                status.update(f"peak memory: {track} {n}³ (fresh process)")
+                mem = measure_memory(track, n, args.seed)
+                gb = mem["peak_bytes"] / 1e9
+                target = f"< 2 GB: {'PASS' if gb < 2 else 'FAIL'}" if n == 512 else ""
+                rows.append(
+                    (
+                        f"peak memory, {track} {n}³",
+                        f"{gb:.2f} GB",
+                        f"suite {mem['seconds']:.1f} s",
+                        target,
+                    )
+                )
+
+    table = Table(title=f"metrics suite, one core, generated {size}³ cases")
+    for column in ("measurement", "times", "ratio", "target"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,403 @@
+"""Score folders of predictions against a labeled split, one row per (team, case).
+
+Stages, joined on case ids: find each team's prediction files -> read the reference once per case
+and prepare its reference-side work -> read, check and score each team's prediction -> collect
+rows sorted by team and case id -> write the table atomically.
+
+A prediction folder is either
+
+- a plain folder of ``<case_id><ext>`` files (``ext`` any of ``SUPPORTED_EXTENSIONS``), or
+- a runner output folder (``cases.jsonl`` and ``predictions/``): a case whose runner status is
+  not ``ok`` keeps that status (timeout, oom, failed, ...) and gets the worst scores.
+
+Problems with a prediction never stop the evaluation: each becomes the case's ``status`` and
+``message``, and the case gets ``metrics.missing_scores`` (the documented worst values).
+Problems with the split (no label, unreadable reference) are the organizer's and raise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import SplitError, SubmissionError, VolumeError
+from harness.split import Case, Split
+from harness.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extension, volume_format
+from metrics import (
+    METRIC_COLUMNS,
+    MetricOptions,
+    missing_scores,
+    prepare_reference,
+    score_prediction,
+)
+
+__all__ = [
+    "EVALUATION_COLUMNS",
+    "EXTRA_COLUMNS",
+    "RUNNER_STATUSES",
+    "STATUSES",
+    "TeamPredictions",
+    "evaluate_predictions",
+    "find_predictions",
+    "write_results",
+]
+
+RUNNER_STATUSES: tuple[str, ...] = (
+    "ok",
+    "timeout",
+    "oom",
+    "failed",
+    "missing_output",
+    "invalid_output",
+    "infrastructure_error",
+)
+STATUSES = RUNNER_STATUSES
+"""Every status a row can have; the evaluation itself adds missing_output and invalid_output."""
+
+EVALUATION_COLUMNS: tuple[str, ...] = (
+    "team",
+    "case_id",
+    "track",
+    "structure",
+    "status",
+    "message",
+    "prediction",
+    *METRIC_COLUMNS,
+)
+EXTRA_COLUMNS: tuple[str, ...] = ("split_hash", "wall_time_s", "peak_memory_bytes", "image_digest")
+"""Appended after ``EVALUATION_COLUMNS``: provenance, and the runner's figures when known."""
+
+_INT_COLUMNS = ("blob_tp", "blob_fp", "blob_fn", "betti0_error", "betti1_error")
+_RUNS_FILE = "cases.jsonl"
+_RUN_PREDICTIONS = "predictions"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What one team handed in for one case."""
+
+    team: str
+    files: tuple[Path, ...]
+    runner_status: str | None = None
+    runner_reason: str = ""
+    wall_time_s: float | None = None
+    peak_memory_bytes: int | None = None
+    image_digest: str = ""
+
+
+@dataclass(frozen=True)
+class TeamPredictions:
+    """The prediction files of one team, joined on the split's case ids.
+
+    Attributes
+    ----------
+    folder : Path
+        Where the prediction files are (``<folder>/predictions`` for a runner folder).
+    files : dict of str to tuple of Path
+        Case id -> every file named ``<case_id><ext>``; empty tuple when there is none.
+    runner : dict of str to dict
+        Case id -> the runner's record from ``cases.jsonl`` (runner folders only).
+    unexpected : tuple of str
+        File names that match no case of the split (reported, never scored).
+    """
+
+    folder: Path
+    files: dict[str, tuple[Path, ...]]
+    runner: dict[str, dict]
+    unexpected: tuple[str, ...]
+
+
+def find_predictions(folder: str | Path, case_ids: Sequence[str]) -> TeamPredictions:
+    """Join a prediction folder on the split's case ids.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder of ``<case_id><ext>`` files, or a runner output folder (``cases.jsonl`` and
+        ``predictions/``).
+    case_ids : sequence of str
+        The split's case ids.
+
+    Returns
+    -------
+    TeamPredictions
+
+    Raises
+    ------
+    SubmissionError
+        If the folder does not exist or ``cases.jsonl`` is malformed (the message names the file
+        and line).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SubmissionError(f"{folder}: prediction folder not found.")
+    runner: dict[str, dict] = {}
+    files_dir = folder
+    if (folder / _RUNS_FILE).is_file():
+        runner = _read_runner_records(folder / _RUNS_FILE)
+        files_dir = folder / _RUN_PREDICTIONS
+    wanted = set(case_ids)
+    files: dict[str, list[Path]] = {c: [] for c in case_ids}
+    unexpected = []
+    if files_dir.is_dir():
+        for path in sorted(files_dir.iterdir()):
+            stem = strip_extension(path.name)
+            if path.is_file() and stem != path.name and stem in wanted:
+                files[stem].append(path)
+            elif path.is_file():
+                unexpected.append(path.name)
+    return TeamPredictions(
+        folder=files_dir,
+        files={c: tuple(v) for c, v in files.items()},
+        runner=runner,
+        unexpected=tuple(unexpected),
+    )
+
+
+def evaluate_predictions(
+    split: Split,
+    predictions: Mapping[str, str | Path],
+    *,
+    jobs: int = 1,
+    options: MetricOptions | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Score every team's predictions on every case of a labeled split.
+
+    Parameters
+    ----------
+    split : Split
+        A labeled split (``harness.split.load_split``).
+    predictions : mapping of str to path
+        Team name -> prediction folder (plain or runner output folder).
+    jobs : int, keyword-only
+        Worker processes; cases run in parallel, with results identical to ``jobs=1``.
+    options : MetricOptions, optional, keyword-only
+        Metric options; ``MetricOptions()`` by default.
+    progress : bool, keyword-only
+        Show a progress bar (rich) on stderr.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (team, case), sorted by team then case id, columns ``EVALUATION_COLUMNS``
+        then ``EXTRA_COLUMNS``; metric values are NaN where a metric does not apply to the
+        case's track. ``df.attrs["unexpected_files"]`` maps each team to the file names that
+        matched no case.
+
+    Raises
+    ------
+    SplitError
+        If a case has no label.
+    VolumeError
+        If a reference cannot be read.
+    SubmissionError
+        If a prediction folder is missing or its ``cases.jsonl`` is malformed.
+
+    Notes
+    -----
+    Each case's reference is read and prepared once (skeleton, components, Betti numbers) and
+    every team's prediction is scored against it.
+    """
+    options = options if options is not None else MetricOptions()
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer. Got {jobs!r}.")
+    if not predictions:
+        raise ValueError("predictions must name at least one team folder. Got none.")
+    unlabeled = [c.case_id for c in split.cases if c.label is None]
+    if unlabeled:
+        raise SplitError(
+            str(split.manifest),
+            [f"case {c!r} has no label; evaluation needs a labeled split" for c in unlabeled],
+        )
+    teams = {team: find_predictions(folder, split.case_ids) for team, folder in predictions.items()}
+    tasks = [(case, _entries(case.case_id, teams)) for case in split.cases]
+    rows: list[dict] = []
+    with _progress(progress, len(tasks)) as advance:
+        if jobs == 1:
+            for case, entries in tasks:
+                rows.extend(_evaluate_case(case, entries, options, split.content_hash))
+                advance()
+        else:
+            # spawn: workers start clean, never inheriting the parent's threads or locks.
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                futures = [
+                    pool.submit(_evaluate_case, case, entries, options, split.content_hash)
+                    for case, entries in tasks
+                ]
+                for future in as_completed(futures):
+                    rows.extend(future.result())
+                    advance()
+    frame = pd.DataFrame(rows, columns=[*EVALUATION_COLUMNS, *EXTRA_COLUMNS])
+    for column in _INT_COLUMNS:
+        frame[column] = frame[column].astype("Int64")
+    frame = frame.sort_values(["team", "case_id"], kind="stable").reset_index(drop=True)
+    frame.attrs["unexpected_files"] = {team: list(t.unexpected) for team, t in teams.items()}
+    return frame
+
+
+def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write an evaluation table as CSV atomically (temporary file, then ``os.replace``).
+
+    Rows are sorted by team and case id; metrics that do not apply are empty cells.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = frame.sort_values(["team", "case_id"], kind="stable")
+    tmp = path.with_name(f".{path.name}.tmp")
+    ordered.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _entries(case_id: str, teams: Mapping[str, TeamPredictions]) -> list[_Entry]:
+    entries = []
+    for team, found in teams.items():
+        record = found.runner.get(case_id)
+        entries.append(
+            _Entry(
+                team=team,
+                files=found.files[case_id],
+                runner_status=record.get("status") if record else None,
+                runner_reason=str(record.get("reason") or "") if record else "",
+                wall_time_s=_number(record, "wall_time_s"),
+                peak_memory_bytes=_number(record, "peak_memory_bytes"),
+                image_digest=str(record.get("image_digest") or "") if record else "",
+            )
+        )
+    return entries
+
+
+def _evaluate_case(
+    case: Case, entries: list[_Entry], options: MetricOptions, split_hash: str
+) -> list[dict]:
+    if case.label is None:
+        raise SplitError(case.case_id, [f"case {case.case_id!r} has no label"])
+    reference = read_volume(case.label)
+    prepared = prepare_reference(reference.array, track=case.track, options=options)
+    grid = reference.grid
+    del reference
+    rows = []
+    for entry in entries:
+        status, message, path, scores = _score_entry(case, entry, prepared, grid)
+        row: dict = {
+            "team": entry.team,
+            "case_id": case.case_id,
+            "track": case.track,
+            "structure": case.structure,
+            "status": status,
+            "message": message,
+            "prediction": str(path) if path is not None else "",
+            "split_hash": split_hash,
+            "wall_time_s": entry.wall_time_s,
+            "peak_memory_bytes": entry.peak_memory_bytes,
+            "image_digest": entry.image_digest,
+        }
+        for column in METRIC_COLUMNS:
+            row[column] = scores.get(column, math.nan)
+        rows.append(row)
+    return rows
+
+
+def _score_entry(case, entry, prepared, grid):  # type: ignore[no-untyped-def]
+    worst = missing_scores(prepared)
+    if entry.runner_status is not None and entry.runner_status != "ok":
+        reason = entry.runner_reason or f"the runner reported {entry.runner_status}"
+        return entry.runner_status, reason, None, worst
+    if not entry.files:
+        expected = ", ".join(f"{case.case_id}{ext}" for ext in SUPPORTED_EXTENSIONS)
+        return "missing_output", f"no prediction file (expected one of {expected})", None, worst
+    if len(entry.files) > 1:
+        names = ", ".join(p.name for p in entry.files)
+        return "invalid_output", f"several prediction files for one case: {names}", None, worst
+    path = entry.files[0]
+    try:
+        volume = read_volume(path)
+    except VolumeError as exc:
+        return "invalid_output", str(exc), path, worst
+    if tuple(volume.array.shape) != tuple(grid.shape):
+        return (
+            "invalid_output",
+            f"{path.name}: shape (z, y, x) is {tuple(volume.array.shape)}, expected "
+            f"{tuple(grid.shape)} (the reference's)",
+            path,
+            worst,
+        )
+    if volume.array.dtype.kind not in "biuf":
+        problem = f"{path.name}: dtype {volume.array.dtype} is not numeric"
+        return "invalid_output", problem, path, worst
+    message = ""
+    # TIFF stores no origin or orientation, so only NIfTI and MetaImage headers are compared;
+    # a header difference is reported but does not change how the voxels are scored.
+    if volume_format(path) != "tiff":
+        mismatch = grid.mismatch(volume.grid)
+        if mismatch:
+            message = f"note: {path.name}: {mismatch}"
+    return "ok", message, path, score_prediction(prepared, volume.array)
+
+
+def _read_runner_records(path: Path) -> dict[str, dict]:
+    records: dict[str, dict] = {}
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SubmissionError(f"{path}: line {lineno}: not JSON ({exc.msg}).") from exc
+            if not isinstance(record, dict) or not isinstance(record.get("case_id"), str):
+                raise SubmissionError(f"{path}: line {lineno}: expected an object with a case_id.")
+            status = record.get("status")
+            if status not in RUNNER_STATUSES:
+                raise SubmissionError(
+                    f"{path}: line {lineno}: status must be one of {', '.join(RUNNER_STATUSES)}. "
+                    f"Got {status!r}."
+                )
+            # A resumed run appends; the last record of a case is the current one.
+            records[record["case_id"]] = record
+    return records
+
+
+def _number(record: dict | None, key: str) -> float | None:
+    if not record:
+        return None
+    value = record.get(key)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+class _progress:
+    """A rich progress bar over cases, or nothing when disabled."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+        self._bar = None
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task("scoring cases", total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
