@@ -1,0 +1,276 @@
+"""Synthetic light-sheet patches that look and behave like the real ones, written as a split.
+
+Pipeline per case: a structure draws a :class:`~harness.synth.shapes.Scene` (exact truth plus
+fluorophore density), then :func:`~harness.synth.imaging.acquire` images the density (PSF blur,
+autofluorescence, stripes, attenuation, Poisson-Gaussian noise, saturation).
+
+Cases
+-----
+``cases`` are shared evenly between the tracks (the first tracks get one more when it does not
+divide). Within a track, case ``k`` has id ``<track>_<k:03d>`` and its structure cycles through
+:data:`STRUCTURES` (vessel: blood_vessel, microglia; spot: cfos, cell_nucleus, amyloid_plaque).
+Spot case ``k`` with ``k % 8 == 3`` has no object of interest (an empty truth: participants must
+handle it). Each case is seeded from ``(seed, track, k)`` alone, so it is the same whatever the
+number of cases asked for; the same seed gives byte-identical files.
+
+Public API
+----------
+synthesize_split, synthesize_case, plan_cases, CasePlan, STRUCTURES, EMPTY_EVERY
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import ConfigError
+from harness.split import TRACKS, Split, load_split, write_manifest
+from harness.synth.imaging import IMAGING_STYLES, acquire
+from harness.synth.shapes import new_scene
+from harness.synth.spots import spots
+from harness.synth.vessels import blood_vessels, microglia
+from harness.volume import Grid, write_volume
+
+__all__ = [
+    "EMPTY_EVERY",
+    "STRUCTURES",
+    "CasePlan",
+    "plan_cases",
+    "synthesize_case",
+    "synthesize_split",
+]
+
+STRUCTURES: dict[str, tuple[str, ...]] = {
+    "vessel": ("blood_vessel", "microglia"),
+    "spot": ("cfos", "cell_nucleus", "amyloid_plaque"),
+}
+EMPTY_EVERY = 8
+_EMPTY_AT = 3
+# Stable per-track seed keys: a case's stream must not depend on which tracks were requested.
+_TRACK_KEY = {"vessel": 1, "spot": 2}
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    """What one synthetic case will be.
+
+    Attributes
+    ----------
+    case_id : str
+        ``<track>_<index:03d>``.
+    track, structure : str
+        As in the manifest.
+    index : int
+        Position within its track; with ``seed`` it alone determines the case.
+    empty : bool
+        True for spot patches with no object of interest.
+    """
+
+    case_id: str
+    track: str
+    structure: str
+    index: int
+    empty: bool
+
+
+def plan_cases(cases: int, *, tracks: tuple[str, ...] = ("vessel", "spot")) -> list[CasePlan]:
+    """Share ``cases`` between ``tracks`` and name them.
+
+    Examples
+    --------
+    >>> [(p.case_id, p.structure, p.empty) for p in plan_cases(5)]  # doctest: +NORMALIZE_WHITESPACE
+    [('vessel_000', 'blood_vessel', False), ('vessel_001', 'microglia', False),
+     ('vessel_002', 'blood_vessel', False), ('spot_000', 'cfos', False),
+     ('spot_001', 'cell_nucleus', False)]
+    >>> plan_cases(8, tracks=("spot",))[3].empty
+    True
+    """
+    if cases < 1:
+        raise ConfigError(f"cases must be at least 1. Got {cases}.")
+    tracks = tuple(tracks)
+    unknown = [t for t in tracks if t not in TRACKS]
+    if not tracks or unknown or len(set(tracks)) != len(tracks):
+        raise ConfigError(f"tracks must be distinct values among {TRACKS}. Got {tracks}.")
+    plans = []
+    for i, track in enumerate(tracks):
+        n = cases // len(tracks) + (1 if i < cases % len(tracks) else 0)
+        names = STRUCTURES[track]
+        for k in range(n):
+            plans.append(
+                CasePlan(
+                    case_id=f"{track}_{k:03d}",
+                    track=track,
+                    structure=names[k % len(names)],
+                    index=k,
+                    empty=track == "spot" and k % EMPTY_EVERY == _EMPTY_AT,
+                )
+            )
+    return plans
+
+
+def synthesize_case(
+    plan: CasePlan, *, size: tuple[int, int, int] = (96, 96, 96), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, Grid, dict[str, object]]:
+    """Generate one case in memory.
+
+    Parameters
+    ----------
+    plan : CasePlan
+        Which case (track, structure, index).
+    size : tuple of int, keyword-only
+        ``(Z, Y, X)``.
+    seed : int, keyword-only
+        With the plan's track and index, determines every voxel.
+
+    Returns
+    -------
+    image : (Z, Y, X) ndarray of float32
+        Integer-valued raw intensities in ``[0, 65535]``.
+    label : (Z, Y, X) ndarray of uint8
+        Exact binary truth.
+    grid : Grid
+        Unit pixel size in y and x, the structure's z step.
+    info : dict
+        What was drawn and the imaging parameters, for the record.
+
+    Examples
+    --------
+    >>> spot = plan_cases(2)[1]
+    >>> image, label, grid, info = synthesize_case(spot, size=(24, 32, 32), seed=1)
+    >>> image.shape, label.dtype.name, grid.spacing
+    ((24, 32, 32), 'uint8', (2.0, 1.0, 1.0))
+    """
+    if len(size) != 3 or any(int(s) < 8 for s in size):
+        raise ConfigError(f"size must be three integers >= 8 (Z, Y, X). Got {tuple(size)}.")
+    size = tuple(int(s) for s in size)  # type: ignore[assignment]
+    rng = np.random.default_rng(
+        np.random.SeedSequence(int(seed), spawn_key=(_TRACK_KEY[plan.track], plan.index))
+    )
+    style = IMAGING_STYLES[plan.structure]
+    spacing = (style.z_spacing, 1.0, 1.0)
+    scene = new_scene(size, spacing=spacing)
+    if plan.structure == "blood_vessel":
+        drawn = blood_vessels(scene, rng)
+    elif plan.structure == "microglia":
+        drawn = microglia(scene, rng)
+    else:
+        drawn = spots(scene, rng, structure=plan.structure, count=0 if plan.empty else None)
+    image, imaging = acquire(scene.density, rng, style=style, spacing=spacing)
+    info: dict[str, object] = {"structure": plan.structure, **drawn, "imaging": imaging}
+    return image, scene.label, Grid(shape=size, spacing=spacing), info  # type: ignore[arg-type]
+
+
+def synthesize_split(
+    out_dir: str | Path,
+    *,
+    cases: int = 6,
+    size: tuple[int, int, int] = (96, 96, 96),
+    seed: int = 0,
+    tracks: tuple[str, ...] = ("vessel", "spot"),
+    labeled: bool = True,
+    progress: bool = False,
+) -> Split:
+    """Generate a split of synthetic light-sheet patches and return it loaded.
+
+    Writes ``out_dir/manifest.csv``, ``images/<case_id>.nii.gz`` (float32 raw intensities),
+    ``labels/<case_id>.nii.gz`` (uint8 0/1; not written when ``labeled`` is False, and the
+    manifest's label column is then empty) and ``synth.json`` (seed, size and what each case
+    holds: blob counts, loops, imaging parameters).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created if needed; if it exists it must be empty or hold a split (re-generation).
+    cases : int, keyword-only
+        Total number of cases, shared evenly between ``tracks``.
+    size : tuple of int, keyword-only
+        ``(Z, Y, X)`` of every case.
+    seed : int, keyword-only
+        Same seed, same bytes.
+    tracks : tuple of str, keyword-only
+        Among ``("vessel", "spot")``.
+    labeled : bool, keyword-only
+        False writes unlabelled volumes for self-supervised pretraining.
+    progress : bool, keyword-only
+        Show a rich progress bar.
+
+    Returns
+    -------
+    Split
+        The split just written, validated by :func:`harness.split.load_split`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> split = synthesize_split(tempfile.mkdtemp(), cases=2, size=(16, 24, 24), seed=0)
+    >>> split.case_ids, [c.structure for c in split.cases]
+    (('spot_000', 'vessel_000'), ['cfos', 'blood_vessel'])
+    """
+    out = Path(out_dir)
+    plans = plan_cases(cases, tracks=tuple(tracks))
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.csv").is_file():
+        raise ConfigError(
+            f"{out}: folder exists and is not a split (no manifest.csv); choose an empty or new "
+            "folder."
+        )
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    if labeled:
+        (out / "labels").mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, str]] = []
+    record: dict[str, object] = {
+        "seed": int(seed), "size": [int(s) for s in size], "labeled": labeled, "cases": {}
+    }
+    with _progress(progress, len(plans)) as advance:
+        for plan in plans:
+            t0 = time.perf_counter()
+            image, label, grid, info = synthesize_case(plan, size=size, seed=seed)
+            _write_atomic(out / "images" / f"{plan.case_id}.nii.gz", image, grid)
+            del image
+            row = {"case_id": plan.case_id, "track": plan.track, "structure": plan.structure,
+                   "image": f"images/{plan.case_id}.nii.gz", "label": "", "phase": ""}
+            if labeled:
+                _write_atomic(out / "labels" / f"{plan.case_id}.nii.gz", label, grid)
+                row["label"] = f"labels/{plan.case_id}.nii.gz"
+            del label
+            info["seconds"] = round(time.perf_counter() - t0, 3)
+            record["cases"][plan.case_id] = info  # type: ignore[index]
+            rows.append(row)
+            advance(plan.case_id)
+    write_manifest(out, rows)
+    tmp = out / "synth.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "synth.json")
+    return load_split(out)
+
+
+def _write_atomic(path: Path, array: np.ndarray, grid: Grid) -> None:
+    tmp = path.with_name(".tmp-" + path.name)
+    write_volume(tmp, array, grid)
+    os.replace(tmp, path)
+
+
+class _progress:
+    """A rich progress bar, or nothing when disabled (tests, library use)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda name: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._bar = Progress(TextColumn("synth {task.description}"), BarColumn(),
+                             MofNCompleteColumn())
+        self._bar.__enter__()
+        task = self._bar.add_task("", total=self.total)
+        return lambda name: self._bar.update(task, advance=1, description=name)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.__exit__(*exc)
