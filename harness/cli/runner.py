@@ -1,7 +1,219 @@
-"""Commands of the ``runner`` group (filled in by its issue)."""
+"""Commands of the runner: ``predict``, ``doctor`` and ``images``.
+
+``selma3d predict`` exits 0 when every case is ``ok``, 1 when the run finished but some case is
+not (or the canary stopped it), 2 on bad input and 3 when the Docker engine failed.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+__all__ = ["COMMANDS", "doctor", "images", "predict"]
+
+
+@click.command()
+@click.argument("image")
+@click.option(
+    "--split",
+    "split_path",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Split folder (or its manifest.csv).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output folder; running again into it resumes.",
+)
+@click.option(
+    "--contract",
+    type=click.Choice(["grand-challenge", "folder"]),
+    default="grand-challenge",
+    show_default=True,
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Wall-clock seconds per case.",
+)
+@click.option("--memory", default="8g", show_default=True, help="Memory limit, no swap.")
+@click.option("--cpus", type=float, default=2.0, show_default=True)
+@click.option("--gpus", default=None, help="'all' or device ids '0,1'.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Containers run at once.")
+@click.option("--retry-failed", is_flag=True, help="Rerun cases whose last status is not ok.")
+@click.option("--canary", is_flag=True, help="Run one case first; stop if it fails.")
+@click.option("--allow-root", is_flag=True, help="Accept an image that runs as root.")
+@click.option("--expose-structure", is_flag=True, help="Tell the container the structure name.")
+@click.option(
+    "--input-format",
+    type=click.Choice(["mha", "tif"]),
+    default="mha",
+    show_default=True,
+    help="grand-challenge input image format.",
+)
+@click.option("--pids-limit", type=int, default=256, show_default=True)
+@click.option("--tmp-size", default="1g", show_default=True, help="Size of the writable /tmp.")
+@click.option(
+    "--max-output",
+    "max_output",
+    default="1g",
+    show_default=True,
+    help="Cap on the size of /output per container run.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Probability threshold for float predictions in [0, 1].",
+)
+@click.option(
+    "--retries",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Extra attempts when the Docker engine fails.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def predict(
+    image: str,
+    split_path: Path,
+    out_dir: Path,
+    contract: str,
+    timeout_s: float,
+    memory: str,
+    cpus: float,
+    gpus: str | None,
+    jobs: int,
+    retry_failed: bool,
+    canary: bool,
+    allow_root: bool,
+    expose_structure: bool,
+    input_format: str,
+    pids_limit: int,
+    tmp_size: str,
+    max_output: str,
+    threshold: float,
+    retries: int,
+    no_progress: bool,
+) -> None:
+    """Run submission IMAGE (reference, `docker save` tarball, folder) on every case of a split."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.runner import RunConfig, parse_memory, run_submission
+
+    console = Console()
+    try:
+        max_bytes = parse_memory(max_output)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-output") from exc
+    config = RunConfig(
+        contract=contract,
+        timeout_s=timeout_s,
+        memory=memory,
+        cpus=cpus,
+        gpus=gpus,
+        jobs=jobs,
+        retry_failed=retry_failed,
+        canary=canary,
+        allow_root=allow_root,
+        expose_structure=expose_structure,
+        input_format=input_format,
+        pids_limit=pids_limit,
+        tmp_size=tmp_size,
+        max_output_bytes=max_bytes,
+        threshold=threshold,
+        retries=retries,
+        progress=not no_progress,
+    )
+    summary = run_submission(image, split_path, out_dir, config=config)
+    table = Table(title=f"{summary.image.ref} ({summary.image.digest[:19]})")
+    for col in ("case", "status", "exit", "wall s", "peak MiB", "reason"):
+        table.add_column(col)
+    for case_id, rec in sorted(summary.records.items()):
+        colour = "green" if rec.status == "ok" else "red"
+        peak = f"{rec.peak_memory_bytes / 2**20:.0f}" if rec.peak_memory_bytes else "-"
+        table.add_row(
+            case_id,
+            f"[{colour}]{rec.status}[/{colour}]",
+            str(rec.exit_code),
+            f"{rec.wall_time_s:.1f}",
+            peak,
+            rec.reason.splitlines()[0] if rec.reason else "",
+        )
+    console.print(table)
+    counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v)
+    console.print(
+        f"{len(summary.records)}/{summary.n_cases} cases recorded ({counts}); "
+        f"ran {summary.ran} now in {summary.wall_time_s:.1f} s; results in {summary.out_dir}"
+    )
+    if summary.stopped_early:
+        console.print("[red]the canary case failed: the other cases were not run[/red]")
+    if not summary.passed:
+        sys.exit(1)
+
+
+@click.command()
+def doctor() -> None:
+    """Report the Docker engine, base images, GPUs and free disk."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.engine import engine_report
+
+    report = engine_report()
+    table = Table(title="selma3d doctor", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for name, value in report.as_rows():
+        table.add_row(name, value)
+    Console().print(table)
+    missing = [i.ref for i in report.images if not i.present and i.ref.startswith("selma3d/python")]
+    if missing:
+        Console().print(f"[yellow]missing: {', '.join(missing)}: run `make images`[/yellow]")
+
+
+@click.group()
+def images() -> None:
+    """Build the base images and submission folders offline."""
+
+
+@images.command("build")
+@click.option(
+    "--from-registry",
+    is_flag=True,
+    envvar="SELMA3D_FROM_REGISTRY",
+    help="Build on python:3.11-slim from a registry instead of debootstrap.",
+)
+@click.option("--force", is_flag=True, help="Rebuild even when cached.")
+@click.option("--only", multiple=True, help="Spec folder name under docker/ (repeatable).")
+def images_build(from_registry: bool, force: bool, only: tuple[str, ...]) -> None:
+    """Build every image spec under docker/ in dependency order (cached)."""
+    from harness.images import build_specs
+
+    results = build_specs(from_registry=from_registry, force=force, only=only)
+    built = sum(not r.cached for r in results)
+    click.echo(f"images: {built} built, {len(results) - built} cached")
+
+
+@images.command("build-folder")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--tag", default=None, help="Image tag (default: from the folder's name and hash).")
+def images_build_folder(folder: Path, tag: str | None) -> None:
+    """Build a submission FOLDER offline (its requirements.txt from wheels downloaded here)."""
+    from harness.images import build_folder
+
+    info = build_folder(folder, tag)
+    click.echo(f"{info.ref} {info.digest} user={info.user or 'root'}")
+
+
+COMMANDS: list[click.Command] = [predict, doctor, images]
