@@ -1,0 +1,45 @@
+"""Leaderboards: validate per-case results, rank teams, measure uncertainty, write reports.
+
+Modules follow the data flow: ``results`` (load, validate, fill worst values) -> ``ranking``
+(the three schemes) -> ``bootstrap`` (rank intervals, tied groups) -> ``build`` (CSV, JSON,
+Markdown) and ``report`` (HTML with ``plots`` and ``mips``). ``registry`` is the one place
+metric directions and defaults are read from (``metrics.METRICS``); ``config`` holds
+``RankingConfig``.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from leaderboard import RankingConfig, compute_leaderboard
+>>> t = pd.DataFrame({"team": ["a", "b"], "case_id": "c1", "track": "vessel",
+...     "structure": "blood_vessel", "status": "ok", "dice": [0.9, 0.8], "cldice": [0.7, 0.8]})
+>>> cfg = RankingConfig(bootstrap={"resamples": 0})
+>>> compute_leaderboard(t, config=cfg).table[["rank", "team"]].values.tolist()
+[[1, 'a'], [1, 'b']]
+"""
+
+from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
+from leaderboard.build import OUTPUT_FILES, Leaderboard, build_leaderboard, compute_leaderboard
+from leaderboard.config import RankingConfig, load_ranking_config
+from leaderboard.ranking import holm_adjust, rank_min, ranking_inputs, score
+from leaderboard.results import STATUSES, Results, ResultsError, prepare_results, read_results
+
+__all__ = [
+    "OUTPUT_FILES",
+    "STATUSES",
+    "BootstrapResult",
+    "Leaderboard",
+    "RankingConfig",
+    "Results",
+    "ResultsError",
+    "bootstrap_ranks",
+    "build_leaderboard",
+    "compute_leaderboard",
+    "holm_adjust",
+    "load_ranking_config",
+    "prepare_results",
+    "rank_min",
+    "ranking_inputs",
+    "read_results",
+    "score",
+    "tied_groups",
+]

@@ -1,9 +1,11 @@
 """Maximum-intensity projections of a case: image, reference and each team's errors.
 
-Projections run along z (axis 0 of ``(Z, Y, X)`` arrays) and are max-pooled down to at most
-``size`` pixels per side, so thin vessels stay visible in the smaller picture. Prediction panels
-colour each pixel by what lies on its ray: false positive (magenta) over false negative (green)
-over true positive (white), so errors are never hidden behind correct voxels.
+Projections run along z (axis 0 of ``(Z, Y, X)`` arrays) and are pooled down to at most ``size``
+pixels per side (max-pooling for images, so thin vessels stay visible). Prediction panels colour
+each pixel by the voxels on its ray (and in its pooled block): the mix of true positive (white),
+false positive (magenta) and false negative (green) in proportion to their counts, so a one-voxel
+dilation shows as a pink rim rather than a magenta wall, and a ray holding only errors is pure
+error colour.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ import math
 
 import numpy as np
 
-__all__ = ["FN_RGB", "FP_RGB", "TP_RGB", "error_projection", "image_projection", "pool_max"]
+__all__ = [
+    "FN_RGB",
+    "FP_RGB",
+    "TP_RGB",
+    "error_projection",
+    "image_projection",
+    "pool_max",
+    "pool_sum",
+]
 
 TP_RGB = (1.0, 1.0, 1.0)
 FP_RGB = (1.0, 0.0, 1.0)
@@ -72,7 +82,29 @@ def image_projection(image: np.ndarray, *, size: int) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2).astype(float)
 
 
-def error_projection(reference: np.ndarray, prediction: np.ndarray | None, *, size: int) -> np.ndarray:
+def pool_sum(plane: np.ndarray, *, size: int) -> np.ndarray:
+    """Sum-pool a 2D array so that its longest side is at most ``size`` (as ``pool_max``).
+
+    Examples
+    --------
+    >>> pool_sum(np.ones((4, 4)), size=2).tolist()
+    [[4.0, 4.0], [4.0, 4.0]]
+    """
+    if plane.ndim != 2:
+        raise ValueError(f"pool_sum: expected a 2D array, got shape {plane.shape}")
+    factor = max(1, math.ceil(max(plane.shape) / size))
+    if factor == 1:
+        return plane
+    h = math.ceil(plane.shape[0] / factor) * factor
+    w = math.ceil(plane.shape[1] / factor) * factor
+    padded = np.zeros((h, w), dtype=plane.dtype)
+    padded[: plane.shape[0], : plane.shape[1]] = plane
+    return padded.reshape(h // factor, factor, w // factor, factor).sum(axis=(1, 3))
+
+
+def error_projection(
+    reference: np.ndarray, prediction: np.ndarray | None, *, size: int
+) -> np.ndarray:
     """Coloured projection of true positives, false positives and false negatives.
 
     Parameters
@@ -86,6 +118,8 @@ def error_projection(reference: np.ndarray, prediction: np.ndarray | None, *, si
     Returns
     -------
     (H, W, 3) ndarray of float in [0, 1]
+        ``(n_tp TP_RGB + n_fp FP_RGB + n_fn FN_RGB) / (n_tp + n_fp + n_fn)`` per pixel, with the
+        counts taken over the ray and the pooled block; black where all counts are 0.
 
     Examples
     --------
@@ -96,17 +130,18 @@ def error_projection(reference: np.ndarray, prediction: np.ndarray | None, *, si
     """
     ref = np.asarray(reference) > 0
     if prediction is None:
-        layers = [(pool_max(ref.max(axis=0), size=size), TP_RGB)]
+        pred = ref
     else:
         pred = np.asarray(prediction) > 0
         if pred.shape != ref.shape:
             raise ValueError(f"prediction shape {pred.shape} differs from reference {ref.shape}")
-        layers = [
-            (pool_max((ref & pred).max(axis=0), size=size), TP_RGB),
-            (pool_max((ref & ~pred).max(axis=0), size=size), FN_RGB),
-            (pool_max((pred & ~ref).max(axis=0), size=size), FP_RGB),
-        ]
-    rgb = np.zeros((*layers[0][0].shape, 3))
-    for mask, colour in layers:  # later layers win: FP over FN over TP
-        rgb[mask] = colour
-    return rgb
+    counts = [
+        (pool_sum((ref & pred).sum(axis=0, dtype=np.int64), size=size), TP_RGB),
+        (pool_sum((pred & ~ref).sum(axis=0, dtype=np.int64), size=size), FP_RGB),
+        (pool_sum((ref & ~pred).sum(axis=0, dtype=np.int64), size=size), FN_RGB),
+    ]
+    total = sum(c for c, _ in counts).astype(float)
+    rgb = np.zeros((*total.shape, 3))
+    for count, colour in counts:
+        rgb += count[..., None] * np.asarray(colour)
+    return np.divide(rgb, total[..., None], out=np.zeros_like(rgb), where=total[..., None] > 0)

@@ -212,65 +212,80 @@ def metric_distributions(
         return _png(fig)
 
 
+def _short_middle(label: str, width: int = 22) -> str:
+    if len(label) <= width:
+        return label
+    keep = (width - 1) // 2
+    return label[:keep] + "…" + label[-(width - 1 - keep):]
+
+
 def case_heatmap(
     frame: pd.DataFrame,
     *,
     track: str,
-    metric: str,
+    metrics: Sequence[str],
     teams: Sequence[str],
     labels: Sequence[str],
-    higher_is_better: bool,
+    directions: Sequence[bool],
 ) -> bytes:
-    """Team-by-case heatmap of one metric, failed cases lettered by status.
+    """Team-by-case heatmaps of a track's metrics, failed cases boxed and lettered by status.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         Completed results.
-    track, metric : str, keyword-only
+    track : str, keyword-only
+    metrics : sequence of str, keyword-only
+        One panel per metric, stacked.
     teams, labels : sequences of str, keyword-only
         Rows, in rank order.
-    higher_is_better : bool, keyword-only
-        Sets the colour map direction so that dark always means bad.
+    directions : sequence of bool, keyword-only
+        ``higher_is_better`` per metric; sets the colour map so that dark always means bad.
 
     Returns
     -------
     bytes
         PNG.
     """
+    from matplotlib.patches import Rectangle
+
     rows = frame[frame["track"] == track]
     cases = sorted(rows["case_id"].unique())
-    values = rows.pivot(index="team", columns="case_id", values=metric).reindex(
-        index=list(teams), columns=cases
-    )
     status = rows.pivot(index="team", columns="case_id", values="status").reindex(
         index=list(teams), columns=cases
-    )
-    array = values.to_numpy(dtype=float)
-    finite = array[np.isfinite(array)]
-    vmin, vmax = (0.0, 1.0) if finite.size == 0 else (float(finite.min()), float(finite.max()))
-    if metric in ("dice", "cldice", "blob_f1", "pq") or (vmin >= 0 and vmax <= 1):
-        vmin, vmax = 0.0, 1.0
-    if vmin == vmax:
-        vmax = vmin + 1.0
-    cmap = "viridis" if higher_is_better else "viridis_r"
-    w = min(14.0, max(5.0, 0.28 * len(cases) + 3.0))
-    h = max(2.2, 0.32 * len(teams) + 1.6)
+    ).to_numpy()
+    failed = list(zip(*np.nonzero(status != "ok"), strict=True))
+    w = min(14.0, max(6.0, 0.3 * len(cases) + 3.5))
+    panel_h = max(1.2, 0.3 * len(teams) + 0.5)
+    label_h = 0.08 * max(len(_short_middle(c)) for c in cases) + 0.3
     with _style():
-        fig = _figure(w, h)
-        ax = fig.add_subplot()
-        image = ax.imshow(array, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
-                          interpolation="nearest")
-        codes = status.to_numpy()
-        for i, j in zip(*np.nonzero(codes != "ok"), strict=True):
-            ax.text(j, i, STATUS_CODES.get(str(codes[i, j]), "?"), ha="center", va="center",
-                    color="#ef4444", fontsize=8, fontweight="bold")
-        ax.set_yticks(range(len(teams)), [_short(s) for s in labels])
+        fig = _figure(w, panel_h * len(metrics) + label_h + 0.4)
+        axes = fig.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, metric, higher in zip(axes, metrics, directions, strict=True):
+            values = rows.pivot(index="team", columns="case_id", values=metric).reindex(
+                index=list(teams), columns=cases
+            )
+            array = values.to_numpy(dtype=float)
+            finite = array[np.isfinite(array)]
+            lo = float(finite.min()) if finite.size else 0.0
+            hi = float(finite.max()) if finite.size else 1.0
+            if lo >= 0.0 and hi <= 1.0:
+                lo, hi = 0.0, 1.0  # ratios share one scale across panels and reports
+            if lo == hi:
+                hi = lo + 1.0
+            image = ax.imshow(array, cmap="viridis" if higher else "viridis_r", vmin=lo, vmax=hi,
+                              aspect="auto", interpolation="nearest")
+            for i, j in failed:
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="#ef4444", lw=1.5))
+                ax.text(j, i, STATUS_CODES.get(str(status[i, j]), "?"), ha="center",
+                        va="center", color="white", fontsize=9, fontweight="bold")
+            ax.set_yticks(range(len(teams)), [_short(s) for s in labels])
+            ax.set_title(f"{track}: {metric} per case", loc="left")
+            fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
         step = max(1, len(cases) // 40)
-        ax.set_xticks(range(0, len(cases), step), [cases[k] for k in range(0, len(cases), step)],
-                      rotation=90, fontsize=7)
-        ax.set_title(f"{track}: {metric} per case")
-        fig.colorbar(image, ax=ax, shrink=0.9, label=metric)
+        axes[-1].set_xticks(range(0, len(cases), step),
+                            [_short_middle(cases[k]) for k in range(0, len(cases), step)],
+                            rotation=60, ha="right", fontsize=7)
         return _png(fig)
 
 
@@ -317,7 +332,7 @@ def resource_plot(
         return _png(fig)
 
 
-def mip_panels(panels: Sequence[tuple[str, np.ndarray]], *, columns: int = 6) -> bytes:
+def mip_panels(panels: Sequence[tuple[str, np.ndarray]], *, columns: int = 8) -> bytes:
     """A grid of RGB projection panels with titles and the TP/FP/FN legend.
 
     Parameters
@@ -336,7 +351,7 @@ def mip_panels(panels: Sequence[tuple[str, np.ndarray]], *, columns: int = 6) ->
     cols = min(columns, n)
     nrows = (n + cols - 1) // cols
     with _style():
-        fig = _figure(2.0 * cols, 2.15 * nrows + 0.35)
+        fig = _figure(1.75 * cols, 1.95 * nrows + 0.35)
         for k, (title, rgb) in enumerate(panels):
             ax = fig.add_subplot(nrows, cols, k + 1)
             ax.imshow(rgb, interpolation="nearest")

@@ -86,6 +86,8 @@ class Ranking:
 
     Attributes
     ----------
+    scheme : str
+        The scheme that produced the scores.
     metric_values : dict of (UnitKey, str) to ndarray
         The aggregated value behind each (unit, metric) rank: the mean metric
         (aggregate-then-rank), the mean per-case rank (rank-then-aggregate) or the number of
@@ -99,6 +101,7 @@ class Ranking:
         Final rank, ties share the lowest rank.
     """
 
+    scheme: str
     metric_values: dict[tuple[UnitKey, str], np.ndarray]
     metric_ranks: dict[tuple[UnitKey, str], np.ndarray]
     unit_scores: dict[UnitKey, np.ndarray]
@@ -335,6 +338,7 @@ def score(
     }
     overall = np.round(np.mean(list(track_scores.values()), axis=0), _DECIMALS)
     return Ranking(
+        scheme=scheme,
         metric_values=metric_values,
         metric_ranks=metric_ranks,
         unit_scores=unit_scores,
@@ -342,11 +346,3 @@ def score(
         overall=overall,
         rank=rank_min(overall, higher_is_better=False),
     )
-
-
-def ranking_frame(inputs: RankingInputs, ranking: Ranking) -> pd.DataFrame:
-    """The first replicate of a ranking as a table indexed by team (used by the reports)."""
-    data: dict[str, np.ndarray] = {"rank": ranking.rank[0], "score": ranking.overall[0]}
-    for track, values in ranking.track_scores.items():
-        data[f"{track}_rank"] = values[0]
-    return pd.DataFrame(data, index=pd.Index(inputs.teams, name="team"))

@@ -1,7 +1,48 @@
-"""Commands of the ``leaderboard`` group (filled in by its issue)."""
+"""Commands of the ``leaderboard`` group: ``selma3d leaderboard RESULTS --out DIR``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+__all__ = ["COMMANDS", "leaderboard"]
+
+
+@click.command("leaderboard")
+@click.argument("results", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for leaderboard.csv/.json/.md and index.html.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Ranking configuration (YAML); SELMA3D 2026 defaults when omitted.")
+@click.option("--split", "split_path", type=click.Path(path_type=Path),
+              help="The split the results were computed on: checks cases and hash, and draws "
+              "maximum-intensity projections of each team's predictions.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def leaderboard(
+    results: Path, out_dir: Path, config_path: Path | None, split_path: Path | None, quiet: bool
+) -> None:
+    """Rank teams from RESULTS (CSV or Parquet, one row per team and case) and write reports."""
+    from rich.console import Console
+
+    from leaderboard import RankingConfig, build_leaderboard, load_ranking_config, read_results
+
+    config = load_ranking_config(config_path) if config_path else RankingConfig()
+    split = None
+    if split_path is not None:
+        from harness.split import load_split
+
+        split = load_split(split_path, check_volumes=False)
+    table = read_results(results)
+    board = build_leaderboard(
+        table, out_dir, config=config, split=split, results_path=results, progress=not quiet
+    )
+    if not quiet:
+        console = Console()
+        for row in board.table.head(10).to_dict(orient="records"):
+            tied = " ≈" if row["statistically_tied"] else ""
+            console.print(f"{row['rank']:>3}{tied:2} {row['display_name']}  score {row['score']:.3f}")
+        console.print(f"[green]wrote[/green] {out_dir / 'index.html'}")
+
+
+COMMANDS: list[click.Command] = [leaderboard]

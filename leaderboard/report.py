@@ -1,0 +1,366 @@
+"""The self-contained HTML report: tables, static PNG figures as ``data:`` URIs, inline CSS.
+
+The page needs no network and no JavaScript. Team rows carry ``data-team`` and ``data-rank``
+attributes so tools (and the tests) can read the order from the DOM.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leaderboard import plots, registry
+from leaderboard.mips import error_projection, image_projection
+
+__all__ = ["render_html"]
+
+_CSS = """
+:root { --ink:#111827; --muted:#6b7280; --line:#e5e7eb; --accent:#1d4ed8; }
+* { box-sizing: border-box; }
+body { margin:0; font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; color:var(--ink);
+  background:#f9fafb; line-height:1.45; font-size:15px; }
+header { background:#0f172a; color:#f8fafc; padding:28px 40px 22px; }
+header h1 { margin:0 0 6px; font-size:28px; font-weight:600; letter-spacing:-0.01em; }
+header p { margin:2px 0; color:#cbd5e1; font-size:14px; }
+header code { color:#e2e8f0; }
+main { max-width:1280px; margin:0 auto; padding:8px 40px 60px; }
+nav { margin:18px 0 0; font-size:14px; }
+nav a { color:var(--accent); margin-right:16px; text-decoration:none; }
+section { background:#fff; border:1px solid var(--line); border-radius:10px; padding:18px 24px;
+  margin:22px 0; }
+h2 { font-size:20px; margin:4px 0 12px; }
+h3 { font-size:16px; margin:18px 0 8px; color:#374151; }
+p.note { color:var(--muted); font-size:13px; margin:6px 0 10px; }
+table { border-collapse:collapse; width:100%; font-size:14px; font-variant-numeric: tabular-nums; }
+th, td { padding:6px 10px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
+th { background:#f3f4f6; font-weight:600; color:#374151; position:sticky; top:0; }
+td.team, th.team { text-align:left; }
+td.rank { font-weight:700; font-size:16px; }
+tr.tied td.rank::after { content:" ≈"; color:var(--muted); font-weight:400; }
+td.fail { color:#b91c1c; }
+.scroll { overflow-x:auto; }
+img { max-width:100%; height:auto; display:block; margin:8px 0 14px; }
+.legend span { display:inline-block; padding:2px 8px; border-radius:4px; margin-right:6px;
+  font-size:12px; }
+dl { display:grid; grid-template-columns:max-content 1fr; gap:4px 16px; font-size:13px; }
+dt { color:var(--muted); } dd { margin:0; font-family: "DejaVu Sans Mono", monospace; }
+footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float | np.floating):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _row_style(group: int) -> str:
+    colour = plots.group_colour(group, strong=False)
+    return f' style="background:{colour}"' if colour else ""
+
+
+def _overall_table(board: Any) -> str:
+    t = board.table
+    tracks = list(board.ranking.track_scores)
+    boot = board.bootstrap is not None
+    head = ["Rank", "Team", "Score", *[f"{tr} rank" for tr in tracks]]
+    if boot:
+        head += [f"{round(board.bootstrap.confidence * 100)}% rank interval", "median rank"]
+    head += ["cases completed", "failures"]
+    cells = [f'<th class="{"team" if h == "Team" else ""}">{_e(h)}</th>' for h in head]
+    rows = []
+    failures = [c for c in t.columns if c.startswith("failed_")]
+    for r in t.to_dict(orient="records"):
+        fails = ", ".join(f"{c[7:]} {r[c]}" for c in failures if r[c])
+        tds = [
+            f'<td class="rank">{r["rank"]}</td>',
+            f'<td class="team" title="{_e(r["team"])}">{_e(r["display_name"])}</td>',
+            f"<td>{_fmt(r['score'])}</td>",
+            *[f"<td>{_fmt(r[f'{tr}_rank'])}</td>" for tr in tracks],
+        ]
+        if boot:
+            tds += [
+                f"<td>{int(r['rank_ci_low'])} – {int(r['rank_ci_high'])}</td>",
+                f"<td>{_fmt(r['rank_median'], 1)}</td>",
+            ]
+        tds += [
+            f"<td>{r['cases_completed']} / {r['cases_total']}</td>",
+            f'<td class="{"fail" if fails else ""}">{_e(fails or "–")}</td>',
+        ]
+        cls = "tied" if r["statistically_tied"] else ""
+        rows.append(
+            f'<tr class="{cls}" data-team="{_e(r["team"])}" data-rank="{r["rank"]}"'
+            f"{_row_style(int(r['tied_group']))}>{''.join(tds)}</tr>"
+        )
+    return (
+        '<div class="scroll"><table id="overall"><thead><tr>'
+        + "".join(cells)
+        + "</tr></thead><tbody>"
+        + "\n".join(rows)
+        + "</tbody></table></div>"
+    )
+
+
+def _track_table(board: Any, track: str) -> str:
+    t = board.table
+    per_track = registry.track_metrics()[track]
+    shown = [m for m in per_track if f"{track}_{m}_mean" in t.columns]
+    ranked = board.ranked.get(track, ())
+    units = [u for u in board.inputs.units if u[0] == track]
+    head = ["Overall rank", "Team", f"{track} rank"]
+    rank_cols = []
+    for unit in units:
+        label = track if unit[1] is None else f"{track}:{unit[1]}"
+        for m in ranked:
+            rank_cols.append((f"{label}_{m}_rank", f"{m} rank" if unit[1] is None else f"{unit[1]} {m} rank"))
+    head += [h for _, h in rank_cols]
+    head += [f"mean {m}" + (" ★" if m in ranked else "") for m in shown]
+    cells = [f'<th class="{"team" if h == "Team" else ""}">{_e(h)}</th>' for h in head]
+    order = t.sort_values([f"{track}_rank", "team"], kind="stable")
+    rows = []
+    for r in order.to_dict(orient="records"):
+        tds = [
+            f'<td class="rank">{r["rank"]}</td>',
+            f'<td class="team">{_e(r["display_name"])}</td>',
+            f"<td>{_fmt(r[f'{track}_rank'])}</td>",
+            *[f"<td>{_fmt(r[c], 2)}</td>" for c, _ in rank_cols],
+            *[f"<td>{_fmt(r[f'{track}_{m}_mean'])}</td>" for m in shown],
+        ]
+        rows.append(f'<tr data-team="{_e(r["team"])}">{"".join(tds)}</tr>')
+    return (
+        f'<div class="scroll"><table id="track-{_e(track)}"><thead><tr>'
+        + "".join(cells)
+        + "</tr></thead><tbody>"
+        + "\n".join(rows)
+        + "</tbody></table></div>"
+    )
+
+
+def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
+    from harness.volume import read_volume
+
+    frame = board.results.frame
+    if split is None or "prediction" not in frame.columns or not (frame["prediction"] != "").any():
+        return []
+    cfg = board.config.report
+    teams = [board.results.teams[i] for i in board.order]
+    names = board.results.display_names
+    parts = []
+    for case in list(split.cases)[: cfg.mip_cases]:
+        image = read_volume(case.image).array
+        panels: list[tuple[str, np.ndarray]] = [("image", image_projection(image, size=cfg.mip_size))]
+        reference = read_volume(case.label).array if case.label is not None else None
+        if reference is not None:
+            panels.append(("reference", error_projection(reference, None, size=cfg.mip_size)))
+        rows = frame[frame["case_id"] == case.case_id].set_index("team")
+        for team in teams:
+            row = rows.loc[team]
+            label = plots._short(names[team], 16)
+            path_text = str(row["prediction"])
+            if row["status"] != "ok" or not path_text:
+                blank = np.zeros_like(panels[0][1])
+                panels.append((f"{label}\n{row['status']}", blank))
+                continue
+            path = Path(path_text)
+            path = path if path.is_absolute() else base_dir / path
+            prediction = read_volume(path).array
+            if reference is None:
+                rgb = error_projection(prediction, None, size=cfg.mip_size)
+            else:
+                if prediction.shape != reference.shape:
+                    raise ValueError(
+                        f"{path}: prediction shape {prediction.shape} differs from the reference "
+                        f"{reference.shape} of case {case.case_id!r}"
+                    )
+                rgb = error_projection(reference, prediction, size=cfg.mip_size)
+            dice = row.get("dice", np.nan)
+            panels.append((f"{label}\nDice {_fmt(float(dice), 2)}", rgb))
+        png = plots.mip_panels(panels)
+        parts.append(
+            f"<h3>{_e(case.case_id)} <small>({_e(case.track)}, {_e(case.structure)})</small></h3>"
+            + _img(png, f"projections of case {case.case_id}")
+        )
+    if len(split.cases) > cfg.mip_cases:
+        parts.append(
+            f'<p class="note">Showing {cfg.mip_cases} of {len(split.cases)} cases '
+            "(<code>report.mip_cases</code>).</p>"
+        )
+    return parts
+
+
+def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_dir: Path) -> str:
+    """Render the report page.
+
+    Parameters
+    ----------
+    board : leaderboard.build.Leaderboard
+    record : dict
+        The ``leaderboard.json`` content (configuration and provenance shown at the end).
+    split : harness.split.Split, optional, keyword-only
+        Enables the projection gallery.
+    base_dir : Path, keyword-only
+        Folder that relative prediction paths resolve against.
+
+    Returns
+    -------
+    str
+        The whole HTML document.
+    """
+    res = board.results
+    cfg = board.config
+    order = list(board.order)
+    teams = [res.teams[i] for i in order]
+    labels = [res.display_names[t] for t in teams]
+    frame = res.frame
+    sections: list[str] = []
+    nav: list[tuple[str, str]] = []
+
+    def section(anchor: str, title: str, body: str) -> None:
+        nav.append((anchor, title))
+        sections.append(f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>')
+
+    tied_note = ""
+    if board.bootstrap is not None:
+        tied_note = (
+            '<p class="note">Rows sharing a colour (and marked ≈) form a statistically tied group: '
+            "their bootstrap rank intervals overlap with a neighbour's, so the data cannot "
+            "separate them.</p>"
+        )
+    section(
+        "overall",
+        "Overall ranking",
+        f'<p class="note">{_e(cfg.scheme)}, aggregated per {_e(cfg.aggregation)}. Score = mean of '
+        "the track ranks; lower is better. Ties share the lowest rank.</p>"
+        + _overall_table(board)
+        + tied_note,
+    )
+    for track in board.ranking.track_scores:
+        section(
+            f"track-{track}",
+            f"{track.capitalize()}-like track",
+            f'<p class="note">Ranked: {_e(", ".join(board.ranked[track]))} (★). Means over '
+            f"{int((res.cases['track'] == track).sum())} cases, failed cases at their worst "
+            "values.</p>"
+            + _track_table(board, track),
+        )
+    if board.bootstrap is not None:
+        b = board.bootstrap
+        taus = b.kendall_tau[np.isfinite(b.kendall_tau)]
+        tau_text = (
+            f"Kendall's tau between the full ranking and the resamples: mean {taus.mean():.3f}, "
+            f"median {np.median(taus):.3f}."
+            if taus.size
+            else "Kendall's tau is undefined (every resample ties all teams)."
+        )
+        freq = b.frequency[order]
+        png = plots.blob_plot(
+            freq,
+            labels=labels,
+            median=b.median[order],
+            low=b.low[order],
+            high=b.high[order],
+            groups=board.groups[order],
+        )
+        section(
+            "uncertainty",
+            "Ranking uncertainty",
+            f'<p class="note">{b.resamples} bootstrap resamples of the cases (seed {b.seed}, '
+            f"stratified per {_e(cfg.aggregation)}). Circle area: share of resamples with that "
+            f"rank; black: median and {round(b.confidence * 100)}% interval. {tau_text}</p>"
+            + _img(png, "bootstrap rank distribution"),
+        )
+    dist = []
+    for track in board.ranking.track_scores:
+        applicable = registry.track_metrics()[track]
+        extra = [
+            m for m in cfg.report.extra_plot_metrics
+            if m in applicable and m in res.metrics and m not in board.ranked[track]
+            and frame.loc[frame["track"] == track, m].notna().any()
+        ]
+        metrics = [*board.ranked[track], *extra]
+        png = plots.metric_distributions(
+            frame, track=track, metrics=metrics, teams=teams, labels=labels,
+            ranked=board.ranked[track],
+        )
+        dist.append(f"<h3>{_e(track)}</h3>" + _img(png, f"{track} metric distributions"))
+    section(
+        "distributions",
+        "Per-case scores",
+        '<p class="note">Each point is a case; red crosses are failed cases scored at the worst '
+        "value.</p>" + "".join(dist),
+    )
+    heat = []
+    for track in board.ranking.track_scores:
+        metrics = board.ranked[track]
+        png = plots.case_heatmap(
+            frame, track=track, metrics=metrics, teams=teams, labels=labels,
+            directions=[registry.higher_is_better(m) for m in metrics],
+        )
+        heat.append(_img(png, f"{track} scores per case"))
+    legend = ", ".join(f"{code} {status}" for status, code in plots.STATUS_CODES.items())
+    section(
+        "cases",
+        "Where teams fail",
+        f'<p class="note">Rows in rank order. Letters mark cases that did not run cleanly: '
+        f"{_e(legend)}.</p>" + "".join(heat),
+    )
+    png = plots.resource_plot(frame, teams=teams, labels=labels)
+    if png is not None:
+        section("resources", "Runtime and memory", _img(png, "runtime and peak memory"))
+    gallery = _mip_gallery(board, split, base_dir)
+    if gallery:
+        section(
+            "projections",
+            "Maximum-intensity projections",
+            '<p class="note">Projections along z. Prediction panels: true positives white, false '
+            "positives magenta, false negatives green (errors drawn over correct voxels).</p>"
+            + "".join(gallery),
+        )
+    provenance = [
+        ("split", record.get("split_hash") or "not recorded"),
+        ("results", record["results_digest"]),
+        ("tool", f"selma3d {record['tool']['version']}"),
+        ("scheme", cfg.scheme),
+        ("aggregation", cfg.aggregation),
+        ("ranked metrics", "; ".join(f"{t}: {', '.join(m)}" for t, m in board.ranked.items())),
+    ]
+    for team in teams:
+        digests = res.image_digests.get(team) or ["not recorded"]
+        provenance.append((f"image of {team}", ", ".join(digests)))
+    section(
+        "provenance",
+        "Provenance",
+        "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in provenance) + "</dl>",
+    )
+    subtitle = (
+        f"{len(teams)} teams · {len(res.cases)} cases · "
+        + " · ".join(f"{t}: {int((res.cases['track'] == t).sum())} cases" for t in res.tracks)
+    )
+    links = "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in nav)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{_e(cfg.report.title)}</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{_CSS}</style></head><body>"
+        f"<header><h1>{_e(cfg.report.title)}</h1><p>{_e(subtitle)}</p>"
+        f"<p>split <code>{_e(record.get('split_hash') or 'not recorded')}</code></p></header>"
+        f"<main><nav>{links}</nav>"
+        + "\n".join(sections)
+        + f"</main><footer>selma3d {_e(record['tool']['version'])}</footer></body></html>\n"
+    )
