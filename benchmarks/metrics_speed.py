@@ -88,9 +88,13 @@ def _ellipsoid(mask: np.ndarray, c: np.ndarray, radii: np.ndarray) -> None:
 
 
 def vessel_geometry(size: int, rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
-    """Random smooth polylines (points, radius), about 2% of the volume once drawn."""
+    """Random smooth polylines (points, radius).
+
+    About 6% of the volume once drawn, like the real vessel patches in
+    ``../shared/data/lsm-patches`` (5.9% and 9.9% foreground).
+    """
     lines = []
-    for _ in range(round(24 * (size / 256) ** 2)):
+    for _ in range(round(80 * (size / 256) ** 2)):
         point = rng.uniform(0, size, 3)
         direction = rng.normal(size=3)
         direction /= np.linalg.norm(direction)
@@ -100,7 +104,7 @@ def vessel_geometry(size: int, rng: np.random.Generator) -> list[tuple[np.ndarra
             direction /= np.linalg.norm(direction)
             point = np.clip(point + direction * rng.uniform(0.1, 0.2) * size, 0, size - 1)
             points.append(point)
-        lines.append((np.asarray(points), float(rng.uniform(1.5, 4.0))))
+        lines.append((np.asarray(points), float(rng.uniform(2.0, 5.0))))
     return lines
 
 
@@ -246,13 +250,16 @@ def time_suite(track: str, reference: np.ndarray, prediction: np.ndarray, repeat
     return best, scores
 
 
-def time_skeleton_floor(reference: np.ndarray, prediction: np.ndarray) -> float:
+def time_skeleton_floor(reference: np.ndarray, prediction: np.ndarray, repeats: int) -> float:
     from skimage.morphology import skeletonize
 
-    start = time.perf_counter()
-    skeletonize(reference > 0)
-    skeletonize(prediction > 0)
-    return time.perf_counter() - start
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        skeletonize(reference > 0)
+        skeletonize(prediction > 0)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def time_reuse(track: str, reference: np.ndarray, predictions: list[np.ndarray]):
@@ -360,8 +367,8 @@ def main() -> None:
         )
 
         status.update("vessel: our suite vs its two skeletonizations")
-        t_ours_v, ours_v = time_suite("vessel", vessel_ref, vessel_preds[0], repeats=1)
-        t_floor = time_skeleton_floor(vessel_ref, vessel_preds[0])
+        t_ours_v, ours_v = time_suite("vessel", vessel_ref, vessel_preds[0], repeats=2)
+        t_floor = time_skeleton_floor(vessel_ref, vessel_preds[0], repeats=2)
         ratio_v = t_ours_v / t_floor
         rows.append(
             (

@@ -98,7 +98,8 @@ def betti_numbers(
     -------
     tuple of int
         ``b0`` = 26-connected foreground components; ``b2`` = 6-connected background components
-        minus one (the outside), after padding by one voxel; ``b1 = b0 + b2 - χ``.
+        minus one (the outside), after padding by one voxel (computed as the background
+        components of the bounding box that touch none of its faces); ``b1 = b0 + b2 - χ``.
 
     Notes
     -----
@@ -129,11 +130,16 @@ def betti_numbers(
     crop = mask[box]
     if n_components is None:
         n_components = int(cc3d.connected_components(crop, connectivity=26, return_N=True)[1])
-    background = np.pad(~crop, 1, constant_values=True)
-    n_background = int(cc3d.connected_components(background, connectivity=6, return_N=True)[1])
+    # Background components of the box; those touching a face of the box join the outside
+    # (the padding), every other one is a cavity. Same count as labelling the padded box,
+    # without the padded copy.
+    background, n_background = cc3d.connected_components(~crop, connectivity=6, return_N=True)
+    faces = [background[i] for i in (0, -1)] + [background[:, i] for i in (0, -1)]
+    faces += [background[:, :, i] for i in (0, -1)]
+    outside = np.unique(np.concatenate([f.ravel() for f in faces]))
     del background
     b0 = int(n_components)
-    b2 = n_background - 1
+    b2 = int(n_background) - int(np.count_nonzero(outside))
     b1 = b0 + b2 - euler_characteristic(crop)
     return (b0, b1, b2)
 

@@ -179,6 +179,7 @@ def prepare_reference(
     }
     if track == "vessel":
         skel = skeleton(mask, labels=labels26)
+        del labels26  # peak memory: the Betti pass allocates its own background labels
         b1 = betti_numbers(mask, n_components=n26)[1]
         return PreparedReference(**common, betti1=b1, skeleton=skel)
     labels, n = (
