@@ -37,12 +37,15 @@ __all__ = [
     "TRACKS",
     "Case",
     "Split",
+    "content_hash",
     "load_split",
     "write_manifest",
 ]
 
 MANIFEST_NAME = "manifest.csv"
-MANIFEST_COLUMNS: tuple[str, ...] = ("case_id", "track", "structure", "image", "label", "phase", "spacing")
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "case_id", "track", "structure", "image", "label", "phase", "spacing"
+)
 REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "track", "structure", "image", "label")
 TRACKS: tuple[str, ...] = ("vessel", "spot")
 Track = Literal["vessel", "spot"]
@@ -139,10 +142,32 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
         Also open every volume: readable, 3D, image and label on the same grid, channels on the
         same grid, labels binary after ``> 0`` (which any integer or float mask is; NaN is not).
 
+    Returns
+    -------
+    Split
+        Cases sorted by id, with the split's content hash.
+
     Raises
     ------
     SplitError
-        Listing every problem found, each naming its row (``row 3 (case 'c01')``).
+        Listing every problem found, each naming its row (``row 3 (case 'c01')``): missing or
+        unknown columns, unsafe or duplicate case ids (also ids equal but for case, which collide
+        on case-insensitive file systems), unknown tracks, empty structures, missing files, a label
+        that is also an image, bad spacing; with ``check_volumes``, unreadable or non-3D volumes,
+        channels or label on a different grid than the first channel, and NaN in labels.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from harness.volume import write_volume
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = write_volume(d / "a.nii.gz", np.zeros((2, 3, 4), np.float32))
+    >>> _ = write_volume(d / "a_mask.nii.gz", np.ones((2, 3, 4), np.uint8))
+    >>> _ = write_manifest(d, [{"case_id": "a", "track": "spot", "structure": "cfos",
+    ...                         "image": "a.nii.gz", "label": "a_mask.nii.gz"}])
+    >>> split = load_split(d)
+    >>> split.case_ids, split.case("a").label.name, split.content_hash[:7]
+    (('a',), 'a_mask.nii.gz', 'sha256:')
     """
     path = Path(path)
     manifest = path / MANIFEST_NAME if path.is_dir() else path
@@ -150,20 +175,30 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
         raise SplitError(str(manifest), ["no manifest file here"])
     root = manifest.parent.resolve()
     problems: list[str] = []
-    with manifest.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        missing_cols = [c for c in REQUIRED_COLUMNS if c not in header]
-        unknown_cols = [c for c in header if c not in MANIFEST_COLUMNS]
-        if missing_cols:
-            raise SplitError(str(manifest), [f"missing column(s): {', '.join(missing_cols)}"])
-        if unknown_cols:
-            problems.append(
-                f"unknown column(s): {', '.join(unknown_cols)}; expected {', '.join(MANIFEST_COLUMNS)}"
-            )
-        rows = list(reader)
+    try:
+        # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark.
+        with manifest.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in reader.fieldnames or []]
+            reader.fieldnames = header
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SplitError(str(manifest), [f"not a UTF-8 CSV file: {exc}"]) from exc
+    missing_cols = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown_cols = [c for c in header if c not in MANIFEST_COLUMNS]
+    if missing_cols:
+        raise SplitError(
+            str(manifest),
+            [f"missing column(s): {', '.join(missing_cols)}; got {', '.join(header) or 'none'}"],
+        )
+    if unknown_cols:
+        problems.append(
+            f"unknown column(s): {', '.join(unknown_cols)}; "
+            f"expected {', '.join(MANIFEST_COLUMNS)}"
+        )
     cases: list[Case] = []
     seen: dict[str, int] = {}
+    seen_folded: dict[str, tuple[str, int]] = {}
     for lineno, row in enumerate(rows, start=2):
         case_id = (row.get("case_id") or "").strip()
         where = f"row {lineno} (case {case_id!r})"
@@ -175,8 +210,15 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
             )
         elif case_id in seen:
             row_problems.append(f"{where}: duplicate case_id, first seen on row {seen[case_id]}")
+        elif case_id.casefold() in seen_folded:
+            other, other_row = seen_folded[case_id.casefold()]
+            row_problems.append(
+                f"{where}: case_id differs only by case from {other!r} on row {other_row}; "
+                "both would name the same file on case-insensitive file systems"
+            )
         else:
             seen[case_id] = lineno
+            seen_folded[case_id.casefold()] = (case_id, lineno)
         track = (row.get("track") or "").strip()
         if track not in TRACKS:
             row_problems.append(f"{where}: unknown track {track!r}; expected one of {TRACKS}")
@@ -190,6 +232,8 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
         labels = _resolve_paths(root, label_field, where, "label", row_problems)
         if len(labels) > 1:
             row_problems.append(f"{where}: one label expected, got {len(labels)}")
+        if labels and labels[0] in images:
+            row_problems.append(f"{where}: the label file is also listed as an image")
         spacing = _parse_spacing(row.get("spacing") or "", where, row_problems)
         phase = (row.get("phase") or "").strip() or None
         problems.extend(row_problems)
@@ -211,11 +255,12 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
         from harness.split_checks import check_case_volumes
 
         for case in cases:
-            problems.extend(check_case_volumes(case, where=f"row {seen[case.case_id]} (case {case.case_id!r})"))
+            where = f"row {seen[case.case_id]} (case {case.case_id!r})"
+            problems.extend(check_case_volumes(case, where=where))
     if problems:
         raise SplitError(str(manifest), problems)
     cases.sort(key=lambda c: c.case_id)
-    return Split(root=root, cases=tuple(cases), content_hash=_content_hash(manifest, cases))
+    return Split(root=root, cases=tuple(cases), content_hash=content_hash(cases))
 
 
 def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:
@@ -227,9 +272,22 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:
         The split folder (``manifest.csv`` is written inside) or the manifest path.
     rows : iterable of dict
         Values for the columns of ``MANIFEST_COLUMNS``; missing ones are written empty.
+
+    Returns
+    -------
+    Path
+        The manifest written (atomically: a temporary file, then a rename).
     """
     path = Path(path)
     manifest = path / MANIFEST_NAME if path.suffix != ".csv" else path
+    rows = list(rows)
+    for i, row in enumerate(rows):
+        unknown = sorted(set(row) - set(MANIFEST_COLUMNS))
+        if "case_id" not in row or unknown:
+            raise ValueError(
+                f"rows[{i}] must have a case_id and only the columns {MANIFEST_COLUMNS}. "
+                f"Got keys {sorted(row)}."
+            )
     manifest.parent.mkdir(parents=True, exist_ok=True)
     ordered = sorted(rows, key=lambda r: r["case_id"])
     tmp = manifest.with_suffix(".csv.tmp")
@@ -242,7 +300,9 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:
     return manifest
 
 
-def _resolve_paths(root: Path, field: str, where: str, column: str, problems: list[str]) -> list[Path]:
+def _resolve_paths(
+    root: Path, field: str, where: str, column: str, problems: list[str]
+) -> list[Path]:
     paths = []
     for part in (p.strip() for p in field.split(CHANNEL_SEPARATOR)):
         if not part:
@@ -255,7 +315,9 @@ def _resolve_paths(root: Path, field: str, where: str, column: str, problems: li
     return paths
 
 
-def _parse_spacing(field: str, where: str, problems: list[str]) -> tuple[float, float, float] | None:
+def _parse_spacing(
+    field: str, where: str, problems: list[str]
+) -> tuple[float, float, float] | None:
     field = field.strip()
     if not field:
         return None
@@ -277,12 +339,27 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _content_hash(manifest: Path, cases: list[Case]) -> str:
-    root = manifest.parent.resolve()
-    h = hashlib.sha256()
-    h.update(manifest.read_bytes())
-    files = sorted({p for c in cases for p in (*c.images, *([c.label] if c.label else []))})
-    for f in files:
-        rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else f.as_posix()
-        h.update(f"\n{rel}\t{_file_digest(f)}".encode())
+def content_hash(cases: Iterable[Case]) -> str:
+    """Hash a split's content: each case's fields and the SHA-256 of each of its files.
+
+    Paths do not enter the hash, only what the files hold, so the same data gives the same hash
+    wherever it lies (an imported split pointing at the source files, or a copy of it).
+
+    Parameters
+    ----------
+    cases : iterable of Case
+        Hashed in case-id order.
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"``.
+    """
+    h = hashlib.sha256(b"selma3d-split-v1\n")
+    for c in sorted(cases, key=lambda c: c.case_id):
+        spacing = ",".join(repr(v) for v in c.spacing) if c.spacing else ""
+        digests = [_file_digest(p) for p in c.images]
+        label = _file_digest(c.label) if c.label is not None else ""
+        fields = [c.case_id, c.track, c.structure, c.phase or "", spacing, ";".join(digests), label]
+        h.update(("\t".join(fields) + "\n").encode())
     return "sha256:" + h.hexdigest()

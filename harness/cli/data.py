@@ -1,7 +1,99 @@
-"""Commands of the ``data`` group (filled in by its issue)."""
+"""Commands of the ``data`` group: synthesise, import, carve and check splits."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+__all__ = ["COMMANDS", "data"]
+
+
+@click.group()
+def data() -> None:
+    """Make and check splits: synthetic data, imported releases, public/hidden carving."""
+
+
+def _summary(split: object, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    counts: dict[tuple[str, str], list[int]] = {}
+    for case in split.cases:  # type: ignore[attr-defined]
+        entry = counts.setdefault((case.track, case.structure), [0, 0])
+        entry[0] += 1
+        entry[1] += case.label is not None
+    table = Table(title=title)
+    for column in ("track", "structure", "cases", "labelled"):
+        table.add_column(column)
+    for (track, structure), (n, labelled) in sorted(counts.items()):
+        table.add_row(track, structure, str(n), str(labelled))
+    console = Console()
+    console.print(table)
+    console.print(f"manifest: {split.manifest}", soft_wrap=True)  # type: ignore[attr-defined]
+    console.print(f"content hash: {split.content_hash}", soft_wrap=True)  # type: ignore[attr-defined]
+
+
+@data.command("synth")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cases", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Total number of cases, shared evenly between the tracks.")
+@click.option("--size", type=(int, int, int), default=(96, 96, 96), show_default=True,
+              metavar="Z Y X", help="Size of every case in voxels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--tracks", default="vessel,spot", show_default=True,
+              help="Comma-separated tracks to generate.")
+@click.option("--unlabeled", is_flag=True,
+              help="Write images only (empty label column), for self-supervised pretraining.")
+def synth(out: Path, cases: int, size: tuple[int, int, int], seed: int, tracks: str,
+          unlabeled: bool) -> None:
+    """Generate a split of synthetic light-sheet patches in OUT."""
+    from harness.synth import synthesize_split
+
+    track_list = tuple(t.strip() for t in tracks.split(",") if t.strip())
+    split = synthesize_split(out, cases=cases, size=size, seed=seed, tracks=track_list,
+                             labeled=not unlabeled, progress=True)
+    _summary(split, f"synthetic split ({cases} cases, seed {seed})")
+
+
+@data.command("import")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--track-map", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML ('name: track') or CSV ('source,track[,structure]') overriding the "
+                   "default structure table.")
+@click.option("--absolute", is_flag=True, help="Write absolute paths in the manifest.")
+def import_(src: Path, out: Path, track_map: Path | None, absolute: bool) -> None:
+    """Import a SELMA3D release or LSM sample folder SRC as a split in OUT (no copies)."""
+    from harness.importers import import_layout
+
+    split = import_layout(src, out, track_map=track_map, absolute=absolute)
+    _summary(split, f"imported {src}")
+
+
+@data.command("split")
+@click.argument("src", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--sample", type=click.IntRange(min=1), required=True,
+              help="Number of cases in the public sample.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--absolute", is_flag=True, help="Write absolute paths in the manifests.")
+def split_(src: Path, out: Path, sample: int, seed: int, absolute: bool) -> None:
+    """Carve OUT/sample (public) and OUT/test (hidden) from the split SRC, by structure."""
+    from harness.carve import carve_split
+
+    public, test = carve_split(src, out, sample=sample, seed=seed, absolute=absolute)
+    _summary(public, "public sample")
+    _summary(test, "hidden test set")
+
+
+@data.command("check")
+@click.argument("split", type=click.Path(exists=True, path_type=Path))
+def check(split: Path) -> None:
+    """Validate a split (every problem at once) and print its summary and content hash."""
+    from harness.split import load_split
+
+    _summary(load_split(split), f"split {split}")
+
+
+COMMANDS: list[click.Command] = [data]
