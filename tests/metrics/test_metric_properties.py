@@ -35,7 +35,8 @@ def test_flip_invariance(r, p, flip):
     assert betti_numbers(fr) == betti_numbers(r)
     # Optimal matching maximises the count of pairs, which no relabelling order can change;
     # above IoU 0.5 each instance has at most one candidate, so greedy is order-free too.
-    assert match_blobs(fr, fp, matching="hungarian").tp == match_blobs(r, p, matching="hungarian").tp
+    optimal = match_blobs(r, p, matching="hungarian").tp
+    assert match_blobs(fr, fp, matching="hungarian").tp == optimal
     assert blob_f1(fr, fp, iou_threshold=0.51) == blob_f1(r, p, iou_threshold=0.51)
 
 
