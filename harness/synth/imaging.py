@@ -82,7 +82,7 @@ class ImagingStyle:
     gain: tuple[float, float]
 
 
-_COMMON = {"gain": (1.5, 3.0), "stripes": (0.02, 0.12), "attenuation": (300.0, 1500.0)}
+_COMMON = {"gain": (1.5, 3.0), "stripes": (0.01, 0.04), "attenuation": (300.0, 1500.0)}
 
 IMAGING_STYLES: dict[str, ImagingStyle] = {
     "blood_vessel": ImagingStyle(z_spacing=1.0, psf_lateral=(0.7, 1.1), psf_axial=(1.8, 3.0),
@@ -98,7 +98,7 @@ IMAGING_STYLES: dict[str, ImagingStyle] = {
                                  signal=(8000.0, 40000.0), background=(900.0, 1900.0),
                                  background_variation=(0.2, 0.5), texture=0.03, **_COMMON),
     "amyloid_plaque": ImagingStyle(z_spacing=1.0, psf_lateral=(0.8, 1.2), psf_axial=(1.8, 3.0),
-                                   signal=(500.0, 1300.0), background=(1500.0, 2600.0),
+                                   signal=(800.0, 2000.0), background=(1500.0, 2600.0),
                                    background_variation=(0.25, 0.6), texture=0.25, **_COMMON),
 }
 
@@ -140,11 +140,13 @@ def _eval_field(
 def _stripes(rng: np.random.Generator, shape: tuple[int, int, int], amplitude: float) -> np.ndarray:
     """Multiplicative stripe field ``S(z, y)``, shape ``(Z, Y, 1)``, mean about 1."""
     nz, ny, _ = shape
-    profile = ndi.gaussian_filter1d(rng.normal(size=ny), float(rng.uniform(0.8, 2.5)))
+    # Thin stripes (one to two pixels wide), partly fixed through the stack and partly drifting
+    # with z, as the shadows move with the sheet.
+    profile = ndi.gaussian_filter1d(rng.normal(size=ny), float(rng.uniform(0.5, 1.2)))
     profile /= profile.std() or 1.0
-    drift = ndi.gaussian_filter(rng.normal(size=(nz, ny)), (nz / 6, 1.0))
+    drift = ndi.gaussian_filter(rng.normal(size=(nz, ny)), (max(nz / 12, 1.0), 0.8))
     drift /= drift.std() or 1.0
-    field = 1.0 + amplitude * (profile[None, :] + 0.5 * drift)
+    field = 1.0 + amplitude * (profile[None, :] + drift)
     return np.clip(field, 0.3, None).astype(np.float32)[:, :, None]
 
 

@@ -57,7 +57,7 @@ class SpotStyle:
 SPOT_STYLES: dict[str, SpotStyle] = {
     "cfos": SpotStyle(count=(15, 80), radius=(2.0, 3.8), aspect=1.5, lobes=(0, 0),
                       clustered=0.25, tiny=0.08, distractors=(60, 200)),
-    "cell_nucleus": SpotStyle(count=(220, 340), radius=(1.8, 4.0), aspect=1.4, lobes=(0, 0),
+    "cell_nucleus": SpotStyle(count=(220, 340), radius=(2.1, 4.4), aspect=1.4, lobes=(0, 0),
                               clustered=0.12, tiny=0.06, distractors=(250, 450)),
     "amyloid_plaque": SpotStyle(count=(1, 9), radius=(1.4, 4.5), aspect=1.6, lobes=(0, 3),
                                 clustered=0.2, tiny=0.1, distractors=(20, 80)),

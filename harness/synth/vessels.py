@@ -145,8 +145,10 @@ def _grow_tree(
     direction = _unit(inward + 0.8 * rng.normal(size=3))
     # Capillary calibre varies between trees: some near the resolution limit, some wider.
     r_capillary = float(rng.uniform(1.1, 1.8)) * r_capillary
-    radius = float(rng.uniform(1.5, 3.2)) * r_capillary
-    brightness = float(rng.uniform(0.55, 1.25))
+    # Most trees are small; about one in four is a large vessel (arteriole or venule).
+    big = rng.random() < 0.25
+    radius = float(rng.uniform(3.0, 5.0) if big else rng.uniform(1.3, 2.4)) * r_capillary
+    brightness = float(rng.lognormal(0.0, 0.4))
     # Branches still to grow: (start, direction, radius, capillary generation, parent branch).
     stack = [(start, direction, radius, 0, -1)]
     segments: list[Segment] = []
@@ -161,13 +163,22 @@ def _grow_tree(
         b = brightness * float(rng.uniform(0.8, 1.15)) * (0.8 if capillary else 1.0)
         blocked = False
         for _ in range(n_steps):
-            d = _unit(d + tortuosity * rng.normal(size=3))
-            q = p + step * d
             r_next = max(r * float(rng.uniform(0.95, 1.01)), r_capillary)
-            if occupancy.hits(q, r_next, branch):
-                blocked = True
+            # Steer around other vessels: try a few turns before giving up, so that large
+            # vessels rarely end bluntly in the middle of the patch.
+            for attempt in range(4):
+                trial = _unit(d + tortuosity * rng.normal(size=3))
+                if attempt:
+                    trial = _turn(trial, float(rng.uniform(0.4, 1.2)), rng)
+                q = p + step * trial
+                blocked = occupancy.hits(q, r_next, branch)
+                if not blocked:
+                    d = trial
+                    break
+            if blocked:
                 break
-            segments.append(Segment(p, q, r, r_next, tree, branch, b))
+            segments.append(Segment(p, q, r, r_next, tree, branch,
+                                    b * float(rng.uniform(0.85, 1.15))))
             occupancy.add(p, q, max(r, r_next), branch)
             p, r = q, r_next
             if not _inside(p, extent, margin):
