@@ -364,6 +364,7 @@ class _ContainerResult:
     peak_memory_bytes: int | None
     log: str
     output_problem: str | None = None
+    stderr: str = ""
 
 
 @dataclass
@@ -555,6 +556,8 @@ def _run_container(
         )
         log_bytes = container.logs(stdout=True, stderr=True, timestamps=False)
         log = log_bytes[-cfg.log_bytes :].decode("utf-8", errors="replace")
+        # stderr on its own too: the two streams interleave unreliably, and errors go there.
+        err = container.logs(stdout=False, stderr=True, tail=50)[-8192:]
         peak = watcher.peak
         if oom:
             peak = max(peak or 0, mem)
@@ -566,6 +569,7 @@ def _run_container(
             peak_memory_bytes=peak,
             log=log,
             output_problem=watcher.output_problem,
+            stderr=err.decode("utf-8", errors="replace"),
         )
     finally:
         watcher.stop.set()
@@ -697,7 +701,7 @@ def _judge(
     if result.oom:
         return "oom", f"killed for exceeding the memory limit of {cfg.memory} (no swap)"
     if result.exit_code != 0:
-        tail = _log_tail(result.log)
+        tail = _log_tail(result.stderr if result.stderr.strip() else result.log)
         return "failed", f"exited with code {result.exit_code}" + (
             f"; log tail:\n{tail}" if tail else ""
         )

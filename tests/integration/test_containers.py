@@ -1,0 +1,307 @@
+"""Real containers, written to misbehave, get the right status and leave harness and host unharmed.
+
+Each image in tests/integration/misbehaving/ is built once per session (offline, cached by the
+hash of its folder) and run on a 2-case split of the real light-sheet patches with short
+timeouts and small limits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from harness.engine import connect
+from harness.images import build_folder
+from harness.runner import LABEL_RUN_ID, RunConfig, read_records, run_submission
+from harness.split import load_split, write_manifest
+from harness.volume import read_volume
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[2]
+PATCHES = REPO.parent / "shared" / "data" / "lsm-patches"
+MISBEHAVING = Path(__file__).resolve().parent / "misbehaving"
+TEMPLATE = REPO / "submissions" / "template"
+NAMES = sorted(p.name for p in MISBEHAVING.iterdir() if (p / "Dockerfile").is_file())
+
+
+def patch_rows(n: int | None = None) -> list[dict[str, str]]:
+    if not PATCHES.is_dir():
+        pytest.fail(f"the real patches are missing: expected them at {PATCHES}")
+    rows = []
+    for img in sorted(PATCHES.glob("*/*.nii.gz")):
+        if img.name.endswith("_label.nii.gz"):
+            continue
+        stem = img.name[: -len(".nii.gz")]
+        rows.append(
+            {
+                "case_id": stem,
+                "track": "vessel" if stem.startswith("vessels") else "spot",
+                "structure": stem.split("_patch")[0],
+                "image": str(img),
+                "label": str(img.with_name(f"{stem}_label.nii.gz")),
+            }
+        )
+    assert len(rows) == 6, f"expected 6 patches in {PATCHES}, found {len(rows)}"
+    # One vessel and one spot case first, so a 2-case split covers both tracks.
+    rows.sort(
+        key=lambda r: (
+            not r["case_id"].startswith(("vessels", "cell_nucleus_patch_010")),
+            r["case_id"],
+        )
+    )
+    return rows[:n] if n else rows
+
+
+@pytest.fixture(scope="session")
+def client():
+    return connect()
+
+
+@pytest.fixture(scope="session")
+def images(client) -> dict[str, str]:
+    built = {}
+    for name in [*NAMES, "template"]:
+        folder = TEMPLATE if name == "template" else MISBEHAVING / name
+        built[name] = build_folder(
+            folder, f"selma3d-test/{name}:latest", client=client, log=lambda m: None
+        ).ref
+    return built
+
+
+@pytest.fixture(scope="session")
+def split2(tmp_path_factory):
+    root = tmp_path_factory.mktemp("split2")
+    write_manifest(root, patch_rows(2))
+    return load_split(root)
+
+
+@pytest.fixture(scope="session")
+def split4(tmp_path_factory):
+    root = tmp_path_factory.mktemp("split4")
+    write_manifest(root, patch_rows(4))
+    return load_split(root)
+
+
+def fast(**kw) -> RunConfig:
+    base = {"timeout_s": 60, "memory": "512m", "cpus": 1, "jobs": 2, "progress": False}
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def leftover_containers(client, run_id: str) -> list:
+    return client.containers.list(all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"})
+
+
+def run(images, client, name, split, tmp_path, **kw):
+    summary = run_submission(images[name], split, tmp_path / name, config=fast(**kw), client=client)
+    assert leftover_containers(client, summary.run_id) == [], "a container was left behind"
+    assert not (tmp_path / name / ".work").exists(), "staging folders were left behind"
+    return summary
+
+
+def statuses(summary) -> set[str]:
+    return {r.status for r in summary.records.values()}
+
+
+def test_template_succeeds_on_the_real_patches(images, client, tmp_path):
+    root = tmp_path / "split"
+    write_manifest(root, patch_rows())
+    split = load_split(root)
+    summary = run(images, client, "template", split, tmp_path)
+    assert summary.passed, summary.records
+    for case in split.cases:
+        pred = read_volume(tmp_path / "template" / "predictions" / f"{case.case_id}.nii.gz")
+        image = read_volume(case.image)
+        assert pred.array.dtype == np.uint8
+        assert set(np.unique(pred.array)) <= {0, 1}
+        assert image.grid.mismatch(pred.grid) is None
+        # The template's rule, recomputed here with SimpleITK's reader: mean + 2 std of the
+        # [1, 99.9] percentile-normalised intensities, capped at 0.9.
+        arr = sitk.GetArrayFromImage(sitk.ReadImage(str(case.image))).astype(np.float32)
+        lo, hi = np.percentile(arr, (1.0, 99.9))
+        norm = np.clip((arr - lo) / max(float(hi - lo), 1e-6), 0, 1)
+        expected = norm > min(float(norm.mean() + 2 * norm.std()), 0.9)
+        assert np.array_equal(pred.array.astype(bool), expected)
+    rec = summary.records[split.cases[0].case_id]
+    assert rec.exit_code == 0 and rec.peak_memory_bytes and rec.peak_memory_bytes > 10 * 2**20
+    assert rec.image_digest == summary.image.digest
+
+
+def test_sleeping_past_the_timeout_is_killed(images, client, split2, tmp_path):
+    t0 = time.monotonic()
+    summary = run(images, client, "sleeper", split2, tmp_path, timeout_s=3)
+    assert time.monotonic() - t0 < 30
+    assert statuses(summary) == {"timeout"}
+    assert all(r.exit_code is None and r.wall_time_s < 10 for r in summary.records.values())
+
+
+def test_allocating_twice_the_memory_limit_is_oom(images, client, split2, tmp_path):
+    summary = run(images, client, "memory-hog", split2, tmp_path, memory="128m")
+    assert statuses(summary) == {"oom"}, summary.records
+    assert all(r.peak_memory_bytes >= 128 * 2**20 for r in summary.records.values())
+
+
+def test_exit_code_3_is_failed_with_the_log_tail(images, client, split2, tmp_path):
+    summary = run(images, client, "exit-3", split2, tmp_path)
+    assert statuses(summary) == {"failed"}
+    rec = next(iter(summary.records.values()))
+    assert rec.exit_code == 3
+    assert "exited with code 3" in rec.reason and "model weights not found" in rec.reason
+    assert "loading layer 0" not in rec.reason  # a tail, not the whole log
+    log = (tmp_path / "exit-3" / rec.log).read_text()
+    assert "loading layer 0" in log and "model weights not found" in log
+
+
+def test_writing_nothing_is_missing_output(images, client, split2, tmp_path):
+    summary = run(images, client, "silent", split2, tmp_path)
+    assert statuses(summary) == {"missing_output"}
+    assert all("nothing written" in r.reason for r in summary.records.values())
+    assert not list((tmp_path / "silent").glob("predictions/*"))
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("wrong-shape", "shape (z, y, x) is (96, 96, 95), expected (96, 96, 96)"),
+        ("nans", "5 NaN"),
+        ("symlink", "is a symlink (to /etc/passwd)"),
+        ("huge-output", "size cap of 16777216 bytes"),
+    ],
+)
+def test_invalid_outputs_are_rejected_with_what_was_found(
+    images, client, split2, tmp_path, name, words
+):
+    summary = run(images, client, name, split2, tmp_path, max_output_bytes=16 * 2**20)
+    assert statuses(summary) == {"invalid_output"}, summary.records
+    for rec in summary.records.values():
+        assert words in rec.reason
+        assert rec.prediction == ""
+    assert not list((tmp_path / name).glob("predictions/*"))
+
+
+def test_a_fork_bomb_is_contained_by_the_pids_limit(images, client, split2, tmp_path):
+    t0 = time.monotonic()
+    summary = run(images, client, "fork-bomb", split2, tmp_path, timeout_s=4, pids_limit=64)
+    assert time.monotonic() - t0 < 40
+    assert statuses(summary) <= {"timeout", "failed"}
+    # The host can still start processes.
+    assert subprocess.run(["true"], check=False, timeout=10).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def probe(images, client, split2, tmp_path_factory):
+    out = tmp_path_factory.mktemp("probe")
+    summary = run(images, client, "probe", split2, out)
+    logs = {}
+    for case_id, rec in summary.records.items():
+        text = (out / "probe" / rec.log).read_text()
+        logs[case_id] = dict(
+            line[len("probe ") :].split(": ", 1)
+            for line in text.splitlines()
+            if line.startswith("probe ")
+        )
+    return summary, logs
+
+
+def test_the_network_is_unreachable_and_the_attempt_is_logged(probe):
+    summary, logs = probe
+    assert statuses(summary) == {"ok"}
+    for found in logs.values():
+        assert found["interfaces"] == "lo"
+        assert found["network"].startswith("unreachable")
+
+
+def test_a_container_finds_no_labels_and_only_the_contract_files(probe, split2):
+    _, logs = probe
+    for found in logs.values():
+        files = found["input files"].split(";")
+        assert (
+            len(files) == 2
+            and files[0] == "images/light-sheet-3d-microscopy/" + files[0].split("/")[-1]
+        )
+        assert files[1] == "inputs.json"
+        uuid_name = files[0].split("/")[-1]
+        assert len(uuid_name) == len("12345678-1234-1234-1234-123456789abc.mha")
+        assert found["found"] == "/input/" + files[0]
+        text = json.dumps(found)
+        for case in split2.cases:
+            assert case.case_id not in text
+            assert case.structure not in text  # not exposed unless the round allows it
+
+
+def test_a_container_cannot_write_to_input_or_root_but_can_to_tmp(probe):
+    _, logs = probe
+    for found in logs.values():
+        assert found["write /input/x"] == "refused (EROFS)"
+        assert found["write /input/images/light-sheet-3d-microscopy/x"] == "refused (EROFS)"
+        assert found["write /etc/x"] == "refused (EROFS)"
+        assert found["write /tmp/x"] == "ok"
+
+
+def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "predict",
+        images["slow"],
+        "--split",
+        str(split4.root),
+        "--out",
+        str(out),
+        "--timeout",
+        "60",
+        "--memory",
+        "512m",
+        "--cpus",
+        "1",
+        "--no-progress",
+    ]
+    console = tmp_path / "console.txt"
+    with console.open("w") as fh:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    records = out / "cases.jsonl"
+    deadline = time.monotonic() + 120
+    run_id = None
+    while time.monotonic() < deadline:
+        if records.is_file() and records.read_text().count("\n") >= 1:
+            run_id = json.loads((out / "run.json").read_text())["run_id"]
+            # Wait for the next case's container, so the kill leaves an orphan behind.
+            if leftover_containers(client, run_id):
+                break
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be killed:\n{console.read_text()}")
+        time.sleep(0.05)
+    else:
+        pytest.fail("no case finished within 120 s")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert leftover_containers(client, run_id), "expected an orphan container after the kill"
+    done_before = read_records(out)
+
+    summary = run_submission(images["slow"], split4, out, config=fast(jobs=1), client=client)
+    assert summary.passed
+    assert summary.run_id == run_id
+    assert leftover_containers(client, run_id) == []
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    ids = [rec["case_id"] for rec in lines]
+    assert sorted(ids) == sorted(split4.case_ids), "a case was lost or recorded twice"
+    for case_id, rec in done_before.items():
+        assert summary.records[case_id] == rec, "a finished case was rerun"
+    assert sorted(p.name for p in (out / "predictions").iterdir()) == sorted(
+        f"{c}.nii.gz" for c in split4.case_ids
+    )
+    assert json.loads((out / "run.json").read_text())["orphans_removed"] >= 1
