@@ -226,8 +226,13 @@ def write_volume(path: str | Path, array: np.ndarray, grid: Grid | None = None) 
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
     import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
 
-    img = nib.load(str(path))
+    try:
+        img = nib.load(str(path))
+    except ImageFileError as exc:
+        # nibabel's own error for a file it cannot recognise (truncated or corrupt header).
+        raise VolumeError(f"{path}: cannot read as nifti: {exc}") from exc
     shape = img.shape
     # Trailing singleton axes (x, y, z, 1) are common in NIfTI writers and hold no data.
     while len(shape) > 3 and shape[-1] == 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -92,7 +93,9 @@ def evaluate(
                       highlight=False)
     console.print(f"wrote {out}")
     if (frame["status"] != "ok").any():
-        raise click.exceptions.Exit(EXIT_FAILED)
+        # sys.exit, not click's Exit: the entry point runs click with standalone_mode=False,
+        # where click returns an Exit's code instead of exiting with it.
+        sys.exit(EXIT_FAILED)
 
 
 COMMANDS: list[click.Command] = [evaluate]
