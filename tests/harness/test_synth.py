@@ -1,0 +1,196 @@
+"""The synthetic data generator: determinism, case independence, structure statistics.
+
+Statistics are checked with independent libraries (cc3d for components, scikit-image's Euler
+number for loops), never with the project's metrics code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cc3d
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import ndimage as ndi
+from skimage.measure import euler_number
+
+from harness.cli import cli
+from harness.errors import ConfigError
+from harness.synth import CasePlan, plan_cases, synthesize_case, synthesize_split
+from harness.synth.imaging import IMAGING_STYLES, acquire
+from harness.synth.shapes import new_scene
+from harness.synth.spots import spots
+from harness.volume import read_volume
+
+SMALL = (24, 32, 32)
+
+
+def _rows(manifest: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(manifest.read_text(encoding="utf-8").splitlines()))
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*.nii.gz"))}
+
+
+def _b0_minus_euler(mask: np.ndarray) -> int:
+    """b0 - chi = b1 - b2: a lower bound of the number of loops (26-connected foreground)."""
+    b0 = cc3d.connected_components(mask.astype(np.uint8), connectivity=26, return_N=True)[1]
+    return int(b0 - euler_number(mask, connectivity=3))
+
+
+@pytest.fixture(scope="module")
+def small_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "a"
+    synthesize_split(out, cases=8, size=SMALL, seed=7)
+    return out
+
+
+def test_layout_manifest_and_record(small_split: Path) -> None:
+    rows = _rows(small_split / "manifest.csv")
+    assert [r["case_id"] for r in rows] == [
+        "spot_000", "spot_001", "spot_002", "spot_003",
+        "vessel_000", "vessel_001", "vessel_002", "vessel_003",
+    ]
+    assert [r["structure"] for r in rows] == [
+        "cfos", "cell_nucleus", "amyloid_plaque", "cfos",
+        "blood_vessel", "microglia", "blood_vessel", "microglia",
+    ]
+    for r in rows:
+        assert r["image"] == f"images/{r['case_id']}.nii.gz"
+        assert r["label"] == f"labels/{r['case_id']}.nii.gz"
+        image = read_volume(small_split / r["image"])
+        label = read_volume(small_split / r["label"])
+        assert image.array.shape == SMALL and image.array.dtype == np.float32
+        assert np.all(image.array == np.round(image.array))
+        assert 0 <= image.array.min() and image.array.max() <= 65535
+        assert label.array.dtype == np.uint8 and set(np.unique(label.array)) <= {0, 1}
+        assert image.grid.mismatch(label.grid) is None
+    record = json.loads((small_split / "synth.json").read_text())
+    assert record["seed"] == 7 and record["size"] == list(SMALL)
+    assert sorted(record["cases"]) == [r["case_id"] for r in rows]
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(small_split: Path, tmp_path: Path) -> None:
+    synthesize_split(tmp_path / "b", cases=8, size=SMALL, seed=7)
+    synthesize_split(tmp_path / "c", cases=8, size=SMALL, seed=8)
+    reference = _bytes(small_split)
+    assert _bytes(tmp_path / "b") == reference
+    other = _bytes(tmp_path / "c")
+    assert other.keys() == reference.keys()
+    assert all(other[k] != reference[k] for k in reference if k.startswith("images/"))
+
+
+def test_case_does_not_depend_on_how_many_cases(small_split: Path, tmp_path: Path) -> None:
+    synthesize_split(tmp_path / "few", cases=2, size=SMALL, seed=7)
+    few, many = _bytes(tmp_path / "few"), _bytes(small_split)
+    assert sorted(few) == ["images/spot_000.nii.gz", "images/vessel_000.nii.gz",
+                           "labels/spot_000.nii.gz", "labels/vessel_000.nii.gz"]
+    assert all(few[k] == many[k] for k in few)
+
+
+def test_spot_patch_with_no_object(small_split: Path) -> None:
+    # Spot case 3 of every 8 is empty: the truth is all zero, the image is not (look-alikes).
+    label = read_volume(small_split / "labels" / "spot_003.nii.gz").array
+    image = read_volume(small_split / "images" / "spot_003.nii.gz").array
+    assert not label.any()
+    assert image.std() > 0
+    assert [p.case_id for p in plan_cases(16, tracks=("spot",)) if p.empty] == [
+        "spot_003", "spot_011"
+    ]
+
+
+def test_unlabelled_split(tmp_path: Path) -> None:
+    split = synthesize_split(tmp_path / "u", cases=2, size=(12, 16, 16), seed=0, labeled=False)
+    assert all(c.label is None for c in split.cases)
+    assert not (tmp_path / "u" / "labels").exists()
+
+
+@pytest.mark.parametrize("index", [0, 2])
+def test_vessel_labels_have_loops_and_leave_the_patch(index: int) -> None:
+    plan = CasePlan(f"vessel_{index:03d}", "vessel", "blood_vessel", index, False)
+    _, label, _, info = synthesize_case(plan, seed=0)
+    mask = label > 0
+    assert _b0_minus_euler(mask) > 0
+    assert info["loops"] > 0
+    # Vessels leave the patch: foreground on several faces.
+    faces = [mask[0], mask[-1], mask[:, 0], mask[:, -1], mask[:, :, 0], mask[:, :, -1]]
+    assert sum(bool(f.any()) for f in faces) >= 3
+    # Calibre: the distance transform reaches both thin (<= 2) and wide (>= 3) vessels.
+    edt = ndi.distance_transform_edt(mask)
+    local_max = (edt == ndi.maximum_filter(edt, size=3)) & mask
+    assert edt[local_max].min() <= 2 and edt[local_max].max() >= 3
+    assert 0.02 < mask.mean() < 0.15
+
+
+@pytest.mark.parametrize("structure,count", [("cfos", 40), ("amyloid_plaque", 6)])
+def test_spot_blob_count_within_tolerance(structure: str, count: int) -> None:
+    scene = new_scene((96, 96, 96), spacing=(2.0, 1.0, 1.0))
+    drawn = spots(scene, np.random.default_rng(3), structure=structure, count=count)
+    n = cc3d.connected_components(scene.label, connectivity=26, return_N=True)[1]
+    # Each blob owns its centre voxel; touching blobs merge into one component.
+    assert drawn["blobs"] == count
+    assert 0.7 * count <= n <= count
+
+
+def test_spot_cases_match_their_recorded_counts(small_split: Path) -> None:
+    record = json.loads((small_split / "synth.json").read_text())["cases"]
+    for case_id in ("spot_000", "spot_001", "spot_002"):
+        label = read_volume(small_split / "labels" / f"{case_id}.nii.gz").array
+        n = cc3d.connected_components(label, connectivity=26, return_N=True)[1]
+        assert 0.5 * record[case_id]["blobs"] <= n <= record[case_id]["blobs"]
+
+
+def test_blob_sizes_vary_and_include_tiny_ones() -> None:
+    scene = new_scene((64, 64, 64), spacing=(2.0, 1.0, 1.0))
+    spots(scene, np.random.default_rng(0), structure="cell_nucleus", count=120)
+    labels = cc3d.connected_components(scene.label, connectivity=26)
+    sizes = np.bincount(labels.ravel())[1:]
+    assert sizes.min() <= 8 and sizes.max() >= 10 * np.median(sizes[sizes <= 8])
+
+
+def test_psf_is_wider_along_z_in_physical_units() -> None:
+    # A bright point source far above the background: its blurred image's second moments.
+    density = np.zeros((33, 33, 33), np.float32)
+    density[16, 16, 16] = 3000.0
+    image, params = acquire(density, np.random.default_rng(0), style=IMAGING_STYLES["cfos"],
+                            spacing=(1.0, 1.0, 1.0))
+    assert params["psf_sigma_axial"] > 1.5 * params["psf_sigma_lateral"]
+    spot = image[8:25, 8:25, 8:25] - np.median(image)
+    # Keep the spot, drop the background's noise and slow variations.
+    spot = np.where(spot > 0.02 * spot.max(), spot, 0)
+    z, y, x = np.indices(spot.shape) - 8
+    var = [float((spot * c**2).sum() / spot.sum()) for c in (z, y, x)]
+    assert var[0] > 1.5 * var[1] and var[0] > 1.5 * var[2]
+
+
+def test_plan_cases_shares_and_validates() -> None:
+    plans = plan_cases(7, tracks=("spot", "vessel"))
+    assert [p.case_id for p in plans] == ["spot_000", "spot_001", "spot_002", "spot_003",
+                                          "vessel_000", "vessel_001", "vessel_002"]
+    with pytest.raises(ConfigError, match="tracks must be distinct values"):
+        plan_cases(2, tracks=("vessel", "tubes"))
+    with pytest.raises(ConfigError, match="cases must be at least 1"):
+        plan_cases(0)
+    with pytest.raises(ConfigError, match="size must be three integers"):
+        synthesize_case(plans[0], size=(4, 32, 32))
+
+
+def test_refuses_to_write_into_a_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not a split"):
+        synthesize_split(tmp_path, cases=1, size=(12, 16, 16))
+
+
+def test_cli_synth(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["data", "synth", str(tmp_path / "s"), "--cases", "2",
+                                      "--size", "12", "16", "16", "--seed", "1",
+                                      "--tracks", "spot", "--unlabeled"])
+    assert result.exit_code == 0, result.output
+    rows = _rows(tmp_path / "s" / "manifest.csv")
+    assert [(r["case_id"], r["label"]) for r in rows] == [("spot_000", ""), ("spot_001", "")]
+    assert "content hash: sha256:" in result.output
