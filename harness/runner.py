@@ -614,7 +614,8 @@ def _run_batch(run: _Run, cases: Sequence[Case], attempt_of: dict[str, int]) -> 
                 if not _is_engine_failure(exc):
                     raise
                 engine_error = f"the Docker engine failed (attempt {attempt + 1}): {exc}"
-                time.sleep(min(5.0, 0.5 * 2**attempt))
+                if attempt < cfg.retries:
+                    time.sleep(min(5.0, 0.5 * 2**attempt))
         return [_finish_case(run, s, result, output_dir, engine_error, attempt_of) for s in staged]
     finally:
         shutil.rmtree(work, ignore_errors=False)

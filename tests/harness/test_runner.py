@@ -1,0 +1,271 @@
+"""The runner: configuration, records, resuming, refusing to mix images, engine failures, canary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from docker.errors import APIError
+from docker.models.containers import ContainerCollection
+
+from harness.engine import connect, engine_report
+from harness.errors import ConfigError, HarnessError, SubmissionError
+from harness.images import build_folder, is_root_user, resolve_image
+from harness.runner import (
+    CaseRecord,
+    RunConfig,
+    parse_memory,
+    read_case_records,
+    read_records,
+    run_submission,
+)
+from harness.split import load_split, write_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+PATCHES = REPO.parent / "shared" / "data" / "lsm-patches"
+TEMPLATE = REPO / "submissions" / "template"
+MISBEHAVING = REPO / "tests" / "integration" / "misbehaving"
+
+
+def test_parse_memory_units():
+    assert parse_memory("1k") == 1024
+    assert parse_memory("1.5g") == 3 * 2**29
+    assert parse_memory("256MiB") == 256 * 2**20
+    assert parse_memory("100") == 100
+
+
+def test_run_config_lists_every_problem():
+    with pytest.raises(ConfigError) as err:
+        RunConfig(contract="nnunet", timeout_s=0, memory="1x", jobs=0, gpus="first", threshold=2)
+    text = str(err.value)
+    for words in (
+        "contract must be one of",
+        "timeout_s must be > 0",
+        "memory:",
+        "jobs must be >= 1",
+        "gpus must be 'all'",
+        "threshold must be in (0, 1]",
+    ):
+        assert words in text
+
+
+def test_root_users_are_recognised():
+    assert is_root_user("") and is_root_user("0:0") and not is_root_user("app")
+
+
+def record(case_id, status, attempt=1):
+    return CaseRecord(case_id, status, 0, 1.0, 10, "sha256:x", "", attempt=attempt)
+
+
+def test_records_newest_wins_and_a_cut_last_line_is_ignored(tmp_path):
+    lines = [
+        record("a", "failed").to_json(),
+        record("b", "ok").to_json(),
+        record("a", "ok", 2).to_json(),
+    ]
+    (tmp_path / "cases.jsonl").write_text("\n".join(lines) + "\n" + '{"case_id": "c", "sta')
+    recs = read_records(tmp_path)
+    assert sorted(recs) == ["a", "b"]
+    assert recs["a"].status == "ok" and recs["a"].attempt == 2
+    assert read_case_records(tmp_path / "cases.jsonl")["b"]["status"] == "ok"
+
+
+def test_a_corrupt_record_in_the_middle_is_an_error(tmp_path):
+    (tmp_path / "cases.jsonl").write_text(record("a", "ok").to_json() + "\nnot json\n")
+    with pytest.raises(HarnessError, match="line 2 is not a case record"):
+        read_records(tmp_path)
+
+
+def test_record_fields_are_the_documented_ones():
+    keys = set(json.loads(record("a", "ok").to_json()))
+    assert {
+        "case_id",
+        "status",
+        "exit_code",
+        "wall_time_s",
+        "peak_memory_bytes",
+        "image_digest",
+        "reason",
+    } <= keys
+
+
+# ---- with Docker -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    return connect()
+
+
+@pytest.fixture(scope="module")
+def split2(tmp_path_factory):
+    if not PATCHES.is_dir():
+        pytest.fail(f"the real patches are missing: expected them at {PATCHES}")
+    root = tmp_path_factory.mktemp("split")
+    rows = []
+    for stem in ("vessels_patch_014_vol013_ch0", "amyloid_plaque_patch_000_vol000_ch0"):
+        img = PATCHES / "train" / f"{stem}.nii.gz"
+        rows.append(
+            {
+                "case_id": stem,
+                "track": "vessel" if "vessel" in stem else "spot",
+                "structure": "x",
+                "image": str(img),
+                "label": str(PATCHES / "train" / f"{stem}_label.nii.gz"),
+            }
+        )
+    write_manifest(root, rows)
+    return load_split(root)
+
+
+def config(**kw):
+    base = {"timeout_s": 60, "memory": "512m", "cpus": 1, "jobs": 2, "progress": False}
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def image(client, name):
+    folder = TEMPLATE if name == "template" else MISBEHAVING / name
+    return build_folder(folder, f"selma3d-test/{name}:latest", client=client, log=lambda m: None)
+
+
+@pytest.mark.docker
+def test_doctor_reports_the_engine_and_base_image(client):
+    report = engine_report(client)
+    assert report.storage_driver and report.server_version
+    python = {i.ref: i for i in report.images}["selma3d/python:3.11"]
+    assert python.present and python.digest.startswith("sha256:")
+    assert "GPUs" in dict(report.as_rows())
+
+
+@pytest.mark.docker
+def test_a_root_image_is_refused_unless_allowed(client, split2, tmp_path):
+    folder = tmp_path / "rooty"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text('FROM selma3d/python:3.11\nCMD ["true"]\n')
+    info = build_folder(folder, "selma3d-test/rooty:latest", client=client, log=lambda m: None)
+    assert info.user == ""
+    with pytest.raises(SubmissionError, match="runs as root"):
+        run_submission(info, split2, tmp_path / "out", config=config(), client=client)
+    summary = run_submission(
+        info, split2, tmp_path / "out", config=config(allow_root=True), client=client
+    )
+    assert {r.status for r in summary.records.values()} == {"missing_output"}
+
+
+@pytest.mark.docker
+def test_rerun_skips_finished_cases_and_refuses_another_image(client, split2, tmp_path):
+    out = tmp_path / "out"
+    first = run_submission(image(client, "template"), split2, out, config=config(), client=client)
+    assert first.passed and first.ran == 2
+    again = run_submission(image(client, "template"), split2, out, config=config(), client=client)
+    assert again.ran == 0 and again.records == first.records
+    assert len((out / "cases.jsonl").read_text().splitlines()) == 2
+    with pytest.raises(SubmissionError, match="refusing to mix two images"):
+        run_submission(image(client, "silent"), split2, out, config=config(), client=client)
+
+
+@pytest.mark.docker
+def test_retry_failed_reruns_only_cases_not_ok(client, split2, tmp_path):
+    out = tmp_path / "out"
+    info = image(client, "exit-3")
+    run_submission(info, split2, out, config=config(), client=client)
+    skipped = run_submission(info, split2, out, config=config(), client=client)
+    assert skipped.ran == 0
+    retried = run_submission(info, split2, out, config=config(retry_failed=True), client=client)
+    assert retried.ran == 2
+    assert {r.attempt for r in retried.records.values()} == {2}
+    assert len((out / "cases.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.docker
+def test_the_canary_stops_a_broken_submission_early(client, split2, tmp_path):
+    summary = run_submission(
+        image(client, "exit-3"), split2, tmp_path / "o", config=config(canary=True), client=client
+    )
+    assert summary.stopped_early and not summary.passed
+    assert len(summary.records) == 1
+    assert json.loads((tmp_path / "o" / "run.json").read_text())["state"] == "stopped_by_canary"
+
+
+@pytest.mark.docker
+def test_engine_failures_are_retried_then_recorded_and_never_charged(
+    client, split2, tmp_path, monkeypatch
+):
+    real_create = ContainerCollection.create
+    calls = {"n": 0}
+
+    def flaky_create(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= 1:
+            raise APIError("500 Server Error: the daemon fell over", response=_Response(500))
+        return real_create(self, *args, **kwargs)
+
+    monkeypatch.setattr(ContainerCollection, "create", flaky_create)
+    info = image(client, "template")
+    ok = run_submission(
+        info, split2, tmp_path / "a", config=config(jobs=1, retries=1), client=client
+    )
+    assert ok.passed and calls["n"] == 3  # one failure, retried, then the second case
+
+    def broken_create(self, *args, **kwargs):
+        raise APIError("500 Server Error: the daemon fell over", response=_Response(500))
+
+    monkeypatch.setattr(ContainerCollection, "create", broken_create)
+    out = tmp_path / "b"
+    failed = run_submission(info, split2, out, config=config(retries=0), client=client)
+    assert {r.status for r in failed.records.values()} == {"infrastructure_error"}
+    assert all("the Docker engine failed" in r.reason for r in failed.records.values())
+    monkeypatch.setattr(ContainerCollection, "create", real_create)
+    # Never charged: the next plain rerun runs those cases again.
+    healed = run_submission(info, split2, out, config=config(), client=client)
+    assert healed.ran == 2 and healed.passed
+
+
+class _Response:
+    def __init__(self, status_code):
+        self.status_code = status_code
+        self.reason = "Server Error"
+        self.url = "engine"
+
+
+@pytest.mark.docker
+def test_folder_contract_runs_the_template_in_batches(client, split2, tmp_path):
+    summary = run_submission(
+        image(client, "template"),
+        split2,
+        tmp_path / "f",
+        config=config(contract="folder", expose_structure=True),
+        client=client,
+    )
+    assert summary.passed
+    assert sorted(p.name for p in (tmp_path / "f" / "predictions").iterdir()) == sorted(
+        f"{c}.nii.gz" for c in split2.case_ids
+    )
+
+
+@pytest.mark.docker
+def test_a_saved_tarball_is_loaded(client, tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "hello.txt").write_text("hello")
+    (folder / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\nUSER 1000\n")
+    info = build_folder(folder, "selma3d-test/tiny:latest", client=client, log=lambda m: None)
+    tarball = tmp_path / "tiny.tar"
+    with tarball.open("wb") as fh:
+        for chunk in client.images.get(info.ref).save(named=True):
+            fh.write(chunk)
+    client.images.remove(info.ref, force=True)
+    loaded = resolve_image(tarball, client=client)
+    assert (
+        loaded.digest == info.digest
+        and loaded.ref == "selma3d-test/tiny:latest"
+        and loaded.user == "1000"
+    )
+
+
+@pytest.mark.docker
+def test_a_missing_image_is_a_clear_error(client):
+    with pytest.raises(SubmissionError, match="not present on this engine"):
+        resolve_image("selma3d-test/never-built:0", client=client)
