@@ -39,7 +39,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.round_config import Limits, RoundConfig, SubmissionSource, TeamConfig
 from harness.split import Split, load_split
 
-__all__ = ["RoundResult", "SubmissionRecord", "run_config_for", "run_round"]
+__all__ = ["RoundResult", "SubmissionRecord", "ranking_config_for", "run_config_for", "run_round"]
 
 
 @dataclass(frozen=True)
@@ -276,37 +276,25 @@ def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfi
 
 def _runner_records(submissions: list[SubmissionRecord]) -> pd.DataFrame:
     """Wall time and peak memory of each case's run, the newest record of each case winning."""
+    from harness.runner import read_records
+
     rows = []
     for sub in submissions:
-        newest: dict[str, dict[str, Any]] = {}
-        path = sub.run_dir / "cases.jsonl"
-        if not path.is_file():
+        records = read_records(sub.run_dir)
+        if not records:
             raise HarnessError(
-                f"{path}: the runner left no case records for {sub.team}/{sub.submission}."
+                f"{sub.run_dir}: the runner left no case records for {sub.team}/{sub.submission}."
             )
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for lineno, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                # A record cut short by a kill can only be the last line; that case was not
-                # finished, and the runner reruns it and appends its result.
-                if lineno == len(lines):
-                    continue
-                raise HarnessError(f"{path}:{lineno}: not a JSON record: {exc}") from exc
-            newest[rec["case_id"]] = rec
-        for case_id, rec in newest.items():
-            rows.append(
-                {
-                    "team": sub.team,
-                    "submission": sub.submission,
-                    "case_id": case_id,
-                    "wall_time_s": rec.get("wall_time_s"),
-                    "peak_memory_bytes": rec.get("peak_memory_bytes"),
-                }
-            )
+        rows.extend(
+            {
+                "team": sub.team,
+                "submission": sub.submission,
+                "case_id": rec.case_id,
+                "wall_time_s": rec.wall_time_s,
+                "peak_memory_bytes": rec.peak_memory_bytes,
+            }
+            for rec in records.values()
+        )
     columns = ["team", "submission", "case_id", "wall_time_s", "peak_memory_bytes"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -328,22 +316,39 @@ def _select(results: pd.DataFrame, config: RoundConfig) -> pd.DataFrame:
 
 def _best_submission(team_rows: pd.DataFrame, subs: list[str], config: RoundConfig) -> str:
     """Rank a team's own submissions against each other with the round's ranking scheme."""
-    from leaderboard import rank_teams
+    from leaderboard import compute_leaderboard
 
-    as_teams = team_rows.assign(team=team_rows["submission"])
-    ranked = rank_teams(as_teams, config=_ranking_config(config))
-    best = ranked.sort_values(["rank", "team"], kind="stable").iloc[0]["team"]
-    return str(best)
+    as_teams = team_rows.drop(columns=["team", "display_name"]).rename(
+        columns={"submission": "team"}
+    )
+    # Uncertainty plays no part in choosing; ties go to the later submission.
+    ranking = ranking_config_for(config)
+    ranking = ranking.model_copy(
+        update={"bootstrap": ranking.bootstrap.model_copy(update={"resamples": 0})}
+    )
+    board = compute_leaderboard(as_teams, config=ranking).table
+    best_rank = board["rank"].min()
+    tied = set(board.loc[board["rank"] == best_rank, "team"])
+    return [s for s in subs if s in tied][-1]
 
 
-def _ranking_config(config: RoundConfig) -> Any:
-    from leaderboard import RankingConfig
+def ranking_config_for(config: RoundConfig) -> Any:
+    """The round's ranking configuration (a file, inline options, or the defaults)."""
+    from pydantic import ValidationError
+
+    from leaderboard import RankingConfig, load_ranking_config
 
     if config.ranking is None:
         return RankingConfig()
     if isinstance(config.ranking, dict):
-        return RankingConfig.model_validate(config.ranking)
-    return RankingConfig.from_yaml(config.ranking)
+        try:
+            return RankingConfig.model_validate(config.ranking)
+        except ValidationError as exc:
+            fields = "; ".join(
+                f"ranking.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"{config.source}: {fields}") from exc
+    return load_ranking_config(config.ranking)
 
 
 def _publish(
@@ -365,7 +370,7 @@ def _publish(
     build_leaderboard(
         chosen.drop(columns=["submission"]),
         leaderboard_dir,
-        config=_ranking_config(config),
+        config=ranking_config_for(config),
         split=split,
         metadata=metadata_,
     )

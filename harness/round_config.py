@@ -251,7 +251,12 @@ def load_round_config(path: str | Path) -> RoundConfig:
         if not any(e["loc"] == () for e in exc.errors()):
             lines.extend(f"  - {p}" for p in _cross_problems(raw))
         raise ConfigError(f"{path}: {len(lines)} problem(s):\n" + "\n".join(lines)) from exc
-    return _resolve_paths(config, path.parent.resolve())
+    config = _resolve_paths(config, path.parent.resolve())
+    # The ranking section is checked now rather than after hours of containers.
+    from harness.round import ranking_config_for
+
+    ranking_config_for(config)
+    return config
 
 
 def _cross_problems(raw: dict[str, Any]) -> list[str]:

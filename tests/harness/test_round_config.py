@@ -7,6 +7,7 @@ from harness.round_config import load_round_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "ranking.yaml").write_text("scheme: rank-then-aggregate\n")
     path = tmp_path / "round.yaml"
     path.write_text(text)
     return path
@@ -115,3 +116,9 @@ def test_malformed_files(tmp_path, text, needle):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="no such round configuration file"):
         load_round_config(tmp_path / "absent.yaml")
+
+
+def test_a_wrong_ranking_section_is_reported_at_load(tmp_path):
+    text = GOOD.replace("ranking: ranking.yaml", "ranking: {scheme: fastest-first}")
+    with pytest.raises(ConfigError, match=r"round\.yaml: ranking\.scheme"):
+        load_round_config(write(tmp_path, text))
