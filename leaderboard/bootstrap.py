@@ -9,6 +9,7 @@ replicate, vectorised over replicates.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,7 +208,7 @@ def tied_groups(rank: np.ndarray, low: np.ndarray | None, high: np.ndarray | Non
             label += 1
             groups[members] = label
 
-    for prev, nxt in zip(order[:-1], order[1:], strict=True):
+    for prev, nxt in itertools.pairwise(order):
         linked = rank[nxt] == rank[prev]
         if low is not None and high is not None:
             linked = linked or low[nxt] <= high[prev]

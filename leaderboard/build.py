@@ -22,11 +22,17 @@ from leaderboard import registry
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.config import RankingConfig
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
-from leaderboard.results import STATUSES, Results, prepare_results
+from leaderboard.results import STATUSES, Results, ResultsError, prepare_results
 
 __all__ = ["OUTPUT_FILES", "Leaderboard", "build_leaderboard", "compute_leaderboard"]
 
-OUTPUT_FILES: tuple[str, ...] = ("leaderboard.csv", "leaderboard.json", "leaderboard.md", "index.html")
+OUTPUT_FILES: tuple[str, ...] = (
+    "leaderboard.csv",
+    "leaderboard.json",
+    "leaderboard.md",
+    "index.html",
+)
+_DASH = "\u2013"  # en dash for ranges and empty cells
 _FAILURES = tuple(s for s in STATUSES if s != "ok")
 _ROUND = 6
 
@@ -103,6 +109,14 @@ def compute_leaderboard(
     ranked = {t: config.ranked_for(t) for t in per_track}
     prepared = prepare_results(results, ranked=ranked, source=source, split=split)
     ranked = {t: m for t, m in ranked.items() if m and t in prepared.tracks}
+    if not ranked:
+        raise ResultsError(
+            source,
+            [
+                f"no track with cases has a ranked metric: tracks {list(prepared.tracks)}, "
+                f"ranked metrics {dict((t, list(config.ranked_for(t))) for t in per_track)}"
+            ],
+        )
     inputs = ranking_inputs(prepared, ranked=ranked, aggregation=config.aggregation)
     full = score(inputs, scheme=config.scheme, alpha=config.test.alpha)
     rank = full.rank[0]
@@ -217,7 +231,9 @@ def _results_digest(results: Results) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def leaderboard_record(board: Leaderboard, *, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+def leaderboard_record(
+    board: Leaderboard, *, metadata: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The content of ``leaderboard.json`` as a dictionary."""
     res = board.results
     boot = board.bootstrap
@@ -303,10 +319,10 @@ def _markdown(board: Leaderboard) -> str:
             *[f"{row[f'{tr}_rank']:.3f}" for tr in tracks],
         ]
         if board.bootstrap is not None:
-            cells.append(f"{int(row['rank_ci_low'])}–{int(row['rank_ci_high'])}")
+            cells.append(f"{int(row['rank_ci_low'])}{_DASH}{int(row['rank_ci_high'])}")
         cells += [
             f"{row['cases_completed']}/{row['cases_total']}",
-            ", ".join(f"{k} {v}" for k, v in fails.items()) or "–",
+            ", ".join(f"{k} {v}" for k, v in fails.items()) or _DASH,
             str(row["tied_group"]) if row["tied_group"] else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -216,7 +216,7 @@ def _short_middle(label: str, width: int = 22) -> str:
     if len(label) <= width:
         return label
     keep = (width - 1) // 2
-    return label[:keep] + "…" + label[-(width - 1 - keep):]
+    return label[:keep] + "…" + label[-(width - 1 - keep) :]
 
 
 def case_heatmap(
@@ -251,9 +251,11 @@ def case_heatmap(
 
     rows = frame[frame["track"] == track]
     cases = sorted(rows["case_id"].unique())
-    status = rows.pivot(index="team", columns="case_id", values="status").reindex(
-        index=list(teams), columns=cases
-    ).to_numpy()
+    status = (
+        rows.pivot(index="team", columns="case_id", values="status")
+        .reindex(index=list(teams), columns=cases)
+        .to_numpy()
+    )
     failed = list(zip(*np.nonzero(status != "ok"), strict=True))
     w = min(14.0, max(6.0, 0.3 * len(cases) + 3.5))
     panel_h = max(1.2, 0.3 * len(teams) + 0.5)
@@ -273,19 +275,37 @@ def case_heatmap(
                 lo, hi = 0.0, 1.0  # ratios share one scale across panels and reports
             if lo == hi:
                 hi = lo + 1.0
-            image = ax.imshow(array, cmap="viridis" if higher else "viridis_r", vmin=lo, vmax=hi,
-                              aspect="auto", interpolation="nearest")
+            image = ax.imshow(
+                array,
+                cmap="viridis" if higher else "viridis_r",
+                vmin=lo,
+                vmax=hi,
+                aspect="auto",
+                interpolation="nearest",
+            )
             for i, j in failed:
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="#ef4444", lw=1.5))
-                ax.text(j, i, STATUS_CODES.get(str(status[i, j]), "?"), ha="center",
-                        va="center", color="white", fontsize=9, fontweight="bold")
+                ax.text(
+                    j,
+                    i,
+                    STATUS_CODES.get(str(status[i, j]), "?"),
+                    ha="center",
+                    va="center",
+                    color="white",
+                    fontsize=9,
+                    fontweight="bold",
+                )
             ax.set_yticks(range(len(teams)), [_short(s) for s in labels])
             ax.set_title(f"{track}: {metric} per case", loc="left")
             fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
         step = max(1, len(cases) // 40)
-        axes[-1].set_xticks(range(0, len(cases), step),
-                            [_short_middle(cases[k]) for k in range(0, len(cases), step)],
-                            rotation=60, ha="right", fontsize=7)
+        axes[-1].set_xticks(
+            range(0, len(cases), step),
+            [_short_middle(cases[k]) for k in range(0, len(cases), step)],
+            rotation=60,
+            ha="right",
+            fontsize=7,
+        )
         return _png(fig)
 
 
@@ -306,7 +326,8 @@ def resource_plot(
         PNG, or None when neither column has a value.
     """
     panels = [
-        c for c in ("wall_time_s", "peak_memory_bytes")
+        c
+        for c in ("wall_time_s", "peak_memory_bytes")
         if c in frame.columns and frame[c].notna().any()
     ]
     if not panels:
@@ -318,9 +339,14 @@ def resource_plot(
             ax = fig.add_subplot(1, len(panels), k + 1)
             if column == "wall_time_s":
                 data = [frame.loc[frame["team"] == t, column].dropna().to_numpy() for t in teams]
-                ax.boxplot([d if len(d) else [np.nan] for d in data], positions=positions,
-                           widths=0.55, showfliers=True, medianprops={"color": "#111827"},
-                           flierprops={"markersize": 3})
+                ax.boxplot(
+                    [d if len(d) else [np.nan] for d in data],
+                    positions=positions,
+                    widths=0.55,
+                    showfliers=True,
+                    medianprops={"color": "#111827"},
+                    flierprops={"markersize": 3},
+                )
                 ax.set_ylabel("wall time per case (s)")
             else:
                 peak = [frame.loc[frame["team"] == t, column].max() / 2**30 for t in teams]

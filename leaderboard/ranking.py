@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from leaderboard import registry
@@ -210,7 +209,8 @@ def ranking_inputs(
     units.sort(key=lambda u: (u[0], u[1] or ""))
     if not units:
         raise ValueError(
-            f"no track with cases has a ranked metric: tracks {list(results.tracks)}, ranked {ranked}"
+            f"no track with cases has a ranked metric: tracks {list(results.tracks)}, "
+            f"ranked {ranked}"
         )
     values: dict[tuple[UnitKey, str], np.ndarray] = {}
     raw: dict[tuple[UnitKey, str], np.ndarray] = {}
@@ -292,6 +292,7 @@ def score(
 
     Examples
     --------
+    >>> import pandas as pd
     >>> from leaderboard.results import prepare_results
     >>> t = pd.DataFrame({"team": list("aabbcc"), "case_id": ["c1", "c2"] * 3,
     ...     "track": "spot", "structure": "cfos", "status": "ok",

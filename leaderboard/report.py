@@ -16,6 +16,7 @@ import numpy as np
 
 from leaderboard import plots, registry
 from leaderboard.mips import error_projection, image_projection
+from leaderboard.results import ResultsError
 
 __all__ = ["render_html"]
 
@@ -37,7 +38,8 @@ h2 { font-size:20px; margin:4px 0 12px; }
 h3 { font-size:16px; margin:18px 0 8px; color:#374151; }
 p.note { color:var(--muted); font-size:13px; margin:6px 0 10px; }
 table { border-collapse:collapse; width:100%; font-size:14px; font-variant-numeric: tabular-nums; }
-th, td { padding:6px 10px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
+th, td { padding:6px 10px; border-bottom:1px solid var(--line); text-align:right;
+  white-space:nowrap; }
 th { background:#f3f4f6; font-weight:600; color:#374151; position:sticky; top:0; }
 td.team, th.team { text-align:left; }
 td.rank { font-weight:700; font-size:16px; }
@@ -53,6 +55,9 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
 """
 
 
+_DASH = "\u2013"  # en dash for ranges and empty cells
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -64,7 +69,7 @@ def _img(png: bytes, alt: str) -> str:
 
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
+        return _DASH
     if isinstance(value, float | np.floating):
         return f"{value:.{digits}f}"
     return str(value)
@@ -96,12 +101,12 @@ def _overall_table(board: Any) -> str:
         ]
         if boot:
             tds += [
-                f"<td>{int(r['rank_ci_low'])} – {int(r['rank_ci_high'])}</td>",
+                f"<td>{int(r['rank_ci_low'])} {_DASH} {int(r['rank_ci_high'])}</td>",
                 f"<td>{_fmt(r['rank_median'], 1)}</td>",
             ]
         tds += [
             f"<td>{r['cases_completed']} / {r['cases_total']}</td>",
-            f'<td class="{"fail" if fails else ""}">{_e(fails or "–")}</td>',
+            f'<td class="{"fail" if fails else ""}">{_e(fails or _DASH)}</td>',
         ]
         cls = "tied" if r["statistically_tied"] else ""
         rows.append(
@@ -128,7 +133,9 @@ def _track_table(board: Any, track: str) -> str:
     for unit in units:
         label = track if unit[1] is None else f"{track}:{unit[1]}"
         for m in ranked:
-            rank_cols.append((f"{label}_{m}_rank", f"{m} rank" if unit[1] is None else f"{unit[1]} {m} rank"))
+            rank_cols.append(
+                (f"{label}_{m}_rank", f"{m} rank" if unit[1] is None else f"{unit[1]} {m} rank")
+            )
     head += [h for _, h in rank_cols]
     head += [f"mean {m}" + (" ★" if m in ranked else "") for m in shown]
     cells = [f'<th class="{"team" if h == "Team" else ""}">{_e(h)}</th>' for h in head]
@@ -164,7 +171,9 @@ def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
     parts = []
     for case in list(split.cases)[: cfg.mip_cases]:
         image = read_volume(case.image).array
-        panels: list[tuple[str, np.ndarray]] = [("image", image_projection(image, size=cfg.mip_size))]
+        panels: list[tuple[str, np.ndarray]] = [
+            ("image", image_projection(image, size=cfg.mip_size))
+        ]
         reference = read_volume(case.label).array if case.label is not None else None
         if reference is not None:
             panels.append(("reference", error_projection(reference, None, size=cfg.mip_size)))
@@ -184,9 +193,12 @@ def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
                 rgb = error_projection(prediction, None, size=cfg.mip_size)
             else:
                 if prediction.shape != reference.shape:
-                    raise ValueError(
-                        f"{path}: prediction shape {prediction.shape} differs from the reference "
-                        f"{reference.shape} of case {case.case_id!r}"
+                    raise ResultsError(
+                        str(path),
+                        [
+                            f"prediction shape {prediction.shape} differs from the reference "
+                            f"{reference.shape} of case {case.case_id!r} (team {team!r})"
+                        ],
                     )
                 rgb = error_projection(reference, prediction, size=cfg.mip_size)
             dice = row.get("dice", np.nan)
@@ -256,8 +268,7 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
             f"{track.capitalize()}-like track",
             f'<p class="note">Ranked: {_e(", ".join(board.ranked[track]))} (★). Means over '
             f"{int((res.cases['track'] == track).sum())} cases, failed cases at their worst "
-            "values.</p>"
-            + _track_table(board, track),
+            "values.</p>" + _track_table(board, track),
         )
     if board.bootstrap is not None:
         b = board.bootstrap
@@ -289,13 +300,20 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
     for track in board.ranking.track_scores:
         applicable = registry.track_metrics()[track]
         extra = [
-            m for m in cfg.report.extra_plot_metrics
-            if m in applicable and m in res.metrics and m not in board.ranked[track]
+            m
+            for m in cfg.report.extra_plot_metrics
+            if m in applicable
+            and m in res.metrics
+            and m not in board.ranked[track]
             and frame.loc[frame["track"] == track, m].notna().any()
         ]
         metrics = [*board.ranked[track], *extra]
         png = plots.metric_distributions(
-            frame, track=track, metrics=metrics, teams=teams, labels=labels,
+            frame,
+            track=track,
+            metrics=metrics,
+            teams=teams,
+            labels=labels,
             ranked=board.ranked[track],
         )
         dist.append(f"<h3>{_e(track)}</h3>" + _img(png, f"{track} metric distributions"))
@@ -309,7 +327,11 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
     for track in board.ranking.track_scores:
         metrics = board.ranked[track]
         png = plots.case_heatmap(
-            frame, track=track, metrics=metrics, teams=teams, labels=labels,
+            frame,
+            track=track,
+            metrics=metrics,
+            teams=teams,
+            labels=labels,
             directions=[registry.higher_is_better(m) for m in metrics],
         )
         heat.append(_img(png, f"{track} scores per case"))
@@ -348,13 +370,12 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
         "Provenance",
         "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in provenance) + "</dl>",
     )
-    subtitle = (
-        f"{len(teams)} teams · {len(res.cases)} cases · "
-        + " · ".join(f"{t}: {int((res.cases['track'] == t).sum())} cases" for t in res.tracks)
+    subtitle = f"{len(teams)} teams · {len(res.cases)} cases · " + " · ".join(
+        f"{t}: {int((res.cases['track'] == t).sum())} cases" for t in res.tracks
     )
     links = "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in nav)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(cfg.report.title)}</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{_CSS}</style></head><body>"

@@ -204,8 +204,8 @@ def prepare_results(
     ...     "track": "vessel", "structure": "blood_vessel", "status": "ok",
     ...     "dice": [0.5, 0.7, 0.9], "cldice": [0.4, 0.6, 0.8]})
     >>> r = prepare_results(t, ranked={"vessel": ("dice", "cldice")})
-    >>> r.frame[["team", "case_id", "status", "dice"]].to_string(index=False)
-    'team case_id         status  dice\\n   a      c1             ok   0.5\\n   a      c2             ok   0.7\\n   b      c1             ok   0.9\\n   b      c2 missing_output   0.0'
+    >>> r.frame[["team", "case_id", "status", "dice"]].values.tolist()[-1]
+    ['b', 'c2', 'missing_output', 0.0]
     """
     is_csv = source.lower().endswith(".csv")
     all_metrics = registry.metric_columns()
@@ -230,7 +230,8 @@ def prepare_results(
         values = pd.to_numeric(
             raw.replace("", np.nan) if raw.dtype == object else raw, errors="coerce"
         )
-        bad = values.isna() & ~_as_text(raw).str.lower().isin(["", "nan", "none", "null"])
+        missing = raw.isna() | _as_text(raw).str.lower().isin(["", "nan", "none", "null", "<na>"])
+        bad = values.isna() & ~missing
         for i in np.flatnonzero(bad.to_numpy()):
             problems.append(f"{labels[i]}, column {name!r}: expected a number, got {raw.iloc[i]!r}")
         df[name] = values.astype(float).to_numpy()
@@ -242,11 +243,13 @@ def prepare_results(
                 problems.append(f"{where}, column {column!r}: empty")
         if row.track not in per_track:
             problems.append(
-                f"{where}, column 'track': unknown track {row.track!r}; expected one of {sorted(per_track)}"
+                f"{where}, column 'track': unknown track {row.track!r}; "
+                f"expected one of {sorted(per_track)}"
             )
         if row.status not in STATUSES:
             problems.append(
-                f"{where}, column 'status': unknown status {row.status!r}; expected one of {list(STATUSES)}"
+                f"{where}, column 'status': unknown status {row.status!r}; "
+                f"expected one of {list(STATUSES)}"
             )
 
     for track, names in ranked.items():
@@ -328,7 +331,8 @@ def _check_against_split(
             continue
         if case.track != row.track or case.structure != row.structure:
             problems.append(
-                f"case {row.case_id!r}: track/structure {row.track}/{row.structure} differ from the "
+                f"case {row.case_id!r}: track/structure {row.track}/{row.structure} differ "
+                "from the "
                 f"split's {case.track}/{case.structure}"
             )
     if split_hash is not None and split_hash != split.content_hash:

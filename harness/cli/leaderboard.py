@@ -11,13 +11,26 @@ __all__ = ["COMMANDS", "leaderboard"]
 
 @click.command("leaderboard")
 @click.argument("results", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Folder for leaderboard.csv/.json/.md and index.html.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Ranking configuration (YAML); SELMA3D 2026 defaults when omitted.")
-@click.option("--split", "split_path", type=click.Path(path_type=Path),
-              help="The split the results were computed on: checks cases and hash, and draws "
-              "maximum-intensity projections of each team's predictions.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for leaderboard.csv/.json/.md and index.html.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Ranking configuration (YAML); SELMA3D 2026 defaults when omitted.",
+)
+@click.option(
+    "--split",
+    "split_path",
+    type=click.Path(path_type=Path),
+    help="The split the results were computed on: checks cases and hash, and draws "
+    "maximum-intensity projections of each team's predictions.",
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def leaderboard(
     results: Path, out_dir: Path, config_path: Path | None, split_path: Path | None, quiet: bool
@@ -41,7 +54,9 @@ def leaderboard(
         console = Console()
         for row in board.table.head(10).to_dict(orient="records"):
             tied = " ≈" if row["statistically_tied"] else ""
-            console.print(f"{row['rank']:>3}{tied:2} {row['display_name']}  score {row['score']:.3f}")
+            console.print(
+                f"{row['rank']:>3}{tied:2} {row['display_name']}  score {row['score']:.3f}"
+            )
         console.print(f"[green]wrote[/green] {out_dir / 'index.html'}")
 
 

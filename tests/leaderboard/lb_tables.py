@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
 from leaderboard import RankingConfig
 
 STRUCTURE = {"vessel": "blood_vessel", "spot": "cfos"}
 
 
-def rows(track: str, values: dict[str, dict[str, list[float]]], *, cases: list[str] | None = None,
-         structure: str | None = None) -> list[dict]:
+def rows(
+    track: str,
+    values: dict[str, dict[str, list[float]]],
+    *,
+    cases: list[str] | None = None,
+    structure: str | None = None,
+) -> list[dict]:
     """values[team][metric] = per-case list; case ids default to <track>_<k>."""
     out = []
     for team, metrics in values.items():
         n = len(next(iter(metrics.values())))
         ids = cases or [f"{track}_{k}" for k in range(n)]
         for k, case in enumerate(ids):
-            row = {"team": team, "case_id": case, "track": track,
-                   "structure": structure or STRUCTURE[track], "status": "ok"}
+            row = {
+                "team": team,
+                "case_id": case,
+                "track": track,
+                "structure": structure or STRUCTURE[track],
+                "status": "ok",
+            }
             row.update({m: v[k] for m, v in metrics.items()})
             out.append(row)
     return out

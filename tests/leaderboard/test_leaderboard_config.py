@@ -45,10 +45,16 @@ def test_frozen():
     ("text", "message"),
     [
         ("scheme: rank-first\n", "scheme: Input should be 'aggregate-then-rank'"),
-        ("bootstrap:\n  resamples: -1\n", "bootstrap.resamples: Input should be greater than or equal to 0"),
+        (
+            "bootstrap:\n  resamples: -1\n",
+            "bootstrap.resamples: Input should be greater than or equal to 0",
+        ),
         ("bootstrap:\n  confidence: 1.5\n", "bootstrap.confidence"),
         ("bootstrapp: {}\n", "bootstrapp: Extra inputs are not permitted"),
-        ("ranked_metrics:\n  vessel: [blob_f1]\n", "metric 'blob_f1' does not apply to track 'vessel'"),
+        (
+            "ranked_metrics:\n  vessel: [blob_f1]\n",
+            "metric 'blob_f1' does not apply to track 'vessel'",
+        ),
         ("ranked_metrics:\n  tubes: [dice]\n", "unknown track 'tubes'"),
         ("ranked_metrics:\n  vessel: [dice, dice]\n", "duplicate metric"),
         ("report:\n  extra_plot_metrics: [hausdorff]\n", "report.extra_plot_metrics"),

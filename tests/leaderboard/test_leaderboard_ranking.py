@@ -9,19 +9,25 @@ import pytest
 from leaderboard import compute_leaderboard, holm_adjust, rank_min
 from tests.leaderboard.lb_tables import config, frame, rows
 
-VESSEL_TIES = rows("vessel", {
-    # dice means: A 0.7, B 0.7, C 0.5 -> ranks 1, 1, 3
-    # cldice means: A 0.6, B 0.6, C 0.9 -> ranks 2, 2, 1
-    "A": {"dice": [0.8, 0.6], "cldice": [0.5, 0.7]},
-    "B": {"dice": [0.6, 0.8], "cldice": [0.6, 0.6]},
-    "C": {"dice": [0.5, 0.5], "cldice": [0.9, 0.9]},
-})
-SPOT = rows("spot", {
-    # dice: A 0.9, B 0.5, C 0.7 -> 1, 3, 2; blob_f1: A 0.8, B 0.4, C 0.6 -> 1, 3, 2
-    "A": {"dice": [0.9, 0.9], "blob_f1": [0.8, 0.8]},
-    "B": {"dice": [0.5, 0.5], "blob_f1": [0.4, 0.4]},
-    "C": {"dice": [0.7, 0.7], "blob_f1": [0.6, 0.6]},
-})
+VESSEL_TIES = rows(
+    "vessel",
+    {
+        # dice means: A 0.7, B 0.7, C 0.5 -> ranks 1, 1, 3
+        # cldice means: A 0.6, B 0.6, C 0.9 -> ranks 2, 2, 1
+        "A": {"dice": [0.8, 0.6], "cldice": [0.5, 0.7]},
+        "B": {"dice": [0.6, 0.8], "cldice": [0.6, 0.6]},
+        "C": {"dice": [0.5, 0.5], "cldice": [0.9, 0.9]},
+    },
+)
+SPOT = rows(
+    "spot",
+    {
+        # dice: A 0.9, B 0.5, C 0.7 -> 1, 3, 2; blob_f1: A 0.8, B 0.4, C 0.6 -> 1, 3, 2
+        "A": {"dice": [0.9, 0.9], "blob_f1": [0.8, 0.8]},
+        "B": {"dice": [0.5, 0.5], "blob_f1": [0.4, 0.4]},
+        "C": {"dice": [0.7, 0.7], "blob_f1": [0.6, 0.6]},
+    },
+)
 
 
 def ranks(board) -> dict[str, int]:
@@ -81,11 +87,16 @@ def test_failed_row_with_empty_values_gets_worst_values():
 
 
 def test_lower_is_better_metric_ranks_ascending():
-    table = frame(rows("vessel", {
-        "A": {"dice": [0.9], "cldice": [0.9], "betti0_error": [3.0]},
-        "B": {"dice": [0.1], "cldice": [0.1], "betti0_error": [1.0]},
-        "C": {"dice": [0.5], "cldice": [0.5], "betti0_error": [2.0]},
-    }))
+    table = frame(
+        rows(
+            "vessel",
+            {
+                "A": {"dice": [0.9], "cldice": [0.9], "betti0_error": [3.0]},
+                "B": {"dice": [0.1], "cldice": [0.1], "betti0_error": [1.0]},
+                "C": {"dice": [0.5], "cldice": [0.5], "betti0_error": [2.0]},
+            },
+        )
+    )
     board = compute_leaderboard(table, config=config(ranked_metrics={"vessel": ["betti0_error"]}))
     assert ranks(board) == {"B": 1, "C": 2, "A": 3}
     assert column(board, "vessel_betti0_error_mean") == {"A": 3.0, "B": 1.0, "C": 2.0}
@@ -113,12 +124,17 @@ def test_aggregation_per_structure_averages_structures():
 
 
 def test_rank_then_aggregate():
-    table = frame(rows("vessel", {
-        # case 0 ranks: A 1, B 2, C 3; case 1: A 3, B 1, C 1 (tie)
-        "A": {"dice": [0.9, 0.1], "cldice": [0.0, 0.0]},
-        "B": {"dice": [0.8, 0.8], "cldice": [0.0, 0.0]},
-        "C": {"dice": [0.7, 0.8], "cldice": [0.0, 0.0]},
-    }))
+    table = frame(
+        rows(
+            "vessel",
+            {
+                # case 0 ranks: A 1, B 2, C 3; case 1: A 3, B 1, C 1 (tie)
+                "A": {"dice": [0.9, 0.1], "cldice": [0.0, 0.0]},
+                "B": {"dice": [0.8, 0.8], "cldice": [0.0, 0.0]},
+                "C": {"dice": [0.7, 0.8], "cldice": [0.0, 0.0]},
+            },
+        )
+    )
     cfg = {"ranked_metrics": {"vessel": ["dice"]}}
     board = compute_leaderboard(table, config=config(scheme="rank-then-aggregate", **cfg))
     # mean case ranks: A 2, B 1.5, C 2
@@ -148,10 +164,15 @@ def test_directions_come_from_the_registry(monkeypatch):
 
     spec = metrics.METRICS["betti0_error"]
     assert spec.higher_is_better is False
-    table = frame(rows("vessel", {
-        "A": {"dice": [0.9], "cldice": [0.9], "betti0_error": [3.0]},
-        "B": {"dice": [0.1], "cldice": [0.1], "betti0_error": [1.0]},
-    }))
+    table = frame(
+        rows(
+            "vessel",
+            {
+                "A": {"dice": [0.9], "cldice": [0.9], "betti0_error": [3.0]},
+                "B": {"dice": [0.1], "cldice": [0.1], "betti0_error": [1.0]},
+            },
+        )
+    )
     from leaderboard import registry
 
     monkeypatch.setattr(registry, "higher_is_better", lambda name: True)

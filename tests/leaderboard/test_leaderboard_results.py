@@ -9,10 +9,13 @@ import pytest
 from leaderboard import ResultsError, compute_leaderboard, read_results
 from tests.leaderboard.lb_tables import config, frame, rows
 
-BASE = rows("vessel", {
-    "A": {"dice": [0.8, 0.6], "cldice": [0.5, 0.7]},
-    "B": {"dice": [0.6, 0.8], "cldice": [0.6, 0.6]},
-})
+BASE = rows(
+    "vessel",
+    {
+        "A": {"dice": [0.8, 0.6], "cldice": [0.5, 0.7]},
+        "B": {"dice": [0.6, 0.8], "cldice": [0.6, 0.6]},
+    },
+)
 
 
 def problems_of(table, tmp_path, name="results.csv") -> str:
@@ -63,12 +66,17 @@ def test_empty_ranked_value_on_ok_row(tmp_path):
 
 
 def test_betti_error_without_value_needs_the_reference():
-    table = frame(rows("vessel", {
-        "A": {"dice": [0.8], "cldice": [0.5], "betti0_error": [1.0]},
-        "B": {"dice": [0.6], "cldice": [0.6], "betti0_error": [np.nan]},
-    }))
+    table = frame(
+        rows(
+            "vessel",
+            {
+                "A": {"dice": [0.8], "cldice": [0.5], "betti0_error": [1.0]},
+                "B": {"dice": [0.6], "cldice": [0.6], "betti0_error": [np.nan]},
+            },
+        )
+    )
     table.loc[1, "status"] = "failed"
-    with pytest.raises(ResultsError, match="betti0_error.*needs the reference"):
+    with pytest.raises(ResultsError, match=r"betti0_error.*needs the reference"):
         compute_leaderboard(table, config=config(ranked_metrics={"vessel": ["betti0_error"]}))
     # not ranked: shown as an unknown mean, the ranking still runs
     board = compute_leaderboard(table, config=config())
@@ -76,10 +84,15 @@ def test_betti_error_without_value_needs_the_reference():
 
 
 def test_absent_team_row_cannot_be_filled_for_betti():
-    table = frame(rows("vessel", {
-        "A": {"dice": [0.8, 0.7], "cldice": [0.5, 0.5], "betti0_error": [1.0, 2.0]},
-        "B": {"dice": [0.6, 0.1], "cldice": [0.6, 0.1], "betti0_error": [0.0, 1.0]},
-    })).iloc[:3]
+    table = frame(
+        rows(
+            "vessel",
+            {
+                "A": {"dice": [0.8, 0.7], "cldice": [0.5, 0.5], "betti0_error": [1.0, 2.0]},
+                "B": {"dice": [0.6, 0.1], "cldice": [0.6, 0.1], "betti0_error": [0.0, 1.0]},
+            },
+        )
+    ).iloc[:3]
     with pytest.raises(ResultsError, match=r"added row \(team 'B', case 'vessel_1'\)"):
         compute_leaderboard(table, config=config(ranked_metrics={"vessel": ["betti0_error"]}))
 
@@ -94,10 +107,15 @@ def test_case_with_two_tracks_and_two_splits(tmp_path):
 
 
 def test_team_called_na_stays_a_name(tmp_path):
-    table = frame(rows("vessel", {
-        "NA": {"dice": [0.9], "cldice": [0.9]},
-        "B": {"dice": [0.5], "cldice": [0.5]},
-    }))
+    table = frame(
+        rows(
+            "vessel",
+            {
+                "NA": {"dice": [0.9], "cldice": [0.9]},
+                "B": {"dice": [0.5], "cldice": [0.5]},
+            },
+        )
+    )
     path = tmp_path / "r.csv"
     table.to_csv(path, index=False)
     board = compute_leaderboard(read_results(path), config=config())
@@ -109,7 +127,7 @@ def test_parquet_and_unknown_format(tmp_path):
     frame(BASE).to_parquet(path)
     board = compute_leaderboard(read_results(path), config=config())
     assert list(board.table["rank"]) == [1, 1]
-    with pytest.raises(ResultsError, match="unknown format '.xlsx'"):
+    with pytest.raises(ResultsError, match=r"unknown format '\.xlsx'"):
         (tmp_path / "r.xlsx").write_text("x")
         read_results(tmp_path / "r.xlsx")
     with pytest.raises(ResultsError, match="file not found"):
@@ -118,8 +136,9 @@ def test_parquet_and_unknown_format(tmp_path):
 
 def test_split_adds_cases_no_team_has(small_round):
     table = small_round["table"]
-    board = compute_leaderboard(table[table["case_id"] != "vessel_001"], config=config(),
-                                split=small_round["split"])
+    board = compute_leaderboard(
+        table[table["case_id"] != "vessel_001"], config=config(), split=small_round["split"]
+    )
     completed = board.table.set_index("team")["cases_completed"].to_dict()
     assert completed == {"ada": 2, "bob": 2, "cy": 2}
     assert board.table["failed_missing_output"].tolist() == [1, 1, 1]

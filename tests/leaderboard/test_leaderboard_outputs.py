@@ -1,0 +1,121 @@
+"""The four output files: content, provenance, byte-identical reruns, the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import metrics
+from harness.cli import main
+from leaderboard import OUTPUT_FILES, build_leaderboard, read_results
+from tests.leaderboard.conftest import BUILT_CONFIG as CFG
+
+
+def test_byte_identical_reruns(small_round, built, tmp_path):
+    build_leaderboard(
+        read_results(small_round["csv"]),
+        tmp_path,
+        config=CFG,
+        split=small_round["split"],
+        results_path=small_round["csv"],
+        metadata={"round": "demo"},
+    )
+    for name in OUTPUT_FILES:
+        assert (tmp_path / name).read_bytes() == (built / name).read_bytes(), name
+
+
+def test_csv_rows_in_rank_order(small_round, built):
+    table = pd.read_csv(built / "leaderboard.csv")
+    assert list(table["team"]) == small_round["order"]
+    assert list(table.columns[:4]) == ["rank", "team", "display_name", "score"]
+    for column in (
+        "vessel_rank",
+        "spot_rank",
+        "vessel_dice_mean",
+        "spot_blob_f1_mean",
+        "cases_completed",
+        "failed_timeout",
+        "rank_ci_low",
+        "rank_ci_high",
+        "statistically_tied",
+        "tied_group",
+        "wall_time_s_mean",
+        "peak_memory_bytes_max",
+    ):
+        assert column in table.columns, column
+    cy = table.set_index("team").loc["cy"]
+    assert (cy["cases_completed"], cy["failed_timeout"], cy["cases_total"]) == (2, 1, 3)
+
+
+def test_json_records_provenance(small_round, built):
+    record = json.loads((built / "leaderboard.json").read_text())
+    assert record["split_hash"] == small_round["split"].content_hash
+    assert [t["team"] for t in record["teams"]] == small_round["order"]
+    assert record["teams"][0]["image_digests"] == ["sha256:" + "ada".ljust(64, "0")]
+    assert record["teams"][2]["statuses"]["timeout"] == 1
+    assert record["metrics"]["dice"]["higher_is_better"] is metrics.METRICS["dice"].higher_is_better
+    assert record["metrics"]["betti0_error"]["higher_is_better"] is False
+    assert record["ranking_config"]["ranked_metrics"] == {
+        "spot": ["dice", "blob_f1"],
+        "vessel": ["dice", "cldice"],
+    }
+    assert record["ranking_config"]["bootstrap"] == {
+        "resamples": 200,
+        "seed": 3,
+        "confidence": 0.95,
+    }
+    assert record["bootstrap"]["kendall_tau"]["mean"] is not None
+    assert record["metadata"] == {"round": "demo"}
+    assert record["tool"]["name"] == "selma3d" and record["tool"]["version"]
+    assert sum(record["teams"][0]["rank_frequency"]) == 200
+    text = (built / "leaderboard.json").read_text()
+    assert text == json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_markdown_table(built):
+    md = (built / "leaderboard.md").read_text()
+    lines = [line for line in md.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| Rank | Team | Score |")
+    assert [line.split(" | ")[1] for line in lines[1:]] == ["Team ADA", "Team BOB", "Team CY"]
+    assert "timeout 1" in lines[3]
+
+
+def test_html_is_self_contained(built):
+    html = (built / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    assert "<script" not in html
+    assert html.count('src="data:image/png;base64,') >= 6
+    assert len(html) < 3_000_000
+
+
+def test_command_line(small_round, tmp_path, capsys):
+    cfg = tmp_path / "ranking.yaml"
+    cfg.write_text("bootstrap:\n  resamples: 50\n")
+    main(
+        [
+            "leaderboard",
+            str(small_round["csv"]),
+            "--out",
+            str(tmp_path / "b"),
+            "--config",
+            str(cfg),
+            "--quiet",
+        ]
+    )
+    assert all((tmp_path / "b" / name).is_file() for name in OUTPUT_FILES)
+    cfg.write_text("scheme: best-first\n")
+    with pytest.raises(SystemExit) as done:
+        main(
+            [
+                "leaderboard",
+                str(small_round["csv"]),
+                "--out",
+                str(tmp_path / "c"),
+                "--config",
+                str(cfg),
+            ]
+        )
+    assert done.value.code == 2
+    assert "scheme" in capsys.readouterr().err
