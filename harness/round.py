@@ -260,43 +260,11 @@ def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfi
     table.insert(0, "team", table["_key"].map(lambda k: keys[k].team))
     table.insert(1, "submission", table["_key"].map(lambda k: keys[k].submission))
     table = table.drop(columns="_key")
-    runs = _runner_records(submissions)
-    table = table.merge(runs, on=["team", "submission", "case_id"], how="left", validate="1:1")
-    digests = {(s.team, s.submission): s.image_digest for s in submissions}
-    table["image_digest"] = [
-        digests[(t, s)] for t, s in zip(table["team"], table["submission"], strict=True)
-    ]
-    table["split_hash"] = split.content_hash
     names = {t.name: (t.display_name or t.name) for t in config.teams}
     table["display_name"] = table["team"].map(names)
     return table.sort_values(["team", "submission", "case_id"], kind="stable").reset_index(
         drop=True
     )
-
-
-def _runner_records(submissions: list[SubmissionRecord]) -> pd.DataFrame:
-    """Wall time and peak memory of each case's run, the newest record of each case winning."""
-    from harness.runner import read_records
-
-    rows = []
-    for sub in submissions:
-        records = read_records(sub.run_dir)
-        if not records:
-            raise HarnessError(
-                f"{sub.run_dir}: the runner left no case records for {sub.team}/{sub.submission}."
-            )
-        rows.extend(
-            {
-                "team": sub.team,
-                "submission": sub.submission,
-                "case_id": rec.case_id,
-                "wall_time_s": rec.wall_time_s,
-                "peak_memory_bytes": rec.peak_memory_bytes,
-            }
-            for rec in records.values()
-        )
-    columns = ["team", "submission", "case_id", "wall_time_s", "peak_memory_bytes"]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def _select(results: pd.DataFrame, config: RoundConfig) -> pd.DataFrame:
