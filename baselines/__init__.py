@@ -1,0 +1,22 @@
+"""Reference methods for both tracks, as functions on arrays and as containers.
+
+Modules
+-------
+threshold
+    ``segment(image, *, min_size)``: percentile normalisation, Otsu, small-object removal.
+classical
+    ``segment(image, *, structure, track, params)``: Sato vesselness + hysteresis for vessel-like,
+    LoG detection + local threshold (+ watershed split) for spot-like; tuned parameters in
+    ``classical_params.json``.
+unet
+    ``segment(image, *, structure, track, model)``, ``train(labeled, unlabeled, *, config)``:
+    a MONAI 3D U-Net pretrained by masked-volume reconstruction (needs torch and MONAI).
+contract
+    ``run(segment, *, name)``: the container side of the grand-challenge and folder contracts.
+tuning, experiments
+    Host-side only: the parameter search, training data, and the results table.
+
+Nothing is imported here, so ``import baselines`` stays light in every image.
+"""
+
+__all__ = ["classical", "contract", "experiments", "threshold", "tuning", "unet"]

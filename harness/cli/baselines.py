@@ -1,7 +1,220 @@
-"""Commands of the ``baselines`` group (filled in by its issue)."""
+"""Commands of the ``baselines`` group: prepare data, tune, train, and the results table."""
 
 from __future__ import annotations
 
+import shlex
+import time
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+__all__ = ["COMMANDS", "baselines"]
+
+_REPO = Path(__file__).resolve().parents[2]
+_WEIGHTS = _REPO / "baselines" / "weights"
+_PARAMS = _REPO / "baselines" / "classical_params.json"
+
+
+@click.group()
+def baselines() -> None:
+    """Reference methods: threshold, classical filters, and a pretrained 3D U-Net."""
+
+
+@baselines.command("prepare")
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path),
+    default=Path("runs/baselines"),
+    show_default=True,
+    help="Folder for the generated splits and the imported real splits.",
+)
+def prepare(work: Path) -> None:
+    """Generate the baselines' synthetic splits and import the real patches; print their paths."""
+    from baselines.experiments import prepare_generated, prepare_real
+
+    paths = {**prepare_generated(work), **prepare_real(work)}
+    for name, path in paths.items():
+        click.echo(f"{name}\t{path}")
+
+
+@baselines.command("tune")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Labeled split (repeatable): the public sample the search sees.",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=_PARAMS, show_default=True)
+def tune(data: tuple[Path, ...], out: Path) -> None:
+    """Grid-search the classical baseline's parameters per structure and track."""
+    from rich.console import Console
+
+    from baselines.experiments import tune_to_file
+
+    console = Console(stderr=True)
+    doc = tune_to_file(list(data), out, progress=lambda line: console.print(line, highlight=False))
+    for track, score in doc["track_scores"].items():
+        click.echo(f"{track}: score {score:.3f} with {doc['tracks'][track]}")
+    click.echo(f"wrote {out} ({doc['provenance']['seconds']:.0f} s)")
+
+
+@baselines.command("train")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Labeled split for finetuning (repeatable).",
+)
+@click.option(
+    "--unlabeled",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Split or folder of volumes for pretraining (repeatable); the --data images are added.",
+)
+@click.option("--pretrain-steps", type=click.IntRange(min=0), default=150, show_default=True)
+@click.option("--finetune-steps", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--no-pretrain", is_flag=True, help="Train from scratch (the comparison model).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--crop", type=int, default=48, show_default=True, help="Edge of the training crops.")
+@click.option("--channels", default="8,16,32,64", show_default=True, help="Feature maps per level.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Weights file (.pt); the provenance goes beside it as .json.",
+)
+def train(
+    data: tuple[Path, ...],
+    unlabeled: tuple[Path, ...],
+    pretrain_steps: int,
+    finetune_steps: int,
+    no_pretrain: bool,
+    seed: int,
+    crop: int,
+    channels: str,
+    out: Path,
+) -> None:
+    """Pretrain the U-Net by masked-volume reconstruction, finetune, save weights + provenance."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from baselines import unet
+    from baselines.experiments import _split_hash, load_labeled, load_unlabeled, write_json
+
+    try:
+        config = unet.TrainConfig(
+            seed=seed,
+            crop=crop,
+            channels=tuple(int(c) for c in channels.split(",")),
+            pretrain_steps=0 if no_pretrain else pretrain_steps,
+            finetune_steps=finetune_steps,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    cases = load_labeled(list(data))
+    pool = [] if no_pretrain else load_unlabeled(list(unlabeled)) + [c.image for c in cases]
+    labeled = [(c.image, c.label, c.track) for c in cases]
+    total = config.pretrain_steps + config.finetune_steps
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(),
+    ) as bar:
+        task = bar.add_task("train", total=total, loss=float("nan"))
+
+        def tick(stage: str, step: int, loss: float) -> None:
+            bar.update(task, advance=1, description=stage, loss=loss)
+
+        start = time.perf_counter()
+        result = unet.train(labeled, pool, config=config, progress=tick)
+        seconds = time.perf_counter() - start
+    provenance = {
+        "command": "selma3d baselines train "
+        + shlex.join(
+            [a for p in data for a in ("--data", str(p))]
+            + [a for p in unlabeled for a in ("--unlabeled", str(p))]
+            + (["--no-pretrain"] if no_pretrain else ["--pretrain-steps", str(pretrain_steps)])
+            + ["--finetune-steps", str(finetune_steps), "--seed", str(seed), "--crop", str(crop)]
+            + ["--channels", channels, "--out", str(out)]
+        ),
+        "seed": seed,
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
+        "data": [{"split": str(p), "content_hash": _split_hash(p)} for p in data],
+        "labeled_cases": [c.case_id for c in cases],
+        "unlabeled": [str(p) for p in unlabeled] if not no_pretrain else [],
+        "unlabeled_volumes": len(pool),
+        "seconds": {k: round(v, 1) for k, v in result.seconds.items()}
+        | {"total": round(seconds, 1)},
+        "final_loss": {
+            "pretrain": round(result.pretrain_loss[-1], 5) if result.pretrain_loss else None,
+            "finetune": round(sum(result.finetune_loss[-20:]) / len(result.finetune_loss[-20:]), 5),
+        },
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": unet.environment(),
+    }
+    digest = unet.save_model(result.model, out, config=config, provenance=provenance)
+    provenance["weights_digest"] = digest
+    provenance["weights_file"] = out.name
+    provenance["bytes"] = out.stat().st_size
+    write_json(out.with_suffix(".json"), provenance)
+    click.echo(
+        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {seconds:.0f} s, weights {digest[:19]})"
+    )
+
+
+@baselines.command("table")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("docs/baselines.md"),
+    show_default=True,
+    help="Markdown file; an existing file keeps everything outside the marked table.",
+)
+@click.option(
+    "--work", type=click.Path(path_type=Path), default=Path("runs/baselines"), show_default=True
+)
+@click.option("--weights-dir", type=click.Path(path_type=Path), default=_WEIGHTS, show_default=True)
+@click.option(
+    "--params", "params_path", type=click.Path(path_type=Path), default=_PARAMS, show_default=True
+)
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="First redo the parameter search and both trainings with the default settings.",
+)
+def table(out: Path, work: Path, weights_dir: Path, params_path: Path, retrain: bool) -> None:
+    """Score every baseline on the generated and real validation splits; write the table."""
+    from rich.console import Console
+
+    from baselines.experiments import prepare_generated, prepare_real, run_table
+
+    console = Console(stderr=True)
+    if retrain:
+        paths = {**prepare_generated(work), **prepare_real(work)}
+        labeled = [str(paths["generated-train"]), str(paths["real-train"])]
+        ctx = click.get_current_context()
+        ctx.invoke(tune, data=tuple(map(Path, labeled)), out=params_path)
+        for name, extra in (("unet", []), ("unet-scratch", ["--no-pretrain"])):
+            args = [a for d in labeled for a in ("--data", d)] + [
+                "--unlabeled",
+                str(paths["generated-unlabeled"]),
+            ]
+            args += [*extra, "--out", str(weights_dir / f"{name}.pt")]
+            train.main(args=args, prog_name="selma3d baselines train", standalone_mode=False)
+    text = run_table(
+        out,
+        work=work,
+        weights_dir=weights_dir,
+        params_path=params_path,
+        progress=lambda line: console.print(line, highlight=False),
+    )
+    click.echo(text)
+    click.echo(f"wrote {out}")
+
+
+COMMANDS: list[click.Command] = [baselines]

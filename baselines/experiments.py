@@ -1,0 +1,415 @@
+"""Host-side experiments: load training data, tune, train, and the results table.
+
+Used by ``selma3d baselines tune|train|table``. Unlike the rest of the package this module uses
+the harness (splits, volume I/O, the generator) and the metrics; it imports them inside the
+functions so that ``import baselines`` in a container never touches them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baselines.tuning import LabeledCase
+
+__all__ = [
+    "GENERATED",
+    "METHODS",
+    "REAL_DATA",
+    "TABLE_METRICS",
+    "GeneratedSpec",
+    "default_paths",
+    "load_labeled",
+    "load_unlabeled",
+    "prepare_generated",
+    "prepare_real",
+    "results_table",
+    "run_table",
+    "tune_to_file",
+    "write_json",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "lsm-patches"
+METHODS: tuple[str, ...] = ("threshold", "classical", "unet-scratch", "unet")
+TABLE_METRICS: tuple[str, ...] = ("dice", "cldice", "blob_f1")
+
+
+@dataclass(frozen=True)
+class GeneratedSpec:
+    """One generated split used by the baselines (``selma3d data synth`` arguments)."""
+
+    cases: int
+    seed: int
+    labeled: bool = True
+    size: tuple[int, int, int] = (96, 96, 96)
+
+
+# The generated data of the shipped artefacts: different seeds keep the three sets disjoint.
+GENERATED: dict[str, GeneratedSpec] = {
+    "train": GeneratedSpec(cases=10, seed=1),
+    "val": GeneratedSpec(cases=10, seed=2),
+    "unlabeled": GeneratedSpec(cases=10, seed=3, labeled=False),
+}
+
+
+def write_json(path: Path, doc: Any) -> Path:
+    """Write JSON atomically (temporary file, then rename), keys sorted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp-" + path.name)
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def default_paths(work: Path) -> dict[str, Path]:
+    """Where :func:`prepare_generated` and :func:`prepare_real` put their splits under ``work``."""
+    return {
+        "generated-train": work / "generated-train",
+        "generated-val": work / "generated-val",
+        "generated-unlabeled": work / "generated-unlabeled",
+        "real-train": work / "real-train",
+        "real-val": work / "real-val",
+    }
+
+
+def prepare_generated(work: Path) -> dict[str, Path]:
+    """Generate (or reuse) the three generated splits of :data:`GENERATED` under ``work``."""
+    from harness.split import load_split
+    from harness.synth import synthesize_split
+
+    out = {}
+    for name, spec in GENERATED.items():
+        folder = work / f"generated-{name}"
+        if (folder / "manifest.csv").is_file():
+            load_split(folder)
+        else:
+            synthesize_split(
+                folder, cases=spec.cases, size=spec.size, seed=spec.seed, labeled=spec.labeled
+            )
+        out[f"generated-{name}"] = folder
+    return out
+
+
+def prepare_real(work: Path, *, source: Path = REAL_DATA) -> dict[str, Path]:
+    """Import the real sample's ``train`` and ``val`` folders as two splits (manifests only)."""
+    from harness.importers import import_layout
+
+    if not source.is_dir():
+        raise FileNotFoundError(
+            f"{source}: the real patches are missing; they are expected beside the checkout at "
+            "../shared/data/lsm-patches."
+        )
+    out = {}
+    for phase in ("train", "val"):
+        folder = work / f"real-{phase}"
+        import_layout(source / phase, folder, absolute=True)
+        out[f"real-{phase}"] = folder
+    return out
+
+
+def load_labeled(splits: Sequence[str | Path]) -> list[LabeledCase]:
+    """Read every labeled case of the given split folders."""
+    from harness.split import load_split
+    from harness.volume import read_volume
+
+    cases = []
+    for path in splits:
+        split = load_split(path)
+        for c in split.cases:
+            if c.label is None:
+                raise ValueError(
+                    f"{split.manifest}: case {c.case_id!r} has no label; "
+                    "training needs labeled splits."
+                )
+            cases.append(
+                LabeledCase(
+                    case_id=f"{Path(path).name}/{c.case_id}",
+                    track=c.track,
+                    structure=c.structure,
+                    image=read_volume(c.image).array,
+                    label=read_volume(c.label).array > 0,
+                )
+            )
+    return cases
+
+
+def load_unlabeled(folders: Sequence[str | Path]) -> list[np.ndarray]:
+    """Images of split folders (by manifest) or plain folders (every volume but ``*_label*``)."""
+    from harness.split import MANIFEST_NAME, load_split
+    from harness.volume import SUPPORTED_EXTENSIONS, read_volume
+
+    images = []
+    for folder in map(Path, folders):
+        if (folder / MANIFEST_NAME).is_file():
+            paths = [c.image for c in load_split(folder).cases]
+        elif folder.is_dir():
+            paths = sorted(
+                p
+                for p in folder.iterdir()
+                if p.name.lower().endswith(SUPPORTED_EXTENSIONS) and "_label" not in p.name
+            )
+        else:
+            raise FileNotFoundError(f"{folder}: not a folder of volumes or a split.")
+        if not paths:
+            raise ValueError(f"{folder}: no volumes found.")
+        images.extend(read_volume(p).array for p in paths)
+    return images
+
+
+def tune_to_file(
+    splits: Sequence[str | Path], out: Path, *, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Run the classical parameter search on ``splits``; write the table with its provenance."""
+    import skimage
+
+    from baselines.classical import load_params, params_to_dict
+    from baselines.tuning import SPOT_GRID, VESSEL_GRID, tune
+
+    start = time.perf_counter()
+    cases = load_labeled(splits)
+    result = tune(cases, progress=progress)
+    seconds = time.perf_counter() - start
+    doc = {
+        "provenance": {
+            "command": "selma3d baselines tune "
+            + " ".join(f"--data {s}" for s in splits)
+            + f" --out {out}",
+            "data": [{"split": str(s), "content_hash": _split_hash(s)} for s in splits],
+            "cases": [c.case_id for c in cases],
+            "objective": "mean over cases of (Dice + clDice)/2 for vessel-like, "
+            "(Dice + blob F1)/2 for spot-like",
+            "grids": {"vessel": _plain(VESSEL_GRID), "spot": _plain(SPOT_GRID)},
+            "evaluated_settings": result.evaluated,
+            "seconds": round(seconds, 1),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": {
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "scikit-image": skimage.__version__,
+            },
+        },
+        "tracks": {t: params_to_dict(p) for t, (p, _) in result.tracks.items()},
+        "track_scores": {t: round(s, 4) for t, (_, s) in result.tracks.items()},
+        "structures": {
+            name: {"track": track, "params": params_to_dict(p), "score": round(score, 4)}
+            for name, (track, p, score) in result.structures.items()
+        },
+    }
+    write_json(out, doc)
+    load_params(out)  # the table must read back
+    return doc
+
+
+def _plain(grid: dict[str, tuple[Any, ...]]) -> dict[str, list[Any]]:
+    return {k: [list(v) if isinstance(v, tuple) else v for v in vs] for k, vs in grid.items()}
+
+
+def _split_hash(path: str | Path) -> str:
+    from harness.split import load_split
+
+    return load_split(path, check_volumes=False).content_hash
+
+
+def _segmenters(
+    weights_dir: Path, params_path: Path
+) -> dict[str, Callable[[np.ndarray, str], np.ndarray]]:
+    from baselines import classical, threshold, unet
+
+    table = classical.load_params(params_path)
+
+    def run_classical(image: np.ndarray, structure: str) -> np.ndarray:
+        from baselines._common import choose_track
+
+        choice = choose_track(image, structure=structure)
+        return classical.segment(
+            image, structure=structure, params=classical.params_for(choice, table=table)
+        )
+
+    models = {
+        name: unet.load_model(weights_dir / f"{name}.pt")[0] for name in ("unet", "unet-scratch")
+    }
+    return {
+        "threshold": lambda image, structure: threshold.segment(image),
+        "classical": run_classical,
+        "unet-scratch": lambda image, structure: unet.segment(
+            image, structure=structure, model=models["unet-scratch"]
+        ),
+        "unet": lambda image, structure: unet.segment(
+            image, structure=structure, model=models["unet"]
+        ),
+    }
+
+
+def results_table(
+    split: str | Path,
+    *,
+    weights_dir: Path,
+    params_path: Path,
+    methods: Sequence[str] = METHODS,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Per-case Dice, clDice and blob F1 of every method on a labeled split, with inference time.
+
+    Returns
+    -------
+    list of dict
+        One row per (method, case): method, case_id, track, structure, dice, cldice, blob_f1,
+        seconds.
+    """
+    from harness.split import load_split
+    from harness.volume import read_volume
+    from metrics import blob_f1, cldice, dice
+
+    segmenters = _segmenters(weights_dir, params_path)
+    rows = []
+    for case in load_split(split).cases:
+        image = read_volume(case.image).array
+        reference = read_volume(case.label).array > 0
+        for method in methods:
+            start = time.perf_counter()
+            mask = segmenters[method](image, case.structure)
+            seconds = time.perf_counter() - start
+            rows.append(
+                {
+                    "method": method,
+                    "case_id": case.case_id,
+                    "track": case.track,
+                    "structure": case.structure,
+                    "dice": dice(reference, mask),
+                    "cldice": cldice(reference, mask),
+                    "blob_f1": blob_f1(reference, mask),
+                    "seconds": seconds,
+                }
+            )
+            if progress is not None:
+                progress(f"{case.case_id} {method}: Dice {rows[-1]['dice']:.3f} in {seconds:.1f} s")
+    return rows
+
+
+def _markdown(rows: list[dict[str, Any]], title: str, methods: Sequence[str]) -> str:
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    lines = [
+        f"### {title}",
+        "",
+        "| structure (track, cases) | baseline | Dice | clDice | blob F1 | seconds/case |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (structure, track), part in df.groupby(["structure", "track"], sort=True):
+        n = part["case_id"].nunique()
+        for method in methods:
+            m = part[part["method"] == method]
+            lines.append(
+                f"| {structure} ({track}, {n}) | {method} | {m['dice'].mean():.3f} | "
+                f"{m['cldice'].mean():.3f} | "
+                f"{m['blob_f1'].mean():.3f} | {m['seconds'].mean():.1f} |"
+            )
+    lines.append("")
+    means = df.groupby("method")[["dice", "cldice", "blob_f1", "seconds"]].mean()
+    lines.append(
+        "| all cases | "
+        + " | ".join(f"{m}: Dice {means.loc[m, 'dice']:.3f}" for m in methods)
+        + " |"
+    )
+    lines.append("|---|" + "---|" * len(methods))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def run_table(
+    out: Path,
+    *,
+    work: Path,
+    weights_dir: Path,
+    params_path: Path,
+    methods: Sequence[str] = METHODS,
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """Evaluate every baseline on the generated and the real validation splits; write markdown.
+
+    The per-case rows are kept in ``work/table-rows.json``. Returns the markdown.
+    """
+    paths = {**prepare_generated(work), **prepare_real(work)}
+    sections = {}
+    all_rows = {}
+    for name, title in (
+        ("generated-val", "Generated split (validation)"),
+        ("real-val", "Real patches (val)"),
+    ):
+        start = time.perf_counter()
+        rows = results_table(
+            paths[name],
+            weights_dir=weights_dir,
+            params_path=params_path,
+            methods=methods,
+            progress=progress,
+        )
+        all_rows[name] = rows
+        sections[name] = (
+            _markdown(rows, f"{title}: {_split_hash(paths[name])[:19]}", methods)
+            + f"\nEvaluated in {time.perf_counter() - start:.0f} s.\n"
+        )
+    write_json(work / "table-rows.json", all_rows)
+    provenance = {
+        name: json.loads((weights_dir / f"{name}.json").read_text())
+        for name in ("unet", "unet-scratch")
+    }
+    params_doc = json.loads(params_path.read_text())
+    table = _document(sections, provenance, params_doc)
+    text = table
+    if out.is_file():
+        # Keep the prose around the table: only the marked region is replaced.
+        old = out.read_text(encoding="utf-8")
+        if _BEGIN in old and _END in old:
+            head, rest = old.split(_BEGIN, 1)
+            tail = rest.split(_END, 1)[1]
+            text = head + table.rstrip("\n").removesuffix(_END).rstrip("\n") + "\n" + _END + tail
+    tmp = out.with_name(".tmp-" + out.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return table
+
+
+_BEGIN = "<!-- results table: written by `selma3d baselines table` -->"
+_END = "<!-- end of results table -->"
+
+
+def _document(
+    sections: dict[str, str], provenance: dict[str, Any], params_doc: dict[str, Any]
+) -> str:
+    train_lines = []
+    for name, doc in provenance.items():
+        train_lines.append(
+            f"| {name} | {doc['seconds']['pretrain']:.0f} | {doc['seconds']['finetune']:.0f} | "
+            f"{doc['config']['pretrain_steps']} | {doc['config']['finetune_steps']} | "
+            f"{doc['config']['seed']} |"
+        )
+    tune_seconds = params_doc.get("provenance", {}).get("seconds", float("nan"))
+    return "\n".join(
+        [
+            _BEGIN,
+            "",
+            sections["generated-val"],
+            sections["real-val"],
+            "Training cost (wall seconds on the machine that made the shipped artefacts):",
+            "",
+            "| model | pretrain s | finetune s | pretrain steps | finetune steps | seed |",
+            "|---|---|---|---|---|---|",
+            *train_lines,
+            f"| classical (parameter search) | - | {tune_seconds} | - | - | - |",
+            "",
+            _END,
+            "",
+        ]
+    )

@@ -1,0 +1,451 @@
+"""Deep baseline: a small MONAI 3D U-Net, pretrained by masked-volume reconstruction, finetuned.
+
+One network with three output channels: channel 0 reconstructs intensities (pretraining only),
+channel 1 segments vessel-like and channel 2 spot-like structures; a case uses the channel of its
+track. Training (:func:`train`) runs on CPU in minutes and is deterministic for a seed; inference
+(:func:`segment`) uses MONAI's sliding-window inferer.
+
+Stages
+------
+pretrain
+    Random crops of unlabeled volumes; random cubes are replaced by zeros and the network
+    reconstructs the original intensities; mean squared error on the hidden voxels only
+    (masked image modelling as in Tang et al., CVPR 2022, doi:10.1109/CVPR52688.2022.02007).
+finetune
+    Random crops of the labeled patches (half centred on foreground), flips; Dice + binary
+    cross-entropy on the case's track channel.
+
+Runs inside the ``selma3d/baselines-torch`` image (torch, MONAI, numpy, scipy, scikit-image, cc3d).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+from monai.losses import DiceLoss
+from monai.networks.nets import UNet
+
+from baselines._common import choose_track, normalise, remove_small_objects
+
+__all__ = [
+    "TRACK_CHANNEL",
+    "WEIGHTS_PATH",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "environment",
+    "load_model",
+    "predict_probability",
+    "save_model",
+    "segment",
+    "train",
+    "weights_digest",
+]
+
+WEIGHTS_PATH = Path(__file__).with_name("weights") / "unet.pt"
+TRACK_CHANNEL = {"vessel": 1, "spot": 2}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (stored beside the weights).
+
+    Attributes
+    ----------
+    seed : int
+    channels : tuple of int
+        Feature maps per level of the U-Net.
+    num_res_units : int
+        Residual units per block.
+    crop : int
+        Edge of the cubic training crops, in voxels.
+    batch_size : int
+    pretrain_steps, finetune_steps : int
+        Optimiser steps of each stage; ``pretrain_steps=0`` trains from scratch.
+    pretrain_lr, finetune_lr : float
+        Adam learning rates.
+    mask_ratio : float
+        Share of each pretraining crop hidden, in cubes of ``mask_cube`` voxels.
+    mask_cube : int
+    foreground_fraction : float
+        Share of finetuning crops centred on a foreground voxel.
+    threads : int
+        torch intra-op threads (fixed so results do not depend on the machine).
+    """
+
+    seed: int = 0
+    channels: tuple[int, ...] = (8, 16, 32, 64)
+    num_res_units: int = 1
+    crop: int = 48
+    batch_size: int = 2
+    pretrain_steps: int = 150
+    finetune_steps: int = 300
+    pretrain_lr: float = 2e-3
+    finetune_lr: float = 2e-3
+    mask_ratio: float = 0.5
+    mask_cube: int = 8
+    foreground_fraction: float = 0.5
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.crop % 2 ** (len(self.channels) - 1):
+            raise ValueError(
+                f"crop must be divisible by {2 ** (len(self.channels) - 1)}; got {self.crop}."
+            )
+        if self.pretrain_steps < 0 or self.finetune_steps < 0:
+            raise ValueError(
+                f"step counts must be >= 0; got {self.pretrain_steps}, {self.finetune_steps}."
+            )
+        if not 0 < self.mask_ratio < 1:
+            raise ValueError(f"mask_ratio must be in (0, 1); got {self.mask_ratio}.")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+    config : TrainConfig
+    pretrain_loss, finetune_loss : list of float
+        Loss per step.
+    seconds : dict
+        Wall time of each stage.
+    """
+
+    model: torch.nn.Module
+    config: TrainConfig
+    pretrain_loss: list[float] = field(default_factory=list)
+    finetune_loss: list[float] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def build_model(*, channels: Sequence[int] = (8, 16, 32, 64), num_res_units: int = 1) -> UNet:
+    """The U-Net: one input channel, three outputs (reconstruction, vessel, spot), strides 2."""
+    return UNet(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=3,
+        channels=tuple(channels),
+        strides=(2,) * (len(channels) - 1),
+        num_res_units=num_res_units,
+    )
+
+
+def _set_determinism(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def _random_crop(
+    volume: np.ndarray, crop: int, rng: np.random.Generator, centre: tuple[int, ...] | None = None
+) -> tuple[slice, ...]:
+    slices = []
+    for axis, n in enumerate(volume.shape):
+        size = min(crop, n)
+        if centre is None:
+            start = int(rng.integers(0, n - size + 1))
+        else:
+            start = int(np.clip(centre[axis] - size // 2, 0, n - size))
+        slices.append(slice(start, start + size))
+    return tuple(slices)
+
+
+def _pad_to(array: np.ndarray, crop: int) -> np.ndarray:
+    pad = [(0, max(0, crop - n)) for n in array.shape]
+    return np.pad(array, pad) if any(p[1] for p in pad) else array
+
+
+def _flip(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    for axis in range(3):
+        if rng.random() < 0.5:
+            arrays = [np.flip(a, axis=axis) for a in arrays]
+    return [np.ascontiguousarray(a) for a in arrays]
+
+
+def _cube_mask(crop: int, cube: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    cells = max(1, crop // cube)
+    hidden = rng.random((cells, cells, cells)) < ratio
+    mask = np.kron(hidden, np.ones((cube, cube, cube), dtype=bool))
+    return _pad_to(mask, crop)[:crop, :crop, :crop]
+
+
+def _pretrain(
+    model: UNet,
+    volumes: list[np.ndarray],
+    config: TrainConfig,
+    rng: np.random.Generator,
+    tick: Callable[[str, int, float], None],
+) -> list[float]:
+    opt = torch.optim.Adam(model.parameters(), lr=config.pretrain_lr)
+    losses = []
+    model.train()
+    for step in range(config.pretrain_steps):
+        inputs, targets, hidden = [], [], []
+        for _ in range(config.batch_size):
+            vol = volumes[int(rng.integers(len(volumes)))]
+            (crop,) = _flip([_pad_to(vol[_random_crop(vol, config.crop, rng)], config.crop)], rng)
+            mask = _cube_mask(config.crop, config.mask_cube, config.mask_ratio, rng)
+            inputs.append(np.where(mask, 0.0, crop))
+            targets.append(crop)
+            hidden.append(mask)
+        x = torch.from_numpy(np.stack(inputs)[:, None].astype(np.float32))
+        y = torch.from_numpy(np.stack(targets)[:, None].astype(np.float32))
+        m = torch.from_numpy(np.stack(hidden)[:, None].astype(np.float32))
+        recon = model(x)[:, :1]
+        loss = ((recon - y) ** 2 * m).sum() / m.sum().clamp_min(1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        tick("pretrain", step, losses[-1])
+    return losses
+
+
+def _finetune(
+    model: UNet,
+    cases: list[tuple[np.ndarray, np.ndarray, str]],
+    config: TrainConfig,
+    rng: np.random.Generator,
+    tick: Callable[[str, int, float], None],
+) -> list[float]:
+    opt = torch.optim.Adam(model.parameters(), lr=config.finetune_lr)
+    dice = DiceLoss(sigmoid=True, batch=True)
+    bce = torch.nn.BCEWithLogitsLoss()
+    foreground = [np.argwhere(label) for _, label, _ in cases]
+    losses = []
+    model.train()
+    for step in range(config.finetune_steps):
+        xs, ys, chans = [], [], []
+        for _ in range(config.batch_size):
+            i = int(rng.integers(len(cases)))
+            image, label, track = cases[i]
+            centre = None
+            if len(foreground[i]) and rng.random() < config.foreground_fraction:
+                centre = tuple(int(v) for v in foreground[i][int(rng.integers(len(foreground[i])))])
+            sl = _random_crop(image, config.crop, rng, centre)
+            img, lab = _flip(
+                [_pad_to(image[sl], config.crop), _pad_to(label[sl], config.crop)], rng
+            )
+            xs.append(img)
+            ys.append(lab)
+            chans.append(TRACK_CHANNEL[track])
+        x = torch.from_numpy(np.stack(xs)[:, None].astype(np.float32))
+        y = torch.from_numpy(np.stack(ys)[:, None].astype(np.float32))
+        out = model(x)
+        logits = torch.stack([out[b, c] for b, c in enumerate(chans)])[:, None]
+        loss = dice(logits, y) + bce(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        tick("finetune", step, losses[-1])
+    return losses
+
+
+def train(
+    labeled: Sequence[tuple[np.ndarray, np.ndarray, str]],
+    unlabeled: Sequence[np.ndarray] = (),
+    *,
+    config: TrainConfig = TrainConfig(),
+    progress: Callable[[str, int, float], None] | None = None,
+) -> TrainResult:
+    """Pretrain on unlabeled volumes (unless ``config.pretrain_steps == 0``), then finetune.
+
+    Parameters
+    ----------
+    labeled : sequence of (image, label, track)
+        Raw ``(Z, Y, X)`` images, binary masks of the same shape, ``"vessel"`` or ``"spot"``.
+    unlabeled : sequence of (Z, Y, X) ndarray
+        Raw images for pretraining (labeled images may be among them).
+    config : TrainConfig
+    progress : callable, optional
+        ``progress(stage, step, loss)`` after every step.
+
+    Returns
+    -------
+    TrainResult
+        The same ``config`` and data give identical weights (seeded generators, deterministic
+        algorithms, fixed thread count).
+    """
+    if not labeled:
+        raise ValueError("train needs at least one labeled case; got none.")
+    for i, (image, label, track) in enumerate(labeled):
+        if image.shape != label.shape:
+            raise ValueError(
+                f"labeled case {i}: image shape {image.shape} differs from "
+                f"label shape {label.shape}."
+            )
+        if track not in TRACK_CHANNEL:
+            raise ValueError(f"labeled case {i}: track must be 'vessel' or 'spot'; got {track!r}.")
+    if config.pretrain_steps and not unlabeled:
+        raise ValueError("pretraining needs unlabeled volumes; pass some or set pretrain_steps=0.")
+    _set_determinism(config.seed, config.threads)
+    rng = np.random.default_rng(config.seed)
+    tick = progress or (lambda stage, step, loss: None)
+    model = build_model(channels=config.channels, num_res_units=config.num_res_units)
+    seconds = {}
+    start = time.perf_counter()
+    norm_unlabeled = [normalise(v) for v in unlabeled]
+    pre = _pretrain(model, norm_unlabeled, config, rng, tick) if config.pretrain_steps else []
+    seconds["pretrain"] = time.perf_counter() - start
+    start = time.perf_counter()
+    cases = [(normalise(im), (np.asarray(lb) > 0).astype(np.float32), tr) for im, lb, tr in labeled]
+    fine = _finetune(model, cases, config, rng, tick)
+    seconds["finetune"] = time.perf_counter() - start
+    model.eval()
+    return TrainResult(
+        model=model, config=config, pretrain_loss=pre, finetune_loss=fine, seconds=seconds
+    )
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """``sha256:`` of the parameter and buffer values in name order.
+
+    File digests of ``torch.save`` output differ between identical models (the archive carries a
+    random serialisation id), so determinism and provenance use this digest instead.
+    """
+    h = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def save_model(
+    model: torch.nn.Module,
+    path: str | Path,
+    *,
+    config: TrainConfig,
+    provenance: dict[str, Any] | None = None,
+) -> str:
+    """Write the weights (float32 state dict + config) atomically; return :func:`weights_digest`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    path : str or Path
+    config : TrainConfig
+    provenance : dict, optional
+        Plain JSON values stored with the weights.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = asdict(config)
+    cfg["channels"] = list(cfg["channels"])
+    payload = {
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "config": cfg,
+        "provenance": provenance or {},
+    }
+    tmp = path.with_name(".tmp-" + path.name)
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return weights_digest(model)
+
+
+def load_model(path: str | Path = WEIGHTS_PATH) -> tuple[UNet, TrainConfig]:
+    """Read weights written by :func:`save_model` (tensors and plain values only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no U-Net weights; run `selma3d baselines train` first.")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = dict(payload["config"])
+    cfg["channels"] = tuple(cfg["channels"])
+    config = TrainConfig(**cfg)
+    model = build_model(channels=config.channels, num_res_units=config.num_res_units)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, config
+
+
+def predict_probability(
+    model: torch.nn.Module, image: np.ndarray, *, track: str, roi: int = 64, overlap: float = 0.25
+) -> np.ndarray:
+    """Foreground probability of the track's channel, by sliding-window inference.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    image : (Z, Y, X) ndarray
+        Raw intensities (normalised here exactly as in training).
+    track : {"vessel", "spot"}
+    roi : int
+        Window edge; windows overlap by ``overlap`` and are blended with Gaussian weights.
+
+    Returns
+    -------
+    (Z, Y, X) ndarray of float32 in [0, 1]
+    """
+    if track not in TRACK_CHANNEL:
+        raise ValueError(f"track must be 'vessel' or 'spot'; got {track!r}.")
+    x = torch.from_numpy(normalise(image)[None, None])
+    with torch.inference_mode():
+        logits = sliding_window_inference(
+            x,
+            roi_size=(roi, roi, roi),
+            sw_batch_size=1,
+            predictor=model,
+            overlap=overlap,
+            mode="gaussian",
+        )
+    return torch.sigmoid(logits[0, TRACK_CHANNEL[track]]).numpy().astype(np.float32)
+
+
+def segment(
+    image: np.ndarray,
+    *,
+    structure: str | None = None,
+    track: str | None = None,
+    model: torch.nn.Module | None = None,
+    threshold: float = 0.5,
+    min_size: int = 10,
+) -> np.ndarray:
+    """Segment a patch with the U-Net.
+
+    Parameters
+    ----------
+    image : (Z, Y, X) ndarray
+        Raw intensities.
+    structure, track : str, optional
+        As in :func:`baselines.classical.segment`: the track picks the output channel.
+    model : torch.nn.Module, optional
+        Defaults to the shipped weights (``baselines/weights/unet.pt``).
+    threshold : float
+        On the sigmoid probability.
+    min_size : int
+        Components with fewer voxels are removed.
+
+    Returns
+    -------
+    (Z, Y, X) ndarray of uint8
+    """
+    choice = choose_track(np.asarray(image), structure=structure, track=track)
+    net = load_model()[0] if model is None else model
+    prob = predict_probability(net, image, track=choice.track)
+    return remove_small_objects(prob > threshold, min_size=min_size).astype(np.uint8)
+
+
+def environment() -> dict[str, str]:
+    """Versions that matter for reproducing a training run."""
+    import monai
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+    }
