@@ -408,7 +408,7 @@ def build_leaderboard(
     source = str(results_path) if results_path is not None else "results"
     with console.status("validating and ranking"):
         board = compute_leaderboard(results, config=config, split=split, source=source)
-    console.log(f"ranked {len(board.results.teams)} teams on {len(board.results.cases)} cases")
+    console.print(f"ranked {len(board.results.teams)} teams on {len(board.results.cases)} cases")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_text = board.table.to_csv(index=False, lineterminator="\n", float_format="%.6g")
@@ -421,5 +421,5 @@ def build_leaderboard(
     _write(out / "leaderboard.json", (json_text + "\n").encode())
     _write(out / "leaderboard.md", _markdown(board).encode())
     _write(out / "index.html", html_text.encode())
-    console.log(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
+    console.print(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
     return board

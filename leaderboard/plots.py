@@ -358,12 +358,13 @@ def resource_plot(
         return _png(fig)
 
 
-def mip_panels(panels: Sequence[tuple[str, np.ndarray]], *, columns: int = 8) -> bytes:
+def mip_panels(panels: Sequence[tuple[str, np.ndarray, str | None]], *, columns: int = 8) -> bytes:
     """A grid of RGB projection panels with titles and the TP/FP/FN legend.
 
     Parameters
     ----------
-    panels : sequence of (title, (H, W, 3) float ndarray in [0, 1])
+    panels : sequence of (title, (H, W, 3) float ndarray in [0, 1], note or None)
+        A note (such as a failure status) is written across the middle of the panel.
     columns : int, keyword-only
 
     Returns
@@ -377,11 +378,23 @@ def mip_panels(panels: Sequence[tuple[str, np.ndarray]], *, columns: int = 8) ->
     cols = min(columns, n)
     nrows = (n + cols - 1) // cols
     with _style():
-        fig = _figure(1.75 * cols, 1.95 * nrows + 0.35)
-        for k, (title, rgb) in enumerate(panels):
+        fig = _figure(1.75 * cols, 1.9 * nrows + 0.4)
+        for k, (title, rgb, note) in enumerate(panels):
             ax = fig.add_subplot(nrows, cols, k + 1)
             ax.imshow(rgb, interpolation="nearest")
-            ax.set_title(title, fontsize=8)
+            ax.set_title(title, fontsize=7.5)
+            if note:
+                ax.text(
+                    0.5,
+                    0.5,
+                    note,
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    color="#f87171",
+                    fontsize=8,
+                    fontweight="bold",
+                )
             ax.set_xticks([])
             ax.set_yticks([])
             for spine in ax.spines.values():

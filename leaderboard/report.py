@@ -171,12 +171,11 @@ def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
     parts = []
     for case in list(split.cases)[: cfg.mip_cases]:
         image = read_volume(case.image).array
-        panels: list[tuple[str, np.ndarray]] = [
-            ("image", image_projection(image, size=cfg.mip_size))
-        ]
+        first = image_projection(image, size=cfg.mip_size)
+        panels: list[tuple[str, np.ndarray, str | None]] = [("image", first, None)]
         reference = read_volume(case.label).array if case.label is not None else None
         if reference is not None:
-            panels.append(("reference", error_projection(reference, None, size=cfg.mip_size)))
+            panels.append(("reference", error_projection(reference, None, size=cfg.mip_size), None))
         rows = frame[frame["case_id"] == case.case_id].set_index("team")
         for team in teams:
             row = rows.loc[team]
@@ -184,7 +183,7 @@ def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
             path_text = str(row["prediction"])
             if row["status"] != "ok" or not path_text:
                 blank = np.zeros_like(panels[0][1])
-                panels.append((f"{label}\n{row['status']}", blank))
+                panels.append((label, blank, str(row["status"]).replace("_", " ")))
                 continue
             path = Path(path_text)
             path = path if path.is_absolute() else base_dir / path
@@ -202,7 +201,7 @@ def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
                     )
                 rgb = error_projection(reference, prediction, size=cfg.mip_size)
             dice = row.get("dice", np.nan)
-            panels.append((f"{label}\nDice {_fmt(float(dice), 2)}", rgb))
+            panels.append((f"{label} · Dice {_fmt(float(dice), 2)}", rgb, None))
         png = plots.mip_panels(panels)
         parts.append(
             f"<h3>{_e(case.case_id)} <small>({_e(case.track)}, {_e(case.structure)})</small></h3>"
@@ -351,7 +350,8 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
             "projections",
             "Maximum-intensity projections",
             '<p class="note">Projections along z. Prediction panels: true positives white, false '
-            "positives magenta, false negatives green (errors drawn over correct voxels).</p>"
+            "positives magenta, false negatives green (each pixel mixes the colours by voxel "
+            "counts along its ray).</p>"
             + "".join(gallery),
         )
     provenance = [

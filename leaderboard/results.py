@@ -155,8 +155,13 @@ def _row_label(source_is_csv: bool, position: int) -> str:
 
 
 def _as_text(series: pd.Series) -> pd.Series:
+    # pd.NA (nullable integer columns), None and NaN all mean "no value".
     return series.map(
-        lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+        lambda v: (
+            ""
+            if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+            else str(v).strip()
+        )
     )
 
 
