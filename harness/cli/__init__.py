@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``selma3d`` console script."""
     err = Console(stderr=True)
     try:
-        cli.main(args=argv, prog_name="selma3d", standalone_mode=False)
+        # Without standalone mode click returns a command's ``ctx.exit(code)`` instead of exiting.
+        code = cli.main(args=argv, prog_name="selma3d", standalone_mode=False)
+        if isinstance(code, int):
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

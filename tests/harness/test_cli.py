@@ -1,0 +1,59 @@
+"""The exit-code contract of ``selma3d``: 0 ok, 1 submission failed, 2 bad input, 3 engine."""
+
+import click
+import pytest
+
+from harness.cli import EXIT_BAD_INPUT, EXIT_ENGINE, EXIT_FAILED, cli, main
+from harness.errors import ConfigError, EngineError
+
+
+@click.command("t-fail")
+def _fail() -> None:
+    click.get_current_context().exit(EXIT_FAILED)
+
+
+@click.command("t-config")
+def _config() -> None:
+    raise ConfigError("round.yaml: limits.memory: expected a size")
+
+
+@click.command("t-engine")
+def _engine() -> None:
+    raise EngineError("no Docker engine answers")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _commands():
+    for command in (_fail, _config, _engine):
+        cli.add_command(command)
+    yield
+    for command in (_fail, _config, _engine):
+        cli.commands.pop(command.name)
+
+
+def exit_code(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    return info.value.code
+
+
+def test_a_command_exit_code_reaches_the_shell():
+    assert exit_code(["t-fail"]) == 1
+
+
+def test_bad_input_exits_2_with_the_message(capsys):
+    assert exit_code(["t-config"]) == EXIT_BAD_INPUT
+    assert "limits.memory" in capsys.readouterr().err
+
+
+def test_engine_errors_exit_3(capsys):
+    assert exit_code(["t-engine"]) == EXIT_ENGINE
+    assert "no Docker engine answers" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2():
+    assert exit_code(["no-such-command"]) == EXIT_BAD_INPUT
+
+
+def test_help_exits_0():
+    assert exit_code(["--help"]) == 0
