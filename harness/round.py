@@ -335,10 +335,14 @@ def _publish(
         "split_hash": split.content_hash,
         "affiliations": {n: t.affiliation for n, t in teams.items() if t.affiliation},
     }
+    ranking = ranking_config_for(config)
+    if "title" not in ranking.report.model_fields_set:
+        report = ranking.report.model_copy(update={"title": f"{config.name} · {config.phase}"})
+        ranking = ranking.model_copy(update={"report": report})
     build_leaderboard(
         chosen.drop(columns=["submission"]),
         leaderboard_dir,
-        config=ranking_config_for(config),
+        config=ranking,
         split=split,
         metadata=metadata_,
     )

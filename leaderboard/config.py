@@ -79,7 +79,7 @@ class ReportConfig(_Frozen):
         Metrics plotted per team besides the ranked ones, where they apply to a track.
     """
 
-    title: str = Field(default="SELMA3D 2026 leaderboard", min_length=1)
+    title: str = Field(default="Leaderboard", min_length=1)
     mip_cases: int = Field(default=6, ge=0, le=500)
     mip_size: int = Field(default=128, ge=16, le=1024)
     extra_plot_metrics: tuple[str, ...] = ("pq", "betti0_error", "betti1_error")
