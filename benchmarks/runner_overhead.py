@@ -1,0 +1,167 @@
+"""Runner overhead: harness time per case beyond a bare ``docker run``, and ``--jobs 2`` speed-up.
+
+A container that copies its input image to its output (a 0/1 mask, so the copy is a valid
+prediction) runs on a synthetic split of 64^3 masks.
+
+1. Overhead: the median time per case of ``run_submission`` (``jobs=1``; staging, the isolated
+   container, validation, saving, records) minus the median time of a bare
+   ``docker run --rm --network none -v in:/input:ro -v out:/output IMAGE`` on the same staged
+   input. Target: < 0.5 s.
+2. Parallelism: a 20-case split with ``jobs=2`` versus ``jobs=1``. Target: >= 1.7x. The same
+   ratio for bare ``docker run`` (two at a time) is printed as the engine's own reference: with
+   a container that does nothing, container start/stop inside the engine dominates and does not
+   run fully in parallel. ``--work S`` adds S seconds of CPU work per case (a busy loop) to show
+   the ratio for containers that compute something.
+
+Run: ``.venv/bin/python benchmarks/runner_overhead.py [--cases 20] [--bare 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from harness.contracts import GrandChallengeContract
+from harness.engine import connect
+from harness.images import build_folder
+from harness.runner import RunConfig, run_submission
+from harness.split import load_split, write_manifest
+from harness.volume import write_volume
+
+DOCKERFILE = """\
+FROM selma3d/python:3.11
+RUN useradd --uid 1000 --no-create-home --home-dir /tmp app
+COPY copy.py /opt/copy.py
+USER app
+ENTRYPOINT ["python3", "-S", "/opt/copy.py"]
+ENV BENCH_WORK=__WORK__
+"""
+COPY = """\
+import os, shutil, time
+end = time.process_time() + float(os.environ.get("BENCH_WORK", "0"))
+while time.process_time() < end:
+    pass
+src = "/input/images/light-sheet-3d-microscopy/"
+name = os.listdir(src)[0]
+dest = "/output/images/isolated-biological-structure/"
+os.makedirs(dest)
+shutil.copyfile(src + name, dest + name)
+"""
+
+
+def make_split(root: Path, n: int) -> Path:
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        path = root / f"img_{i:03d}.nii.gz"
+        write_volume(path, (rng.random((64, 64, 64)) > 0.9).astype(np.uint8))
+        rows.append(
+            {
+                "case_id": f"spot_{i:03d}",
+                "track": "spot",
+                "structure": "cfos",
+                "image": path.name,
+                "label": "",
+            }
+        )
+    write_manifest(root, rows)
+    return root
+
+
+def bare_runs(image: str, split_root: Path, n: int, *, parallel: int = 1) -> list[float]:
+    split = load_split(split_root)
+    work = Path(tempfile.mkdtemp(prefix="bare-"))
+    GrandChallengeContract().stage([split.cases[0]], work / "in")
+    for p in (work / "in").rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    (work / "in").chmod(0o755)
+
+    def one(i: int) -> float:
+        out = work / f"out-{i}"
+        out.mkdir()
+        out.chmod(0o777)
+        t0 = time.perf_counter()
+        cmd = ["docker", "run", "--rm", "--network", "none", "-v", f"{work / 'in'}:/input:ro"]
+        subprocess.run([*cmd, "-v", f"{out}:/output", image], check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        times = list(pool.map(one, range(n)))
+    shutil.rmtree(work)
+    return times
+
+
+def harness_run(image: str, split_root: Path, out: Path, jobs: int) -> tuple[float, list[float]]:
+    stamps: list[float] = []
+    config = RunConfig(timeout_s=120, memory="512m", cpus=1, jobs=jobs, progress=False)
+    t0 = time.perf_counter()
+    summary = run_submission(
+        image,
+        split_root,
+        out,
+        config=config,
+        on_record=lambda r: stamps.append(time.perf_counter()),
+    )
+    total = time.perf_counter() - t0
+    if not summary.passed:
+        raise SystemExit(f"the copy container did not pass: {summary.counts}")
+    per_case = [b - a for a, b in zip([t0, *stamps[:-1]], stamps, strict=True)]
+    return total, per_case
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--bare", type=int, default=10)
+    parser.add_argument("--work", type=float, default=0.0, help="CPU seconds of work per case")
+    args = parser.parse_args()
+    client = connect()
+    with tempfile.TemporaryDirectory(prefix="selma3d-bench-") as tmp:
+        tmp_path = Path(tmp)
+        folder = tmp_path / "copy"
+        folder.mkdir()
+        (folder / "Dockerfile").write_text(DOCKERFILE.replace("__WORK__", str(args.work)))
+        (folder / "copy.py").write_text(COPY)
+        tag = f"selma3d-bench/copy:work-{args.work:g}"
+        image = build_folder(folder, tag, client=client, log=lambda m: None).ref
+        split_root = make_split(tmp_path / "split", args.cases)
+        bare_runs(image, split_root, 2)  # warm the engine and page cache
+        bare = bare_runs(image, split_root, args.bare)
+        t0 = time.perf_counter()
+        bare_runs(image, split_root, args.cases, parallel=1)
+        bare_seq = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        bare_runs(image, split_root, args.cases, parallel=2)
+        bare_par = time.perf_counter() - t0
+        _, per_case = harness_run(image, split_root, tmp_path / "seq", jobs=1)
+        seq_total = sum(per_case)
+        par_total, _ = harness_run(image, split_root, tmp_path / "par", jobs=2)
+    bare_med = statistics.median(bare)
+    harness_med = statistics.median(per_case)
+    overhead = harness_med - bare_med
+    speedup = seq_total / par_total
+    print(f"bare docker run, median of {len(bare)}: {bare_med:.3f} s")
+    print(f"harness per case (jobs 1), median of {len(per_case)}: {harness_med:.3f} s")
+    ratio = harness_med / bare_med
+    print(f"overhead per case: {overhead:.3f} s (target < 0.5 s); harness/bare ratio {ratio:.2f}")
+    print(f"{args.cases} cases: jobs 1 {seq_total:.1f} s, jobs 2 {par_total:.1f} s")
+    print(f"jobs 2 speed-up: {speedup:.2f}x (target >= 1.7x)")
+    print(
+        f"reference, bare docker run two at a time: {bare_seq:.1f} s vs {bare_par:.1f} s, "
+        f"{bare_seq / bare_par:.2f}x"
+    )
+    ok = overhead < 0.5 and speedup >= 1.7
+    print("targets met" if ok else "TARGETS MISSED")
+
+
+if __name__ == "__main__":
+    main()
