@@ -86,7 +86,7 @@ _COMMON = {"gain": (1.5, 3.0), "stripes": (0.01, 0.04), "attenuation": (300.0, 1
 
 IMAGING_STYLES: dict[str, ImagingStyle] = {
     "blood_vessel": ImagingStyle(z_spacing=1.0, psf_lateral=(0.7, 1.1), psf_axial=(1.8, 3.0),
-                                 signal=(1500.0, 5000.0), background=(250.0, 650.0),
+                                 signal=(1000.0, 3500.0), background=(250.0, 650.0),
                                  background_variation=(0.15, 0.4), texture=0.12, **_COMMON),
     "microglia": ImagingStyle(z_spacing=2.0, psf_lateral=(0.7, 1.1), psf_axial=(1.8, 3.0),
                               signal=(1500.0, 5000.0), background=(300.0, 800.0),

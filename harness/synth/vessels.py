@@ -133,16 +133,24 @@ def _grow_tree(
     r_capillary: float,
     max_segments: int,
 ) -> list[Segment]:
-    """Grow one tree from a random entry point on the patch surface."""
+    """Grow one tree from an entry point on the patch surface or a point inside."""
     extent = scene.extent
     margin = 6.0
-    axis = int(rng.integers(3))
-    start = rng.uniform(0.1, 0.9, size=3) * extent
-    side = int(rng.integers(2))
-    start[axis] = -margin / 2 if side == 0 else extent[axis] + margin / 2
-    inward = np.zeros(3)
-    inward[axis] = 1.0 if side == 0 else -1.0
-    direction = _unit(inward + 0.8 * rng.normal(size=3))
+    if rng.random() < 0.5:
+        # Enters through a face, growing inwards.
+        axis = int(rng.integers(3))
+        start = rng.uniform(0.1, 0.9, size=3) * extent
+        side = int(rng.integers(2))
+        start[axis] = -margin / 2 if side == 0 else extent[axis] + margin / 2
+        inward = np.zeros(3)
+        inward[axis] = 1.0 if side == 0 else -1.0
+        starts = [_unit(inward + 0.8 * rng.normal(size=3))]
+    else:
+        # Passes through a point inside: two trunks grow in opposite directions, so large
+        # patches fill from within instead of only from their faces.
+        start = rng.uniform(0.0, 1.0, size=3) * extent
+        direction = _unit(rng.normal(size=3))
+        starts = [direction, -direction]
     # Capillary calibre varies between trees: some near the resolution limit, some wider.
     r_capillary = float(rng.uniform(1.1, 1.8)) * r_capillary
     # Most trees are small; about one in four is a large vessel (arteriole or venule).
@@ -150,7 +158,7 @@ def _grow_tree(
     radius = float(rng.uniform(3.0, 5.0) if big else rng.uniform(1.3, 2.4)) * r_capillary
     brightness = float(rng.lognormal(0.0, 0.4))
     # Branches still to grow: (start, direction, radius, capillary generation, parent branch).
-    stack = [(start, direction, radius, 0, -1)]
+    stack = [(start, d, radius, 0, -1) for d in starts]
     segments: list[Segment] = []
     while stack and len(segments) < max_segments:
         p, d, r, generation, parent = stack.pop()
