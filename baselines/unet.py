@@ -361,7 +361,9 @@ def load_model(path: str | Path = WEIGHTS_PATH) -> tuple[UNet, TrainConfig]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no U-Net weights; run `selma3d baselines train` first.")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    # TorchVersion is a str subclass that older provenance records may hold; it carries no code.
+    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     cfg = dict(payload["config"])
     cfg["channels"] = tuple(cfg["channels"])
     config = TrainConfig(**cfg)
@@ -444,8 +446,8 @@ def environment() -> dict[str, str]:
 
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "monai": monai.__version__,
+        "torch": str(torch.__version__),
+        "monai": str(monai.__version__),
         "numpy": np.__version__,
         "machine": platform.machine(),
     }
