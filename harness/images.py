@@ -509,6 +509,14 @@ def build_folder(
         raise SubmissionError(f"{folder}: no Dockerfile; a submission folder must contain one.")
     client = client if client is not None else connect()
     digest = folder_hash(folder)
+    base = _dockerfile_base(folder / "Dockerfile")
+    if base:
+        # A rebuilt base image (e.g. after `make images`) must rebuild the submission too.
+        try:
+            base_id = client.images.get(base).id
+        except ImageNotFound:
+            base_id = "absent"
+        digest = "sha256:" + hashlib.sha256(f"{digest}|{base}|{base_id}".encode()).hexdigest()
     safe_name = "".join(c if c.isalnum() or c in "._-" else "-" for c in folder.name.lower()).strip(
         ".-"
     )
