@@ -181,9 +181,9 @@ def tune_to_file(
     doc = {
         "provenance": {
             "command": "selma3d baselines tune "
-            + " ".join(f"--data {s}" for s in splits)
-            + f" --out {out}",
-            "data": [{"split": str(s), "content_hash": _split_hash(s)} for s in splits],
+            + " ".join(f"--data {_shown(s)}" for s in splits)
+            + f" --out {_shown(out)}",
+            "data": [{"split": _shown(s), "content_hash": _split_hash(s)} for s in splits],
             "cases": [c.case_id for c in cases],
             "objective": "mean over cases of (Dice + clDice)/2 for vessel-like, "
             "(Dice + blob F1)/2 for spot-like",
@@ -207,6 +207,12 @@ def tune_to_file(
     write_json(out, doc)
     load_params(out)  # the table must read back
     return doc
+
+
+def _shown(path: str | Path) -> str:
+    """A path as recorded in provenance: relative to the repository when inside it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
 def _plain(grid: dict[str, tuple[Any, ...]]) -> dict[str, list[Any]]:

@@ -99,6 +99,7 @@ def train(
     out: Path,
 ) -> None:
     """Pretrain the U-Net by masked-volume reconstruction, finetune, save weights + provenance."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from baselines import unet
@@ -118,17 +119,22 @@ def train(
     pool = [] if no_pretrain else load_unlabeled(list(unlabeled)) + [c.image for c in cases]
     labeled = [(c.image, c.label, c.track) for c in cases]
     total = config.pretrain_steps + config.finetune_steps
-    with Progress(
+    console = Console(stderr=True)
+    columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TextColumn("loss {task.fields[loss]:.4f}"),
         TimeElapsedColumn(),
-    ) as bar:
+    )
+    with Progress(*columns, console=console) as bar:
         task = bar.add_task("train", total=total, loss=float("nan"))
 
         def tick(stage: str, step: int, loss: float) -> None:
             bar.update(task, advance=1, description=stage, loss=loss)
+            # Without a terminal the bar is not drawn: leave a line in the log now and then.
+            if not console.is_terminal and (step + 1) % 25 == 0:
+                console.print(f"{stage} step {step + 1}: loss {loss:.4f}", highlight=False)
 
         start = time.perf_counter()
         result = unet.train(labeled, pool, config=config, progress=tick)
