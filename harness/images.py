@@ -527,6 +527,16 @@ def build_folder(
             return _info(existing, tag)
     except ImageNotFound:
         pass
+    base = _dockerfile_base(folder / "Dockerfile")
+    if base is not None and base.startswith("selma3d/"):
+        try:
+            client.images.get(base)
+        except ImageNotFound as exc:
+            # Without this the engine would look for it in a registry and fail obscurely.
+            raise SubmissionError(
+                f"{folder}: its base image {base} is not on this engine; build the base images "
+                "first with `make images` (or `selma3d images build`)."
+            ) from exc
     ctx = _stage_context(folder, log=log)
     try:
         image = _docker_build(
