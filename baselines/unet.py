@@ -87,8 +87,8 @@ class TrainConfig:
     num_res_units: int = 1
     crop: int = 48
     batch_size: int = 2
-    pretrain_steps: int = 150
-    finetune_steps: int = 300
+    pretrain_steps: int = 400
+    finetune_steps: int = 1000
     pretrain_lr: float = 2e-3
     finetune_lr: float = 2e-3
     mask_ratio: float = 0.5
