@@ -347,13 +347,16 @@ def _scores(split: Split, out_dir: Path) -> dict[str, dict[str, float]]:
     """Metrics per case when the sample has labels, only the columns that apply."""
     if not split.labeled:
         return {}
+    import pandas as pd
+
     from harness.evaluate import evaluate_predictions
     from metrics import METRIC_COLUMNS
 
     table = evaluate_predictions(split, {"submission": out_dir}, jobs=1, progress=False)
     scores = {}
     for _, row in table.iterrows():
-        values = {c: float(row[c]) for c in METRIC_COLUMNS if not math.isnan(float(row[c]))}
+        # Columns that do not apply to the case's track are missing (NaN or pandas' NA).
+        values = {c: float(row[c]) for c in METRIC_COLUMNS if not pd.isna(row[c])}
         scores[str(row["case_id"])] = values
     return scores
 

@@ -6,6 +6,7 @@ Exit codes
 1  the run finished but the submission did not pass (a case not ``ok``, a check failed)
 2  bad input: configuration, split, volume or usage error (the message names the file)
 3  the Docker engine is unreachable or failed (infrastructure, never the team's fault)
+4  an internal error of selma3d itself (a bug: the traceback is printed)
 """
 
 from __future__ import annotations
@@ -17,12 +18,21 @@ from rich.console import Console
 
 from harness.errors import EngineError, HarnessError
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_ENGINE", "EXIT_FAILED", "EXIT_OK", "cli", "main"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_ENGINE",
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "cli",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENGINE = 3
+EXIT_INTERNAL = 4
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,3 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     except HarnessError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)
+    except Exception:
+        # A bug, not a verdict on the submission: CI must not read it as exit code 1.
+        err.print_exception()
+        err.print("[red]internal error of selma3d; please report it with the traceback above[/red]")
+        sys.exit(EXIT_INTERNAL)

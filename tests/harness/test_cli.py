@@ -3,7 +3,7 @@
 import click
 import pytest
 
-from harness.cli import EXIT_BAD_INPUT, EXIT_ENGINE, EXIT_FAILED, cli, main
+from harness.cli import EXIT_BAD_INPUT, EXIT_ENGINE, EXIT_FAILED, EXIT_INTERNAL, cli, main
 from harness.errors import ConfigError, EngineError
 
 
@@ -22,12 +22,20 @@ def _engine() -> None:
     raise EngineError("no Docker engine answers")
 
 
+@click.command("t-bug")
+def _bug() -> None:
+    raise ZeroDivisionError("a bug")
+
+
+COMMANDS = (_fail, _config, _engine, _bug)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _commands():
-    for command in (_fail, _config, _engine):
+    for command in COMMANDS:
         cli.add_command(command)
     yield
-    for command in (_fail, _config, _engine):
+    for command in COMMANDS:
         cli.commands.pop(command.name)
 
 
@@ -57,3 +65,8 @@ def test_usage_errors_exit_2():
 
 def test_help_exits_0():
     assert exit_code(["--help"]) == 0
+
+
+def test_a_bug_exits_4_with_its_traceback_not_1(capsys):
+    assert exit_code(["t-bug"]) == EXIT_INTERNAL
+    assert "ZeroDivisionError" in capsys.readouterr().err

@@ -129,6 +129,7 @@ def test_a_killed_round_resumes_to_the_same_leaderboard(tmp_path, sample, crashi
         pytest.fail("no case finished within 300 s")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     assert not (tmp_path / "interrupted" / "leaderboard" / "leaderboard.csv").exists()
 
     code, out = run_to_end("round", str(interrupted))
