@@ -160,6 +160,7 @@ def train(
             "pretrain": round(result.pretrain_loss[-1], 5) if result.pretrain_loss else None,
             "finetune": round(sum(result.finetune_loss[-20:]) / len(result.finetune_loss[-20:]), 5),
         },
+        "thresholds": result.thresholds,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "versions": unet.environment(),
     }
