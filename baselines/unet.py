@@ -1,8 +1,9 @@
 """Deep baseline: a small MONAI 3D U-Net, pretrained by masked-volume reconstruction, finetuned.
 
-One network with three output channels: channel 0 reconstructs intensities (pretraining only),
-channel 1 segments vessel-like and channel 2 spot-like structures; a case uses the channel of its
-track. Training (:func:`train`) runs on CPU in minutes and is deterministic for a seed; inference
+One network; output 0 reconstructs intensities (pretraining only), outputs 1-2 segment per
+track (vessel-like, spot-like) and outputs 3-7 per known structure; a case uses its structure's
+output when the structure is given and known, its track's otherwise. Training
+(:func:`train`) runs on CPU in minutes and is deterministic for a seed; inference
 (:func:`segment`) uses MONAI's sliding-window inferer.
 
 Stages
@@ -12,7 +13,7 @@ pretrain
     reconstructs the original intensities; mean squared error on the hidden voxels only
     (masked image modelling as in Tang et al., CVPR 2022, doi:10.1109/CVPR52688.2022.02007).
 finetune
-    Random crops of the labeled patches (half centred on foreground), flips; Dice + binary
+    Random crops of the labeled patches (a fifth centred on foreground), flips; Dice + binary
     cross-entropy on the case's track channel.
 
 Runs inside the ``selma3d/baselines-torch`` image (torch, MONAI, numpy, scipy, scikit-image, cc3d).
@@ -34,9 +35,11 @@ from monai.inferers import sliding_window_inference
 from monai.losses import DiceLoss
 from monai.networks.nets import UNet
 
-from baselines._common import choose_track, normalise, remove_small_objects
+from baselines._common import canonical_structure, choose_track, normalise, remove_small_objects
 
 __all__ = [
+    "OUT_CHANNELS",
+    "STRUCTURE_CHANNEL",
     "THRESHOLD_GRID",
     "TRACK_CHANNEL",
     "WEIGHTS_PATH",
@@ -54,6 +57,18 @@ __all__ = [
 
 WEIGHTS_PATH = Path(__file__).with_name("weights") / "unet.pt"
 TRACK_CHANNEL = {"vessel": 1, "spot": 2}
+# One output per known structure as well: c-Fos patches label only the active cells among many
+# bright ones, nuclei patches label every nucleus, so one spot output cannot serve both. A case
+# trains its track's output and, for a known structure, the structure's; inference uses the
+# structure's output when the structure is given and known, the track's otherwise.
+STRUCTURE_CHANNEL = {
+    "blood_vessel": 3,
+    "microglia": 4,
+    "cfos": 5,
+    "cell_nucleus": 6,
+    "amyloid_plaque": 7,
+}
+OUT_CHANNELS = 1 + len(TRACK_CHANNEL) + len(STRUCTURE_CHANNEL)
 
 
 @dataclass(frozen=True)
@@ -138,45 +153,68 @@ class TrainResult:
 def build_model(*, channels: Sequence[int] = (8, 16, 32, 64), num_res_units: int = 1) -> UNet:
     """The U-Net: one input channel, three outputs (reconstruction, vessel, spot), strides 2.
 
-    The model carries a buffer ``track_thresholds`` (vessel, spot): the probability thresholds
-    calibrated on the training cases after finetuning (0.5 until then).
+    Output channels: 0 reconstruction, then :data:`TRACK_CHANNEL`, then
+    :data:`STRUCTURE_CHANNEL`. The model carries a buffer ``thresholds``, one probability
+    threshold per output, calibrated on the training cases after finetuning (0.5 until then).
     """
     model = UNet(
         spatial_dims=3,
         in_channels=1,
-        out_channels=3,
+        out_channels=OUT_CHANNELS,
         channels=tuple(channels),
         strides=(2,) * (len(channels) - 1),
         num_res_units=num_res_units,
     )
-    model.register_buffer("track_thresholds", torch.tensor([0.5, 0.5]))
+    model.register_buffer("thresholds", torch.full((OUT_CHANNELS,), 0.5))
     return model
 
 
 THRESHOLD_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
-def _calibrate(model: UNet, cases: list[tuple[np.ndarray, np.ndarray, str]]) -> dict[str, float]:
-    # Per track, the threshold with the best mean Dice over the training cases; the sampling of
-    # foreground-centred crops biases the probabilities upward, which this undoes.
+def _channels_of(track: str, structure: str | None) -> list[int]:
+    chans = [TRACK_CHANNEL[track]]
+    if structure in STRUCTURE_CHANNEL:
+        chans.append(STRUCTURE_CHANNEL[structure])
+    return chans
+
+
+def _calibrate(
+    model: UNet, cases: list[tuple[np.ndarray, np.ndarray, str, str | None]]
+) -> dict[str, float]:
+    # Per output, the threshold with the best mean Dice over the training cases it was trained
+    # on; foreground-centred crops bias the probabilities upward, which this undoes.
     model.eval()
-    chosen = {}
-    for track, channel in TRACK_CHANNEL.items():
-        scores = []
-        for image, label, t in cases:
-            if t != track:
-                continue
-            prob = predict_probability(model, image, track=track, normalised=True)
-            ref = label > 0
+    names = {
+        **{c: t for t, c in TRACK_CHANNEL.items()},
+        **{c: s for s, c in STRUCTURE_CHANNEL.items()},
+    }
+    scores: dict[int, list[list[float]]] = {}
+    for image, label, track, structure in cases:
+        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)[None, None])
+        with torch.inference_mode():
+            logits = sliding_window_inference(
+                x,
+                roi_size=(64, 64, 64),
+                sw_batch_size=1,
+                predictor=model,
+                overlap=0.25,
+                mode="gaussian",
+            )
+        ref = label > 0
+        for channel in _channels_of(track, structure):
+            prob = torch.sigmoid(logits[0, channel]).numpy()
             row = []
             for thr in THRESHOLD_GRID:
                 pred = prob > thr
                 denom = ref.sum() + pred.sum()
                 row.append(1.0 if denom == 0 else 2.0 * np.logical_and(ref, pred).sum() / denom)
-            scores.append(row)
-        best = THRESHOLD_GRID[int(np.argmax(np.mean(scores, axis=0)))] if scores else 0.5
-        model.track_thresholds[channel - 1] = best
-        chosen[track] = float(best)
+            scores.setdefault(channel, []).append(row)
+    chosen = {}
+    for channel, rows in sorted(scores.items()):
+        best = THRESHOLD_GRID[int(np.argmax(np.mean(rows, axis=0)))]
+        model.thresholds[channel] = best
+        chosen[names[channel]] = float(best)
     return chosen
 
 
@@ -261,14 +299,14 @@ def _finetune(
     opt = torch.optim.Adam(model.parameters(), lr=config.finetune_lr)
     dice = DiceLoss(sigmoid=True, batch=True)
     bce = torch.nn.BCEWithLogitsLoss()
-    foreground = [np.argwhere(label) for _, label, _ in cases]
+    foreground = [np.argwhere(label) for _, label, _, _ in cases]
     losses = []
     model.train()
     for step in range(config.finetune_steps):
         xs, ys, chans = [], [], []
         for _ in range(config.batch_size):
             i = int(rng.integers(len(cases)))
-            image, label, track = cases[i]
+            image, label, track, structure = cases[i]
             centre = None
             if len(foreground[i]) and rng.random() < config.foreground_fraction:
                 centre = tuple(int(v) for v in foreground[i][int(rng.integers(len(foreground[i])))])
@@ -278,12 +316,15 @@ def _finetune(
             )
             xs.append(img)
             ys.append(lab)
-            chans.append(TRACK_CHANNEL[track])
+            chans.append(_channels_of(track, structure))
         x = torch.from_numpy(np.stack(xs)[:, None].astype(np.float32))
         y = torch.from_numpy(np.stack(ys)[:, None].astype(np.float32))
         out = model(x)
-        logits = torch.stack([out[b, c] for b, c in enumerate(chans)])[:, None]
-        loss = dice(logits, y) + bce(logits, y)
+        # Every output a case trains gets its own Dice + BCE; the mean keeps the scale fixed.
+        pairs = [(out[b, c], y[b, 0]) for b, cs in enumerate(chans) for c in cs]
+        logits = torch.stack([p for p, _ in pairs])[:, None]
+        target = torch.stack([t for _, t in pairs])[:, None]
+        loss = dice(logits, target) + bce(logits, target)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -293,7 +334,7 @@ def _finetune(
 
 
 def train(
-    labeled: Sequence[tuple[np.ndarray, np.ndarray, str]],
+    labeled: Sequence[tuple[np.ndarray, np.ndarray, str] | tuple[np.ndarray, np.ndarray, str, str]],
     unlabeled: Sequence[np.ndarray] = (),
     *,
     config: TrainConfig = TrainConfig(),
@@ -303,8 +344,9 @@ def train(
 
     Parameters
     ----------
-    labeled : sequence of (image, label, track)
-        Raw ``(Z, Y, X)`` images, binary masks of the same shape, ``"vessel"`` or ``"spot"``.
+    labeled : sequence of (image, label, track[, structure])
+        Raw ``(Z, Y, X)`` images, binary masks of the same shape, ``"vessel"`` or ``"spot"``,
+        and optionally the structure (trains its own output when it is a known structure).
     unlabeled : sequence of (Z, Y, X) ndarray
         Raw images for pretraining (labeled images may be among them).
     config : TrainConfig
@@ -319,7 +361,7 @@ def train(
     """
     if not labeled:
         raise ValueError("train needs at least one labeled case; got none.")
-    for i, (image, label, track) in enumerate(labeled):
+    for i, (image, label, track, *_) in enumerate(labeled):
         if image.shape != label.shape:
             raise ValueError(
                 f"labeled case {i}: image shape {image.shape} differs from "
@@ -339,12 +381,28 @@ def train(
     pre = _pretrain(model, norm_unlabeled, config, rng, tick) if config.pretrain_steps else []
     seconds["pretrain"] = time.perf_counter() - start
     start = time.perf_counter()
-    cases = [(normalise(im), (np.asarray(lb) > 0).astype(np.float32), tr) for im, lb, tr in labeled]
+    cases = [
+        (
+            normalise(item[0]),
+            (np.asarray(item[1]) > 0).astype(np.float32),
+            item[2],
+            canonical_structure(item[3]) if len(item) > 3 and item[3] else None,
+        )
+        for item in labeled
+    ]
     fine = _finetune(model, cases, config, rng, tick)
     seconds["finetune"] = time.perf_counter() - start
+    start = time.perf_counter()
+    thresholds = _calibrate(model, cases)
+    seconds["calibrate"] = time.perf_counter() - start
     model.eval()
     return TrainResult(
-        model=model, config=config, pretrain_loss=pre, finetune_loss=fine, seconds=seconds
+        model=model,
+        config=config,
+        pretrain_loss=pre,
+        finetune_loss=fine,
+        seconds=seconds,
+        thresholds=thresholds,
     )
 
 
@@ -418,6 +476,7 @@ def predict_probability(
     roi: int = 64,
     overlap: float = 0.25,
     normalised: bool = False,
+    structure: str | None = None,
 ) -> np.ndarray:
     """Foreground probability of the track's channel, by sliding-window inference.
 
@@ -430,7 +489,9 @@ def predict_probability(
     roi : int
         Window edge; windows overlap by ``overlap`` and are blended with Gaussian weights.
     normalised : bool
-        ``image`` is already normalised (training-time calibration).
+        ``image`` is already normalised.
+    structure : str, optional
+        A canonical structure name with its own output (:data:`STRUCTURE_CHANNEL`) uses it.
 
     Returns
     -------
@@ -438,6 +499,7 @@ def predict_probability(
     """
     if track not in TRACK_CHANNEL:
         raise ValueError(f"track must be 'vessel' or 'spot'; got {track!r}.")
+    channel = STRUCTURE_CHANNEL.get(structure or "", TRACK_CHANNEL[track])
     data = image.astype(np.float32) if normalised else normalise(image)
     x = torch.from_numpy(np.ascontiguousarray(data)[None, None])
     with torch.inference_mode():
@@ -449,7 +511,7 @@ def predict_probability(
             overlap=overlap,
             mode="gaussian",
         )
-    return torch.sigmoid(logits[0, TRACK_CHANNEL[track]]).numpy().astype(np.float32)
+    return torch.sigmoid(logits[0, channel]).numpy().astype(np.float32)
 
 
 def segment(
@@ -482,9 +544,10 @@ def segment(
     """
     choice = choose_track(np.asarray(image), structure=structure, track=track)
     net = load_model()[0] if model is None else model
-    prob = predict_probability(net, image, track=choice.track)
+    prob = predict_probability(net, image, track=choice.track, structure=choice.structure)
     if threshold is None:
-        threshold = float(net.track_thresholds[TRACK_CHANNEL[choice.track] - 1])
+        channel = STRUCTURE_CHANNEL.get(choice.structure or "", TRACK_CHANNEL[choice.track])
+        threshold = float(net.thresholds[channel])
     return remove_small_objects(prob > threshold, min_size=min_size).astype(np.uint8)
 
 

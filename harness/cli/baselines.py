@@ -117,7 +117,7 @@ def train(
         raise click.BadParameter(str(exc)) from exc
     cases = load_labeled(list(data))
     pool = [] if no_pretrain else load_unlabeled(list(unlabeled)) + [c.image for c in cases]
-    labeled = [(c.image, c.label, c.track) for c in cases]
+    labeled = [(c.image, c.label, c.track, c.structure) for c in cases]
     total = config.pretrain_steps + config.finetune_steps
     console = Console(stderr=True)
     columns = (
