@@ -61,10 +61,15 @@ def test_split_touching_separates_two_overlapping_balls():
 def test_segment_uses_the_structure_to_choose_the_method():
     shape = (32, 32, 32)
     img = _noisy(tube(shape, 2, axis=2))
-    as_vessel = classical.segment(img, structure="blood_vessel")
-    np.testing.assert_array_equal(as_vessel, classical.segment(img, track="vessel"))
-    spot = classical.segment(img, structure="cell_nucleus")
-    np.testing.assert_array_equal(spot, classical.segment(img, track="spot"))
+    # The structure picks its track's method with that structure's own tuned parameters.
+    for structure, method in (
+        ("blood_vessel", classical.segment_vessel),
+        ("cell_nucleus", classical.segment_spot),
+    ):
+        tuned = classical.params_for(classical.choose_track(img, structure=structure))
+        np.testing.assert_array_equal(
+            classical.segment(img, structure=structure), method(img, params=tuned)
+        )
 
 
 def test_params_table_lookup(tmp_path):
