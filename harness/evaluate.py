@@ -17,7 +17,6 @@ Problems with the split (no label, unreadable reference) are the organizer's and
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import SplitError, SubmissionError, VolumeError
+from harness.runner import RECORDS_NAME, read_case_records
 from harness.split import Case, Split
 from harness.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extension, volume_format
 from metrics import (
@@ -42,24 +42,12 @@ from metrics import (
 __all__ = [
     "EVALUATION_COLUMNS",
     "EXTRA_COLUMNS",
-    "RUNNER_STATUSES",
-    "STATUSES",
     "TeamPredictions",
     "evaluate_predictions",
     "find_predictions",
     "write_results",
 ]
 
-RUNNER_STATUSES: tuple[str, ...] = (
-    "ok",
-    "timeout",
-    "oom",
-    "failed",
-    "missing_output",
-    "invalid_output",
-    "infrastructure_error",
-)
-STATUSES = RUNNER_STATUSES
 """Every status a row can have; the evaluation itself adds missing_output and invalid_output."""
 
 EVALUATION_COLUMNS: tuple[str, ...] = (
@@ -76,7 +64,6 @@ EXTRA_COLUMNS: tuple[str, ...] = ("split_hash", "wall_time_s", "peak_memory_byte
 """Appended after ``EVALUATION_COLUMNS``: provenance, and the runner's figures when known."""
 
 _INT_COLUMNS = ("blob_tp", "blob_fp", "blob_fn", "betti0_error", "betti1_error")
-_RUNS_FILE = "cases.jsonl"
 _RUN_PREDICTIONS = "predictions"
 
 
@@ -141,8 +128,8 @@ def find_predictions(folder: str | Path, case_ids: Sequence[str]) -> TeamPredict
         raise SubmissionError(f"{folder}: prediction folder not found.")
     runner: dict[str, dict] = {}
     files_dir = folder
-    if (folder / _RUNS_FILE).is_file():
-        runner = _read_runner_records(folder / _RUNS_FILE)
+    if (folder / RECORDS_NAME).is_file():
+        runner = read_case_records(folder / RECORDS_NAME)
         files_dir = folder / _RUN_PREDICTIONS
     wanted = set(case_ids)
     files: dict[str, list[Path]] = {c: [] for c in case_ids}
@@ -342,29 +329,6 @@ def _score_entry(case, entry, prepared, grid):  # type: ignore[no-untyped-def]
         if mismatch:
             message = f"note: {path.name}: {mismatch}"
     return "ok", message, path, score_prediction(prepared, volume.array)
-
-
-def _read_runner_records(path: Path) -> dict[str, dict]:
-    records: dict[str, dict] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SubmissionError(f"{path}: line {lineno}: not JSON ({exc.msg}).") from exc
-            if not isinstance(record, dict) or not isinstance(record.get("case_id"), str):
-                raise SubmissionError(f"{path}: line {lineno}: expected an object with a case_id.")
-            status = record.get("status")
-            if status not in RUNNER_STATUSES:
-                raise SubmissionError(
-                    f"{path}: line {lineno}: status must be one of {', '.join(RUNNER_STATUSES)}. "
-                    f"Got {status!r}."
-                )
-            # A resumed run appends; the last record of a case is the current one.
-            records[record["case_id"]] = record
-    return records
 
 
 def _number(record: dict | None, key: str) -> float | None:

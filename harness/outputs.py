@@ -34,7 +34,6 @@ from harness.errors import VolumeError
 from harness.volume import Grid, read_volume, volume_format, write_volume
 
 __all__ = [
-    "STATUSES",
     "OutputLimits",
     "TreeScan",
     "Validation",
@@ -44,15 +43,6 @@ __all__ = [
     "validate_prediction",
 ]
 
-STATUSES: tuple[str, ...] = (
-    "ok",
-    "timeout",
-    "oom",
-    "failed",
-    "missing_output",
-    "invalid_output",
-    "infrastructure_error",
-)
 
 
 @dataclass(frozen=True)

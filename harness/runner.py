@@ -48,8 +48,9 @@ from typing import Any
 from harness.contracts import CONTRACTS, Contract, StagedCase, make_contract
 from harness.errors import ConfigError, HarnessError, SubmissionError
 from harness.images import ImageInfo, is_root_user, resolve_image
-from harness.outputs import STATUSES, OutputLimits, save_mask, scan_output_tree, validate_prediction
+from harness.outputs import OutputLimits, save_mask, scan_output_tree, validate_prediction
 from harness.split import Case, Split, load_split
+from harness.status import STATUSES
 
 __all__ = [
     "LABEL_OUT_DIR",
@@ -300,6 +301,11 @@ def read_records(out_dir: str | Path) -> dict[str, CaseRecord]:
             raise HarnessError(
                 f"{path}: line {n} is not a case record ({exc}): {line[:200]!r}"
             ) from exc
+        if rec.status not in STATUSES:
+            raise HarnessError(
+                f"{path}: line {n}: status must be one of {', '.join(STATUSES)}; "
+                f"got {rec.status!r}."
+            )
         out[rec.case_id] = rec
     del partial  # cut by a crash before its newline: that case simply reruns
     return out

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.status import STATUSES
 from leaderboard import registry
 
 __all__ = [
@@ -39,16 +40,6 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "split_hash",
     "wall_time_s",
     "peak_memory_bytes",
-)
-# The runner's and the evaluator's case statuses; every status but ``ok`` scores worst values.
-STATUSES: tuple[str, ...] = (
-    "ok",
-    "timeout",
-    "oom",
-    "failed",
-    "missing_output",
-    "invalid_output",
-    "infrastructure_error",
 )
 _NUMERIC_OPTIONAL = ("wall_time_s", "peak_memory_bytes")
 _TEXT_OPTIONAL = ("message", "prediction", "display_name", "image_digest", "split_hash")

@@ -51,8 +51,11 @@ def test_advice_for_ok_is_empty_and_unknown_status_raises():
 def test_estimate_uses_the_median_rate_per_voxel():
     # Rates: 1 s/Mvox, 2 s/Mvox, 10 s/Mvox (a cold start) -> median 2 s per megavoxel.
     est = estimate_time(
-        [1.0, 4.0, 10.0], [10**6, 2 * 10**6, 10**6],
-        hidden_cases=30, hidden_voxels_per_case=4 * 10**6, jobs=3,
+        [1.0, 4.0, 10.0],
+        [10**6, 2 * 10**6, 10**6],
+        hidden_cases=30,
+        hidden_voxels_per_case=4 * 10**6,
+        jobs=3,
     )
     assert est.seconds_per_megavoxel == pytest.approx(2.0)
     # 30 cases x 4 Mvox x 2 s/Mvox / 3 jobs = 80 s.
@@ -76,11 +79,21 @@ def test_estimate_rejects_bad_input(times, voxels, kw):
 
 
 def make_report(statuses):
-    cases = [outcome(f"c{i}", s, reason="boom" if s != "ok" else "") for i, s in enumerate(statuses)]
-    est = TimeEstimate(seconds_per_megavoxel=1.0, hidden_cases=4, hidden_megavoxels=4.0,
-                       jobs=1, estimated_s=4.0)
-    return CheckReport(image="team/seg:v1", image_digest="sha256:abc", split_hash="sha256:def",
-                       contract="grand-challenge", limits=LIMITS, cases=cases, estimate=est)
+    cases = [
+        outcome(f"c{i}", s, reason="boom" if s != "ok" else "") for i, s in enumerate(statuses)
+    ]
+    est = TimeEstimate(
+        seconds_per_megavoxel=1.0, hidden_cases=4, hidden_megavoxels=4.0, jobs=1, estimated_s=4.0
+    )
+    return CheckReport(
+        image="team/seg:v1",
+        image_digest="sha256:abc",
+        split_hash="sha256:def",
+        contract="grand-challenge",
+        limits=LIMITS,
+        cases=cases,
+        estimate=est,
+    )
 
 
 def test_passed_only_when_every_case_is_ok():

@@ -83,7 +83,13 @@ def test_runner_folder_statuses_propagate(tmp_path, split):
         {"case_id": "c4", "status": "oom"},
         {"case_id": "c5", "status": "failed", "reason": "exit code 1"},
     ]
-    (run / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    # Every field the runner writes, the ones a case does not set at their runner defaults.
+    full = [
+        {"exit_code": 0, "image_digest": "sha256:0", "reason": "", "wall_time_s": 0.0,
+         "peak_memory_bytes": None, **r}
+        for r in records
+    ]
+    (run / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in full))
     frame = evaluate_predictions(split, {"t": run}, progress=False).set_index("case_id")
     assert frame["status"].to_dict() == {"c1": "ok", "c2": "missing_output", "c3": "timeout",
                                          "c4": "oom", "c5": "failed"}

@@ -10,13 +10,13 @@ import SimpleITK as sitk
 import tifffile
 
 from harness.outputs import (
-    STATUSES,
     OutputLimits,
     binarize,
     save_mask,
     scan_output_tree,
     validate_prediction,
 )
+from harness.status import STATUSES
 from harness.volume import Grid, read_volume
 
 GRID = Grid((2, 3, 4), spacing=(2.0, 0.5, 0.5), origin=(1.0, 2.0, 3.0))

@@ -1,4 +1,4 @@
-"""A whole round through real containers: three teams, an interruption, and the participants' check."""
+"""A whole round through real containers: three teams, an interruption, the participants check."""
 
 from __future__ import annotations
 
@@ -149,8 +149,16 @@ def test_a_killed_round_resumes_to_the_same_leaderboard(tmp_path, sample, crashi
 
 def test_check_exit_codes_for_a_good_and_a_broken_image(tmp_path, sample, crashing):
     code, out = run_to_end(
-        "check", str(TEMPLATE), "--split", str(sample), "--out", str(tmp_path / "good"),
-        "--timeout", "120", "--memory", "1g",
+        "check",
+        str(TEMPLATE),
+        "--split",
+        str(sample),
+        "--out",
+        str(tmp_path / "good"),
+        "--timeout",
+        "120",
+        "--memory",
+        "1g",
     )
     assert code == 0, out
     assert "PASSED" in out
@@ -160,8 +168,16 @@ def test_check_exit_codes_for_a_good_and_a_broken_image(tmp_path, sample, crashi
     assert report["estimate"]["estimated_s"] > 0
 
     code, out = run_to_end(
-        "check", str(crashing), "--split", str(sample), "--out", str(tmp_path / "bad"),
-        "--timeout", "120", "--memory", "1g",
+        "check",
+        str(crashing),
+        "--split",
+        str(sample),
+        "--out",
+        str(tmp_path / "bad"),
+        "--timeout",
+        "120",
+        "--memory",
+        "1g",
     )
     assert code == 1, out
     assert "FAILED" in out
