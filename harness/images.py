@@ -587,7 +587,8 @@ def resolve_image(
     if path.is_file() and path.name.lower().endswith(_TARBALL_SUFFIXES):
         with path.open("rb") as fh:
             try:
-                loaded = client.images.load(fh.read())
+                # A file object is streamed to the engine; a large tarball never sits in memory.
+                loaded = client.images.load(fh)
             except APIError as exc:
                 raise SubmissionError(
                     f"{path}: docker load failed: {exc.explanation or exc}"
