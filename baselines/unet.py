@@ -104,7 +104,7 @@ class TrainConfig:
     crop: int = 48
     batch_size: int = 2
     pretrain_steps: int = 400
-    finetune_steps: int = 1000
+    finetune_steps: int = 2000
     pretrain_lr: float = 2e-3
     finetune_lr: float = 2e-3
     mask_ratio: float = 0.5

@@ -76,7 +76,7 @@ def tune(data: tuple[Path, ...], out: Path) -> None:
     help="Split or folder of volumes for pretraining (repeatable); the --data images are added.",
 )
 @click.option("--pretrain-steps", type=click.IntRange(min=0), default=400, show_default=True)
-@click.option("--finetune-steps", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--finetune-steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--no-pretrain", is_flag=True, help="Train from scratch (the comparison model).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--crop", type=int, default=48, show_default=True, help="Edge of the training crops.")
