@@ -514,7 +514,13 @@ def build_folder(
         # A rebuilt base image (e.g. after `make images`) must rebuild the submission too.
         try:
             base_id = client.images.get(base).id
-        except ImageNotFound:
+        except ImageNotFound as exc:
+            if base.startswith("selma3d/"):
+                # Without this the engine would look for it in a registry and fail obscurely.
+                raise SubmissionError(
+                    f"{folder}: its base image {base} is not on this engine; build the base "
+                    "images first with `make images` (or `selma3d images build`)."
+                ) from exc
             base_id = "absent"
         digest = "sha256:" + hashlib.sha256(f"{digest}|{base}|{base_id}".encode()).hexdigest()
     safe_name = "".join(c if c.isalnum() or c in "._-" else "-" for c in folder.name.lower()).strip(
@@ -527,16 +533,6 @@ def build_folder(
             return _info(existing, tag)
     except ImageNotFound:
         pass
-    base = _dockerfile_base(folder / "Dockerfile")
-    if base is not None and base.startswith("selma3d/"):
-        try:
-            client.images.get(base)
-        except ImageNotFound as exc:
-            # Without this the engine would look for it in a registry and fail obscurely.
-            raise SubmissionError(
-                f"{folder}: its base image {base} is not on this engine; build the base images "
-                "first with `make images` (or `selma3d images build`)."
-            ) from exc
     ctx = _stage_context(folder, log=log)
     try:
         image = _docker_build(
