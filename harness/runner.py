@@ -563,9 +563,11 @@ def _run_container(
         log_bytes = container.logs(stdout=True, stderr=True, timestamps=False)
         log = log_bytes[-cfg.log_bytes :].decode("utf-8", errors="replace")
         # stderr on its own too: the two streams interleave unreliably, and errors go there.
+        # No `tail=`: the engine counts it over both streams before filtering, so later stdout
+        # lines could hide the only stderr line.
         err = b""
         if exit_code not in (0, None):
-            err = container.logs(stdout=False, stderr=True, tail=50)[-8192:]
+            err = container.logs(stdout=False, stderr=True)[-8192:]
         peak = watcher.peak
         if oom:
             peak = max(peak or 0, mem)
