@@ -31,7 +31,13 @@ REPO = Path(__file__).resolve().parents[2]
 PATCHES = REPO.parent / "shared" / "data" / "lsm-patches"
 MISBEHAVING = Path(__file__).resolve().parent / "misbehaving"
 TEMPLATE = REPO / "submissions" / "template"
-NAMES = sorted(p.name for p in MISBEHAVING.iterdir() if (p / "Dockerfile").is_file())
+# `_base` holds what every misbehaving image shares; it is built first.
+BASE = MISBEHAVING / "_base"
+NAMES = sorted(
+    p.name
+    for p in MISBEHAVING.iterdir()
+    if (p / "Dockerfile").is_file() and not p.name.startswith("_")
+)
 
 
 def patch_rows(n: int | None = None) -> list[dict[str, str]]:
@@ -69,6 +75,7 @@ def client():
 
 @pytest.fixture(scope="session")
 def images(client) -> dict[str, str]:
+    build_folder(BASE, "selma3d-test/misbehaving-base:latest", client=client, log=lambda m: None)
     built = {}
     for name in [*NAMES, "template"]:
         folder = TEMPLATE if name == "template" else MISBEHAVING / name
