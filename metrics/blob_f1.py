@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import cc3d
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from metrics._masks import binarise, check_pair
+from metrics._masks import binarise, check_pair, components, smallest_labels
 
 __all__ = [
     "CONNECTIVITIES",
@@ -144,7 +143,7 @@ def instances(mask: np.ndarray, *, connectivity: int = 26) -> tuple[np.ndarray, 
     Returns
     -------
     labels : (Z, Y, X) ndarray of unsigned int
-        0 for background; the smallest dtype that holds ``n`` (cc3d's choice).
+        0 for background; the smallest unsigned dtype that holds ``n``.
     n : int
         Number of components.
 
@@ -157,8 +156,8 @@ def instances(mask: np.ndarray, *, connectivity: int = 26) -> tuple[np.ndarray, 
     """
     _check_connectivity(connectivity)
     mask = binarise(mask, name="mask")
-    labels, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True)
-    return labels, int(n)
+    labels, n = components(mask, connectivity)
+    return smallest_labels(labels, n), n
 
 
 def match_instances(

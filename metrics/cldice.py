@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import cc3d
 import numpy as np
 from skimage.morphology import skeletonize
 
-from metrics._masks import binarise, check_pair
+from metrics._masks import binarise, check_pair, components
 
 __all__ = ["cldice", "cldice_from_counts", "skeleton"]
 
 
-def skeleton(mask: np.ndarray, *, labels: np.ndarray | None = None) -> np.ndarray:
+def skeleton(
+    mask: np.ndarray, *, labels: np.ndarray | None = None, n_labels: int | None = None
+) -> np.ndarray:
     """Hard 3D skeleton of a mask, never empty for a non-empty connected component.
 
     Parameters
@@ -19,8 +20,11 @@ def skeleton(mask: np.ndarray, *, labels: np.ndarray | None = None) -> np.ndarra
     mask : (Z, Y, X) ndarray
         Any value ``> 0`` is foreground.
     labels : (Z, Y, X) ndarray of int, optional, keyword-only
-        The 26-connected components of ``mask`` (as ``cc3d.connected_components(mask,
-        connectivity=26)`` gives them), when the caller already has them; computed otherwise.
+        The 26-connected components of ``mask``, labelled ``1..n`` (as
+        ``metrics.blob_f1.instances(mask)`` gives them), when the caller already has them;
+        computed otherwise.
+    n_labels : int, optional, keyword-only
+        The number of components in ``labels``, when known; saves a pass over them.
 
     Returns
     -------
@@ -53,39 +57,45 @@ def skeleton(mask: np.ndarray, *, labels: np.ndarray | None = None) -> np.ndarra
     mask = binarise(mask, name="mask")
     skel = np.asarray(skeletonize(mask), dtype=bool)
     if labels is None:
-        labels = cc3d.connected_components(mask, connectivity=26)
+        labels, n_labels = components(mask, 26)
     elif labels.shape != mask.shape:
         raise ValueError(
             f"labels must have the shape of mask {mask.shape}. Got {labels.shape}."
         )
-    n = int(labels.max()) if labels.size else 0
+    n = n_labels if n_labels is not None else int(labels.max()) if labels.size else 0
     if n == 0:
         return skel
+    flat = labels.reshape(-1)
     # Count skeleton voxels per component: only the skeleton's voxels are gathered, so this
     # costs little more than the skeleton itself.
-    per_label = np.bincount(labels[skel].ravel(), minlength=n + 1)
-    bare = np.flatnonzero(per_label[1:] == 0) + 1
-    if bare.size:
-        skel = skel.copy()
-        skel[tuple(_central_voxels(labels, bare).T)] = True
+    per_label = np.bincount(flat[np.flatnonzero(skel)], minlength=n + 1)
+    bare = per_label[1:] == 0
+    if bare.any():
+        central = _central_voxels(flat, mask, np.concatenate([[False], bare]))
+        # Through coordinates: scikit-image returns a cropped view, which reshape would copy.
+        skel[np.unravel_index(central, mask.shape)] = True
     return skel
 
 
-def _central_voxels(labels: np.ndarray, bare: np.ndarray) -> np.ndarray:
-    """For each label in ``bare``, its voxel nearest to its centroid, as (k, 3) indices."""
-    selected = np.isin(labels, bare)
-    coords = np.argwhere(selected)  # raster order, which breaks distance ties
-    owner = labels[selected].astype(np.int64)
-    slot = np.searchsorted(bare, owner)
-    counts = np.bincount(slot, minlength=bare.size)
+def _central_voxels(flat_labels: np.ndarray, mask: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Flat index of the voxel nearest to the centroid of each label ``i`` with ``chosen[i]``.
+
+    Ties go to the first voxel in raster order.
+    """
+    voxels = np.flatnonzero(mask)  # raster order, which breaks distance ties
+    owner = flat_labels[voxels]
+    voxels = voxels[chosen[owner]]
+    owner = owner[chosen[owner]].astype(np.int64)
+    coords = np.stack(np.unravel_index(voxels, mask.shape), axis=1)
+    slot = np.searchsorted(np.flatnonzero(chosen), owner)
+    counts = np.bincount(slot)
     centroid = np.stack(
-        [np.bincount(slot, weights=coords[:, a], minlength=bare.size) / counts for a in range(3)],
-        axis=1,
+        [np.bincount(slot, weights=coords[:, a]) / counts for a in range(3)], axis=1
     )
     dist = ((coords - centroid[slot]) ** 2).sum(axis=1)
     order = np.lexsort((np.arange(slot.size), dist, slot))
     first = order[np.r_[True, slot[order][1:] != slot[order][:-1]]]
-    return coords[first]
+    return voxels[first]
 
 
 def cldice_from_counts(

@@ -13,11 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import cc3d
 import numpy as np
 
-from metrics._masks import Box, binarise, bounding_box, intersect_boxes, relative
-from metrics.betti import betti_numbers
+from metrics._masks import (
+    Box,
+    binarise,
+    bounding_box,
+    components,
+    intersect_boxes,
+    relative,
+    smallest_labels,
+)
+from metrics.betti import betti_numbers_of_box
 from metrics.blob_f1 import (
     BlobMatch,
     _check_connectivity,
@@ -167,7 +174,7 @@ def prepare_reference(
     box = bounding_box(full) or _EMPTY_BOX
     # A copy, so the caller's full-size array can be freed while this is kept.
     mask = np.array(full[box], dtype=bool, copy=True)
-    labels26, n26 = _components(mask, 26)
+    labels26, n26 = components(mask, 26)
     common = {
         "track": track,
         "options": options,
@@ -178,15 +185,16 @@ def prepare_reference(
         "betti0": n26,
     }
     if track == "vessel":
-        skel = skeleton(mask, labels=labels26)
-        del labels26  # peak memory: the Betti pass allocates its own background labels
-        b1 = betti_numbers(mask, n_components=n26)[1]
+        skel = skeleton(mask, labels=labels26, n_labels=n26)
+        del labels26
+        b1 = betti_numbers_of_box(mask, n_components=n26)[1]
         return PreparedReference(**common, betti1=b1, skeleton=skel)
     labels, n = (
         (labels26, n26)
         if options.connectivity == 26
-        else _components(mask, options.connectivity)
+        else components(mask, options.connectivity)
     )
+    labels = smallest_labels(labels, n)
     sizes = _instance_sizes(labels, mask, n)
     return PreparedReference(**common, labels=labels, instance_sizes=sizes)
 
@@ -234,10 +242,10 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
         inter = int(np.count_nonzero(prepared.mask[r_in] & pred[p_in]))
     else:
         inter = 0
-    labels26, n26 = _components(pred, 26)
+    labels26, n26 = components(pred, 26)
     scores: dict[str, float | int] = {"dice": dice_from_counts(inter, prepared.size, size)}
     if prepared.track == "vessel":
-        skel = skeleton(pred, labels=labels26)
+        skel = skeleton(pred, labels=labels26, n_labels=n26)
         del labels26
         s_ref = prepared.skeleton if prepared.skeleton is not None else prepared.mask
         if both is not None:
@@ -248,7 +256,7 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
         scores["cldice"] = cldice_from_counts(
             sp_in_r, int(np.count_nonzero(skel)), sr_in_p, int(np.count_nonzero(s_ref))
         )
-        b1 = betti_numbers(pred, n_components=n26)[1]
+        b1 = betti_numbers_of_box(pred, n_components=n26)[1]
         scores["betti0_error"] = abs(n26 - prepared.betti0)
         scores["betti1_error"] = abs(b1 - prepared.betti1)
     else:
@@ -299,17 +307,6 @@ def missing_scores(prepared: PreparedReference) -> dict[str, float | int]:
     return {name: worst[name] for name in prepared.columns}
 
 
-def _components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
-    labels, n = cc3d.connected_components(mask, connectivity=connectivity, return_N=True)
-    n = int(n)
-    # cc3d sizes its output for the worst case; the smallest dtype that holds n halves or
-    # quarters what a prepared reference keeps (and pickles).
-    small = np.min_scalar_type(max(n, 1))
-    if small.itemsize < labels.dtype.itemsize:
-        labels = labels.astype(small)
-    return labels, n
-
-
 def _instance_sizes(labels: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     # Only foreground voxels are counted: blobs fill a few percent of a volume.
     return np.bincount(labels[mask], minlength=n + 1)[1:].astype(np.int64)
@@ -327,7 +324,7 @@ def _match(
     if options.connectivity == 26:
         labels, n = labels26, n26
     else:
-        labels, n = _components(pred, options.connectivity)
+        labels, n = components(pred, options.connectivity)
     sizes = _instance_sizes(labels, pred, n)
     if both is not None and prepared.labels is not None:
         pair_r, pair_p, inter = pair_overlaps(

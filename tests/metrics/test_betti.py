@@ -79,3 +79,99 @@ def test_against_scikit_image(seed):
     assert b0 == label(m, connectivity=3).max()
     padded = np.pad(~m, 1, constant_values=True)
     assert b2 == label(padded, connectivity=1).max() - 1
+
+
+def _scipy_b0_b2(m):
+    # Independent: scipy's labelling, 26-connected foreground and 6-connected background of
+    # the padded mask.
+    from scipy import ndimage
+
+    b0 = ndimage.label(m, np.ones((3, 3, 3)))[1]
+    b2 = ndimage.label(~np.pad(m, 1))[1] - 1
+    return b0, b2
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1, 9), (3, 3, 1), (1, 7, 5), (6, 5, 63), (4, 5, 64), (5, 4, 65), (3, 4, 126), (9, 9, 9)],
+)
+@pytest.mark.parametrize("density", [0.3, 0.6, 0.85])
+def test_random_masks_against_scipy(shape, density):
+    # Widths around 64 cross the packed word boundaries; singleton axes hit the cc3d 4.1.1
+    # failure that metrics._masks.components works around.
+    rng = np.random.default_rng([*shape, int(density * 100)])
+    for _ in range(5):
+        m = rng.random(shape) < density
+        b0, b1, b2 = betti_numbers(m)
+        assert (b0, b2) == _scipy_b0_b2(m)
+        assert b0 - b1 + b2 == euler_number(m, connectivity=3)
+
+
+def test_corners_of_a_flat_square_are_four_components():
+    # cc3d 4.1.1 raises "maximum length exception" for this mask at 26-connectivity.
+    m = np.zeros((3, 3, 1), bool)
+    m[0, 0] = m[0, 2] = m[2, 0] = m[2, 2] = True
+    assert betti_numbers(m) == (4, 0, 0)
+
+
+def test_cavity_open_only_through_an_edge_stays_a_cavity():
+    # A 5x5x5 shell around a 3x3x3 hole with one edge voxel of the shell removed: the removed
+    # voxel meets the hole only along an edge, which does not join a 6-connected background.
+    m = np.zeros((7, 7, 7), bool)
+    m[1:6, 1:6, 1:6] = True
+    m[2:5, 2:5, 2:5] = False
+    m[1, 1, 3] = False
+    assert betti_numbers(m)[2] == 1
+    m[1, 2, 3] = False  # now a face opens the hole
+    assert betti_numbers(m)[2] == 0
+
+
+def test_many_cavities():
+    # 3 x 2 x 2 hollow cubes (3x3x3 with an empty centre), apart: 12 components, 12 cavities.
+    m = np.zeros((9, 9, 13), bool)
+    for z in (1, 5):
+        for y in (1, 5):
+            for x in (1, 5, 9):
+                m[z : z + 3, y : y + 3, x : x + 3] = True
+                m[z + 1, y + 1, x + 1] = False
+    assert betti_numbers(m) == (12, 0, 12)
+
+
+def _nested_rings(n):
+    # Square rings in the plane, each with a door in the middle of its top or bottom side (in
+    # turn): the background between rings reaches the outside only by going half-way round
+    # every ring, along x, which a sweep advances by one voxel.
+    plane = np.zeros((n, n), bool)
+    for k, lo in enumerate(range(1, n // 2, 2)):
+        hi = n - 1 - lo
+        if hi - lo < 2:
+            break
+        plane[lo, lo : hi + 1] = plane[hi, lo : hi + 1] = True
+        plane[lo : hi + 1, lo] = plane[lo : hi + 1, hi] = True
+        plane[lo if k % 2 else hi, n // 2] = False
+    return plane
+
+
+def test_nested_rings_need_many_sweeps(monkeypatch):
+    from metrics import _bits
+
+    # Full lids above and below: the corridors between the rings open to the outside only
+    # through the outer ring's door.
+    m = np.ones((3, 31, 31), bool)
+    m[1] = _nested_rings(31)
+    sweeps = []
+    real_sweep = _bits._sweep
+    monkeypatch.setattr(_bits, "_sweep", lambda *a: sweeps.append(1) or real_sweep(*a))
+    assert _scipy_b0_b2(m) == (1, 0)
+    assert betti_numbers(m)[::2] == (1, 0)
+    # Without the early switch to grouping, sweeps run until nothing more is reached.
+    monkeypatch.setattr(_bits, "_FEW_LEFT", 0)
+    monkeypatch.setattr(_bits, "_MAX_SWEEPS", 1000)
+    sweeps.clear()
+    assert betti_numbers(m)[::2] == (1, 0)
+    assert len(sweeps) > 8
+    # Closing the outer door makes the corridors one cavity.
+    closed = m.copy()
+    closed[1, 29, 15] = True
+    assert _scipy_b0_b2(closed) == (1, 1)
+    assert betti_numbers(closed)[::2] == (1, 1)

@@ -77,3 +77,18 @@ def test_bad_input_is_named():
         score_prediction(prepared, np.zeros((4, 4, 5)))
     with pytest.raises(ValueError, match="track must be one of"):
         prepare_reference(np.zeros((4, 4, 4)), track="cells")
+
+
+@pytest.mark.parametrize("track", ["vessel", "spot"])
+def test_masks_whose_box_is_one_voxel_thin(track):
+    # A prediction of dots along one line: its box is (1, 1, 7), a shape on which cc3d 4.1.1
+    # fails at 26-connectivity. Reference: the same dots and one more.
+    r = np.zeros((5, 5, 9), np.uint8)
+    r[2, 2, [1, 3, 5, 7]] = 1
+    p = r.copy()
+    p[2, 2, 7] = 0
+    scores = score_prediction(prepare_reference(r, track=track), p)
+    assert scores["dice"] == pytest.approx(2 * 3 / 7)
+    assert scores["betti0_error"] == 1
+    if track == "spot":
+        assert (scores["blob_tp"], scores["blob_fp"], scores["blob_fn"]) == (3, 0, 1)
