@@ -482,6 +482,9 @@ def _run_container(
         detach=True,
         # No network interface but loopback: nothing can leave (data) or come in (downloads).
         network_mode="none",
+        # The same, without the engine's own network sandbox: the runtime gives the container
+        # an empty network namespace (loopback only) directly. Halves the container's start.
+        network_disabled=True,
         # Read-only root file system: the image cannot be altered or used as scratch space.
         read_only=True,
         # The only writable scratch space, size-limited (and counted in the memory cgroup).
