@@ -11,6 +11,7 @@ error colour.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -47,16 +48,7 @@ def pool_max(plane: np.ndarray, *, size: int) -> np.ndarray:
     >>> pool_max(np.arange(16).reshape(4, 4), size=2).tolist()
     [[5, 7], [13, 15]]
     """
-    if plane.ndim != 2:
-        raise ValueError(f"pool_max: expected a 2D array, got shape {plane.shape}")
-    factor = max(1, math.ceil(max(plane.shape) / size))
-    if factor == 1:
-        return plane
-    h = math.ceil(plane.shape[0] / factor) * factor
-    w = math.ceil(plane.shape[1] / factor) * factor
-    padded = np.full((h, w), plane.min(), dtype=plane.dtype)
-    padded[: plane.shape[0], : plane.shape[1]] = plane
-    return padded.reshape(h // factor, factor, w // factor, factor).max(axis=(1, 3))
+    return _pool(plane, size=size, name="pool_max", fill=plane.min(), reduce=np.max)
 
 
 def image_projection(image: np.ndarray, *, size: int) -> np.ndarray:
@@ -90,16 +82,21 @@ def pool_sum(plane: np.ndarray, *, size: int) -> np.ndarray:
     >>> pool_sum(np.ones((4, 4)), size=2).tolist()
     [[4.0, 4.0], [4.0, 4.0]]
     """
+    return _pool(plane, size=size, name="pool_sum", fill=0, reduce=np.sum)
+
+
+def _pool(plane: np.ndarray, *, size: int, name: str, fill: object, reduce: Any) -> np.ndarray:
+    """Pool ``f x f`` blocks with ``reduce``, ``f = ceil(max(H, W) / size)``; pad with ``fill``."""
     if plane.ndim != 2:
-        raise ValueError(f"pool_sum: expected a 2D array, got shape {plane.shape}")
+        raise ValueError(f"{name}: expected a 2D array, got shape {plane.shape}")
     factor = max(1, math.ceil(max(plane.shape) / size))
     if factor == 1:
         return plane
     h = math.ceil(plane.shape[0] / factor) * factor
     w = math.ceil(plane.shape[1] / factor) * factor
-    padded = np.zeros((h, w), dtype=plane.dtype)
+    padded = np.full((h, w), fill, dtype=plane.dtype)
     padded[: plane.shape[0], : plane.shape[1]] = plane
-    return padded.reshape(h // factor, factor, w // factor, factor).sum(axis=(1, 3))
+    return reduce(padded.reshape(h // factor, factor, w // factor, factor), axis=(1, 3))
 
 
 def error_projection(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,6 +14,18 @@ __all__ = ["COMMANDS", "baselines"]
 _REPO = Path(__file__).resolve().parents[2]
 _WEIGHTS = _REPO / "baselines" / "weights"
 _PARAMS = _REPO / "baselines" / "classical_params.json"
+
+
+def _labeled_splits(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The repeatable, required ``--data`` option of the commands that learn from labels."""
+    return click.option(
+        "--data",
+        "data",
+        multiple=True,
+        required=True,
+        type=click.Path(exists=True, path_type=Path),
+        help=help_text,
+    )
 
 
 @click.group()
@@ -38,14 +51,7 @@ def prepare(work: Path) -> None:
 
 
 @baselines.command("tune")
-@click.option(
-    "--data",
-    "data",
-    multiple=True,
-    required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Labeled split (repeatable): the public sample the search sees.",
-)
+@_labeled_splits("Labeled split (repeatable): the public sample the search sees.")
 @click.option("--out", type=click.Path(path_type=Path), default=_PARAMS, show_default=True)
 def tune(data: tuple[Path, ...], out: Path) -> None:
     """Grid-search the classical baseline's parameters per structure and track."""
@@ -61,14 +67,7 @@ def tune(data: tuple[Path, ...], out: Path) -> None:
 
 
 @baselines.command("train")
-@click.option(
-    "--data",
-    "data",
-    multiple=True,
-    required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Labeled split for finetuning (repeatable).",
-)
+@_labeled_splits("Labeled split for finetuning (repeatable).")
 @click.option(
     "--unlabeled",
     multiple=True,
