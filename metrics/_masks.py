@@ -10,6 +10,8 @@ __all__ = [
     "bounding_box",
     "check_pair",
     "components",
+    "count_at",
+    "count_overlap",
     "intersect_boxes",
     "relative",
     "smallest_labels",
@@ -105,3 +107,46 @@ def relative(box: Box, within: Box) -> Box:
     return tuple(  # type: ignore[return-value]
         slice(s.start - w.start, s.stop - w.start) for s, w in zip(box, within, strict=True)
     )
+
+
+# Planes per step of :func:`count_overlap`: a buffer of a few MB, reused, instead of one
+# temporary the size of the box.
+_OVERLAP_PLANES = 16
+
+
+def count_overlap(a: np.ndarray, b: np.ndarray) -> int:
+    """``np.count_nonzero(a & b)`` for two bool arrays of one shape, without a full temporary.
+
+    The AND goes through a small buffer a few planes at a time: on large boxes, allocating
+    (and, on virtual machines, faulting in) a box-sized temporary costs more than the AND.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"count_overlap needs arrays of one shape. Got {a.shape} and {b.shape}.")
+    planes = max(1, min(_OVERLAP_PLANES, a.shape[0]))
+    buffer = np.empty((planes, *a.shape[1:]), bool)
+    total = 0
+    for start in range(0, a.shape[0], planes):
+        out = buffer[: min(planes, a.shape[0] - start)]
+        np.logical_and(a[start : start + planes], b[start : start + planes], out=out)
+        total += int(np.count_nonzero(out))
+    return total
+
+
+def count_at(
+    coordinates: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mask: np.ndarray,
+    *,
+    offset: tuple[int, int, int] = (0, 0, 0),
+) -> int:
+    """Number of the points ``coordinates + offset`` that fall on a ``True`` voxel of ``mask``.
+
+    Points outside ``mask`` count as background. This is how a skeleton, held as coordinates,
+    meets a mask cropped to another box: ``offset`` is the first box's corner minus the
+    second's.
+    """
+    shifted = [np.asarray(c) + o for c, o in zip(coordinates, offset, strict=True)]
+    inside = np.ones(shifted[0].shape, bool)
+    for c, size in zip(shifted, mask.shape, strict=True):
+        inside &= (c >= 0) & (c < size)
+    z, y, x = (c[inside] for c in shifted)
+    return int(np.count_nonzero(mask[z, y, x]))

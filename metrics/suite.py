@@ -20,6 +20,8 @@ from metrics._masks import (
     binarise,
     bounding_box,
     components,
+    count_at,
+    count_overlap,
     intersect_boxes,
     relative,
     smallest_labels,
@@ -33,7 +35,7 @@ from metrics.blob_f1 import (
     match_from_overlaps,
     pair_overlaps,
 )
-from metrics.cldice import cldice_from_counts, skeleton
+from metrics.cldice import cldice_from_counts, skeleton_coordinates
 from metrics.dice import dice_from_counts
 from metrics.pq import panoptic_quality_from_match
 from metrics.registry import TRACK_METRICS
@@ -108,8 +110,8 @@ class PreparedReference:
         Foreground voxels.
     betti0, betti1 : int
         Betti numbers; ``betti1`` is -1 when the track does not use it.
-    skeleton : ndarray of bool or None
-        Skeleton inside ``box`` (vessel track).
+    skeleton : (3, K) ndarray of int32 or None
+        Coordinates ``(z, y, x)`` inside ``box`` of the K skeleton voxels (vessel track).
     labels : ndarray of unsigned int or None
         Blob instances inside ``box`` (spot track), labelled ``1..n``.
     instance_sizes : ndarray of int64
@@ -172,8 +174,10 @@ def prepare_reference(
         raise TypeError(f"options must be a MetricOptions. Got {type(options).__name__}.")
     full = binarise(reference, name="reference")
     box = bounding_box(full) or _EMPTY_BOX
-    # A copy, so the caller's full-size array can be freed while this is kept.
-    mask = np.array(full[box], dtype=bool, copy=True)
+    mask = full[box]
+    if full is reference or mask.shape != full.shape:
+        # A copy, so neither the caller's array nor the full-size one is kept alive by a view.
+        mask = np.array(mask, dtype=bool, copy=True)
     labels26, n26 = components(mask, 26)
     common = {
         "track": track,
@@ -185,7 +189,8 @@ def prepare_reference(
         "betti0": n26,
     }
     if track == "vessel":
-        skel = skeleton(mask, labels=labels26, n_labels=n26)
+        # int32 coordinates: a fraction of a box-sized mask to keep and to send to workers.
+        skel = np.array(skeleton_coordinates(mask, labels=labels26, n_labels=n26), np.int32)
         del labels26
         b1 = betti_numbers_of_box(mask, n_components=n26)[1]
         return PreparedReference(**common, betti1=b1, skeleton=skel)
@@ -239,22 +244,25 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
     if both is not None:
         r_in = relative(both, prepared.box)
         p_in = relative(both, pbox)
-        inter = int(np.count_nonzero(prepared.mask[r_in] & pred[p_in]))
+        inter = count_overlap(prepared.mask[r_in], pred[p_in])
     else:
         inter = 0
     labels26, n26 = components(pred, 26)
     scores: dict[str, float | int] = {"dice": dice_from_counts(inter, prepared.size, size)}
     if prepared.track == "vessel":
-        skel = skeleton(pred, labels=labels26, n_labels=n26)
+        skel = skeleton_coordinates(pred, labels=labels26, n_labels=n26)
         del labels26
-        s_ref = prepared.skeleton if prepared.skeleton is not None else prepared.mask
-        if both is not None:
-            sp_in_r = int(np.count_nonzero(skel[p_in] & prepared.mask[r_in]))
-            sr_in_p = int(np.count_nonzero(s_ref[r_in] & pred[p_in]))
-        else:
-            sp_in_r = sr_in_p = 0
+        s_ref = prepared.skeleton
+        if s_ref is None:
+            raise ValueError("a vessel-track PreparedReference must hold its skeleton")
+        # Box corners: the prediction's skeleton is met in the reference's box and back.
+        p_to_r = tuple(p.start - r.start for p, r in zip(pbox, prepared.box, strict=True))
+        r_to_p = tuple(-d for d in p_to_r)
         scores["cldice"] = cldice_from_counts(
-            sp_in_r, int(np.count_nonzero(skel)), sr_in_p, int(np.count_nonzero(s_ref))
+            count_at(skel, prepared.mask, offset=p_to_r),
+            int(skel[0].size),
+            count_at(tuple(s_ref), pred, offset=r_to_p),
+            int(s_ref.shape[1]),
         )
         b1 = betti_numbers_of_box(pred, n_components=n26)[1]
         scores["betti0_error"] = abs(n26 - prepared.betti0)

@@ -74,3 +74,17 @@ def test_shifted_small_cube_hand_worked():
     p = np.zeros_like(r)
     p[1:3, 1:3, 2:4] = True
     assert cldice(r, p) == 0.0
+
+
+def test_skeleton_coordinates_by_hand():
+    from metrics.cldice import skeleton_coordinates
+
+    # A 2x2x2 cube that thinning empties (one voxel stands for it: its first, all being
+    # equally near the centroid) and a rod that thinning keeps whole, in raster order.
+    m = np.zeros((6, 6, 12), bool)
+    m[0:2, 0:2, 0:2] = True
+    m[4, 4, 3:11] = True
+    z, y, x = skeleton_coordinates(m)
+    assert z.tolist() == [0] + [4] * 8
+    assert y.tolist() == [0] + [4] * 8
+    assert x.tolist() == [0, 3, 4, 5, 6, 7, 8, 9, 10]

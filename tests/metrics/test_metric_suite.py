@@ -37,6 +37,20 @@ def test_suite_equals_single_metric_functions(track, options):
         assert value == pytest.approx(METRICS[name].fn(r, p, **extra), abs=1e-12), name
 
 
+@pytest.mark.parametrize("track", ["vessel", "spot"])
+def test_boxes_shifted_along_every_axis(track):
+    # The cross terms meet each mask in the other's box: shifts in z, y and x, both signs.
+    rng = np.random.default_rng(11)
+    r = np.zeros((16, 17, 18), np.uint8)
+    p = np.zeros_like(r)
+    r[2:11, 5:15, 1:10] = rng.random((9, 10, 9)) < 0.4
+    p[4:14, 1:12, 6:17] = rng.random((10, 11, 11)) < 0.4
+    p[4:11, 5:12, 6:10] |= r[4:11, 5:12, 6:10]  # some overlap
+    scores = score_prediction(prepare_reference(r, track=track), p)
+    for name, value in scores.items():
+        assert value == pytest.approx(METRICS[name].fn(r, p), abs=1e-12), name
+
+
 def test_disjoint_boxes_and_reuse():
     r = np.zeros((10, 10, 10), np.uint8)
     r[:3, :3, :3] = 1
