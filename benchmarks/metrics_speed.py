@@ -25,6 +25,11 @@ ellipsoid blobs; predictions are perturbed references), one core for every proce
 4. peak memory (max RSS of a fresh process holding both masks) at 256³ and 512³.
    Target: under 2 GB at 512³.
 
+Every process here (ours, the memory probes and panoptica's) runs with the allocator setting
+that ``selma3d`` itself uses, ``harness.memory.keep_freed_memory`` (freed memory kept for
+reuse instead of being returned to the system and faulted in again); ``--system-malloc``
+measures with glibc's defaults instead.
+
 panoptica pins its own numpy and cc3d, so it lives in ``benchmarks/.venv-panoptica`` (created
 with pip on first use, ignored by git) and runs in a subprocess; masks go through ``.npy`` files
 in a temporary folder. This file is also that subprocess's entry point (``--panoptica-worker``)
@@ -191,6 +196,12 @@ def ensure_panoptica() -> Path:
     return python
 
 
+# glibc's environment form of ``keep_freed_memory``, for panoptica's process, which cannot
+# import the harness.
+KEEP_FREED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
+SYSTEM_MALLOC = False
+
+
 def run_panoptica(track: str, reference: np.ndarray, prediction: np.ndarray) -> dict:
     python = ensure_panoptica()
     with tempfile.TemporaryDirectory() as tmp:
@@ -202,6 +213,7 @@ def run_panoptica(track: str, reference: np.ndarray, prediction: np.ndarray) -> 
             check=True,
             capture_output=True,
             text=True,
+            env=os.environ if SYSTEM_MALLOC else {**os.environ, **KEEP_FREED_ENV},
         )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -381,7 +393,15 @@ def measure_memory(track: str, size: int, seed: int) -> dict:
         np.save(pred_path, predictions[0])
         del reference, predictions
         out = subprocess.run(
-            [sys.executable, __file__, "--memory-worker", track, str(ref_path), str(pred_path)],
+            [
+                sys.executable,
+                __file__,
+                "--memory-worker",
+                track,
+                str(ref_path),
+                str(pred_path),
+                *(["--system-malloc"] if SYSTEM_MALLOC else []),
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -439,9 +459,21 @@ def main() -> None:
     parser.add_argument(
         "--vessel-only", action="store_true", help="only the vessel suite against its floor"
     )
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="glibc's default allocator settings instead of those selma3d uses",
+    )
     parser.add_argument("--panoptica-worker", nargs=3, metavar=("TRACK", "REF", "PRED"))
     parser.add_argument("--memory-worker", nargs=3, metavar=("TRACK", "REF", "PRED"))
     args = parser.parse_args()
+    global SYSTEM_MALLOC
+    SYSTEM_MALLOC = args.system_malloc
+    if not args.system_malloc and not args.panoptica_worker:
+        from harness.memory import keep_freed_memory
+
+        if not keep_freed_memory():
+            raise SystemExit("keep_freed_memory needs glibc; run with --system-malloc")
     if args.panoptica_worker:
         panoptica_worker(*args.panoptica_worker)
         return
@@ -454,6 +486,10 @@ def main() -> None:
     from rich.table import Table
 
     console = Console()
+    console.print(
+        "allocator: "
+        + ("glibc defaults (--system-malloc)" if SYSTEM_MALLOC else "selma3d's (keep_freed_memory)")
+    )
     pin_one_core()
     if args.vessel_only:
         rows: list[tuple[str, str, str, str]] = []

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import SplitError, SubmissionError, VolumeError
+from harness.memory import keep_freed_memory
 from harness.runner import RECORDS_NAME, read_case_records
 from harness.split import Case, Split
 from harness.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extension, volume_format
@@ -215,7 +216,9 @@ def evaluate_predictions(
                 advance()
         else:
             # spawn: workers start clean, never inheriting the parent's threads or locks.
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            with ProcessPoolExecutor(
+                max_workers=jobs, mp_context=get_context("spawn"), initializer=keep_freed_memory
+            ) as pool:
                 futures = [
                     pool.submit(_evaluate_case, case, entries, options, split.content_hash)
                     for case, entries in tasks

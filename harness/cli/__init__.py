@@ -56,6 +56,10 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``selma3d`` console script."""
     err = Console(stderr=True)
+    # The command's process is ours: scoring cases reuses freed memory instead of refaulting it.
+    from harness.memory import keep_freed_memory
+
+    keep_freed_memory()
     try:
         # Without standalone mode click returns a command's ``ctx.exit(code)`` instead of exiting.
         code = cli.main(args=argv, prog_name="selma3d", standalone_mode=False)
