@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ __all__ = ["COMMANDS"]
 
 _REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = _REPO / "examples" / "demo" / "round.yaml"
+# What a round writes into its output folder (harness.round.run_round).
+_DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
 
 
 @click.command("round")
@@ -176,8 +179,17 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
 @click.option("--cases", type=int, default=8, show_default=True, help="Hidden cases to generate.")
 @click.option("--size", type=int, default=96, show_default=True, help="Edge of each cubic case.")
 @click.option("--seed", type=int, default=2024, show_default=True)
-def demo_command(out_dir: Path, cases: int, size: int, seed: int) -> None:
-    """Run a complete round on generated data: baselines and the template as teams."""
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted demo instead of starting its runs over (same images only).",
+)
+def demo_command(out_dir: Path, cases: int, size: int, seed: int, resume: bool) -> None:
+    """Run a complete round on generated data: baselines and the template as teams.
+
+    Each demo starts its container runs and leaderboard over, keeping the generated split:
+    after an update the team images differ, and a round refuses to mix two images in a run.
+    """
     from harness.round import run_round
     from harness.round_config import load_round_config
     from harness.split import MANIFEST_NAME
@@ -186,6 +198,13 @@ def demo_command(out_dir: Path, cases: int, size: int, seed: int) -> None:
     console = Console(stderr=True)
     out_dir = out_dir.resolve()
     hidden = out_dir / "data" / "hidden"
+    if not resume:
+        # Only what the round writes, and only in a folder that holds a demo's split.
+        earlier = [out_dir / n for n in _DEMO_OUTPUTS if (out_dir / n).exists()]
+        if earlier and (hidden / MANIFEST_NAME).is_file():
+            console.print(f"starting over: removing {', '.join(p.name for p in earlier)}")
+            for path in earlier:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
     if not (hidden / MANIFEST_NAME).is_file():
         console.rule("[bold]data")
         console.print(f"generating a hidden split of {cases} cases ({size}^3) in {hidden}")

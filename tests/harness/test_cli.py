@@ -70,3 +70,37 @@ def test_help_exits_0():
 def test_a_bug_exits_4_with_its_traceback_not_1(capsys):
     assert exit_code(["t-bug"]) == EXIT_INTERNAL
     assert "ZeroDivisionError" in capsys.readouterr().err
+
+
+def _demo_folder(root):
+    from harness.split import MANIFEST_NAME
+
+    (root / "data" / "hidden").mkdir(parents=True)
+    (root / "data" / "hidden" / MANIFEST_NAME).write_text("kept\n")
+    (root / "runs" / "unet" / "s00").mkdir(parents=True)
+    (root / "leaderboard").mkdir()
+    (root / "results.csv").write_text("old\n")
+    (root / "notes.txt").write_text("not the round's\n")
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_demo_starts_its_runs_over_unless_resumed(tmp_path, monkeypatch, resume):
+    # The round itself runs in the integration tests; here only what the demo keeps matters.
+    import harness.round
+
+    seen = {}
+
+    def fake_round(config, *, console):
+        seen["runs"] = (tmp_path / "runs").exists()
+        seen["split"] = str(config.phases[config.phase].split)
+        return type("R", (), {"report": tmp_path / "leaderboard" / "index.html"})()
+
+    monkeypatch.setattr(harness.round, "run_round", fake_round)
+    _demo_folder(tmp_path)
+    args = ["demo", "--out", str(tmp_path), *(["--resume"] if resume else [])]
+    assert cli.main(args=args, standalone_mode=False) is None
+    assert seen == {"runs": resume, "split": str(tmp_path / "data" / "hidden")}
+    assert (tmp_path / "results.csv").exists() == resume
+    assert (tmp_path / "leaderboard").exists() == resume
+    assert (tmp_path / "data" / "hidden").is_dir()
+    assert (tmp_path / "notes.txt").is_file()
