@@ -175,8 +175,9 @@ def prepare_reference(
     full = binarise(reference, name="reference")
     box = bounding_box(full) or _EMPTY_BOX
     mask = full[box]
-    if full is reference or mask.shape != full.shape:
-        # A copy, so neither the caller's array nor the full-size one is kept alive by a view.
+    if np.asarray(reference).dtype == bool or mask.shape != full.shape:
+        # A copy, so neither the caller's array (binarise passes bool input through) nor the
+        # full-size one is kept alive by a view.
         mask = np.array(mask, dtype=bool, copy=True)
     labels26, n26 = components(mask, 26)
     common = {

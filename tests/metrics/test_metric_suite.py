@@ -106,3 +106,12 @@ def test_masks_whose_box_is_one_voxel_thin(track):
     assert scores["betti0_error"] == 1
     if track == "spot":
         assert (scores["blob_tp"], scores["blob_fp"], scores["blob_fn"]) == (3, 0, 1)
+
+
+def test_prepared_reference_does_not_share_the_callers_array():
+    r, p = _pair(7)
+    for reference in (r > 0, r):
+        prepared = prepare_reference(reference, track="vessel")
+        before = score_prediction(prepared, p)
+        reference[...] = 0  # the caller reuses its buffer
+        assert score_prediction(prepared, p) == before
