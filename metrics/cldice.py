@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.morphology import skeletonize
 
-from metrics._masks import binarise, check_pair, components
+from metrics._masks import binarise, check_pair, components, count_at
 
 __all__ = ["cldice", "cldice_from_counts", "skeleton", "skeleton_coordinates"]
 
@@ -221,11 +221,8 @@ def cldice(reference: np.ndarray, prediction: np.ndarray) -> float:
     0.75
     """
     ref, pred = check_pair(reference, prediction)
-    s_ref = skeleton(ref)
-    s_pred = skeleton(pred)
+    s_ref = skeleton_coordinates(ref)
+    s_pred = skeleton_coordinates(pred)
     return cldice_from_counts(
-        int(np.count_nonzero(s_pred & ref)),
-        int(np.count_nonzero(s_pred)),
-        int(np.count_nonzero(s_ref & pred)),
-        int(np.count_nonzero(s_ref)),
+        count_at(s_pred, ref), int(s_pred[0].size), count_at(s_ref, pred), int(s_ref[0].size)
     )
