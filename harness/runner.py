@@ -629,7 +629,10 @@ def _run_batch(run: _Run, cases: Sequence[Case], attempt_of: dict[str, int]) -> 
                 engine_error = f"the Docker engine failed (attempt {attempt + 1}): {exc}"
                 if attempt < cfg.retries:
                     time.sleep(min(5.0, 0.5 * 2**attempt))
-        return [_finish_case(run, s, result, output_dir, engine_error, attempt_of) for s in staged]
+        return [
+            _finish_case(run, s, result, output_dir, engine_error, attempt_of, len(staged))
+            for s in staged
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=False)
 
@@ -641,6 +644,7 @@ def _finish_case(
     output_dir: Path,
     engine_error: str,
     attempt_of: dict[str, int],
+    cases_in_run: int,
 ) -> CaseRecord:
     cfg = run.config
     pred_path = run.out_dir / "predictions" / f"{staged.case_id}.nii.gz"
@@ -662,11 +666,17 @@ def _finish_case(
             result.peak_memory_bytes,
             result.log,
         )
-        status, reason = _judge(run, staged, result, output_dir)
+        verdict = _judge(run, staged, result, output_dir, cases_in_run=cases_in_run)
+        status, reason = verdict.status, verdict.reason
         if status == "ok":
             located = run.contract.locate(output_dir, staged)
             check = validate_prediction(located.path, staged.grid, threshold=cfg.threshold)  # type: ignore[arg-type]
-            status, reason = check.status, check.reason
+            if check.status != "ok" and verdict.run_failure is not None:
+                # Most likely cut short by the kill: the run's failure explains it.
+                failed_as, why = verdict.run_failure
+                status, reason = failed_as, f"{why}\nits output for this case: {check.reason}"
+            elif check.status != "ok":
+                status, reason = check.status, check.reason
             if check.mask is not None:
                 save_mask(check.mask, staged.grid, pred_path)
                 prediction = f"predictions/{staged.case_id}.nii.gz"
@@ -701,12 +711,18 @@ def _finish_case(
     return record
 
 
-def _judge(
-    run: _Run, staged: StagedCase, result: _ContainerResult, output_dir: Path
-) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Verdict:
+    status: str
+    reason: str = ""
+    # Set for an output kept from a multi-case run that then failed: the run's failure
+    # (status, reason), which the case gets instead if that output does not validate.
+    run_failure: tuple[str, str] | None = None
+
+
+def _run_failure(run: _Run, result: _ContainerResult) -> tuple[str, str] | None:
+    """How the container run itself failed (timeout, OOM, non-zero exit); None if it exited 0."""
     cfg = run.config
-    if result.output_problem:
-        return "invalid_output", result.output_problem + "; the container was stopped"
     if result.timed_out:
         return (
             "timeout",
@@ -719,15 +735,53 @@ def _judge(
         return "failed", f"exited with code {result.exit_code}" + (
             f"; log tail:\n{tail}" if tail else ""
         )
+    return None
+
+
+def _judge(
+    run: _Run,
+    staged: StagedCase,
+    result: _ContainerResult,
+    output_dir: Path,
+    *,
+    cases_in_run: int,
+) -> _Verdict:
+    """The status of one case from its container run and its output, before validation.
+
+    A run of one case takes the run's failure. A run of several cases (folder contract) that
+    times out, runs out of memory or exits non-zero keeps what it wrote before: each case with
+    an output is judged on that output, the others take the run's failure. Output found
+    unsafe anywhere (links, devices, over a cap) discards the whole run's output.
+    """
+    cfg = run.config
+    if result.output_problem:
+        return _Verdict("invalid_output", result.output_problem + "; the container was stopped")
+    failure = _run_failure(run, result)
+    if failure is not None and cases_in_run == 1:
+        return _Verdict(*failure)
     scan = scan_output_tree(
         output_dir, limits=OutputLimits(cfg.max_output_bytes, cfg.max_output_files)
     )
     if scan.problem:
-        return "invalid_output", scan.problem
+        if failure is not None:
+            return _Verdict(failure[0], f"{failure[1]}\nits output was not used: {scan.problem}")
+        return _Verdict("invalid_output", scan.problem)
     located = run.contract.locate(output_dir, staged)
     if located.status != "ok":
-        return located.status, located.reason
-    return "ok", ""
+        if failure is not None:
+            return _Verdict(
+                failure[0],
+                f"{failure[1]}\nthis case had no output yet ({cases_in_run} cases in the run)",
+            )
+        return _Verdict(located.status, located.reason)
+    if failure is not None:
+        headline = re.split(r"[;\n]", failure[1])[0]
+        note = (
+            f"kept: written before the container run of {cases_in_run} cases ended as "
+            f"{failure[0]} ({headline})"
+        )
+        return _Verdict("ok", note, run_failure=failure)
+    return _Verdict("ok")
 
 
 @contextlib.contextmanager

@@ -169,6 +169,24 @@ def test_exit_code_3_is_failed_with_the_log_tail(images, client, split2, tmp_pat
     assert "loading layer 0" in log and "model weights not found" in log
 
 
+def test_a_folder_run_that_crashes_keeps_what_it_wrote(images, client, split4, tmp_path):
+    # One container for the 4 cases: it writes one good output, cuts the next short, exits 3.
+    summary = run(images, client, "folder-partial", split4, tmp_path, contract="folder", jobs=1)
+    records = list(summary.records.values())
+    assert sorted(r.status for r in records) == ["failed", "failed", "failed", "ok"]
+    kept = next(r for r in records if r.status == "ok")
+    assert kept.reason.startswith("kept: written before the container run of 4 cases ended")
+    assert kept.prediction == f"predictions/{kept.case_id}.nii.gz"
+    assert (tmp_path / "folder-partial" / kept.prediction).is_file()
+    failed = [r for r in records if r.status == "failed"]
+    assert all(r.exit_code == 3 and "out of time budget" in r.reason for r in failed)
+    cut = [r for r in failed if "its output for this case" in r.reason]
+    assert len(cut) == 1 and "unreadable" in cut[0].reason.lower(), cut
+    assert sum("had no output yet" in r.reason for r in failed) == 2
+    saved = sorted(p.name for p in (tmp_path / "folder-partial" / "predictions").iterdir())
+    assert saved == [f"{kept.case_id}.nii.gz"]
+
+
 def test_writing_nothing_is_missing_output(images, client, split2, tmp_path):
     summary = run(images, client, "silent", split2, tmp_path)
     assert statuses(summary) == {"missing_output"}
