@@ -55,8 +55,8 @@ def components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
 def smallest_labels(labels: np.ndarray, n: int) -> np.ndarray:
     """``labels`` in the smallest unsigned dtype that holds ``n``.
 
-    Worth its pass over the volume only for labels that are kept: it halves or quarters what
-    a prepared reference holds (and pickles).
+    Worth its pass only for labels that are kept: it halves or quarters what a prepared
+    reference holds (and pickles).
     """
     small = np.min_scalar_type(max(n, 1))
     if small.itemsize < labels.dtype.itemsize:
@@ -132,6 +132,41 @@ def count_overlap(a: np.ndarray, b: np.ndarray) -> int:
     return total
 
 
+def values_at(
+    coordinates: tuple[np.ndarray, np.ndarray, np.ndarray],
+    array: np.ndarray,
+    *,
+    offset: tuple[int, int, int] = (0, 0, 0),
+) -> np.ndarray:
+    """The values of ``array`` at the points ``coordinates + offset``; 0 outside ``array``.
+
+    Points held as coordinates in one box meet an array cropped to another box this way:
+    ``offset`` is the first box's corner minus the second's.
+
+    Parameters
+    ----------
+    coordinates : tuple of three (K,) integer ndarrays
+        ``(z, y, x)`` of K points.
+    array : (Z, Y, X) ndarray
+    offset : tuple of int, keyword-only
+
+    Returns
+    -------
+    (K,) ndarray of ``array.dtype``
+    """
+    shifted = [np.asarray(c) + o for c, o in zip(coordinates, offset, strict=True)]
+    inside = np.ones(shifted[0].shape, bool)
+    for c, size in zip(shifted, array.shape, strict=True):
+        inside &= (c >= 0) & (c < size)
+    values = np.zeros(shifted[0].shape, array.dtype)
+    if inside.all():
+        values[:] = array[shifted[0], shifted[1], shifted[2]]
+    else:
+        z, y, x = (c[inside] for c in shifted)
+        values[inside] = array[z, y, x]
+    return values
+
+
 def count_at(
     coordinates: tuple[np.ndarray, np.ndarray, np.ndarray],
     mask: np.ndarray,
@@ -141,12 +176,6 @@ def count_at(
     """Number of the points ``coordinates + offset`` that fall on a ``True`` voxel of ``mask``.
 
     Points outside ``mask`` count as background. This is how a skeleton, held as coordinates,
-    meets a mask cropped to another box: ``offset`` is the first box's corner minus the
-    second's.
+    meets a mask cropped to another box (see :func:`values_at`).
     """
-    shifted = [np.asarray(c) + o for c, o in zip(coordinates, offset, strict=True)]
-    inside = np.ones(shifted[0].shape, bool)
-    for c, size in zip(shifted, mask.shape, strict=True):
-        inside &= (c >= 0) & (c < size)
-    z, y, x = (c[inside] for c in shifted)
-    return int(np.count_nonzero(mask[z, y, x]))
+    return int(np.count_nonzero(values_at(coordinates, mask, offset=offset)))

@@ -335,6 +335,51 @@ def pair_overlaps(
     return keys // stride, keys % stride, counts.astype(np.int64)
 
 
+def pair_overlaps_at_points(
+    reference_labels: np.ndarray, prediction_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pair_overlaps` from the labels at the reference's foreground voxels only.
+
+    Parameters
+    ----------
+    reference_labels : (K,) ndarray of int
+        The reference instance of each of its K foreground voxels, non-decreasing (the voxels
+        grouped by instance, as ``metrics.suite.prepare_reference`` keeps them).
+    prediction_labels : (K,) ndarray of int
+        The prediction's label at those voxels, 0 for background.
+
+    Returns
+    -------
+    tuple of three (M,) ndarrays of int64
+        Reference label, prediction label and voxel count of each overlapping pair, sorted.
+
+    Notes
+    -----
+    Grouped by reference instance, equal pairs mostly sit next to each other: runs are counted
+    first, and only the run keys (a few per instance) are sorted, not one key per voxel.
+    """
+    if reference_labels.shape != prediction_labels.shape or reference_labels.ndim != 1:
+        raise ValueError(
+            "reference_labels and prediction_labels must be 1-D and of one length. Got "
+            f"{reference_labels.shape} and {prediction_labels.shape}."
+        )
+    hit = prediction_labels > 0
+    r = reference_labels[hit].astype(np.int64)
+    p = prediction_labels[hit].astype(np.int64)
+    if r.size == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    if np.any(r[1:] < r[:-1]):
+        raise ValueError("reference_labels must be non-decreasing (voxels grouped by instance).")
+    stride = int(p.max()) + 1
+    key = r * stride + p
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    runs = np.diff(np.append(starts, key.size))
+    keys, which = np.unique(key[starts], return_inverse=True)
+    counts = np.bincount(which, weights=runs, minlength=keys.size).astype(np.int64)
+    return keys // stride, keys % stride, counts
+
+
 def match_from_overlaps(
     reference_ids: np.ndarray,
     reference_sizes: np.ndarray,

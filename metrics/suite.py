@@ -4,8 +4,10 @@
 skeleton, connected components, Betti numbers) and returns a picklable ``PreparedReference``;
 ``score_prediction`` then costs only the prediction's own work plus the cross terms, so scoring
 several teams on one case reuses the reference. Each mask is processed on its own bounding box
-and cross terms on the intersection of the two boxes (inside the box of their union), and blob
-overlaps come from one joint histogram of the two label images, never from per-pair masks.
+and cross terms on the intersection of the two boxes (inside the box of their union). For blobs,
+the reference keeps its voxels as coordinates grouped by instance; a prediction's overlaps (the
+Dice intersection and every overlapping blob pair) are read at those points, never from
+per-pair masks or a scan of two label boxes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from metrics._masks import (
     intersect_boxes,
     relative,
     smallest_labels,
+    values_at,
 )
 from metrics.betti import betti_numbers_of_box
 from metrics.blob_f1 import (
@@ -33,7 +36,7 @@ from metrics.blob_f1 import (
     _check_matching,
     _check_threshold,
     match_from_overlaps,
-    pair_overlaps,
+    pair_overlaps_at_points,
 )
 from metrics.cldice import cldice_from_counts, skeleton_coordinates
 from metrics.dice import dice_from_counts
@@ -112,8 +115,11 @@ class PreparedReference:
         Betti numbers; ``betti1`` is -1 when the track does not use it.
     skeleton : (3, K) ndarray of int32 or None
         Coordinates ``(z, y, x)`` inside ``box`` of the K skeleton voxels (vessel track).
-    labels : ndarray of unsigned int or None
-        Blob instances inside ``box`` (spot track), labelled ``1..n``.
+    points : (3, K) ndarray of int32 or None
+        Coordinates ``(z, y, x)`` inside ``box`` of the K reference voxels, grouped by blob
+        instance (spot track).
+    point_labels : (K,) ndarray of unsigned int or None
+        The instance (``1..n``) of each point, non-decreasing.
     instance_sizes : ndarray of int64
         Voxels per instance, index ``i`` for label ``i + 1``; empty for the vessel track.
     """
@@ -127,7 +133,8 @@ class PreparedReference:
     betti0: int
     betti1: int = -1
     skeleton: np.ndarray | None = None
-    labels: np.ndarray | None = None
+    points: np.ndarray | None = None
+    point_labels: np.ndarray | None = None
     instance_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
@@ -200,9 +207,16 @@ def prepare_reference(
         if options.connectivity == 26
         else components(mask, options.connectivity)
     )
-    labels = smallest_labels(labels, n)
-    sizes = _instance_sizes(labels, mask, n)
-    return PreparedReference(**common, labels=labels, instance_sizes=sizes)
+    # The reference's voxels as coordinates grouped by instance: each prediction's overlaps
+    # are then read at these K points instead of across a box of labels.
+    flat = np.flatnonzero(mask)
+    point_labels = smallest_labels(labels.ravel()[flat], n)
+    sizes = np.bincount(point_labels, minlength=n + 1)[1:].astype(np.int64)
+    order = np.argsort(point_labels, kind="stable")
+    points = np.array(np.unravel_index(flat[order], mask.shape), np.int32)
+    return PreparedReference(
+        **common, points=points, point_labels=point_labels[order], instance_sizes=sizes
+    )
 
 
 def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dict[str, float | int]:
@@ -240,25 +254,25 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
     pbox = bounding_box(full) or _EMPTY_BOX
     pred = full[pbox]
     size = int(np.count_nonzero(pred))
-    both = intersect_boxes(prepared.box, pbox)
-    # Views of each crop restricted to the overlap of the two boxes: cross terms live there.
-    if both is not None:
-        r_in = relative(both, prepared.box)
-        p_in = relative(both, pbox)
-        inter = count_overlap(prepared.mask[r_in], pred[p_in])
-    else:
-        inter = 0
+    # Box corners: coordinates in one crop are met in the other through these offsets.
+    p_to_r = tuple(p.start - r.start for p, r in zip(pbox, prepared.box, strict=True))
+    r_to_p = tuple(-d for d in p_to_r)
     labels26, n26 = components(pred, 26)
-    scores: dict[str, float | int] = {"dice": dice_from_counts(inter, prepared.size, size)}
+    scores: dict[str, float | int] = {}
     if prepared.track == "vessel":
+        both = intersect_boxes(prepared.box, pbox)
+        # Views of each crop restricted to the overlap of the two boxes.
+        inter = (
+            count_overlap(prepared.mask[relative(both, prepared.box)], pred[relative(both, pbox)])
+            if both is not None
+            else 0
+        )
+        scores["dice"] = dice_from_counts(inter, prepared.size, size)
         skel = skeleton_coordinates(pred, labels=labels26, n_labels=n26)
         del labels26
         s_ref = prepared.skeleton
         if s_ref is None:
             raise ValueError("a vessel-track PreparedReference must hold its skeleton")
-        # Box corners: the prediction's skeleton is met in the reference's box and back.
-        p_to_r = tuple(p.start - r.start for p, r in zip(pbox, prepared.box, strict=True))
-        r_to_p = tuple(-d for d in p_to_r)
         scores["cldice"] = cldice_from_counts(
             count_at(skel, prepared.mask, offset=p_to_r),
             int(skel[0].size),
@@ -269,7 +283,18 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
         scores["betti0_error"] = abs(n26 - prepared.betti0)
         scores["betti1_error"] = abs(b1 - prepared.betti1)
     else:
-        match = _match(prepared, pred, labels26, n26, both, pbox)
+        # The prediction's label under each reference voxel gives the Dice overlap and every
+        # overlapping blob pair.
+        if prepared.points is None or prepared.point_labels is None:
+            raise ValueError("a spot-track PreparedReference must hold its points")
+        labels, n = (
+            (labels26, n26)
+            if prepared.options.connectivity == 26
+            else components(pred, prepared.options.connectivity)
+        )
+        under = values_at(tuple(prepared.points), labels, offset=r_to_p)
+        scores["dice"] = dice_from_counts(int(np.count_nonzero(under)), prepared.size, size)
+        match = _match(prepared, labels, n, pred, under)
         scores.update(
             blob_f1=match.f1,
             blob_precision=match.precision,
@@ -323,29 +348,18 @@ def _instance_sizes(labels: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
 
 def _match(
     prepared: PreparedReference,
+    labels: np.ndarray,
+    n: int,
     pred: np.ndarray,
-    labels26: np.ndarray,
-    n26: int,
-    both: Box | None,
-    pbox: Box,
+    under: np.ndarray,
 ) -> BlobMatch:
     options = prepared.options
-    if options.connectivity == 26:
-        labels, n = labels26, n26
-    else:
-        labels, n = components(pred, options.connectivity)
-    sizes = _instance_sizes(labels, pred, n)
-    if both is not None and prepared.labels is not None:
-        pair_r, pair_p, inter = pair_overlaps(
-            prepared.labels[relative(both, prepared.box)], labels[relative(both, pbox)]
-        )
-    else:
-        pair_r = pair_p = inter = np.zeros(0, np.int64)
+    pair_r, pair_p, inter = pair_overlaps_at_points(prepared.point_labels, under)  # type: ignore[arg-type]
     return match_from_overlaps(
         np.arange(1, prepared.n_instances + 1),
         prepared.instance_sizes,
         np.arange(1, n + 1),
-        sizes,
+        _instance_sizes(labels, pred, n),
         pair_r,
         pair_p,
         inter,

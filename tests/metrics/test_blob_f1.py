@@ -110,3 +110,35 @@ def test_instance_counts_match_scikit_image(ours, skimage_conn):
     rng = np.random.default_rng(ours)
     m = rng.random((12, 13, 14)) < 0.3
     assert instances(m, connectivity=ours)[1] == label(m, connectivity=skimage_conn).max()
+
+
+def test_pair_overlaps_at_points_by_hand():
+    from metrics.blob_f1 import pair_overlaps_at_points
+
+    # Reference instance 1 meets prediction blobs 5, 7, 5 again (interleaved) and background;
+    # instance 2 meets 5 twice; instance 3 meets nothing.
+    ref = np.array([1, 1, 1, 1, 2, 2, 3], np.uint16)
+    pred = np.array([5, 7, 5, 0, 5, 5, 0], np.uint32)
+    r, p, n = pair_overlaps_at_points(ref, pred)
+    assert r.tolist() == [1, 1, 2] and p.tolist() == [5, 7, 5] and n.tolist() == [2, 1, 2]
+    empty = pair_overlaps_at_points(ref, np.zeros(7, np.uint32))
+    assert all(a.size == 0 for a in empty)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        pair_overlaps_at_points(ref[::-1].copy(), pred)
+    with pytest.raises(ValueError, match="of one length"):
+        pair_overlaps_at_points(ref, pred[:3])
+
+
+def test_pair_overlaps_at_points_agrees_with_the_box_scan():
+    from metrics.blob_f1 import pair_overlaps, pair_overlaps_at_points
+
+    rng = np.random.default_rng(3)
+    ref = label(rng.random((20, 20, 20)) > 0.7, connectivity=1)
+    pred = label(rng.random((20, 20, 20)) > 0.6, connectivity=1)
+    flat = np.flatnonzero(ref)
+    order = np.argsort(ref.ravel()[flat], kind="stable")
+    at = flat[order]
+    got = pair_overlaps_at_points(ref.ravel()[at], pred.ravel()[at])
+    want = pair_overlaps(ref, pred)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    assert got[0].size > 50  # many pairs, so the check means something

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from metrics._masks import count_at, count_overlap
+from metrics._masks import count_at, count_overlap, values_at
 
 
 def test_count_overlap_by_hand():
@@ -38,3 +38,22 @@ def test_count_at_by_hand():
     assert count_at(points, mask, offset=(0, 0, 1)) == 0
     # Moved by (1, 0, 0): only (1,0,0)... no; (3,3,4) outside; (2,2,3) no; (0,0,0) yes.
     assert count_at(points, mask, offset=(1, 0, 0)) == 1
+
+
+def test_values_at_by_hand():
+    labels = np.zeros((2, 3, 4), np.uint16)
+    labels[0, 1, 2] = 7
+    labels[1, 2, 3] = 9
+    points = (np.array([0, 1, 1, 0]), np.array([1, 2, 0, 0]), np.array([2, 3, 0, 0]))
+    values = values_at(points, labels)
+    assert values.dtype == np.uint16 and values.tolist() == [7, 9, 0, 0]
+    # Shifted by one plane, the second point leaves the array (0) and the first meets 0.
+    assert values_at(points, labels, offset=(1, 0, 0)).tolist() == [0, 0, 0, 0]
+    assert values_at(points, labels, offset=(0, 0, -1)).tolist() == [0, 0, 0, 0]
+    assert values_at(points, labels, offset=(0, 0, 1)).tolist() == [0, 0, 0, 0]
+    assert values_at((points[0], points[1], points[2] - 1), labels, offset=(0, 0, 1)).tolist() == [
+        7,
+        9,
+        0,
+        0,
+    ]
