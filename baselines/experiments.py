@@ -82,19 +82,22 @@ def default_paths(work: Path) -> dict[str, Path]:
 
 
 def prepare_generated(work: Path) -> dict[str, Path]:
-    """Generate (or reuse) the three generated splits of :data:`GENERATED` under ``work``."""
+    """Generate the three generated splits of :data:`GENERATED` under ``work``.
+
+    A split already there is reused only when this version of the generator wrote it with
+    the same recipe (``harness.synth.split_is_current``); otherwise it is written again.
+    """
     from harness.split import load_split
-    from harness.synth import synthesize_split
+    from harness.synth import split_is_current, synthesize_split
 
     out = {}
     for name, spec in GENERATED.items():
         folder = work / f"generated-{name}"
-        if (folder / "manifest.csv").is_file():
+        recipe = {"cases": spec.cases, "size": spec.size, "seed": spec.seed}
+        if split_is_current(folder, **recipe, labeled=spec.labeled):
             load_split(folder)
         else:
-            synthesize_split(
-                folder, cases=spec.cases, size=spec.size, seed=spec.seed, labeled=spec.labeled
-            )
+            synthesize_split(folder, **recipe, labeled=spec.labeled)
         out[f"generated-{name}"] = folder
     return out
 

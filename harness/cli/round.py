@@ -189,11 +189,12 @@ def demo_command(out_dir: Path, cases: int, size: int, seed: int, resume: bool) 
 
     Each demo starts its container runs and leaderboard over, keeping the generated split:
     after an update the team images differ, and a round refuses to mix two images in a run.
+    The split is written again when --cases, --size or --seed differ, or the generator changed.
     """
     from harness.round import run_round
     from harness.round_config import load_round_config
     from harness.split import MANIFEST_NAME
-    from harness.synth import synthesize_split
+    from harness.synth import split_is_current, synthesize_split
 
     console = Console(stderr=True)
     out_dir = out_dir.resolve()
@@ -205,10 +206,14 @@ def demo_command(out_dir: Path, cases: int, size: int, seed: int, resume: bool) 
             console.print(f"starting over: removing {', '.join(p.name for p in earlier)}")
             for path in earlier:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-    if not (hidden / MANIFEST_NAME).is_file():
-        console.rule("[bold]data")
+    recipe = {"cases": cases, "size": (size, size, size), "seed": seed}
+    console.rule("[bold]data")
+    if split_is_current(hidden, **recipe):
+        console.print(f"reusing the generated hidden split in {hidden}")
+    else:
+        # Also after --cases, --size or --seed changed, or the generator itself did.
         console.print(f"generating a hidden split of {cases} cases ({size}^3) in {hidden}")
-        synthesize_split(hidden, cases=cases, size=(size, size, size), seed=seed)
+        synthesize_split(hidden, **recipe)  # type: ignore[arg-type]
     config = load_round_config(DEMO_CONFIG)
     config = config.model_copy(
         update={

@@ -15,11 +15,13 @@ number of cases asked for; the same seed gives byte-identical files.
 
 Public API
 ----------
-synthesize_split, synthesize_case, plan_cases, CasePlan, STRUCTURES, EMPTY_EVERY
+synthesize_split, split_is_current, generator_version, synthesize_case, plan_cases, CasePlan,
+STRUCTURES, EMPTY_EVERY
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -40,7 +42,9 @@ __all__ = [
     "EMPTY_EVERY",
     "STRUCTURES",
     "CasePlan",
+    "generator_version",
     "plan_cases",
+    "split_is_current",
     "synthesize_case",
     "synthesize_split",
 ]
@@ -223,7 +227,11 @@ def synthesize_split(
         (out / "labels").mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, str]] = []
     record: dict[str, object] = {
-        "seed": int(seed), "size": [int(s) for s in size], "labeled": labeled, "cases": {}
+        "seed": int(seed),
+        "size": [int(s) for s in size],
+        "labeled": labeled,
+        "generator": generator_version(),
+        "cases": {},
     }
     with _progress(progress, len(plans)) as advance:
         for plan in plans:
@@ -246,6 +254,68 @@ def synthesize_split(
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out / "synth.json")
     return load_split(out)
+
+
+def generator_version() -> str:
+    """A digest of the generator's own source files.
+
+    Recorded in ``synth.json``, so a split written by an earlier version of the generator is
+    recognised as such (see :func:`split_is_current`).
+
+    Returns
+    -------
+    str
+        ``"sha256:"`` and 16 hex digits.
+    """
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def split_is_current(
+    out_dir: str | Path,
+    *,
+    cases: int = 6,
+    size: tuple[int, int, int] = (96, 96, 96),
+    seed: int = 0,
+    tracks: tuple[str, ...] = ("vessel", "spot"),
+    labeled: bool = True,
+) -> bool:
+    """Whether ``out_dir`` holds what :func:`synthesize_split` would write with these arguments.
+
+    The split must also come from this version of the generator. Decided from ``synth.json``
+    (seed, size, labels, case ids and :func:`generator_version`) and the manifest's presence;
+    the volumes themselves are checked by ``load_split`` when the split is used. A folder
+    without ``synth.json``, or with an unreadable one, is not current.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    cases, size, seed, tracks, labeled : keyword-only
+        As for :func:`synthesize_split`.
+
+    Returns
+    -------
+    bool
+    """
+    out = Path(out_dir)
+    record_path = out / "synth.json"
+    if not (out / "manifest.csv").is_file() or not record_path.is_file():
+        return False
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return False  # a cut-short file from an interrupted run: the split is rewritten
+    wanted_ids = sorted(p.case_id for p in plan_cases(cases, tracks=tuple(tracks)))
+    return (
+        isinstance(record, dict)
+        and record.get("generator") == generator_version()
+        and record.get("seed") == int(seed)
+        and record.get("size") == [int(s) for s in size]
+        and record.get("labeled") == labeled
+        and sorted(record.get("cases") or {}) == wanted_ids
+    )
 
 
 def _write_atomic(path: Path, array: np.ndarray, grid: Grid) -> None:

@@ -97,10 +97,33 @@ def test_demo_starts_its_runs_over_unless_resumed(tmp_path, monkeypatch, resume)
 
     monkeypatch.setattr(harness.round, "run_round", fake_round)
     _demo_folder(tmp_path)
-    args = ["demo", "--out", str(tmp_path), *(["--resume"] if resume else [])]
+    small = ["--cases", "2", "--size", "12"]
+    args = ["demo", "--out", str(tmp_path), *small, *(["--resume"] if resume else [])]
     assert cli.main(args=args, standalone_mode=False) is None
     assert seen == {"runs": resume, "split": str(tmp_path / "data" / "hidden")}
     assert (tmp_path / "results.csv").exists() == resume
     assert (tmp_path / "leaderboard").exists() == resume
-    assert (tmp_path / "data" / "hidden").is_dir()
     assert (tmp_path / "notes.txt").is_file()
+    # The placeholder split had no generator record: it was written again, as asked.
+    hidden = tmp_path / "data" / "hidden"
+    manifest = (hidden / "manifest.csv").read_text()
+    assert manifest.count("\n") == 3 and "spot_000" in manifest and "vessel_000" in manifest
+
+
+def test_demo_reuses_its_split_only_for_the_same_recipe(tmp_path, monkeypatch):
+    import harness.round
+
+    monkeypatch.setattr(
+        harness.round, "run_round", lambda config, *, console: type("R", (), {"report": "r"})()
+    )
+    hidden = tmp_path / "data" / "hidden"
+
+    def demo(*extra):
+        args = ["demo", "--out", str(tmp_path), "--size", "12", *extra]
+        assert cli.main(args=args, standalone_mode=False) is None
+        return (hidden / "manifest.csv").stat().st_mtime_ns, len(list(hidden.rglob("*.nii.gz")))
+
+    first = demo("--cases", "2")
+    assert demo("--cases", "2") == first  # same recipe: not written again
+    changed = demo("--cases", "3")
+    assert changed[0] != first[0] and changed[1] == 6  # 3 images + 3 labels

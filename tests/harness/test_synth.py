@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import cc3d
@@ -19,7 +20,14 @@ from skimage.measure import euler_number
 
 from harness.cli import cli
 from harness.errors import ConfigError
-from harness.synth import CasePlan, plan_cases, synthesize_case, synthesize_split
+from harness.synth import (
+    CasePlan,
+    generator_version,
+    plan_cases,
+    split_is_current,
+    synthesize_case,
+    synthesize_split,
+)
 from harness.synth.imaging import IMAGING_STYLES, acquire
 from harness.synth.shapes import new_scene
 from harness.synth.spots import spots
@@ -194,3 +202,24 @@ def test_cli_synth(tmp_path: Path) -> None:
     rows = _rows(tmp_path / "s" / "manifest.csv")
     assert [(r["case_id"], r["label"]) for r in rows] == [("spot_000", ""), ("spot_001", "")]
     assert "content hash: sha256:" in result.output
+
+
+def test_split_is_current_only_for_the_same_recipe_and_generator(
+    small_split: Path, tmp_path: Path
+) -> None:
+    recipe = {"cases": 8, "size": SMALL, "seed": 7}
+    assert split_is_current(small_split, **recipe)
+    assert not split_is_current(small_split, **{**recipe, "seed": 8})
+    assert not split_is_current(small_split, **{**recipe, "cases": 6})
+    assert not split_is_current(small_split, **{**recipe, "size": (24, 32, 33)})
+    assert not split_is_current(small_split, **recipe, labeled=False)
+    assert not split_is_current(tmp_path / "nothing-here", **recipe)
+    copy = tmp_path / "copy"
+    shutil.copytree(small_split, copy)
+    record = json.loads((copy / "synth.json").read_text(encoding="utf-8"))
+    assert record["generator"] == generator_version()
+    record["generator"] = "sha256:0000000000000000"  # as an earlier generator wrote it
+    (copy / "synth.json").write_text(json.dumps(record), encoding="utf-8")
+    assert not split_is_current(copy, **recipe)
+    (copy / "synth.json").write_text('{"seed": 7, "si', encoding="utf-8")  # cut short
+    assert not split_is_current(copy, **recipe)
