@@ -748,16 +748,16 @@ def _judge(
 ) -> _Verdict:
     """The status of one case from its container run and its output, before validation.
 
-    A run of one case takes the run's failure. A run of several cases (folder contract) that
-    times out, runs out of memory or exits non-zero keeps what it wrote before: each case with
-    an output is judged on that output, the others take the run's failure. Output found
+    With one run per case (grand-challenge), a failed run fails its case. A folder-contract run
+    that times out, runs out of memory or exits non-zero keeps what it wrote before: each case
+    with an output is judged on that output, the others take the run's failure. Output found
     unsafe anywhere (links, devices, over a cap) discards the whole run's output.
     """
     cfg = run.config
     if result.output_problem:
         return _Verdict("invalid_output", result.output_problem + "; the container was stopped")
     failure = _run_failure(run, result)
-    if failure is not None and cases_in_run == 1:
+    if failure is not None and run.contract.per_case:
         return _Verdict(*failure)
     scan = scan_output_tree(
         output_dir, limits=OutputLimits(cfg.max_output_bytes, cfg.max_output_files)
@@ -767,17 +767,17 @@ def _judge(
             return _Verdict(failure[0], f"{failure[1]}\nits output was not used: {scan.problem}")
         return _Verdict("invalid_output", scan.problem)
     located = run.contract.locate(output_dir, staged)
+    run_size = f"{cases_in_run} case{'' if cases_in_run == 1 else 's'}"
     if located.status != "ok":
         if failure is not None:
             return _Verdict(
-                failure[0],
-                f"{failure[1]}\nthis case had no output yet ({cases_in_run} cases in the run)",
+                failure[0], f"{failure[1]}\nthis case had no output yet (run of {run_size})"
             )
         return _Verdict(located.status, located.reason)
     if failure is not None:
         headline = re.split(r"[;\n]", failure[1])[0]
         note = (
-            f"kept: written before the container run of {cases_in_run} cases ended as "
+            f"kept: written before the container run ({run_size}) ended as "
             f"{failure[0]} ({headline})"
         )
         return _Verdict("ok", note, run_failure=failure)

@@ -175,7 +175,7 @@ def test_a_folder_run_that_crashes_keeps_what_it_wrote(images, client, split4, t
     records = list(summary.records.values())
     assert sorted(r.status for r in records) == ["failed", "failed", "failed", "ok"]
     kept = next(r for r in records if r.status == "ok")
-    assert kept.reason.startswith("kept: written before the container run of 4 cases ended")
+    assert kept.reason.startswith("kept: written before the container run (4 cases) ended")
     assert kept.prediction == f"predictions/{kept.case_id}.nii.gz"
     assert (tmp_path / "folder-partial" / kept.prediction).is_file()
     failed = [r for r in records if r.status == "failed"]
