@@ -15,6 +15,7 @@ __all__ = [
     "intersect_boxes",
     "relative",
     "smallest_labels",
+    "values_at",
 ]
 
 Box = tuple[slice, slice, slice]
@@ -40,11 +41,10 @@ def components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     """Connected components of a bool mask with cc3d: ``(labels, n)``, labels ``1..n``.
 
     Labels come in cc3d's dtype, sized for the worst case (see :func:`smallest_labels`). A
-    mask with a singleton axis is
-    labelled with 18-connectivity when 26 is asked for: the two are the same there (the 8
-    neighbours 26 adds differ in all three coordinates), and cc3d 4.1.1 fails with "maximum
-    length exception" on some such masks at 26 (for example a (3, 3, 1) mask holding its
-    four corners).
+    mask with a singleton axis is labelled with 18-connectivity when 26 is asked for: the two
+    are the same there (the 8 neighbours 26 adds differ in all three coordinates), and cc3d
+    4.1.1 fails with "maximum length exception" on some such masks at 26 (for example a
+    (3, 3, 1) mask holding its four corners).
     """
     if connectivity == 26 and 1 in mask.shape:
         connectivity = 18

@@ -15,11 +15,6 @@ __all__ = [
     "euler_characteristic",
 ]
 
-# Planes per slab when counting cells: bounds the temporary arrays to a few slabs of the box,
-# whatever the volume's size.
-_SLAB = 32
-
-
 def euler_characteristic(mask: np.ndarray) -> int:
     """Euler characteristic of the union of the closed foreground voxels (26-connectivity).
 

@@ -107,8 +107,8 @@ class PreparedReference:
         ``(Z, Y, X)`` of the full reference; predictions must match it.
     box : tuple of slice
         Bounding box of the reference foreground in the full volume.
-    mask : ndarray of bool
-        The reference inside ``box``.
+    mask : ndarray of bool or None
+        The reference inside ``box`` (vessel track; the spot track keeps ``points``).
     size : int
         Foreground voxels.
     betti0, betti1 : int
@@ -128,7 +128,7 @@ class PreparedReference:
     options: MetricOptions
     shape: tuple[int, int, int]
     box: Box
-    mask: np.ndarray
+    mask: np.ndarray | None
     size: int
     betti0: int
     betti1: int = -1
@@ -182,17 +182,12 @@ def prepare_reference(
     full = binarise(reference, name="reference")
     box = bounding_box(full) or _EMPTY_BOX
     mask = full[box]
-    if np.asarray(reference).dtype == bool or mask.shape != full.shape:
-        # A copy, so neither the caller's array (binarise passes bool input through) nor the
-        # full-size one is kept alive by a view.
-        mask = np.array(mask, dtype=bool, copy=True)
     labels26, n26 = components(mask, 26)
     common = {
         "track": track,
         "options": options,
         "shape": tuple(int(s) for s in full.shape),
         "box": box,
-        "mask": mask,
         "size": int(np.count_nonzero(mask)),
         "betti0": n26,
     }
@@ -201,7 +196,11 @@ def prepare_reference(
         skel = np.array(skeleton_coordinates(mask, labels=labels26, n_labels=n26), np.int32)
         del labels26
         b1 = betti_numbers_of_box(mask, n_components=n26)[1]
-        return PreparedReference(**common, betti1=b1, skeleton=skel)
+        if np.asarray(reference).dtype == bool or mask.shape != full.shape:
+            # A copy, so neither the caller's array (binarise passes bool input through) nor
+            # the full-size one is kept alive by a view.
+            mask = np.array(mask, dtype=bool, copy=True)
+        return PreparedReference(**common, mask=mask, betti1=b1, skeleton=skel)
     labels, n = (
         (labels26, n26)
         if options.connectivity == 26
@@ -215,7 +214,7 @@ def prepare_reference(
     order = np.argsort(point_labels, kind="stable")
     points = np.array(np.unravel_index(flat[order], mask.shape), np.int32)
     return PreparedReference(
-        **common, points=points, point_labels=point_labels[order], instance_sizes=sizes
+        **common, mask=None, points=points, point_labels=point_labels[order], instance_sizes=sizes
     )
 
 
@@ -260,6 +259,9 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
     labels26, n26 = components(pred, 26)
     scores: dict[str, float | int] = {}
     if prepared.track == "vessel":
+        s_ref = prepared.skeleton
+        if s_ref is None or prepared.mask is None:
+            raise ValueError("a vessel-track PreparedReference must hold its mask and skeleton")
         both = intersect_boxes(prepared.box, pbox)
         # Views of each crop restricted to the overlap of the two boxes.
         inter = (
@@ -270,9 +272,6 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
         scores["dice"] = dice_from_counts(inter, prepared.size, size)
         skel = skeleton_coordinates(pred, labels=labels26, n_labels=n26)
         del labels26
-        s_ref = prepared.skeleton
-        if s_ref is None:
-            raise ValueError("a vessel-track PreparedReference must hold its skeleton")
         scores["cldice"] = cldice_from_counts(
             count_at(skel, prepared.mask, offset=p_to_r),
             int(skel[0].size),

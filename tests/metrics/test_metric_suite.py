@@ -108,10 +108,11 @@ def test_masks_whose_box_is_one_voxel_thin(track):
         assert (scores["blob_tp"], scores["blob_fp"], scores["blob_fn"]) == (3, 0, 1)
 
 
-def test_prepared_reference_does_not_share_the_callers_array():
+@pytest.mark.parametrize("track", ["vessel", "spot"])
+def test_prepared_reference_does_not_share_the_callers_array(track):
     r, p = _pair(7)
     for reference in (r > 0, r):
-        prepared = prepare_reference(reference, track="vessel")
+        prepared = prepare_reference(reference, track=track)
         before = score_prediction(prepared, p)
         reference[...] = 0  # the caller reuses its buffer
         assert score_prediction(prepared, p) == before
