@@ -13,8 +13,12 @@ prediction) runs on a synthetic split of 64^3 masks.
    run fully in parallel. The fairer ceiling is printed too: the harness's own container call
    (``harness.runner._run_container``: the same isolation flags, watcher, wait, logs and
    removal) one and two at a time, without staging, validation or records, best of
-   ``--repeats``. ``--work S`` adds S seconds of CPU work per case (a busy loop) to show the
-   ratio for containers that compute something.
+   ``--repeats``. Below that, the engine's floor: the Docker SDK's shortest container life
+   (create with the same input and output mounts and no network, start, wait, remove; no
+   isolation flags, no logs), one and two at a time, in turn, best of ``--repeats``: no
+   runner that starts one container per case can beat this ratio on the same machine.
+   ``--work S`` adds S seconds of CPU work per case (a busy loop) to show the ratio for
+   containers that compute something.
 
 The harness's runs alternate (jobs 1, jobs 2) ``--repeats`` times and the best of each
 counts; the share of the machine's CPU in use while jobs 2 runs is printed, since a machine
@@ -154,6 +158,37 @@ def engine_runs(client, image: str, split_root: Path, n: int, *, parallel: int) 
     return elapsed
 
 
+def floor_runs(client, image: str, split_root: Path, n: int, *, parallel: int) -> float:
+    """Wall time of n of the engine's shortest container lives, ``parallel`` at a time."""
+    work = staged_input(split_root, "floor-")
+
+    def one(i: int) -> None:
+        out = work / f"out-{i}"
+        out.mkdir()
+        out.chmod(0o777)
+        binds = {str(work / "in"): {"bind": "/input", "mode": "ro"},
+                 str(out): {"bind": "/output", "mode": "rw"}}
+        container = client.api.create_container(
+            image,
+            network_disabled=True,
+            host_config=client.api.create_host_config(binds=binds, network_mode="none"),
+        )
+        try:
+            client.api.start(container)
+            code = client.api.wait(container)["StatusCode"]
+        finally:
+            client.api.remove_container(container, force=True)
+        if code != 0:
+            raise SystemExit(f"the copy container failed with exit code {code}")
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(one, range(n)))
+    elapsed = time.perf_counter() - t0
+    shutil.rmtree(work)
+    return elapsed
+
+
 def harness_run(image: str, split_root: Path, out: Path, jobs: int) -> tuple[float, list[float]]:
     stamps: list[float] = []
     config = RunConfig(timeout_s=120, memory="512m", cpus=1, jobs=jobs, progress=False)
@@ -198,15 +233,18 @@ def main() -> None:
         bare_runs(image, split_root, args.cases, parallel=2)
         bare_par = time.perf_counter() - t0
         # In turn, best of --repeats: the machine's speed drifts between runs.
-        seq_runs, par_runs, busy_par = [], [], []
+        seq_runs, par_runs, busy_seq, busy_par = [], [], [], []
         per_case: list[float] = []
+        cores = os.cpu_count() or 1
         for i in range(args.repeats):
+            before = cpu_busy()
             total, times = harness_run(image, split_root, tmp_path / f"seq-{i}", jobs=1)
+            busy_seq.append((cpu_busy() - before) / (total * cores))
             seq_runs.append(total)
             per_case += times
             before = cpu_busy()
             total, _ = harness_run(image, split_root, tmp_path / f"par-{i}", jobs=2)
-            busy_par.append((cpu_busy() - before) / (total * (os.cpu_count() or 1)))
+            busy_par.append((cpu_busy() - before) / (total * cores))
             par_runs.append(total)
         seq_total, par_total = min(seq_runs), min(par_runs)
         engine_seq = min(
@@ -217,6 +255,10 @@ def main() -> None:
             engine_runs(client, image, split_root, args.cases, parallel=2)
             for _ in range(args.repeats)
         )
+        floor_seq, floor_par = [], []
+        for _ in range(args.repeats):
+            floor_seq.append(floor_runs(client, image, split_root, args.cases, parallel=1))
+            floor_par.append(floor_runs(client, image, split_root, args.cases, parallel=2))
     bare_med = statistics.median(bare)
     harness_med = statistics.median(per_case)
     overhead = harness_med - bare_med
@@ -232,8 +274,15 @@ def main() -> None:
     )
     print(f"jobs 2 speed-up: {speedup:.2f}x (target >= 1.7x)")
     print(
-        f"CPU busy while jobs 2 ran: {' '.join(f'{b:.0%}' for b in busy_par)} of "
-        f"{os.cpu_count()} cores (engine, runtime, containers and harness together)"
+        f"CPU busy (engine, runtime, containers and harness together), share of {cores} cores: "
+        f"jobs 1 {' '.join(f'{b:.0%}' for b in busy_seq)}, "
+        f"jobs 2 {' '.join(f'{b:.0%}' for b in busy_par)}"
+    )
+    # CPU seconds per case stay about the same with two at a time, so two busy cores cannot
+    # run cases faster than this.
+    print(
+        f"CPU bound on the speed-up: {cores} cores / {statistics.median(busy_seq) * cores:.2f} "
+        f"cores in use at jobs 1 (median) = {1 / statistics.median(busy_seq):.2f}x"
     )
     print(
         f"reference, bare docker run two at a time: {bare_seq:.1f} s vs {bare_par:.1f} s, "
@@ -243,6 +292,12 @@ def main() -> None:
         f"ceiling, the harness's container call alone (same flags, no staging or validation), "
         f"best of {args.repeats}: {engine_seq:.1f} s vs {engine_par:.1f} s, "
         f"{engine_seq / engine_par:.2f}x"
+    )
+    rounds = " ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(floor_seq, floor_par, strict=True))
+    print(
+        f"engine floor, the SDK's shortest container life (create, start, wait, remove), best of "
+        f"{args.repeats}: {min(floor_seq):.1f} s vs {min(floor_par):.1f} s, "
+        f"{min(floor_seq) / min(floor_par):.2f}x (each round: {rounds})"
     )
     ok = overhead < 0.5 and speedup >= 1.7
     print("targets met" if ok else "TARGETS MISSED")
