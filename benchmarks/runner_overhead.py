@@ -166,8 +166,10 @@ def floor_runs(client, image: str, split_root: Path, n: int, *, parallel: int) -
         out = work / f"out-{i}"
         out.mkdir()
         out.chmod(0o777)
-        binds = {str(work / "in"): {"bind": "/input", "mode": "ro"},
-                 str(out): {"bind": "/output", "mode": "rw"}}
+        binds = {
+            str(work / "in"): {"bind": "/input", "mode": "ro"},
+            str(out): {"bind": "/output", "mode": "rw"},
+        }
         container = client.api.create_container(
             image,
             network_disabled=True,
