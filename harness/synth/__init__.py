@@ -21,6 +21,7 @@ STRUCTURES, EMPTY_EVERY
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -189,7 +190,9 @@ def synthesize_split(
     Parameters
     ----------
     out_dir : str or Path
-        Created if needed; if it exists it must be empty or hold a split (re-generation).
+        Created if needed; if it exists it must be empty or hold a split. A split written
+        over an earlier one replaces it: the earlier manifest's volumes that the new split
+        does not write are removed (nothing else in the folder is).
     cases : int, keyword-only
         Total number of cases, shared evenly between ``tracks``.
     size : tuple of int, keyword-only
@@ -222,6 +225,7 @@ def synthesize_split(
             f"{out}: folder exists and is not a split (no manifest.csv); choose an empty or new "
             "folder."
         )
+    previous = _generated_volumes(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     if labeled:
         (out / "labels").mkdir(parents=True, exist_ok=True)
@@ -253,7 +257,40 @@ def synthesize_split(
     tmp = out / "synth.json.tmp"
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out / "synth.json")
+    # A split written over an earlier one keeps none of its volumes: fewer cases leave no
+    # strays, and an unlabelled split (handed to participants) keeps no earlier labels.
+    written = {out / r["image"] for r in rows} | {out / r["label"] for r in rows if r["label"]}
+    for path in sorted(previous - written):
+        path.unlink(missing_ok=True)
+    if not labeled and (out / "labels").is_dir() and not any((out / "labels").iterdir()):
+        (out / "labels").rmdir()
     return load_split(out)
+
+
+def _generated_volumes(out: Path) -> set[Path]:
+    """The volumes an earlier :func:`synthesize_split` wrote into ``out``.
+
+    Only files the old manifest lists under ``images/`` or ``labels/`` count, so files of the
+    user's own in that folder are never touched.
+    """
+    manifest = out / "manifest.csv"
+    if not manifest.is_file():
+        return set()
+    try:
+        with manifest.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(
+            f"{manifest}: cannot read the earlier split's manifest to replace it ({exc})."
+        ) from exc
+    found = set()
+    for row in rows:
+        for column, folder in (("image", "images"), ("label", "labels")):
+            name = (row.get(column) or "").strip()
+            path = out / name
+            if name and path.parent == out / folder and path.name.endswith(".nii.gz"):
+                found.add(path)
+    return found
 
 
 def generator_version() -> str:

@@ -223,3 +223,37 @@ def test_split_is_current_only_for_the_same_recipe_and_generator(
     assert not split_is_current(copy, **recipe)
     (copy / "synth.json").write_text('{"seed": 7, "si', encoding="utf-8")  # cut short
     assert not split_is_current(copy, **recipe)
+
+
+def test_a_split_written_over_another_keeps_none_of_its_volumes(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    synthesize_split(out, cases=4, size=(12, 16, 16), seed=1)
+    (out / "notes.txt").write_text("the organizer's own file", encoding="utf-8")
+    (out / "images" / "extra.nii.gz").write_bytes(b"not listed in the manifest")
+    assert len(list((out / "labels").iterdir())) == 4
+
+    split = synthesize_split(out, cases=2, size=(12, 16, 16), seed=1, labeled=False)
+
+    assert split.case_ids == ("spot_000", "vessel_000")
+    # The earlier labels must not travel with an unlabelled split handed to participants.
+    assert not (out / "labels").exists()
+    assert sorted(p.name for p in (out / "images").iterdir()) == [
+        "extra.nii.gz", "spot_000.nii.gz", "vessel_000.nii.gz"
+    ]
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "the organizer's own file"
+
+
+def test_a_split_over_a_manifest_with_paths_elsewhere_removes_nothing_there(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "s"
+    out.mkdir()
+    outside = tmp_path / "keep.nii.gz"
+    outside.write_bytes(b"x")
+    (out / "manifest.csv").write_text(
+        "case_id,track,structure,image,label\n"
+        "a,spot,cfos,../keep.nii.gz,labels/../../keep.nii.gz\n",
+        encoding="utf-8",
+    )
+    synthesize_split(out, cases=2, size=(12, 16, 16), seed=1)
+    assert outside.read_bytes() == b"x"
