@@ -294,17 +294,20 @@ def _generated_volumes(out: Path) -> set[Path]:
 
 
 def generator_version() -> str:
-    """A digest of the generator's own source files.
+    """A digest of the generator's own source files and of the numpy and scipy it runs on.
 
     Recorded in ``synth.json``, so a split written by an earlier version of the generator is
-    recognised as such (see :func:`split_is_current`).
+    recognised as such (see :func:`split_is_current`). The libraries count because their
+    random streams and filters draw the volumes.
 
     Returns
     -------
     str
         ``"sha256:"`` and 16 hex digits.
     """
-    h = hashlib.sha256()
+    import scipy
+
+    h = hashlib.sha256(f"numpy {np.__version__}\0scipy {scipy.__version__}\0".encode())
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return "sha256:" + h.hexdigest()[:16]

@@ -257,3 +257,17 @@ def test_a_split_over_a_manifest_with_paths_elsewhere_removes_nothing_there(
     )
     synthesize_split(out, cases=2, size=(12, 16, 16), seed=1)
     assert outside.read_bytes() == b"x"
+
+
+def test_the_generator_version_follows_the_libraries_that_draw_the_volumes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import scipy
+
+    before = generator_version()
+    assert before == generator_version()
+    monkeypatch.setattr(scipy, "__version__", "0.0.1")
+    other_scipy = generator_version()
+    assert other_scipy != before
+    monkeypatch.setattr(np, "__version__", "0.0.1")
+    assert generator_version() not in (before, other_scipy)
