@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -395,21 +397,59 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
     os.replace(tmp, path)
 
 
+# Column headers short enough for an 80-column terminal.
+_SHORT = {"dice": "Dice", "cldice": "clDice", "blob_f1": "F1", "pq": "PQ"}
+
+
 def _print_summary(
     chosen: pd.DataFrame, leaderboard_dir: Path, console: Console, timings: dict[str, float]
 ) -> None:
     board = pd.read_csv(leaderboard_dir / "leaderboard.csv")
-    table = Table(title="Leaderboard", show_lines=False)
-    for col in ("rank", "team", "cases ok", "failed", "run time (s)"):
-        table.add_column(col, justify="right" if col != "team" else "left")
+    # The metrics that ranked each track (columns "<track>_<metric>_rank"), shown as means.
+    ranked = [
+        (match.group(1), match.group(2))
+        for col in board.columns
+        if (match := re.fullmatch(r"(vessel|spot)_(.+)_rank", col))
+    ]
+    # No vertical rules, so the whole board fits an 80-column terminal.
+    table = Table(
+        title="Leaderboard",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    headers = ["rank", "team", "score", "rank\n95%", "tied"]
+    headers += [f"{track}\n{_SHORT.get(metric, metric)}" for track, metric in ranked]
+    headers += ["cases\nok", "run\ntime s"]
+    longest = int(board["team"].astype(str).str.len().max()) if len(board) else 4
+    for col in headers:
+        if col == "team":
+            table.add_column(col, no_wrap=True, min_width=min(longest, 20))
+        else:
+            table.add_column(col, justify="right")
     for _, row in board.iterrows():
         rows = chosen[chosen["team"] == row["team"]]
         ok = int((rows["status"] == "ok").sum())
-        failed = len(rows) - ok
         wall = pd.to_numeric(rows["wall_time_s"], errors="coerce").sum()
+        means = [
+            f"{value:.3f}" if pd.notna(value := row.get(f"{track}_{metric}_mean")) else "-"
+            for track, metric in ranked
+        ]
         table.add_row(
-            str(row["rank"]), str(row["team"]), f"{ok}/{len(rows)}", str(failed), f"{wall:.1f}"
+            str(row["rank"]),
+            str(row["team"]),
+            f"{row['score']:.3f}",
+            f"{row['rank_ci_low']}-{row['rank_ci_high']}",
+            str(row["tied_group"]),
+            *means,
+            f"{ok}/{len(rows)}",
+            f"{wall:.1f}",
         )
     console.print(table)
+    console.print(
+        "Metrics are means over cases. Lower score is better. Teams with the same 'tied' "
+        "number cannot be told apart (bootstrap over cases)."
+    )
     total = sum(timings.values())
     console.print(f"report: {leaderboard_dir / 'index.html'}  ({total:.0f} s in all)")
