@@ -191,8 +191,9 @@ def synthesize_split(
     ----------
     out_dir : str or Path
         Created if needed; if it exists it must be empty or hold a split. A split written
-        over an earlier one replaces it: the earlier manifest's volumes that the new split
-        does not write are removed (nothing else in the folder is).
+        over an earlier generated one (with its ``synth.json``) replaces it: the earlier
+        manifest's volumes that the new split does not write are removed (nothing else in the
+        folder is; nothing at all from a split the generator did not write).
     cases : int, keyword-only
         Total number of cases, shared evenly between ``tracks``.
     size : tuple of int, keyword-only
@@ -270,12 +271,12 @@ def synthesize_split(
 def _generated_volumes(out: Path) -> set[Path]:
     """The volumes an earlier :func:`synthesize_split` wrote into ``out``.
 
-    Only files the old manifest lists under ``images/`` or ``labels/`` count, so files of the
-    user's own in that folder are never touched.
+    Only files the old manifest of a generated split (one with ``synth.json``) lists under
+    ``images/`` or ``labels/`` count, so the user's own files are never touched.
     """
     manifest = out / "manifest.csv"
-    if not manifest.is_file():
-        return set()
+    if not manifest.is_file() or not (out / "synth.json").is_file():
+        return set()  # no split, or one the generator did not write: remove none of its files
     try:
         with manifest.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))

@@ -243,11 +243,25 @@ def test_a_split_written_over_another_keeps_none_of_its_volumes(tmp_path: Path) 
     assert (out / "notes.txt").read_text(encoding="utf-8") == "the organizer's own file"
 
 
-def test_a_split_over_a_manifest_with_paths_elsewhere_removes_nothing_there(
+def test_a_split_over_one_the_generator_did_not_write_removes_none_of_its_files(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "s"
-    out.mkdir()
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "own_000.nii.gz").write_bytes(b"an organizer's own volume")
+    (out / "manifest.csv").write_text(
+        "case_id,track,structure,image,label\nown_000,spot,cfos,images/own_000.nii.gz,\n",
+        encoding="utf-8",
+    )
+    synthesize_split(out, cases=2, size=(12, 16, 16), seed=1)
+    assert (out / "images" / "own_000.nii.gz").read_bytes() == b"an organizer's own volume"
+
+
+def test_a_generated_manifest_naming_files_elsewhere_removes_nothing_there(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "s"
+    synthesize_split(out, cases=2, size=(12, 16, 16), seed=1)
     outside = tmp_path / "keep.nii.gz"
     outside.write_bytes(b"x")
     (out / "manifest.csv").write_text(
