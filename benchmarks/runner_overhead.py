@@ -142,17 +142,27 @@ def engine_runs(client, image: str, split_root: Path, n: int, *, parallel: int) 
         work_root=work,
     )
 
-    def one(i: int) -> None:
-        out = work / f"out-{i}"
-        out.mkdir()
-        out.chmod(0o777)
+    def one(out: Path) -> None:
         result = _run_container(run, work / "in", out, 120.0)
         if result.exit_code != 0:
             raise SystemExit(f"the copy container failed: {result}")
 
+    return _timed(one, work, n, parallel=parallel)
+
+
+def _timed(one, work: Path, n: int, *, parallel: int) -> float:  # type: ignore[no-untyped-def]
+    """Wall time of ``one(out)`` for n fresh output folders in ``work``, ``parallel`` at a time;
+    ``work`` is removed afterwards."""
+
+    def fresh(i: int) -> None:
+        out = work / f"out-{i}"
+        out.mkdir()
+        out.chmod(0o777)
+        one(out)
+
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        list(pool.map(one, range(n)))
+        list(pool.map(fresh, range(n)))
     elapsed = time.perf_counter() - t0
     shutil.rmtree(work)
     return elapsed
@@ -162,10 +172,7 @@ def floor_runs(client, image: str, split_root: Path, n: int, *, parallel: int) -
     """Wall time of n of the engine's shortest container lives, ``parallel`` at a time."""
     work = staged_input(split_root, "floor-")
 
-    def one(i: int) -> None:
-        out = work / f"out-{i}"
-        out.mkdir()
-        out.chmod(0o777)
+    def one(out: Path) -> None:
         binds = {
             str(work / "in"): {"bind": "/input", "mode": "ro"},
             str(out): {"bind": "/output", "mode": "rw"},
@@ -183,12 +190,7 @@ def floor_runs(client, image: str, split_root: Path, n: int, *, parallel: int) -
         if code != 0:
             raise SystemExit(f"the copy container failed with exit code {code}")
 
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        list(pool.map(one, range(n)))
-    elapsed = time.perf_counter() - t0
-    shutil.rmtree(work)
-    return elapsed
+    return _timed(one, work, n, parallel=parallel)
 
 
 def harness_run(image: str, split_root: Path, out: Path, jobs: int) -> tuple[float, list[float]]:
