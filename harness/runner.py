@@ -354,7 +354,11 @@ def remove_run_containers(client: Any, run_id: str) -> int:
     """Force-remove every container labelled with ``run_id`` (running or not); return how many."""
     from docker.errors import NotFound
 
-    containers = client.containers.list(all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"})
+    # ignore_removed: listing inspects each container, and a worker may remove its own
+    # container between the engine's list and that inspection.
+    containers = client.containers.list(
+        all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"}, ignore_removed=True
+    )
     for c in containers:
         with contextlib.suppress(NotFound):  # removed meanwhile by its own worker: the goal
             c.remove(force=True, v=True)

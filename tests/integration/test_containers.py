@@ -106,7 +106,10 @@ def fast(**kw) -> RunConfig:
 
 
 def leftover_containers(client, run_id: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"})
+    # ignore_removed: a case's container may be removed between the list and its inspection.
+    return client.containers.list(
+        all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"}, ignore_removed=True
+    )
 
 
 def run(images, client, name, split, tmp_path, **kw):
@@ -301,19 +304,23 @@ def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_p
     records = out / "cases.jsonl"
     deadline = time.monotonic() + 120
     run_id = None
-    while time.monotonic() < deadline:
-        if records.is_file() and records.read_text().count("\n") >= 1:
-            run_id = json.loads((out / "run.json").read_text())["run_id"]
-            # Wait for the next case's container, so the kill leaves an orphan behind.
-            if leftover_containers(client, run_id):
-                break
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before it could be killed:\n{console.read_text()}")
-        time.sleep(0.05)
-    else:
-        pytest.fail("no case finished within 120 s")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        while time.monotonic() < deadline:
+            if records.is_file() and records.read_text().count("\n") >= 1:
+                run_id = json.loads((out / "run.json").read_text())["run_id"]
+                # Wait for the next case's container, so the kill leaves an orphan behind.
+                if leftover_containers(client, run_id):
+                    break
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before it could be killed:\n{console.read_text()}")
+            time.sleep(0.05)
+        else:
+            pytest.fail("no case finished within 120 s")
+    finally:
+        # Killed whatever happened above, so a failure here leaves no harness running on.
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert leftover_containers(client, run_id), "expected an orphan container after the kill"
     done_before = read_records(out)
 
