@@ -8,8 +8,6 @@ timeouts and small limits.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -276,7 +274,7 @@ def test_a_container_cannot_write_to_input_or_root_but_can_to_tmp(probe):
         assert found["write /tmp/x"] == "ok"
 
 
-def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_path):
+def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_path, kill_when):
     out = tmp_path / "killed"
     cmd = [
         sys.executable,
@@ -302,25 +300,17 @@ def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_p
             cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
         )
     records = out / "cases.jsonl"
-    deadline = time.monotonic() + 120
     run_id = None
-    try:
-        while time.monotonic() < deadline:
-            if records.is_file() and records.read_text().count("\n") >= 1:
-                run_id = json.loads((out / "run.json").read_text())["run_id"]
-                # Wait for the next case's container, so the kill leaves an orphan behind.
-                if leftover_containers(client, run_id):
-                    break
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended before it could be killed:\n{console.read_text()}")
-            time.sleep(0.05)
-        else:
-            pytest.fail("no case finished within 120 s")
-    finally:
-        # Killed whatever happened above, so a failure here leaves no harness running on.
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+
+    def orphan_due() -> bool:
+        nonlocal run_id
+        if not (records.is_file() and records.read_text().count("\n") >= 1):
+            return False
+        run_id = json.loads((out / "run.json").read_text())["run_id"]
+        # Wait for the next case's container, so the kill leaves an orphan behind.
+        return bool(leftover_containers(client, run_id))
+
+    kill_when(proc, orphan_due, within_s=120, poll_s=0.05, output=console.read_text)
     assert leftover_containers(client, run_id), "expected an orphan container after the kill"
     done_before = read_records(out)
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -110,7 +107,7 @@ def test_three_teams_end_to_end_and_a_crashing_team_still_appears(tmp_path, samp
         assert team in out
 
 
-def test_a_killed_round_resumes_to_the_same_leaderboard(tmp_path, sample, crashing):
+def test_a_killed_round_resumes_to_the_same_leaderboard(tmp_path, sample, crashing, kill_when):
     straight = write_config(tmp_path / "a.yaml", sample, crashing, tmp_path / "straight")
     code, out = run_to_end("round", str(straight))
     assert code == 0, out
@@ -118,17 +115,13 @@ def test_a_killed_round_resumes_to_the_same_leaderboard(tmp_path, sample, crashi
     interrupted = write_config(tmp_path / "b.yaml", sample, crashing, tmp_path / "interrupted")
     proc = selma3d("round", str(interrupted), start_new_session=True)
     records = tmp_path / "interrupted" / "runs" / "template" / "s00" / "cases.jsonl"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if records.is_file() and records.read_text().count("\n") >= 1:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"the round ended before it could be interrupted:\n{proc.stdout.read()}")
-        time.sleep(0.2)
-    else:
-        pytest.fail("no case finished within 300 s")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(
+        proc,
+        lambda: records.is_file() and records.read_text().count("\n") >= 1,
+        within_s=300,
+        poll_s=0.2,
+        output=proc.stdout.read,
+    )
     proc.stdout.close()
     assert not (tmp_path / "interrupted" / "leaderboard" / "leaderboard.csv").exists()
 
