@@ -1,4 +1,4 @@
-"""Carve a public sample and a hidden test set out of one labelled split.
+"""Carve a public sample and a hidden test set out of one labeled split.
 
 ``OUT/sample`` and ``OUT/test`` are splits whose manifests point at the source split's files (no
 volume is copied; paths follow :func:`harness.importers.manifest_path`). The sample is drawn per
@@ -68,7 +68,7 @@ def carve_split(
     seed: int = 0,
     absolute: bool = False,
 ) -> tuple[Split, Split]:
-    """Split a labelled split into ``OUT/sample`` (public) and ``OUT/test`` (hidden).
+    """Split a labeled split into ``OUT/sample`` (public) and ``OUT/test`` (hidden).
 
     Parameters
     ----------
@@ -102,7 +102,7 @@ def carve_split(
     if unlabeled:
         raise ConfigError(
             f"{split.manifest}: every case needs a label to carve a sample and a test set; "
-            f"unlabelled: {', '.join(unlabeled)}."
+            f"unlabeled: {', '.join(unlabeled)}."
         )
     out = Path(out)
     if out.exists() and any(out.iterdir()):

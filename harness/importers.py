@@ -7,7 +7,7 @@ SELMA3D release (nnU-Net style)
     ``_0001``, ...) and ``SRC/<structure folder>/gt/<stem>.nii.gz``; structure folders such as
     ``VessAP_vessel``, ``shannel_cells``, ``cFos-Active_Neurons``, ``AD_plaques``. ``SRC`` may
     also be one structure folder. Case ids are ``<structure folder>_<stem>``; a stem without
-    ``gt`` file is an unlabelled case.
+    ``gt`` file is an unlabeled case.
 LSM foundation-model samples
     ``SRC/[<phase>/]<structure>_patch_<XXX>_vol<YYY>_ch<Z>.nii.gz`` with
     ``<same stem>_label.nii.gz`` masks, optionally in subfolders (``train/``, ``val/``) that

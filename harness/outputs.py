@@ -2,7 +2,7 @@
 
 Stages, in order: scan the output tree without following links (:func:`scan_output_tree`),
 locate the case's file (the contract), check the file itself and its header before reading the
-voxels (:func:`validate_prediction`), binarise (:func:`binarize`), save
+voxels (:func:`validate_prediction`), binarize (:func:`binarize`), save
 ``<case_id>.nii.gz`` as uint8 on the case grid (:func:`save_mask`).
 
 Statuses a case can end with (exactly one):
@@ -150,7 +150,7 @@ class Validation:
     reason : str
         Empty when ok; otherwise what was found and what was expected.
     mask : (Z, Y, X) ndarray of uint8 or None
-        The binarised mask (0/1) when ok.
+        The binarized mask (0/1) when ok.
     """
 
     status: str
@@ -255,7 +255,7 @@ def _header_shape(path: Path) -> tuple[int, ...] | None:
 
 
 def validate_prediction(path: Path, grid: Grid, *, threshold: float = 0.5) -> Validation:
-    """Check one prediction file against the case grid and binarise it.
+    """Check one prediction file against the case grid and binarize it.
 
     The file must be a regular file with one link (checked with ``lstat``, so a link is never
     followed), readable, of the case's shape (read from the header first), on the case's grid

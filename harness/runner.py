@@ -20,7 +20,7 @@ Output folder
 
 Resuming: a second run into the same folder skips finished cases; ``retry_failed`` reruns the
 cases whose newest status is not ``ok``; ``infrastructure_error`` cases always rerun, since the
-team is never charged for them. A harness killed mid-run leaves containers labelled with the run
+team is never charged for them. A harness killed mid-run leaves containers labeled with the run
 id: the rerun removes them first.
 """
 
@@ -351,7 +351,7 @@ def _now() -> str:
 
 
 def remove_run_containers(client: Any, run_id: str) -> int:
-    """Force-remove every container labelled with ``run_id`` (running or not); return how many."""
+    """Force-remove every container labeled with ``run_id`` (running or not); return how many."""
     from docker.errors import NotFound
 
     # ignore_removed: listing inspects each container, and a worker may remove its own

@@ -15,7 +15,7 @@ def check_case_volumes(case: Case, *, where: str) -> list[str]:
     """Open a case's volumes and return every problem found, each prefixed with ``where``.
 
     Checks: every file readable and 3D; channels on one grid; the label on the image's grid;
-    the label free of NaN (any other value binarises with ``> 0``).
+    the label free of NaN (any other value binarizes with ``> 0``).
     """
     problems: list[str] = []
     grids = []

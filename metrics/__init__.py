@@ -1,6 +1,6 @@
 """Segmentation metrics for 3D light-sheet masks: one metric per module, pure functions.
 
-Every metric takes ``(reference, prediction)`` masks of the same shape, binarised with
+Every metric takes ``(reference, prediction)`` masks of the same shape, binarized with
 ``> 0``, with options keyword-only. ``prepare_reference`` / ``score_prediction`` compute a
 track's whole set per case, reusing the reference-side work across predictions.
 

@@ -1,4 +1,4 @@
-"""Private helpers shared by the metric modules: binarising, checking and cropping masks."""
+"""Private helpers shared by the metric modules: binarizing, checking and cropping masks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cc3d
 import numpy as np
 
 __all__ = [
-    "binarise",
+    "binarize",
     "bounding_box",
     "check_pair",
     "components",
@@ -21,7 +21,7 @@ __all__ = [
 Box = tuple[slice, slice, slice]
 
 
-def binarise(mask: np.ndarray, *, name: str) -> np.ndarray:
+def binarize(mask: np.ndarray, *, name: str) -> np.ndarray:
     """Return ``mask > 0`` as a bool array, checking that it is 3D.
 
     Released SELMA3D masks hold 0/1, 0/255 and even 0/95/255, so every positive value is
@@ -41,7 +41,7 @@ def components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     """Connected components of a bool mask with cc3d: ``(labels, n)``, labels ``1..n``.
 
     Labels come in cc3d's dtype, sized for the worst case (see :func:`smallest_labels`). A
-    mask with a singleton axis is labelled with 18-connectivity when 26 is asked for: the two
+    mask with a singleton axis is labeled with 18-connectivity when 26 is asked for: the two
     are the same there (the 8 neighbours 26 adds differ in all three coordinates), and cc3d
     4.1.1 fails with "maximum length exception" on some such masks at 26 (for example a
     (3, 3, 1) mask holding its four corners).
@@ -65,9 +65,9 @@ def smallest_labels(labels: np.ndarray, n: int) -> np.ndarray:
 
 
 def check_pair(reference: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Binarise both masks and check that they have the same shape."""
-    ref = binarise(reference, name="reference")
-    pred = binarise(prediction, name="prediction")
+    """Binarize both masks and check that they have the same shape."""
+    ref = binarize(reference, name="reference")
+    pred = binarize(prediction, name="prediction")
     if ref.shape != pred.shape:
         raise ValueError(
             f"reference and prediction must have the same shape. Got {ref.shape} and {pred.shape}."

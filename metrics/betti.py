@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics._bits import cavities, euler_characteristic_packed, pack
-from metrics._masks import binarise, bounding_box, check_pair, components
+from metrics._bitpacked import cavities, euler_characteristic_packed, pack
+from metrics._masks import binarize, bounding_box, check_pair, components
 
 __all__ = [
     "betti0_error",
@@ -49,7 +49,7 @@ def euler_characteristic(mask: np.ndarray) -> int:
     >>> euler_characteristic(ring)
     0
     """
-    mask = binarise(mask, name="mask")
+    mask = binarize(mask, name="mask")
     box = bounding_box(mask)
     if box is None:
         return 0
@@ -99,7 +99,7 @@ def betti_numbers(
     >>> betti_numbers(shell)
     (1, 0, 1)
     """
-    mask = binarise(mask, name="mask")
+    mask = binarize(mask, name="mask")
     box = bounding_box(mask)
     if box is None:
         return (0, 0, 0)

@@ -10,7 +10,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from metrics._masks import binarise, check_pair, components, smallest_labels
+from metrics._masks import binarize, check_pair, components, smallest_labels
 
 __all__ = [
     "CONNECTIVITIES",
@@ -131,7 +131,7 @@ class BlobMatch:
 
 
 def instances(mask: np.ndarray, *, connectivity: int = 26) -> tuple[np.ndarray, int]:
-    """Connected components of a mask, labelled ``1..n`` in raster order.
+    """Connected components of a mask, labeled ``1..n`` in raster order.
 
     Parameters
     ----------
@@ -155,7 +155,7 @@ def instances(mask: np.ndarray, *, connectivity: int = 26) -> tuple[np.ndarray, 
     (1, 2)
     """
     _check_connectivity(connectivity)
-    mask = binarise(mask, name="mask")
+    mask = binarize(mask, name="mask")
     labels, n = components(mask, connectivity)
     return smallest_labels(labels, n), n
 

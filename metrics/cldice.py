@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.morphology import skeletonize
 
-from metrics._masks import binarise, check_pair, components, count_at
+from metrics._masks import binarize, check_pair, components, count_at
 
 __all__ = ["cldice", "cldice_from_counts", "skeleton", "skeleton_coordinates"]
 
@@ -20,7 +20,7 @@ def skeleton(
     mask : (Z, Y, X) ndarray
         Any value ``> 0`` is foreground.
     labels : (Z, Y, X) ndarray of int, optional, keyword-only
-        The 26-connected components of ``mask``, labelled ``1..n`` (as
+        The 26-connected components of ``mask``, labeled ``1..n`` (as
         ``metrics.blob_f1.instances(mask)`` gives them), when the caller already has them;
         computed otherwise.
     n_labels : int, optional, keyword-only
@@ -54,7 +54,7 @@ def skeleton(
     >>> int(skeleton(rod).sum())
     5
     """
-    mask = binarise(mask, name="mask")
+    mask = binarize(mask, name="mask")
     out = np.zeros(mask.shape, bool)
     out[skeleton_coordinates(mask, labels=labels, n_labels=n_labels)] = True
     return out
@@ -70,7 +70,7 @@ def skeleton_coordinates(
     mask : (Z, Y, X) ndarray
         Any value ``> 0`` is foreground.
     labels : (Z, Y, X) ndarray of int, optional, keyword-only
-        The 26-connected components of ``mask``, labelled ``1..n``, when the caller already
+        The 26-connected components of ``mask``, labeled ``1..n``, when the caller already
         has them; computed otherwise.
     n_labels : int, optional, keyword-only
         The number of components in ``labels``, when known; saves a pass over them.
@@ -89,7 +89,7 @@ def skeleton_coordinates(
     >>> [c.tolist() for c in skeleton_coordinates(rod)]
     [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 2, 3, 4, 5]]
     """
-    mask = binarise(mask, name="mask")
+    mask = binarize(mask, name="mask")
     flat = np.flatnonzero(skeletonize(mask))
     if labels is None:
         labels, n_labels = components(mask, 26)

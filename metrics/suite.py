@@ -19,7 +19,7 @@ import numpy as np
 
 from metrics._masks import (
     Box,
-    binarise,
+    binarize,
     bounding_box,
     components,
     count_at,
@@ -179,7 +179,7 @@ def prepare_reference(
     options = options if options is not None else MetricOptions()
     if not isinstance(options, MetricOptions):
         raise TypeError(f"options must be a MetricOptions. Got {type(options).__name__}.")
-    full = binarise(reference, name="reference")
+    full = binarize(reference, name="reference")
     box = bounding_box(full) or _EMPTY_BOX
     mask = full[box]
     labels26, n26 = components(mask, 26)
@@ -197,7 +197,7 @@ def prepare_reference(
         del labels26
         b1 = betti_numbers_of_box(mask, n_components=n26)[1]
         if np.asarray(reference).dtype == bool or mask.shape != full.shape:
-            # A copy, so neither the caller's array (binarise passes bool input through) nor
+            # A copy, so neither the caller's array (binarize passes bool input through) nor
             # the full-size one is kept alive by a view.
             mask = np.array(mask, dtype=bool, copy=True)
         return PreparedReference(**common, mask=mask, betti1=b1, skeleton=skel)
@@ -245,7 +245,7 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
     """
     if not isinstance(prepared, PreparedReference):
         raise TypeError(f"prepared must be a PreparedReference. Got {type(prepared).__name__}.")
-    full = binarise(prediction, name="prediction")
+    full = binarize(prediction, name="prediction")
     if tuple(full.shape) != prepared.shape:
         raise ValueError(
             f"prediction must have the reference's shape {prepared.shape}. Got {full.shape}."

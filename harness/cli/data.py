@@ -24,10 +24,10 @@ def _summary(split: object, title: str) -> None:
         entry[0] += 1
         entry[1] += case.label is not None
     table = Table(title=title)
-    for column in ("track", "structure", "cases", "labelled"):
+    for column in ("track", "structure", "cases", "labeled"):
         table.add_column(column)
-    for (track, structure), (n, labelled) in sorted(counts.items()):
-        table.add_row(track, structure, str(n), str(labelled))
+    for (track, structure), (n, labeled) in sorted(counts.items()):
+        table.add_row(track, structure, str(n), str(labeled))
     console = Console()
     console.print(table)
     console.print(f"manifest: {split.manifest}", soft_wrap=True)  # type: ignore[attr-defined]

@@ -203,7 +203,7 @@ def synthesize_split(
     tracks : tuple of str, keyword-only
         Among ``("vessel", "spot")``.
     labeled : bool, keyword-only
-        False writes unlabelled volumes for self-supervised pretraining.
+        False writes unlabeled volumes for self-supervised pretraining.
     progress : bool, keyword-only
         Show a rich progress bar.
 
@@ -259,7 +259,7 @@ def synthesize_split(
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out / "synth.json")
     # A split written over an earlier one keeps none of its volumes: fewer cases leave no
-    # strays, and an unlabelled split (handed to participants) keeps no earlier labels.
+    # strays, and an unlabeled split (handed to participants) keeps no earlier labels.
     written = {out / r["image"] for r in rows} | {out / r["label"] for r in rows if r["label"]}
     for path in sorted(previous - written):
         path.unlink(missing_ok=True)

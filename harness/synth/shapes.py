@@ -2,10 +2,10 @@
 
 A :class:`Scene` holds two arrays on the same voxel grid:
 
-- ``label`` (uint8): the exact binary truth, a voxel is 1 when its centre lies inside a labelled
+- ``label`` (uint8): the exact binary truth, a voxel is 1 when its centre lies inside a labeled
   object;
 - ``density`` (float32): the fluorophore density the microscope sees, with a half-voxel linear
-  ramp at object borders (a cheap partial-volume model) and a brightness per object. Unlabelled
+  ramp at object borders (a cheap partial-volume model) and a brightness per object. Unlabeled
   objects (dim cells, autofluorescent granules) are drawn into ``density`` only.
 
 Shapes are described in physical units (``spacing`` gives the voxel size along z, y, x), so a
@@ -33,7 +33,7 @@ class Scene:
     label : (Z, Y, X) ndarray of uint8
         Binary truth.
     density : (Z, Y, X) ndarray of float32
-        Fluorophore density (arbitrary units, about 1 for a typical labelled object).
+        Fluorophore density (arbitrary units, about 1 for a typical labeled object).
     spacing : tuple of float
         Voxel size ``(z, y, x)`` in physical units.
     """

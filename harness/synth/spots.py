@@ -1,9 +1,9 @@
 """Spot-like structures: c-Fos+ cells, cell nuclei and amyloid plaques.
 
-Each labelled blob is an ellipsoid (cells, nuclei) or a lumpy union of ellipsoids (plaques) with
+Each labeled blob is an ellipsoid (cells, nuclei) or a lumpy union of ellipsoids (plaques) with
 its own size, shape, orientation and brightness. A share of blobs is placed next to an earlier
 one so that touching and clustered objects occur; a few are tiny (a handful of voxels, centred on
-a voxel so they always exist in the truth). Dim, unlabelled objects of the same kind (cells below
+a voxel so they always exist in the truth). Dim, unlabeled objects of the same kind (cells below
 the annotation's intensity threshold, autofluorescent granules) are drawn into the density only,
 as in real stacks, where annotators mark the bright objects of interest.
 
@@ -30,7 +30,7 @@ class SpotStyle:
     Attributes
     ----------
     count : (float, float)
-        Range of labelled blobs per 96^3 patch.
+        Range of labeled blobs per 96^3 patch.
     radius : (float, float)
         Range of the mean semi-axis, physical units.
     aspect : float
@@ -42,7 +42,7 @@ class SpotStyle:
     tiny : float
         Share of blobs of a few voxels.
     distractors : (float, float)
-        Range of dim unlabelled objects per 96^3 patch.
+        Range of dim unlabeled objects per 96^3 patch.
     """
 
     count: tuple[float, float]
@@ -116,7 +116,7 @@ def spots(
     structure: str,
     count: int | None = None,
 ) -> dict[str, float]:
-    """Draw labelled blobs and dim unlabelled look-alikes into ``scene``.
+    """Draw labeled blobs and dim unlabeled look-alikes into ``scene``.
 
     Parameters
     ----------
@@ -127,13 +127,13 @@ def spots(
     structure : str
         A key of :data:`SPOT_STYLES`.
     count : int, optional
-        Labelled blobs to draw; drawn from the style's range (scaled to the volume) if omitted.
-        0 gives a patch with no object of interest (only unlabelled look-alikes).
+        Labeled blobs to draw; drawn from the style's range (scaled to the volume) if omitted.
+        0 gives a patch with no object of interest (only unlabeled look-alikes).
 
     Returns
     -------
     dict
-        ``blobs`` (labelled blobs drawn, each with its centre voxel in the truth, so the truth has
+        ``blobs`` (labeled blobs drawn, each with its centre voxel in the truth, so the truth has
         at most that many connected components, fewer where blobs touch) and ``distractors``.
 
     Examples

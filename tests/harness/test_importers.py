@@ -76,7 +76,7 @@ def selma3d(tmp_path: Path) -> Path:
     _vol(src / "cFos-Active_Neurons" / "gt" / "patchvolume_007.nii.gz", mask=True)
     _vol(src / "AD_plaques" / "raw" / "patchvolume_002_0000.nii.gz")
     _vol(src / "AD_plaques" / "gt" / "patchvolume_002.nii.gz", mask=True)
-    _vol(src / "shannel_cells" / "raw" / "patchvolume_003_0000.nii.gz")  # no gt: unlabelled
+    _vol(src / "shannel_cells" / "raw" / "patchvolume_003_0000.nii.gz")  # no gt: unlabeled
     (src / "dataset.json").write_text("{}")  # not a volume: ignored
     return src
 
@@ -141,7 +141,7 @@ def test_lsm_layout_in_a_fake_folder(tmp_path: Path) -> None:
     src = tmp_path / "lsm"
     _vol(src / "microglia_patch_001_vol002_ch0.nii.gz")
     _vol(src / "microglia_patch_001_vol002_ch0_label.nii.gz", mask=True)
-    _vol(src / "train" / "c-fos_patch_004_vol001_ch1.nii.gz")  # unlabelled
+    _vol(src / "train" / "c-fos_patch_004_vol001_ch1.nii.gz")  # unlabeled
     split = import_layout(src, tmp_path / "out", absolute=True)
     assert [(c.case_id, c.track, c.structure, c.phase) for c in split.cases] == [
         ("c-fos_patch_004_vol001_ch1", "spot", "cfos", "train"),

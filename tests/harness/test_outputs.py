@@ -131,7 +131,7 @@ def test_scan_enforces_size_and_file_caps(tmp_path):
         OutputLimits(max_bytes=0)
 
 
-def test_a_matching_mha_is_ok_and_binarised(tmp_path):
+def test_a_matching_mha_is_ok_and_binarized(tmp_path):
     array = np.zeros((2, 3, 4), np.float32)
     array[1, 2, 3] = 0.8
     array[0, 0, 0] = 0.2

@@ -24,7 +24,7 @@ def _volume(path: Path, value: float = 0.0, *, dtype=np.float32, grid: Grid | No
 
 
 def _case(root: Path, case_id: str, **overrides: str) -> dict[str, str]:
-    """A valid labelled case, with files, as a manifest row."""
+    """A valid labeled case, with files, as a manifest row."""
     _volume(root / "img" / f"{case_id}.nii.gz", 1.0)
     mask = np.zeros(SHAPE, np.uint8)
     mask[1, 2, 3] = 1
@@ -80,7 +80,7 @@ def test_volume_round_trip_through_a_split(tmp_path: Path) -> None:
     assert image.grid.mismatch(grid) is None and label.grid.mismatch(grid) is None
 
 
-def test_multichannel_image_and_unlabelled_case(tmp_path: Path) -> None:
+def test_multichannel_image_and_unlabeled_case(tmp_path: Path) -> None:
     _volume(tmp_path / "raw" / "p_0000.nii.gz", 1.0)
     _volume(tmp_path / "raw" / "p_0001.nii.gz", 2.0)
     write_manifest(tmp_path, [{"case_id": "p", "track": "vessel", "structure": "blood_vessel",
@@ -92,7 +92,7 @@ def test_multichannel_image_and_unlabelled_case(tmp_path: Path) -> None:
     assert case.label is None and not split.labeled
 
 
-def test_labels_any_values_binarise_with_greater_than_zero(tmp_path: Path) -> None:
+def test_labels_any_values_binarize_with_greater_than_zero(tmp_path: Path) -> None:
     row = _case(tmp_path, "c")
     label = np.array([-1.0, 0.0, 0.5, 2.0, np.inf] + [0.0] * 115, np.float32).reshape(SHAPE)
     write_volume(tmp_path / "lbl" / "c.nii.gz", label)

@@ -112,7 +112,7 @@ def test_spot_patch_with_no_object(small_split: Path) -> None:
     ]
 
 
-def test_unlabelled_split(tmp_path: Path) -> None:
+def test_unlabeled_split(tmp_path: Path) -> None:
     split = synthesize_split(tmp_path / "u", cases=2, size=(12, 16, 16), seed=0, labeled=False)
     assert all(c.label is None for c in split.cases)
     assert not (tmp_path / "u" / "labels").exists()
@@ -235,7 +235,7 @@ def test_a_split_written_over_another_keeps_none_of_its_volumes(tmp_path: Path) 
     split = synthesize_split(out, cases=2, size=(12, 16, 16), seed=1, labeled=False)
 
     assert split.case_ids == ("spot_000", "vessel_000")
-    # The earlier labels must not travel with an unlabelled split handed to participants.
+    # The earlier labels must not travel with an unlabeled split handed to participants.
     assert not (out / "labels").exists()
     assert sorted(p.name for p in (out / "images").iterdir()) == [
         "extra.nii.gz", "spot_000.nii.gz", "vessel_000.nii.gz"

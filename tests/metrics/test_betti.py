@@ -153,7 +153,7 @@ def _nested_rings(n):
 
 
 def test_nested_rings_need_many_sweeps(monkeypatch):
-    from metrics import _bits
+    from metrics import _bitpacked as _bits
 
     # Full lids above and below: the corridors between the rings open to the outside only
     # through the outer ring's door.

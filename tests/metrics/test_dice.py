@@ -13,7 +13,7 @@ def test_dice_hand_worked():
     assert dice(r, p) == pytest.approx(0.4)
 
 
-def test_dice_binarises_any_positive_value():
+def test_dice_binarizes_any_positive_value():
     # Released masks hold 0/1, 0/255 and 0/95/255: all positive values are foreground.
     r = np.array([[[0, 95, 255, 0]]], np.uint8)
     p = np.array([[[0, 1, 1, 0]]], np.uint8)
