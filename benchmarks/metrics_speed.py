@@ -28,7 +28,7 @@ ellipsoid blobs; predictions are perturbed references), one core for every proce
    Target: under 2 GB at 512³.
 
 Every process here (ours, the memory probes and panoptica's) runs with the allocator setting
-that ``selma3d`` itself uses, ``harness.memory.keep_freed_memory`` (freed memory kept for
+that ``selma3d`` itself uses, ``harness.scoring.allocator.keep_freed_memory`` (freed memory kept for
 reuse instead of being returned to the system and faulted in again); ``--system-malloc``
 measures with glibc's defaults instead.
 
@@ -343,9 +343,9 @@ def time_split_evaluation(
     first alternates); returns (together, separate) seconds per round."""
     import pandas as pd
 
-    from harness.evaluate import evaluate_predictions
-    from harness.split import load_split, write_manifest
-    from harness.volume import write_volume
+    from harness.scoring.evaluate import evaluate_predictions
+    from harness.split.manifest import load_split, write_manifest
+    from harness.split.volume import write_volume
 
     times = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -510,7 +510,7 @@ def main() -> None:
     global SYSTEM_MALLOC
     SYSTEM_MALLOC = args.system_malloc
     if not args.system_malloc and not args.panoptica_worker:
-        from harness.memory import keep_freed_memory
+        from harness.scoring.allocator import keep_freed_memory
 
         if not keep_freed_memory():
             raise SystemExit("keep_freed_memory needs glibc; run with --system-malloc")

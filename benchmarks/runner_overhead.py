@@ -11,7 +11,7 @@ prediction) runs on a synthetic split of 64^3 masks.
    ratio for bare ``docker run`` (two at a time) is printed as the engine's own reference: with
    a container that does nothing, container start/stop inside the engine dominates and does not
    run fully in parallel. The fairer ceiling is printed too: the harness's own container call
-   (``harness.runner._run_container``: the same isolation flags, watcher, wait, logs and
+   (``harness.containers.runner._run_container``: the same isolation flags, watcher, wait, logs and
    removal) one and two at a time, without staging, validation or records, best of
    ``--repeats``. Below that, the engine's floor: the Docker SDK's shortest container life
    (create with the same input and output mounts and no network, start, wait, remove; no
@@ -41,12 +41,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contracts import GrandChallengeContract
-from harness.engine import connect
-from harness.images import build_folder
-from harness.runner import RunConfig, run_submission
-from harness.split import load_split, write_manifest
-from harness.volume import write_volume
+from harness.containers.contracts import GrandChallengeContract
+from harness.containers.engine import connect
+from harness.containers.images import build_folder
+from harness.containers.runner import RunConfig, run_submission
+from harness.split.manifest import load_split, write_manifest
+from harness.split.volume import write_volume
 
 DOCKERFILE = """\
 FROM selma3d/python:3.11
@@ -127,8 +127,8 @@ def bare_runs(image: str, split_root: Path, n: int, *, parallel: int = 1) -> lis
 
 def engine_runs(client, image: str, split_root: Path, n: int, *, parallel: int) -> float:
     """Wall time of n runs of the harness's container call alone, ``parallel`` at a time."""
-    from harness.images import resolve_image
-    from harness.runner import _Run, _run_container
+    from harness.containers.images import resolve_image
+    from harness.containers.runner import _Run, _run_container
 
     config = RunConfig(timeout_s=120, memory="512m", cpus=1, jobs=parallel, progress=False)
     work = staged_input(split_root, "engine-")

@@ -24,4 +24,4 @@ if [ "$from_registry" = 0 ] && ! command -v debootstrap >/dev/null 2>&1; then
   fi
 fi
 
-exec "$python" -m harness.images build-base "$@"
+exec "$python" -m harness.containers.images build-base "$@"

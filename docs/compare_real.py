@@ -34,8 +34,8 @@ from scipy import ndimage as ndi
 from skimage.measure import euler_number
 from skimage.morphology import skeletonize
 
-from harness.synth import CasePlan, synthesize_case
-from harness.volume import read_volume
+from harness.split.synth import CasePlan, synthesize_case
+from harness.split.volume import read_volume
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -62,7 +62,7 @@ def load_real() -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 def synthetic(cases: list[tuple[str, int]]) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Synthetic patches (seed 0, 96^3) as ``(name, image, mask)``."""
-    from harness.synth import EMPTY_EVERY, STRUCTURES
+    from harness.split.synth import EMPTY_EVERY, STRUCTURES
 
     out = []
     for track, k in cases:

@@ -1,54 +1,65 @@
-"""The harness's exceptions: one tree, so callers can react to each kind differently.
+"""The harness's exceptions and the exit codes they map to.
 
-``HarnessError`` is the root. A CLI catches it, prints its message (which names the file, the case
-and what was expected) and exits non-zero; anything else escaping is a bug.
+The tree is rooted at :class:`leaderboard.errors.Selma3dError` (so the leaderboard, a layer below,
+raises into the same tree); the harness adds one kind per stage so callers can react differently.
+
+Exit codes of every ``selma3d`` command:
+
+==  ========================================================================================
+0   success
+1   the command ran, but the submission did not pass (a case not ``ok``, a check failed)
+2   bad input: configuration, split, volume or usage; the message names the file and field
+3   the Docker engine is unreachable or failed (infrastructure, never the team's fault)
+4   an internal error of selma3d itself (a bug: the traceback is printed)
+==  ========================================================================================
 """
 
 from __future__ import annotations
 
+from leaderboard.errors import ConfigError, ProblemsError, ResultsError, Selma3dError
+
 __all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_ENGINE",
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
     "ConfigError",
     "EngineError",
-    "HarnessError",
+    "ProblemsError",
+    "ResultsError",
+    "Selma3dError",
     "SplitError",
     "SubmissionError",
     "VolumeError",
 ]
 
-
-class HarnessError(Exception):
-    """Base class of every error the harness raises on purpose."""
-
-
-class ConfigError(HarnessError):
-    """A configuration file or option is invalid; the message names the file and the field."""
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENGINE = 3
+EXIT_INTERNAL = 4
 
 
-class VolumeError(HarnessError):
+class VolumeError(Selma3dError):
     """A volume cannot be read or written: unreadable, truncated, not 3D, unknown format."""
 
 
-class SplitError(HarnessError):
-    """A split (manifest plus volumes) is invalid.
+class SplitError(ProblemsError):
+    """A split (manifest plus volumes) is invalid; each problem names its row.
 
-    Parameters
-    ----------
-    manifest : str
-        Path of the manifest the problems were found in.
-    problems : list of str
-        Every problem found, each naming its row; loading reports all of them at once.
+    ``manifest`` is the manifest's path (also ``source``).
     """
 
     def __init__(self, manifest: str, problems: list[str]) -> None:
+        # Every problem of a split is shown: loading reports all of them at once.
+        super().__init__(manifest, problems, shown=len(problems))
         self.manifest = manifest
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{manifest}: {len(self.problems)} problem(s):\n{lines}")
 
 
-class SubmissionError(HarnessError):
+class SubmissionError(Selma3dError):
     """A submission (container image or its outputs) breaks the contract."""
 
 
-class EngineError(HarnessError):
+class EngineError(Selma3dError):
     """The Docker engine is unreachable or failed; never charged to a team."""

@@ -2,9 +2,11 @@
 
 Modules follow the data flow: ``results`` (load, validate, fill worst values) -> ``ranking``
 (the three schemes) -> ``bootstrap`` (rank intervals, tied groups) -> ``build`` (CSV, JSON,
-Markdown) and ``report`` (HTML with ``plots`` and ``mips``). ``registry`` is the one place
+Markdown) and ``report`` (HTML with ``plots`` and ``mips``). ``metric_info`` is the one place
 metric directions and defaults are read from (``metrics.METRICS``); ``config`` holds
-``RankingConfig``.
+``RankingConfig``. ``status`` (the per-case statuses), ``errors`` (the project's exception tree)
+and ``cases`` (what the leaderboard needs of a split) are the vocabulary the harness above
+shares with it.
 
 Examples
 --------
@@ -20,8 +22,10 @@ Examples
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.build import OUTPUT_FILES, Leaderboard, build_leaderboard, compute_leaderboard
 from leaderboard.config import RankingConfig, load_ranking_config
+from leaderboard.errors import ResultsError
 from leaderboard.ranking import holm_adjust, rank_min, ranking_inputs, score
-from leaderboard.results import STATUSES, Results, ResultsError, prepare_results, read_results
+from leaderboard.results import Results, prepare_results, read_results
+from leaderboard.status import STATUSES
 
 __all__ = [
     "OUTPUT_FILES",

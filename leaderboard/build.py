@@ -18,11 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leaderboard import registry
+from leaderboard import metric_info
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
+from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
+from leaderboard.errors import ResultsError
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
-from leaderboard.results import STATUSES, Results, ResultsError, prepare_results
+from leaderboard.results import Results, prepare_results
+from leaderboard.status import STATUSES
 
 __all__ = ["OUTPUT_FILES", "Leaderboard", "build_leaderboard", "compute_leaderboard"]
 
@@ -87,7 +90,7 @@ def compute_leaderboard(
     results: pd.DataFrame,
     *,
     config: RankingConfig,
-    split: Any = None,
+    split: SplitInfo | None = None,
     source: str = "results",
 ) -> Leaderboard:
     """Validate, rank and bootstrap, without writing anything.
@@ -97,7 +100,8 @@ def compute_leaderboard(
     results : pandas.DataFrame
         One row per (team, case); see ``leaderboard.results.prepare_results``.
     config : RankingConfig, keyword-only
-    split : harness.split.Split, optional, keyword-only
+    split : SplitInfo, optional, keyword-only
+        The split the results were computed on (see ``prepare_results``).
     source : str, keyword-only
         Name of the results file, for messages.
 
@@ -105,7 +109,7 @@ def compute_leaderboard(
     -------
     Leaderboard
     """
-    per_track = registry.track_metrics()
+    per_track = metric_info.track_metrics()
     ranked = {t: config.ranked_for(t) for t in per_track}
     prepared = prepare_results(results, ranked=ranked, source=source, split=split)
     ranked = {t: m for t, m in ranked.items() if m and t in prepared.tracks}
@@ -182,7 +186,7 @@ def _team_table(
         if kind is None and unit[1] is None:
             continue  # the mean is already a track-mean column below
         cols[f"{_unit_label(unit)}_{name}_{kind or 'mean'}"] = values[0]
-    per_track = registry.track_metrics()
+    per_track = metric_info.track_metrics()
     grouped = frame.groupby(["team", "track"], sort=True)
     for track in results.tracks:
         for name in per_track[track]:
@@ -285,7 +289,7 @@ def leaderboard_record(
         "split_hash": res.split_hash,
         "results_digest": _results_digest(res),
         "ranking_config": config,
-        "metrics": registry.metric_definitions(res.metrics),
+        "metrics": metric_info.metric_definitions(res.metrics),
         "tracks": tracks,
         "teams": teams_json,
         "tied_groups": groups,
@@ -356,7 +360,8 @@ def build_leaderboard(
     out_dir: str | Path,
     *,
     config: RankingConfig | None = None,
-    split: Any = None,
+    split: SplitInfo | None = None,
+    volumes: VolumeLoader | None = None,
     metadata: dict[str, Any] | None = None,
     results_path: str | Path | None = None,
     progress: bool = False,
@@ -374,14 +379,14 @@ def build_leaderboard(
         Created if needed.
     config : RankingConfig, keyword-only
         Defaults to ``RankingConfig()`` (SELMA3D 2026: aggregate, then rank).
-    split : harness.split.Split, optional, keyword-only
-        Checks the cases and split hash, and enables the projection gallery (needs the
-        ``prediction`` column).
+    split : SplitInfo, optional, keyword-only
+        Checks the cases and split hash.
+    volumes : VolumeLoader, optional, keyword-only
+        With ``split``, enables the projection gallery (needs the ``prediction`` column).
     metadata : dict, optional, keyword-only
         JSON-serialisable facts recorded under ``metadata`` in ``leaderboard.json``.
     results_path : str or Path, optional, keyword-only
-        Where the table was read from: named in messages; relative ``prediction`` paths resolve
-        against its folder.
+        Where the table was read from, named in messages.
     progress : bool, keyword-only
         Show the stages on the terminal.
 
@@ -414,9 +419,8 @@ def build_leaderboard(
     csv_text = board.table.to_csv(index=False, lineterminator="\n", float_format="%.6g")
     record = leaderboard_record(board, metadata=metadata)
     json_text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
-    base = Path(results_path).parent if results_path is not None else Path.cwd()
     with console.status("drawing the report"):
-        html_text = render_html(board, record, split=split, base_dir=base)
+        html_text = render_html(board, record, split=split, volumes=volumes)
     _write(out / "leaderboard.csv", csv_text.encode())
     _write(out / "leaderboard.json", (json_text + "\n").encode())
     _write(out / "leaderboard.md", _markdown(board).encode())

@@ -11,8 +11,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.errors import ConfigError
-from leaderboard import registry
+from leaderboard import metric_info
+from leaderboard.errors import ConfigError
 
 __all__ = [
     "AGGREGATIONS",
@@ -87,7 +87,7 @@ class ReportConfig(_Frozen):
     @field_validator("extra_plot_metrics")
     @classmethod
     def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        columns = registry.metric_columns()
+        columns = metric_info.metric_columns()
         unknown = [v for v in value if v not in columns]
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; expected some of {list(columns)}")
@@ -135,7 +135,7 @@ class RankingConfig(_Frozen):
     def _check_metrics(self) -> RankingConfig:
         if self.ranked_metrics is None:
             return self
-        per_track = registry.track_metrics()
+        per_track = metric_info.track_metrics()
         for track, names in self.ranked_metrics.items():
             if track not in per_track:
                 raise ValueError(
@@ -156,7 +156,7 @@ class RankingConfig(_Frozen):
     def ranked_for(self, track: str) -> tuple[str, ...]:
         """Ranked metrics of ``track`` (configured, else the registry's defaults)."""
         if self.ranked_metrics is None:
-            return registry.default_ranked_metrics().get(track, ())
+            return metric_info.default_ranked_metrics().get(track, ())
         return tuple(self.ranked_metrics.get(track, ()))
 
 

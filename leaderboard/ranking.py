@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from leaderboard import registry
+from leaderboard import metric_info
 from leaderboard.results import Results
 
 __all__ = [
@@ -224,7 +224,7 @@ def ranking_inputs(
             if not np.isfinite(array).all():
                 raise ValueError(f"metric {name!r} of unit {unit} has empty values after filling")
             raw[(unit, name)] = array
-            values[(unit, name)] = array if registry.higher_is_better(name) else -array
+            values[(unit, name)] = array if metric_info.higher_is_better(name) else -array
     return RankingInputs(
         teams=tuple(teams),
         units=tuple(units),
@@ -318,7 +318,8 @@ def score(
             if scheme == "aggregate-then-rank":
                 means = _weighted_mean(values, w)
                 # Report means in the metric's own direction.
-                metric_values[(unit, name)] = means if registry.higher_is_better(name) else -means
+                higher = metric_info.higher_is_better(name)
+                metric_values[(unit, name)] = means if higher else -means
                 ranks = rank_min(means, higher_is_better=True).astype(float)
             elif scheme == "rank-then-aggregate":
                 case_ranks = rank_min(values.T, higher_is_better=True).T.astype(float)  # (T, n)

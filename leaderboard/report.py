@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import html
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from leaderboard import plots, registry
+from leaderboard import metric_info, plots
+from leaderboard.cases import SplitInfo, VolumeLoader
+from leaderboard.errors import ResultsError
 from leaderboard.mips import error_projection, image_projection
-from leaderboard.results import ResultsError
 
 __all__ = ["render_html"]
 
@@ -124,7 +124,7 @@ def _overall_table(board: Any) -> str:
 
 def _track_table(board: Any, track: str) -> str:
     t = board.table
-    per_track = registry.track_metrics()[track]
+    per_track = metric_info.track_metrics()[track]
     shown = [m for m in per_track if f"{track}_{m}_mean" in t.columns]
     ranked = board.ranked.get(track, ())
     units = [u for u in board.inputs.units if u[0] == track]
@@ -159,21 +159,21 @@ def _track_table(board: Any, track: str) -> str:
     )
 
 
-def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
-    from harness.volume import read_volume
-
+def _mip_gallery(board: Any, split: SplitInfo | None, volumes: VolumeLoader | None) -> list[str]:
     frame = board.results.frame
-    if split is None or "prediction" not in frame.columns or not (frame["prediction"] != "").any():
+    if split is None or volumes is None:
+        return []
+    if "prediction" not in frame.columns or not (frame["prediction"] != "").any():
         return []
     cfg = board.config.report
     teams = [board.results.teams[i] for i in board.order]
     names = board.results.display_names
     parts = []
     for case in list(split.cases)[: cfg.mip_cases]:
-        image = read_volume(case.image).array
+        image = volumes.image(case.case_id)
         first = image_projection(image, size=cfg.mip_size)
         panels: list[tuple[str, np.ndarray, str | None]] = [("image", first, None)]
-        reference = read_volume(case.label).array if case.label is not None else None
+        reference = volumes.reference(case.case_id)
         if reference is not None:
             panels.append(("reference", error_projection(reference, None, size=cfg.mip_size), None))
         rows = frame[frame["case_id"] == case.case_id].set_index("team")
@@ -185,15 +185,13 @@ def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
                 blank = np.zeros_like(panels[0][1])
                 panels.append((label, blank, str(row["status"]).replace("_", " ")))
                 continue
-            path = Path(path_text)
-            path = path if path.is_absolute() else base_dir / path
-            prediction = read_volume(path).array
+            prediction = volumes.prediction(case.case_id, path_text)
             if reference is None:
                 rgb = error_projection(prediction, None, size=cfg.mip_size)
             else:
                 if prediction.shape != reference.shape:
                     raise ResultsError(
-                        str(path),
+                        path_text,
                         [
                             f"prediction shape {prediction.shape} differs from the reference "
                             f"{reference.shape} of case {case.case_id!r} (team {team!r})"
@@ -215,7 +213,13 @@ def _mip_gallery(board: Any, split: Any, base_dir: Path) -> list[str]:
     return parts
 
 
-def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_dir: Path) -> str:
+def render_html(
+    board: Any,
+    record: dict[str, Any],
+    *,
+    split: SplitInfo | None = None,
+    volumes: VolumeLoader | None = None,
+) -> str:
     """Render the report page.
 
     Parameters
@@ -223,10 +227,10 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
     board : leaderboard.build.Leaderboard
     record : dict
         The ``leaderboard.json`` content (configuration and provenance shown at the end).
-    split : harness.split.Split, optional, keyword-only
-        Enables the projection gallery.
-    base_dir : Path, keyword-only
-        Folder that relative prediction paths resolve against.
+    split : SplitInfo, optional, keyword-only
+        The split's cases; with ``volumes``, enables the projection gallery.
+    volumes : VolumeLoader, optional, keyword-only
+        Reads the images, references and predictions the gallery draws.
 
     Returns
     -------
@@ -297,7 +301,7 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
         )
     dist = []
     for track in board.ranking.track_scores:
-        applicable = registry.track_metrics()[track]
+        applicable = metric_info.track_metrics()[track]
         extra = [
             m
             for m in cfg.report.extra_plot_metrics
@@ -331,7 +335,7 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
             metrics=metrics,
             teams=teams,
             labels=labels,
-            directions=[registry.higher_is_better(m) for m in metrics],
+            directions=[metric_info.higher_is_better(m) for m in metrics],
         )
         heat.append(_img(png, f"{track} scores per case"))
     legend = ", ".join(f"{code} {status}" for status, code in plots.STATUS_CODES.items())
@@ -344,7 +348,7 @@ def render_html(board: Any, record: dict[str, Any], *, split: Any = None, base_d
     png = plots.resource_plot(frame, teams=teams, labels=labels)
     if png is not None:
         section("resources", "Runtime and memory", _img(png, "runtime and peak memory"))
-    gallery = _mip_gallery(board, split, base_dir)
+    gallery = _mip_gallery(board, split, volumes)
     if gallery:
         section(
             "projections",

@@ -12,21 +12,19 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harness.errors import HarnessError
-from harness.status import STATUSES
-from leaderboard import registry
+from leaderboard import metric_info
+from leaderboard.cases import SplitInfo
+from leaderboard.errors import ResultsError
+from leaderboard.status import STATUSES
 
 __all__ = [
     "ID_COLUMNS",
     "OPTIONAL_COLUMNS",
-    "STATUSES",
     "Results",
-    "ResultsError",
     "prepare_results",
     "read_results",
 ]
@@ -43,27 +41,6 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
 )
 _NUMERIC_OPTIONAL = ("wall_time_s", "peak_memory_bytes")
 _TEXT_OPTIONAL = ("message", "prediction", "display_name", "image_digest", "split_hash")
-
-
-class ResultsError(HarnessError):
-    """A results table is invalid.
-
-    Parameters
-    ----------
-    source : str
-        The file (or description) the table came from.
-    problems : list of str
-        Every problem found, each naming its row and column.
-    """
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        shown = self.problems[:50]
-        more = len(self.problems) - len(shown)
-        lines = "\n".join(f"  - {p}" for p in shown)
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}{tail}")
 
 
 @dataclass(frozen=True)
@@ -161,7 +138,7 @@ def prepare_results(
     *,
     ranked: dict[str, tuple[str, ...]],
     source: str = "results",
-    split: Any = None,
+    split: SplitInfo | None = None,
 ) -> Results:
     """Validate a results table and complete it with worst values.
 
@@ -174,7 +151,7 @@ def prepare_results(
         Ranked metrics per track; their values must exist on every row of the track.
     source : str, keyword-only
         File name for messages; a name ending in ``.csv`` numbers rows as file lines.
-    split : harness.split.Split, optional, keyword-only
+    split : leaderboard.cases.SplitInfo, optional, keyword-only
         When given, the table's cases must be the split's (same tracks and structures); cases of
         the split no team has a row for are added as ``missing_output`` for every team.
 
@@ -204,8 +181,8 @@ def prepare_results(
     ['b', 'c2', 'missing_output', 0.0]
     """
     is_csv = source.lower().endswith(".csv")
-    all_metrics = registry.metric_columns()
-    per_track = registry.track_metrics()
+    all_metrics = metric_info.metric_columns()
+    per_track = metric_info.track_metrics()
     problems: list[str] = []
 
     missing = [c for c in ID_COLUMNS if c not in table.columns]
@@ -317,7 +294,7 @@ def prepare_results(
 
 
 def _check_against_split(
-    cases: pd.DataFrame, split: Any, split_hash: str | None, problems: list[str]
+    cases: pd.DataFrame, split: SplitInfo, split_hash: str | None, problems: list[str]
 ) -> str:
     known = {c.case_id: c for c in split.cases}
     for row in cases.itertuples(index=False):
@@ -392,7 +369,7 @@ def _fill_worst(
             to_fill = empty & not_ok
             if not to_fill.any():
                 continue
-            worst = registry.constant_worst(name)
+            worst = metric_info.constant_worst(name)
             if worst is None:
                 if is_ranked:
                     for i in np.flatnonzero(to_fill.to_numpy()):

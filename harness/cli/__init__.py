@@ -1,12 +1,6 @@
 """The ``selma3d`` command line: one module per command group, thin wrappers over the library.
 
-Exit codes
-----------
-0  success
-1  the run finished but the submission did not pass (a case not ``ok``, a check failed)
-2  bad input: configuration, split, volume or usage error (the message names the file)
-3  the Docker engine is unreachable or failed (infrastructure, never the team's fault)
-4  an internal error of selma3d itself (a bug: the traceback is printed)
+Exit codes are defined with the errors they come from, in :mod:`harness.errors`.
 """
 
 from __future__ import annotations
@@ -16,7 +10,16 @@ import sys
 import click
 from rich.console import Console
 
-from harness.errors import EngineError, HarnessError
+from harness.cli import baselines, containers, data, evaluate, leaderboard, round
+from harness.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENGINE,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EngineError,
+    Selma3dError,
+)
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -26,61 +29,64 @@ __all__ = [
     "EXIT_OK",
     "cli",
     "main",
+    "run",
 ]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_ENGINE = 3
-EXIT_INTERNAL = 4
 
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # One module per command group; each module lists its commands once.
+    commands=[
+        command
+        for module in (data, evaluate, containers, leaderboard, baselines, round)
+        for command in module.COMMANDS
+    ],
+)
 @click.version_option(package_name="selma3d")
 def cli() -> None:
     """Run 3D light-sheet segmentation challenges: containers, metrics, leaderboards."""
 
 
-def _register() -> None:
-    # Imported here so each group's module stays the one place its command lives.
-    from harness.cli import baselines, data, evaluate, leaderboard, round, runner
-
-    for module in (data, evaluate, runner, leaderboard, baselines, round):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``selma3d`` console script."""
-    err = Console(stderr=True)
-    # The command's process is ours: scoring cases reuses freed memory instead of refaulting it.
-    from harness.memory import keep_freed_memory
+    """Entry point of the ``selma3d`` console script: run the command, exit with its code."""
+    # The process is the command's own: scoring cases reuses freed memory instead of refaulting
+    # it. Set here and not in :func:`run`, so a caller's process keeps its allocator.
+    from harness.scoring.allocator import keep_freed_memory
 
     keep_freed_memory()
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run one ``selma3d`` command line in this process and return its exit code.
+
+    Errors raised on purpose become exit 2 (bad input) or 3 (engine) with their message; anything
+    else is a bug: its traceback is printed and the code is 4.
+    """
+    err = Console(stderr=True)
     try:
         # Without standalone mode click returns a command's ``ctx.exit(code)`` instead of exiting.
         code = cli.main(args=argv, prog_name="selma3d", standalone_mode=False)
-        if isinstance(code, int):
-            sys.exit(code)
+        return code if isinstance(code, int) else EXIT_OK
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
+    except SystemExit as exc:
+        # A command that ends with sys.exit(code), e.g. exit 1 for a submission that failed.
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         err.print("[red]aborted[/red]")
-        sys.exit(130)
+        return 130
     except EngineError as exc:
         err.print(f"[red]engine error:[/red] {exc}", highlight=False)
-        sys.exit(EXIT_ENGINE)
-    except HarnessError as exc:
+        return EXIT_ENGINE
+    except Selma3dError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
     except Exception:
         # A bug, not a verdict on the submission: CI must not read it as exit code 1.
         err.print_exception()
         err.print("[red]internal error of selma3d; please report it with the traceback above[/red]")
-        sys.exit(EXIT_INTERNAL)
+        return EXIT_INTERNAL

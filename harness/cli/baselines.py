@@ -43,7 +43,7 @@ def baselines() -> None:
 )
 def prepare(work: Path) -> None:
     """Generate the baselines' synthetic splits and import the real patches; print their paths."""
-    from baselines.experiments import prepare_generated, prepare_real
+    from harness.experiments import prepare_generated, prepare_real
 
     paths = {**prepare_generated(work), **prepare_real(work)}
     for name, path in paths.items():
@@ -57,7 +57,7 @@ def tune(data: tuple[Path, ...], out: Path) -> None:
     """Grid-search the classical baseline's parameters per structure and track."""
     from rich.console import Console
 
-    from baselines.experiments import tune_to_file
+    from harness.experiments import tune_to_file
 
     console = Console(stderr=True)
     doc = tune_to_file(list(data), out, progress=lambda line: console.print(line, highlight=False))
@@ -102,7 +102,7 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from baselines import unet
-    from baselines.experiments import _split_hash, load_labeled, load_unlabeled, write_json
+    from harness.experiments import _split_hash, load_labeled, load_unlabeled, write_json
 
     try:
         config = unet.TrainConfig(
@@ -197,7 +197,7 @@ def table(out: Path, work: Path, weights_dir: Path, params_path: Path, retrain: 
     """Score every baseline on the generated and real validation splits; write the table."""
     from rich.console import Console
 
-    from baselines.experiments import prepare_generated, prepare_real, run_table
+    from harness.experiments import prepare_generated, prepare_real, run_table
 
     console = Console(stderr=True)
     if retrain:

@@ -1,4 +1,4 @@
-"""Commands of the ``data`` group: synthesise, import, carve and check splits."""
+"""Commands of the ``data`` group: synthesize, import, partition and check splits."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _summary(split: object, title: str) -> None:
 def synth(out: Path, cases: int, size: tuple[int, int, int], seed: int, tracks: str,
           unlabeled: bool) -> None:
     """Generate a split of synthetic light-sheet patches in OUT."""
-    from harness.synth import synthesize_split
+    from harness.split.synth import synthesize_split
 
     track_list = tuple(t.strip() for t in tracks.split(",") if t.strip())
     split = synthesize_split(out, cases=cases, size=size, seed=seed, tracks=track_list,
@@ -65,7 +65,7 @@ def synth(out: Path, cases: int, size: tuple[int, int, int], seed: int, tracks: 
 @click.option("--absolute", is_flag=True, help="Write absolute paths in the manifest.")
 def import_(src: Path, out: Path, track_map: Path | None, absolute: bool) -> None:
     """Import a SELMA3D release or LSM sample folder SRC as a split in OUT (no copies)."""
-    from harness.importers import import_layout
+    from harness.split.importers import import_layout
 
     split = import_layout(src, out, track_map=track_map, absolute=absolute)
     _summary(split, f"imported {src}")
@@ -80,9 +80,9 @@ def import_(src: Path, out: Path, track_map: Path | None, absolute: bool) -> Non
 @click.option("--absolute", is_flag=True, help="Write absolute paths in the manifests.")
 def split_(src: Path, out: Path, sample: int, seed: int, absolute: bool) -> None:
     """Carve OUT/sample (public) and OUT/test (hidden) from the split SRC, by structure."""
-    from harness.carve import carve_split
+    from harness.split.partition import partition_split
 
-    public, test = carve_split(src, out, sample=sample, seed=seed, absolute=absolute)
+    public, test = partition_split(src, out, sample=sample, seed=seed, absolute=absolute)
     _summary(public, "public sample")
     _summary(test, "hidden test set")
 
@@ -91,7 +91,7 @@ def split_(src: Path, out: Path, sample: int, seed: int, absolute: bool) -> None
 @click.argument("split", type=click.Path(exists=True, path_type=Path))
 def check(split: Path) -> None:
     """Validate a split (every problem at once) and print its summary and content hash."""
-    from harness.split import load_split
+    from harness.split.manifest import load_split
 
     _summary(load_split(split), f"split {split}")
 

@@ -56,9 +56,9 @@ def evaluate(
     """
     from rich.console import Console
 
-    from harness.cli import EXIT_FAILED
-    from harness.evaluate import evaluate_predictions, write_results
-    from harness.split import load_split
+    from harness.errors import EXIT_FAILED
+    from harness.scoring.evaluate import evaluate_predictions, write_results
+    from harness.split.manifest import load_split
     from metrics import TRACK_METRICS, MetricOptions
 
     try:

@@ -41,14 +41,22 @@ def leaderboard(
     from leaderboard import RankingConfig, build_leaderboard, load_ranking_config, read_results
 
     config = load_ranking_config(config_path) if config_path else RankingConfig()
-    split = None
+    split = volumes = None
     if split_path is not None:
-        from harness.split import load_split
+        from harness.scoring.volumes import SplitVolumes
+        from harness.split.manifest import load_split
 
         split = load_split(split_path, check_volumes=False)
+        volumes = SplitVolumes(split, base_dir=results.resolve().parent)
     table = read_results(results)
     board = build_leaderboard(
-        table, out_dir, config=config, split=split, results_path=results, progress=not quiet
+        table,
+        out_dir,
+        config=config,
+        split=split,
+        volumes=volumes,
+        results_path=results,
+        progress=not quiet,
     )
     if not quiet:
         console = Console()

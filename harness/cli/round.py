@@ -14,7 +14,7 @@ __all__ = ["COMMANDS"]
 
 _REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = _REPO / "examples" / "demo" / "round.yaml"
-# What a round writes into its output folder (harness.round.run_round).
+# What a round writes into its output folder (harness.rounds.round.run_round).
 _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
 
 
@@ -26,8 +26,8 @@ def round_command(config_path: Path, phase: str | None) -> None:
 
     Rerunning the same command resumes: finished cases are kept.
     """
-    from harness.round import run_round
-    from harness.round_config import load_round_config
+    from harness.rounds.config import load_round_config
+    from harness.rounds.round import run_round
 
     config = load_round_config(config_path)
     if phase is not None:
@@ -86,9 +86,9 @@ def check_command(
     IMAGE is an image reference, a `docker save` tarball or a folder with a Dockerfile.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
-    from harness.check import run_check, write_json_report, write_junit
-    from harness.round_config import Limits, load_round_config
-    from harness.split import load_split
+    from harness.rounds.check import run_check, write_json_report, write_junit
+    from harness.rounds.config import Limits, load_round_config
+    from harness.split.manifest import load_split
 
     base_limits, base_contract, base_expose, allow_root = Limits(), "grand-challenge", False, False
     if config_path is not None:
@@ -134,7 +134,7 @@ def _safe(text: str) -> str:
 
 
 def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
-    from harness.check import CheckReport
+    from harness.rounds.check import CheckReport
 
     if not isinstance(report, CheckReport):
         raise TypeError(f"expected a CheckReport, got {type(report).__name__}")
@@ -191,10 +191,10 @@ def demo_command(out_dir: Path, cases: int, size: int, seed: int, resume: bool) 
     after an update the team images differ, and a round refuses to mix two images in a run.
     The split is written again when --cases, --size or --seed differ, or the generator changed.
     """
-    from harness.round import run_round
-    from harness.round_config import load_round_config
-    from harness.split import MANIFEST_NAME
-    from harness.synth import split_is_current, synthesize_split
+    from harness.rounds.config import load_round_config
+    from harness.rounds.round import run_round
+    from harness.split.manifest import MANIFEST_NAME
+    from harness.split.synth import split_is_current, synthesize_split
 
     console = Console(stderr=True)
     out_dir = out_dir.resolve()

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.runner import RunConfig, run_submission
-from harness.split import load_split, write_manifest
-from harness.volume import read_volume
+from harness.containers.runner import RunConfig, run_submission
+from harness.split.manifest import load_split, write_manifest
+from harness.split.volume import read_volume
 
 pytestmark = pytest.mark.docker
 

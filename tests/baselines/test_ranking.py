@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from baselines import classical, threshold, unet
-from harness.synth import synthesize_split
-from harness.volume import read_volume
+from harness.split.synth import synthesize_split
+from harness.split.volume import read_volume
 from metrics import dice
 
 pytestmark = pytest.mark.deep

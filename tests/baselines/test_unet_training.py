@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from baselines import unet
 from harness.cli import cli
-from harness.synth import synthesize_split
+from harness.split.synth import synthesize_split
 
 pytestmark = pytest.mark.deep
 

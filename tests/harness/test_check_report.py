@@ -3,7 +3,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.check import (
+from harness.rounds.check import (
     CaseOutcome,
     CheckReport,
     TimeEstimate,

@@ -3,7 +3,7 @@
 import click
 import pytest
 
-from harness.cli import EXIT_BAD_INPUT, EXIT_ENGINE, EXIT_FAILED, EXIT_INTERNAL, cli, main
+from harness.cli import EXIT_BAD_INPUT, EXIT_ENGINE, EXIT_FAILED, EXIT_INTERNAL, cli, run
 from harness.errors import ConfigError, EngineError
 
 
@@ -40,9 +40,7 @@ def _commands():
 
 
 def exit_code(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    return info.value.code
+    return run(args)
 
 
 def test_a_command_exit_code_reaches_the_shell():
@@ -73,7 +71,7 @@ def test_a_bug_exits_4_with_its_traceback_not_1(capsys):
 
 
 def _demo_folder(root):
-    from harness.split import MANIFEST_NAME
+    from harness.split.manifest import MANIFEST_NAME
 
     (root / "data" / "hidden").mkdir(parents=True)
     (root / "data" / "hidden" / MANIFEST_NAME).write_text("kept\n")
@@ -86,7 +84,7 @@ def _demo_folder(root):
 @pytest.mark.parametrize("resume", [False, True])
 def test_demo_starts_its_runs_over_unless_resumed(tmp_path, monkeypatch, resume):
     # The round itself runs in the integration tests; here only what the demo keeps matters.
-    import harness.round
+    import harness.rounds.round
 
     seen = {}
 
@@ -95,7 +93,7 @@ def test_demo_starts_its_runs_over_unless_resumed(tmp_path, monkeypatch, resume)
         seen["split"] = str(config.phases[config.phase].split)
         return type("R", (), {"report": tmp_path / "leaderboard" / "index.html"})()
 
-    monkeypatch.setattr(harness.round, "run_round", fake_round)
+    monkeypatch.setattr(harness.rounds.round, "run_round", fake_round)
     _demo_folder(tmp_path)
     small = ["--cases", "2", "--size", "12"]
     args = ["demo", "--out", str(tmp_path), *small, *(["--resume"] if resume else [])]
@@ -111,10 +109,12 @@ def test_demo_starts_its_runs_over_unless_resumed(tmp_path, monkeypatch, resume)
 
 
 def test_demo_reuses_its_split_only_for_the_same_recipe(tmp_path, monkeypatch):
-    import harness.round
+    import harness.rounds.round
 
     monkeypatch.setattr(
-        harness.round, "run_round", lambda config, *, console: type("R", (), {"report": "r"})()
+        harness.rounds.round,
+        "run_round",
+        lambda config, *, console: type("R", (), {"report": "r"})(),
     )
     hidden = tmp_path / "data" / "hidden"
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from harness.contracts import (
+from harness.containers.contracts import (
     FolderContract,
     GrandChallengeContract,
     StagedCase,
     make_contract,
 )
-from harness.split import Case
-from harness.volume import Grid, read_volume, write_volume
+from harness.split.manifest import Case
+from harness.split.volume import Grid, read_volume, write_volume
 
 UUID_MHA = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\.mha$")
 

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.cli import main
-from harness.evaluate import EVALUATION_COLUMNS, evaluate_predictions, write_results
-from harness.split import load_split, write_manifest
-from harness.volume import Grid, write_volume
+from harness.cli import run
+from harness.scoring.evaluate import EVALUATION_COLUMNS, evaluate_predictions, write_results
+from harness.split.manifest import load_split, write_manifest
+from harness.split.volume import Grid, write_volume
 
 SHAPE = (8, 9, 10)
 
@@ -118,10 +118,9 @@ def test_two_jobs_equal_one_and_teams_share_the_reference(tmp_path, split):
 def test_cli_writes_sorted_csv_and_exits_1_on_failed_cases(tmp_path, split):
     folder = _plain_folder(tmp_path, split)
     out = tmp_path / "metrics.csv"
-    with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--split", str(split.root), "--predictions", str(folder),
-              "--out", str(out), "--team", "demo", "--no-progress"])
-    assert exit_info.value.code == 1
+    code = run(["evaluate", "--split", str(split.root), "--predictions", str(folder),
+                "--out", str(out), "--team", "demo", "--no-progress"])
+    assert code == 1
     table = pd.read_csv(out, keep_default_na=False)
     assert list(table["case_id"]) == ["c1", "c2", "c3", "c4", "c5"]
     assert set(table["team"]) == {"demo"}

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from harness.carve import allocate_sample, carve_split
 from harness.cli import cli
 from harness.errors import ConfigError
-from harness.importers import import_layout, load_track_map, manifest_path, resolve_structure
-from harness.split import load_split
-from harness.synth import synthesize_split
-from harness.volume import write_volume
+from harness.split.importers import import_layout, load_track_map, manifest_path, resolve_structure
+from harness.split.manifest import load_split
+from harness.split.partition import allocate_sample, partition_split
+from harness.split.synth import synthesize_split
+from harness.split.volume import write_volume
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lsm-patches"
 SHAPE = (4, 5, 6)
@@ -194,7 +194,7 @@ def test_data_split_is_stratified_and_copies_nothing(tmp_path: Path) -> None:
     src = synthesize_split(tmp_path / "src", cases=10, size=(10, 12, 12), seed=0,
                            tracks=("spot",))
     before = sorted(p.name for p in (tmp_path / "src").rglob("*.nii.gz"))
-    sample, test = carve_split(tmp_path / "src", tmp_path / "out", sample=5, seed=3)
+    sample, test = partition_split(tmp_path / "src", tmp_path / "out", sample=5, seed=3)
     # Quotas 2.0 / 1.5 / 1.5 -> 2 / 2 / 1 (tie on remainder and size: by name).
     assert Counter(c.structure for c in sample.cases) == {
         "cfos": 2, "amyloid_plaque": 2, "cell_nucleus": 1}
@@ -211,15 +211,15 @@ def test_data_split_is_stratified_and_copies_nothing(tmp_path: Path) -> None:
         assert case.image == src.case(case.case_id).image
         assert case.label == src.case(case.case_id).label
     # Same seed, same carving; and the carving is recorded.
-    again, _ = carve_split(src, tmp_path / "again", sample=5, seed=3)
+    again, _ = partition_split(src, tmp_path / "again", sample=5, seed=3)
     assert again.case_ids == sample.case_ids
-    assert src.content_hash in (tmp_path / "out" / "carve.json").read_text()
+    assert src.content_hash in (tmp_path / "out" / "partition.json").read_text()
 
 
 def test_data_split_needs_labels_and_cli(tmp_path: Path) -> None:
     synthesize_split(tmp_path / "u", cases=2, size=(10, 12, 12), labeled=False)
     with pytest.raises(ConfigError, match="every case needs a label"):
-        carve_split(tmp_path / "u", tmp_path / "o", sample=1)
+        partition_split(tmp_path / "u", tmp_path / "o", sample=1)
     synthesize_split(tmp_path / "l", cases=4, size=(10, 12, 12))
     result = CliRunner().invoke(cli, ["data", "split", str(tmp_path / "l"), str(tmp_path / "c"),
                                       "--sample", "2", "--seed", "1"])

@@ -2,13 +2,13 @@ import platform
 import subprocess
 import sys
 
-from harness.memory import keep_freed_memory
+from harness.scoring.allocator import keep_freed_memory
 
 # Allocates and frees 200 MB, then prints how much of it the process still holds.
 _PROBE = """
 import sys
 import numpy as np
-from harness.memory import keep_freed_memory
+from harness.scoring.allocator import keep_freed_memory
 
 def rss_mb():
     for line in open("/proc/self/status"):

@@ -9,15 +9,15 @@ import pytest
 import SimpleITK as sitk
 import tifffile
 
-from harness.outputs import (
+from harness.predictions.validate import (
     OutputLimits,
     binarize,
     save_mask,
     scan_output_tree,
     validate_prediction,
 )
-from harness.status import STATUSES
-from harness.volume import Grid, read_volume
+from harness.split.volume import Grid, read_volume
+from leaderboard.status import STATUSES
 
 GRID = Grid((2, 3, 4), spacing=(2.0, 0.5, 0.5), origin=(1.0, 2.0, 3.0))
 

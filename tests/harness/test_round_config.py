@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.round_config import load_round_config
+from harness.rounds.config import load_round_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

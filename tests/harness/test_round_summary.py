@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from harness.round import _print_summary
+from harness.rounds.round import _print_summary
 
 BOARD = """\
 rank,team,display_name,score,rank_ci_low,rank_ci_high,tied_group,spot_rank,vessel_rank,\

@@ -9,10 +9,9 @@ import pytest
 from docker.errors import APIError
 from docker.models.containers import ContainerCollection
 
-from harness.engine import connect, engine_report
-from harness.errors import ConfigError, HarnessError, SubmissionError
-from harness.images import build_folder, is_root_user, resolve_image
-from harness.runner import (
+from harness.containers.engine import connect, engine_report
+from harness.containers.images import build_folder, is_root_user, resolve_image
+from harness.containers.runner import (
     CaseRecord,
     RunConfig,
     parse_memory,
@@ -20,7 +19,8 @@ from harness.runner import (
     read_records,
     run_submission,
 )
-from harness.split import load_split, write_manifest
+from harness.errors import ConfigError, Selma3dError, SubmissionError
+from harness.split.manifest import load_split, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 PATCHES = REPO.parent / "shared" / "data" / "lsm-patches"
@@ -73,7 +73,7 @@ def test_records_newest_wins_and_a_cut_last_line_is_ignored(tmp_path):
 
 def test_a_corrupt_record_in_the_middle_is_an_error(tmp_path):
     (tmp_path / "cases.jsonl").write_text(record("a", "ok").to_json() + "\nnot json\n")
-    with pytest.raises(HarnessError, match="line 2 is not a case record"):
+    with pytest.raises(Selma3dError, match="line 2 is not a case record"):
         read_records(tmp_path)
 
 

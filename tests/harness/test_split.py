@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from harness.errors import SplitError
-from harness.split import MANIFEST_COLUMNS, load_split, write_manifest
-from harness.volume import Grid, read_volume, write_volume
+from harness.split.manifest import MANIFEST_COLUMNS, load_split, write_manifest
+from harness.split.volume import Grid, read_volume, write_volume
 
 SHAPE = (4, 5, 6)
 

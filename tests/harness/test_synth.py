@@ -20,7 +20,7 @@ from skimage.measure import euler_number
 
 from harness.cli import cli
 from harness.errors import ConfigError
-from harness.synth import (
+from harness.split.synth import (
     CasePlan,
     generator_version,
     plan_cases,
@@ -28,10 +28,10 @@ from harness.synth import (
     synthesize_case,
     synthesize_split,
 )
-from harness.synth.imaging import IMAGING_STYLES, acquire
-from harness.synth.shapes import new_scene
-from harness.synth.spots import spots
-from harness.volume import read_volume
+from harness.split.synth.imaging import IMAGING_STYLES, acquire
+from harness.split.synth.shapes import new_scene
+from harness.split.synth.spots import spots
+from harness.split.volume import read_volume
 
 SMALL = (24, 32, 32)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from harness.errors import VolumeError
-from harness.volume import Grid, read_volume, write_volume
+from harness.split.volume import Grid, read_volume, write_volume
 
 GRID = Grid(
     (4, 5, 6),

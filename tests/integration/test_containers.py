@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from harness.engine import connect
-from harness.images import build_folder
-from harness.runner import LABEL_RUN_ID, RunConfig, read_records, run_submission
-from harness.split import load_split, write_manifest
-from harness.volume import read_volume
+from harness.containers.engine import connect
+from harness.containers.images import build_folder
+from harness.containers.runner import LABEL_RUN_ID, RunConfig, read_records, run_submission
+from harness.split.manifest import load_split, write_manifest
+from harness.split.volume import read_volume
 
 pytestmark = pytest.mark.docker
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.synth import synthesize_split
+from harness.split.synth import synthesize_split
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

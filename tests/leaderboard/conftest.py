@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.split import load_split, write_manifest
-from harness.volume import write_volume
+from harness.split.manifest import load_split, write_manifest
+from harness.split.volume import write_volume
 from leaderboard import RankingConfig, build_leaderboard, read_results
 from tests.leaderboard.lb_tables import STRUCTURE
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 
 import metrics
-from harness.cli import main
+from harness.cli import run
 from leaderboard import OUTPUT_FILES, build_leaderboard, read_results
 from tests.leaderboard.conftest import BUILT_CONFIG as CFG
 
@@ -93,7 +92,7 @@ def test_html_is_self_contained(built):
 def test_command_line(small_round, tmp_path, capsys):
     cfg = tmp_path / "ranking.yaml"
     cfg.write_text("bootstrap:\n  resamples: 50\n")
-    main(
+    assert run(
         [
             "leaderboard",
             str(small_round["csv"]),
@@ -103,19 +102,11 @@ def test_command_line(small_round, tmp_path, capsys):
             str(cfg),
             "--quiet",
         ]
-    )
+    ) == 0
     assert all((tmp_path / "b" / name).is_file() for name in OUTPUT_FILES)
     cfg.write_text("scheme: best-first\n")
-    with pytest.raises(SystemExit) as done:
-        main(
-            [
-                "leaderboard",
-                str(small_round["csv"]),
-                "--out",
-                str(tmp_path / "c"),
-                "--config",
-                str(cfg),
-            ]
-        )
-    assert done.value.code == 2
+    code = run(
+        ["leaderboard", str(small_round["csv"]), "--out", str(tmp_path / "c"), "--config", str(cfg)]
+    )
+    assert code == 2
     assert "scheme" in capsys.readouterr().err

@@ -173,8 +173,8 @@ def test_directions_come_from_the_registry(monkeypatch):
             },
         )
     )
-    from leaderboard import registry
+    from leaderboard import metric_info
 
-    monkeypatch.setattr(registry, "higher_is_better", lambda name: True)
+    monkeypatch.setattr(metric_info, "higher_is_better", lambda name: True)
     flipped = compute_leaderboard(table, config=config(ranked_metrics={"vessel": ["betti0_error"]}))
     assert ranks(flipped) == {"A": 1, "B": 2}

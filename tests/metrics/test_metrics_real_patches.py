@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from harness.volume import read_volume
+from harness.split.volume import read_volume
 from metrics import METRICS, prepare_reference, score_prediction
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lsm-patches"

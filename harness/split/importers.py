@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.split import MANIFEST_NAME, TRACKS, Split, load_split, write_manifest
-from harness.volume import SUPPORTED_EXTENSIONS, strip_extension
+from harness.split.manifest import MANIFEST_NAME, TRACKS, Split, load_split, write_manifest
+from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
 
 __all__ = [
     "DEFAULT_STRUCTURE_RULES",

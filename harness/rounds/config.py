@@ -40,6 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError
+from leaderboard import RankingConfig, load_ranking_config
 
 __all__ = [
     "Limits",
@@ -49,6 +50,7 @@ __all__ = [
     "SubmissionSource",
     "TeamConfig",
     "load_round_config",
+    "ranking_config_for",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -253,8 +255,6 @@ def load_round_config(path: str | Path) -> RoundConfig:
         raise ConfigError(f"{path}: {len(lines)} problem(s):\n" + "\n".join(lines)) from exc
     config = _resolve_paths(config, path.parent.resolve())
     # The ranking section is checked now rather than after hours of containers.
-    from harness.round import ranking_config_for
-
     ranking_config_for(config)
     return config
 
@@ -318,3 +318,18 @@ def _resolve_paths(config: RoundConfig, base: Path) -> RoundConfig:
             "ranking": ranking,
         }
     )
+
+
+def ranking_config_for(config: RoundConfig) -> RankingConfig:
+    """The round's ranking configuration (a file, inline options, or the defaults)."""
+    if config.ranking is None:
+        return RankingConfig()
+    if isinstance(config.ranking, dict):
+        try:
+            return RankingConfig.model_validate(config.ranking)
+        except ValidationError as exc:
+            fields = "; ".join(
+                f"ranking.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"{config.source}: {fields}") from exc
+    return load_ranking_config(config.ranking)

@@ -85,10 +85,10 @@ def prepare_generated(work: Path) -> dict[str, Path]:
     """Generate the three generated splits of :data:`GENERATED` under ``work``.
 
     A split already there is reused only when this version of the generator wrote it with
-    the same recipe (``harness.synth.split_is_current``); otherwise it is written again.
+    the same recipe (``harness.split.synth.split_is_current``); otherwise it is written again.
     """
-    from harness.split import load_split
-    from harness.synth import split_is_current, synthesize_split
+    from harness.split.manifest import load_split
+    from harness.split.synth import split_is_current, synthesize_split
 
     out = {}
     for name, spec in GENERATED.items():
@@ -104,7 +104,7 @@ def prepare_generated(work: Path) -> dict[str, Path]:
 
 def prepare_real(work: Path, *, source: Path = REAL_DATA) -> dict[str, Path]:
     """Import the real sample's ``train`` and ``val`` folders as two splits (manifests only)."""
-    from harness.importers import import_layout
+    from harness.split.importers import import_layout
 
     if not source.is_dir():
         raise FileNotFoundError(
@@ -121,8 +121,8 @@ def prepare_real(work: Path, *, source: Path = REAL_DATA) -> dict[str, Path]:
 
 def load_labeled(splits: Sequence[str | Path]) -> list[LabeledCase]:
     """Read every labeled case of the given split folders."""
-    from harness.split import load_split
-    from harness.volume import read_volume
+    from harness.split.manifest import load_split
+    from harness.split.volume import read_volume
 
     cases = []
     for path in splits:
@@ -147,8 +147,8 @@ def load_labeled(splits: Sequence[str | Path]) -> list[LabeledCase]:
 
 def load_unlabeled(folders: Sequence[str | Path]) -> list[np.ndarray]:
     """Images of split folders (by manifest) or plain folders (every volume but ``*_label*``)."""
-    from harness.split import MANIFEST_NAME, load_split
-    from harness.volume import SUPPORTED_EXTENSIONS, read_volume
+    from harness.split.manifest import MANIFEST_NAME, load_split
+    from harness.split.volume import SUPPORTED_EXTENSIONS, read_volume
 
     images = []
     for folder in map(Path, folders):
@@ -223,7 +223,7 @@ def _plain(grid: dict[str, tuple[Any, ...]]) -> dict[str, list[Any]]:
 
 
 def _split_hash(path: str | Path) -> str:
-    from harness.split import load_split
+    from harness.split.manifest import load_split
 
     return load_split(path, check_volumes=False).content_hash
 
@@ -274,8 +274,8 @@ def results_table(
         One row per (method, case): method, case_id, track, structure, dice, cldice, blob_f1,
         seconds.
     """
-    from harness.split import load_split
-    from harness.volume import read_volume
+    from harness.split.manifest import load_split
+    from harness.split.volume import read_volume
     from metrics import blob_f1, cldice, dice
 
     segmenters = _segmenters(weights_dir, params_path)

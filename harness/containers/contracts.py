@@ -1,7 +1,7 @@
 """Container contracts: what a submission finds in ``/input`` and where it writes its masks.
 
 Two contracts, both staging the inputs into a fresh folder per container run (never the
-organizer's data folder), re-written through :func:`harness.volume.write_volume` so no header
+organizer's data folder), re-written through :func:`harness.split.volume.write_volume` so no header
 field of the organizer's files (descriptions, original file names) reaches the container.
 A container learns only the image (and, when the round allows it, the structure name): never
 labels, the manifest, case ids or other cases.
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from harness.split import Case
-from harness.volume import Grid, read_volume, write_volume
+from harness.split.manifest import Case
+from harness.split.volume import Grid, read_volume, write_volume
 
 __all__ = [
     "CONTRACTS",

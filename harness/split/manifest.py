@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import SplitError
+from harness.split.checks import check_case_volumes
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -159,7 +160,7 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
     Examples
     --------
     >>> import tempfile, numpy as np
-    >>> from harness.volume import write_volume
+    >>> from harness.split.volume import write_volume
     >>> d = Path(tempfile.mkdtemp())
     >>> _ = write_volume(d / "a.nii.gz", np.zeros((2, 3, 4), np.float32))
     >>> _ = write_volume(d / "a_mask.nii.gz", np.ones((2, 3, 4), np.uint8))
@@ -252,11 +253,9 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
     if not rows:
         problems.append("the manifest lists no cases")
     if check_volumes and not problems:
-        from harness.split_checks import check_case_volumes
-
         for case in cases:
             where = f"row {seen[case.case_id]} (case {case.case_id!r})"
-            problems.extend(check_case_volumes(case, where=where))
+            problems.extend(check_case_volumes(case.images, case.label, where=where))
     if problems:
         raise SplitError(str(manifest), problems)
     cases.sort(key=lambda c: c.case_id)

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 
 from harness.errors import VolumeError
-from harness.split import Case
-from harness.volume import read_volume
+from harness.split.volume import read_volume
 
 __all__ = ["check_case_volumes"]
 
 
-def check_case_volumes(case: Case, *, where: str) -> list[str]:
-    """Open a case's volumes and return every problem found, each prefixed with ``where``.
+def check_case_volumes(images: Sequence[Path], label: Path | None, *, where: str) -> list[str]:
+    """Open a case's image channels and label; return every problem found, prefixed with ``where``.
 
     Checks: every file readable and 3D; channels on one grid; the label on the image's grid;
     the label free of NaN (any other value binarizes with ``> 0``).
     """
     problems: list[str] = []
     grids = []
-    for path in case.images:
+    for path in images:
         try:
             grids.append((path, read_volume(path).grid))
         except VolumeError as exc:
@@ -29,16 +31,16 @@ def check_case_volumes(case: Case, *, where: str) -> list[str]:
         diff = ref_grid.mismatch(grid)
         if diff:
             problems.append(f"{where}: channel {path.name} differs from {ref_path.name}: {diff}")
-    if case.label is not None:
+    if label is not None:
         try:
-            label = read_volume(case.label)
+            mask = read_volume(label)
         except VolumeError as exc:
             problems.append(f"{where}: label unreadable: {exc}")
         else:
             if ref_grid is not None:
-                diff = ref_grid.mismatch(label.grid)
+                diff = ref_grid.mismatch(mask.grid)
                 if diff:
                     problems.append(f"{where}: label and image grids differ: label {diff}")
-            if np.issubdtype(label.array.dtype, np.floating) and np.isnan(label.array).any():
+            if np.issubdtype(mask.array.dtype, np.floating) and np.isnan(mask.array).any():
                 problems.append(f"{where}: label contains NaN; expected a binary mask")
     return problems

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.errors import Selma3dError
 
 if TYPE_CHECKING:
-    from harness.round_config import Limits
-    from harness.split import Split
+    from harness.rounds.config import Limits
+    from harness.split.manifest import Split
 
 __all__ = [
     "OUTPUT_HINTS",
@@ -270,10 +270,10 @@ def run_check(
     """
     import numpy as np
 
-    from harness.images import resolve_image
-    from harness.round import run_config_for
-    from harness.runner import read_case_records, run_submission
-    from harness.volume import read_volume
+    from harness.containers.images import resolve_image
+    from harness.containers.runner import read_case_records, run_submission
+    from harness.rounds.round import run_config_for
+    from harness.split.volume import read_volume
 
     out_dir = Path(out_dir)
     info = resolve_image(image)
@@ -293,7 +293,7 @@ def run_check(
     for case in split.cases:
         rec = records.get(case.case_id)
         if rec is None:
-            raise HarnessError(f"{out_dir}: the runner left no record for case {case.case_id!r}.")
+            raise Selma3dError(f"{out_dir}: the runner left no record for case {case.case_id!r}.")
         voxels = int(np.prod(read_volume(case.image).grid.shape))
         status = str(rec["status"])
         outcomes.append(
@@ -349,7 +349,7 @@ def _scores(split: Split, out_dir: Path) -> dict[str, dict[str, float]]:
         return {}
     import pandas as pd
 
-    from harness.evaluate import evaluate_predictions
+    from harness.scoring.evaluate import evaluate_predictions
     from metrics import METRIC_COLUMNS
 
     table = evaluate_predictions(split, {"submission": out_dir}, jobs=1, progress=False)

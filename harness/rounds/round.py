@@ -1,6 +1,6 @@
 """A whole evaluation round: images -> containers -> predictions -> metrics -> leaderboard.
 
-``run_round`` takes a validated :class:`~harness.round_config.RoundConfig` through named stages:
+``run_round`` takes a validated :class:`~harness.rounds.config.RoundConfig` through named stages:
 
 1. **split**: load and validate the phase's split (its content hash goes into every record);
 2. **images**: load, build or look up every team's submitted images and record their digests;
@@ -37,11 +37,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ConfigError, HarnessError
-from harness.round_config import Limits, RoundConfig, SubmissionSource, TeamConfig
-from harness.split import Split, load_split
+from harness.errors import ConfigError, Selma3dError
+from harness.rounds.config import (
+    Limits,
+    RoundConfig,
+    SubmissionSource,
+    TeamConfig,
+    ranking_config_for,
+)
+from harness.split.manifest import Split, load_split
 
-__all__ = ["RoundResult", "SubmissionRecord", "ranking_config_for", "run_config_for", "run_round"]
+__all__ = ["RoundResult", "SubmissionRecord", "run_config_for", "run_round"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
     Parameters
     ----------
     config : RoundConfig
-        A validated configuration (:func:`harness.round_config.load_round_config`).
+        A validated configuration (:func:`harness.rounds.config.load_round_config`).
     console : rich.console.Console, keyword-only, optional
         Where progress and the final summary go (stderr by default).
 
@@ -146,7 +152,7 @@ class _stage:
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
         self.timings[self.name] = round(time.perf_counter() - self.start, 3)
-        if exc is not None and isinstance(exc, HarnessError):
+        if exc is not None and isinstance(exc, Selma3dError):
             self.console.print(f"[red]stage {self.name!r} failed[/red]")
 
 
@@ -157,7 +163,7 @@ def _image_tag(config: RoundConfig, team: TeamConfig, submission: str) -> str:
 def _resolve_submissions(
     config: RoundConfig, out_dir: Path, console: Console
 ) -> list[SubmissionRecord]:
-    from harness.images import build_folder, resolve_image
+    from harness.containers.images import build_folder, resolve_image
 
     records = []
     for team in config.teams:
@@ -209,7 +215,7 @@ def run_config_for(
     expose_structure: bool,
 ) -> Any:
     """The runner's configuration for these limits: one mapping for rounds and checks alike."""
-    from harness.runner import RunConfig
+    from harness.containers.runner import RunConfig
 
     return RunConfig(
         contract=contract,
@@ -237,13 +243,13 @@ def _run_config(config: RoundConfig) -> Any:
 
 
 def _run_containers(sub: SubmissionRecord, split: Split, config: RoundConfig) -> None:
-    from harness.runner import run_submission
+    from harness.containers.runner import run_submission
 
     run_submission(sub.image_ref, split, sub.run_dir, config=_run_config(config))
 
 
 def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfig) -> pd.DataFrame:
-    from harness.evaluate import evaluate_predictions
+    from harness.scoring.evaluate import evaluate_predictions
     from metrics import MetricOptions
 
     options = MetricOptions(
@@ -302,25 +308,6 @@ def _best_submission(team_rows: pd.DataFrame, subs: list[str], config: RoundConf
     return [s for s in subs if s in tied][-1]
 
 
-def ranking_config_for(config: RoundConfig) -> Any:
-    """The round's ranking configuration (a file, inline options, or the defaults)."""
-    from pydantic import ValidationError
-
-    from leaderboard import RankingConfig, load_ranking_config
-
-    if config.ranking is None:
-        return RankingConfig()
-    if isinstance(config.ranking, dict):
-        try:
-            return RankingConfig.model_validate(config.ranking)
-        except ValidationError as exc:
-            fields = "; ".join(
-                f"ranking.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"{config.source}: {fields}") from exc
-    return load_ranking_config(config.ranking)
-
-
 def _publish(
     chosen: pd.DataFrame,
     leaderboard_dir: Path,
@@ -328,6 +315,7 @@ def _publish(
     config: RoundConfig,
     submissions: list[SubmissionRecord],
 ) -> None:
+    from harness.scoring.volumes import SplitVolumes
     from leaderboard import build_leaderboard
 
     teams = {t.name: t for t in config.teams}
@@ -346,6 +334,7 @@ def _publish(
         leaderboard_dir,
         config=ranking,
         split=split,
+        volumes=SplitVolumes(split, base_dir=None),
         metadata=metadata_,
     )
 

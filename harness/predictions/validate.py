@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import VolumeError
-from harness.volume import Grid, read_volume, volume_format, write_volume
+from harness.split.volume import Grid, read_volume, volume_format, write_volume
 
 __all__ = [
     "OutputLimits",

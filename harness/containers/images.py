@@ -502,7 +502,7 @@ def build_folder(
     """
     from docker.errors import ImageNotFound
 
-    from harness.engine import connect
+    from harness.containers.engine import connect
 
     folder = Path(folder).resolve()
     if not (folder / "Dockerfile").is_file():
@@ -574,7 +574,7 @@ def resolve_image(
     """
     from docker.errors import APIError, ImageNotFound
 
-    from harness.engine import connect
+    from harness.containers.engine import connect
 
     client = client if client is not None else connect()
     path = Path(image)
@@ -624,7 +624,7 @@ def build_specs(
     only : tuple of str, keyword-only
         Spec folder names to build (their bases must already exist).
     """
-    from harness.engine import connect
+    from harness.containers.engine import connect
 
     client = client if client is not None else connect()
     mode = _Mode(from_registry=from_registry, force=force, log=log)
@@ -759,7 +759,7 @@ def _build_rootfs(client: Any, spec: ImageSpec, digest: str, mode: _Mode) -> Any
 
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.images", description="Build selma3d images offline."
+        prog="python -m harness.containers.images", description="Build selma3d images offline."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     base = sub.add_parser("build-base", help="build every spec under docker/ (cached)")
@@ -790,10 +790,10 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from harness.errors import HarnessError
+    from harness.errors import Selma3dError
 
     try:
         sys.exit(_main())
-    except HarnessError as exc:
+    except Selma3dError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(3 if isinstance(exc, EngineError) else 2)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.synth.shapes import Scene, draw_capsule, draw_ellipsoid
+from harness.split.synth.shapes import Scene, draw_capsule, draw_ellipsoid
 
 __all__ = ["MIN_RADIUS_FACTOR", "Segment", "blood_vessels", "microglia"]
 
@@ -285,7 +285,7 @@ def blood_vessels(scene: Scene, rng: np.random.Generator) -> dict[str, float]:
 
     Examples
     --------
-    >>> from harness.synth.shapes import new_scene
+    >>> from harness.split.synth.shapes import new_scene
     >>> s = new_scene((48, 48, 48), spacing=(1.0, 1.0, 1.0))
     >>> info = blood_vessels(s, np.random.default_rng(0))
     >>> bool(s.label.any()), info["loops"] > 0
@@ -320,7 +320,7 @@ def blood_vessels(scene: Scene, rng: np.random.Generator) -> dict[str, float]:
 
 def _spread_directions(n: int, rng: np.random.Generator) -> list[np.ndarray]:
     """``n`` roughly evenly spread unit vectors (a randomly rotated Fibonacci sphere)."""
-    from harness.synth.spots import random_rotation
+    from harness.split.synth.spots import random_rotation
 
     i = np.arange(n) + 0.5
     polar = np.arccos(1 - 2 * i / n)
@@ -340,7 +340,7 @@ def microglia(scene: Scene, rng: np.random.Generator) -> dict[str, float]:
 
     Examples
     --------
-    >>> from harness.synth.shapes import new_scene
+    >>> from harness.split.synth.shapes import new_scene
     >>> s = new_scene((40, 40, 40), spacing=(1.0, 1.0, 1.0))
     >>> microglia(s, np.random.default_rng(1))["cells"] >= 1
     True

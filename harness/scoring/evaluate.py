@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.containers.runner import RECORDS_NAME, read_case_records
 from harness.errors import SplitError, SubmissionError, VolumeError
-from harness.memory import keep_freed_memory
-from harness.runner import RECORDS_NAME, read_case_records
-from harness.split import Case, Split
-from harness.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extension, volume_format
+from harness.scoring.allocator import keep_freed_memory
+from harness.split.manifest import Case, Split
+from harness.split.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extension, volume_format
 from metrics import (
     METRIC_COLUMNS,
     MetricOptions,
@@ -163,7 +163,7 @@ def evaluate_predictions(
     Parameters
     ----------
     split : Split
-        A labeled split (``harness.split.load_split``).
+        A labeled split (``harness.split.manifest.load_split``).
     predictions : mapping of str to path
         Team name -> prediction folder (plain or runner output folder).
     jobs : int, keyword-only

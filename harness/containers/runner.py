@@ -45,12 +45,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.contracts import CONTRACTS, Contract, StagedCase, make_contract
-from harness.errors import ConfigError, HarnessError, SubmissionError
-from harness.images import ImageInfo, is_root_user, resolve_image
-from harness.outputs import OutputLimits, save_mask, scan_output_tree, validate_prediction
-from harness.split import Case, Split, load_split
-from harness.status import STATUSES
+from harness.containers.contracts import CONTRACTS, Contract, StagedCase, make_contract
+from harness.containers.images import ImageInfo, is_root_user, resolve_image
+from harness.errors import ConfigError, Selma3dError, SubmissionError
+from harness.predictions.validate import (
+    OutputLimits,
+    save_mask,
+    scan_output_tree,
+    validate_prediction,
+)
+from harness.split.manifest import Case, Split, load_split
+from leaderboard.status import STATUSES
 
 __all__ = [
     "LABEL_OUT_DIR",
@@ -117,7 +122,7 @@ class RunConfig:
     allow_root : bool
         Accept an image whose user is root (refused by default).
     expose_structure : bool
-        Tell the container the structure name (see :mod:`harness.contracts`).
+        Tell the container the structure name (see :mod:`harness.containers.contracts`).
     input_format : {"mha", "tif"}
         Format of the grand-challenge input image.
     input_slug, output_slug : str
@@ -283,7 +288,7 @@ def read_records(out_dir: str | Path) -> dict[str, CaseRecord]:
     """Read ``cases.jsonl``; the newest record of each case wins.
 
     A last line without its newline (a write cut by a crash) is ignored; any other unparsable
-    line raises :class:`~harness.errors.HarnessError` naming the line.
+    line raises :class:`~harness.errors.Selma3dError` naming the line.
     """
     path = Path(out_dir) / RECORDS_NAME
     if not path.is_file():
@@ -298,11 +303,11 @@ def read_records(out_dir: str | Path) -> dict[str, CaseRecord]:
         try:
             rec = CaseRecord.from_dict(json.loads(line))
         except (json.JSONDecodeError, TypeError) as exc:
-            raise HarnessError(
+            raise Selma3dError(
                 f"{path}: line {n} is not a case record ({exc}): {line[:200]!r}"
             ) from exc
         if rec.status not in STATUSES:
-            raise HarnessError(
+            raise Selma3dError(
                 f"{path}: line {n}: status must be one of {', '.join(STATUSES)}; "
                 f"got {rec.status!r}."
             )
@@ -795,7 +800,7 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise HarnessError(
+            raise Selma3dError(
                 f"{out_dir}: another selma3d run is writing into this folder."
             ) from exc
         yield
@@ -825,14 +830,14 @@ def run_submission(
     ----------
     image : str, Path or ImageInfo
         Image reference, ``docker save`` tarball or folder with a Dockerfile
-        (:func:`harness.images.resolve_image`).
+        (:func:`harness.containers.images.resolve_image`).
     split : str, Path or Split
         The split (its labels are never staged).
     out_dir : str or Path
         Output folder (see the module docstring for its layout).
     config : RunConfig, keyword-only
     client : docker.DockerClient, keyword-only
-        Defaults to :func:`harness.engine.connect`.
+        Defaults to :func:`harness.containers.engine.connect`.
     on_record : callable, keyword-only
         Called with each record as it is written.
 
@@ -845,12 +850,12 @@ def run_submission(
     SubmissionError
         The image is missing, runs as root (without ``allow_root``), or differs from the image
         of an earlier run into the same folder.
-    HarnessError
+    Selma3dError
         The split changed since the earlier run, or another run holds the folder.
     EngineError
         The engine is unreachable.
     """
-    from harness.engine import connect
+    from harness.containers.engine import connect
 
     t_start = time.perf_counter()
     client = client if client is not None else connect()
@@ -894,12 +899,12 @@ def _run_locked(
             )
         split_before = (previous.get("split") or {}).get("content_hash")
         if split_before and split_before != split.content_hash:
-            raise HarnessError(
+            raise Selma3dError(
                 f"{out}: this folder holds results on split {split_before}, but {split.root} is "
                 f"now {split.content_hash}; use a new --out folder."
             )
         if previous.get("contract") and previous["contract"] != config.contract:
-            raise HarnessError(
+            raise Selma3dError(
                 f"{out}: this folder holds a {previous['contract']!r} run; got --contract "
                 f"{config.contract!r}. Use a new --out folder."
             )

@@ -1,9 +1,9 @@
-"""Carve a public sample and a hidden test set out of one labeled split.
+"""Partition one labeled split into a public sample and a hidden test set (``data split``).
 
 ``OUT/sample`` and ``OUT/test`` are splits whose manifests point at the source split's files (no
-volume is copied; paths follow :func:`harness.importers.manifest_path`). The sample is drawn per
-structure, in proportion to each structure's share of the source (largest-remainder rounding),
-so both parts keep the source's mix of structures. ``OUT/carve.json`` records the seed, the
+volume is copied; paths follow :func:`~harness.split.importers.manifest_path`). The sample is
+drawn per structure, in proportion to each structure's share of the source (largest-remainder rounding),
+so both parts keep the source's mix of structures. ``OUT/partition.json`` records the seed, the
 sizes and the source's content hash.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.importers import manifest_path
-from harness.split import Case, Split, load_split, write_manifest
+from harness.split.importers import manifest_path
+from harness.split.manifest import Case, Split, load_split, write_manifest
 
-__all__ = ["allocate_sample", "carve_split"]
+__all__ = ["allocate_sample", "partition_split"]
 
 
 def allocate_sample(counts: dict[str, int], sample: int) -> dict[str, int]:
@@ -60,7 +60,7 @@ def _row(case: Case, root: Path, *, phase: str, absolute: bool) -> dict[str, str
     }
 
 
-def carve_split(
+def partition_split(
     source: str | Path | Split,
     out: str | Path,
     *,
@@ -73,9 +73,9 @@ def carve_split(
     Parameters
     ----------
     source : str, Path or Split
-        The split to carve; every case must have a label.
+        The split to partition; every case must have a label.
     out : str or Path
-        Folder receiving ``sample/``, ``test/`` and ``carve.json``; must be new or empty.
+        Folder receiving ``sample/``, ``test/`` and ``partition.json``; must be new or empty.
     sample : int, keyword-only
         Number of cases in the public sample (the rest are the test set).
     seed : int, keyword-only
@@ -91,9 +91,9 @@ def carve_split(
     Examples
     --------
     >>> import tempfile
-    >>> from harness.synth import synthesize_split
+    >>> from harness.split.synth import synthesize_split
     >>> src = synthesize_split(tempfile.mkdtemp(), cases=4, size=(12, 16, 16), seed=0)
-    >>> pub, test = carve_split(src, tempfile.mkdtemp(), sample=2, seed=0)
+    >>> pub, test = partition_split(src, tempfile.mkdtemp(), sample=2, seed=0)
     >>> sorted(c.track for c in pub.cases), len(test.cases)
     (['spot', 'vessel'], 2)
     """
@@ -101,7 +101,7 @@ def carve_split(
     unlabeled = [c.case_id for c in split.cases if c.label is None]
     if unlabeled:
         raise ConfigError(
-            f"{split.manifest}: every case needs a label to carve a sample and a test set; "
+            f"{split.manifest}: every case needs a label to partition it into a sample and a test set; "
             f"unlabeled: {', '.join(unlabeled)}."
         )
     out = Path(out)
@@ -129,7 +129,7 @@ def carve_split(
         "sample_per_structure": quota,
         "test_per_structure": {k: len(v) - quota[k] for k, v in sorted(strata.items())},
     }
-    tmp = out / "carve.json.tmp"
+    tmp = out / "partition.json.tmp"
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "carve.json")
+    os.replace(tmp, out / "partition.json")
     return load_split(out / "sample"), load_split(out / "test")

@@ -1,7 +1,7 @@
 """Synthetic light-sheet patches that look and behave like the real ones, written as a split.
 
-Pipeline per case: a structure draws a :class:`~harness.synth.shapes.Scene` (exact truth plus
-fluorophore density), then :func:`~harness.synth.imaging.acquire` images the density (PSF blur,
+Pipeline per case: a structure draws a :class:`~harness.split.synth.shapes.Scene` (exact truth plus
+fluorophore density), then :func:`~.imaging.acquire` images the density (PSF blur,
 autofluorescence, stripes, attenuation, Poisson-Gaussian noise, saturation).
 
 Cases
@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.split import TRACKS, Split, load_split, write_manifest
-from harness.synth.imaging import IMAGING_STYLES, acquire
-from harness.synth.shapes import new_scene
-from harness.synth.spots import spots
-from harness.synth.vessels import blood_vessels, microglia
-from harness.volume import Grid, write_volume
+from harness.split.manifest import TRACKS, Split, load_split, write_manifest
+from harness.split.synth.imaging import IMAGING_STYLES, acquire
+from harness.split.synth.shapes import new_scene
+from harness.split.synth.spots import spots
+from harness.split.synth.vessels import blood_vessels, microglia
+from harness.split.volume import Grid, write_volume
 
 __all__ = [
     "EMPTY_EVERY",
@@ -210,7 +210,7 @@ def synthesize_split(
     Returns
     -------
     Split
-        The split just written, validated by :func:`harness.split.load_split`.
+        The split just written, validated by :func:`harness.split.manifest.load_split`.
 
     Examples
     --------

@@ -109,7 +109,7 @@ def predict(
     from rich.console import Console
     from rich.table import Table
 
-    from harness.runner import RunConfig, parse_memory, run_submission
+    from harness.containers.runner import RunConfig, parse_memory, run_submission
 
     console = Console()
     try:
@@ -168,7 +168,7 @@ def doctor() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.engine import engine_report
+    from harness.containers.engine import engine_report
 
     report = engine_report()
     table = Table(title="selma3d doctor", show_header=False)
@@ -198,7 +198,7 @@ def images() -> None:
 @click.option("--only", multiple=True, help="Spec folder name under docker/ (repeatable).")
 def images_build(from_registry: bool, force: bool, only: tuple[str, ...]) -> None:
     """Build every image spec under docker/ in dependency order (cached)."""
-    from harness.images import build_specs
+    from harness.containers.images import build_specs
 
     results = build_specs(from_registry=from_registry, force=force, only=only)
     built = sum(not r.cached for r in results)
@@ -210,7 +210,7 @@ def images_build(from_registry: bool, force: bool, only: tuple[str, ...]) -> Non
 @click.option("--tag", default=None, help="Image tag (default: from the folder's name and hash).")
 def images_build_folder(folder: Path, tag: str | None) -> None:
     """Build a submission FOLDER offline (its requirements.txt from wheels downloaded here)."""
-    from harness.images import build_folder
+    from harness.containers.images import build_folder
 
     info = build_folder(folder, tag)
     click.echo(f"{info.ref} {info.digest} user={info.user or 'root'}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.synth.shapes import Scene, draw_ellipsoid
+from harness.split.synth.shapes import Scene, draw_ellipsoid
 
 __all__ = ["SPOT_STYLES", "SpotStyle", "random_rotation", "spots"]
 
@@ -138,7 +138,7 @@ def spots(
 
     Examples
     --------
-    >>> from harness.synth.shapes import new_scene
+    >>> from harness.split.synth.shapes import new_scene
     >>> s = new_scene((32, 32, 32), spacing=(1.0, 1.0, 1.0))
     >>> spots(s, np.random.default_rng(0), structure="cfos", count=5)["blobs"]
     5

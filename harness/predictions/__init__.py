@@ -1,0 +1,1 @@
+"""Predictions: the one gate every predicted mask passes before it is scored (:mod:`.validate`)."""

@@ -1,0 +1,1 @@
+"""Scoring: predictions joined to the split's references and scored by the metric suite."""
