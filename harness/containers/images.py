@@ -46,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from harness.assets import asset_dir
 from harness.errors import ConfigError, EngineError, SubmissionError
 
 __all__ = [
@@ -67,8 +68,7 @@ __all__ = [
 
 SPEC_HASH_LABEL = "org.selma3d.spec-hash"
 """Image label holding the hash of everything the image was built from."""
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-_DOCKER_DIR = _REPO_ROOT / "docker"
+_DOCKER_DIR = asset_dir("docker")
 _SKIP_NAMES = {".git", "__pycache__", ".cache", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
 _TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
@@ -390,7 +390,7 @@ def _stage_context(
     source: Path,
     *,
     include: tuple[str, ...] = (),
-    repo_root: Path = _REPO_ROOT,
+    repo_root: Path = _DOCKER_DIR.parent,
     log: Callable[[str], None] = print,
 ) -> Path:
     ctx = Path(tempfile.mkdtemp(prefix="selma3d-build-"))

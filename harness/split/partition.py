@@ -2,8 +2,8 @@
 
 ``OUT/sample`` and ``OUT/test`` are splits whose manifests point at the source split's files (no
 volume is copied; paths follow :func:`~harness.split.importers.manifest_path`). The sample is
-drawn per structure, in proportion to each structure's share of the source (largest-remainder rounding),
-so both parts keep the source's mix of structures. ``OUT/partition.json`` records the seed, the
+drawn per structure, in proportion to each structure's share of the source (largest-remainder
+rounding), so both parts keep the source's mix of structures. ``OUT/partition.json`` records the seed, the
 sizes and the source's content hash.
 """
 
@@ -101,7 +101,7 @@ def partition_split(
     unlabeled = [c.case_id for c in split.cases if c.label is None]
     if unlabeled:
         raise ConfigError(
-            f"{split.manifest}: every case needs a label to partition it into a sample and a test set; "
+            f"{split.manifest}: every case needs a label to be partitioned; "
             f"unlabeled: {', '.join(unlabeled)}."
         )
     out = Path(out)

@@ -1,0 +1,172 @@
+"""Files in and out: the one atomic writer and the one YAML-to-model loader of the project.
+
+Every file selma3d writes goes through :func:`write_atomic` (or :func:`atomic_path` for a writer
+that needs a path), so a reader never sees half a file and a crash never leaves one behind; every
+configuration file goes through :func:`load_yaml_model`, so every configuration error has one
+format: the file, then each problem as ``field: message (got value)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from leaderboard.errors import ConfigError
+
+__all__ = [
+    "atomic_path",
+    "load_yaml_mapping",
+    "load_yaml_model",
+    "validation_problems",
+    "write_atomic",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    The temporary file is hidden (``.NAME.XXXX.tmp``, same folder, so the rename is atomic on
+    one file system) and removed if the body raises. Parent folders are created.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('done', ['a.txt'])
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a file path to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    r"""Write ``data`` (text as UTF-8) to ``path`` atomically; return ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = write_atomic(Path(tempfile.mkdtemp()) / "x" / "b.json", '{"a": 1}\\n')
+    >>> p.read_text()
+    '{"a": 1}\\n'
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(raw)
+    return Path(path)
+
+
+def load_yaml_mapping(path: str | Path, *, what: str, empty_ok: bool = False) -> dict[str, Any]:
+    """Read a YAML file whose top level is a mapping.
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str, keyword-only
+        What the file is (``"round configuration"``), for messages.
+    empty_ok : bool, keyword-only
+        An empty file gives ``{}`` instead of an error.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, unreadable, not UTF-8, not YAML or not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such {what} file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: the {what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: the {what} is not valid YAML: {exc}") from exc
+    if data is None and empty_ok:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the {what} must be a mapping of fields at the top, got {type(data).__name__}"
+        )
+    return data
+
+
+def validation_problems(exc: ValidationError, *, prefix: str = "") -> list[str]:
+    """One line per pydantic error: ``field: message (got value)``, the field dotted."""
+    lines = []
+    for err in exc.errors():
+        field = prefix + (".".join(str(p) for p in err["loc"]) or "(top level)")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        got = ""
+        if "input" in err and err["type"] != "missing" and not isinstance(err["input"], Mapping):
+            got = f" (got {err['input']!r})"
+        lines.append(f"{field}: {message}{got}")
+    return lines
+
+
+def load_yaml_model(
+    path: str | Path,
+    model: type[M],
+    *,
+    what: str,
+    empty_ok: bool = False,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    extra_problems: Callable[[dict[str, Any]], list[str]] | None = None,
+) -> M:
+    """Read a YAML mapping into a pydantic ``model``, every problem listed in one error.
+
+    Parameters
+    ----------
+    path : str or Path
+    model : type of pydantic.BaseModel
+    what : str, keyword-only
+        What the file is, for messages.
+    empty_ok : bool, keyword-only
+        An empty file gives the model's defaults.
+    prepare : callable, optional, keyword-only
+        Maps the raw mapping to the model's input (e.g. adds the file's own path).
+    extra_problems : callable, optional, keyword-only
+        Cross-field checks run on the raw mapping when field errors stop pydantic before its own
+        model checks, so one reading of the message lists every mistake.
+
+    Raises
+    ------
+    ConfigError
+        ``PATH: N problem(s) in the WHAT:`` then one ``  - field: message (got value)`` line each.
+    """
+    raw = load_yaml_mapping(path, what=what, empty_ok=empty_ok)
+    try:
+        return model.model_validate(prepare(raw) if prepare else raw)
+    except ValidationError as exc:
+        lines = validation_problems(exc)
+        if extra_problems is not None and not any(e["loc"] == () for e in exc.errors()):
+            lines.extend(extra_problems(raw))
+        body = "\n".join(f"  - {line}" for line in lines)
+        raise ConfigError(f"{path}: {len(lines)} problem(s) in the {what}:\n{body}") from exc
