@@ -23,6 +23,7 @@ from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
 from leaderboard.errors import ResultsError
+from leaderboard.profiles import get_profile
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
 from leaderboard.results import Results, prepare_results
 from leaderboard.status import STATUSES
@@ -109,6 +110,9 @@ def compute_leaderboard(
     -------
     Leaderboard
     """
+    profile_problems = _profile_problems(results, config.profile)
+    if profile_problems:
+        raise ResultsError(source, profile_problems)
     per_track = metric_info.track_metrics()
     ranked = {t: config.ranked_for(t) for t in per_track}
     prepared = prepare_results(results, ranked=ranked, source=source, split=split)
@@ -151,6 +155,34 @@ def compute_leaderboard(
         config=config,
         ranked=ranked,
     )
+
+
+def _profile_problems(results: pd.DataFrame, name: str) -> list[str]:
+    """Rows scored under another profile, or whose track the profile gives differently."""
+    profile = get_profile(name)
+    problems = []
+    if "profile" in results.columns:
+        for other in sorted({str(p) for p in results["profile"].dropna()} - {name}):
+            problems.append(
+                f"column profile: the results were scored under profile {other!r}, the ranking "
+                f"uses {name!r}; score them again with --profile {name}"
+            )
+    if profile.structure_tracks is None or not {"structure", "track"} <= set(results.columns):
+        return problems
+    pairs = results[["case_id", "structure", "track"]].drop_duplicates()
+    for case_id, structure, track in pairs.itertuples(index=False):
+        try:
+            want = profile.track_of(str(structure))
+        except ValueError as exc:
+            problems.append(f"case {case_id}: {exc}")
+            continue
+        if want != track:
+            problems.append(
+                f"case {case_id}: structure {structure!r} is {want}-track under profile "
+                f"{name!r}, but the results score it as {track!r}; score them again with "
+                f"--profile {name}"
+            )
+    return problems
 
 
 def _team_table(
@@ -283,8 +315,10 @@ def leaderboard_record(
         }
     config = board.config.model_dump(mode="json")
     config["ranked_metrics"] = {t: list(m) for t, m in board.ranked.items()}
+    profile = get_profile(board.config.profile)
     record = {
         "title": board.config.report.title,
+        "profile": {"name": profile.name, "title": profile.title},
         "tool": {"name": "selma3d", "version": _tool_version()},
         "split_hash": res.split_hash,
         "results_digest": _results_digest(res),
@@ -309,6 +343,7 @@ def _markdown(board: Leaderboard) -> str:
     header += ["Cases completed", "Failures", "Tied group"]
     lines = [f"# {board.config.report.title}", ""]
     lines.append(
+        f"Profile: {board.config.profile}. "
         f"Scheme: {board.config.scheme}, aggregated per {board.config.aggregation}; "
         + "; ".join(f"{tr}: {', '.join(board.ranked[tr])}" for tr in tracks)
         + ". Lower score is better."
@@ -416,7 +451,9 @@ def build_leaderboard(
     console.print(f"ranked {len(board.results.teams)} teams on {len(board.results.cases)} cases")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    csv_text = board.table.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    csv_text = board.table.assign(profile=config.profile).to_csv(
+        index=False, lineterminator="\n", float_format="%.6g"
+    )
     record = leaderboard_record(board, metadata=metadata)
     json_text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
     with console.status("drawing the report"):

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leaderboard import metric_info
 from leaderboard.errors import ConfigError
+from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
     "AGGREGATIONS",
@@ -99,8 +100,12 @@ class RankingConfig(_Frozen):
 
     Attributes
     ----------
+    profile : str
+        The edition's rules in force (``leaderboard.profiles.PROFILES``; default
+        ``"selma3d"``). ``scheme``, ``aggregation`` and ``ranked_metrics`` default to the
+        profile's; a field given explicitly overrides it.
     scheme : {"aggregate-then-rank", "rank-then-aggregate", "test-then-rank"}
-        ``aggregate-then-rank`` (SELMA3D 2026, default): mean per team over a unit's cases, rank
+        ``aggregate-then-rank`` (SELMA3D 2026): mean per team over a unit's cases, rank
         teams per (unit, metric). ``rank-then-aggregate``: rank teams per case and metric, average
         the ranks. ``test-then-rank``: one-sided Wilcoxon signed-rank tests between every pair of
         teams per (unit, metric), Holm-corrected; teams ranked by how many they beat.
@@ -108,8 +113,8 @@ class RankingConfig(_Frozen):
         The unit of aggregation: a whole track, or each structure within a track (a track's
         score is then the mean over its structures).
     ranked_metrics : dict of str to tuple of str, optional
-        Ranked metrics per track; the registry's ``ranked_by_default`` when omitted. A track
-        listed with no metrics is left out of the overall score.
+        Ranked metrics per track; the profile's when omitted. A track listed with no metrics
+        is left out of the overall score.
     bootstrap : BootstrapConfig
     test : TestConfig
     report : ReportConfig
@@ -120,8 +125,12 @@ class RankingConfig(_Frozen):
     ('dice', 'cldice')
     >>> RankingConfig(ranked_metrics={"spot": ["pq"]}).ranked_for("spot")
     ('pq',)
+    >>> cfg = RankingConfig(profile="selma3d-2024")
+    >>> cfg.scheme, cfg.ranked_for("spot")
+    ('test-then-rank', ('dice', 'betti0_error'))
     """
 
+    profile: str = DEFAULT_PROFILE
     scheme: Literal["aggregate-then-rank", "rank-then-aggregate", "test-then-rank"] = (
         "aggregate-then-rank"
     )
@@ -130,6 +139,20 @@ class RankingConfig(_Frozen):
     bootstrap: BootstrapConfig = BootstrapConfig()
     test: TestConfig = TestConfig()
     report: ReportConfig = ReportConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("profile", DEFAULT_PROFILE)
+        if name not in PROFILES:
+            raise ValueError(f"profile: unknown profile {name!r}; expected one of {list(PROFILES)}")
+        profile = PROFILES[name]
+        filled = dict(data)
+        filled.setdefault("scheme", profile.scheme)
+        filled.setdefault("aggregation", profile.aggregation)
+        return filled
 
     @model_validator(mode="after")
     def _check_metrics(self) -> RankingConfig:
@@ -154,19 +177,21 @@ class RankingConfig(_Frozen):
         return self
 
     def ranked_for(self, track: str) -> tuple[str, ...]:
-        """Ranked metrics of ``track`` (configured, else the registry's defaults)."""
+        """Ranked metrics of ``track`` (configured, else the profile's)."""
         if self.ranked_metrics is None:
-            return metric_info.default_ranked_metrics().get(track, ())
+            return tuple(PROFILES[self.profile].ranked_metrics.get(track, ()))
         return tuple(self.ranked_metrics.get(track, ()))
 
 
-def load_ranking_config(path: str | Path) -> RankingConfig:
+def load_ranking_config(path: str | Path, *, profile: str | None = None) -> RankingConfig:
     """Read and validate a ranking configuration from YAML.
 
     Parameters
     ----------
     path : str or Path
         A YAML mapping with the fields of ``RankingConfig``; an empty file gives the defaults.
+    profile : str, optional, keyword-only
+        The profile named on the command line; the file may name the same one or none.
 
     Raises
     ------
@@ -186,6 +211,13 @@ def load_ranking_config(path: str | Path) -> RankingConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
+    if profile is not None:
+        if data.get("profile", profile) != profile:
+            raise ConfigError(
+                f"{path}: profile: the file names {data['profile']!r}, the command line "
+                f"{profile!r}; name one"
+            )
+        data = {**data, "profile": profile}
     try:
         return RankingConfig.model_validate(data)
     except ValidationError as exc:

@@ -260,7 +260,8 @@ def render_html(
     section(
         "overall",
         "Overall ranking",
-        f'<p class="note">{_e(cfg.scheme)}, aggregated per {_e(cfg.aggregation)}. Score = mean of '
+        f'<p class="note">Profile {_e(cfg.profile)}: {_e(cfg.scheme)}, aggregated per '
+        f"{_e(cfg.aggregation)}. Score = mean of "
         "the track ranks; lower is better. Ties share the lowest rank.</p>"
         + _overall_table(board)
         + tied_note,
@@ -362,6 +363,7 @@ def render_html(
         ("split", record.get("split_hash") or "not recorded"),
         ("results", record["results_digest"]),
         ("tool", f"selma3d {record['tool']['version']}"),
+        ("profile", cfg.profile),
         ("scheme", cfg.scheme),
         ("aggregation", cfg.aggregation),
         ("ranked metrics", "; ".join(f"{t}: {', '.join(m)}" for t, m in board.ranked.items())),

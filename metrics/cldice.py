@@ -13,36 +13,41 @@ __all__ = ["cldice", "cldice_from_counts", "skeleton", "skeleton_coordinates"]
 def skeleton(
     mask: np.ndarray, *, labels: np.ndarray | None = None, n_labels: int | None = None
 ) -> np.ndarray:
-    """Hard 3D skeleton of a mask, never empty for a non-empty connected component.
+    """Hard 3D skeleton of a mask: scikit-image's thinning of the whole mask.
 
     Parameters
     ----------
     mask : (Z, Y, X) ndarray
-        Any value ``> 0`` is foreground.
+        Any value ``> 0`` is foreground. The axes must be in SimpleITK's (z, y, x) order,
+        the official one (see Notes).
     labels : (Z, Y, X) ndarray of int, optional, keyword-only
         The 26-connected components of ``mask``, labeled ``1..n`` (as
         ``metrics.blob_f1.instances(mask)`` gives them), when the caller already has them;
-        computed otherwise.
+        used only by the empty-skeleton rule below, computed then if not given.
     n_labels : int, optional, keyword-only
         The number of components in ``labels``, when known; saves a pass over them.
 
     Returns
     -------
     (Z, Y, X) ndarray of bool
-        ``skimage.morphology.skeletonize(mask)`` (Lee et al. 1994 thinning), plus the fallback
-        below.
+        ``skimage.morphology.skeletonize(mask)`` (Lee et al. 1994 thinning) of the whole mask,
+        exactly what panoptica 2.1.7's ``_compute_centerline_dice_coefficient`` (the SELMA3D
+        2026 evaluator's clDice) thins; only when that is empty for a non-empty mask, the
+        rule below.
 
     Notes
     -----
     3D thinning removes some small objects entirely: a 2x2x2 or 4x4x4 cube has an empty
     skeleton (scikit-image issues #3757 and #6513), while a 3x3x3 or 5x5x5 cube keeps a few
-    voxels. A mask with foreground but no skeleton would make clDice undefined (0/0) or zero
-    for a perfect prediction, so the declared rule is: **a 26-connected component whose
-    skeleton is empty gets one skeleton voxel, its voxel nearest to its centroid** (ties: the
-    first in (z, y, x) order). One voxel, like the point a compact blob thins to, so such
-    components weigh in clDice as much as blobs that thinning keeps, not by their volume.
+    voxels. A component that thins to nothing while others keep voxels adds nothing to the
+    skeleton, as in the official computation. **Only when the whole mask thins to nothing** (the
+    official clDice then divides by zero and is NaN) each 26-connected component gets one
+    skeleton voxel, its voxel nearest to its centroid (ties: the first in (z, y, x) order), so
+    a non-empty mask never has an empty skeleton and clDice stays defined.
 
-    Thinning is sequential, so the skeleton (and clDice) may change slightly under axis flips.
+    Thinning is sequential: the skeleton (and clDice) depends on the axis order and may
+    change under axis flips or transposition. The official order is SimpleITK's (z, y, x)
+    array, the order of every array in selma3d.
 
     Examples
     --------
@@ -71,7 +76,7 @@ def skeleton_coordinates(
         Any value ``> 0`` is foreground.
     labels : (Z, Y, X) ndarray of int, optional, keyword-only
         The 26-connected components of ``mask``, labeled ``1..n``, when the caller already
-        has them; computed otherwise.
+        has them; used only when the whole mask thins to nothing.
     n_labels : int, optional, keyword-only
         The number of components in ``labels``, when known; saves a pass over them.
 
@@ -90,24 +95,17 @@ def skeleton_coordinates(
     [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 2, 3, 4, 5]]
     """
     mask = binarize(mask, name="mask")
+    if labels is not None and labels.shape != mask.shape:
+        raise ValueError(f"labels must have the shape of mask {mask.shape}. Got {labels.shape}.")
     flat = np.flatnonzero(skeletonize(mask))
-    if labels is None:
-        labels, n_labels = components(mask, 26)
-    elif labels.shape != mask.shape:
-        raise ValueError(
-            f"labels must have the shape of mask {mask.shape}. Got {labels.shape}."
-        )
-    n = n_labels if n_labels is not None else int(labels.max()) if labels.size else 0
-    if n > 0:
-        flat_labels = labels.reshape(-1)
-        # Count skeleton voxels per component: only the skeleton's voxels are gathered, so
-        # this costs little more than the skeleton itself.
-        per_label = np.bincount(flat_labels[flat], minlength=n + 1)
-        bare = per_label[1:] == 0
-        if bare.any():
-            central = _central_voxels(flat_labels, mask, np.concatenate([[False], bare]))
-            # Disjoint from the thinned voxels: those components had none.
-            flat = np.sort(np.concatenate([flat, central]))
+    if flat.size == 0 and mask.any():
+        # The official clDice is 0/0 here; one voxel per component keeps it defined.
+        if labels is None:
+            labels, n_labels = components(mask, 26)
+        n = n_labels if n_labels is not None else int(labels.max())
+        chosen = np.ones(n + 1, bool)
+        chosen[0] = False
+        flat = np.sort(_central_voxels(labels.reshape(-1), mask, chosen))
     return np.unravel_index(flat, mask.shape)
 
 
@@ -198,10 +196,15 @@ def cldice(reference: np.ndarray, prediction: np.ndarray) -> float:
         T_{sens} = \frac{|S(R) \cap P|}{|S(R)|}, \quad
         \mathrm{clDice} = \frac{2 T_{prec} T_{sens}}{T_{prec} + T_{sens}}
 
-    There is no smoothing term: the SELMA3D 2024 evaluator added ``1e-6`` to numerator and
-    denominator, which gave an empty prediction clDice = 1.0. Here both masks empty gives 1.0,
-    exactly one empty gives 0.0 (``metrics.empty``), and a non-empty mask always has a
-    non-empty skeleton (see :func:`skeleton`).
+    Wherever the SELMA3D 2026 evaluator's value (panoptica 2.1.7's
+    ``_compute_centerline_dice_coefficient(reference, prediction)`` on SimpleITK's (z, y, x)
+    arrays) is defined, this is the same number: both thin the whole masks with
+    ``skimage.morphology.skeletonize``. Where it divides by zero (NaN) this has a value of
+    its own: both masks empty gives 1.0, exactly one empty gives 0.0 (``metrics.empty``), a
+    non-empty mask that thins to nothing gets the skeleton of :func:`skeleton`'s rule, and
+    ``T_prec = T_sens = 0`` gives 0.0. There is no smoothing term: the SELMA3D 2024
+    evaluator added ``1e-6`` to numerator and denominator, which gave an empty prediction
+    clDice = 1.0.
 
     References
     ----------

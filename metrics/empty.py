@@ -13,10 +13,12 @@ Why these values
   gave an empty prediction clDice = 1.0: this table rules that out.
 - Counts and Betti errors need no convention: they are computed as usual (an empty mask has
   no instance and Betti numbers ``(0, 0, 0)``).
-- **Declared rule for skeletons**: 3D thinning empties some small non-empty components (a
-  2x2x2 cube); such a component gets one skeleton voxel, its voxel nearest to its centroid, so
-  a non-empty mask never has an empty skeleton and clDice never divides by zero for it
-  (``metrics.cldice.skeleton``).
+- **Declared rule for skeletons**: the skeleton is scikit-image's thinning of the whole mask,
+  as in the SELMA3D 2026 evaluator (panoptica 2.1.7), so clDice equals the official value
+  wherever that is defined. Thinning empties some small components (a 2x2x2 cube); when it
+  empties the *whole* non-empty mask, the official clDice divides by zero (NaN), and here each
+  component gets one skeleton voxel, its voxel nearest to its centroid, so clDice stays
+  defined (``metrics.cldice.skeleton``).
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ EMPTY_TABLE: Mapping[str, Mapping[str, float | str]] = MappingProxyType(
 ``n_prediction``/``n_reference`` are instance counts, ``b0(P)``, ``b1(R)``... Betti numbers."""
 
 SKELETON_RULE = (
-    "A non-empty 26-connected component whose 3D thinning is empty (e.g. a 2x2x2 cube) gets one "
-    "skeleton voxel, its voxel nearest to its centroid (ties: first in z, y, x order), so a "
-    "non-empty mask never has an empty skeleton."
+    "The skeleton is scikit-image's 3D thinning of the whole mask on its (z, y, x) array, as in "
+    "the SELMA3D 2026 evaluator. Only when it is empty for a non-empty mask (e.g. a lone 2x2x2 "
+    "cube; the official clDice is then 0/0 = NaN) does each 26-connected component get one "
+    "skeleton voxel, its voxel nearest to its centroid (ties: first in z, y, x order). "
+    "Tprec = Tsens = 0 (official: NaN) gives clDice 0."
 )
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
+
 __all__ = ["COMMANDS", "data"]
 
 
@@ -63,11 +65,14 @@ def synth(out: Path, cases: int, size: tuple[int, int, int], seed: int, tracks: 
               help="YAML ('name: track') or CSV ('source,track[,structure]') overriding the "
                    "default structure table.")
 @click.option("--absolute", is_flag=True, help="Write absolute paths in the manifest.")
-def import_(src: Path, out: Path, track_map: Path | None, absolute: bool) -> None:
+@click.option("--profile", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
+              show_default=True,
+              help="The edition's rules: the track each structure gets (2026: microglia spot).")
+def import_(src: Path, out: Path, track_map: Path | None, absolute: bool, profile: str) -> None:
     """Import a SELMA3D release or LSM sample folder SRC as a split in OUT (no copies)."""
     from harness.split.importers import import_layout
 
-    split = import_layout(src, out, track_map=track_map, absolute=absolute)
+    split = import_layout(src, out, track_map=track_map, absolute=absolute, profile=profile)
     _summary(split, f"imported {src}")
 
 

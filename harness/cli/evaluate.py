@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
+
 __all__ = ["COMMANDS", "evaluate"]
 
 
@@ -37,6 +39,13 @@ __all__ = ["COMMANDS", "evaluate"]
               help="Blob pairs match when IoU >= this.")
 @click.option("--matching", default="greedy", show_default=True,
               type=click.Choice(["greedy", "hungarian"]), help="Blob matching.")
+@click.option(
+    "--profile",
+    default=DEFAULT_PROFILE,
+    show_default=True,
+    type=click.Choice(list(PROFILES)),
+    help="The edition's rules: which track (and metrics) each structure gets.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def evaluate(
     split_path: Path,
@@ -47,6 +56,7 @@ def evaluate(
     connectivity: str,
     iou_threshold: float,
     matching: str,
+    profile: str,
     no_progress: bool,
 ) -> None:
     """Score predictions against a split; one CSV row per case with a status and the metrics.
@@ -70,14 +80,19 @@ def evaluate(
     split = load_split(split_path, check_volumes=False)
     name = team or predictions_dir.resolve().name
     frame = evaluate_predictions(
-        split, {name: predictions_dir}, jobs=jobs, options=options, progress=not no_progress
+        split,
+        {name: predictions_dir},
+        jobs=jobs,
+        options=options,
+        progress=not no_progress,
+        profile=profile,
     )
     write_results(frame, out)
 
     console = Console()
     counts = frame["status"].value_counts().sort_index()
     console.print(
-        f"{len(frame)} case(s) scored for team {name!r}: "
+        f"{len(frame)} case(s) scored for team {name!r} under profile {profile}: "
         + ", ".join(f"{status} {n}" for status, n in counts.items())
     )
     for track, columns in sorted(TRACK_METRICS.items()):

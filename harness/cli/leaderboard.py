@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
+
 __all__ = ["COMMANDS", "leaderboard"]
 
 
@@ -31,16 +33,30 @@ __all__ = ["COMMANDS", "leaderboard"]
     help="The split the results were computed on: checks cases and hash, and draws "
     "maximum-intensity projections of each team's predictions.",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(list(PROFILES)),
+    default=None,
+    help=f"The edition's rules [default: the configuration's, else {DEFAULT_PROFILE}].",
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def leaderboard(
-    results: Path, out_dir: Path, config_path: Path | None, split_path: Path | None, quiet: bool
+    results: Path,
+    out_dir: Path,
+    config_path: Path | None,
+    split_path: Path | None,
+    profile: str | None,
+    quiet: bool,
 ) -> None:
     """Rank teams from RESULTS (CSV or Parquet, one row per team and case) and write reports."""
     from rich.console import Console
 
     from leaderboard import RankingConfig, build_leaderboard, load_ranking_config, read_results
 
-    config = load_ranking_config(config_path) if config_path else RankingConfig()
+    if config_path:
+        config = load_ranking_config(config_path, profile=profile)
+    else:
+        config = RankingConfig(profile=profile or DEFAULT_PROFILE)
     split = volumes = None
     if split_path is not None:
         from harness.scoring.volumes import SplitVolumes

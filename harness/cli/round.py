@@ -10,6 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from leaderboard.profiles import PROFILES
+
 __all__ = ["COMMANDS"]
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -21,17 +23,26 @@ _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
 @click.command("round")
 @click.argument("config_path", metavar="ROUND.yaml", type=click.Path(path_type=Path))
 @click.option("--phase", help="Run this phase instead of the one the file names.")
-def round_command(config_path: Path, phase: str | None) -> None:
+@click.option(
+    "--profile",
+    type=click.Choice(list(PROFILES)),
+    default=None,
+    help="The edition's rules [default: the file's profile:, else its ranking's].",
+)
+def round_command(config_path: Path, phase: str | None, profile: str | None) -> None:
     """Run a whole evaluation round: images, containers, scoring, leaderboard.
 
     Rerunning the same command resumes: finished cases are kept.
     """
-    from harness.rounds.config import load_round_config
+    from harness.rounds.config import load_round_config, ranking_config_for
     from harness.rounds.round import run_round
 
     config = load_round_config(config_path)
     if phase is not None:
         config = config.with_phase(phase)
+    if profile is not None:
+        config = config.model_copy(update={"profile": profile})
+        ranking_config_for(config)  # a ranking naming another profile is an error now
     run_round(config)
 
 
@@ -62,6 +73,12 @@ def round_command(config_path: Path, phase: str | None) -> None:
 @click.option("--junit", "junit_path", type=click.Path(path_type=Path), default=None)
 @click.option("--hidden-cases", type=int, help="Number of hidden cases, for the time estimate.")
 @click.option(
+    "--profile",
+    type=click.Choice(list(PROFILES)),
+    default=None,
+    help="The edition's rules for the metrics [default: the --config round's, else selma3d].",
+)
+@click.option(
     "--hidden-size", nargs=3, type=int, help="Hidden case size Z Y X, for the time estimate."
 )
 def check_command(
@@ -80,6 +97,7 @@ def check_command(
     junit_path: Path | None,
     hidden_cases: int | None,
     hidden_size: tuple[int, int, int] | None,
+    profile: str | None,
 ) -> None:
     """Run IMAGE on a sample split exactly as a round would, and explain every problem.
 
@@ -87,8 +105,9 @@ def check_command(
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
     from harness.rounds.check import run_check, write_json_report, write_junit
-    from harness.rounds.config import Limits, load_round_config
+    from harness.rounds.config import Limits, load_round_config, ranking_config_for
     from harness.split.manifest import load_split
+    from leaderboard.profiles import DEFAULT_PROFILE
 
     base_limits, base_contract, base_expose, allow_root = Limits(), "grand-challenge", False, False
     if config_path is not None:
@@ -97,6 +116,9 @@ def check_command(
         base_contract = round_config.contract
         base_expose = round_config.expose_structure
         allow_root = round_config.allow_root
+        if profile is not None:
+            round_config = round_config.model_copy(update={"profile": profile})
+        profile = ranking_config_for(round_config).profile
     overrides = {
         k: v
         for k, v in dict(
@@ -116,6 +138,7 @@ def check_command(
         expose_structure=base_expose if expose_structure is None else expose_structure,
         allow_root=allow_root,
         hidden_cases=hidden_cases,
+        profile=profile or DEFAULT_PROFILE,
         hidden_voxels_per_case=(
             None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
         ),

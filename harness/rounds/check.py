@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import Selma3dError
+from leaderboard.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
     from harness.rounds.config import Limits
@@ -139,6 +140,7 @@ class CheckReport:
     limits: dict[str, Any]
     cases: list[CaseOutcome]
     estimate: TimeEstimate | None
+    profile: str = DEFAULT_PROFILE
 
     @property
     def passed(self) -> bool:
@@ -244,6 +246,7 @@ def run_check(
     allow_root: bool = False,
     hidden_cases: int | None = None,
     hidden_voxels_per_case: int | None = None,
+    profile: str = DEFAULT_PROFILE,
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -262,6 +265,8 @@ def run_check(
     hidden_cases, hidden_voxels_per_case : int, keyword-only, optional
         Size of the hidden split for the time estimate; default: as many cases as the sample,
         of the sample's mean size.
+    profile : str, keyword-only
+        The edition's rules the metrics follow (``leaderboard.profiles``).
 
     Returns
     -------
@@ -287,7 +292,7 @@ def run_check(
     )
     run_submission(info.ref, split, out_dir, config=config)
     records = read_case_records(out_dir / "cases.jsonl")
-    scores = _scores(split, out_dir)
+    scores = _scores(split, out_dir, profile)
     limits_dict = limits.model_dump()
     outcomes = []
     for case in split.cases:
@@ -340,10 +345,11 @@ def run_check(
         limits=limits_dict,
         cases=outcomes,
         estimate=estimate,
+        profile=profile,
     )
 
 
-def _scores(split: Split, out_dir: Path) -> dict[str, dict[str, float]]:
+def _scores(split: Split, out_dir: Path, profile: str) -> dict[str, dict[str, float]]:
     """Metrics per case when the sample has labels, only the columns that apply."""
     if not split.labeled:
         return {}
@@ -352,7 +358,9 @@ def _scores(split: Split, out_dir: Path) -> dict[str, dict[str, float]]:
     from harness.scoring.evaluate import evaluate_predictions
     from metrics import METRIC_COLUMNS
 
-    table = evaluate_predictions(split, {"submission": out_dir}, jobs=1, progress=False)
+    table = evaluate_predictions(
+        split, {"submission": out_dir}, jobs=1, progress=False, profile=profile
+    )
     scores = {}
     for _, row in table.iterrows():
         # Columns that do not apply to the case's track are missing (NaN or pandas' NA).
@@ -376,6 +384,7 @@ def write_json_report(report: CheckReport, path: str | Path) -> Path:
         "image": report.image,
         "image_digest": report.image_digest,
         "split_hash": report.split_hash,
+        "profile": report.profile,
         "contract": report.contract,
         "limits": report.limits,
         "cases": [asdict(c) for c in report.cases],

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.errors import ConfigError
 from leaderboard import RankingConfig, load_ranking_config
+from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
     "Limits",
@@ -179,6 +180,9 @@ class RoundConfig(_Strict):
     submission_policy: Literal["last", "best"] = "last"
     metrics: MetricSettings = MetricSettings()
     ranking: Path | dict[str, Any] | None = None
+    profile: str | None = Field(
+        None, description="The edition's rules (leaderboard.profiles); else the ranking's."
+    )
     teams: tuple[TeamConfig, ...]
     source: Path | None = Field(None, description="The file this was loaded from.")
 
@@ -187,6 +191,13 @@ class RoundConfig(_Strict):
     def _safe_round_name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError(f"round name must be safe as a folder name, got {value!r}")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROFILES:
+            raise ValueError(f"unknown profile {value!r}; expected one of {list(PROFILES)}")
         return value
 
     @model_validator(mode="after")
@@ -321,15 +332,27 @@ def _resolve_paths(config: RoundConfig, base: Path) -> RoundConfig:
 
 
 def ranking_config_for(config: RoundConfig) -> RankingConfig:
-    """The round's ranking configuration (a file, inline options, or the defaults)."""
+    """The round's ranking configuration (a file, inline options, or the defaults).
+
+    The round's ``profile:`` is the ranking's; a ranking that names another one is an error.
+    """
+    profile = config.profile
     if config.ranking is None:
-        return RankingConfig()
+        return RankingConfig(profile=profile or DEFAULT_PROFILE)
     if isinstance(config.ranking, dict):
+        data = dict(config.ranking)
+        if profile is not None:
+            if data.get("profile", profile) != profile:
+                raise ConfigError(
+                    f"{config.source}: ranking.profile {data['profile']!r} differs from the "
+                    f"round's profile {profile!r}; name one"
+                )
+            data["profile"] = profile
         try:
-            return RankingConfig.model_validate(config.ranking)
+            return RankingConfig.model_validate(data)
         except ValidationError as exc:
             fields = "; ".join(
                 f"ranking.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
             raise ConfigError(f"{config.source}: {fields}") from exc
-    return load_ranking_config(config.ranking)
+    return load_ranking_config(config.ranking, profile=profile)

@@ -263,6 +263,7 @@ def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfi
         {key: s.run_dir for key, s in keys.items()},
         jobs=config.limits.jobs,
         options=options,
+        profile=ranking_config_for(config).profile,
     )
     table = table.rename(columns={"team": "_key"})
     table.insert(0, "team", table["_key"].map(lambda k: keys[k].team))
@@ -349,6 +350,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
     record = {
         "round": config.name,
         "phase": config.phase,
+        "profile": ranking_config_for(config).profile,
         "config": json.loads(config.model_dump_json()),
         "split": {
             "root": str(result.split.root),

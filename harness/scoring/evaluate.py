@@ -17,6 +17,7 @@ Problems with the split (no label, unreadable reference) are the organizer's and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from harness.errors import SplitError, SubmissionError, VolumeError
 from harness.scoring.allocator import keep_freed_memory
 from harness.split.manifest import Case, Split
 from harness.split.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extension, volume_format
+from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 from metrics import (
     METRIC_COLUMNS,
     MetricOptions,
@@ -46,6 +48,7 @@ __all__ = [
     "TeamPredictions",
     "evaluate_predictions",
     "find_predictions",
+    "profile_cases",
     "write_results",
 ]
 
@@ -61,8 +64,11 @@ EVALUATION_COLUMNS: tuple[str, ...] = (
     "prediction",
     *METRIC_COLUMNS,
 )
-EXTRA_COLUMNS: tuple[str, ...] = ("split_hash", "wall_time_s", "peak_memory_bytes", "image_digest")
-"""Appended after ``EVALUATION_COLUMNS``: provenance, and the runner's figures when known."""
+EXTRA_COLUMNS: tuple[str, ...] = (
+    "split_hash", "profile", "wall_time_s", "peak_memory_bytes", "image_digest"
+)
+"""Appended after ``EVALUATION_COLUMNS``: provenance (split and profile), and the runner's
+figures when known."""
 
 _INT_COLUMNS = ("blob_tp", "blob_fp", "blob_fn", "betti0_error", "betti1_error")
 _RUN_PREDICTIONS = "predictions"
@@ -157,6 +163,7 @@ def evaluate_predictions(
     jobs: int = 1,
     options: MetricOptions | None = None,
     progress: bool = True,
+    profile: str = DEFAULT_PROFILE,
 ) -> pd.DataFrame:
     """Score every team's predictions on every case of a labeled split.
 
@@ -172,6 +179,10 @@ def evaluate_predictions(
         Metric options; ``MetricOptions()`` by default.
     progress : bool, keyword-only
         Show a progress bar (rich) on stderr.
+    profile : str, keyword-only
+        The edition's rules (``leaderboard.profiles``): a profile with a structure map decides
+        each case's track (and so its metrics) from its structure; the default keeps the
+        manifest's tracks. Recorded in the ``profile`` column.
 
     Returns
     -------
@@ -184,7 +195,7 @@ def evaluate_predictions(
     Raises
     ------
     SplitError
-        If a case has no label.
+        If a case has no label, or a structure the profile does not score.
     VolumeError
         If a reference cannot be read.
     SubmissionError
@@ -206,13 +217,14 @@ def evaluate_predictions(
             str(split.manifest),
             [f"case {c!r} has no label; evaluation needs a labeled split" for c in unlabeled],
         )
+    cases = profile_cases(split, profile)
     teams = {team: find_predictions(folder, split.case_ids) for team, folder in predictions.items()}
-    tasks = [(case, _entries(case.case_id, teams)) for case in split.cases]
+    tasks = [(case, _entries(case.case_id, teams)) for case in cases]
     rows: list[dict] = []
     with _progress(progress, len(tasks)) as advance:
         if jobs == 1:
             for case, entries in tasks:
-                rows.extend(_evaluate_case(case, entries, options, split.content_hash))
+                rows.extend(_evaluate_case(case, entries, options, split.content_hash, profile))
                 advance()
         else:
             # spawn: workers start clean, never inheriting the parent's threads or locks.
@@ -220,7 +232,9 @@ def evaluate_predictions(
                 max_workers=jobs, mp_context=get_context("spawn"), initializer=keep_freed_memory
             ) as pool:
                 futures = [
-                    pool.submit(_evaluate_case, case, entries, options, split.content_hash)
+                    pool.submit(
+                        _evaluate_case, case, entries, options, split.content_hash, profile
+                    )
                     for case, entries in tasks
                 ]
                 for future in as_completed(futures):
@@ -232,6 +246,43 @@ def evaluate_predictions(
     frame = frame.sort_values(["team", "case_id"], kind="stable").reset_index(drop=True)
     frame.attrs["unexpected_files"] = {team: list(t.unexpected) for team, t in teams.items()}
     return frame
+
+
+def profile_cases(split: Split, profile: str) -> tuple[Case, ...]:
+    """The split's cases with the tracks ``profile`` gives their structures.
+
+    Parameters
+    ----------
+    split : Split
+    profile : str
+        A name in ``leaderboard.profiles.PROFILES``; a profile without a structure map keeps
+        the manifest's tracks.
+
+    Returns
+    -------
+    tuple of Case
+
+    Raises
+    ------
+    ConfigError
+        An unknown profile.
+    SplitError
+        Naming the manifest and every case whose structure the profile does not score.
+    """
+    rules = get_profile(profile)
+    if rules.structure_tracks is None:
+        return tuple(split.cases)
+    cases, problems = [], []
+    for case in split.cases:
+        try:
+            track = rules.track_of(case.structure)
+        except ValueError as exc:
+            problems.append(f"case {case.case_id!r}: {exc}")
+            continue
+        cases.append(case if track == case.track else dataclasses.replace(case, track=track))
+    if problems:
+        raise SplitError(str(split.manifest), problems)
+    return tuple(cases)
 
 
 def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -267,7 +318,7 @@ def _entries(case_id: str, teams: Mapping[str, TeamPredictions]) -> list[_Entry]
 
 
 def _evaluate_case(
-    case: Case, entries: list[_Entry], options: MetricOptions, split_hash: str
+    case: Case, entries: list[_Entry], options: MetricOptions, split_hash: str, profile: str
 ) -> list[dict]:
     if case.label is None:
         raise SplitError(case.case_id, [f"case {case.case_id!r} has no label"])
@@ -287,6 +338,7 @@ def _evaluate_case(
             "message": message,
             "prediction": str(path) if path is not None else "",
             "split_hash": split_hash,
+            "profile": profile,
             "wall_time_s": entry.wall_time_s,
             "peak_memory_bytes": entry.peak_memory_bytes,
             "image_digest": entry.image_digest,

@@ -37,6 +37,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.split.manifest import MANIFEST_NAME, TRACKS, Split, load_split, write_manifest
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
+from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 
 __all__ = [
     "DEFAULT_STRUCTURE_RULES",
@@ -319,6 +320,7 @@ def import_layout(
     *,
     track_map: str | Path | Mapping[str, tuple[str, str]] | None = None,
     absolute: bool = False,
+    profile: str = DEFAULT_PROFILE,
 ) -> Split:
     """Write a split whose manifest points at the volumes of a released layout.
 
@@ -334,6 +336,10 @@ def import_layout(
         default structure table.
     absolute : bool, keyword-only
         Always write absolute paths.
+    profile : str, keyword-only
+        The edition's rules (``leaderboard.profiles``): a profile with a structure map gives
+        each structure its track (the 2026 one scores microglia as spot-like); the default
+        keeps the structure table's tracks.
 
     Returns
     -------
@@ -358,6 +364,16 @@ def import_layout(
     rows = make_rows(src, out, track_map=mapping, absolute=absolute)
     if not rows:
         raise ConfigError(f"{src}: no case found in this {layout} layout.")
+    rules = get_profile(profile)
+    if rules.structure_tracks is not None:
+        unknown = []
+        for row in rows:
+            try:
+                row["track"] = rules.track_of(row["structure"])
+            except ValueError as exc:
+                unknown.append(f"case {row['case_id']}: {exc}")
+        if unknown:
+            raise ConfigError(f"{src}: " + "; ".join(unknown))
     ids = [r["case_id"] for r in rows]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

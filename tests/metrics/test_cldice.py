@@ -55,14 +55,45 @@ def test_cube_that_thinning_empties_gets_one_central_voxel(side):
     assert cldice(m, m) == 1.0
 
 
-def test_fallback_is_per_component():
-    # A rod keeps its own skeleton; only the 2x2x2 cube beside it gets the fallback voxel.
+def test_small_component_beside_a_skeleton_adds_nothing():
+    # As in the official computation (thinning of the whole mask): a rod keeps its skeleton,
+    # the 2x2x2 cube beside it thins to nothing and gets no voxel.
     m = np.zeros((6, 6, 12), bool)
     m[3, 3, 1:8] = True
     m[0:2, 0:2, 9:11] = True
     s = skeleton(m)
     assert s[3, 3, 1:8].all()
-    assert s[0:2, 0:2, 9:11].sum() == 1 and s[0, 0, 9]
+    assert not s[0:2, 0:2, 9:11].any()
+    assert int(s.sum()) == 7
+
+
+def test_mask_that_thins_to_nothing_gets_one_voxel_per_component():
+    # Two separate 2x2x2 cubes and nothing else: the whole thinning is empty (official: 0/0),
+    # so each cube gets its first voxel (all 8 equally near its centroid).
+    m = np.zeros((4, 4, 8), bool)
+    m[1:3, 1:3, 1:3] = True
+    m[1:3, 1:3, 5:7] = True
+    assert np.argwhere(skeleton(m)).tolist() == [[1, 1, 1], [1, 1, 5]]
+
+
+def test_fragments_of_the_prediction_follow_the_official_value():
+    # R: a rod of 9 voxels (its own skeleton). P: the rod's first 6 voxels plus a 2x2x2 cube
+    # away from R. S(P) = the 6 rod voxels (the cube thins to nothing and adds nothing):
+    # Tprec = 6/6 = 1, Tsens = 6/9 = 2/3, clDice = 2 * 2/3 / (5/3) = 0.8.
+    # (Were the cube given a voxel, Tprec = 6/7 and clDice = 0.75.)
+    r = np.zeros((5, 5, 12), np.uint8)
+    r[1, 1, 1:10] = 1
+    p = np.zeros_like(r)
+    p[1, 1, 1:7] = 1
+    p[3:5, 3:5, 9:11] = 1
+    assert cldice(r, p) == pytest.approx(0.8, abs=1e-12)
+
+
+def test_no_overlap_of_skeletons_is_zero():
+    # Tprec = Tsens = 0 (the official formula gives 0/0 = NaN): clDice 0.
+    r = _line(11, 1, 4)
+    p = _line(11, 6, 10)
+    assert cldice(r, p) == 0.0
 
 
 def test_shifted_small_cube_hand_worked():
@@ -79,12 +110,12 @@ def test_shifted_small_cube_hand_worked():
 def test_skeleton_coordinates_by_hand():
     from metrics.cldice import skeleton_coordinates
 
-    # A 2x2x2 cube that thinning empties (one voxel stands for it: its first, all being
-    # equally near the centroid) and a rod that thinning keeps whole, in raster order.
+    # A 2x2x2 cube that thinning empties (it gets nothing: the rod keeps a skeleton) and a
+    # rod that thinning keeps whole, in raster order.
     m = np.zeros((6, 6, 12), bool)
     m[0:2, 0:2, 0:2] = True
     m[4, 4, 3:11] = True
     z, y, x = skeleton_coordinates(m)
-    assert z.tolist() == [0] + [4] * 8
-    assert y.tolist() == [0] + [4] * 8
-    assert x.tolist() == [0, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert z.tolist() == [4] * 8
+    assert y.tolist() == [4] * 8
+    assert x.tolist() == [3, 4, 5, 6, 7, 8, 9, 10]
