@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import Selma3dError
+from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 
 if TYPE_CHECKING:
     from harness.rounds.config import Limits
@@ -244,6 +245,7 @@ def run_check(
     allow_root: bool = False,
     hidden_cases: int | None = None,
     hidden_voxels_per_case: int | None = None,
+    gate: GateOptions = OFFICIAL_GATE,
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -262,18 +264,20 @@ def run_check(
     hidden_cases, hidden_voxels_per_case : int, keyword-only, optional
         Size of the hidden split for the time estimate; default: as many cases as the sample,
         of the sample's mean size.
+    gate : GateOptions, keyword-only
+        The round's binarization rule and geometry mode, for the runner and the scores alike;
+        an ``ok`` case's ``reason`` carries the gate's warnings (what the rule made of
+        non-binary values, which geometry field differs).
 
     Returns
     -------
     CheckReport
         ``report.passed`` is True only if every case produced a valid prediction within limits.
     """
-    import numpy as np
-
     from harness.containers.images import resolve_image
     from harness.containers.runner import read_case_records, run_submission
     from harness.rounds.round import run_config_for
-    from harness.split.volume import read_volume
+    from harness.split.volume import read_header
 
     out_dir = Path(out_dir)
     info = resolve_image(image)
@@ -284,17 +288,18 @@ def run_check(
         canary=False,
         allow_root=allow_root,
         expose_structure=expose_structure,
+        gate=gate,
     )
     run_submission(info.ref, split, out_dir, config=config)
     records = read_case_records(out_dir / "cases.jsonl")
-    scores = _scores(split, out_dir)
+    scores = _scores(split, out_dir, gate)
     limits_dict = limits.model_dump()
     outcomes = []
     for case in split.cases:
         rec = records.get(case.case_id)
         if rec is None:
             raise Selma3dError(f"{out_dir}: the runner left no record for case {case.case_id!r}.")
-        voxels = int(np.prod(read_volume(case.image).grid.shape))
+        voxels = read_header(case.image).voxels
         status = str(rec["status"])
         outcomes.append(
             CaseOutcome(
@@ -343,7 +348,7 @@ def run_check(
     )
 
 
-def _scores(split: Split, out_dir: Path) -> dict[str, dict[str, float]]:
+def _scores(split: Split, out_dir: Path, gate: GateOptions) -> dict[str, dict[str, float]]:
     """Metrics per case when the sample has labels, only the columns that apply."""
     if not split.labeled:
         return {}
@@ -352,7 +357,9 @@ def _scores(split: Split, out_dir: Path) -> dict[str, dict[str, float]]:
     from harness.scoring.evaluate import evaluate_predictions
     from metrics import METRIC_COLUMNS
 
-    table = evaluate_predictions(split, {"submission": out_dir}, jobs=1, progress=False)
+    table = evaluate_predictions(
+        split, {"submission": out_dir}, jobs=1, gate=gate, progress=False
+    )
     scores = {}
     for _, row in table.iterrows():
         # Columns that do not apply to the case's track are missing (NaN or pandas' NA).
