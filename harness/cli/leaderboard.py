@@ -40,6 +40,13 @@ def leaderboard(
 
     from leaderboard import RankingConfig, build_leaderboard, load_ranking_config, read_results
 
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise click.BadParameter(
+                    f"{out_dir}: {folder} is a file; expected a folder", param_hint="--out"
+                )
+            break
     config = load_ranking_config(config_path) if config_path else RankingConfig()
     split = volumes = None
     if split_path is not None:

@@ -310,7 +310,13 @@ def read_records(out_dir: str | Path) -> dict[str, CaseRecord]:
     path = Path(out_dir) / RECORDS_NAME
     if not path.is_file():
         return {}
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise Selma3dError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected one JSON "
+            "case record per line"
+        ) from exc
     lines = text.split("\n")
     complete, partial = lines[:-1], lines[-1]
     out: dict[str, CaseRecord] = {}
@@ -318,7 +324,10 @@ def read_records(out_dir: str | Path) -> dict[str, CaseRecord]:
         if not line.strip():
             continue
         try:
-            rec = CaseRecord.from_dict(json.loads(line))
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            rec = CaseRecord.from_dict(data)
         except (json.JSONDecodeError, TypeError) as exc:
             raise Selma3dError(
                 f"{path}: line {n} is not a case record ({exc}): {line[:200]!r}"

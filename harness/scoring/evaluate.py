@@ -41,6 +41,7 @@ from harness.scoring.allocator import keep_freed_memory
 from harness.split.checks import read_reference
 from harness.split.manifest import Case, Split
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
+from leaderboard.files import write_atomic
 from metrics import (
     METRIC_COLUMNS,
     MetricOptions,
@@ -257,17 +258,12 @@ def evaluate_predictions(
 
 
 def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write an evaluation table as CSV atomically (temporary file, then ``os.replace``).
+    """Write an evaluation table as CSV atomically (:func:`leaderboard.files.write_atomic`).
 
     Rows are sorted by team and case id; metrics that do not apply are empty cells.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ordered = frame.sort_values(["team", "case_id"], kind="stable")
-    tmp = path.with_name(f".{path.name}.tmp")
-    ordered.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, ordered.to_csv(index=False, na_rep="", lineterminator="\n"))
 
 
 def _entries(case_id: str, teams: Mapping[str, TeamPredictions]) -> list[_Entry]:
