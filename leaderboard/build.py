@@ -7,6 +7,7 @@ inputs only: no timestamps, sorted JSON keys, PNGs without metadata.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 import os
@@ -28,7 +29,13 @@ from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
 from leaderboard.results import Results, prepare_results
 from leaderboard.status import STATUSES
 
-__all__ = ["OUTPUT_FILES", "Leaderboard", "build_leaderboard", "compute_leaderboard"]
+__all__ = [
+    "OUTPUT_FILES",
+    "Leaderboard",
+    "build_leaderboard",
+    "compute_leaderboard",
+    "neutralise_formulas",
+]
 
 OUTPUT_FILES: tuple[str, ...] = (
     "leaderboard.csv",
@@ -341,7 +348,7 @@ def _markdown(board: Leaderboard) -> str:
     if board.bootstrap is not None:
         header.append(f"{round(board.bootstrap.confidence * 100)}% rank interval")
     header += ["Cases completed", "Failures", "Tied group"]
-    lines = [f"# {board.config.report.title}", ""]
+    lines = [f"# {_md_escape(board.config.report.title)}", ""]
     lines.append(
         f"Profile: {board.config.profile}. "
         f"Scheme: {board.config.scheme}, aggregated per {board.config.aggregation}; "
@@ -381,7 +388,32 @@ def _markdown(board: Leaderboard) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    # Markdown renders inline HTML: a team name must stay text (no tags, no entities).
+    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` whose text cells a spreadsheet would run as formulas start with ``'``.
+
+    A cell is text that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    (OWASP's CSV injection list); numbers are left alone.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"team": ["=HYPERLINK(1)", "ok", "-x"], "score": [-1.0, 2.0, 3.0]})
+    >>> neutralise_formulas(t).values.tolist()
+    [["'=HYPERLINK(1)", -1.0], ['ok', 2.0], ["'-x", 3.0]]
+    """
+    out = table.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v
+            )
+    return out
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -451,7 +483,7 @@ def build_leaderboard(
     console.print(f"ranked {len(board.results.teams)} teams on {len(board.results.cases)} cases")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    csv_text = board.table.assign(profile=config.profile).to_csv(
+    csv_text = neutralise_formulas(board.table.assign(profile=config.profile)).to_csv(
         index=False, lineterminator="\n", float_format="%.6g"
     )
     record = leaderboard_record(board, metadata=metadata)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "bounds",
     "constant_worst",
     "default_ranked_metrics",
     "higher_is_better",
@@ -99,6 +100,18 @@ def default_ranked_metrics() -> dict[str, tuple[str, ...]]:
     for track, names in track_metrics().items():
         out[track] = tuple(n for n in names if track in _ranked_tracks(_spec(n)))
     return out
+
+
+def bounds(name: str) -> tuple[float, float]:
+    """The registry's ``(low, high)`` bounds of ``name`` (``high`` may be infinite for counts).
+
+    Examples
+    --------
+    >>> bounds("dice"), bounds("blob_fp")
+    ((0.0, 1.0), (0.0, inf))
+    """
+    low, high = _spec(name).bounds
+    return float(low), float(high)
 
 
 def constant_worst(name: str) -> float | None:

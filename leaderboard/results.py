@@ -4,6 +4,9 @@ Stages: read (CSV or Parquet) -> check columns -> check each row -> check the ta
 (duplicates, one track per case, one display name per team, one split) -> complete (a case a team
 has no row for becomes ``missing_output``) -> fill worst values on rows that are not ``ok``.
 Every problem is collected and reported at once, each naming the file, the row and the column.
+A metric value outside the registry's bounds (Dice 1000, an infinite count) is a problem naming
+the team, the case, the column and the value; it is never ranked. A column that is neither an id,
+a known optional column nor a metric of the registry is listed in ``Results.ignored_columns``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class Results:
         Metric columns present in the table, in registry order.
     source : str
         Where the table came from, for messages.
+    ignored_columns : tuple of str
+        Columns of the table that are not used (not an id, optional or metric column).
     """
 
     frame: pd.DataFrame
@@ -77,6 +82,7 @@ class Results:
     split_hash: str | None
     metrics: tuple[str, ...]
     source: str
+    ignored_columns: tuple[str, ...] = ()
 
     @property
     def tracks(self) -> tuple[str, ...]:
@@ -198,6 +204,8 @@ def prepare_results(
     labels = [_row_label(is_csv, i) for i in range(len(table))]
 
     present = tuple(m for m in all_metrics if m in table.columns)
+    known = {*ID_COLUMNS, *OPTIONAL_COLUMNS, *all_metrics, "filled"}
+    ignored = tuple(str(c) for c in table.columns if c not in known)
     for name in (*present, *(c for c in _NUMERIC_OPTIONAL if c in table.columns)):
         raw = table[name]
         values = pd.to_numeric(
@@ -207,7 +215,17 @@ def prepare_results(
         bad = values.isna() & ~missing
         for i in np.flatnonzero(bad.to_numpy()):
             problems.append(f"{labels[i]}, column {name!r}: expected a number, got {raw.iloc[i]!r}")
-        df[name] = values.astype(float).to_numpy()
+        floats = values.astype(float).to_numpy()
+        low, high = metric_info.bounds(name) if name in all_metrics else (0.0, math.inf)
+        # Bounds are closed, but every value must be finite: an infinite count is impossible.
+        outside = ~np.isnan(floats) & (~np.isfinite(floats) | (floats < low) | (floats > high))
+        for i in np.flatnonzero(outside):
+            problems.append(
+                f"{labels[i]} (team {df['team'].iat[i]!r}, case {df['case_id'].iat[i]!r}), "
+                f"column {name!r}: value {_as_text(raw).iloc[i]} is outside the bounds "
+                f"[{low:g}, {high:g}] and must be finite"
+            )
+        df[name] = floats
 
     for i, row in enumerate(df[list(ID_COLUMNS)].itertuples(index=False)):
         where = labels[i]
@@ -290,6 +308,7 @@ def prepare_results(
         split_hash=split_hash,
         metrics=present,
         source=source,
+        ignored_columns=ignored,
     )
 
 

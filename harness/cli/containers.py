@@ -71,9 +71,15 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
 @click.option(
     "--threshold",
     type=float,
-    default=0.5,
+    default=None,
+    help="Binarize with value >= THRESHOLD [default: value > 0, as the official evaluators].",
+)
+@click.option(
+    "--geometry",
+    type=click.Choice(["voxel", "strict"]),
+    default="voxel",
     show_default=True,
-    help="Probability threshold for float predictions in [0, 1].",
+    help="voxel: score a differing spacing/origin/direction with a warning; strict: refuse it.",
 )
 @click.option(
     "--retries",
@@ -101,7 +107,8 @@ def predict(
     pids_limit: int,
     tmp_size: str,
     max_output: str,
-    threshold: float,
+    threshold: float | None,
+    geometry: str,
     retries: int,
     no_progress: bool,
 ) -> None:
@@ -132,6 +139,7 @@ def predict(
         tmp_size=tmp_size,
         max_output_bytes=max_bytes,
         threshold=threshold,
+        geometry=geometry,
         retries=retries,
         progress=not no_progress,
     )

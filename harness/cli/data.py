@@ -42,7 +42,8 @@ def _summary(split: object, title: str) -> None:
               help="Total number of cases, shared evenly between the tracks.")
 @click.option("--size", type=(int, int, int), default=(96, 96, 96), show_default=True,
               metavar="Z Y X", help="Size of every case in voxels.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Same seed, same bytes.")
 @click.option("--tracks", default="vessel,spot", show_default=True,
               help="Comma-separated tracks to generate.")
 @click.option("--unlabeled", is_flag=True,
@@ -81,7 +82,7 @@ def import_(src: Path, out: Path, track_map: Path | None, absolute: bool, profil
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--sample", type=click.IntRange(min=1), required=True,
               help="Number of cases in the public sample.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--absolute", is_flag=True, help="Write absolute paths in the manifests.")
 def split_(src: Path, out: Path, sample: int, seed: int, absolute: bool) -> None:
     """Carve OUT/sample (public) and OUT/test (hidden) from the split SRC, by structure."""

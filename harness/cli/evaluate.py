@@ -77,6 +77,7 @@ def evaluate(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    _check_out(out)
     split = load_split(split_path, check_volumes=False)
     name = team or predictions_dir.resolve().name
     frame = evaluate_predictions(
@@ -111,6 +112,19 @@ def evaluate(
         # sys.exit, not click's Exit: the entry point runs click with standalone_mode=False,
         # where click returns an Exit's code instead of exiting with it.
         sys.exit(EXIT_FAILED)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written, before any case is scored."""
+    if out.is_dir():
+        raise click.BadParameter(f"{out} is a folder; expected the path of a CSV file",
+                                 param_hint="--out")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise click.BadParameter(f"{out} lies under {parent}, which is a file",
+                                         param_hint="--out")
+            break
 
 
 COMMANDS: list[click.Command] = [evaluate]

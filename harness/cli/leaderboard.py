@@ -53,6 +53,13 @@ def leaderboard(
 
     from leaderboard import RankingConfig, build_leaderboard, load_ranking_config, read_results
 
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise click.BadParameter(
+                    f"{out_dir}: {folder} is a file; expected a folder", param_hint="--out"
+                )
+            break
     if config_path:
         config = load_ranking_config(config_path, profile=profile)
     else:
@@ -75,11 +82,23 @@ def leaderboard(
         progress=not quiet,
     )
     if not quiet:
+        from rich.markup import escape
+
         console = Console()
+        ignored = board.results.ignored_columns
+        if ignored:
+            console.print(
+                f"[yellow]ignored[/yellow] column(s) {escape(', '.join(ignored))} of {results}: "
+                "neither an id, an optional column nor a metric of the registry",
+                highlight=False,
+            )
         for row in board.table.head(10).to_dict(orient="records"):
             tied = " ≈" if row["statistically_tied"] else ""
+            # Team names are text, never console markup.
             console.print(
-                f"{row['rank']:>3}{tied:2} {row['display_name']}  score {row['score']:.3f}"
+                f"{row['rank']:>3}{tied:2} {escape(str(row['display_name']))}  "
+                f"score {row['score']:.3f}",
+                highlight=False,
             )
         console.print(f"[green]wrote[/green] {out_dir / 'index.html'}")
 

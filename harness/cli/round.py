@@ -104,14 +104,17 @@ def check_command(
     IMAGE is an image reference, a `docker save` tarball or a folder with a Dockerfile.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
+    from harness.predictions.validate import OFFICIAL_GATE
     from harness.rounds.check import run_check, write_json_report, write_junit
     from harness.rounds.config import Limits, load_round_config, ranking_config_for
     from harness.split.manifest import load_split
     from leaderboard.profiles import DEFAULT_PROFILE
 
     base_limits, base_contract, base_expose, allow_root = Limits(), "grand-challenge", False, False
+    gate = OFFICIAL_GATE
     if config_path is not None:
         round_config = load_round_config(config_path)
+        gate = round_config.gate
         base_limits = round_config.limits
         base_contract = round_config.contract
         base_expose = round_config.expose_structure
@@ -142,6 +145,7 @@ def check_command(
         hidden_voxels_per_case=(
             None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
         ),
+        gate=gate,
     )
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"
@@ -180,6 +184,10 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
         )
     console.print(table)
     for case in report.cases:
+        if case.status == "ok" and case.reason:
+            # Scored, but worth knowing: what the rule made of non-binary values, or which
+            # geometry field differs from the input's.
+            console.print(f"[yellow]{case.case_id}[/yellow] {case.reason}", highlight=False)
         if case.status != "ok":
             console.print(f"[bold red]{case.case_id}[/bold red] {case.status}: {case.advice}")
             if case.log_tail:

@@ -49,6 +49,8 @@ from harness.containers.contracts import CONTRACTS, Contract, StagedCase, make_c
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
 from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import (
+    BinarizeRule,
+    GateOptions,
     OutputLimits,
     save_mask,
     scan_output_tree,
@@ -133,8 +135,12 @@ class RunConfig:
         Size of the writable ``/tmp`` (tmpfs, counted in the memory limit).
     max_output_bytes, max_output_files : int
         Caps on ``/output`` per container run.
-    threshold : float
-        Probability threshold for float predictions in [0, 1].
+    threshold : float or None
+        The binarization rule: None for the official ``value > 0``, a number ``t`` for
+        ``value >= t`` (see :class:`harness.predictions.validate.BinarizeRule`).
+    geometry : {"voxel", "strict"}
+        How a prediction's spacing, origin and direction are judged (see
+        :class:`harness.predictions.validate.GateOptions`).
     retries : int
         Extra attempts when the Docker engine fails.
     log_bytes : int
@@ -162,7 +168,8 @@ class RunConfig:
     tmp_size: str = "1g"
     max_output_bytes: int = 1 << 30
     max_output_files: int = 1000
-    threshold: float = 0.5
+    threshold: float | None = None
+    geometry: str = "voxel"
     retries: int = 2
     log_bytes: int = 1 << 20
     work_dir: str | None = None
@@ -189,12 +196,22 @@ class RunConfig:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.retries < 0:
             problems.append(f"retries must be >= 0, got {self.retries}")
-        if not 0 < self.threshold <= 1:
-            problems.append(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            problems.append(f"threshold must be a finite number or None, got {self.threshold}")
+        if self.geometry not in ("voxel", "strict"):
+            problems.append(f"geometry must be 'voxel' or 'strict', got {self.geometry!r}")
         if self.input_format not in ("mha", "tif"):
             problems.append(f"input_format must be 'mha' or 'tif', got {self.input_format!r}")
         if problems:
             raise ConfigError("RunConfig: " + "; ".join(problems))
+
+    @property
+    def gate(self) -> GateOptions:
+        """The prediction gate's options: the same model ``evaluate`` and ``check`` use."""
+        return GateOptions(
+            binarize=BinarizeRule(threshold=self.threshold),
+            geometry=self.geometry,  # type: ignore[arg-type]
+        )
 
     @property
     def memory_bytes(self) -> int:
@@ -293,7 +310,13 @@ def read_records(out_dir: str | Path) -> dict[str, CaseRecord]:
     path = Path(out_dir) / RECORDS_NAME
     if not path.is_file():
         return {}
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise Selma3dError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected one JSON "
+            "case record per line"
+        ) from exc
     lines = text.split("\n")
     complete, partial = lines[:-1], lines[-1]
     out: dict[str, CaseRecord] = {}
@@ -301,7 +324,10 @@ def read_records(out_dir: str | Path) -> dict[str, CaseRecord]:
         if not line.strip():
             continue
         try:
-            rec = CaseRecord.from_dict(json.loads(line))
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            rec = CaseRecord.from_dict(data)
         except (json.JSONDecodeError, TypeError) as exc:
             raise Selma3dError(
                 f"{path}: line {n} is not a case record ({exc}): {line[:200]!r}"
@@ -679,13 +705,15 @@ def _finish_case(
         status, reason = verdict.status, verdict.reason
         if status == "ok":
             located = run.contract.locate(output_dir, staged)
-            check = validate_prediction(located.path, staged.grid, threshold=cfg.threshold)  # type: ignore[arg-type]
+            check = validate_prediction(located.path, staged.grid, options=cfg.gate)  # type: ignore[arg-type]
             if check.status != "ok" and verdict.run_failure is not None:
                 # Most likely cut short by the kill: the run's failure explains it.
                 failed_as, why = verdict.run_failure
                 status, reason = failed_as, f"{why}\nits output for this case: {check.reason}"
             elif check.status != "ok":
                 status, reason = check.status, check.reason
+            elif check.warnings:
+                reason = check.message
             if check.mask is not None:
                 save_mask(check.mask, staged.grid, pred_path)
                 prediction = f"predictions/{staged.case_id}.nii.gz"

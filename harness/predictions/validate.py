@@ -1,48 +1,147 @@
-"""Validate what a container left in ``/output`` before anything is scored.
+"""The one gate every prediction passes before it is scored or drawn.
 
-Stages, in order: scan the output tree without following links (:func:`scan_output_tree`),
-locate the case's file (the contract), check the file itself and its header before reading the
-voxels (:func:`validate_prediction`), binarize (:func:`binarize`), save
-``<case_id>.nii.gz`` as uint8 on the case grid (:func:`save_mask`).
+The runner (what a container left in ``/output``), ``selma3d evaluate`` (folders of predictions),
+``selma3d check``, ``selma3d leaderboard --split`` and the report all read predictions through
+:func:`validate_prediction`, with one :class:`GateOptions` (the round's, or the defaults), so one
+file gets one verdict and one mask whatever the path.
+
+Stages, in order: scan the output tree without following links (:func:`scan_output_tree`, the
+runner only), then for the case's file: ``lstat`` (links of any kind, folders and devices are
+refused, never followed) -> the header alone (dimensions, voxel type, a size cap, shape) -> the
+geometry (:func:`judge_geometry`) -> the voxels (NaN and infinities refused) -> the binarization
+rule (:class:`BinarizeRule`). The runner then saves ``<case_id>.nii.gz`` as uint8 on the case
+grid (:func:`save_mask`); a saved mask passes the gate again unchanged, so scoring a runner
+folder gives the same row as scoring the container's own files.
+
+Defaults follow the official SELMA3D evaluators: foreground is ``value > 0``, and geometry is
+judged on the voxel grid (shapes must match; differing spacing, origin or direction is scored,
+with a warning naming the field). A round may set ``binarize: {threshold: t}`` (foreground is
+``value >= t``) and ``geometry: strict`` (differing spacing, origin or direction is
+``invalid_output``).
 
 Statuses a case can end with (exactly one):
 
 ===================== ==============================================================
-``ok``                a valid mask was saved
+``ok``                a mask was made under the binarization rule (warnings, if any,
+                      in the record: non-binary values, differing geometry)
 ``timeout``           the wall-clock limit was reached; the container was killed
 ``oom``               the container exceeded its memory limit
 ``failed``            the container exited non-zero (the reason has the log tail)
 ``missing_output``    the container exited 0 but wrote no prediction
-``invalid_output``    unreadable; several images where one is expected; shape or grid
-                      different from the input; NaN or infinite values; a symlink,
-                      hard link or device file; over the size or file-count cap;
-                      values that are neither a mask nor probabilities
+``invalid_output``    unreadable; several images where one is expected; not 3D; shape
+                      different from the input; a voxel type that is not a number;
+                      NaN or infinite values; a symlink, hard link, folder or device
+                      file; over the size or file-count cap; with ``geometry: strict``,
+                      spacing, origin or direction different from the input's
 ``infrastructure_error`` the Docker engine failed (retried; never charged to the team)
 ===================== ==============================================================
 """
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.errors import VolumeError
-from harness.split.volume import Grid, read_volume, volume_format, write_volume
+from harness.split.volume import (
+    Grid,
+    VolumeHeader,
+    read_header,
+    read_volume,
+    volume_format,
+    write_volume,
+)
 
 __all__ = [
+    "MAX_BYTES_PER_VOXEL",
+    "OFFICIAL_GATE",
+    "OFFICIAL_RULE",
+    "BinarizeRule",
+    "Binarized",
+    "GateOptions",
     "OutputLimits",
     "TreeScan",
     "Validation",
     "binarize",
+    "judge_geometry",
     "save_mask",
     "scan_output_tree",
     "validate_prediction",
 ]
 
+MAX_BYTES_PER_VOXEL = 8
+"""The size cap: a header may declare at most 8 bytes per voxel of the case (float64)."""
+
+
+class BinarizeRule(BaseModel):
+    """How a prediction's voxel values become a 0/1 mask.
+
+    Attributes
+    ----------
+    threshold : float or None
+        None (the default, as the official SELMA3D evaluators): foreground is ``value > 0``.
+        A number ``t``: foreground is ``value >= t`` (e.g. 0.5 for probabilities).
+
+    Examples
+    --------
+    >>> BinarizeRule().describe(), BinarizeRule(threshold=0.5).describe()
+    ('> 0', '>= 0.5')
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float | None = Field(
+        None, description="Foreground is value >= threshold; none means value > 0 (official)."
+    )
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"threshold must be a finite number, got {value}")
+        return value
+
+    def describe(self) -> str:
+        """The rule as a comparison: ``> 0`` or ``>= t``."""
+        return "> 0" if self.threshold is None else f">= {self.threshold:g}"
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        """The 0/1 uint8 mask of ``array`` under the rule (``array`` already checked finite)."""
+        fg = array > 0 if self.threshold is None else array >= self.threshold
+        return fg.view(np.uint8)
+
+
+class GateOptions(BaseModel):
+    """Everything the prediction gate can be told; the defaults are the official evaluator's.
+
+    Attributes
+    ----------
+    binarize : BinarizeRule
+        How voxel values become foreground (``> 0`` by default).
+    geometry : {"voxel", "strict"}
+        ``voxel`` (default): shapes must match and the voxel grids are compared index by index;
+        differing spacing, origin or direction is scored with a warning. ``strict``: they make
+        the prediction ``invalid_output``. A file that carries no geometry of its own (see
+        :class:`harness.split.volume.VolumeHeader`) is on the input's grid in both modes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    binarize: BinarizeRule = BinarizeRule()
+    geometry: Literal["voxel", "strict"] = "voxel"
+
+
+OFFICIAL_RULE = BinarizeRule()
+"""Foreground is ``value > 0``, as in the official SELMA3D evaluators."""
+OFFICIAL_GATE = GateOptions()
+"""The gate's defaults: the official rule, geometry judged on the voxel grid."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +241,7 @@ def scan_output_tree(root: Path, *, limits: OutputLimits = OutputLimits()) -> Tr
 
 @dataclass(frozen=True, eq=False)
 class Validation:
-    """Outcome of validating one prediction file.
+    """Outcome of passing one prediction file through the gate.
 
     Attributes
     ----------
@@ -151,126 +250,164 @@ class Validation:
         Empty when ok; otherwise what was found and what was expected.
     mask : (Z, Y, X) ndarray of uint8 or None
         The binarized mask (0/1) when ok.
+    warnings : tuple of str
+        What was scored but is worth knowing (non-binary values, differing geometry); each
+        names the file and the field.
     """
 
     status: str
     reason: str = ""
     mask: np.ndarray | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        """The reason, or the warnings (``warning: ...; warning: ...``), for a per-case record."""
+        return self.reason or "; ".join(f"warning: {w}" for w in self.warnings)
 
 
-def binarize(array: np.ndarray, *, threshold: float = 0.5) -> tuple[np.ndarray | None, str]:
-    """Turn a prediction into a 0/1 mask, or explain why it is not a valid prediction.
+@dataclass(frozen=True, eq=False)
+class Binarized:
+    """A binarized prediction: the mask, or the problem that refuses it, and a warning."""
 
-    Rules
-    -----
-    - bool and non-negative integers (binary or label masks): ``array > 0``;
-    - floats in ``[0, 1]`` (probabilities): ``array >= threshold``;
-    - non-negative integer-valued floats (labels stored as float): ``array > 0``;
-    - anything else is invalid: NaN or infinite values, negative values, floats above 1 that
-      are not integer-valued, complex or non-numeric data.
+    mask: np.ndarray | None
+    problem: str = ""
+    warning: str = ""
+
+
+def binarize(array: np.ndarray, *, rule: BinarizeRule = OFFICIAL_RULE) -> Binarized:
+    """Turn a prediction into a 0/1 mask under ``rule``, or explain why it cannot be scored.
+
+    Any real-valued array is scored: masks, label masks, probabilities, logits. NaN and infinite
+    values are refused (no rule can place them), as are complex and non-numeric data. A
+    non-binary array (values other than 0 and 1) gets a warning saying what the rule made of it.
 
     Parameters
     ----------
     array : (Z, Y, X) ndarray
-    threshold : float, keyword-only
-        Probability at or above which a voxel is foreground, in ``(0, 1]``.
+    rule : BinarizeRule, keyword-only
+        ``> 0`` by default.
 
     Returns
     -------
-    mask : (Z, Y, X) ndarray of uint8 or None
-    reason : str
-        Empty when the mask is valid.
+    Binarized
+        ``mask`` (uint8, 0/1) or None with ``problem``; ``warning`` empty for binary input.
 
     Examples
     --------
-    >>> m, why = binarize(np.array([[[0, 3, 7]]], dtype=np.int16)); m.tolist(), why
-    ([[[0, 1, 1]]], '')
-    >>> binarize(np.array([[[0.2, 0.5, 0.9]]]))[0].tolist()
+    >>> b = binarize(np.array([[[0, 3, 7]]], dtype=np.int16)); b.mask.tolist()
     [[[0, 1, 1]]]
-    >>> binarize(np.array([[[-1, 0, 1]]], dtype=np.int8))[1]
-    'negative values (min -1); expected a mask (>= 0) or probabilities in [0, 1]'
+    >>> b.warning
+    'integer output (values 0 to 7): 66.7% of voxels became foreground under the rule > 0'
+    >>> binarize(np.array([[[0.2, 0.5, 0.9]]]), rule=BinarizeRule(threshold=0.5)).mask.tolist()
+    [[[0, 1, 1]]]
+    >>> binarize(np.array([[[np.nan, 0.0, 1.0]]])).problem
+    '1 NaN and 0 infinite value(s); no binarization rule can place them'
     """
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1]. Got {threshold}.")
     a = np.asarray(array)
     if a.dtype == bool:
-        return a.astype(np.uint8), ""
-    if np.issubdtype(a.dtype, np.integer):
-        lo = int(a.min()) if a.size else 0
-        if lo < 0:
-            return (
+        return Binarized(a.view(np.uint8))
+    if a.dtype.kind not in "iuf":
+        return Binarized(None, f"data type {a.dtype} is neither an integer nor a float")
+    if a.dtype.kind == "f":
+        finite = np.isfinite(a)
+        if not finite.all():
+            n_nan = int(np.isnan(a).sum())
+            n_inf = int(a.size - int(finite.sum()) - n_nan)
+            return Binarized(
                 None,
-                f"negative values (min {lo}); expected a mask (>= 0) or probabilities in [0, 1]",
+                f"{n_nan} NaN and {n_inf} infinite value(s); no binarization rule can place them",
             )
-        return (a > 0).astype(np.uint8), ""
-    if not np.issubdtype(a.dtype, np.floating):
-        return None, f"data type {a.dtype} is neither an integer nor a float mask"
-    finite = np.isfinite(a)
-    if not finite.all():
-        n_nan = int(np.isnan(a).sum())
-        n_inf = int(a.size - finite.sum() - n_nan)
-        return (
-            None,
-            f"{n_nan} NaN and {n_inf} infinite value(s); "
-            "expected a mask or probabilities in [0, 1]",
-        )
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if lo < 0:
-        return (
-            None,
-            f"negative values (min {lo:g}); expected a mask (>= 0) or probabilities in [0, 1]",
-        )
-    if hi <= 1:
-        return (a >= threshold).astype(np.uint8), ""
-    fractional = a[(a != np.round(a))]
-    if fractional.size:
-        return None, (
-            f"float values above 1 (max {hi:g}) that are not integer labels "
-            f"(e.g. {float(fractional[0]):g}); "
-            "expected a mask or probabilities in [0, 1]"
-        )
-    return (a > 0).astype(np.uint8), ""
+        del finite
+    mask = rule.apply(a)
+    if not a.size:
+        return Binarized(mask)
+    lo, hi = a.min(), a.max()
+    binary = lo >= 0 and hi <= 1 and (a.dtype.kind != "f" or bool(((a == 0) | (a == 1)).all()))
+    if binary:
+        return Binarized(mask)
+    kind = "float" if a.dtype.kind == "f" else "integer"
+    share = 100.0 * float(np.count_nonzero(mask)) / a.size
+    return Binarized(
+        mask,
+        warning=(
+            f"{kind} output (values {float(lo):g} to {float(hi):g}): {share:.3g}% of voxels "
+            f"became foreground under the rule {rule.describe()}"
+        ),
+    )
 
 
-def _header_shape(path: Path) -> tuple[int, ...] | None:
-    """Shape ``(z, y, x)`` from the header only, so a decompression bomb is never read."""
-    fmt = volume_format(path)
-    if fmt == "tiff":
-        import tifffile
+def judge_geometry(
+    theirs: Grid | None, grid: Grid, *, mode: Literal["voxel", "strict"] = "voxel"
+) -> tuple[str, tuple[str, ...]]:
+    """Compare a prediction's own geometry with the input's grid (shapes already equal).
 
-        with tifffile.TiffFile(str(path)) as tif:
-            shape = tuple(int(s) for s in tif.series[0].shape) if tif.series else ()
-        shape = tuple(s for s in shape if s != 1) if len(shape) > 3 else shape
-        return shape
-    import SimpleITK as sitk
+    Spacing, origin and direction are compared with the tolerances of
+    :meth:`harness.split.volume.Grid.mismatch` (headers store float32).
 
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.ReadImageInformation()
-    size = reader.GetSize()
-    comps = reader.GetNumberOfComponents()
-    if comps != 1:
-        return (*tuple(reversed(size)), comps)
-    return tuple(int(s) for s in reversed(size))
+    Parameters
+    ----------
+    theirs : Grid or None
+        The prediction's header geometry; None when it carries none (then nothing differs).
+    grid : Grid
+        The input image's grid.
+    mode : {"voxel", "strict"}, keyword-only
+
+    Returns
+    -------
+    problem : str
+        Non-empty only in strict mode when a field differs.
+    warnings : tuple of str
+        In voxel mode, one per differing field.
+
+    Examples
+    --------
+    >>> g = Grid((1, 2, 3))
+    >>> judge_geometry(Grid((1, 2, 3), spacing=(2.0, 1.0, 1.0)), g)
+    ('', ('spacing is (2.0, 1.0, 1.0), expected (1.0, 1.0, 1.0) (scored on the voxel grid)',))
+    """
+    if theirs is None:
+        return "", ()
+    differences = []
+    for name in ("spacing", "origin", "direction"):
+        got, want = getattr(theirs, name), getattr(grid, name)
+        if not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+            shown = tuple(round(float(v), 6) for v in got)
+            expected = tuple(round(float(v), 6) for v in want)
+            differences.append(f"{name} is {shown}, expected {expected}")
+    if not differences:
+        return "", ()
+    if mode == "strict":
+        return "; ".join(differences) + " (the input's grid; the round sets geometry: strict)", ()
+    return "", tuple(f"{d} (scored on the voxel grid)" for d in differences)
 
 
-def validate_prediction(path: Path, grid: Grid, *, threshold: float = 0.5) -> Validation:
-    """Check one prediction file against the case grid and binarize it.
+def validate_prediction(
+    path: Path, grid: Grid, *, options: GateOptions = OFFICIAL_GATE
+) -> Validation:
+    """Pass one prediction file through the gate: check it, then binarize it.
 
-    The file must be a regular file with one link (checked with ``lstat``, so a link is never
-    followed), readable, of the case's shape (read from the header first), on the case's grid
-    (spacing, origin and direction; TIFF stores no origin or orientation, so only its shape is
-    compared), and hold a mask or probabilities (:func:`binarize`).
+    In order, each stage only if the previous one passed: the path itself with ``lstat`` (a
+    regular file with one link; a link is never followed); the header alone (3D, a numeric
+    voxel type, at most ``MAX_BYTES_PER_VOXEL`` bytes per voxel of the case, the case's shape),
+    so a header that claims terabytes is refused without allocating; the geometry
+    (:func:`judge_geometry`); the voxels (:func:`binarize`).
 
     Parameters
     ----------
     path : Path
-        The file on the host.
+        The file.
     grid : Grid
-        The grid of the case's image.
-    threshold : float, keyword-only
-        Probability threshold.
+        The grid of the case's input image.
+    options : GateOptions, keyword-only
+        Binarization rule and geometry mode; the official defaults unless a round sets them.
+
+    Returns
+    -------
+    Validation
+        ``ok`` with the mask (and warnings), or ``invalid_output`` with the reason.
     """
+    path = Path(path)
     name = path.name
     try:
         st = os.lstat(path)
@@ -281,37 +418,69 @@ def validate_prediction(path: Path, grid: Grid, *, threshold: float = 0.5) -> Va
             "invalid_output",
             f"{name} is a symlink (to {os.readlink(path)}); links are not accepted",
         )
+    if stat.S_ISDIR(st.st_mode):
+        return Validation("invalid_output", f"{name} is a folder, not a prediction file")
     if not stat.S_ISREG(st.st_mode):
-        return Validation("invalid_output", f"{name} is not a regular file")
-    if st.st_nlink > 1:
-        return Validation("invalid_output", f"{name} is a hard link; links are not accepted")
-    try:
-        fmt = volume_format(path)
-        shape = _header_shape(path)
-        if shape is not None and tuple(shape) != tuple(grid.shape):
-            return Validation(
-                "invalid_output",
-                f"{name}: shape (z, y, x) is {tuple(shape)}, "
-                f"expected {tuple(grid.shape)} (the input's)",
-            )
-        vol = read_volume(path)
-    # Header readers raise their own families of errors on garbage; all mean "unreadable".
-    except (VolumeError, RuntimeError, OSError, ValueError, IndexError) as exc:
-        return Validation("invalid_output", f"{name} is unreadable: {exc}")
-    if fmt == "tiff":
-        problem = (
-            None
-            if tuple(vol.grid.shape) == tuple(grid.shape)
-            else (f"shape (z, y, x) is {tuple(vol.grid.shape)}, expected {tuple(grid.shape)}")
+        return Validation(
+            "invalid_output",
+            f"{name} is not a regular file (mode {stat.filemode(st.st_mode)})",
         )
-    else:
-        problem = grid.mismatch(vol.grid)
+    if st.st_nlink > 1:
+        return Validation(
+            "invalid_output", f"{name} is a hard link ({st.st_nlink} links); links are not accepted"
+        )
+    try:
+        volume_format(path)
+        header = read_header(path)
+    except VolumeError as exc:
+        return Validation("invalid_output", f"{name} is unreadable: {exc}")
+    problem = _header_problem(header, grid)
     if problem:
-        return Validation("invalid_output", f"{name}: {problem} (the input's grid)")
-    mask, why = binarize(vol.array, threshold=threshold)
-    if mask is None:
-        return Validation("invalid_output", f"{name}: {why}")
-    return Validation("ok", "", mask)
+        return Validation("invalid_output", f"{name}: {problem}")
+    geometry_problem, geometry_warnings = judge_geometry(header.grid, grid, mode=options.geometry)
+    if geometry_problem:
+        return Validation("invalid_output", f"{name}: {geometry_problem}")
+    try:
+        volume = read_volume(path)
+    except VolumeError as exc:
+        return Validation("invalid_output", f"{name} is unreadable: {exc}")
+    if tuple(volume.array.shape) != tuple(grid.shape):
+        # The header said otherwise: a file that lies about itself is not scored.
+        return Validation(
+            "invalid_output",
+            f"{name}: holds shape {tuple(volume.array.shape)} although its header declares "
+            f"{tuple(header.shape)}",
+        )
+    result = binarize(volume.array, rule=options.binarize)
+    del volume
+    if result.mask is None:
+        return Validation("invalid_output", f"{name}: {result.problem}")
+    warnings = tuple(f"{name}: {w}" for w in (*geometry_warnings, result.warning) if w)
+    return Validation("ok", "", result.mask, warnings)
+
+
+def _header_problem(header: VolumeHeader, grid: Grid) -> str:
+    """What is wrong with a header for this case, judged before any voxel is read."""
+    shape = tuple(header.shape)
+    dtype = header.dtype
+    if len(shape) != 3:
+        return f"expected a 3D volume (z, y, x), the header declares shape {shape}"
+    if dtype is None or dtype.kind not in "biuf":
+        return (
+            f"voxel type {header.pixel_type} is not a real number "
+            "(expected an integer, float or boolean mask)"
+        )
+    cap = MAX_BYTES_PER_VOXEL * int(np.prod(grid.shape, dtype=np.int64))
+    declared = header.voxels * dtype.itemsize
+    if declared > cap:
+        return (
+            f"the header declares shape (z, y, x) {shape} of {dtype} ({declared:,} bytes), over "
+            f"the cap of {cap:,} bytes ({MAX_BYTES_PER_VOXEL} per voxel of the input's "
+            f"{tuple(grid.shape)}); expected {tuple(grid.shape)} (the input's)"
+        )
+    if shape != tuple(grid.shape):
+        return f"shape (z, y, x) is {shape}, expected {tuple(grid.shape)} (the input's)"
+    return ""
 
 
 def save_mask(mask: np.ndarray, grid: Grid, dest: Path) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import Selma3dError
+from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 from leaderboard.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
@@ -247,6 +248,7 @@ def run_check(
     hidden_cases: int | None = None,
     hidden_voxels_per_case: int | None = None,
     profile: str = DEFAULT_PROFILE,
+    gate: GateOptions = OFFICIAL_GATE,
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -267,18 +269,20 @@ def run_check(
         of the sample's mean size.
     profile : str, keyword-only
         The edition's rules the metrics follow (``leaderboard.profiles``).
+    gate : GateOptions, keyword-only
+        The round's binarization rule and geometry mode, for the runner and the scores alike;
+        an ``ok`` case's ``reason`` carries the gate's warnings (what the rule made of
+        non-binary values, which geometry field differs).
 
     Returns
     -------
     CheckReport
         ``report.passed`` is True only if every case produced a valid prediction within limits.
     """
-    import numpy as np
-
     from harness.containers.images import resolve_image
     from harness.containers.runner import read_case_records, run_submission
     from harness.rounds.round import run_config_for
-    from harness.split.volume import read_volume
+    from harness.split.volume import read_header
 
     out_dir = Path(out_dir)
     info = resolve_image(image)
@@ -289,17 +293,18 @@ def run_check(
         canary=False,
         allow_root=allow_root,
         expose_structure=expose_structure,
+        gate=gate,
     )
     run_submission(info.ref, split, out_dir, config=config)
     records = read_case_records(out_dir / "cases.jsonl")
-    scores = _scores(split, out_dir, profile)
+    scores = _scores(split, out_dir, profile, gate)
     limits_dict = limits.model_dump()
     outcomes = []
     for case in split.cases:
         rec = records.get(case.case_id)
         if rec is None:
             raise Selma3dError(f"{out_dir}: the runner left no record for case {case.case_id!r}.")
-        voxels = int(np.prod(read_volume(case.image).grid.shape))
+        voxels = read_header(case.image).voxels
         status = str(rec["status"])
         outcomes.append(
             CaseOutcome(
@@ -349,7 +354,9 @@ def run_check(
     )
 
 
-def _scores(split: Split, out_dir: Path, profile: str) -> dict[str, dict[str, float]]:
+def _scores(
+    split: Split, out_dir: Path, profile: str, gate: GateOptions
+) -> dict[str, dict[str, float]]:
     """Metrics per case when the sample has labels, only the columns that apply."""
     if not split.labeled:
         return {}
@@ -359,7 +366,7 @@ def _scores(split: Split, out_dir: Path, profile: str) -> dict[str, dict[str, fl
     from metrics import METRIC_COLUMNS
 
     table = evaluate_predictions(
-        split, {"submission": out_dir}, jobs=1, progress=False, profile=profile
+        split, {"submission": out_dir}, jobs=1, gate=gate, progress=False, profile=profile
     )
     scores = {}
     for _, row in table.iterrows():

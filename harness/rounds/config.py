@@ -19,6 +19,8 @@ Example
     canary: true
     submission_policy: last            # or: best
     metrics: {connectivity: 26, iou_threshold: 0.3, matching: greedy}
+    binarize: {threshold: 0.5}         # default: value > 0, as the official evaluators
+    geometry: strict                   # default: voxel (differing spacing scored, with a warning)
     ranking: ranking.yaml              # a file, or the ranking options inline
     teams:
       - name: team-a
@@ -40,6 +42,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError
+from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
 from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
@@ -179,6 +182,14 @@ class RoundConfig(_Strict):
     canary: bool = True
     submission_policy: Literal["last", "best"] = "last"
     metrics: MetricSettings = MetricSettings()
+    binarize: BinarizeRule = Field(
+        BinarizeRule(), description="How prediction values become foreground (default > 0)."
+    )
+    geometry: Literal["voxel", "strict"] = Field(
+        "voxel",
+        description="voxel: differing spacing, origin or direction is scored with a warning; "
+        "strict: it makes the prediction invalid_output.",
+    )
     ranking: Path | dict[str, Any] | None = None
     profile: str | None = Field(
         None, description="The edition's rules (leaderboard.profiles); else the ranking's."
@@ -214,6 +225,11 @@ class RoundConfig(_Strict):
                 f"{self.source}: phase {phase!r} is not one of phases {sorted(self.phases)}"
             )
         return self.model_copy(update={"phase": phase})
+
+    @property
+    def gate(self) -> GateOptions:
+        """The prediction gate's options for every path of this round (runner, scoring, check)."""
+        return GateOptions(binarize=self.binarize, geometry=self.geometry)
 
     @property
     def out_dir(self) -> Path:

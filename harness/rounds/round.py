@@ -38,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.errors import ConfigError, Selma3dError
+from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 from harness.rounds.config import (
     Limits,
     RoundConfig,
@@ -213,6 +214,7 @@ def run_config_for(
     canary: bool,
     allow_root: bool,
     expose_structure: bool,
+    gate: GateOptions = OFFICIAL_GATE,
 ) -> Any:
     """The runner's configuration for these limits: one mapping for rounds and checks alike."""
     from harness.containers.runner import RunConfig
@@ -229,6 +231,8 @@ def run_config_for(
         canary=canary,
         allow_root=allow_root,
         expose_structure=expose_structure,
+        threshold=gate.binarize.threshold,
+        geometry=gate.geometry,
     )
 
 
@@ -239,6 +243,7 @@ def _run_config(config: RoundConfig) -> Any:
         canary=config.canary,
         allow_root=config.allow_root,
         expose_structure=config.expose_structure,
+        gate=config.gate,
     )
 
 
@@ -264,6 +269,7 @@ def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfi
         jobs=config.limits.jobs,
         options=options,
         profile=ranking_config_for(config).profile,
+        gate=config.gate,
     )
     table = table.rename(columns={"team": "_key"})
     table.insert(0, "team", table["_key"].map(lambda k: keys[k].team))
@@ -335,7 +341,7 @@ def _publish(
         leaderboard_dir,
         config=ranking,
         split=split,
-        volumes=SplitVolumes(split, base_dir=None),
+        volumes=SplitVolumes(split, base_dir=None, gate=config.gate),
         metadata=metadata_,
     )
 

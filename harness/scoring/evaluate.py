@@ -10,9 +10,16 @@ A prediction folder is either
 - a runner output folder (``cases.jsonl`` and ``predictions/``): a case whose runner status is
   not ``ok`` keeps that status (timeout, oom, failed, ...) and gets the worst scores.
 
+Every prediction file passes the one gate the runner uses
+(:func:`harness.predictions.validate.validate_prediction`, with the same ``GateOptions``): links are
+refused, the header is checked before any voxel, and values become a mask under the binarization
+rule. So a file gets the same row whether it is scored here directly or after ``selma3d predict``.
+
 Problems with a prediction never stop the evaluation: each becomes the case's ``status`` and
-``message``, and the case gets ``metrics.missing_scores`` (the documented worst values).
-Problems with the split (no label, unreadable reference) are the organizer's and raise.
+``message``, and the case gets ``metrics.missing_scores`` (the documented worst values); warnings
+(non-binary values, differing geometry) go to the ``message`` of an ``ok`` row. Problems with the
+split (no label; a label unreadable, of the wrong shape, with NaN or negative values:
+:func:`harness.split.checks.read_reference`) are the organizer's and raise.
 """
 
 from __future__ import annotations
@@ -29,10 +36,13 @@ from pathlib import Path
 import pandas as pd
 
 from harness.containers.runner import RECORDS_NAME, read_case_records
-from harness.errors import SplitError, SubmissionError, VolumeError
+from harness.errors import SplitError, SubmissionError
+from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
 from harness.scoring.allocator import keep_freed_memory
+from harness.split.checks import read_reference
 from harness.split.manifest import Case, Split
-from harness.split.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extension, volume_format
+from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
+from leaderboard.files import write_atomic
 from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 from metrics import (
     METRIC_COLUMNS,
@@ -96,7 +106,9 @@ class TeamPredictions:
     folder : Path
         Where the prediction files are (``<folder>/predictions`` for a runner folder).
     files : dict of str to tuple of Path
-        Case id -> every file named ``<case_id><ext>``; empty tuple when there is none.
+        Case id -> every entry named ``<case_id><ext>`` (or exactly ``<case_id>`` when it is not
+        a regular file), whatever its type: links and folders are listed here, never followed,
+        so the gate refuses them by name; empty tuple when there is none.
     runner : dict of str to dict
         Case id -> the runner's record from ``cases.jsonl`` (runner folders only).
     unexpected : tuple of str
@@ -142,12 +154,16 @@ def find_predictions(folder: str | Path, case_ids: Sequence[str]) -> TeamPredict
     files: dict[str, list[Path]] = {c: [] for c in case_ids}
     unexpected = []
     if files_dir.is_dir():
-        for path in sorted(files_dir.iterdir()):
-            stem = strip_extension(path.name)
-            if path.is_file() and stem != path.name and stem in wanted:
-                files[stem].append(path)
-            elif path.is_file():
-                unexpected.append(path.name)
+        with os.scandir(files_dir) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            # Typed without following links: a link named like a case is the case's entry.
+            regular = entry.is_file(follow_symlinks=False)
+            stem = strip_extension(entry.name)
+            if stem in wanted and (stem != entry.name or not regular):
+                files[stem].append(Path(entry.path))
+            elif regular:
+                unexpected.append(entry.name)
     return TeamPredictions(
         folder=files_dir,
         files={c: tuple(v) for c, v in files.items()},
@@ -162,6 +178,7 @@ def evaluate_predictions(
     *,
     jobs: int = 1,
     options: MetricOptions | None = None,
+    gate: GateOptions = OFFICIAL_GATE,
     progress: bool = True,
     profile: str = DEFAULT_PROFILE,
 ) -> pd.DataFrame:
@@ -177,6 +194,9 @@ def evaluate_predictions(
         Worker processes; cases run in parallel, with results identical to ``jobs=1``.
     options : MetricOptions, optional, keyword-only
         Metric options; ``MetricOptions()`` by default.
+    gate : GateOptions, keyword-only
+        Binarization rule and geometry mode of the prediction gate (the round's); the official
+        ``> 0`` on the voxel grid by default.
     progress : bool, keyword-only
         Show a progress bar (rich) on stderr.
     profile : str, keyword-only
@@ -197,7 +217,8 @@ def evaluate_predictions(
     SplitError
         If a case has no label, or a structure the profile does not score.
     VolumeError
-        If a reference cannot be read.
+        If a reference cannot be read or is broken (wrong shape for its image, NaN or
+        infinite or negative values); the message names the case and the label.
     SubmissionError
         If a prediction folder is missing or its ``cases.jsonl`` is malformed.
 
@@ -224,7 +245,9 @@ def evaluate_predictions(
     with _progress(progress, len(tasks)) as advance:
         if jobs == 1:
             for case, entries in tasks:
-                rows.extend(_evaluate_case(case, entries, options, split.content_hash, profile))
+                rows.extend(
+                    _evaluate_case(case, entries, options, gate, split.content_hash, profile)
+                )
                 advance()
         else:
             # spawn: workers start clean, never inheriting the parent's threads or locks.
@@ -233,7 +256,7 @@ def evaluate_predictions(
             ) as pool:
                 futures = [
                     pool.submit(
-                        _evaluate_case, case, entries, options, split.content_hash, profile
+                        _evaluate_case, case, entries, options, gate, split.content_hash, profile
                     )
                     for case, entries in tasks
                 ]
@@ -286,17 +309,12 @@ def profile_cases(split: Split, profile: str) -> tuple[Case, ...]:
 
 
 def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write an evaluation table as CSV atomically (temporary file, then ``os.replace``).
+    """Write an evaluation table as CSV atomically (:func:`leaderboard.files.write_atomic`).
 
     Rows are sorted by team and case id; metrics that do not apply are empty cells.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ordered = frame.sort_values(["team", "case_id"], kind="stable")
-    tmp = path.with_name(f".{path.name}.tmp")
-    ordered.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, ordered.to_csv(index=False, na_rep="", lineterminator="\n"))
 
 
 def _entries(case_id: str, teams: Mapping[str, TeamPredictions]) -> list[_Entry]:
@@ -318,17 +336,21 @@ def _entries(case_id: str, teams: Mapping[str, TeamPredictions]) -> list[_Entry]
 
 
 def _evaluate_case(
-    case: Case, entries: list[_Entry], options: MetricOptions, split_hash: str, profile: str
+    case: Case,
+    entries: list[_Entry],
+    options: MetricOptions,
+    gate: GateOptions,
+    split_hash: str,
+    profile: str,
 ) -> list[dict]:
     if case.label is None:
         raise SplitError(case.case_id, [f"case {case.case_id!r} has no label"])
-    reference = read_volume(case.label)
-    prepared = prepare_reference(reference.array, track=case.track, options=options)
-    grid = reference.grid
-    del reference
+    label, grid = read_reference(case.label, case.image, where=f"case {case.case_id!r}")
+    prepared = prepare_reference(label, track=case.track, options=options)
+    del label
     rows = []
     for entry in entries:
-        status, message, path, scores = _score_entry(case, entry, prepared, grid)
+        status, message, path, scores = _score_entry(case, entry, prepared, grid, gate)
         row: dict = {
             "team": entry.team,
             "case_id": case.case_id,
@@ -349,7 +371,7 @@ def _evaluate_case(
     return rows
 
 
-def _score_entry(case, entry, prepared, grid):  # type: ignore[no-untyped-def]
+def _score_entry(case, entry, prepared, grid, gate):  # type: ignore[no-untyped-def]
     worst = missing_scores(prepared)
     if entry.runner_status is not None and entry.runner_status != "ok":
         reason = entry.runner_reason or f"the runner reported {entry.runner_status}"
@@ -361,29 +383,13 @@ def _score_entry(case, entry, prepared, grid):  # type: ignore[no-untyped-def]
         names = ", ".join(p.name for p in entry.files)
         return "invalid_output", f"several prediction files for one case: {names}", None, worst
     path = entry.files[0]
-    try:
-        volume = read_volume(path)
-    except VolumeError as exc:
-        return "invalid_output", str(exc), path, worst
-    if tuple(volume.array.shape) != tuple(grid.shape):
-        return (
-            "invalid_output",
-            f"{path.name}: shape (z, y, x) is {tuple(volume.array.shape)}, expected "
-            f"{tuple(grid.shape)} (the reference's)",
-            path,
-            worst,
-        )
-    if volume.array.dtype.kind not in "biuf":
-        problem = f"{path.name}: dtype {volume.array.dtype} is not numeric"
-        return "invalid_output", problem, path, worst
-    message = ""
-    # TIFF stores no origin or orientation, so only NIfTI and MetaImage headers are compared;
-    # a header difference is reported but does not change how the voxels are scored.
-    if volume_format(path) != "tiff":
-        mismatch = grid.mismatch(volume.grid)
-        if mismatch:
-            message = f"note: {path.name}: {mismatch}"
-    return "ok", message, path, score_prediction(prepared, volume.array)
+    check = validate_prediction(path, grid, options=gate)
+    if check.status != "ok":
+        return check.status, check.reason, path, worst
+    # A runner's ok record carries the warnings about the container's own file (the saved mask
+    # is binary and on the input's grid, so it adds none).
+    message = "; ".join(m for m in (entry.runner_reason, check.message) if m)
+    return "ok", message, path, score_prediction(prepared, check.mask)
 
 
 def _number(record: dict | None, key: str) -> float | None:

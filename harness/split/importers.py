@@ -34,9 +34,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, Selma3dError
 from harness.split.manifest import MANIFEST_NAME, TRACKS, Split, load_split, write_manifest
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
+from leaderboard.files import write_atomic
 from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 
 __all__ = [
@@ -378,5 +379,18 @@ def import_layout(
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise ConfigError(f"{src}: several files give the same case id: {', '.join(dupes)}.")
+    manifest = out / MANIFEST_NAME
+    previous = manifest.read_bytes() if manifest.is_file() else None
+    created = not out.exists()
     write_manifest(out, rows)
-    return load_split(out)
+    try:
+        return load_split(out)
+    except Selma3dError:
+        # A split that fails validation is not left behind as one: the folder is as it was.
+        if previous is not None:
+            write_atomic(manifest, previous)
+        else:
+            manifest.unlink(missing_ok=True)
+            if created and not any(out.iterdir()):
+                out.rmdir()
+        raise

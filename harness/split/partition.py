@@ -104,7 +104,11 @@ def partition_split(
             f"{split.manifest}: every case needs a label to be partitioned; "
             f"unlabeled: {', '.join(unlabeled)}."
         )
+    if int(seed) < 0:
+        raise ConfigError(f"seed must be >= 0. Got {seed}.")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is a file; expected a folder.")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out}: output folder is not empty.")
     strata: dict[str, list[Case]] = {}

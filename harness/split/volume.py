@@ -15,6 +15,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import gzip
 import zlib
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "Grid",
     "Volume",
+    "VolumeHeader",
+    "read_header",
     "read_volume",
     "strip_extension",
     "volume_format",
@@ -158,6 +161,169 @@ def strip_extension(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class VolumeHeader:
+    """What a volume file's header declares, read without touching its voxels.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The declared array shape, ``(z, y, x)`` for a 3D volume (NIfTI's trailing singleton axes
+        dropped, TIFF's singleton axes squeezed), possibly with more or fewer axes.
+    dtype : numpy.dtype or None
+        The voxel type; None when the format's type has no numpy equivalent (the description is
+        in ``pixel_type``).
+    pixel_type : str
+        The voxel type as the file names it (``uint8``, ``vector of 32-bit float``, ...).
+    grid : Grid or None
+        Spacing, origin and direction when the file carries its own geometry; None for TIFF
+        (no origin or orientation), a NIfTI without qform or sform, and a header that stores
+        exactly the defaults (unit spacing, zero origin, identity), which is what writers such
+        as ``SimpleITK.GetImageFromArray`` leave when no geometry was given.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype | None
+    pixel_type: str
+    grid: Grid | None
+
+    @property
+    def voxels(self) -> int:
+        """Number of voxels the header declares (Python int: never overflows)."""
+        n = 1
+        for s in self.shape:
+            n *= int(s)
+        return n
+
+
+def read_header(path: str | Path) -> VolumeHeader:
+    """Read a volume's header only: shape, voxel type and geometry, never the voxels.
+
+    A header may declare any size; nothing here allocates for it, so a file whose header claims
+    terabytes costs only its header's bytes.
+
+    Raises
+    ------
+    VolumeError
+        If the file is missing, of an unknown format, or its header is unreadable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = write_volume(Path(tempfile.mkdtemp()) / "a.nii.gz", np.zeros((2, 3, 4), np.int16))
+    >>> h = read_header(p); h.shape, str(h.dtype), h.grid
+    ((2, 3, 4), 'int16', None)
+    """
+    path = Path(path)
+    fmt = volume_format(path)
+    if not path.is_file():
+        raise VolumeError(f"{path}: no such file.")
+    reader = {"nifti": _header_nifti, "tiff": _header_tiff, "mha": _header_mha}[fmt]
+    try:
+        return reader(path)
+    except VolumeError:
+        raise
+    # The same families of errors as read_volume: all mean "this header cannot be read".
+    except (OSError, EOFError, ValueError, RuntimeError, zlib.error, gzip.BadGzipFile) as exc:
+        raise VolumeError(f"{path}: cannot read the {fmt} header: {exc}") from exc
+
+
+def _own_geometry(grid: Grid) -> Grid | None:
+    """``grid``, or None when it holds exactly the defaults a writer leaves without geometry."""
+    default = Grid(grid.shape)
+    if (
+        tuple(grid.spacing) == default.spacing
+        and tuple(grid.origin) == default.origin
+        and tuple(grid.direction) == default.direction
+    ):
+        return None
+    return grid
+
+
+def _header_nifti(path: Path) -> VolumeHeader:
+    import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
+
+    try:
+        img = nib.load(str(path))
+    except ImageFileError as exc:
+        raise VolumeError(f"{path}: cannot read the nifti header: {exc}") from exc
+    shape = tuple(int(s) for s in img.shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    dtype = img.get_data_dtype()
+    numeric = dtype.fields is None and dtype.kind in "biufc"
+    header = img.header
+    has_geometry = int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0
+    grid = None
+    if len(shape) == 3 and has_geometry:
+        grid = _own_geometry(_nifti_grid(img, tuple(reversed(shape))))
+    return VolumeHeader(
+        shape=tuple(reversed(shape)) if len(shape) == 3 else shape,
+        dtype=dtype if numeric else None,
+        pixel_type=str(dtype),
+        grid=grid,
+    )
+
+
+def _header_tiff(path: Path) -> VolumeHeader:
+    import tifffile
+
+    with tifffile.TiffFile(str(path)) as tif:
+        if not tif.series:
+            raise VolumeError(f"{path}: the TIFF holds no image series.")
+        series = tif.series[0]
+        shape = tuple(int(s) for s in series.shape)
+        dtype = np.dtype(series.dtype)
+    if len(shape) > 3:
+        shape = tuple(s for s in shape if s != 1)
+    return VolumeHeader(shape=shape, dtype=dtype, pixel_type=str(dtype), grid=None)
+
+
+def _header_mha(path: Path) -> VolumeHeader:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    size = tuple(int(s) for s in reversed(reader.GetSize()))
+    components = reader.GetNumberOfComponents()
+    pixel_type = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    dtype = _sitk_dtypes().get(reader.GetPixelID()) if components == 1 else None
+    grid = None
+    if len(size) == 3:
+        sx, sy, sz = reader.GetSpacing()
+        grid = _own_geometry(
+            Grid(
+                shape=size,
+                spacing=(float(sz), float(sy), float(sx)),
+                origin=tuple(float(v) for v in reader.GetOrigin()),
+                direction=tuple(float(v) for v in reader.GetDirection()),
+            )
+        )
+    if components != 1:
+        pixel_type = f"{components} components of {pixel_type}"
+    return VolumeHeader(shape=size, dtype=dtype, pixel_type=pixel_type, grid=grid)
+
+
+@functools.cache
+def _sitk_dtypes() -> dict[int, np.dtype]:
+    import SimpleITK as sitk
+
+    return {
+        sitk.sitkUInt8: np.dtype(np.uint8),
+        sitk.sitkInt8: np.dtype(np.int8),
+        sitk.sitkUInt16: np.dtype(np.uint16),
+        sitk.sitkInt16: np.dtype(np.int16),
+        sitk.sitkUInt32: np.dtype(np.uint32),
+        sitk.sitkInt32: np.dtype(np.int32),
+        sitk.sitkUInt64: np.dtype(np.uint64),
+        sitk.sitkInt64: np.dtype(np.int64),
+        sitk.sitkFloat32: np.dtype(np.float32),
+        sitk.sitkFloat64: np.dtype(np.float64),
+    }
+
+
 def read_volume(path: str | Path) -> Volume:
     """Read a 3D volume and its grid.
 
@@ -241,19 +407,23 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
         raise VolumeError(f"{path}: expected a 3D volume, got shape {img.shape}.")
     data = np.asanyarray(img.dataobj).reshape(shape)
     array = np.ascontiguousarray(data.transpose(2, 1, 0))
-    affine = img.affine
-    zooms = [float(z) for z in img.header.get_zooms()[:3]]
+    return array, _nifti_grid(img, tuple(int(s) for s in array.shape))
+
+
+def _nifti_grid(img: object, shape: tuple[int, ...]) -> Grid:
+    """The grid of a nibabel image, from its header alone (``shape`` is ``(z, y, x)``)."""
+    affine = img.affine  # type: ignore[attr-defined]
+    zooms = [float(z) for z in img.header.get_zooms()[:3]]  # type: ignore[attr-defined]
     if any(not z > 0 for z in zooms):
         zooms = [1.0, 1.0, 1.0]
     rot = _RAS_TO_LPS @ affine[:3, :3] / np.asarray(zooms)[None, :]
     origin = _RAS_TO_LPS @ affine[:3, 3]
-    grid = Grid(
-        shape=tuple(int(s) for s in array.shape),
+    return Grid(
+        shape=shape,  # type: ignore[arg-type]
         spacing=(zooms[2], zooms[1], zooms[0]),
         origin=tuple(float(v) for v in origin),
         direction=tuple(float(v) for v in rot.reshape(-1)),
     )
-    return array, grid
 
 
 def _write_nifti(path: Path, array: np.ndarray, grid: Grid) -> None:

@@ -75,6 +75,8 @@ def _demo_folder(root):
 
     (root / "data" / "hidden").mkdir(parents=True)
     (root / "data" / "hidden" / MANIFEST_NAME).write_text("kept\n")
+    # A split the generator wrote (synth.json), with a record of no current recipe.
+    (root / "data" / "hidden" / "synth.json").write_text("{}\n")
     (root / "runs" / "unet" / "s00").mkdir(parents=True)
     (root / "leaderboard").mkdir()
     (root / "results.csv").write_text("old\n")
@@ -102,7 +104,7 @@ def test_demo_starts_its_runs_over_unless_resumed(tmp_path, monkeypatch, resume)
     assert (tmp_path / "results.csv").exists() == resume
     assert (tmp_path / "leaderboard").exists() == resume
     assert (tmp_path / "notes.txt").is_file()
-    # The placeholder split had no generator record: it was written again, as asked.
+    # The placeholder split's generator record matched no recipe: it was written again.
     hidden = tmp_path / "data" / "hidden"
     manifest = (hidden / "manifest.csv").read_text()
     assert manifest.count("\n") == 3 and "spot_000" in manifest and "vessel_000" in manifest

@@ -122,3 +122,29 @@ def test_a_wrong_ranking_section_is_reported_at_load(tmp_path):
     text = GOOD.replace("ranking: ranking.yaml", "ranking: {scheme: fastest-first}")
     with pytest.raises(ConfigError, match=r"round\.yaml: ranking\.scheme"):
         load_round_config(write(tmp_path, text))
+
+
+def test_the_gate_defaults_to_the_official_rule_and_a_round_may_set_both_keys(tmp_path):
+    import json
+
+    from harness.predictions.validate import GateOptions
+    from harness.rounds.round import run_config_for
+
+    assert load_round_config(write(tmp_path, GOOD)).gate == GateOptions()
+    config = load_round_config(
+        write(tmp_path, GOOD + "binarize: {threshold: 0.5}\ngeometry: strict\n")
+    )
+    assert config.gate.binarize.threshold == 0.5 and config.gate.geometry == "strict"
+    # The runner gets the same rule, and round.json (a dump of the config) records it.
+    runner = run_config_for(config.limits, contract="folder", canary=False, allow_root=False,
+                            expose_structure=False, gate=config.gate)
+    assert runner.gate == config.gate
+    recorded = json.loads(config.model_dump_json())
+    assert (recorded["binarize"], recorded["geometry"]) == ({"threshold": 0.5}, "strict")
+
+
+def test_bad_gate_keys_are_named(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_round_config(write(tmp_path, GOOD + "binarize: {cutoff: 0.5}\ngeometry: loose\n"))
+    text = str(err.value)
+    assert "binarize.cutoff" in text and "geometry" in text

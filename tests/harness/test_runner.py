@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def test_parse_memory_units():
 
 def test_run_config_lists_every_problem():
     with pytest.raises(ConfigError) as err:
-        RunConfig(contract="nnunet", timeout_s=0, memory="1x", jobs=0, gpus="first", threshold=2)
+        RunConfig(contract="nnunet", timeout_s=0, memory="1x", jobs=0, gpus="first",
+                  threshold=math.nan, geometry="loose")
     text = str(err.value)
     for words in (
         "contract must be one of",
@@ -45,7 +47,8 @@ def test_run_config_lists_every_problem():
         "memory:",
         "jobs must be >= 1",
         "gpus must be 'all'",
-        "threshold must be in (0, 1]",
+        "threshold must be a finite number or None",
+        "geometry must be 'voxel' or 'strict'",
     ):
         assert words in text
 

@@ -243,18 +243,19 @@ def test_a_split_written_over_another_keeps_none_of_its_volumes(tmp_path: Path) 
     assert (out / "notes.txt").read_text(encoding="utf-8") == "the organizer's own file"
 
 
-def test_a_split_over_one_the_generator_did_not_write_removes_none_of_its_files(
+def test_a_split_the_generator_did_not_write_is_never_written_over(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "s"
     (out / "images").mkdir(parents=True)
     (out / "images" / "own_000.nii.gz").write_bytes(b"an organizer's own volume")
-    (out / "manifest.csv").write_text(
-        "case_id,track,structure,image,label\nown_000,spot,cfos,images/own_000.nii.gz,\n",
-        encoding="utf-8",
-    )
-    synthesize_split(out, cases=2, size=(12, 16, 16), seed=1)
+    manifest = "case_id,track,structure,image,label\nown_000,spot,cfos,images/own_000.nii.gz,\n"
+    (out / "manifest.csv").write_text(manifest, encoding="utf-8")
+    with pytest.raises(ConfigError, match="a split not written by `data synth`"):
+        synthesize_split(out, cases=2, size=(12, 16, 16), seed=1)
     assert (out / "images" / "own_000.nii.gz").read_bytes() == b"an organizer's own volume"
+    assert (out / "manifest.csv").read_text(encoding="utf-8") == manifest
+    assert sorted(p.name for p in out.rglob("*")) == ["images", "manifest.csv", "own_000.nii.gz"]
 
 
 def test_a_generated_manifest_naming_files_elsewhere_removes_nothing_there(

@@ -327,3 +327,41 @@ def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_p
         f"{c}.nii.gz" for c in split4.case_ids
     )
     assert json.loads((out / "run.json").read_text())["orphans_removed"] >= 1
+
+
+@pytest.mark.parametrize("threshold", [None, 0.5])
+def test_a_probability_map_scores_the_same_through_predict_and_evaluate(
+    images, client, split2, tmp_path, threshold
+):
+    import pandas as pd
+
+    from harness.predictions.validate import BinarizeRule, GateOptions
+    from harness.scoring.evaluate import evaluate_predictions
+    from harness.split.volume import write_volume
+    from metrics import METRIC_COLUMNS
+
+    summary = run(images, client, "probabilities", split2, tmp_path, threshold=threshold)
+    assert statuses(summary) == {"ok"}, summary.records
+    # The same map, computed here and written as a plain folder (the container's formula).
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for case in split2.cases:
+        array = read_volume(case.image).array
+        high, mid = np.percentile(array, 90), np.median(array)
+        prob = np.where(array > high, 0.8, np.where(array > mid, 0.3, 0.0)).astype(np.float32)
+        write_volume(plain / f"{case.case_id}.mha", prob)
+    gate = GateOptions(binarize=BinarizeRule(threshold=threshold))
+    teams = {"runner": tmp_path / "probabilities", "plain": plain}
+    frame = evaluate_predictions(split2, teams, gate=gate, progress=False).set_index(
+        ["team", "case_id"]
+    )
+    for case in split2.case_ids:
+        a, b = frame.loc[("runner", case)], frame.loc[("plain", case)]
+        assert a["status"] == b["status"] == "ok"
+        for column in METRIC_COLUMNS:
+            assert (pd.isna(a[column]) and pd.isna(b[column])) or a[column] == b[column], column
+        # Both messages say what the rule made of the floats (only the file names differ).
+        rule = "> 0" if threshold is None else ">= 0.5"
+        for row in (a, b):
+            assert f"became foreground under the rule {rule}" in row["message"]
+        assert a["message"].split(": ", 2)[2] == b["message"].split(": ", 2)[2]

@@ -41,6 +41,7 @@ from harness.split.volume import Grid, write_volume
 
 __all__ = [
     "EMPTY_EVERY",
+    "MAX_VOXELS",
     "STRUCTURES",
     "CasePlan",
     "generator_version",
@@ -55,6 +56,8 @@ STRUCTURES: dict[str, tuple[str, ...]] = {
     "spot": ("cfos", "cell_nucleus", "amyloid_plaque"),
 }
 EMPTY_EVERY = 8
+MAX_VOXELS = 512**3
+"""Cap on the voxels of one synthetic case: a case's arrays must fit a workstation's memory."""
 _EMPTY_AT = 3
 # Stable per-track seed keys: a case's stream must not depend on which tracks were requested.
 _TRACK_KEY = {"vessel": 1, "spot": 2}
@@ -221,9 +224,16 @@ def synthesize_split(
     """
     out = Path(out_dir)
     plans = plan_cases(cases, tracks=tuple(tracks))
-    if out.exists() and any(out.iterdir()) and not (out / "manifest.csv").is_file():
+    _check_size_and_seed(size, seed)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is a file; expected a folder for the split.")
+    if out.exists() and any(out.iterdir()) and not (out / "synth.json").is_file():
+        # Only a split this generator wrote (it has synth.json) may be replaced: a hand-made or
+        # imported split in the folder is the user's.
+        what = "a split not written by `data synth`" if (out / "manifest.csv").is_file() else (
+            "not a split")
         raise ConfigError(
-            f"{out}: folder exists and is not a split (no manifest.csv); choose an empty or new "
+            f"{out}: folder exists and holds {what} (no synth.json); choose an empty or new "
             "folder."
         )
     previous = _generated_volumes(out)
@@ -266,6 +276,20 @@ def synthesize_split(
     if not labeled and (out / "labels").is_dir() and not any((out / "labels").iterdir()):
         (out / "labels").rmdir()
     return load_split(out)
+
+
+def _check_size_and_seed(size: tuple[int, int, int], seed: int) -> None:
+    """Refuse, before anything is written, a size or seed no case could be made with."""
+    if len(size) != 3 or any(int(s) < 8 for s in size):
+        raise ConfigError(f"size must be three integers >= 8 (Z, Y, X). Got {tuple(size)}.")
+    voxels = int(size[0]) * int(size[1]) * int(size[2])
+    if voxels > MAX_VOXELS:
+        raise ConfigError(
+            f"size {tuple(int(s) for s in size)} is {voxels:,} voxels per case, over the cap of "
+            f"{MAX_VOXELS:,} (512^3); choose a smaller --size."
+        )
+    if int(seed) < 0:
+        raise ConfigError(f"seed must be >= 0. Got {seed}.")
 
 
 def _generated_volumes(out: Path) -> set[Path]:
