@@ -198,7 +198,7 @@ def images() -> None:
 @click.option("--only", multiple=True, help="Spec folder name under docker/ (repeatable).")
 def images_build(from_registry: bool, force: bool, only: tuple[str, ...]) -> None:
     """Build every image spec under docker/ in dependency order (cached)."""
-    from harness.containers.images import build_specs
+    from harness.containers.base_images import build_specs
 
     results = build_specs(from_registry=from_registry, force=force, only=only)
     built = sum(not r.cached for r in results)
