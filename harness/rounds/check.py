@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import Selma3dError
 
 if TYPE_CHECKING:
-    from harness.rounds.config import Limits
+    from harness.containers.limits import Limits
     from harness.split.manifest import Split
 
 __all__ = [
@@ -271,7 +271,8 @@ def run_check(
     import numpy as np
 
     from harness.containers.images import resolve_image
-    from harness.containers.runner import read_case_records, run_submission
+    from harness.containers.records import read_case_records
+    from harness.containers.runner import run_submission
     from harness.rounds.round import run_config_for
     from harness.split.volume import read_volume
 

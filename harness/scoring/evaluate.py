@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.containers.runner import RECORDS_NAME, read_case_records
+from harness.containers.records import RECORDS_NAME, read_case_records
 from harness.errors import SplitError, SubmissionError, VolumeError
 from harness.scoring.allocator import keep_freed_memory
 from harness.split.manifest import Case, Split
