@@ -11,8 +11,8 @@ prediction) runs on a synthetic split of 64^3 masks.
    ratio for bare ``docker run`` (two at a time) is printed as the engine's own reference: with
    a container that does nothing, container start/stop inside the engine dominates and does not
    run fully in parallel. The fairer ceiling is printed too: the harness's own container call
-   (``harness.containers.runner._run_container``: the same isolation flags, watcher, wait, logs and
-   removal) one and two at a time, without staging, validation or records, best of
+   (``harness.containers.isolation.run_container``: the same isolation flags, watcher, wait, logs
+   and removal) one and two at a time, without staging, validation or records, best of
    ``--repeats``. Below that, the engine's floor: the Docker SDK's shortest container life
    (create with the same input and output mounts and no network, start, wait, remove; no
    isolation flags, no logs), one and two at a time, in turn, best of ``--repeats``: no
@@ -44,6 +44,7 @@ import numpy as np
 from harness.containers.contracts import GrandChallengeContract
 from harness.containers.engine import connect
 from harness.containers.images import build_folder
+from harness.containers.limits import Limits
 from harness.containers.runner import RunConfig, run_submission
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import write_volume
@@ -128,22 +129,24 @@ def bare_runs(image: str, split_root: Path, n: int, *, parallel: int = 1) -> lis
 def engine_runs(client, image: str, split_root: Path, n: int, *, parallel: int) -> float:
     """Wall time of n runs of the harness's container call alone, ``parallel`` at a time."""
     from harness.containers.images import resolve_image
-    from harness.containers.runner import _Run, _run_container
+    from harness.containers.isolation import LABEL_OUT_DIR, LABEL_RUN_ID, run_container
 
-    config = RunConfig(timeout_s=120, memory="512m", cpus=1, jobs=parallel, progress=False)
+    limits = Limits(timeout_s=120, memory="512m", cpus=1, jobs=parallel)
     work = staged_input(split_root, "engine-")
-    run = _Run(
-        client=client,
-        image=resolve_image(image, client=client),
-        config=config,
-        contract=config.make_contract(),
-        out_dir=work,
-        run_id=f"bench-{os.getpid()}",
-        work_root=work,
-    )
+    info = resolve_image(image, client=client)
+    labels = {LABEL_RUN_ID: f"bench-{os.getpid()}", LABEL_OUT_DIR: str(work)}
 
     def one(out: Path) -> None:
-        result = _run_container(run, work / "in", out, 120.0)
+        result = run_container(
+            client,
+            info,
+            work / "in",
+            out,
+            limits=limits,
+            timeout_s=120.0,
+            labels=labels,
+            log_bytes=RunConfig().log_bytes,
+        )
         if result.exit_code != 0:
             raise SystemExit(f"the copy container failed: {result}")
 
@@ -195,7 +198,8 @@ def floor_runs(client, image: str, split_root: Path, n: int, *, parallel: int) -
 
 def harness_run(image: str, split_root: Path, out: Path, jobs: int) -> tuple[float, list[float]]:
     stamps: list[float] = []
-    config = RunConfig(timeout_s=120, memory="512m", cpus=1, jobs=jobs, progress=False)
+    limits = Limits(timeout_s=120, memory="512m", cpus=1, jobs=jobs)
+    config = RunConfig(limits=limits, progress=False)
     t0 = time.perf_counter()
     summary = run_submission(
         image,

@@ -5,9 +5,14 @@
 #   bash docker/build-images.sh                  # debootstrap + docker import + offline builds
 #   bash docker/build-images.sh --from-registry  # build on python:3.11-slim instead (needs a registry)
 #   bash docker/build-images.sh --force          # rebuild everything
+#   bash docker/build-images.sh --only python    # one spec folder (repeatable)
+# It runs `selma3d images build` (SELMA3D names another selma3d executable than .venv/bin/selma3d).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python=${PYTHON:-.venv/bin/python}
+selma3d=${SELMA3D:-.venv/bin/selma3d}
+# A checkout keeps its downloaded wheels and root file system here (gitignored); an installed
+# selma3d without this variable uses $XDG_CACHE_HOME/selma3d or ~/.cache/selma3d.
+export SELMA3D_CACHE=${SELMA3D_CACHE:-$PWD/docker/.cache}
 
 from_registry=${SELMA3D_FROM_REGISTRY:-0}
 for arg in "$@"; do [ "$arg" = "--from-registry" ] && from_registry=1; done
@@ -24,4 +29,4 @@ if [ "$from_registry" = 0 ] && ! command -v debootstrap >/dev/null 2>&1; then
   fi
 fi
 
-exec "$python" -m harness.containers.images build-base "$@"
+exec "$selma3d" images build "$@"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from harness.cli.options import limit_option, limits_from_options
+
 __all__ = ["COMMANDS", "doctor", "images", "predict"]
 
 
@@ -36,18 +38,11 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
     default="grand-challenge",
     show_default=True,
 )
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=float,
-    default=600.0,
-    show_default=True,
-    help="Wall-clock seconds per case.",
-)
-@click.option("--memory", default="8g", show_default=True, help="Memory limit, no swap.")
-@click.option("--cpus", type=float, default=2.0, show_default=True)
-@click.option("--gpus", default=None, help="'all' or device ids '0,1'.")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Containers run at once.")
+@limit_option("timeout_s")
+@limit_option("memory")
+@limit_option("cpus")
+@limit_option("gpus")
+@limit_option("jobs")
 @click.option("--retry-failed", is_flag=True, help="Rerun cases whose last status is not ok.")
 @click.option("--canary", is_flag=True, help="Run one case first; stop if it fails.")
 @click.option("--allow-root", is_flag=True, help="Accept an image that runs as root.")
@@ -59,15 +54,9 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
     show_default=True,
     help="grand-challenge input image format.",
 )
-@click.option("--pids-limit", type=int, default=256, show_default=True)
-@click.option("--tmp-size", default="1g", show_default=True, help="Size of the writable /tmp.")
-@click.option(
-    "--max-output",
-    "max_output",
-    default="1g",
-    show_default=True,
-    help="Cap on the size of /output per container run.",
-)
+@limit_option("pids")
+@limit_option("tmp_size")
+@limit_option("max_output")
 @click.option(
     "--threshold",
     type=float,
@@ -81,13 +70,7 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
     show_default=True,
     help="voxel: score a differing spacing/origin/direction with a warning; strict: refuse it.",
 )
-@click.option(
-    "--retries",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Extra attempts when the Docker engine fails.",
-)
+@limit_option("retries")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def predict(
     image: str,
@@ -104,7 +87,7 @@ def predict(
     allow_root: bool,
     expose_structure: bool,
     input_format: str,
-    pids_limit: int,
+    pids: int,
     tmp_size: str,
     max_output: str,
     threshold: float | None,
@@ -116,31 +99,32 @@ def predict(
     from rich.console import Console
     from rich.table import Table
 
-    from harness.containers.runner import RunConfig, parse_memory, run_submission
+    from harness.containers.runner import RunConfig, run_submission
 
     console = Console()
-    try:
-        max_bytes = parse_memory(max_output)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--max-output") from exc
+    limits = limits_from_options(
+        dict(
+            timeout_s=timeout_s,
+            memory=memory,
+            cpus=cpus,
+            gpus=gpus,
+            jobs=jobs,
+            pids=pids,
+            tmp_size=tmp_size,
+            max_output=max_output,
+            retries=retries,
+        )
+    )
     config = RunConfig(
         contract=contract,
-        timeout_s=timeout_s,
-        memory=memory,
-        cpus=cpus,
-        gpus=gpus,
-        jobs=jobs,
+        limits=limits,
         retry_failed=retry_failed,
         canary=canary,
         allow_root=allow_root,
         expose_structure=expose_structure,
         input_format=input_format,
-        pids_limit=pids_limit,
-        tmp_size=tmp_size,
-        max_output_bytes=max_bytes,
         threshold=threshold,
         geometry=geometry,
-        retries=retries,
         progress=not no_progress,
     )
     summary = run_submission(image, split_path, out_dir, config=config)
@@ -206,7 +190,7 @@ def images() -> None:
 @click.option("--only", multiple=True, help="Spec folder name under docker/ (repeatable).")
 def images_build(from_registry: bool, force: bool, only: tuple[str, ...]) -> None:
     """Build every image spec under docker/ in dependency order (cached)."""
-    from harness.containers.images import build_specs
+    from harness.containers.base_images import build_specs
 
     results = build_specs(from_registry=from_registry, force=force, only=only)
     built = sum(not r.cached for r in results)

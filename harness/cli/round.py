@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli.options import limit_option, limits_from_options
 from leaderboard.profiles import PROFILES
 
 __all__ = ["COMMANDS"]
@@ -62,11 +63,11 @@ def round_command(config_path: Path, phase: str | None, profile: str | None) -> 
     help="A round configuration: use its contract and limits exactly.",
 )
 @click.option("--contract", type=click.Choice(["grand-challenge", "folder"]), default=None)
-@click.option("--timeout", "timeout_s", type=float, help="Seconds per container run.")
-@click.option("--memory", help="Memory limit, e.g. 8g.")
-@click.option("--cpus", type=float, help="CPU limit.")
-@click.option("--gpus", help="'all' or device ids such as 0,1.")
-@click.option("--jobs", type=int, help="Containers at once.")
+@limit_option("timeout_s", inherited=True)
+@limit_option("memory", inherited=True)
+@limit_option("cpus", inherited=True)
+@limit_option("gpus", inherited=True)
+@limit_option("jobs", inherited=True)
 @click.option("--expose-structure", is_flag=True, default=None, help="Pass the structure name.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None)
@@ -104,13 +105,15 @@ def check_command(
     IMAGE is an image reference, a `docker save` tarball or a folder with a Dockerfile.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
+    from harness.containers.limits import Limits
     from harness.predictions.validate import OFFICIAL_GATE
     from harness.rounds.check import run_check, write_json_report, write_junit
-    from harness.rounds.config import Limits, load_round_config, ranking_config_for
+    from harness.rounds.config import load_round_config, ranking_config_for
     from harness.split.manifest import load_split
     from leaderboard.profiles import DEFAULT_PROFILE
 
-    base_limits, base_contract, base_expose, allow_root = Limits(), "grand-challenge", False, False
+    base_limits: Limits | None = None
+    base_contract, base_expose, allow_root = "grand-challenge", False, False
     gate = OFFICIAL_GATE
     if config_path is not None:
         round_config = load_round_config(config_path)
@@ -122,14 +125,10 @@ def check_command(
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
-    overrides = {
-        k: v
-        for k, v in dict(
-            timeout_s=timeout_s, memory=memory, cpus=cpus, gpus=gpus, jobs=jobs
-        ).items()
-        if v is not None
-    }
-    limits = Limits.model_validate({**base_limits.model_dump(), **overrides})
+    limits = limits_from_options(
+        dict(timeout_s=timeout_s, memory=memory, cpus=cpus, gpus=gpus, jobs=jobs),
+        base=base_limits,
+    )
     split = load_split(split_path)
     run_dir = out_dir or Path("runs") / "check" / _safe(image)
     report = run_check(

@@ -3,6 +3,9 @@
 :mod:`~harness.containers.engine` reaches the Docker engine; :mod:`~harness.containers.images`
 resolves a submission to an image (and :mod:`~harness.containers.base_images` builds the offline
 base images); :mod:`~harness.containers.contracts` stages inputs for the grand-challenge and folder
-contracts; :mod:`~harness.containers.runner` runs every case under the same limits and writes one
-record per case.
+contracts; :mod:`~harness.containers.limits` defines what each container run is granted;
+:mod:`~harness.containers.isolation` runs one container under those limits and the isolation
+flags; :mod:`~harness.containers.verdicts` turns a run and its output into a case status;
+:mod:`~harness.containers.records` keeps ``cases.jsonl`` and ``run.json``; and
+:mod:`~harness.containers.runner` runs every case of a split, resumably, with the same limits.
 """

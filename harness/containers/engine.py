@@ -7,6 +7,8 @@ the SDK.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,8 @@ BASE_IMAGES: tuple[str, ...] = (
 )
 """Images ``make images`` builds; ``doctor`` reports which are present."""
 
+_DEFAULT_HOST = "unix:///var/run/docker.sock"
+"""Where the SDK looks for the engine when ``DOCKER_HOST`` is not set."""
 _HOW_TO_FIX = (
     "Start a Docker engine and check it with `docker info`: on this project's Debian machines "
     "run `bash docker/ensure-engine.sh` (as root it installs docker.io and starts dockerd); "
@@ -60,11 +64,18 @@ def connect(*, timeout: float = 120.0) -> Any:
         raise EngineError(
             f"the Docker SDK for Python is not installed ({exc}); run `pip install docker`."
         ) from exc
+    where = os.environ.get("DOCKER_HOST") or _DEFAULT_HOST
+    if where.startswith("unix://") and not Path(where.removeprefix("unix://")).exists():
+        # Said before the SDK tries: its failed connection to a missing socket is never closed.
+        raise EngineError(f"no Docker engine answers at {where} (no such socket). {_HOW_TO_FIX}")
+    client = None
     try:
         client = docker.from_env(timeout=int(timeout))
         client.ping()
     except DockerException as exc:
-        raise EngineError(f"no Docker engine answers ({exc}). {_HOW_TO_FIX}") from exc
+        if client is not None:
+            client.close()  # its connection pool would otherwise outlive the error
+        raise EngineError(f"no Docker engine answers at {where} ({exc}). {_HOW_TO_FIX}") from exc
     return client
 
 
@@ -143,9 +154,12 @@ def engine_report(
     images : tuple of str, keyword-only
         Image references to look up.
     """
+    if client is None:
+        client = connect()
+        with contextlib.closing(client):
+            return engine_report(client, images=images)
     from docker.errors import ImageNotFound
 
-    client = client if client is not None else connect()
     info = client.info()
     version = client.version()
     runtimes = tuple(sorted((info.get("Runtimes") or {}).keys()))

@@ -23,7 +23,7 @@ from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 from leaderboard.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
-    from harness.rounds.config import Limits
+    from harness.containers.limits import Limits
     from harness.split.manifest import Split
 
 __all__ = [
@@ -280,7 +280,8 @@ def run_check(
         ``report.passed`` is True only if every case produced a valid prediction within limits.
     """
     from harness.containers.images import resolve_image
-    from harness.containers.runner import read_case_records, run_submission
+    from harness.containers.records import read_case_records
+    from harness.containers.runner import run_submission
     from harness.rounds.round import run_config_for
     from harness.split.volume import read_header
 

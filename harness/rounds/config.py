@@ -15,7 +15,7 @@ Example
     phase: preliminary                 # the phase this command runs (or --phase)
     contract: grand-challenge          # or: folder
     expose_structure: true             # pass the structure name to containers
-    limits: {timeout_s: 600, memory: 8g, cpus: 2, gpus: null, jobs: 2}
+    limits: {timeout_s: 600, memory: 8g, cpus: 2, gpus: null, jobs: 2}  # harness.containers.limits
     canary: true
     submission_policy: last            # or: best
     metrics: {connectivity: 26, iou_threshold: 0.3, matching: greedy}
@@ -41,13 +41,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.containers.limits import Limits
 from harness.errors import ConfigError
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
 from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
-    "Limits",
     "MetricSettings",
     "PhaseConfig",
     "RoundConfig",
@@ -58,32 +58,10 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Limits(_Strict):
-    """Resources granted to each container run; the same numbers a participant's check uses."""
-
-    timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit per container run.")
-    memory: str = Field("8g", description="Memory limit without swap, docker syntax (512m, 8g).")
-    cpus: float = Field(2.0, gt=0, description="CPU limit (fractional cores).")
-    gpus: str | None = Field(
-        None, description="'all', or device ids such as '0,1'; none by default."
-    )
-    jobs: int = Field(1, ge=1, description="Containers run at once.")
-    pids: int = Field(256, ge=16, description="Process-count limit inside a container.")
-    retries: int = Field(2, ge=0, description="Retries of a run that failed for engine reasons.")
-
-    @field_validator("memory")
-    @classmethod
-    def _memory_syntax(cls, value: str) -> str:
-        if not _MEMORY.match(value):
-            raise ValueError(f"expected a size such as 512m or 8g, got {value!r}")
-        return value
 
 
 class MetricSettings(_Strict):

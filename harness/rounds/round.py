@@ -30,23 +30,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from harness.containers.limits import Limits
 from harness.errors import ConfigError, Selma3dError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 from harness.rounds.config import (
-    Limits,
     RoundConfig,
     SubmissionSource,
     TeamConfig,
     ranking_config_for,
 )
 from harness.split.manifest import Split, load_split
+
+if TYPE_CHECKING:
+    from harness.containers.runner import RunConfig
 
 __all__ = ["RoundResult", "SubmissionRecord", "run_config_for", "run_round"]
 
@@ -215,19 +218,13 @@ def run_config_for(
     allow_root: bool,
     expose_structure: bool,
     gate: GateOptions = OFFICIAL_GATE,
-) -> Any:
+) -> RunConfig:
     """The runner's configuration for these limits: one mapping for rounds and checks alike."""
     from harness.containers.runner import RunConfig
 
     return RunConfig(
         contract=contract,
-        timeout_s=limits.timeout_s,
-        memory=limits.memory,
-        cpus=limits.cpus,
-        gpus=limits.gpus,
-        jobs=limits.jobs,
-        pids_limit=limits.pids,
-        retries=limits.retries,
+        limits=limits,
         canary=canary,
         allow_root=allow_root,
         expose_structure=expose_structure,
@@ -236,7 +233,7 @@ def run_config_for(
     )
 
 
-def _run_config(config: RoundConfig) -> Any:
+def _run_config(config: RoundConfig) -> RunConfig:
     return run_config_for(
         config.limits,
         contract=config.contract,

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.containers.runner import RECORDS_NAME, read_case_records
+from harness.containers.records import RECORDS_NAME, read_case_records
 from harness.errors import SplitError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
 from harness.scoring.allocator import keep_freed_memory

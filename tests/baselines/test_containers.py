@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.containers.limits import Limits
 from harness.containers.runner import RunConfig, run_submission
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import read_volume
@@ -46,7 +47,8 @@ def two_patches(real_patches, tmp_path_factory):
 
 
 def _run(name, split, out, **options):
-    config = RunConfig(timeout_s=300, memory="4g", cpus=2.0, progress=False, **options)
+    limits = Limits(timeout_s=300, memory="4g", cpus=2.0)
+    config = RunConfig(limits=limits, progress=False, **options)
     summary = run_submission(SUBMISSIONS / name, split, out, config=config)
     statuses = {cid: rec.status for cid, rec in summary.records.items()}
     assert statuses == {cid: "ok" for cid in CASES}, statuses

@@ -19,7 +19,10 @@ import SimpleITK as sitk
 
 from harness.containers.engine import connect
 from harness.containers.images import build_folder
-from harness.containers.runner import LABEL_RUN_ID, RunConfig, read_records, run_submission
+from harness.containers.isolation import LABEL_RUN_ID
+from harness.containers.limits import Limits
+from harness.containers.records import read_records
+from harness.containers.runner import RunConfig, run_submission
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import read_volume
 
@@ -98,9 +101,9 @@ def split4(tmp_path_factory):
 
 
 def fast(**kw) -> RunConfig:
-    base = {"timeout_s": 60, "memory": "512m", "cpus": 1, "jobs": 2, "progress": False}
-    base.update(kw)
-    return RunConfig(**base)
+    limits = {"timeout_s": 60, "memory": "512m", "cpus": 1, "jobs": 2}
+    limits.update({k: kw.pop(k) for k in list(kw) if k in Limits.model_fields})
+    return RunConfig(limits=Limits(**limits), progress=False, **kw)
 
 
 def leftover_containers(client, run_id: str) -> list:
@@ -207,7 +210,7 @@ def test_writing_nothing_is_missing_output(images, client, split2, tmp_path):
 def test_invalid_outputs_are_rejected_with_what_was_found(
     images, client, split2, tmp_path, name, words
 ):
-    summary = run(images, client, name, split2, tmp_path, max_output_bytes=16 * 2**20)
+    summary = run(images, client, name, split2, tmp_path, max_output=16 * 2**20)
     assert statuses(summary) == {"invalid_output"}, summary.records
     for rec in summary.records.values():
         assert words in rec.reason
@@ -217,7 +220,7 @@ def test_invalid_outputs_are_rejected_with_what_was_found(
 
 def test_a_fork_bomb_is_contained_by_the_pids_limit(images, client, split2, tmp_path):
     t0 = time.monotonic()
-    summary = run(images, client, "fork-bomb", split2, tmp_path, timeout_s=4, pids_limit=64)
+    summary = run(images, client, "fork-bomb", split2, tmp_path, timeout_s=4, pids=64)
     assert time.monotonic() - t0 < 40
     assert statuses(summary) <= {"timeout", "failed"}
     # The host can still start processes.

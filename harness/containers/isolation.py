@@ -1,0 +1,329 @@
+"""One container run under the isolation flags, watched for memory and output, always removed.
+
+:func:`run_container` creates the container with the flags below (each commented with what it
+protects), starts it, waits up to the timeout (then kills it), samples its peak memory and the
+size of ``/output`` while it runs (:class:`Watcher`), and removes it whatever happens. Containers
+carry the run's id as a label, so :func:`remove_run_containers` finds every one of an interrupted
+run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.containers.images import ImageInfo
+from harness.containers.limits import Limits
+from harness.predictions.validate import OutputLimits, scan_output_tree
+
+__all__ = [
+    "LABEL_OUT_DIR",
+    "LABEL_RUN_ID",
+    "ContainerResult",
+    "Watcher",
+    "cgroup_memory_files",
+    "is_engine_failure",
+    "remove_run_containers",
+    "run_container",
+]
+
+LABEL_RUN_ID = "org.selma3d.run-id"
+LABEL_OUT_DIR = "org.selma3d.out-dir"
+
+
+@dataclass
+class ContainerResult:
+    """What one container run did.
+
+    Attributes
+    ----------
+    exit_code : int or None
+        None when it timed out.
+    timed_out, oom : bool
+        Killed at the wall-clock limit; killed for exceeding the memory limit.
+    wall_time_s : float
+    peak_memory_bytes : int or None
+        The cgroup's high-water mark (the limit for an OOM-killed run); None if never sampled.
+    log : str
+        The last ``log_bytes`` of its output, both streams.
+    output_problem : str or None
+        Why the watcher killed it for its output (over a cap), if it did.
+    stderr : str
+        The end of its stderr alone, for a non-zero exit.
+    """
+
+    exit_code: int | None
+    timed_out: bool
+    oom: bool
+    wall_time_s: float
+    peak_memory_bytes: int | None
+    log: str
+    output_problem: str | None = None
+    stderr: str = ""
+
+
+def remove_run_containers(client: Any, run_id: str) -> int:
+    """Force-remove every container labeled with ``run_id`` (running or not); return how many."""
+    from docker.errors import NotFound
+
+    # ignore_removed: listing inspects each container, and a worker may remove its own
+    # container between the engine's list and that inspection.
+    containers = client.containers.list(
+        all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"}, ignore_removed=True
+    )
+    for c in containers:
+        with contextlib.suppress(NotFound):  # removed meanwhile by its own worker: the goal
+            c.remove(force=True, v=True)
+    return len(containers)
+
+
+def cgroup_memory_files(container_id: str) -> list[Path]:
+    """Where a local engine's cgroup of a container keeps its memory high-water mark.
+
+    cgroup v1 (``memory.max_usage_in_bytes``) and v2 (``memory.peak``), with the cgroupfs and
+    systemd drivers' folder names; the caller keeps those whose folder exists.
+    """
+    root = Path("/sys/fs/cgroup")
+    return [
+        root / "memory" / "docker" / container_id / "memory.max_usage_in_bytes",
+        root
+        / "memory"
+        / "system.slice"
+        / f"docker-{container_id}.scope"
+        / "memory.max_usage_in_bytes",
+        root / "system.slice" / f"docker-{container_id}.scope" / "memory.peak",
+        root / "docker" / container_id / "memory.peak",
+    ]
+
+
+class Watcher(threading.Thread):
+    """Samples peak memory and the size of ``/output`` while a container runs.
+
+    Peak memory comes from the cgroup's high-water mark when the engine is local (cgroup v1
+    ``memory.max_usage_in_bytes``, v2 ``memory.peak``), else from the stats API. The output
+    folder is watched so a container filling the disk is killed early, not after the fact.
+    """
+
+    def __init__(self, container: Any, output_dir: Path, limits: OutputLimits) -> None:
+        super().__init__(daemon=True)
+        self.container = container
+        self.output_dir = output_dir
+        self.limits = limits
+        self.peak: int | None = None
+        self.output_problem: str | None = None
+        self.stop = threading.Event()
+        self.files: list[Path] = []
+
+    def sample_memory(self) -> None:
+        """Raise :attr:`peak` to the current high-water mark."""
+        for p in self.files:
+            with contextlib.suppress(OSError, ValueError):  # the cgroup vanishes at exit
+                value = int(p.read_text())
+                self.peak = max(self.peak or 0, value)
+                return
+        if not self.files:
+            from docker.errors import APIError
+
+            with contextlib.suppress(APIError):
+                stats = self.container.stats(stream=False, one_shot=True)
+                mem = stats.get("memory_stats") or {}
+                value = mem.get("max_usage") or mem.get("usage")
+                if value:
+                    self.peak = max(self.peak or 0, int(value))
+
+    def run(self) -> None:
+        """Sample every 50 ms (1 s through the stats API), the output every tenth sample."""
+        # The cgroup exists from the container's start until shortly after its exit.
+        self.files = [p for p in cgroup_memory_files(self.container.id) if p.parent.is_dir()]
+        self.sample_memory()
+        tick = 0
+        while not self.stop.wait(0.05 if self.files else 1.0):
+            self.sample_memory()
+            tick += 1
+            if tick % 10 == 0 and self.output_problem is None:
+                with contextlib.suppress(OSError):  # files come and go while it writes
+                    scan = scan_output_tree(self.output_dir, limits=self.limits)
+                    if scan.problem and "cap" in scan.problem:
+                        self.output_problem = scan.problem
+                        with contextlib.suppress(Exception):  # already exited: nothing to kill
+                            self.container.kill()
+
+
+def is_engine_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the engine's fault (a server error, a lost connection), not the run's."""
+    import requests
+    from docker.errors import APIError
+
+    if isinstance(exc, APIError):
+        return exc.is_server_error()
+    return isinstance(exc, requests.exceptions.ConnectionError | ConnectionError)
+
+
+def run_container(
+    client: Any,
+    image: ImageInfo,
+    input_dir: Path,
+    output_dir: Path,
+    *,
+    limits: Limits,
+    timeout_s: float,
+    labels: dict[str, str],
+    log_bytes: int,
+) -> ContainerResult:
+    """Run ``image`` once on a staged ``input_dir``, writing into ``output_dir``, and remove it.
+
+    Parameters
+    ----------
+    client : docker.DockerClient
+    image : ImageInfo
+        Run by its id, so a tag moved meanwhile changes nothing.
+    input_dir, output_dir : Path
+        Mounted read-only at ``/input`` and writable at ``/output``.
+    limits : Limits, keyword-only
+        Memory, CPUs, GPUs, processes, ``/tmp`` and ``/output`` caps.
+    timeout_s : float, keyword-only
+        Wall-clock limit of this run; the container is killed when it is reached.
+    labels : dict, keyword-only
+        Container labels (the run's id, so an interrupted run's containers can be found).
+    log_bytes : int, keyword-only
+        Bytes of output kept (the tail).
+
+    Raises
+    ------
+    docker.errors.APIError, requests.exceptions.ConnectionError
+        When the engine fails (:func:`is_engine_failure` tells these apart); the container is
+        removed all the same.
+    """
+    import requests
+    from docker.errors import NotFound
+    from docker.types import DeviceRequest, Ulimit
+
+    mem = limits.memory_bytes
+    threads = str(max(1, math.floor(limits.cpus)))
+    device_requests = None
+    gpus = limits.gpu_request()
+    if gpus is not None:
+        # GPUs only when asked: a device request exposes the host's driver to the container.
+        count, ids = gpus
+        device_requests = [
+            DeviceRequest(
+                count=count, device_ids=list(ids) if ids else None, capabilities=[["gpu"]]
+            )
+        ]
+    container = client.containers.create(
+        image.digest,  # the exact image checked at start, even if its tag moves meanwhile
+        detach=True,
+        # No network interface but loopback: nothing can leave (data) or come in (downloads).
+        network_mode="none",
+        # The same, without the engine's own network sandbox: the runtime gives the container
+        # an empty network namespace (loopback only) directly. Halves the container's start.
+        network_disabled=True,
+        # Read-only root file system: the image cannot be altered or used as scratch space.
+        read_only=True,
+        # The only writable scratch space, size-limited (and counted in the memory cgroup).
+        tmpfs={"/tmp": f"size={limits.tmp_bytes},mode=1777"},
+        volumes={
+            # The staged inputs of this run only, read-only: never the organizer's data folder.
+            str(input_dir): {"bind": "/input", "mode": "ro"},
+            # A fresh, empty folder per run; its content is validated before it is used.
+            str(output_dir): {"bind": "/output", "mode": "rw"},
+        },
+        # No capabilities: no raw sockets, mounts, ownership changes, ptrace, etc.
+        cap_drop=["ALL"],
+        # setuid binaries cannot raise privileges.
+        security_opt=["no-new-privileges"],
+        # The image's own non-root user (root images were refused unless allowed).
+        user=image.user or "0",
+        # A fork bomb stops at this many processes and threads instead of exhausting the host.
+        pids_limit=limits.pids,
+        # Memory limit; swap limit equal to it means no swap, so the limit is real.
+        mem_limit=mem,
+        memswap_limit=mem,
+        # CPU limit in billionths of a CPU.
+        nano_cpus=int(limits.cpus * 1e9),
+        device_requests=device_requests,
+        # Private IPC namespace; no core dumps (they could be huge and hold data).
+        ipc_mode="private",
+        ulimits=[Ulimit(name="core", soft=0, hard=0)],
+        # A tiny init reaps zombies and forwards the kill signal to every process.
+        init=True,
+        # Docker's own copy of the output is capped too, so a chatty container cannot fill the disk.
+        log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "2"}},
+        labels=labels,
+        # The same name in every run: the container's id (the default) does not show through.
+        hostname="selma3d",
+        # Numerical libraries start one thread per granted core, not per host core.
+        environment={
+            "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+        },
+    )
+    watcher = Watcher(
+        container, output_dir, OutputLimits(limits.max_output_bytes, limits.max_output_files)
+    )
+    try:
+        t0 = time.perf_counter()
+        container.start()
+        watcher.start()
+        timed_out = False
+        exit_code: int | None = None
+        while True:
+            remaining = timeout_s - (time.perf_counter() - t0)
+            if remaining <= 0:
+                timed_out = True
+                break
+            try:
+                exit_code = int(container.wait(timeout=max(1.0, remaining))["StatusCode"])
+                break
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                # Either the timeout or a lost engine; asking the engine tells them apart (a
+                # second failure propagates as an engine failure).
+                container.reload()
+                if container.status != "running":
+                    continue
+        wall = time.perf_counter() - t0
+        if timed_out:
+            with contextlib.suppress(NotFound):
+                container.kill()
+            container.wait(timeout=30)
+        watcher.stop.set()
+        watcher.join(timeout=5)
+        watcher.sample_memory()
+        container.reload()
+        state = container.attrs.get("State") or {}
+        oom = bool(state.get("OOMKilled")) or (
+            exit_code == 137
+            and not timed_out
+            and watcher.output_problem is None
+            and (watcher.peak or 0) >= 0.95 * mem
+        )
+        log = container.logs(stdout=True, stderr=True, timestamps=False)
+        # stderr on its own too: the two streams interleave unreliably, and errors go there.
+        # No `tail=`: the engine counts it over both streams before filtering, so later stdout
+        # lines could hide the only stderr line.
+        err = b""
+        if exit_code not in (0, None):
+            err = container.logs(stdout=False, stderr=True)[-8192:]
+        peak = watcher.peak
+        if oom:
+            peak = max(peak or 0, mem)
+        return ContainerResult(
+            exit_code=None if timed_out else exit_code,
+            timed_out=timed_out,
+            oom=oom,
+            wall_time_s=wall,
+            peak_memory_bytes=peak,
+            log=log[-log_bytes:].decode("utf-8", errors="replace"),
+            output_problem=watcher.output_problem,
+            stderr=err.decode("utf-8", errors="replace"),
+        )
+    finally:
+        watcher.stop.set()
+        with contextlib.suppress(NotFound):
+            container.remove(force=True, v=True)

@@ -1,0 +1,237 @@
+"""Images without a registry: spec files, order, folder hashes, root users, cache, staging."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import baselines
+from harness.assets import asset_dir
+from harness.containers.base_images import (
+    Debootstrap,
+    ImageSpec,
+    cache_dir,
+    discover_specs,
+    folder_hash,
+    load_spec,
+    order_specs,
+    package_folder,
+    stage_context,
+)
+from harness.containers.images import is_root_user
+from harness.errors import ConfigError
+
+
+def spec_folder(root: Path, name: str, image_yaml: str | None, dockerfile: str | None) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    if image_yaml is not None:
+        (folder / "image.yaml").write_text(image_yaml)
+    if dockerfile is not None:
+        (folder / "Dockerfile").write_text(dockerfile)
+    return folder
+
+
+# ---- spec files --------------------------------------------------------------------------------
+
+
+def test_a_spec_reads_its_fields_and_defaults_from_the_dockerfile(tmp_path):
+    folder = spec_folder(tmp_path, "tools", None, "# comment\nFROM selma3d/python:3.11\nRUN true\n")
+    spec = load_spec(folder)
+    assert (spec.name, spec.tag, spec.base, spec.include, spec.debootstrap) == (
+        "tools",
+        "selma3d/tools:latest",
+        "selma3d/python:3.11",
+        (),
+        None,
+    )
+    folder = spec_folder(
+        tmp_path,
+        "full",
+        "tag: x/full:2\nbase: x/base:1\nregistry_base: python:3.11-slim\ninclude: [baselines]\n",
+        "ARG BASE=x/base:1\nFROM ${BASE}\n",
+    )
+    spec = load_spec(folder)
+    assert (spec.tag, spec.base, spec.registry_base, spec.include) == (
+        "x/full:2",
+        "x/base:1",
+        "python:3.11-slim",
+        ("baselines",),
+    )
+    rootfs = load_spec(
+        spec_folder(tmp_path, "fs", "base: none\ndebootstrap: {suite: bookworm}\n", None)
+    )
+    assert rootfs.base is None
+    assert rootfs.debootstrap == Debootstrap(suite="bookworm", variant="minbase", packages=())
+
+
+@pytest.mark.parametrize(
+    ("image_yaml", "dockerfile", "words"),
+    [
+        ("tga: x/y:1\n", "FROM a\n", "tga: Extra inputs are not permitted"),
+        ("include: [../secrets]\n", "FROM a\n", "include: include names Python packages"),
+        ("include: baselines\n", "FROM a\n", "include"),
+        ("debootstrap: {variant: minbase}\n", None, "debootstrap.suite: Field required"),
+        ("- a list\n", "FROM a\n", "must be a mapping"),
+        ("tag: [unclosed\n", "FROM a\n", "not valid YAML"),
+        ("tag: x/y:1\n", None, "needs a Dockerfile (or a debootstrap section)"),
+    ],
+)
+def test_a_bad_spec_names_its_file_and_field(tmp_path, image_yaml, dockerfile, words):
+    folder = spec_folder(tmp_path, "bad", image_yaml, dockerfile)
+    with pytest.raises(ConfigError) as err:
+        load_spec(folder)
+    assert str(folder) in str(err.value) and words in str(err.value)
+
+
+def test_the_shipped_specs_build_in_dependency_order():
+    names = [s.name for s in discover_specs()]
+    assert sorted(names) == ["baselines", "baselines-torch", "python", "rootfs"]
+    assert names.index("rootfs") < names.index("python")
+    assert names.index("python") < min(names.index("baselines"), names.index("baselines-torch"))
+    assert [s.name for s in discover_specs(asset_dir("docker"))] == names
+
+
+def test_ordering_puts_bases_first_and_refuses_cycles_and_twins():
+    a = ImageSpec("a", Path("a"), "x/a:1", base="x/c:1")
+    b = ImageSpec("b", Path("b"), "x/b:1", base="x/a:1")
+    c = ImageSpec("c", Path("c"), "x/c:1", base="elsewhere/base:1")
+    assert [s.name for s in order_specs([b, a, c])] == ["c", "a", "b"]
+    looped = ImageSpec("c", Path("c"), "x/c:1", base="x/b:1")
+    with pytest.raises(ConfigError, match="cycle: x/a:1 -> x/c:1 -> x/b:1 -> x/a:1"):
+        order_specs([a, b, looped])
+    with pytest.raises(ConfigError, match="both build x/a:1"):
+        order_specs([a, ImageSpec("a2", Path("a2"), "x/a:1")])
+
+
+# ---- folder hashes -----------------------------------------------------------------------------
+
+
+def make_tree(root: Path) -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "Dockerfile").write_bytes(b"FROM x\n")
+    (root / "sub" / "a.py").write_bytes(b"print(1)\n")
+    return root
+
+
+def test_a_folder_hash_is_the_documented_digest_of_names_and_contents(tmp_path):
+    folder = make_tree(tmp_path / "f")
+    h = hashlib.sha256()
+    for name, data in (("Dockerfile", b"FROM x\n"), ("sub/a.py", b"print(1)\n")):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    assert folder_hash(folder) == "sha256:" + h.hexdigest()
+
+
+def test_a_folder_hash_is_stable_and_sensitive(tmp_path):
+    folder = make_tree(tmp_path / "f")
+    first = folder_hash(folder)
+    assert folder_hash(folder) == first
+    # Elsewhere, with caches beside the files: the same hash.
+    moved = make_tree(tmp_path / "elsewhere" / "g")
+    (moved / "__pycache__").mkdir()
+    (moved / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    (moved / "sub" / "b.pyc").write_bytes(b"\0")
+    assert folder_hash(moved) == first
+    (moved / "sub" / "a.py").write_bytes(b"print(2)\n")
+    assert folder_hash(moved) != first
+    (moved / "sub" / "a.py").write_bytes(b"print(1)\n")
+    assert folder_hash(moved) == first
+    (moved / "sub" / "a.py").rename(moved / "sub" / "c.py")
+    assert folder_hash(moved) != first
+
+
+def test_included_folders_are_hashed_under_their_names(tmp_path):
+    folder = make_tree(tmp_path / "f")
+    pkg = tmp_path / "somewhere" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_bytes(b"X = 1\n")
+    with_pkg = folder_hash(folder, extra={"pkg": pkg})
+    assert with_pkg not in (folder_hash(folder), folder_hash(folder, extra={"other": pkg}))
+    h = hashlib.sha256()
+    for name, data in (
+        ("Dockerfile", b"FROM x\n"),
+        ("sub/a.py", b"print(1)\n"),
+        ("pkg/__init__.py", b"X = 1\n"),
+    ):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    assert with_pkg == "sha256:" + h.hexdigest()
+
+
+# ---- users, cache, staging ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user", "root"),
+    [
+        ("", True),
+        ("root", True),
+        ("0", True),
+        ("0:0", True),
+        ("root:staff", True),
+        (" root ", True),
+        ("app", False),
+        ("1000", False),
+        ("1000:1000", False),
+        ("app:0", False),
+        ("00", False),
+    ],
+)
+def test_root_users_are_recognised(user, root):
+    assert is_root_user(user) is root
+
+
+def test_the_cache_is_the_env_then_xdg_then_home_and_never_in_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SELMA3D_CACHE", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("SELMA3D_CACHE")
+    assert cache_dir() == tmp_path / "xdg" / "selma3d"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid by the XDG specification
+    assert cache_dir() == tmp_path / "home" / ".cache" / "selma3d"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == tmp_path / "home" / ".cache" / "selma3d"
+    monkeypatch.setenv("SELMA3D_CACHE", "")
+    assert cache_dir() == tmp_path / "home" / ".cache" / "selma3d"
+
+
+def test_an_included_package_is_found_where_it_is_imported_from(tmp_path):
+    assert package_folder("baselines") == Path(baselines.__file__).resolve().parent
+    with pytest.raises(ConfigError, match="'no_such_package_here' is not an importable"):
+        package_folder("no_such_package_here")
+    # A module is not a package: there is no folder to stage.
+    with pytest.raises(ConfigError, match="'string' is not an importable Python package"):
+        package_folder("string", spec=tmp_path)
+
+
+def test_staging_copies_the_folder_and_included_packages_without_caches(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    pkg = site / "fakepkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("X = 1\n")
+    (pkg / "sub" / "mod.py").write_text("Y = 2\n")
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"\0")
+    (pkg / "sub" / "stale.pyc").write_bytes(b"\0")
+    monkeypatch.setattr(sys, "path", [str(site), *sys.path])
+    source = spec_folder(tmp_path, "ctx-src", None, "FROM x\n")
+    (source / "requirements.txt").write_text("# nothing to install\n")
+    ctx = stage_context(source, include={"fakepkg": package_folder("fakepkg")})
+    try:
+        staged = sorted(p.relative_to(ctx).as_posix() for p in ctx.rglob("*"))
+        assert staged == [
+            "Dockerfile",
+            "fakepkg",
+            "fakepkg/__init__.py",
+            "fakepkg/sub",
+            "fakepkg/sub/mod.py",
+            "requirements.txt",
+            "wheels",
+        ]
+        assert (ctx / "fakepkg" / "sub" / "mod.py").read_text() == "Y = 2\n"
+    finally:
+        shutil.rmtree(ctx)
