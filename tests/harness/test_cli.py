@@ -127,3 +127,16 @@ def test_demo_reuses_its_split_only_for_the_same_recipe(tmp_path, monkeypatch):
     assert demo("--cases", "2") == first  # same recipe: not written again
     changed = demo("--cases", "3")
     assert changed[0] != first[0] and changed[1] == 6  # 3 images + 3 labels
+
+
+def test_baselines_commands_need_the_real_data_folder(tmp_path, capsys):
+    work = tmp_path / "work"
+    assert exit_code(["baselines", "prepare", "--work", str(work)]) == EXIT_BAD_INPUT
+    assert "--real-data" in capsys.readouterr().err
+    empty = tmp_path / "patches"
+    empty.mkdir()
+    args = ["baselines", "prepare", "--work", str(work), "--real-data", str(empty)]
+    assert exit_code(args) == EXIT_BAD_INPUT
+    assert "no train/ and no val/ folder" in " ".join(capsys.readouterr().err.split())
+    # Reported before anything was generated.
+    assert not work.exists()
