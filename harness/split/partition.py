@@ -3,8 +3,8 @@
 ``OUT/sample`` and ``OUT/test`` are splits whose manifests point at the source split's files (no
 volume is copied; paths follow :func:`~harness.split.importers.manifest_path`). The sample is
 drawn per structure, in proportion to each structure's share of the source (largest-remainder
-rounding), so both parts keep the source's mix of structures. ``OUT/partition.json`` records the seed, the
-sizes and the source's content hash.
+rounding), so both parts keep the source's mix of structures. ``OUT/partition.json`` records the
+seed, the sizes and the source's content hash.
 """
 
 from __future__ import annotations
