@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test setup venv engine images browser lint clean
 
 demo: setup
-	$(BIN)/selma3d demo
+	$(BIN)/selma3d demo --out runs/demo
 
 test: setup browser
 	$(BIN)/python -m pytest

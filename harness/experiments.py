@@ -23,7 +23,6 @@ from baselines.tuning import LabeledCase
 __all__ = [
     "GENERATED",
     "METHODS",
-    "REAL_DATA",
     "TABLE_METRICS",
     "GeneratedSpec",
     "default_paths",
@@ -37,8 +36,6 @@ __all__ = [
     "write_json",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "lsm-patches"
 METHODS: tuple[str, ...] = ("threshold", "classical", "unet-scratch", "unet")
 TABLE_METRICS: tuple[str, ...] = ("dice", "cldice", "blob_f1")
 
@@ -102,14 +99,30 @@ def prepare_generated(work: Path) -> dict[str, Path]:
     return out
 
 
-def prepare_real(work: Path, *, source: Path = REAL_DATA) -> dict[str, Path]:
-    """Import the real sample's ``train`` and ``val`` folders as two splits (manifests only)."""
+def prepare_real(work: Path, *, source: Path) -> dict[str, Path]:
+    """Import the real sample's ``train`` and ``val`` folders as two splits (manifests only).
+
+    Parameters
+    ----------
+    work : Path
+        Folder the two splits are written into (``real-train``, ``real-val``).
+    source : Path, keyword-only
+        The real patches: a folder with ``train/`` and ``val/`` in the layout of
+        :func:`harness.split.importers.import_layout` (e.g. ``../shared/data/lsm-patches``).
+
+    Raises
+    ------
+    ConfigError
+        ``source`` lacks ``train/`` or ``val/``.
+    """
+    from harness.errors import ConfigError
     from harness.split.importers import import_layout
 
-    if not source.is_dir():
-        raise FileNotFoundError(
-            f"{source}: the real patches are missing; they are expected beside the checkout at "
-            "../shared/data/lsm-patches."
+    missing = [p for p in ("train", "val") if not (source / p).is_dir()]
+    if missing:
+        raise ConfigError(
+            f"{source}: no {' and no '.join(m + '/' for m in missing)} folder; the real patches "
+            "are a folder with train/ and val/ (such as lsm-patches)."
         )
     out = {}
     for phase in ("train", "val"):
@@ -213,9 +226,8 @@ def tune_to_file(
 
 
 def _shown(path: str | Path) -> str:
-    """A path as recorded in provenance: relative to the repository when inside it."""
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
+    """A path as recorded in provenance: as it was given, so the command can be run again."""
+    return Path(path).as_posix()
 
 
 def _plain(grid: dict[str, tuple[Any, ...]]) -> dict[str, list[Any]]:
@@ -343,6 +355,7 @@ def run_table(
     out: Path,
     *,
     work: Path,
+    real_data: Path,
     weights_dir: Path,
     params_path: Path,
     methods: Sequence[str] = METHODS,
@@ -350,9 +363,12 @@ def run_table(
 ) -> str:
     """Evaluate every baseline on the generated and the real validation splits; write markdown.
 
-    The per-case rows are kept in ``work/table-rows.json``. Returns the markdown.
+    The real splits are imported from ``real_data`` (see :func:`prepare_real`). The per-case rows
+    are kept in ``work/table-rows.json``. Returns the markdown.
     """
-    paths = {**prepare_generated(work), **prepare_real(work)}
+    # The real data first: a wrong folder is reported before minutes of generating.
+    real = prepare_real(work, source=real_data)
+    paths = {**prepare_generated(work), **real}
     sections = {}
     all_rows = {}
     for name, title in (

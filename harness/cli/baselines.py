@@ -11,9 +11,33 @@ import click
 
 __all__ = ["COMMANDS", "baselines"]
 
-_REPO = Path(__file__).resolve().parents[2]
-_WEIGHTS = _REPO / "baselines" / "weights"
-_PARAMS = _REPO / "baselines" / "classical_params.json"
+# The shipped artefacts are the installed `baselines` package's own files; the modules that
+# know their paths import scikit-image or torch, so they are looked up when a command runs.
+_WEIGHTS_SHOWN = "the baselines package's weights/"
+_PARAMS_SHOWN = "the baselines package's classical_params.json"
+
+
+def _real_data_option(command: Callable[..., None]) -> Callable[..., None]:
+    """The required ``--real-data`` option of the commands that import the real patches."""
+    return click.option(
+        "--real-data",
+        "real_data",
+        required=True,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="The real patches: a folder with train/ and val/ (e.g. ../shared/data/lsm-patches).",
+    )(command)
+
+
+def _params_path(path: Path | None) -> Path:
+    from baselines.classical import PARAMS_PATH
+
+    return PARAMS_PATH if path is None else path
+
+
+def _weights_dir(path: Path | None) -> Path:
+    from baselines.unet import WEIGHTS_PATH
+
+    return WEIGHTS_PATH.parent if path is None else path
 
 
 def _labeled_splits(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -41,24 +65,30 @@ def baselines() -> None:
     show_default=True,
     help="Folder for the generated splits and the imported real splits.",
 )
-def prepare(work: Path) -> None:
+@_real_data_option
+def prepare(work: Path, real_data: Path) -> None:
     """Generate the baselines' synthetic splits and import the real patches; print their paths."""
     from harness.experiments import prepare_generated, prepare_real
 
-    paths = {**prepare_generated(work), **prepare_real(work)}
+    # The real data first: a wrong folder is reported before minutes of generating.
+    real = prepare_real(work, source=real_data)
+    paths = {**prepare_generated(work), **real}
     for name, path in paths.items():
         click.echo(f"{name}\t{path}")
 
 
 @baselines.command("tune")
 @_labeled_splits("Labeled split (repeatable): the public sample the search sees.")
-@click.option("--out", type=click.Path(path_type=Path), default=_PARAMS, show_default=True)
-def tune(data: tuple[Path, ...], out: Path) -> None:
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, show_default=_PARAMS_SHOWN
+)
+def tune(data: tuple[Path, ...], out: Path | None) -> None:
     """Grid-search the classical baseline's parameters per structure and track."""
     from rich.console import Console
 
     from harness.experiments import tune_to_file
 
+    out = _params_path(out)
     console = Console(stderr=True)
     doc = tune_to_file(list(data), out, progress=lambda line: console.print(line, highlight=False))
     for track, score in doc["track_scores"].items():
@@ -184,24 +214,40 @@ def train(
 @click.option(
     "--work", type=click.Path(path_type=Path), default=Path("runs/baselines"), show_default=True
 )
-@click.option("--weights-dir", type=click.Path(path_type=Path), default=_WEIGHTS, show_default=True)
+@_real_data_option
 @click.option(
-    "--params", "params_path", type=click.Path(path_type=Path), default=_PARAMS, show_default=True
+    "--weights-dir", type=click.Path(path_type=Path), default=None, show_default=_WEIGHTS_SHOWN
+)
+@click.option(
+    "--params",
+    "params_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    show_default=_PARAMS_SHOWN,
 )
 @click.option(
     "--retrain",
     is_flag=True,
     help="First redo the parameter search and both trainings with the default settings.",
 )
-def table(out: Path, work: Path, weights_dir: Path, params_path: Path, retrain: bool) -> None:
+def table(
+    out: Path,
+    work: Path,
+    real_data: Path,
+    weights_dir: Path | None,
+    params_path: Path | None,
+    retrain: bool,
+) -> None:
     """Score every baseline on the generated and real validation splits; write the table."""
     from rich.console import Console
 
     from harness.experiments import prepare_generated, prepare_real, run_table
 
     console = Console(stderr=True)
+    weights_dir, params_path = _weights_dir(weights_dir), _params_path(params_path)
     if retrain:
-        paths = {**prepare_generated(work), **prepare_real(work)}
+        real = prepare_real(work, source=real_data)
+        paths = {**prepare_generated(work), **real}
         labeled = [str(paths["generated-train"]), str(paths["real-train"])]
         ctx = click.get_current_context()
         ctx.invoke(tune, data=tuple(map(Path, labeled)), out=params_path)
@@ -215,6 +261,7 @@ def table(out: Path, work: Path, weights_dir: Path, params_path: Path, retrain: 
     text = run_table(
         out,
         work=work,
+        real_data=real_data,
         weights_dir=weights_dir,
         params_path=params_path,
         progress=lambda line: console.print(line, highlight=False),

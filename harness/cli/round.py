@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,10 +14,11 @@ from rich.table import Table
 from harness.cli.options import limit_option, limits_from_options
 from leaderboard.profiles import PROFILES
 
+if TYPE_CHECKING:
+    from harness.rounds.config import TeamConfig
+
 __all__ = ["COMMANDS"]
 
-_REPO = Path(__file__).resolve().parents[2]
-DEMO_CONFIG = _REPO / "examples" / "demo" / "round.yaml"
 # What a round writes into its output folder (harness.rounds.round.run_round).
 _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
 
@@ -202,31 +204,44 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
-    default=_REPO / "runs" / "demo",
+    default=Path("selma3d-demo"),
     show_default=True,
-    help="Where the data, runs and leaderboard go.",
+    help="Where the data, runs and leaderboard go (relative to the current folder).",
 )
 @click.option("--cases", type=int, default=8, show_default=True, help="Hidden cases to generate.")
 @click.option("--size", type=int, default=96, show_default=True, help="Edge of each cubic case.")
 @click.option("--seed", type=int, default=2024, show_default=True)
 @click.option(
+    "--teams",
+    default=None,
+    help="Comma-separated teams to run, e.g. threshold,template (default: all of the demo "
+    "round: unet, classical, threshold, template; only unet needs the torch image).",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue an interrupted demo instead of starting its runs over (same images only).",
 )
-def demo_command(out_dir: Path, cases: int, size: int, seed: int, resume: bool) -> None:
+def demo_command(
+    out_dir: Path, cases: int, size: int, seed: int, teams: str | None, resume: bool
+) -> None:
     """Run a complete round on generated data: baselines and the template as teams.
 
-    Each demo starts its container runs and leaderboard over, keeping the generated split:
-    after an update the team images differ, and a round refuses to mix two images in a run.
-    The split is written again when --cases, --size or --seed differ, or the generator changed.
+    The round is the shipped examples/demo/round.yaml; its teams are the shipped example
+    submissions. Each demo starts its container runs and leaderboard over, keeping the generated
+    split: after an update the team images differ, and a round refuses to mix two images in a
+    run. The split is written again when --cases, --size or --seed differ, or the generator
+    changed.
     """
+    from harness.assets import asset_dir
     from harness.rounds.config import load_round_config
     from harness.rounds.round import run_round
     from harness.split.manifest import MANIFEST_NAME
     from harness.split.synth import split_is_current, synthesize_split
 
     console = Console(stderr=True)
+    config = load_round_config(asset_dir("examples") / "demo" / "round.yaml")
+    picked = _demo_teams(config.teams, teams)
     out_dir = out_dir.resolve()
     hidden = out_dir / "data" / "hidden"
     if not resume:
@@ -244,17 +259,41 @@ def demo_command(out_dir: Path, cases: int, size: int, seed: int, resume: bool) 
         # Also after --cases, --size or --seed changed, or the generator itself did.
         console.print(f"generating a hidden split of {cases} cases ({size}^3) in {hidden}")
         synthesize_split(hidden, **recipe)  # type: ignore[arg-type]
-    config = load_round_config(DEMO_CONFIG)
     config = config.model_copy(
         update={
             "output": str(out_dir),
             "phases": {
                 config.phase: config.phases[config.phase].model_copy(update={"split": hidden})
             },
+            "teams": picked,
         }
     )
     result = run_round(config, console=console)
     Console().print(f"\nThe report: [bold]{result.report}[/bold]")
+
+
+def _demo_teams(teams: tuple[TeamConfig, ...], wanted: str | None) -> tuple[TeamConfig, ...]:
+    """The demo's teams named in ``wanted`` (all if None), each built from a shipped submission.
+
+    The round file names its folders by the shipped submissions' names; they are taken from
+    :func:`harness.assets.asset_dir` so the demo runs the same in a checkout and a wheel.
+    """
+    from harness.assets import asset_dir
+
+    names = [t.name for t in teams]
+    chosen = names if wanted is None else [n.strip() for n in wanted.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in names]
+    if unknown or not chosen:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'no team given'}; the demo's teams are {', '.join(names)}",
+            param_hint="--teams",
+        )
+    submissions = asset_dir("submissions")
+    return tuple(
+        t.model_copy(update={"folder": submissions / t.folder.name}) if t.folder else t
+        for t in teams
+        if t.name in chosen
+    )
 
 
 COMMANDS: list[click.Command] = [round_command, check_command, demo_command]

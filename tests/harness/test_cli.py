@@ -129,3 +129,47 @@ def test_demo_reuses_its_split_only_for_the_same_recipe(tmp_path, monkeypatch):
     assert demo("--cases", "2") == first  # same recipe: not written again
     changed = demo("--cases", "3")
     assert changed[0] != first[0] and changed[1] == 6  # 3 images + 3 labels
+
+
+def test_demo_runs_the_named_teams_from_the_shipped_submissions(tmp_path, monkeypatch):
+    import harness.rounds.round
+    from harness.assets import asset_dir
+
+    seen = {}
+
+    def fake_round(config, *, console):
+        seen["teams"] = [(t.name, t.folder) for t in config.teams]
+        return type("R", (), {"report": "r"})()
+
+    monkeypatch.setattr(harness.rounds.round, "run_round", fake_round)
+    monkeypatch.chdir(tmp_path)
+    args = ["demo", "--out", "out", "--cases", "2", "--size", "12", "--teams", "template,threshold"]
+    assert cli.main(args=args, standalone_mode=False) is None
+    shipped = asset_dir("submissions")
+    # In the round file's order, whatever the order asked for.
+    assert seen["teams"] == [
+        ("threshold", shipped / "baseline-threshold"),
+        ("template", shipped / "template"),
+    ]
+    assert (tmp_path / "out" / "data" / "hidden" / "manifest.csv").is_file()
+
+
+def test_demo_refuses_an_unknown_team_before_writing_anything(tmp_path, capsys):
+    assert exit_code(["demo", "--out", str(tmp_path / "out"), "--teams", "threshold,nope"]) == 2
+    assert "nope; the demo's teams are unet, classical, threshold, template" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_baselines_commands_need_the_real_data_folder(tmp_path, capsys):
+    work = tmp_path / "work"
+    assert exit_code(["baselines", "prepare", "--work", str(work)]) == EXIT_BAD_INPUT
+    assert "--real-data" in capsys.readouterr().err
+    empty = tmp_path / "patches"
+    empty.mkdir()
+    args = ["baselines", "prepare", "--work", str(work), "--real-data", str(empty)]
+    assert exit_code(args) == EXIT_BAD_INPUT
+    assert "no train/ and no val/ folder" in " ".join(capsys.readouterr().err.split())
+    # Reported before anything was generated.
+    assert not work.exists()

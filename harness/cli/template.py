@@ -1,0 +1,34 @@
+"""Command ``template``: a participant's starting point, written out of the installed package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["COMMANDS", "template_command"]
+
+
+@click.command("template")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option(
+    "--example",
+    default="template",
+    show_default=True,
+    help="Which shipped submission to copy: the template or a baseline (baseline-threshold, ...).",
+)
+def template_command(folder: Path, example: str) -> None:
+    """Write the submission template (Dockerfile, predict.py, README, CI workflow) into FOLDER.
+
+    FOLDER must be new or empty: nothing is ever overwritten. Then build and check it with
+    `selma3d check FOLDER --split SAMPLE`.
+    """
+    from harness.assets import write_submission
+
+    written = write_submission(folder, example=example)
+    for path in sorted(p for p in written.rglob("*") if p.is_file()):
+        click.echo(path.relative_to(written).as_posix())
+    click.echo(f"wrote the {example} submission into {written}")
+
+
+COMMANDS: list[click.Command] = [template_command]
