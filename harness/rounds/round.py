@@ -457,13 +457,19 @@ _SHORT = {"dice": "Dice", "cldice": "clDice", "blob_f1": "F1", "pq": "PQ"}
 def _print_summary(
     chosen: pd.DataFrame, leaderboard_dir: Path, console: Console, timings: dict[str, float]
 ) -> None:
+    from metrics import METRIC_COLUMNS
+
     board = pd.read_csv(leaderboard_dir / "leaderboard.csv")
-    # The metrics that ranked each track (columns "<track>_<metric>_rank"), shown as means.
-    ranked = [
-        (match.group(1), match.group(2))
-        for col in board.columns
-        if (match := re.fullmatch(r"(vessel|spot)_(.+)_rank", col))
-    ]
+    # The metrics that ranked each track (columns "<track>_<metric>_rank", or
+    # "<track>:<structure or category>_<metric>_rank" per unit), shown as means over the track.
+    names = "|".join(re.escape(m) for m in METRIC_COLUMNS)
+    ranked = list(
+        dict.fromkeys(
+            (match.group(1), match.group(2))
+            for col in board.columns
+            if (match := re.fullmatch(rf"(vessel|spot)(?::.+)?_({names})_rank", col))
+        )
+    )
     # No vertical rules, so the whole board fits an 80-column terminal.
     table = Table(
         title="Leaderboard",

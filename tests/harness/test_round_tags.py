@@ -199,4 +199,7 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
     }
     assert record["config"]["leaderboards"][0] == {"name": "no-ssl", "where": {"ssl": False}}
     assert result.leaderboards["ssl"]["teams"] == ["alpha"]
-    assert "leaderboard undecided: no team's selected submission" in console.export_text()
+    text = console.export_text()
+    assert "leaderboard undecided: no team's selected submission" in text
+    # The terminal board shows the ranked metrics' means with category units too.
+    assert "clDice" in text.split("Leaderboard")[-1]
