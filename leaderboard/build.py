@@ -132,7 +132,10 @@ def compute_leaderboard(
                 f"ranked metrics {dict((t, list(config.ranked_for(t))) for t in per_track)}"
             ],
         )
-    inputs = ranking_inputs(prepared, ranked=ranked, aggregation=config.aggregation)
+    categories = _structure_categories(prepared, config, ranked, source)
+    inputs = ranking_inputs(
+        prepared, ranked=ranked, aggregation=config.aggregation, categories=categories
+    )
     full = score(inputs, scheme=config.scheme, alpha=config.test.alpha)
     rank = full.rank[0]
     boot = None
@@ -162,6 +165,30 @@ def compute_leaderboard(
         config=config,
         ranked=ranked,
     )
+
+
+def _structure_categories(
+    results: Results, config: RankingConfig, ranked: dict[str, tuple[str, ...]], source: str
+) -> dict[str, str] | None:
+    """Category of every structure of the ranked tracks; an error names each unmapped one."""
+    if config.categories is None:
+        return None
+    mapping: dict[str, str] = {}
+    problems = []
+    cases = results.cases[results.cases["track"].isin(list(ranked))]
+    for structure, group in cases.groupby("structure", sort=True):
+        category = config.category_of(str(structure))
+        if category is None:
+            problems.append(
+                f"structure {structure!r} (cases {', '.join(group['case_id'])}) has no category: "
+                f"the ranking configuration's categories map only "
+                f"{', '.join(sorted(config.categories))}; add it"
+            )
+        else:
+            mapping[str(structure)] = category
+    if problems:
+        raise ResultsError(source, problems)
+    return mapping
 
 
 def _profile_problems(results: pd.DataFrame, name: str) -> list[str]:
@@ -301,6 +328,12 @@ def leaderboard_record(
             },
             "ranked_metrics": list(board.ranked.get(track, ())),
         }
+        if board.config.categories is not None:
+            tracks[track]["categories"] = {
+                str(u[1]): list(board.inputs.unit_cases[u])
+                for u in board.inputs.units
+                if u[0] == track
+            }
     groups = []
     for g in sorted({int(x) for x in board.groups if x > 0}):
         members = [res.teams[i] for i in board.order if board.groups[i] == g]
@@ -312,7 +345,7 @@ def leaderboard_record(
             "resamples": boot.resamples,
             "seed": boot.seed,
             "confidence": boot.confidence,
-            "stratified_by": board.config.aggregation,
+            "stratified_by": board.config.unit_kind,
             "kendall_tau": {
                 "mean": float(taus.mean()) if taus.size else None,
                 "median": float(np.median(taus)) if taus.size else None,
@@ -351,7 +384,7 @@ def _markdown(board: Leaderboard) -> str:
     lines = [f"# {_md_escape(board.config.report.title)}", ""]
     lines.append(
         f"Profile: {board.config.profile}. "
-        f"Scheme: {board.config.scheme}, aggregated per {board.config.aggregation}; "
+        f"Scheme: {board.config.scheme}, aggregated per {board.config.unit_kind}; "
         + "; ".join(f"{tr}: {', '.join(board.ranked[tr])}" for tr in tracks)
         + ". Lower score is better."
     )

@@ -112,6 +112,12 @@ class RankingConfig(_Frozen):
     aggregation : {"track", "structure"}
         The unit of aggregation: a whole track, or each structure within a track (a track's
         score is then the mean over its structures).
+    categories : dict of str to str, optional
+        Category of each structure (e.g. ``{blood_vessel: dense, peripheral_nerve: sparse}``):
+        the unit becomes (track, category), as the SELMA3D 2026 web page ranks dense and sparse
+        structures of each type apart. A key is a structure as the results name it or as the
+        profile names it (``cfos`` or ``cfos_neuron`` under ``selma3d-2026``). Needs
+        ``aggregation: track``; every structure of the results must be mapped.
     ranked_metrics : dict of str to tuple of str, optional
         Ranked metrics per track; the profile's when omitted. A track listed with no metrics
         is left out of the overall score.
@@ -136,6 +142,7 @@ class RankingConfig(_Frozen):
     )
     aggregation: Literal["track", "structure"] = "track"
     ranked_metrics: dict[str, tuple[str, ...]] | None = None
+    categories: dict[str, str] | None = None
     bootstrap: BootstrapConfig = BootstrapConfig()
     test: TestConfig = TestConfig()
     report: ReportConfig = ReportConfig()
@@ -153,6 +160,42 @@ class RankingConfig(_Frozen):
         filled.setdefault("scheme", profile.scheme)
         filled.setdefault("aggregation", profile.aggregation)
         return filled
+
+    @model_validator(mode="after")
+    def _check_categories(self) -> RankingConfig:
+        if self.categories is None:
+            return self
+        if not self.categories:
+            raise ValueError("categories: empty; map each structure to a category, or omit it")
+        if self.aggregation != "track":
+            raise ValueError(
+                f"categories: the unit is then (track, category); aggregation "
+                f"{self.aggregation!r} cannot be used with it, set aggregation: track"
+            )
+        blank = sorted(k for k, v in self.categories.items() if not k.strip() or not v.strip())
+        if blank:
+            raise ValueError(f"categories: empty structure or category name for {blank}")
+        return self
+
+    @property
+    def unit_kind(self) -> str:
+        """What a ranking unit is: ``"track"``, ``"structure"`` or ``"category"``."""
+        return "category" if self.categories is not None else self.aggregation
+
+    def category_of(self, structure: str) -> str | None:
+        """Category of ``structure``, by its own name or the profile's; None when unmapped.
+
+        Examples
+        --------
+        >>> cfg = RankingConfig(profile="selma3d-2026", categories={"cfos_neuron": "dense"})
+        >>> cfg.category_of("cfos"), cfg.category_of("protein")
+        ('dense', None)
+        """
+        if self.categories is None:
+            return None
+        if structure in self.categories:
+            return self.categories[structure]
+        return self.categories.get(PROFILES[self.profile].structure_name(structure))
 
     @model_validator(mode="after")
     def _check_metrics(self) -> RankingConfig:

@@ -1,8 +1,9 @@
 """Rank teams: the three schemes, composed the same way from (unit, metric) ranks to one score.
 
-A *unit* is a track (``aggregation: track``) or a structure within a track
-(``aggregation: structure``). For every unit and ranked metric each scheme gives each team a
-rank-like value (lower is better):
+A *unit* is a track (``aggregation: track``), a structure within a track
+(``aggregation: structure``), or a category of structures within a track (``categories:``, e.g.
+the SELMA3D 2026 dense and sparse structures of each type). For every unit and ranked metric
+each scheme gives each team a rank-like value (lower is better):
 
 ``aggregate-then-rank``
     the rank (ties share the lowest rank: 1, 1, 3) of the team's mean over the unit's cases;
@@ -22,6 +23,7 @@ bootstrap counts give the replicates, so one code path serves both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +42,8 @@ __all__ = [
     "score",
 ]
 
-UnitKey = tuple[str, str | None]  # (track, structure) or (track, None) for a whole track
+# (track, structure), (track, category), or (track, None) for a whole track
+UnitKey = tuple[str, str | None]
 # Means closer than this count as equal, so summation order cannot break a true tie.
 _DECIMALS = 10
 
@@ -176,7 +179,11 @@ def holm_adjust(pvalues: np.ndarray) -> np.ndarray:
 
 
 def ranking_inputs(
-    results: Results, *, ranked: dict[str, tuple[str, ...]], aggregation: str
+    results: Results,
+    *,
+    ranked: dict[str, tuple[str, ...]],
+    aggregation: str,
+    categories: Mapping[str, str] | None = None,
 ) -> RankingInputs:
     """Arrange a validated results table into per-(unit, metric) team-by-case arrays.
 
@@ -187,21 +194,53 @@ def ranking_inputs(
     ranked : dict of str to tuple of str, keyword-only
         Ranked metrics per track.
     aggregation : {"track", "structure"}, keyword-only
+    categories : mapping of str to str, optional, keyword-only
+        Category of each structure of the results (structure names as in the table). When
+        given, the unit is (track, category) and ``aggregation`` must be ``"track"``.
 
     Returns
     -------
     RankingInputs
+
+    Raises
+    ------
+    ValueError
+        On an unknown aggregation, ``categories`` with ``aggregation="structure"``, or a
+        structure of a ranked track that ``categories`` does not map.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from leaderboard.results import prepare_results
+    >>> t = pd.DataFrame({"team": "a", "case_id": ["c1", "c2", "c3"], "track": "spot",
+    ...     "structure": ["cfos", "cell_nucleus", "amyloid_plaque"], "status": "ok",
+    ...     "dice": 0.5, "pq": 0.5})
+    >>> r = prepare_results(t, ranked={"spot": ("dice", "pq")})
+    >>> x = ranking_inputs(r, ranked={"spot": ("dice", "pq")}, aggregation="track",
+    ...     categories={"cfos": "dense", "cell_nucleus": "dense", "amyloid_plaque": "sparse"})
+    >>> x.units, x.unit_cases[("spot", "dense")]
+    ((('spot', 'dense'), ('spot', 'sparse')), ('c1', 'c2'))
     """
     if aggregation not in ("track", "structure"):
         raise ValueError(f"aggregation must be 'track' or 'structure', got {aggregation!r}")
+    if categories is not None and aggregation != "track":
+        raise ValueError("categories group structures into units; use them with aggregation track")
     frame = results.frame
     teams = results.teams
     units: list[UnitKey] = []
     unit_cases: dict[UnitKey, tuple[str, ...]] = {}
     for (track, structure), group in results.cases.groupby(["track", "structure"], sort=True):
-        key: UnitKey = (str(track), str(structure) if aggregation == "structure" else None)
         if not ranked.get(str(track)):
             continue
+        if categories is not None:
+            if str(structure) not in categories:
+                raise ValueError(
+                    f"structure {structure!r} (track {track!r}) has no category; categories "
+                    f"map {sorted(categories)}"
+                )
+            key: UnitKey = (str(track), categories[str(structure)])
+        else:
+            key = (str(track), str(structure) if aggregation == "structure" else None)
         if key not in unit_cases:
             units.append(key)
             unit_cases[key] = ()

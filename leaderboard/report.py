@@ -261,7 +261,7 @@ def render_html(
         "overall",
         "Overall ranking",
         f'<p class="note">Profile {_e(cfg.profile)}: {_e(cfg.scheme)}, aggregated per '
-        f"{_e(cfg.aggregation)}. Score = mean of "
+        f"{_e(cfg.unit_kind)}. Score = mean of "
         "the track ranks; lower is better. Ties share the lowest rank.</p>"
         + _overall_table(board)
         + tied_note,
@@ -296,7 +296,7 @@ def render_html(
             "uncertainty",
             "Ranking uncertainty",
             f'<p class="note">{b.resamples} bootstrap resamples of the cases (seed {b.seed}, '
-            f"stratified per {_e(cfg.aggregation)}). Circle area: share of resamples with that "
+            f"stratified per {_e(cfg.unit_kind)}). Circle area: share of resamples with that "
             f"rank; black: median and {round(b.confidence * 100)}% interval. {tau_text}</p>"
             + _img(png, "bootstrap rank distribution"),
         )
@@ -365,7 +365,7 @@ def render_html(
         ("tool", f"selma3d {record['tool']['version']}"),
         ("profile", cfg.profile),
         ("scheme", cfg.scheme),
-        ("aggregation", cfg.aggregation),
+        ("aggregation", cfg.unit_kind),
         ("ranked metrics", "; ".join(f"{t}: {', '.join(m)}" for t, m in board.ranked.items())),
     ]
     for team in teams:

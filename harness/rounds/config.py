@@ -26,10 +26,13 @@ Example
       - name: team-a
         display_name: Team A
         affiliation: Somewhere University
+        tags: {ssl: true}              # recorded in results.csv and round.json
         submissions:
-          - {image: team-a/seg:v1, phase: preliminary}
+          - {image: team-a/seg:v1, phase: preliminary, tags: {ssl: false}}  # overrides the team's
           - {folder: submissions/team-a, phase: final}
-      - {name: team-b, tarball: uploads/team-b.tar}   # one submission, every phase
+      - {name: team-b, tarball: uploads/team-b.tar, tags: {ssl: false}}   # one submission
+    leaderboards:                      # besides the full one: leaderboards/<name>/
+      - {name: no-ssl, where: {ssl: false}}
 """
 
 from __future__ import annotations
@@ -48,16 +51,22 @@ from leaderboard import RankingConfig, load_ranking_config
 from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
+    "LeaderboardFilter",
     "MetricSettings",
     "PhaseConfig",
     "RoundConfig",
     "SubmissionSource",
+    "TagValue",
     "TeamConfig",
     "load_round_config",
     "ranking_config_for",
+    "tags_match",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+TagValue = bool | int | float | str
+"""A tag's value: a scalar (``ssl: false``, ``pretraining: none``)."""
+
 
 
 class _Strict(BaseModel):
@@ -82,6 +91,9 @@ class SubmissionSource(_Strict):
         None, description="Phase it was submitted to; none means every phase."
     )
     label: str | None = Field(None, description="A name for this submission (default: its index).")
+    tags: dict[str, TagValue] = Field(
+        default_factory=dict, description="Tags of this submission; they override the team's."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SubmissionSource:
@@ -105,6 +117,9 @@ class TeamConfig(_Strict):
     name: str
     display_name: str | None = None
     affiliation: str | None = None
+    tags: dict[str, TagValue] = Field(
+        default_factory=dict, description="Tags of every submission of the team (ssl: false)."
+    )
     submissions: tuple[SubmissionSource, ...] = ()
     # Shorthand for a single submission used in every phase.
     image: str | None = None
@@ -136,6 +151,43 @@ class TeamConfig(_Strict):
         if self.submissions:
             return self.submissions
         return (SubmissionSource(image=self.image, tarball=self.tarball, folder=self.folder),)
+
+
+def tags_match(tags: dict[str, TagValue], where: dict[str, TagValue]) -> bool:
+    """Whether ``tags`` has every tag of ``where`` with an equal value.
+
+    A boolean equals only a boolean, so ``ssl: 0`` does not match ``ssl: false``.
+
+    Examples
+    --------
+    >>> tags_match({"ssl": False, "gpu": 1}, {"ssl": False})
+    True
+    >>> tags_match({"ssl": 0}, {"ssl": False}), tags_match({}, {"ssl": False})
+    (False, False)
+    """
+    for key, want in where.items():
+        if key not in tags:
+            return False
+        have = tags[key]
+        if isinstance(have, bool) != isinstance(want, bool) or have != want:
+            return False
+    return True
+
+
+class LeaderboardFilter(_Strict):
+    """A leaderboard of the teams whose selected submission carries the given tags."""
+
+    name: str = Field(description="Its folder: leaderboards/<name>/.")
+    where: dict[str, TagValue] = Field(
+        min_length=1, description="Tags a team's selected submission must carry, with values."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _safe_board_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"leaderboard name must be safe as a folder name, got {value!r}")
+        return value
 
 
 class PhaseConfig(_Strict):
@@ -173,6 +225,9 @@ class RoundConfig(_Strict):
         None, description="The edition's rules (leaderboard.profiles); else the ranking's."
     )
     teams: tuple[TeamConfig, ...]
+    leaderboards: tuple[LeaderboardFilter, ...] = Field(
+        (), description="Leaderboards of the teams matching a tag filter, besides the full one."
+    )
     source: Path | None = Field(None, description="The file this was loaded from.")
 
     @field_validator("name")
@@ -221,6 +276,22 @@ class RoundConfig(_Strict):
             if sub.phase in (None, self.phase):
                 picked.append((sub.label or f"s{index:02d}", sub))
         return picked
+
+    def tags_of(self, team: str, submission: str) -> dict[str, TagValue]:
+        """Tags of a team's submission in this phase: the team's, overridden by the submission's.
+
+        Raises
+        ------
+        KeyError
+            No such team or submission in this phase.
+        """
+        found = [t for t in self.teams if t.name == team]
+        if not found:
+            raise KeyError(f"no team {team!r}")
+        for sub_id, sub in self.submissions_for(found[0]):
+            if sub_id == submission:
+                return {**found[0].tags, **sub.tags}
+        raise KeyError(f"team {team!r} has no submission {submission!r} in phase {self.phase!r}")
 
 
 def load_round_config(path: str | Path) -> RoundConfig:
@@ -293,6 +364,37 @@ def _cross_problems(raw: dict[str, Any]) -> list[str]:
                     f"teams.{i}.submissions.{j}.phase: {sub_phase!r} is not one of phases "
                     f"{sorted(phases)}"
                 )
+    problems.extend(_filter_problems(raw, teams))
+    return problems
+
+
+def _filter_problems(raw: dict[str, Any], teams: list[Any] | tuple[Any, ...]) -> list[str]:
+    """Leaderboard filters with a duplicate name, or naming a tag no team or submission has."""
+    boards = raw.get("leaderboards")
+    if not isinstance(boards, list | tuple):
+        return []
+    known: set[str] = set()
+    for team in teams:
+        if not isinstance(team, dict):
+            continue
+        for holder in (team, *(team.get("submissions") or ())):
+            tags = holder.get("tags") if isinstance(holder, dict) else None
+            if isinstance(tags, dict):
+                known.update(str(k) for k in tags)
+    problems = []
+    names = [b.get("name") for b in boards if isinstance(b, dict)]
+    dupes = sorted({str(n) for n in names if n is not None and names.count(n) > 1})
+    if dupes:
+        problems.append(f"leaderboards: duplicate leaderboard name(s) {dupes}")
+    for i, board in enumerate(boards):
+        where = board.get("where") if isinstance(board, dict) else None
+        if not isinstance(where, dict):
+            continue
+        for tag in sorted(str(k) for k in where if str(k) not in known):
+            problems.append(
+                f"leaderboards.{i}.where: unknown tag {tag!r}; the teams and submissions carry "
+                f"{sorted(known) or 'no tags'}"
+            )
     return problems
 
 

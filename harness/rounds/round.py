@@ -8,14 +8,17 @@
    interrupted one stopped, and never mixes two different images in one folder);
 4. **scoring**: evaluate every submission, sharing the reference-side work across teams;
 5. **selection**: one submission per team (the last, or the best by the round's own ranking);
-6. **leaderboard**: rank the teams and write the report;
+6. **leaderboard**: rank the teams and write the report, then one per tag filter
+   (``leaderboards:``) of the teams whose selected submission carries those tags;
 7. **record**: ``round.json`` with everything needed to reproduce the round.
 
 Folder layout under the configured ``output`` (``{phase}`` in it replaced by the phase)::
 
     runs/<team>/<submission>/   the runner's folder (predictions/, cases.jsonl, logs/, run.json)
-    results.csv                 one row per (team, submission, case), every submission
+    results.csv                 one row per (team, submission, case), every submission; the
+                                submission's tags as JSON text in column ``tags``
     leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html)
+    leaderboards/<name>/        the same files for the teams matching the filter <name>
     round.json                  configuration, split hash, image digests, versions, timings
 """
 
@@ -41,10 +44,12 @@ from harness.containers.limits import Limits
 from harness.errors import ConfigError, Selma3dError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 from harness.rounds.config import (
+    LeaderboardFilter,
     RoundConfig,
     SubmissionSource,
     TeamConfig,
     ranking_config_for,
+    tags_match,
 )
 from harness.split.manifest import Split, load_split
 
@@ -76,6 +81,8 @@ class RoundResult:
     results: pd.DataFrame
     leaderboard_dir: Path
     timings_s: dict[str, float] = field(default_factory=dict)
+    leaderboards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per tag filter: its ``where``, the teams it ranks and its folder (None if no team)."""
 
     @property
     def report(self) -> Path:
@@ -130,6 +137,7 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
     with _stage("leaderboard", timings, console):
         leaderboard_dir = out_dir / "leaderboard"
         _publish(chosen, leaderboard_dir, split, config, submissions)
+        filtered = _publish_filtered(chosen, out_dir, split, config, submissions, console)
 
     result = RoundResult(
         out_dir=out_dir,
@@ -138,6 +146,7 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         results=results,
         leaderboard_dir=leaderboard_dir,
         timings_s=timings,
+        leaderboards=filtered,
     )
     _write_round_json(result, config)
     _print_summary(chosen, leaderboard_dir, console, timings)
@@ -274,9 +283,18 @@ def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfi
     table = table.drop(columns="_key")
     names = {t.name: (t.display_name or t.name) for t in config.teams}
     table["display_name"] = table["team"].map(names)
+    table["tags"] = [
+        _tags_text(config.tags_of(t, s))
+        for t, s in zip(table["team"], table["submission"], strict=True)
+    ]
     return table.sort_values(["team", "submission", "case_id"], kind="stable").reset_index(
         drop=True
     )
+
+
+def _tags_text(tags: dict[str, Any]) -> str:
+    """Tags as one JSON object with sorted keys: false and "false" stay apart in a CSV cell."""
+    return json.dumps(tags, sort_keys=True, ensure_ascii=False)
 
 
 def _select(results: pd.DataFrame, config: RoundConfig) -> pd.DataFrame:
@@ -318,6 +336,8 @@ def _publish(
     split: Split,
     config: RoundConfig,
     submissions: list[SubmissionRecord],
+    *,
+    board: LeaderboardFilter | None = None,
 ) -> None:
     from harness.scoring.volumes import SplitVolumes
     from leaderboard import build_leaderboard
@@ -329,9 +349,12 @@ def _publish(
         "split_hash": split.content_hash,
         "affiliations": {n: t.affiliation for n, t in teams.items() if t.affiliation},
     }
+    if board is not None:
+        metadata_["leaderboard"] = {"name": board.name, "where": board.where}
     ranking = ranking_config_for(config)
     if "title" not in ranking.report.model_fields_set:
-        report = ranking.report.model_copy(update={"title": f"{config.name} · {config.phase}"})
+        title = f"{config.name} · {config.phase}" + (f" · {board.name}" if board else "")
+        report = ranking.report.model_copy(update={"title": title})
         ranking = ranking.model_copy(update={"report": report})
     build_leaderboard(
         chosen.drop(columns=["submission"]),
@@ -341,6 +364,43 @@ def _publish(
         volumes=SplitVolumes(split, base_dir=None, gate=config.gate),
         metadata=metadata_,
     )
+
+
+def _publish_filtered(
+    chosen: pd.DataFrame,
+    out_dir: Path,
+    split: Split,
+    config: RoundConfig,
+    submissions: list[SubmissionRecord],
+    console: Console,
+) -> dict[str, dict[str, Any]]:
+    """One leaderboard per tag filter, in ``leaderboards/<name>/``, of the matching teams.
+
+    A team is in when the submission selected for it (as for the full leaderboard) carries the
+    filter's tags; the teams are ranked among themselves.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    for board in config.leaderboards:
+        keep = [
+            tags_match(config.tags_of(t, s), board.where)
+            for t, s in zip(chosen["team"], chosen["submission"], strict=True)
+        ]
+        rows = chosen[keep].reset_index(drop=True)
+        teams = sorted(set(rows["team"]))
+        folder: str | None = f"leaderboards/{board.name}/"
+        if teams:
+            _publish(
+                rows, out_dir / "leaderboards" / board.name, split, config, submissions, board=board
+            )
+            console.print(f"leaderboard {board.name} ({board.where}): {', '.join(teams)}")
+        else:
+            folder = None
+            console.print(
+                f"[yellow]leaderboard {board.name}: no team's selected submission has the tags "
+                f"{board.where}; nothing written[/yellow]"
+            )
+        records[board.name] = {"where": board.where, "teams": teams, "dir": folder}
+    return records
 
 
 def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
@@ -368,6 +428,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
                 "image": s.image_ref,
                 "digest": s.image_digest,
                 "run_dir": str(s.run_dir),
+                "tags": config.tags_of(s.team, s.submission),
             }
             for s in result.submissions
         ],
@@ -384,6 +445,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
             "leaderboard": "leaderboard/",
             "report": "leaderboard/index.html",
         },
+        "leaderboards": result.leaderboards,
     }
     path = result.out_dir / "round.json"
     tmp = path.with_name(path.name + ".tmp")
@@ -398,13 +460,19 @@ _SHORT = {"dice": "Dice", "cldice": "clDice", "blob_f1": "F1", "pq": "PQ"}
 def _print_summary(
     chosen: pd.DataFrame, leaderboard_dir: Path, console: Console, timings: dict[str, float]
 ) -> None:
+    from metrics import METRIC_COLUMNS
+
     board = pd.read_csv(leaderboard_dir / "leaderboard.csv")
-    # The metrics that ranked each track (columns "<track>_<metric>_rank"), shown as means.
-    ranked = [
-        (match.group(1), match.group(2))
-        for col in board.columns
-        if (match := re.fullmatch(r"(vessel|spot)_(.+)_rank", col))
-    ]
+    # The metrics that ranked each track (columns "<track>_<metric>_rank", or
+    # "<track>:<structure or category>_<metric>_rank" per unit), shown as means over the track.
+    names = "|".join(re.escape(m) for m in METRIC_COLUMNS)
+    ranked = list(
+        dict.fromkeys(
+            (match.group(1), match.group(2))
+            for col in board.columns
+            if (match := re.fullmatch(rf"(vessel|spot)(?::.+)?_({names})_rank", col))
+        )
+    )
     # No vertical rules, so the whole board fits an 80-column terminal.
     table = Table(
         title="Leaderboard",

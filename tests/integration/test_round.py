@@ -51,10 +51,12 @@ def write_config(path: Path, split: Path, crashing: Path, output: Path) -> Path:
         "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
         "canary": False,
         "teams": [
-            {"name": "template", "folder": str(TEMPLATE)},
-            {"name": "threshold", "display_name": "Otsu", "folder": str(THRESHOLD)},
-            {"name": "crashing", "folder": str(crashing)},
+            {"name": "template", "folder": str(TEMPLATE), "tags": {"ssl": True}},
+            {"name": "threshold", "display_name": "Otsu", "folder": str(THRESHOLD),
+             "tags": {"ssl": False}},
+            {"name": "crashing", "folder": str(crashing), "tags": {"ssl": False}},
         ],
+        "leaderboards": [{"name": "no-ssl", "where": {"ssl": False}}],
     }
     path.write_text(yaml.safe_dump(config))
     return path
@@ -102,6 +104,12 @@ def test_three_teams_end_to_end_and_a_crashing_team_still_appears(tmp_path, samp
     assert set(digests) == {"crashing", "template", "threshold"}
     assert all(d.startswith("sha256:") for d in digests.values())
     assert (tmp_path / "out" / "leaderboard" / "index.html").is_file()
+    # The tag filter's leaderboard ranks the two teams without ssl among themselves.
+    no_ssl = pd.read_csv(tmp_path / "out" / "leaderboards" / "no-ssl" / "leaderboard.csv")
+    assert list(no_ssl["team"]) == ["threshold", "crashing"]
+    assert list(no_ssl["rank"]) == [1, 2]
+    assert set(results.loc[results["team"] == "threshold", "tags"]) == {'{"ssl": false}'}
+    assert record["leaderboards"]["no-ssl"]["teams"] == ["crashing", "threshold"]
     # The terminal summary names every team.
     for team in ("crashing", "template", "threshold"):
         assert team in out
