@@ -1,6 +1,6 @@
 """Build a leaderboard: validate results -> rank -> bootstrap -> write CSV, JSON, Markdown, HTML.
 
-All four files are written atomically (temporary file, then ``os.replace``) and depend on the
+All four files are written atomically (``leaderboard.files.write_atomic``) and depend on the
 inputs only: no timestamps, sorted JSON keys, PNGs without metadata.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,6 +22,7 @@ from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
 from leaderboard.errors import ResultsError
+from leaderboard.files import write_atomic
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
 from leaderboard.results import Results, prepare_results
 from leaderboard.status import STATUSES
@@ -349,12 +349,6 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def build_leaderboard(
     results: pd.DataFrame,
     out_dir: str | Path,
@@ -421,9 +415,9 @@ def build_leaderboard(
     json_text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
     with console.status("drawing the report"):
         html_text = render_html(board, record, split=split, volumes=volumes)
-    _write(out / "leaderboard.csv", csv_text.encode())
-    _write(out / "leaderboard.json", (json_text + "\n").encode())
-    _write(out / "leaderboard.md", _markdown(board).encode())
-    _write(out / "index.html", html_text.encode())
+    write_atomic(out / "leaderboard.csv", csv_text)
+    write_atomic(out / "leaderboard.json", json_text + "\n")
+    write_atomic(out / "leaderboard.md", _markdown(board))
+    write_atomic(out / "index.html", html_text)
     console.print(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
     return board

@@ -32,6 +32,7 @@ import numpy as np
 
 from harness.errors import VolumeError
 from harness.split.volume import Grid, read_volume, volume_format, write_volume
+from leaderboard.files import atomic_path
 
 __all__ = [
     "OutputLimits",
@@ -315,7 +316,7 @@ def validate_prediction(path: Path, grid: Grid, *, threshold: float = 0.5) -> Va
 
 
 def save_mask(mask: np.ndarray, grid: Grid, dest: Path) -> Path:
-    """Write a 0/1 mask as uint8 NIfTI on ``grid``, atomically (temporary file, then rename).
+    """Write a 0/1 mask as uint8 NIfTI on ``grid``, atomically (``leaderboard.files``).
 
     Parameters
     ----------
@@ -326,8 +327,6 @@ def save_mask(mask: np.ndarray, grid: Grid, dest: Path) -> Path:
     dest : Path
         Ends with ``.nii.gz``.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name[: -len('.nii.gz')]}.{os.getpid()}.tmp.nii.gz")
-    write_volume(tmp, np.asarray(mask, dtype=np.uint8), grid)
-    os.replace(tmp, dest)
+    with atomic_path(dest, suffix=".tmp.nii.gz") as tmp:
+        write_volume(tmp, np.asarray(mask, dtype=np.uint8), grid)
     return dest

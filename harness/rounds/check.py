@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import Selma3dError
+from leaderboard.files import write_atomic
 
 if TYPE_CHECKING:
     from harness.rounds.config import Limits
@@ -381,7 +381,7 @@ def write_json_report(report: CheckReport, path: str | Path) -> Path:
         "cases": [asdict(c) for c in report.cases],
         "estimate": asdict(report.estimate) if report.estimate else None,
     }
-    _atomic_write(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -418,15 +418,8 @@ def write_junit(report: CheckReport, path: str | Path) -> Path:
             failure = ET.SubElement(element, "failure", type=case.status, message=case.reason)
             failure.text = "\n".join(part for part in (case.advice, case.log_tail) if part)
     ET.indent(suite)
-    _atomic_write(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
+    write_atomic(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
     return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _human_time(seconds: float) -> str:

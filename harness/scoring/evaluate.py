@@ -18,7 +18,6 @@ Problems with the split (no label, unreadable reference) are the organizer's and
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from harness.errors import SplitError, SubmissionError, VolumeError
 from harness.scoring.allocator import keep_freed_memory
 from harness.split.manifest import Case, Split
 from harness.split.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extension, volume_format
+from leaderboard.files import atomic_path
 from metrics import (
     METRIC_COLUMNS,
     MetricOptions,
@@ -235,16 +235,14 @@ def evaluate_predictions(
 
 
 def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write an evaluation table as CSV atomically (temporary file, then ``os.replace``).
+    """Write an evaluation table as CSV atomically (``leaderboard.files.atomic_path``).
 
     Rows are sorted by team and case id; metrics that do not apply are empty cells.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ordered = frame.sort_values(["team", "case_id"], kind="stable")
-    tmp = path.with_name(f".{path.name}.tmp")
-    ordered.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        ordered.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
     return path
 
 
