@@ -8,11 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leaderboard import metric_info
-from leaderboard.errors import ConfigError
+from leaderboard.files import load_yaml_model
 
 __all__ = [
     "AGGREGATIONS",
@@ -171,27 +170,7 @@ def load_ranking_config(path: str | Path) -> RankingConfig:
     Raises
     ------
     ConfigError
-        Naming the file and every invalid field (``bootstrap.resamples: ...``).
+        Naming the file and every invalid field (``bootstrap.resamples: ...``), in the format
+        of :func:`leaderboard.files.load_yaml_model`.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the ranking configuration ({exc})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
-    try:
-        return RankingConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            got = f" (got {err['input']!r})" if "input" in err and err["type"] != "missing" else ""
-            lines.append(f"  - {field}: {err['msg']}{got}")
-        raise ConfigError(f"{path}: invalid ranking configuration:\n" + "\n".join(lines)) from exc
+    return load_yaml_model(path, RankingConfig, what="ranking configuration", empty_ok=True)

@@ -22,6 +22,7 @@ from leaderboard.errors import ConfigError
 
 __all__ = [
     "atomic_path",
+    "config_error",
     "load_yaml_mapping",
     "load_yaml_model",
     "validation_problems",
@@ -140,6 +141,19 @@ def validation_problems(exc: ValidationError, *, prefix: str = "") -> list[str]:
     return lines
 
 
+def config_error(path: str | Path, problems: list[str], *, what: str) -> ConfigError:
+    """The error listing every problem of a configuration, in the format of all of them.
+
+    Examples
+    --------
+    >>> print(config_error("r.yaml", ["phase: unknown (got 'x')"], what="round configuration"))
+    r.yaml: 1 problem(s) in the round configuration:
+      - phase: unknown (got 'x')
+    """
+    body = "\n".join(f"  - {line}" for line in problems)
+    return ConfigError(f"{path}: {len(problems)} problem(s) in the {what}:\n{body}")
+
+
 def load_yaml_model(
     path: str | Path,
     model: type[M],
@@ -177,5 +191,4 @@ def load_yaml_model(
         lines = validation_problems(exc)
         if extra_problems is not None and not any(e["loc"] == () for e in exc.errors()):
             lines.extend(extra_problems(raw))
-        body = "\n".join(f"  - {line}" for line in lines)
-        raise ConfigError(f"{path}: {len(lines)} problem(s) in the {what}:\n{body}") from exc
+        raise config_error(path, lines, what=what) from exc

@@ -36,11 +36,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError
 from leaderboard import RankingConfig, load_ranking_config
+from leaderboard.files import config_error, load_yaml_model, validation_problems
 
 __all__ = [
     "Limits",
@@ -55,6 +55,7 @@ __all__ = [
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$")
+_WHAT = "round configuration"
 
 
 class _Strict(BaseModel):
@@ -230,29 +231,15 @@ def load_round_config(path: str | Path) -> RoundConfig:
         Listing every mistake at once, each with the file and the dotted field name.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such round configuration file.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{path}: expected a mapping of fields at the top, got {type(raw).__name__}."
-        )
-    try:
-        config = RoundConfig.model_validate({**raw, "source": path.resolve()})
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            message = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"  - {field}: {message}")
-        # Field errors stop pydantic before the cross-field checks; run those on the raw mapping
-        # too, so one read of the message lists every mistake.
-        if not any(e["loc"] == () for e in exc.errors()):
-            lines.extend(f"  - {p}" for p in _cross_problems(raw))
-        raise ConfigError(f"{path}: {len(lines)} problem(s):\n" + "\n".join(lines)) from exc
+    config = load_yaml_model(
+        path,
+        RoundConfig,
+        what=_WHAT,
+        prepare=lambda raw: {**raw, "source": path.resolve()},
+        # Field errors stop pydantic before the cross-field checks; those run on the raw
+        # mapping too, so one read of the message lists every mistake.
+        extra_problems=_cross_problems,
+    )
     config = _resolve_paths(config, path.parent.resolve())
     # The ranking section is checked now rather than after hours of containers.
     ranking_config_for(config)
@@ -328,8 +315,6 @@ def ranking_config_for(config: RoundConfig) -> RankingConfig:
         try:
             return RankingConfig.model_validate(config.ranking)
         except ValidationError as exc:
-            fields = "; ".join(
-                f"ranking.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"{config.source}: {fields}") from exc
+            problems = validation_problems(exc, prefix="ranking.")
+            raise config_error(config.source, problems, what=_WHAT) from exc
     return load_ranking_config(config.ranking)
