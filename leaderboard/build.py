@@ -25,7 +25,7 @@ from leaderboard.errors import ResultsError
 from leaderboard.files import write_atomic
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
 from leaderboard.results import Results, prepare_results
-from leaderboard.status import STATUSES
+from leaderboard.status import FAILURES, STATUSES
 
 __all__ = ["OUTPUT_FILES", "Leaderboard", "build_leaderboard", "compute_leaderboard"]
 
@@ -36,7 +36,6 @@ OUTPUT_FILES: tuple[str, ...] = (
     "index.html",
 )
 _DASH = "\u2013"  # en dash for ranges and empty cells
-_FAILURES = tuple(s for s in STATUSES if s != "ok")
 _ROUND = 6
 
 
@@ -200,7 +199,7 @@ def _team_table(
     cols["cases_completed"] = (
         by_team["status"].apply(lambda s: int((s == "ok").sum())).reindex(teams).to_numpy()
     )
-    for status in _FAILURES:
+    for status in FAILURES:
         counts = by_team["status"].apply(lambda s, st=status: int((s == st).sum()))
         cols[f"failed_{status}"] = counts.reindex(teams).to_numpy()
     if "wall_time_s" in frame.columns:
@@ -315,7 +314,7 @@ def _markdown(board: Leaderboard) -> str:
     )
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in t.to_dict(orient="records"):
-        fails = {s: row[f"failed_{s}"] for s in _FAILURES if row[f"failed_{s}"]}
+        fails = {s: row[f"failed_{s}"] for s in FAILURES if row[f"failed_{s}"]}
         cells = [
             str(row["rank"]),
             _md_escape(row["display_name"]),

@@ -104,7 +104,8 @@ def default_ranked_metrics() -> dict[str, tuple[str, ...]]:
 def constant_worst(name: str) -> float | None:
     """The registry's worst value of ``name`` when it is a constant, else None.
 
-    Betti errors and blob counts have no constant worst value: it depends on the reference.
+    Betti errors and ``blob_fn`` have no constant worst value: the registry names the reference
+    quantity it equals, which only the evaluation knows.
 
     Examples
     --------

@@ -11,7 +11,7 @@ dice, cldice, blob_f1, pq, betti
 empty
     The table of values for empty masks.
 registry
-    ``METRICS`` (name -> MetricSpec), ``METRIC_COLUMNS``, ``TRACK_METRICS``.
+    ``TRACKS``, ``METRICS`` (name -> MetricSpec), ``METRIC_COLUMNS``, ``TRACK_METRICS``.
 suite
     ``MetricOptions``, ``prepare_reference``, ``score_prediction``, ``missing_scores``.
 """
@@ -24,9 +24,15 @@ from metrics.cldice import cldice, skeleton
 from metrics.dice import dice
 from metrics.empty import EMPTY_TABLE, SKELETON_RULE, empty_table_markdown
 from metrics.pq import panoptic_quality, panoptic_quality_from_match
-from metrics.registry import METRIC_COLUMNS, METRICS, TRACK_METRICS, MetricSpec, metric_spec
-from metrics.suite import (
+from metrics.registry import (
+    METRIC_COLUMNS,
+    METRICS,
+    TRACK_METRICS,
     TRACKS,
+    MetricSpec,
+    metric_spec,
+)
+from metrics.suite import (
     MetricOptions,
     PreparedReference,
     missing_scores,

@@ -5,20 +5,10 @@ locate the case's file (the contract), check the file itself and its header befo
 voxels (:func:`validate_prediction`), binarize (:func:`binarize`), save
 ``<case_id>.nii.gz`` as uint8 on the case grid (:func:`save_mask`).
 
-Statuses a case can end with (exactly one):
-
-===================== ==============================================================
-``ok``                a valid mask was saved
-``timeout``           the wall-clock limit was reached; the container was killed
-``oom``               the container exceeded its memory limit
-``failed``            the container exited non-zero (the reason has the log tail)
-``missing_output``    the container exited 0 but wrote no prediction
-``invalid_output``    unreadable; several images where one is expected; shape or grid
-                      different from the input; NaN or infinite values; a symlink,
-                      hard link or device file; over the size or file-count cap;
-                      values that are neither a mask nor probabilities
-``infrastructure_error`` the Docker engine failed (retried; never charged to the team)
-===================== ==============================================================
+A case ends with exactly one status of ``leaderboard.status.STATUS_TABLE``. This module decides
+``invalid_output``: unreadable; several images where one is expected; shape or grid different
+from the input; NaN or infinite values; a symlink, hard link or device file; over the size or
+file-count cap; values that are neither a mask nor probabilities.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import Selma3dError
 from leaderboard.files import write_atomic
+from leaderboard.status import STATUS, STATUSES
 
 if TYPE_CHECKING:
     from harness.rounds.config import Limits
@@ -42,8 +43,8 @@ OUTPUT_HINTS: dict[str, str] = {
 }
 _LOG_TAIL_LINES = 20
 
-# What to do about each status, in the participant's words. ``{...}`` fields are filled from
-# the run's limits and the case record.
+# What to do about each status of leaderboard.status, in the participant's words. ``{...}``
+# fields are filled from the run's limits and the case record.
 _ADVICE: dict[str, str] = {
     "ok": "",
     "timeout": (
@@ -154,8 +155,7 @@ def advice_for(
     Parameters
     ----------
     status : str
-        The runner's status (``ok``, ``timeout``, ``oom``, ``failed``, ``missing_output``,
-        ``invalid_output``, ``infrastructure_error``).
+        The runner's status, one of ``leaderboard.status.STATUSES``.
     reason : str, keyword-only
         The runner's short reason.
     limits : dict, keyword-only
@@ -171,8 +171,8 @@ def advice_for(
     ...            output_hint="/output")[:60]
     'The container needed more than the 2g memory limit and was k'
     """
-    if status not in _ADVICE:
-        raise ValueError(f"unknown status {status!r}; expected one of {sorted(_ADVICE)}")
+    if status not in STATUS:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
     specific = ""
     if status == "invalid_output":
         lowered = reason.lower()

@@ -34,6 +34,7 @@ from harness.split.volume import SUPPORTED_EXTENSIONS, read_volume, strip_extens
 from leaderboard.files import atomic_path
 from metrics import (
     METRIC_COLUMNS,
+    METRICS,
     MetricOptions,
     missing_scores,
     prepare_reference,
@@ -49,8 +50,6 @@ __all__ = [
     "write_results",
 ]
 
-"""Every status a row can have; the evaluation itself adds missing_output and invalid_output."""
-
 EVALUATION_COLUMNS: tuple[str, ...] = (
     "team",
     "case_id",
@@ -64,7 +63,7 @@ EVALUATION_COLUMNS: tuple[str, ...] = (
 EXTRA_COLUMNS: tuple[str, ...] = ("split_hash", "wall_time_s", "peak_memory_bytes", "image_digest")
 """Appended after ``EVALUATION_COLUMNS``: provenance, and the runner's figures when known."""
 
-_INT_COLUMNS = ("blob_tp", "blob_fp", "blob_fn", "betti0_error", "betti1_error")
+_INT_COLUMNS = tuple(name for name in METRIC_COLUMNS if METRICS[name].integer)
 _RUN_PREDICTIONS = "predictions"
 
 

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.split.manifest import MANIFEST_NAME, TRACKS, Split, load_split, write_manifest
+from harness.split.manifest import MANIFEST_NAME, Split, load_split, write_manifest
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
 from leaderboard.files import load_yaml_mapping
+from metrics.registry import TRACKS
 
 __all__ = [
     "DEFAULT_STRUCTURE_RULES",

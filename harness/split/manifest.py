@@ -27,16 +27,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from harness.errors import SplitError
 from harness.split.checks import check_case_volumes
 from leaderboard.files import atomic_path
+from metrics.registry import TRACKS, Track
 
 __all__ = [
     "MANIFEST_COLUMNS",
     "MANIFEST_NAME",
-    "TRACKS",
     "Case",
     "Split",
     "content_hash",
@@ -49,8 +48,6 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "case_id", "track", "structure", "image", "label", "phase", "spacing"
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "track", "structure", "image", "label")
-TRACKS: tuple[str, ...] = ("vessel", "spot")
-Track = Literal["vessel", "spot"]
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CHANNEL_SEPARATOR = ";"
 

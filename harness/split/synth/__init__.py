@@ -31,13 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.split.manifest import TRACKS, Split, load_split, write_manifest
+from harness.split.manifest import Split, load_split, write_manifest
 from harness.split.synth.imaging import IMAGING_STYLES, acquire
 from harness.split.synth.shapes import new_scene
 from harness.split.synth.spots import spots
 from harness.split.synth.vessels import blood_vessels, microglia
 from harness.split.volume import Grid, write_volume
 from leaderboard.files import atomic_path, write_atomic
+from metrics.registry import TRACKS
 
 __all__ = [
     "EMPTY_EVERY",
@@ -83,7 +84,7 @@ class CasePlan:
     empty: bool
 
 
-def plan_cases(cases: int, *, tracks: tuple[str, ...] = ("vessel", "spot")) -> list[CasePlan]:
+def plan_cases(cases: int, *, tracks: tuple[str, ...] = TRACKS) -> list[CasePlan]:
     """Share ``cases`` between ``tracks`` and name them.
 
     Examples
@@ -176,7 +177,7 @@ def synthesize_split(
     cases: int = 6,
     size: tuple[int, int, int] = (96, 96, 96),
     seed: int = 0,
-    tracks: tuple[str, ...] = ("vessel", "spot"),
+    tracks: tuple[str, ...] = TRACKS,
     labeled: bool = True,
     progress: bool = False,
 ) -> Split:
@@ -201,7 +202,7 @@ def synthesize_split(
     seed : int, keyword-only
         Same seed, same bytes.
     tracks : tuple of str, keyword-only
-        Among ``("vessel", "spot")``.
+        Among ``metrics.registry.TRACKS`` (``("vessel", "spot")``).
     labeled : bool, keyword-only
         False writes unlabeled volumes for self-supervised pretraining.
     progress : bool, keyword-only
@@ -318,7 +319,7 @@ def split_is_current(
     cases: int = 6,
     size: tuple[int, int, int] = (96, 96, 96),
     seed: int = 0,
-    tracks: tuple[str, ...] = ("vessel", "spot"),
+    tracks: tuple[str, ...] = TRACKS,
     labeled: bool = True,
 ) -> bool:
     """Whether ``out_dir`` holds what :func:`synthesize_split` would write with these arguments.
