@@ -21,7 +21,7 @@ def skeleton(
         Any value ``> 0`` is foreground.
     labels : (Z, Y, X) ndarray of int, optional, keyword-only
         The 26-connected components of ``mask``, labeled ``1..n`` (as
-        ``metrics.blob_f1.instances(mask)`` gives them), when the caller already has them;
+        ``metrics.matching.instances(mask)`` gives them), when the caller already has them;
         computed otherwise.
     n_labels : int, optional, keyword-only
         The number of components in ``labels``, when known; saves a pass over them.

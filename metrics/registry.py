@@ -17,9 +17,10 @@ from typing import Literal, get_args
 import numpy as np
 
 from metrics.betti import betti0_error, betti1_error
-from metrics.blob_f1 import blob_f1, match_blobs
+from metrics.blob_f1 import blob_f1
 from metrics.cldice import cldice
 from metrics.dice import dice
+from metrics.matching import match_blobs
 from metrics.pq import panoptic_quality
 
 __all__ = [

@@ -13,7 +13,6 @@ per-pair masks or a scan of two label boxes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
@@ -30,16 +29,17 @@ from metrics._masks import (
     values_at,
 )
 from metrics.betti import betti_numbers_of_box
-from metrics.blob_f1 import (
+from metrics.cldice import cldice_from_counts, skeleton_coordinates
+from metrics.dice import dice_from_counts
+from metrics.matching import (
     BlobMatch,
-    _check_connectivity,
-    _check_matching,
-    _check_threshold,
+    Matching,
+    check_connectivity,
+    check_matching,
+    check_threshold,
     match_from_overlaps,
     pair_overlaps_at_points,
 )
-from metrics.cldice import cldice_from_counts, skeleton_coordinates
-from metrics.dice import dice_from_counts
 from metrics.pq import panoptic_quality_from_match
 from metrics.registry import METRICS, TRACK_METRICS, TRACKS, Track
 
@@ -65,7 +65,7 @@ class MetricOptions:
     iou_threshold : float
         A blob pair can match when its IoU is at least this, in ``(0, 1]``.
     matching : {"greedy", "hungarian"}
-        Blob matching (see ``metrics.blob_f1.match_blobs``).
+        Blob matching (see ``metrics.matching.match_blobs``).
 
     Examples
     --------
@@ -79,12 +79,12 @@ class MetricOptions:
 
     connectivity: int = 26
     iou_threshold: float = 0.3
-    matching: Literal["greedy", "hungarian"] = "greedy"
+    matching: Matching = "greedy"
 
     def __post_init__(self) -> None:
-        _check_connectivity(self.connectivity)
-        _check_threshold(self.iou_threshold)
-        _check_matching(self.matching)
+        check_connectivity(self.connectivity)
+        check_threshold(self.iou_threshold)
+        check_matching(self.matching)
 
 
 @dataclass(frozen=True, eq=False)
