@@ -80,6 +80,8 @@ def test_the_declared_table_states_the_same_values():
         assert tuple(stated) == EXPECTED[name], name
 
 
-def test_docs_show_the_table():
-    docs = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
-    assert empty_table_markdown() in docs.read_text(encoding="utf-8")
+@pytest.mark.parametrize("page", ["docs/metrics.md", "README.md"])
+def test_docs_show_the_table_once(page):
+    text = (Path(__file__).resolve().parents[2] / page).read_text(encoding="utf-8")
+    assert text.count(empty_table_markdown()) == 1
+    assert text.count("| metric | both empty | reference empty | prediction empty |") == 1
