@@ -27,6 +27,8 @@ __all__ = [
     "tubularity",
 ]
 
+# A copy of metrics.registry.TRACKS, not an import: this module runs in containers that hold the
+# baselines package alone. tests/baselines/test_package.py checks that the two agree.
 Track = Literal["vessel", "spot"]
 TRACKS: tuple[str, ...] = ("vessel", "spot")
 

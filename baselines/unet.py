@@ -21,10 +21,12 @@ Runs inside the ``selma3d/baselines-torch`` image (torch, MONAI, numpy, scipy, s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,11 +48,13 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "build_model",
+    "deterministic",
     "environment",
     "load_model",
     "predict_probability",
     "save_model",
     "segment",
+    "serialize_model",
     "train",
     "weights_digest",
 ]
@@ -218,10 +222,43 @@ def _calibrate(
     return chosen
 
 
-def _set_determinism(seed: int, threads: int) -> None:
+@contextlib.contextmanager
+def deterministic(seed: int, *, threads: int) -> Iterator[None]:
+    """Seed torch, fix its thread count and require deterministic algorithms, then restore.
+
+    Inside the block training is reproducible; on leaving it (normally or by an exception) the
+    caller's random state, thread count and deterministic-algorithms setting are back, so
+    training leaves no process-wide setting behind.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of torch's random generator (``torch.manual_seed``).
+    threads : int, keyword-only
+        Intra-op threads (``torch.set_num_threads``); results depend on it.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    >>> with deterministic(0, threads=1):
+    ...     torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    (1, True)
+    >>> (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before
+    True
+    """
+    rng = torch.get_rng_state()
+    n_threads = torch.get_num_threads()
+    strict = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(strict, warn_only=warn_only)
+        torch.set_num_threads(n_threads)
+        torch.set_rng_state(rng)
 
 
 def _random_crop(
@@ -371,39 +408,39 @@ def train(
             raise ValueError(f"labeled case {i}: track must be 'vessel' or 'spot'; got {track!r}.")
     if config.pretrain_steps and not unlabeled:
         raise ValueError("pretraining needs unlabeled volumes; pass some or set pretrain_steps=0.")
-    _set_determinism(config.seed, config.threads)
-    rng = np.random.default_rng(config.seed)
-    tick = progress or (lambda stage, step, loss: None)
-    model = build_model(channels=config.channels, num_res_units=config.num_res_units)
-    seconds = {}
-    start = time.perf_counter()
-    norm_unlabeled = [normalise(v) for v in unlabeled]
-    pre = _pretrain(model, norm_unlabeled, config, rng, tick) if config.pretrain_steps else []
-    seconds["pretrain"] = time.perf_counter() - start
-    start = time.perf_counter()
-    cases = [
-        (
-            normalise(item[0]),
-            (np.asarray(item[1]) > 0).astype(np.float32),
-            item[2],
-            canonical_structure(item[3]) if len(item) > 3 and item[3] else None,
+    with deterministic(config.seed, threads=config.threads):
+        rng = np.random.default_rng(config.seed)
+        tick = progress or (lambda stage, step, loss: None)
+        model = build_model(channels=config.channels, num_res_units=config.num_res_units)
+        seconds = {}
+        start = time.perf_counter()
+        norm_unlabeled = [normalise(v) for v in unlabeled]
+        pre = _pretrain(model, norm_unlabeled, config, rng, tick) if config.pretrain_steps else []
+        seconds["pretrain"] = time.perf_counter() - start
+        start = time.perf_counter()
+        cases = [
+            (
+                normalise(item[0]),
+                (np.asarray(item[1]) > 0).astype(np.float32),
+                item[2],
+                canonical_structure(item[3]) if len(item) > 3 and item[3] else None,
+            )
+            for item in labeled
+        ]
+        fine = _finetune(model, cases, config, rng, tick)
+        seconds["finetune"] = time.perf_counter() - start
+        start = time.perf_counter()
+        thresholds = _calibrate(model, cases)
+        seconds["calibrate"] = time.perf_counter() - start
+        model.eval()
+        return TrainResult(
+            model=model,
+            config=config,
+            pretrain_loss=pre,
+            finetune_loss=fine,
+            seconds=seconds,
+            thresholds=thresholds,
         )
-        for item in labeled
-    ]
-    fine = _finetune(model, cases, config, rng, tick)
-    seconds["finetune"] = time.perf_counter() - start
-    start = time.perf_counter()
-    thresholds = _calibrate(model, cases)
-    seconds["calibrate"] = time.perf_counter() - start
-    model.eval()
-    return TrainResult(
-        model=model,
-        config=config,
-        pretrain_loss=pre,
-        finetune_loss=fine,
-        seconds=seconds,
-        thresholds=thresholds,
-    )
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -419,25 +456,27 @@ def weights_digest(model: torch.nn.Module) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def save_model(
-    model: torch.nn.Module,
-    path: str | Path,
-    *,
-    config: TrainConfig,
-    provenance: dict[str, Any] | None = None,
-) -> str:
-    """Write the weights (float32 state dict + config) atomically; return :func:`weights_digest`.
+def serialize_model(
+    model: torch.nn.Module, *, config: TrainConfig, provenance: dict[str, Any] | None = None
+) -> bytes:
+    """The content of a weights file: the state dict, the config and the provenance.
+
+    This package writes no weights file itself (it may import only ``metrics``, and the atomic
+    writer lives in ``leaderboard.files``): ``harness.experiments.save_weights`` writes these
+    bytes. :func:`load_model` reads them back.
 
     Parameters
     ----------
     model : torch.nn.Module
-    path : str or Path
-    config : TrainConfig
-    provenance : dict, optional
+    config : TrainConfig, keyword-only
+    provenance : dict, optional, keyword-only
         Plain JSON values stored with the weights.
+
+    Returns
+    -------
+    bytes
+        A ``torch.save`` archive of tensors and plain values only.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     cfg = asdict(config)
     cfg["channels"] = list(cfg["channels"])
     payload = {
@@ -445,8 +484,28 @@ def save_model(
         "config": cfg,
         "provenance": provenance or {},
     }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def save_model(
+    model: torch.nn.Module,
+    path: str | Path,
+    *,
+    config: TrainConfig,
+    provenance: dict[str, Any] | None = None,
+) -> str:
+    """Write :func:`serialize_model`'s bytes to ``path``; return :func:`weights_digest`.
+
+    Kept only for ``selma3d baselines train``, which still calls it; everything else uses
+    ``harness.experiments.save_weights`` (the project's one atomic writer). Remove it once the
+    command calls that instead.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".tmp-" + path.name)
-    torch.save(payload, tmp)
+    tmp.write_bytes(serialize_model(model, config=config, provenance=provenance))
     tmp.replace(path)
     return weights_digest(model)
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from baselines.tuning import LabeledCase
+from leaderboard.files import write_atomic
 
 __all__ = [
     "GENERATED",
@@ -32,6 +33,7 @@ __all__ = [
     "prepare_real",
     "results_table",
     "run_table",
+    "save_weights",
     "tune_to_file",
     "write_json",
 ]
@@ -59,12 +61,34 @@ GENERATED: dict[str, GeneratedSpec] = {
 
 
 def write_json(path: Path, doc: Any) -> Path:
-    """Write JSON atomically (temporary file, then rename), keys sorted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write JSON atomically (``leaderboard.files.write_atomic``), keys sorted."""
+    return write_atomic(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def save_weights(
+    model: Any, path: Path, *, config: Any, provenance: dict[str, Any] | None = None
+) -> str:
+    """Write U-Net weights atomically (``baselines.unet.serialize_model``); return their digest.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network of ``baselines.unet.build_model``.
+    path : Path
+        The ``.pt`` file; read back with ``baselines.unet.load_model``.
+    config : baselines.unet.TrainConfig, keyword-only
+    provenance : dict, optional, keyword-only
+        Plain JSON values stored with the weights.
+
+    Returns
+    -------
+    str
+        ``baselines.unet.weights_digest(model)``.
+    """
+    from baselines import unet
+
+    write_atomic(path, unet.serialize_model(model, config=config, provenance=provenance))
+    return unet.weights_digest(model)
 
 
 def default_paths(work: Path) -> dict[str, Path]:

@@ -1,6 +1,6 @@
 """Build a leaderboard: validate results -> rank -> bootstrap -> write CSV, JSON, Markdown, HTML.
 
-All four files are written atomically (temporary file, then ``os.replace``) and depend on the
+All four files are written atomically (``leaderboard.files.write_atomic``) and depend on the
 inputs only: no timestamps, sorted JSON keys, PNGs without metadata.
 """
 
@@ -10,7 +10,6 @@ import hashlib
 import html
 import json
 import math
-import os
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,10 +23,11 @@ from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
 from leaderboard.errors import ResultsError
+from leaderboard.files import write_atomic
 from leaderboard.profiles import get_profile
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
 from leaderboard.results import Results, prepare_results
-from leaderboard.status import STATUSES
+from leaderboard.status import FAILURES, STATUSES
 
 __all__ = [
     "OUTPUT_FILES",
@@ -44,7 +44,6 @@ OUTPUT_FILES: tuple[str, ...] = (
     "index.html",
 )
 _DASH = "\u2013"  # en dash for ranges and empty cells
-_FAILURES = tuple(s for s in STATUSES if s != "ok")
 _ROUND = 6
 
 
@@ -266,7 +265,7 @@ def _team_table(
     cols["cases_completed"] = (
         by_team["status"].apply(lambda s: int((s == "ok").sum())).reindex(teams).to_numpy()
     )
-    for status in _FAILURES:
+    for status in FAILURES:
         counts = by_team["status"].apply(lambda s, st=status: int((s == st).sum()))
         cols[f"failed_{status}"] = counts.reindex(teams).to_numpy()
     if "wall_time_s" in frame.columns:
@@ -390,7 +389,7 @@ def _markdown(board: Leaderboard) -> str:
     )
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in t.to_dict(orient="records"):
-        fails = {s: row[f"failed_{s}"] for s in _FAILURES if row[f"failed_{s}"]}
+        fails = {s: row[f"failed_{s}"] for s in FAILURES if row[f"failed_{s}"]}
         cells = [
             str(row["rank"]),
             _md_escape(row["display_name"]),
@@ -447,12 +446,6 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
                 lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v
             )
     return out
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def build_leaderboard(
@@ -523,9 +516,9 @@ def build_leaderboard(
     json_text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
     with console.status("drawing the report"):
         html_text = render_html(board, record, split=split, volumes=volumes)
-    _write(out / "leaderboard.csv", csv_text.encode())
-    _write(out / "leaderboard.json", (json_text + "\n").encode())
-    _write(out / "leaderboard.md", _markdown(board).encode())
-    _write(out / "index.html", html_text.encode())
+    write_atomic(out / "leaderboard.csv", csv_text)
+    write_atomic(out / "leaderboard.json", json_text + "\n")
+    write_atomic(out / "leaderboard.md", _markdown(board))
+    write_atomic(out / "index.html", html_text)
     console.print(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
     return board

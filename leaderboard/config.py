@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leaderboard import metric_info
 from leaderboard.errors import ConfigError
+from leaderboard.files import load_yaml_model
 from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
@@ -239,34 +239,20 @@ def load_ranking_config(path: str | Path, *, profile: str | None = None) -> Rank
     Raises
     ------
     ConfigError
-        Naming the file and every invalid field (``bootstrap.resamples: ...``).
+        Naming the file and every invalid field (``bootstrap.resamples: ...``), in the format
+        of :func:`leaderboard.files.load_yaml_model`.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the ranking configuration ({exc})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
-    if profile is not None:
+
+    def with_profile(data: dict[str, Any]) -> dict[str, Any]:
+        if profile is None:
+            return data
         if data.get("profile", profile) != profile:
             raise ConfigError(
                 f"{path}: profile: the file names {data['profile']!r}, the command line "
                 f"{profile!r}; name one"
             )
-        data = {**data, "profile": profile}
-    try:
-        return RankingConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            got = f" (got {err['input']!r})" if "input" in err and err["type"] != "missing" else ""
-            lines.append(f"  - {field}: {err['msg']}{got}")
-        raise ConfigError(f"{path}: invalid ranking configuration:\n" + "\n".join(lines)) from exc
+        return {**data, "profile": profile}
+
+    return load_yaml_model(
+        path, RankingConfig, what="ranking configuration", empty_ok=True, prepare=with_profile
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from leaderboard.errors import ConfigError
 
 __all__ = [
     "atomic_path",
+    "config_error",
     "load_yaml_mapping",
     "load_yaml_model",
     "validation_problems",
@@ -32,11 +33,20 @@ M = TypeVar("M", bound=BaseModel)
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
 
-    The temporary file is hidden (``.NAME.XXXX.tmp``, same folder, so the rename is atomic on
-    one file system) and removed if the body raises. Parent folders are created.
+    The temporary file is hidden (``.NAME.XXXXXXXXXXXX<suffix>``, same folder, so the rename is
+    atomic on one file system) and removed if the body raises. Parent folders are created. The
+    body creates the file at the yielded path.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+    suffix : str, keyword-only
+        End of the temporary file's name. A writer that picks the format from the extension
+        needs it to end like ``path`` (``".tmp.nii.gz"``).
 
     Examples
     --------
@@ -51,9 +61,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; expected a file path to write")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    # The body's writer creates the file, so it gets the permissions a plain open gives (after
+    # the umask): mkstemp's 0600 would hide a split or a report from other users and containers.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -131,6 +141,19 @@ def validation_problems(exc: ValidationError, *, prefix: str = "") -> list[str]:
     return lines
 
 
+def config_error(path: str | Path, problems: list[str], *, what: str) -> ConfigError:
+    """The error listing every problem of a configuration, in the format of all of them.
+
+    Examples
+    --------
+    >>> print(config_error("r.yaml", ["phase: unknown (got 'x')"], what="round configuration"))
+    r.yaml: 1 problem(s) in the round configuration:
+      - phase: unknown (got 'x')
+    """
+    body = "\n".join(f"  - {line}" for line in problems)
+    return ConfigError(f"{path}: {len(problems)} problem(s) in the {what}:\n{body}")
+
+
 def load_yaml_model(
     path: str | Path,
     model: type[M],
@@ -168,5 +191,4 @@ def load_yaml_model(
         lines = validation_problems(exc)
         if extra_problems is not None and not any(e["loc"] == () for e in exc.errors()):
             lines.extend(extra_problems(raw))
-        body = "\n".join(f"  - {line}" for line in lines)
-        raise ConfigError(f"{path}: {len(lines)} problem(s) in the {what}:\n{body}") from exc
+        raise config_error(path, lines, what=what) from exc

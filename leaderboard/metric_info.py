@@ -7,6 +7,7 @@ direction is ranked in that direction everywhere.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -117,7 +118,8 @@ def bounds(name: str) -> tuple[float, float]:
 def constant_worst(name: str) -> float | None:
     """The registry's worst value of ``name`` when it is a constant, else None.
 
-    Betti errors and blob counts have no constant worst value: it depends on the reference.
+    Betti errors and ``blob_fn`` have no constant worst value: the registry names the reference
+    quantity it equals, which only the evaluation knows.
 
     Examples
     --------
@@ -143,6 +145,12 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple | list | set | frozenset):
         items = [_jsonable(v) for v in value]
         return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, functools.partial):
+        # Named by its function and arguments: a partial's repr holds a memory address, which
+        # would make leaderboard.json differ from run to run.
+        args = [repr(a) for a in value.args]
+        args += [f"{k}={v!r}" for k, v in sorted(value.keywords.items())]
+        return f"{_jsonable(value.func)}({', '.join(args)})"
     if callable(value):
         return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
     return str(value)
@@ -160,6 +168,8 @@ def metric_definitions(names: tuple[str, ...] | None = None) -> dict[str, dict[s
     --------
     >>> metric_definitions(("dice",))["dice"]["higher_is_better"]
     True
+    >>> metric_definitions(("blob_fp",))["blob_fp"]["fn"]
+    "metrics.registry._blob_field(field='fp')"
     """
     registry = _registry()
     chosen = sorted(registry) if names is None else sorted(names)

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
+from leaderboard.status import STATUS_TABLE
+
 __all__ = [
     "GROUP_COLOURS",
     "STATUS_CODES",
@@ -33,15 +35,8 @@ GROUP_COLOURS: tuple[tuple[str, str], ...] = (
     ("#ffedd5", "#c2410c"),
     ("#cffafe", "#0e7490"),
 )
-# One letter per failure status, printed on the heatmap cells.
-STATUS_CODES: dict[str, str] = {
-    "timeout": "T",
-    "oom": "M",
-    "failed": "F",
-    "missing_output": "∅",
-    "invalid_output": "X",
-    "infrastructure_error": "I",
-}
+# One letter per failure status, printed on the heatmap cells (``leaderboard.status``).
+STATUS_CODES: dict[str, str] = {s.name: s.mark for s in STATUS_TABLE if s.mark}
 _RC = {
     "font.family": "DejaVu Sans",
     "font.size": 9,

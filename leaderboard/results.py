@@ -174,8 +174,9 @@ def prepare_results(
     -----
     A case a team has no row for, while other teams do, is added with status ``missing_output``
     (never dropped). On rows whose status is not ``ok``, an empty metric gets the registry's
-    constant worst value (0 for ratios); a ranked metric with no constant worst value (Betti
-    errors, blob counts: they depend on the reference) must already be filled by the evaluation.
+    constant worst value (0 for ratios and ``blob_tp``, ``blob_fp``); a ranked metric with no
+    constant worst value (Betti errors, ``blob_fn``: they depend on the reference) must already be
+    filled by the evaluation.
 
     Examples
     --------

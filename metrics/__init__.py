@@ -8,10 +8,12 @@ Modules
 -------
 dice, cldice, blob_f1, pq, betti
     The metrics.
+matching
+    Blob instances (connected components) and their one-to-one matching by IoU.
 empty
     The table of values for empty masks.
 registry
-    ``METRICS`` (name -> MetricSpec), ``METRIC_COLUMNS``, ``TRACK_METRICS``.
+    ``TRACKS``, ``METRICS`` (name -> MetricSpec), ``METRIC_COLUMNS``, ``TRACK_METRICS``.
 suite
     ``MetricOptions``, ``prepare_reference``, ``score_prediction``, ``missing_scores``.
 """
@@ -19,14 +21,21 @@ suite
 from __future__ import annotations
 
 from metrics.betti import betti0_error, betti1_error, betti_numbers, euler_characteristic
-from metrics.blob_f1 import BlobMatch, MatchedPair, blob_f1, instances, match_blobs, match_instances
+from metrics.blob_f1 import blob_f1
 from metrics.cldice import cldice, skeleton
 from metrics.dice import dice
 from metrics.empty import EMPTY_TABLE, SKELETON_RULE, empty_table_markdown
+from metrics.matching import BlobMatch, MatchedPair, instances, match_blobs, match_instances
 from metrics.pq import panoptic_quality, panoptic_quality_from_match
-from metrics.registry import METRIC_COLUMNS, METRICS, TRACK_METRICS, MetricSpec, metric_spec
-from metrics.suite import (
+from metrics.registry import (
+    METRIC_COLUMNS,
+    METRICS,
+    TRACK_METRICS,
     TRACKS,
+    MetricSpec,
+    metric_spec,
+)
+from metrics.suite import (
     MetricOptions,
     PreparedReference,
     missing_scores,

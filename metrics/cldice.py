@@ -22,7 +22,7 @@ def skeleton(
         the official one (see Notes).
     labels : (Z, Y, X) ndarray of int, optional, keyword-only
         The 26-connected components of ``mask``, labeled ``1..n`` (as
-        ``metrics.blob_f1.instances(mask)`` gives them), when the caller already has them;
+        ``metrics.matching.instances(mask)`` gives them), when the caller already has them;
         used only by the empty-skeleton rule below, computed then if not given.
     n_labels : int, optional, keyword-only
         The number of components in ``labels``, when known; saves a pass over them.

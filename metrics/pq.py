@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.blob_f1 import BlobMatch, Matching, match_blobs
+from metrics.matching import BlobMatch, Matching, match_blobs
 
 __all__ = ["panoptic_quality", "panoptic_quality_from_match"]
 
@@ -17,7 +17,7 @@ def panoptic_quality_from_match(match: BlobMatch) -> float:
 
     Examples
     --------
-    >>> from metrics.blob_f1 import BlobMatch, MatchedPair
+    >>> from metrics.matching import BlobMatch, MatchedPair
     >>> m = BlobMatch.from_pairs((MatchedPair(1, 1, 0.5, 2 / 3),), n_reference=1,
     ...                          n_prediction=1)
     >>> round(panoptic_quality_from_match(m), 4)
@@ -45,7 +45,7 @@ def panoptic_quality(
     reference, prediction : (Z, Y, X) ndarray
         Masks of the same shape; any value ``> 0`` is foreground.
     connectivity, iou_threshold, matching
-        Instance detection and matching, as in :func:`metrics.blob_f1.match_blobs`.
+        Instance detection and matching, as in :func:`metrics.matching.match_blobs`.
 
     Returns
     -------

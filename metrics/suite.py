@@ -13,7 +13,6 @@ per-pair masks or a scan of two label boxes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
@@ -30,21 +29,21 @@ from metrics._masks import (
     values_at,
 )
 from metrics.betti import betti_numbers_of_box
-from metrics.blob_f1 import (
+from metrics.cldice import cldice_from_counts, skeleton_coordinates
+from metrics.dice import dice_from_counts
+from metrics.matching import (
     BlobMatch,
-    _check_connectivity,
-    _check_matching,
-    _check_threshold,
+    Matching,
+    check_connectivity,
+    check_matching,
+    check_threshold,
     match_from_overlaps,
     pair_overlaps_at_points,
 )
-from metrics.cldice import cldice_from_counts, skeleton_coordinates
-from metrics.dice import dice_from_counts
 from metrics.pq import panoptic_quality_from_match
-from metrics.registry import TRACK_METRICS
+from metrics.registry import METRICS, TRACK_METRICS, TRACKS, Track
 
 __all__ = [
-    "TRACKS",
     "MetricOptions",
     "PreparedReference",
     "missing_scores",
@@ -52,8 +51,6 @@ __all__ = [
     "score_prediction",
 ]
 
-TRACKS: tuple[str, ...] = ("vessel", "spot")
-Track = Literal["vessel", "spot"]
 _EMPTY_BOX: Box = (slice(0, 1), slice(0, 1), slice(0, 1))
 
 
@@ -68,7 +65,7 @@ class MetricOptions:
     iou_threshold : float
         A blob pair can match when its IoU is at least this, in ``(0, 1]``.
     matching : {"greedy", "hungarian"}
-        Blob matching (see ``metrics.blob_f1.match_blobs``).
+        Blob matching (see ``metrics.matching.match_blobs``).
 
     Examples
     --------
@@ -82,12 +79,12 @@ class MetricOptions:
 
     connectivity: int = 26
     iou_threshold: float = 0.3
-    matching: Literal["greedy", "hungarian"] = "greedy"
+    matching: Matching = "greedy"
 
     def __post_init__(self) -> None:
-        _check_connectivity(self.connectivity)
-        _check_threshold(self.iou_threshold)
-        _check_matching(self.matching)
+        check_connectivity(self.connectivity)
+        check_threshold(self.iou_threshold)
+        check_matching(self.matching)
 
 
 @dataclass(frozen=True, eq=False)
@@ -308,12 +305,13 @@ def score_prediction(prepared: PreparedReference, prediction: np.ndarray) -> dic
 
 
 def missing_scores(prepared: PreparedReference) -> dict[str, float | int]:
-    """Worst values of a case whose prediction is missing or invalid.
+    """Worst values of a case whose prediction is missing or invalid (``MetricSpec.worst``).
 
-    0 for every ratio (Dice, clDice, blob F1, precision, recall, PQ), ``blob_tp = blob_fp = 0``,
-    ``blob_fn`` = the reference's instances and the Betti errors of an empty prediction
-    (the reference's own Betti numbers). Unlike an *empty* prediction of an empty reference,
-    a missing prediction never scores well.
+    The registry's values: 0 for every ratio (Dice, clDice, blob F1, precision, recall, PQ),
+    ``blob_tp = blob_fp = 0``; and the ones it names after the reference: ``blob_fn`` = the
+    reference's instances and the Betti errors of an empty prediction (the reference's own
+    Betti numbers). Unlike an *empty* prediction of an empty reference, a missing prediction
+    never scores well.
 
     Examples
     --------
@@ -324,20 +322,17 @@ def missing_scores(prepared: PreparedReference) -> dict[str, float | int]:
     """
     if not isinstance(prepared, PreparedReference):
         raise TypeError(f"prepared must be a PreparedReference. Got {type(prepared).__name__}.")
-    worst: dict[str, float | int] = {
-        "dice": 0.0,
-        "cldice": 0.0,
-        "blob_f1": 0.0,
-        "blob_precision": 0.0,
-        "blob_recall": 0.0,
-        "blob_tp": 0,
-        "blob_fp": 0,
-        "blob_fn": prepared.n_instances,
-        "pq": 0.0,
-        "betti0_error": prepared.betti0,
-        "betti1_error": prepared.betti1,
+    of_reference = {
+        "n_reference": prepared.n_instances,
+        "b0(R)": prepared.betti0,
+        "b1(R)": prepared.betti1,
     }
-    return {name: worst[name] for name in prepared.columns}
+    worst: dict[str, float | int] = {}
+    for name in prepared.columns:
+        spec = METRICS[name]
+        value = of_reference[spec.worst] if isinstance(spec.worst, str) else spec.worst
+        worst[name] = int(value) if spec.integer else float(value)
+    return worst
 
 
 def _instance_sizes(labels: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:

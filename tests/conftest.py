@@ -1,6 +1,6 @@
-"""What every test folder shares."""
+"""Shared by every test folder: where the real light-sheet patches are."""
 
 from pathlib import Path
 
-# The real SELMA3D-derived patches, beside every checkout (never copied into the project).
 REAL_PATCHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "lsm-patches"
+"""Six real SELMA3D-derived patches with masks, beside the checkout (never copied into it)."""

@@ -19,22 +19,12 @@ with a warning naming the field). A round may set ``binarize: {threshold: t}`` (
 ``value >= t``) and ``geometry: strict`` (differing spacing, origin or direction is
 ``invalid_output``).
 
-Statuses a case can end with (exactly one):
-
-===================== ==============================================================
-``ok``                a mask was made under the binarization rule (warnings, if any,
-                      in the record: non-binary values, differing geometry)
-``timeout``           the wall-clock limit was reached; the container was killed
-``oom``               the container exceeded its memory limit
-``failed``            the container exited non-zero (the reason has the log tail)
-``missing_output``    the container exited 0 but wrote no prediction
-``invalid_output``    unreadable; several images where one is expected; not 3D; shape
-                      different from the input; a voxel type that is not a number;
-                      NaN or infinite values; a symlink, hard link, folder or device
-                      file; over the size or file-count cap; with ``geometry: strict``,
-                      spacing, origin or direction different from the input's
-``infrastructure_error`` the Docker engine failed (retried; never charged to the team)
-===================== ==============================================================
+A case ends with exactly one status of ``leaderboard.status.STATUS_TABLE``. This module decides
+``ok`` (a mask was made under the binarization rule; warnings, if any, in the record: non-binary
+values, differing geometry) and ``invalid_output``: unreadable; several images where one is
+expected; not 3D; shape different from the input; a voxel type that is not a number; NaN or
+infinite values; a symlink, hard link, folder or device file; over the size or file-count cap;
+with ``geometry: strict``, spacing, origin or direction different from the input's.
 """
 
 from __future__ import annotations
@@ -58,6 +48,7 @@ from harness.split.volume import (
     volume_format,
     write_volume,
 )
+from leaderboard.files import atomic_path
 
 __all__ = [
     "MAX_BYTES_PER_VOXEL",
@@ -484,7 +475,7 @@ def _header_problem(header: VolumeHeader, grid: Grid) -> str:
 
 
 def save_mask(mask: np.ndarray, grid: Grid, dest: Path) -> Path:
-    """Write a 0/1 mask as uint8 NIfTI on ``grid``, atomically (temporary file, then rename).
+    """Write a 0/1 mask as uint8 NIfTI on ``grid``, atomically (``leaderboard.files``).
 
     Parameters
     ----------
@@ -495,8 +486,6 @@ def save_mask(mask: np.ndarray, grid: Grid, dest: Path) -> Path:
     dest : Path
         Ends with ``.nii.gz``.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name[: -len('.nii.gz')]}.{os.getpid()}.tmp.nii.gz")
-    write_volume(tmp, np.asarray(mask, dtype=np.uint8), grid)
-    os.replace(tmp, dest)
+    with atomic_path(dest, suffix=".tmp.nii.gz") as tmp:
+        write_volume(tmp, np.asarray(mask, dtype=np.uint8), grid)
     return dest

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import Selma3dError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
+from leaderboard.files import write_atomic
 from leaderboard.profiles import DEFAULT_PROFILE
+from leaderboard.status import STATUS, STATUSES
 
 if TYPE_CHECKING:
     from harness.containers.limits import Limits
@@ -44,8 +45,8 @@ OUTPUT_HINTS: dict[str, str] = {
 }
 _LOG_TAIL_LINES = 20
 
-# What to do about each status, in the participant's words. ``{...}`` fields are filled from
-# the run's limits and the case record.
+# What to do about each status of leaderboard.status, in the participant's words. ``{...}``
+# fields are filled from the run's limits and the case record.
 _ADVICE: dict[str, str] = {
     "ok": "",
     "timeout": (
@@ -157,8 +158,7 @@ def advice_for(
     Parameters
     ----------
     status : str
-        The runner's status (``ok``, ``timeout``, ``oom``, ``failed``, ``missing_output``,
-        ``invalid_output``, ``infrastructure_error``).
+        The runner's status, one of ``leaderboard.status.STATUSES``.
     reason : str, keyword-only
         The runner's short reason.
     limits : dict, keyword-only
@@ -174,8 +174,8 @@ def advice_for(
     ...            output_hint="/output")[:60]
     'The container needed more than the 2g memory limit and was k'
     """
-    if status not in _ADVICE:
-        raise ValueError(f"unknown status {status!r}; expected one of {sorted(_ADVICE)}")
+    if status not in STATUS:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
     specific = ""
     if status == "invalid_output":
         lowered = reason.lower()
@@ -398,7 +398,7 @@ def write_json_report(report: CheckReport, path: str | Path) -> Path:
         "cases": [asdict(c) for c in report.cases],
         "estimate": asdict(report.estimate) if report.estimate else None,
     }
-    _atomic_write(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -435,15 +435,8 @@ def write_junit(report: CheckReport, path: str | Path) -> Path:
             failure = ET.SubElement(element, "failure", type=case.status, message=case.reason)
             failure.text = "\n".join(part for part in (case.advice, case.log_tail) if part)
     ET.indent(suite)
-    _atomic_write(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
+    write_atomic(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
     return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _human_time(seconds: float) -> str:

@@ -41,13 +41,13 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.containers.limits import Limits
 from harness.errors import ConfigError
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
+from leaderboard.files import config_error, load_yaml_model, validation_problems
 from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
@@ -67,6 +67,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TagValue = bool | int | float | str
 """A tag's value: a scalar (``ssl: false``, ``pretraining: none``)."""
 
+_WHAT = "round configuration"
 
 
 class _Strict(BaseModel):
@@ -306,29 +307,15 @@ def load_round_config(path: str | Path) -> RoundConfig:
         Listing every mistake at once, each with the file and the dotted field name.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such round configuration file.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{path}: expected a mapping of fields at the top, got {type(raw).__name__}."
-        )
-    try:
-        config = RoundConfig.model_validate({**raw, "source": path.resolve()})
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            message = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"  - {field}: {message}")
-        # Field errors stop pydantic before the cross-field checks; run those on the raw mapping
-        # too, so one read of the message lists every mistake.
-        if not any(e["loc"] == () for e in exc.errors()):
-            lines.extend(f"  - {p}" for p in _cross_problems(raw))
-        raise ConfigError(f"{path}: {len(lines)} problem(s):\n" + "\n".join(lines)) from exc
+    config = load_yaml_model(
+        path,
+        RoundConfig,
+        what=_WHAT,
+        prepare=lambda raw: {**raw, "source": path.resolve()},
+        # Field errors stop pydantic before the cross-field checks; those run on the raw
+        # mapping too, so one read of the message lists every mistake.
+        extra_problems=_cross_problems,
+    )
     config = _resolve_paths(config, path.parent.resolve())
     # The ranking section is checked now rather than after hours of containers.
     ranking_config_for(config)
@@ -447,8 +434,6 @@ def ranking_config_for(config: RoundConfig) -> RankingConfig:
         try:
             return RankingConfig.model_validate(data)
         except ValidationError as exc:
-            fields = "; ".join(
-                f"ranking.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"{config.source}: {fields}") from exc
+            problems = validation_problems(exc, prefix="ranking.")
+            raise config_error(config.source, problems, what=_WHAT) from exc
     return load_ranking_config(config.ranking, profile=profile)

@@ -25,7 +25,6 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import time
@@ -52,6 +51,7 @@ from harness.rounds.config import (
     tags_match,
 )
 from harness.split.manifest import Split, load_split
+from leaderboard.files import atomic_path, write_atomic
 
 if TYPE_CHECKING:
     from harness.containers.runner import RunConfig
@@ -129,7 +129,8 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
 
     with _stage("scoring", timings, console):
         results = _score(submissions, split, config)
-        _write_csv_atomic(results, out_dir / "results.csv")
+        with atomic_path(out_dir / "results.csv") as tmp:
+            results.to_csv(tmp, index=False, lineterminator="\n")
 
     with _stage("selection", timings, console):
         chosen = _select(results, config)
@@ -403,12 +404,6 @@ def _publish_filtered(
     return records
 
 
-def _write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False, lineterminator="\n")
-    os.replace(tmp, path)
-
-
 def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
     record = {
         "round": config.name,
@@ -447,10 +442,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
         },
         "leaderboards": result.leaderboards,
     }
-    path = result.out_dir / "round.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 # Column headers short enough for an 80-column terminal.

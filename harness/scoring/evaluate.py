@@ -42,10 +42,11 @@ from harness.scoring.allocator import keep_freed_memory
 from harness.split.checks import read_reference
 from harness.split.manifest import Case, Split
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
-from leaderboard.files import write_atomic
+from leaderboard.files import atomic_path
 from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 from metrics import (
     METRIC_COLUMNS,
+    METRICS,
     MetricOptions,
     missing_scores,
     prepare_reference,
@@ -61,8 +62,6 @@ __all__ = [
     "profile_cases",
     "write_results",
 ]
-
-"""Every status a row can have; the evaluation itself adds missing_output and invalid_output."""
 
 EVALUATION_COLUMNS: tuple[str, ...] = (
     "team",
@@ -80,7 +79,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
 """Appended after ``EVALUATION_COLUMNS``: provenance (split and profile), and the runner's
 figures when known."""
 
-_INT_COLUMNS = ("blob_tp", "blob_fp", "blob_fn", "betti0_error", "betti1_error")
+_INT_COLUMNS = tuple(name for name in METRIC_COLUMNS if METRICS[name].integer)
 _RUN_PREDICTIONS = "predictions"
 
 
@@ -309,12 +308,15 @@ def profile_cases(split: Split, profile: str) -> tuple[Case, ...]:
 
 
 def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write an evaluation table as CSV atomically (:func:`leaderboard.files.write_atomic`).
+    """Write an evaluation table as CSV atomically (``leaderboard.files.atomic_path``).
 
     Rows are sorted by team and case id; metrics that do not apply are empty cells.
     """
+    path = Path(path)
     ordered = frame.sort_values(["team", "case_id"], kind="stable")
-    return write_atomic(path, ordered.to_csv(index=False, na_rep="", lineterminator="\n"))
+    with atomic_path(path) as tmp:
+        ordered.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
+    return path
 
 
 def _entries(case_id: str, teams: Mapping[str, TeamPredictions]) -> list[_Entry]:

@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError, Selma3dError
-from harness.split.manifest import MANIFEST_NAME, TRACKS, Split, load_split, write_manifest
+from harness.split.manifest import MANIFEST_NAME, Split, load_split, write_manifest
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
-from leaderboard.files import write_atomic
+from leaderboard.files import load_yaml_mapping, write_atomic
 from leaderboard.profiles import DEFAULT_PROFILE, get_profile
+from metrics.registry import TRACKS
 
 __all__ = [
     "DEFAULT_STRUCTURE_RULES",
@@ -131,10 +132,10 @@ def load_track_map(path: str | Path) -> dict[str, tuple[str, str]]:
         Naming the file and the entry that is wrong.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: track map file not found.")
     entries: list[tuple[str, object, object]] = []
     if path.suffix.lower() == ".csv":
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such track map file")
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             if not reader.fieldnames or not {"source", "track"} <= set(reader.fieldnames):
@@ -145,14 +146,7 @@ def load_track_map(path: str | Path) -> dict[str, tuple[str, str]]:
             for row in reader:
                 entries.append((row["source"], row["track"], row.get("structure")))
     else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping 'source name: track'; got {data!r}.")
+        data = load_yaml_mapping(path, what="track map")
         for key, value in data.items():
             if isinstance(value, dict):
                 unknown = set(value) - {"track", "structure"}

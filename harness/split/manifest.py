@@ -27,15 +27,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from harness.errors import SplitError
 from harness.split.checks import check_case_volumes
+from leaderboard.files import atomic_path
+from metrics.registry import TRACKS, Track
 
 __all__ = [
     "MANIFEST_COLUMNS",
     "MANIFEST_NAME",
-    "TRACKS",
     "Case",
     "Split",
     "content_hash",
@@ -48,8 +48,6 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "case_id", "track", "structure", "image", "label", "phase", "spacing"
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "track", "structure", "image", "label")
-TRACKS: tuple[str, ...] = ("vessel", "spot")
-Track = Literal["vessel", "spot"]
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CHANNEL_SEPARATOR = ";"
 
@@ -275,7 +273,7 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:
     Returns
     -------
     Path
-        The manifest written (atomically: a temporary file, then a rename).
+        The manifest written (atomically, ``leaderboard.files.atomic_path``).
     """
     path = Path(path)
     manifest = path / MANIFEST_NAME if path.suffix != ".csv" else path
@@ -287,15 +285,12 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:
                 f"rows[{i}] must have a case_id and only the columns {MANIFEST_COLUMNS}. "
                 f"Got keys {sorted(row)}."
             )
-    manifest.parent.mkdir(parents=True, exist_ok=True)
     ordered = sorted(rows, key=lambda r: r["case_id"])
-    tmp = manifest.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_path(manifest) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
         writer.writeheader()
         for row in ordered:
             writer.writerow({c: row.get(c, "") or "" for c in MANIFEST_COLUMNS})
-    tmp.replace(manifest)
     return manifest
 
 

@@ -10,7 +10,6 @@ the seed, the sizes and the source's content hash.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from harness.errors import ConfigError
 from harness.split.importers import manifest_path
 from harness.split.manifest import Case, Split, load_split, write_manifest
+from leaderboard.files import write_atomic
 
 __all__ = ["allocate_sample", "partition_split"]
 
@@ -133,7 +133,5 @@ def partition_split(
         "sample_per_structure": quota,
         "test_per_structure": {k: len(v) - quota[k] for k, v in sorted(strata.items())},
     }
-    tmp = out / "partition.json.tmp"
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "partition.json")
+    write_atomic(out / "partition.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
     return load_split(out / "sample"), load_split(out / "test")

@@ -5,8 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-REAL = REPO.parent / "shared" / "data" / "lsm-patches"
+from tests.conftest import REAL_PATCHES
 
 
 def ball(shape, centre, radius):
@@ -26,9 +25,9 @@ def tube(shape, radius, *, axis=2, at=None):
 
 @pytest.fixture(scope="session")
 def real_patches() -> Path:
-    if not (REAL / "val").is_dir():
+    if not (REAL_PATCHES / "val").is_dir():
         pytest.fail(
-            f"real patches not found at {REAL}: the tests expect ../shared/data/lsm-patches "
-            "beside the checkout (see the brief)."
+            f"real patches not found at {REAL_PATCHES}: the tests expect "
+            "../shared/data/lsm-patches beside the checkout (see the brief)."
         )
-    return REAL
+    return REAL_PATCHES

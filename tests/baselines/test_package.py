@@ -26,6 +26,13 @@ def test_container_modules_import_neither_harness_nor_metrics():
     assert proc.stdout.strip() == ""
 
 
+def test_the_container_side_copy_of_the_tracks_is_the_registry_s():
+    from baselines._common import TRACKS as copied
+    from metrics.registry import TRACKS
+
+    assert copied == TRACKS
+
+
 @pytest.mark.parametrize("name", ["unet", "unet-scratch"])
 def test_shipped_weights_are_small_and_have_provenance(name):
     weights = WEIGHTS / f"{name}.pt"

@@ -82,3 +82,72 @@ def test_train_rejects_bad_inputs():
         )
     with pytest.raises(ValueError, match="crop"):
         unet.TrainConfig(crop=20)
+
+
+def _torch_settings():
+    return (
+        torch.get_num_threads(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+
+
+@pytest.fixture
+def caller_settings():
+    """Settings unlike the ones training uses, restored after the test whatever happens."""
+    saved = (_torch_settings(), torch.get_rng_state())
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(False)
+    yield (2, False, False)
+    (threads, strict, warn_only), rng = saved
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(strict, warn_only=warn_only)
+    torch.set_rng_state(rng)
+
+
+def test_deterministic_restores_the_callers_settings_and_random_stream(caller_settings):
+    torch.manual_seed(123)
+    expected = torch.rand(4)  # what the caller's stream gives next when nothing intervenes
+    torch.manual_seed(123)
+    with unet.deterministic(7, threads=1):
+        assert _torch_settings() == (1, True, False)
+        first = torch.rand(4)
+    with unet.deterministic(7, threads=1):
+        assert torch.equal(torch.rand(4), first)  # seeded: the same draws each time
+    assert _torch_settings() == caller_settings
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_deterministic_restores_after_an_exception(caller_settings):
+    with pytest.raises(RuntimeError, match="boom"), unet.deterministic(0, threads=1):
+        raise RuntimeError("boom")
+    assert _torch_settings() == caller_settings
+
+
+def test_training_leaves_no_torch_setting_behind(caller_settings):
+    rng = np.random.default_rng(0)
+    img = rng.random((16, 16, 16)).astype(np.float32)
+    label = img > 0.7
+    config = unet.TrainConfig(pretrain_steps=0, finetune_steps=1, crop=16, channels=(4, 8))
+    unet.train([(img, label, "spot")], config=config)
+    assert _torch_settings() == caller_settings
+
+
+def test_save_weights_writes_what_load_model_reads(tmp_path):
+    from harness.experiments import save_weights
+
+    config = unet.TrainConfig(crop=16, channels=(4, 8))
+    model = unet.build_model(channels=config.channels)
+    path = tmp_path / "w" / "net.pt"
+    digest = save_weights(model, path, config=config, provenance={"seed": 3})
+    loaded, loaded_config = unet.load_model(path)
+    assert digest == unet.weights_digest(model) == unet.weights_digest(loaded)
+    assert loaded_config == config
+    assert [p.name for p in path.parent.iterdir()] == ["net.pt"]  # no temporary file left
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(unet)
+    assert result.attempted > 0 and result.failed == 0

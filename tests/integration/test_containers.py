@@ -25,11 +25,11 @@ from harness.containers.records import read_records
 from harness.containers.runner import RunConfig, run_submission
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import read_volume
+from tests.conftest import REAL_PATCHES
 
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
-PATCHES = REPO.parent / "shared" / "data" / "lsm-patches"
 MISBEHAVING = Path(__file__).resolve().parent / "misbehaving"
 TEMPLATE = REPO / "submissions" / "template"
 # `_base` holds what every misbehaving image shares; it is built first.
@@ -42,10 +42,10 @@ NAMES = sorted(
 
 
 def patch_rows(n: int | None = None) -> list[dict[str, str]]:
-    if not PATCHES.is_dir():
-        pytest.fail(f"the real patches are missing: expected them at {PATCHES}")
+    if not REAL_PATCHES.is_dir():
+        pytest.fail(f"the real patches are missing: expected them at {REAL_PATCHES}")
     rows = []
-    for img in sorted(PATCHES.glob("*/*.nii.gz")):
+    for img in sorted(REAL_PATCHES.glob("*/*.nii.gz")):
         if img.name.endswith("_label.nii.gz"):
             continue
         stem = img.name[: -len(".nii.gz")]
@@ -58,7 +58,7 @@ def patch_rows(n: int | None = None) -> list[dict[str, str]]:
                 "label": str(img.with_name(f"{stem}_label.nii.gz")),
             }
         )
-    assert len(rows) == 6, f"expected 6 patches in {PATCHES}, found {len(rows)}"
+    assert len(rows) == 6, f"expected 6 patches in {REAL_PATCHES}, found {len(rows)}"
     # One vessel and one spot case first, so a 2-case split covers both tracks.
     rows.sort(
         key=lambda r: (

@@ -59,8 +59,8 @@ def test_frozen():
         ("ranked_metrics:\n  vessel: [dice, dice]\n", "duplicate metric"),
         ("report:\n  extra_plot_metrics: [hausdorff]\n", "report.extra_plot_metrics"),
         ("aggregation: organ\n", "aggregation: Input should be 'track' or 'structure'"),
-        ("- a\n- b\n", "expected a mapping of fields, got list"),
-        ("scheme: [unclosed\n", "not valid YAML"),
+        ("- a\n- b\n", "must be a mapping of fields at the top, got list"),
+        ("scheme: [unclosed\n", "the ranking configuration is not valid YAML"),
     ],
 )
 def test_invalid_configs_name_file_and_field(tmp_path, text, message):

@@ -1,4 +1,3 @@
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,16 +5,15 @@ from scipy import ndimage as ndi
 
 from harness.split.volume import read_volume
 from metrics import METRICS, prepare_reference, score_prediction
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lsm-patches"
+from tests.conftest import REAL_PATCHES
 
 
 def _labels():
-    found = sorted(DATA.glob("*/*_label.nii.gz"))
+    found = sorted(REAL_PATCHES.glob("*/*_label.nii.gz"))
     if len(found) != 6:
         pytest.fail(
-            f"expected the 6 real patch labels in {DATA} (the shared data beside the checkout); "
-            f"found {len(found)}"
+            f"expected the 6 real patch labels in {REAL_PATCHES} (the shared data beside the "
+            f"checkout); found {len(found)}"
         )
     return found
 

@@ -129,7 +129,7 @@ def test_fragments_are_where_the_old_rule_differed(cases):
     # Many reference components thin to nothing beside tubes that do not: the official
     # skeleton leaves them out, and so does selma3d's.
     reference, prediction = cases["generated/tubes_and_fragments"]
-    from metrics.blob_f1 import instances
+    from metrics.matching import instances
 
     labels, n = instances(reference)
     skeleton_voxels = np.bincount(labels[skeletonize(reference > 0)], minlength=n + 1)[1:]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.split.manifest import TRACKS, Split, load_split, write_manifest
+from harness.split.manifest import Split, load_split, write_manifest
 from harness.split.synth.imaging import IMAGING_STYLES, acquire
 from harness.split.synth.shapes import new_scene
 from harness.split.synth.spots import spots
 from harness.split.synth.vessels import blood_vessels, microglia
 from harness.split.volume import Grid, write_volume
+from leaderboard.files import atomic_path, write_atomic
+from metrics.registry import TRACKS
 
 __all__ = [
     "EMPTY_EVERY",
@@ -86,7 +87,7 @@ class CasePlan:
     empty: bool
 
 
-def plan_cases(cases: int, *, tracks: tuple[str, ...] = ("vessel", "spot")) -> list[CasePlan]:
+def plan_cases(cases: int, *, tracks: tuple[str, ...] = TRACKS) -> list[CasePlan]:
     """Share ``cases`` between ``tracks`` and name them.
 
     Examples
@@ -179,7 +180,7 @@ def synthesize_split(
     cases: int = 6,
     size: tuple[int, int, int] = (96, 96, 96),
     seed: int = 0,
-    tracks: tuple[str, ...] = ("vessel", "spot"),
+    tracks: tuple[str, ...] = TRACKS,
     labeled: bool = True,
     progress: bool = False,
 ) -> Split:
@@ -204,7 +205,7 @@ def synthesize_split(
     seed : int, keyword-only
         Same seed, same bytes.
     tracks : tuple of str, keyword-only
-        Among ``("vessel", "spot")``.
+        Among ``metrics.registry.TRACKS`` (``("vessel", "spot")``).
     labeled : bool, keyword-only
         False writes unlabeled volumes for self-supervised pretraining.
     progress : bool, keyword-only
@@ -252,12 +253,12 @@ def synthesize_split(
         for plan in plans:
             t0 = time.perf_counter()
             image, label, grid, info = synthesize_case(plan, size=size, seed=seed)
-            _write_atomic(out / "images" / f"{plan.case_id}.nii.gz", image, grid)
+            _write_volume_atomic(out / "images" / f"{plan.case_id}.nii.gz", image, grid)
             del image
             row = {"case_id": plan.case_id, "track": plan.track, "structure": plan.structure,
                    "image": f"images/{plan.case_id}.nii.gz", "label": "", "phase": ""}
             if labeled:
-                _write_atomic(out / "labels" / f"{plan.case_id}.nii.gz", label, grid)
+                _write_volume_atomic(out / "labels" / f"{plan.case_id}.nii.gz", label, grid)
                 row["label"] = f"labels/{plan.case_id}.nii.gz"
             del label
             info["seconds"] = round(time.perf_counter() - t0, 3)
@@ -265,9 +266,7 @@ def synthesize_split(
             rows.append(row)
             advance(plan.case_id)
     write_manifest(out, rows)
-    tmp = out / "synth.json.tmp"
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "synth.json")
+    write_atomic(out / "synth.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
     # A split written over an earlier one keeps none of its volumes: fewer cases leave no
     # strays, and an unlabeled split (handed to participants) keeps no earlier labels.
     written = {out / r["image"] for r in rows} | {out / r["label"] for r in rows if r["label"]}
@@ -344,7 +343,7 @@ def split_is_current(
     cases: int = 6,
     size: tuple[int, int, int] = (96, 96, 96),
     seed: int = 0,
-    tracks: tuple[str, ...] = ("vessel", "spot"),
+    tracks: tuple[str, ...] = TRACKS,
     labeled: bool = True,
 ) -> bool:
     """Whether ``out_dir`` holds what :func:`synthesize_split` would write with these arguments.
@@ -383,10 +382,9 @@ def split_is_current(
     )
 
 
-def _write_atomic(path: Path, array: np.ndarray, grid: Grid) -> None:
-    tmp = path.with_name(".tmp-" + path.name)
-    write_volume(tmp, array, grid)
-    os.replace(tmp, path)
+def _write_volume_atomic(path: Path, array: np.ndarray, grid: Grid) -> None:
+    with atomic_path(path, suffix=".tmp.nii.gz") as tmp:
+        write_volume(tmp, array, grid)
 
 
 class _progress:

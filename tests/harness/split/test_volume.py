@@ -1,11 +1,11 @@
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.errors import VolumeError
 from harness.split.volume import Grid, read_volume, write_volume
+from tests.conftest import REAL_PATCHES
 
 GRID = Grid(
     (4, 5, 6),
@@ -13,7 +13,6 @@ GRID = Grid(
     origin=(10.0, -3.0, 7.5),
     direction=(0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0),
 )
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lsm-patches"
 
 
 def _array(dtype=np.uint8):
@@ -82,9 +81,9 @@ def test_unknown_extension_and_missing_file(tmp_path):
 
 
 def test_reads_the_real_patches():
-    files = sorted(DATA.glob("*/*.nii.gz"))
+    files = sorted(REAL_PATCHES.glob("*/*.nii.gz"))
     if len(files) != 12:
-        pytest.fail(f"expected 12 real patch files in {DATA}; found {len(files)}")
+        pytest.fail(f"expected 12 real patch files in {REAL_PATCHES}; found {len(files)}")
     for path in files:
         volume = read_volume(path)
         assert volume.array.shape == (96, 96, 96), path.name

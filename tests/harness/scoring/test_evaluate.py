@@ -128,8 +128,22 @@ def test_cli_writes_sorted_csv_and_exits_1_on_failed_cases(tmp_path, split):
     assert table.loc[0, "blob_tp"] == "2"  # an integer column, written without ".0"
 
 
-def test_write_results_is_atomic(tmp_path, split):
+def test_write_results_keeps_the_previous_table_when_writing_fails(tmp_path, split, monkeypatch):
     frame = evaluate_predictions(split, {"t": _plain_folder(tmp_path, split)}, progress=False)
     out = write_results(frame, tmp_path / "deep" / "m.csv")
-    assert out.is_file()
-    assert [p.name for p in out.parent.iterdir()] == ["m.csv"]
+    before = out.read_bytes()
+    real_to_csv = pd.DataFrame.to_csv
+
+    def half_then_full_disk(self, path_or_buf=None, *args, **kwargs):
+        text = real_to_csv(self, None, *args, **kwargs)
+        if path_or_buf is not None:
+            with open(path_or_buf, "w", encoding="utf-8") as fh:
+                fh.write(text[: len(text) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_results(frame.iloc[:2], out)
+    monkeypatch.undo()
+    assert out.read_bytes() == before  # a reader still sees the whole previous table
+    assert [p.name for p in out.parent.iterdir()] == ["m.csv"]  # no temporary file left

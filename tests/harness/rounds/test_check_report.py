@@ -12,6 +12,7 @@ from harness.rounds.check import (
     write_json_report,
     write_junit,
 )
+from leaderboard.status import FAILURES
 
 LIMITS = {"timeout_s": 60.0, "memory": "2g"}
 
@@ -40,6 +41,12 @@ def test_advice_names_the_limit_and_the_fix(status, reason, needle):
         status, reason=reason, limits=LIMITS, exit_code=3, output_hint="/output/images/x/"
     )
     assert needle in text
+
+
+@pytest.mark.parametrize("status", FAILURES)
+def test_every_failure_status_has_advice(status):
+    text = advice_for(status, reason="x", limits=LIMITS, exit_code=1, output_hint="/output")
+    assert text.startswith("The ") and len(text) > 25
 
 
 def test_advice_for_ok_is_empty_and_unknown_status_raises():
