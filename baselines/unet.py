@@ -52,7 +52,6 @@ __all__ = [
     "environment",
     "load_model",
     "predict_probability",
-    "save_model",
     "segment",
     "serialize_model",
     "train",
@@ -489,29 +488,8 @@ def serialize_model(
     return buffer.getvalue()
 
 
-def save_model(
-    model: torch.nn.Module,
-    path: str | Path,
-    *,
-    config: TrainConfig,
-    provenance: dict[str, Any] | None = None,
-) -> str:
-    """Write :func:`serialize_model`'s bytes to ``path``; return :func:`weights_digest`.
-
-    Kept only for ``selma3d baselines train``, which still calls it; everything else uses
-    ``harness.experiments.save_weights`` (the project's one atomic writer). Remove it once the
-    command calls that instead.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    tmp.write_bytes(serialize_model(model, config=config, provenance=provenance))
-    tmp.replace(path)
-    return weights_digest(model)
-
-
 def load_model(path: str | Path = WEIGHTS_PATH) -> tuple[UNet, TrainConfig]:
-    """Read weights written by :func:`save_model` (tensors and plain values only)."""
+    """Read weights written from :func:`serialize_model` (tensors and plain values only)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no U-Net weights; run `selma3d baselines train` first.")

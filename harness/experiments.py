@@ -8,7 +8,6 @@ functions so that ``import baselines`` in a container never touches them.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -427,10 +426,7 @@ def run_table(
             head, rest = old.split(_BEGIN, 1)
             tail = rest.split(_END, 1)[1]
             text = head + table.rstrip("\n").removesuffix(_END).rstrip("\n") + "\n" + _END + tail
-    tmp = out.with_name(".tmp-" + out.name)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    write_atomic(out, text)
     return table
 
 

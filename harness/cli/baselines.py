@@ -132,7 +132,13 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from baselines import unet
-    from harness.experiments import _split_hash, load_labeled, load_unlabeled, write_json
+    from harness.experiments import (
+        _split_hash,
+        load_labeled,
+        load_unlabeled,
+        save_weights,
+        write_json,
+    )
 
     try:
         config = unet.TrainConfig(
@@ -193,7 +199,7 @@ def train(
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "versions": unet.environment(),
     }
-    digest = unet.save_model(result.model, out, config=config, provenance=provenance)
+    digest = save_weights(result.model, out, config=config, provenance=provenance)
     provenance["weights_digest"] = digest
     provenance["weights_file"] = out.name
     provenance["bytes"] = out.stat().st_size

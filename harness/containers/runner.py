@@ -68,6 +68,7 @@ from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import BinarizeRule, GateOptions, save_mask
 from harness.split.manifest import Case, Split, load_split
 from leaderboard.files import write_atomic
+from leaderboard.status import STATUS
 
 __all__ = ["RunConfig", "run_submission"]
 
@@ -427,7 +428,7 @@ def _run_locked(
         c
         for c in split.cases
         if c.case_id not in records
-        or records[c.case_id].status == "infrastructure_error"
+        or not STATUS[records[c.case_id].status].charged
         or (config.retry_failed and records[c.case_id].status != "ok")
     ]
     attempt_of = {
