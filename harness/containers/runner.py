@@ -428,7 +428,8 @@ def _run_locked(
         c
         for c in split.cases
         if c.case_id not in records
-        or not STATUS[records[c.case_id].status].charged
+        # A failure not charged to the team (the engine's) is always run again.
+        or (records[c.case_id].status != "ok" and not STATUS[records[c.case_id].status].charged)
         or (config.retry_failed and records[c.case_id].status != "ok")
     ]
     attempt_of = {

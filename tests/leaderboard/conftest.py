@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.scoring.volumes import SplitVolumes
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import write_volume
 from leaderboard import RankingConfig, build_leaderboard, read_results
@@ -100,6 +101,7 @@ def built(small_round, tmp_path_factory):
         out,
         config=BUILT_CONFIG,
         split=small_round["split"],
+        volumes=SplitVolumes(small_round["split"], base_dir=small_round["csv"].parent),
         results_path=small_round["csv"],
         metadata={"round": "demo"},
     )
