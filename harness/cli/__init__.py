@@ -10,7 +10,7 @@ import sys
 import click
 from rich.console import Console
 
-from harness.cli import baselines, containers, data, evaluate, leaderboard, round
+from harness.cli import baselines, containers, data, evaluate, leaderboard, round, worker
 from harness.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENGINE,
@@ -38,7 +38,7 @@ __all__ = [
     # One module per command group; each module lists its commands once.
     commands=[
         command
-        for module in (data, evaluate, containers, leaderboard, baselines, round)
+        for module in (data, evaluate, containers, leaderboard, baselines, round, worker)
         for command in module.COMMANDS
     ],
 )

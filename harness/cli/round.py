@@ -21,17 +21,29 @@ _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
 @click.command("round")
 @click.argument("config_path", metavar="ROUND.yaml", type=click.Path(path_type=Path))
 @click.option("--phase", help="Run this phase instead of the one the file names.")
-def round_command(config_path: Path, phase: str | None) -> None:
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run the tasks on this Dask scheduler's workers (`selma3d worker`); overrides "
+    "cluster.scheduler of the file. Without one: a local cluster of limits.jobs workers.",
+)
+def round_command(config_path: Path, phase: str | None, scheduler: str | None) -> None:
     """Run a whole evaluation round: images, containers, scoring, leaderboard.
 
     Rerunning the same command resumes: finished cases are kept.
     """
-    from harness.rounds.config import load_round_config
+    from harness.rounds.config import ClusterSettings, load_round_config
     from harness.rounds.round import run_round
 
     config = load_round_config(config_path)
     if phase is not None:
         config = config.with_phase(phase)
+    if scheduler is not None:
+        try:
+            settings = ClusterSettings(scheduler=scheduler)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scheduler") from exc
+        config = config.model_copy(update={"cluster": settings})
     run_round(config)
 
 

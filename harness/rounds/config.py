@@ -20,6 +20,7 @@ Example
     submission_policy: last            # or: best
     metrics: {connectivity: 26, iou_threshold: 0.3, matching: greedy}
     ranking: ranking.yaml              # a file, or the ranking options inline
+    cluster: {scheduler: tcp://10.0.0.5:8786}  # or --scheduler; none: a local cluster
     teams:
       - name: team-a
         display_name: Team A
@@ -43,6 +44,7 @@ from harness.errors import ConfigError
 from leaderboard import RankingConfig, load_ranking_config
 
 __all__ = [
+    "ClusterSettings",
     "Limits",
     "MetricSettings",
     "PhaseConfig",
@@ -156,6 +158,23 @@ class TeamConfig(_Strict):
         return (SubmissionSource(image=self.image, tarball=self.tarball, folder=self.folder),)
 
 
+class ClusterSettings(_Strict):
+    """Where the round's tasks run (see ``docs/cluster.md``)."""
+
+    scheduler: str | None = Field(
+        None,
+        description="Address of a Dask scheduler (tcp://HOST:PORT); none: a local cluster of "
+        "limits.jobs workers on this machine.",
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"([a-z0-9+]+://)?[^\s/]+:\d+", value):
+            raise ValueError(f"expected a scheduler address such as tcp://HOST:8786, got {value!r}")
+        return value
+
+
 class PhaseConfig(_Strict):
     """A phase of the challenge and the split it is evaluated on."""
 
@@ -179,6 +198,7 @@ class RoundConfig(_Strict):
     submission_policy: Literal["last", "best"] = "last"
     metrics: MetricSettings = MetricSettings()
     ranking: Path | dict[str, Any] | None = None
+    cluster: ClusterSettings = ClusterSettings()
     teams: tuple[TeamConfig, ...]
     source: Path | None = Field(None, description="The file this was loaded from.")
 
