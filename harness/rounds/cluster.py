@@ -695,6 +695,21 @@ def _is_scheduler_lost(exc: BaseException) -> bool:
     return isinstance(exc, FutureCancelledError) and "scheduler" in exc.reason
 
 
+def _cluster_failure(exc: BaseException, stage: str) -> ClusterError | None:
+    """The cluster's own failures as a :class:`ClusterError` (exit 3), or None for the rest."""
+    if _is_scheduler_lost(exc):
+        return ClusterError(
+            f"lost the Dask scheduler during the {stage} stage ({exc}); every case finished so "
+            "far is recorded: rerun the same command to resume."
+        )
+    if isinstance(exc, RuntimeError) and "deserialization of the task graph" in str(exc):
+        return ClusterError(
+            f"the Dask scheduler cannot read selma3d's tasks ({exc.__class__.__name__}): install "
+            "the same selma3d version on the scheduler's machine as on this one and the workers."
+        )
+    return None
+
+
 def run_containers(
     jobs: Sequence[SubmissionJob],
     split: Split,
@@ -804,11 +819,9 @@ def run_containers(
                 console.print(f"[red]{job.key} {case.case_id}: lost ({exc})[/red]")
                 continue
             except Exception as exc:
-                if _is_scheduler_lost(exc):
-                    raise ClusterError(
-                        f"lost the Dask scheduler during the containers stage ({exc}); every "
-                        "case finished so far is recorded: rerun the same command to resume."
-                    ) from exc
+                failure = _cluster_failure(exc, "containers")
+                if failure is not None:
+                    raise failure from exc
                 raise
             record = ledgers[job.key].merge(result)
             _remove_task_folder(result.attempt_dir.parent, console)
@@ -962,11 +975,9 @@ def score_cases(
             try:
                 frame = future.result()
             except Exception as exc:
-                if _is_scheduler_lost(exc):
-                    raise ClusterError(
-                        f"lost the Dask scheduler during scoring ({exc}); rerun the same "
-                        "command to resume."
-                    ) from exc
+                failure = _cluster_failure(exc, "scoring")
+                if failure is not None:
+                    raise failure from exc
                 raise
             for old in saved.parent.glob("*.parquet") if saved.parent.is_dir() else ():
                 old.unlink()
