@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import pandas as pd
 from rich.console import Console
@@ -58,6 +58,9 @@ from rich.console import Console
 from harness.errors import ClusterError, EngineError, SubmissionError
 from harness.split.manifest import Case, Split
 from leaderboard.files import atomic_path, write_atomic
+
+if TYPE_CHECKING:
+    from distributed.client import FutureCancelledError
 
 __all__ = [
     "GPUS",
@@ -689,7 +692,7 @@ def _gpus_needed(gpus: str | None) -> int:
     return 1 if gpus == "all" else len(gpus.split(","))
 
 
-def _is_scheduler_lost(exc: BaseException) -> bool:
+def _is_scheduler_lost(exc: BaseException) -> TypeGuard[FutureCancelledError]:
     from distributed.client import FutureCancelledError
 
     return isinstance(exc, FutureCancelledError) and "scheduler" in exc.reason
@@ -699,8 +702,8 @@ def _cluster_failure(exc: BaseException, stage: str) -> ClusterError | None:
     """The cluster's own failures as a :class:`ClusterError` (exit 3), or None for the rest."""
     if _is_scheduler_lost(exc):
         return ClusterError(
-            f"lost the Dask scheduler during the {stage} stage ({exc}); every case finished so "
-            "far is recorded: rerun the same command to resume."
+            f"lost the Dask scheduler during the {stage} stage ({exc.reason}); every case "
+            "finished so far is recorded: rerun the same command to resume."
         )
     if isinstance(exc, RuntimeError) and "deserialization of the task graph" in str(exc):
         return ClusterError(

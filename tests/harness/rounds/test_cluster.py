@@ -246,6 +246,22 @@ def images() -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def tarballs(images, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The slow image saved once; rounds of it start with a link to it (a round saves an image
+    only when its folder has no tarball of that digest)."""
+    from harness.containers.engine import connect
+
+    client = connect()
+    digest = client.images.get(images["slow"]).id
+    return save_image_tarball(client, images["slow"], digest, tmp_path_factory.mktemp("images"))
+
+
+def seed_images(out: Path, tarball: Path) -> None:
+    (out / "images").mkdir(parents=True)
+    os.link(tarball, out / "images" / tarball.name)
+
+
 def write_round(path: Path, split: Path, out: Path, teams: dict[str, str], jobs: int = 2) -> Path:
     config = {
         "name": "ctest",
@@ -335,12 +351,13 @@ def test_a_round_through_two_workers_gives_the_local_table(tmp_path, split, imag
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_a_worker_killed_mid_round_loses_no_case_and_records_none_twice(tmp_path, images):
+def test_a_worker_killed_mid_round_loses_no_case_and_records_none_twice(tmp_path, images, tarballs):
     from distributed import Client
 
     root = tmp_path / "split"
     synthesize_split(root, cases=6, size=(24, 24, 24), seed=7)
     out = tmp_path / "out"
+    seed_images(out, tarballs)
     config = write_round(tmp_path / "r.yaml", root, out, {"slow": images["slow"]})
     with cluster() as running, Client(running.address, timeout=30) as client:
         proc = selma3d("round", str(config), "--scheduler", running.address, start_new_session=True)
@@ -407,3 +424,41 @@ def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(t
         for ref in (image.id, other.id):
             with contextlib.suppress(ImageNotFound):
                 client.images.remove(ref, force=True)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_losing_the_scheduler_exits_3_and_the_rerun_resumes(tmp_path, images, tarballs):
+    root = tmp_path / "split"
+    synthesize_split(root, cases=4, size=(24, 24, 24), seed=9)
+    out = tmp_path / "out"
+    seed_images(out, tarballs)
+    config = write_round(tmp_path / "r.yaml", root, out, {"slow": images["slow"]})
+    records = out / "runs" / "slow" / "s00" / "cases.jsonl"
+    with cluster() as running:
+        proc = selma3d("round", str(config), "--scheduler", running.address, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not (records.is_file() and records.read_text().strip()):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                stop(proc)
+                pytest.fail("no case was recorded within 120 s")
+            time.sleep(0.2)
+        running.kill("scheduler")
+        code, output = finish(proc)
+    assert code == 3, output
+    said = " ".join(output.split())
+    assert "lost the Dask scheduler" in said and "rerun the same command to resume" in said
+    before = {json.loads(line)["case_id"] for line in records.read_text().splitlines()}
+    assert 1 <= len(before) < 4
+
+    with cluster() as running:
+        code, output = finish(
+            selma3d("round", str(config), "--scheduler", running.address, start_new_session=True)
+        )
+    assert code == 0, output
+    assert f"{len(before)} recorded, {4 - len(before)} to run" in output
+    lines = records.read_text().splitlines()
+    assert sorted(json.loads(line)["case_id"] for line in lines) == sorted(
+        p.name.split(".")[0] for p in (root / "images").iterdir()
+    )
+    assert task_containers(out) == []
