@@ -1,4 +1,4 @@
-"""Round scaling on a Dask cluster: one ``selma3d worker`` against two, and the scheduler's overhead.
+"""Round scaling on a Dask cluster: one ``selma3d worker`` against two; the scheduler's overhead.
 
 A container that sleeps ``--sleep`` seconds (2 by default) and then writes a valid mask runs on
 ``--cases`` cases (12) of a generated 24^3 split, as a round's container stage does

@@ -501,7 +501,12 @@ def serve_worker(
         )
         await worker.finished()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        # Containers still running are removed when a worker next starts on this engine.
+        console.print(f"worker {worker_name}: stopped")
+        return
     console.print(f"worker {worker_name}: the scheduler at {scheduler} closed the connection")
 
 
