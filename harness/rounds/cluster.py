@@ -314,8 +314,6 @@ def remove_task_containers(client: Any, under: Path) -> int:
     The runner labels each container with its run folder; every attempt of a case runs in a
     folder under the case's task folder, so this finds what an earlier attempt left behind.
     """
-    from docker.errors import NotFound
-
     from harness.containers.runner import LABEL_OUT_DIR
 
     prefix = str(under).rstrip("/") + "/"
@@ -324,8 +322,7 @@ def remove_task_containers(client: Any, under: Path) -> int:
     for container in found:
         out_dir = (container.labels or {}).get(LABEL_OUT_DIR, "")
         if out_dir.startswith(prefix):
-            with contextlib.suppress(NotFound):  # removed meanwhile: the goal
-                container.remove(force=True, v=True)
+            _remove_quietly(container)
             removed += 1
     return removed
 
@@ -409,29 +406,42 @@ def _engine_lock_path(client: Any) -> Path:
 _IN_USE: Any = None
 
 
-def _mark_engine_in_use(client: Any) -> None:
+def _mark_engine_in_use(client: Any, *, clean: Callable[[], None] | None = None) -> None:
     """Hold a shared lock naming this engine for the life of the process.
 
     A worker starting later on the same engine then knows it is not alone, and leaves the
-    containers it finds there to their owners.
+    containers it finds there to their owners. With ``clean``, a process that finds no other
+    holder runs it while holding the lock exclusively, so two workers starting at once never
+    both clean.
     """
     global _IN_USE
     with _ENGINE_LOCK:
-        if _IN_USE is None:
-            fh = _engine_lock_path(client).open("a")
-            fcntl.flock(fh, fcntl.LOCK_SH)
-            _IN_USE = fh
+        if _IN_USE is not None:
+            return
+        fh = _engine_lock_path(client).open("a")
+        if clean is not None:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # another worker holds the engine: its containers are its own
+            else:
+                clean()
+        # Taken, or converted from the exclusive lock: later workers see this one alive.
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        _IN_USE = fh
 
 
-def _alone_on_engine(client: Any) -> bool:
-    """True if no other selma3d worker process holds this engine now."""
-    with _engine_lock_path(client).open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return True
+def _remove_quietly(container: Any) -> None:
+    """Force-remove a container; one that is gone or being removed already is the goal."""
+    from docker.errors import APIError, NotFound
+
+    try:
+        container.remove(force=True, v=True)
+    except NotFound:
+        return
+    except APIError as exc:
+        if exc.status_code != 409:  # 409: "removal ... is already in progress"
+            raise
 
 
 def serve_worker(
@@ -470,7 +480,8 @@ def serve_worker(
     devices = gpu_devices(gpus)
     client = _engine()
     ncpu = client.info().get("NCPU")
-    if _alone_on_engine(client):
+
+    def clean() -> None:
         left = [
             c
             for c in client.containers.list(
@@ -479,10 +490,11 @@ def serve_worker(
             if f"/{TASKS_DIR}/" in (c.labels or {}).get(LABEL_OUT_DIR, "")
         ]
         for container in left:
-            container.remove(force=True, v=True)
+            _remove_quietly(container)
         if left:
             console.print(f"removed {len(left)} container(s) an earlier worker left on this engine")
-    _mark_engine_in_use(client)
+
+    _mark_engine_in_use(client, clean=clean)
     _WORKER_GPUS = GpuPool(devices) if devices else None
     keep_freed_memory()
     resources = {SLOTS: float(slots)}

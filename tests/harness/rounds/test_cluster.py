@@ -179,41 +179,52 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 class Cluster:
-    """A `dask scheduler` and `selma3d worker` processes on loopback."""
+    """A `dask scheduler` and `selma3d worker` processes on loopback, their output in files."""
 
-    def __init__(self) -> None:
+    def __init__(self, logs: Path) -> None:
         self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.logs = logs
         self.procs: dict[str, subprocess.Popen] = {}
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        # A file, not a pipe: nobody reads a worker's log while it runs, and a full pipe would
+        # block its writes.
+        with (self.logs / f"{name}.log").open("w") as log:
+            self.procs[name] = subprocess.Popen(
+                argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def start(self, names: tuple[str, ...] = ("w1", "w2")) -> None:
         port = self.address.rsplit(":", 1)[1]
-        self.procs["scheduler"] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dask",
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                port,
-                "--no-dashboard",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        scheduler = ["dask", "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"]
+        self._spawn("scheduler", [sys.executable, "-m", *scheduler])
         for name in names:
-            self.procs[name] = selma3d(
-                "worker", self.address, "--slots", "1", "--name", name, start_new_session=True
+            self._spawn(
+                name,
+                [
+                    sys.executable,
+                    "-m",
+                    "harness",
+                    "worker",
+                    self.address,
+                    "--slots",
+                    "1",
+                    "--name",
+                    name,
+                ],
             )
         self.wait_for(len(names))
 
     def wait_for(self, n: int) -> None:
         from distributed import Client
+        from distributed.exceptions import WorkerStartTimeoutError
 
-        with Client(self.address, timeout=60) as client:
-            client.wait_for_workers(n, timeout=60)
+        with Client(self.address, timeout=120) as client:
+            try:
+                client.wait_for_workers(n, timeout=120)
+            except WorkerStartTimeoutError:
+                tails = {p.name: p.read_text()[-2000:] for p in self.logs.glob("*.log")}
+                pytest.fail(f"{n} workers did not all start within 120 s: {tails}")
 
     def kill(self, name: str) -> None:
         stop(self.procs.pop(name))
@@ -224,8 +235,9 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster() -> Iterator[Cluster]:
-    running = Cluster()
+def cluster(logs: Path) -> Iterator[Cluster]:
+    logs.mkdir(parents=True)
+    running = Cluster(logs)
     try:
         running.start()
         yield running
@@ -304,7 +316,7 @@ def test_a_round_through_two_workers_gives_the_local_table(tmp_path, split, imag
     assert "local cluster" in out
 
     spread = write_round(tmp_path / "spread.yaml", split.root, tmp_path / "spread", teams)
-    with cluster() as running:
+    with cluster(tmp_path / "cluster-1") as running:
         proc = selma3d("round", str(spread), "--scheduler", running.address, start_new_session=True)
         code, out = finish(proc)
     assert code == 0, out
@@ -359,7 +371,7 @@ def test_a_worker_killed_mid_round_loses_no_case_and_records_none_twice(tmp_path
     out = tmp_path / "out"
     seed_images(out, tarballs)
     config = write_round(tmp_path / "r.yaml", root, out, {"slow": images["slow"]})
-    with cluster() as running, Client(running.address, timeout=30) as client:
+    with cluster(tmp_path / "cluster-2") as running, Client(running.address, timeout=30) as client:
         proc = selma3d("round", str(config), "--scheduler", running.address, start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -435,7 +447,7 @@ def test_losing_the_scheduler_exits_3_and_the_rerun_resumes(tmp_path, images, ta
     seed_images(out, tarballs)
     config = write_round(tmp_path / "r.yaml", root, out, {"slow": images["slow"]})
     records = out / "runs" / "slow" / "s00" / "cases.jsonl"
-    with cluster() as running:
+    with cluster(tmp_path / "cluster-3") as running:
         proc = selma3d("round", str(config), "--scheduler", running.address, start_new_session=True)
         deadline = time.monotonic() + 120
         while not (records.is_file() and records.read_text().strip()):
@@ -451,7 +463,7 @@ def test_losing_the_scheduler_exits_3_and_the_rerun_resumes(tmp_path, images, ta
     before = {json.loads(line)["case_id"] for line in records.read_text().splitlines()}
     assert 1 <= len(before) < 4
 
-    with cluster() as running:
+    with cluster(tmp_path / "cluster-4") as running:
         code, output = finish(
             selma3d("round", str(config), "--scheduler", running.address, start_new_session=True)
         )
