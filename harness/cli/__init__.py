@@ -17,6 +17,7 @@ from harness.errors import (
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_OK,
+    ClusterError,
     EngineError,
     Selma3dError,
 )
@@ -79,6 +80,9 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         err.print("[red]aborted[/red]")
         return 130
+    except ClusterError as exc:
+        err.print(f"[red]cluster error:[/red] {exc}", highlight=False)
+        return EXIT_ENGINE
     except EngineError as exc:
         err.print(f"[red]engine error:[/red] {exc}", highlight=False)
         return EXIT_ENGINE

@@ -552,6 +552,9 @@ def connect_cluster(scheduler: str | None, *, jobs: int, console: Console) -> It
                     silence_logs=logging.ERROR,
                 )
             )
+        log = logging.getLogger("distributed.client")
+        stack.callback(log.setLevel, log.level)
+        if scheduler is None:
             client = stack.enter_context(Client(cluster))
         else:
             try:
@@ -561,12 +564,20 @@ def connect_cluster(scheduler: str | None, *, jobs: int, console: Console) -> It
                     f"no Dask scheduler answers at {scheduler} ({exc}); start one with "
                     "`dask scheduler` and workers with `selma3d worker ADDRESS`."
                 ) from exc
+
+        def quiet_if_lost() -> None:
+            # Closing a client whose scheduler is gone logs its cancelled reconnection as a
+            # traceback; the round has already said what happened (ClusterError).
+            if client.status != "running":
+                log.setLevel(logging.CRITICAL)
+
+        stack.callback(quiet_if_lost)
         info = client.scheduler_info(n_workers=-1)
         workers = info.get("workers", {})
         slots = sum((w.get("resources") or {}).get(SLOTS, 0) for w in workers.values())
         dashboard = ""
         # A local cluster's dashboard is of no use to anyone; a scheduler's is the progress view.
-        if scheduler is not None and "dashboard" in (info.get("services") or {}):
+        if scheduler is not None and _serves(client.dashboard_link):
             dashboard = f" · dashboard {client.dashboard_link}"
         where = "local cluster" if scheduler is None else f"scheduler {scheduler}"
         console.print(f"{where}{dashboard} · {len(workers)} worker(s), {slots:g} container slot(s)")
@@ -576,6 +587,22 @@ def connect_cluster(scheduler: str | None, *, jobs: int, console: Console) -> It
                 f"`selma3d worker {scheduler}` on each machine with a Docker engine."
             )
         yield client
+
+
+def _serves(url: str) -> bool:
+    """True if ``url`` answers 200.
+
+    The scheduler names its dashboard even when it serves none (``--no-dashboard``, or no bokeh
+    installed), so the address is shown only once it answers.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def _now() -> str:
