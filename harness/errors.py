@@ -9,7 +9,7 @@ Exit codes of every ``selma3d`` command:
 0   success
 1   the command ran, but the submission did not pass (a case not ``ok``, a check failed)
 2   bad input: configuration, split, volume or usage; the message names the file and field
-3   the Docker engine is unreachable or failed (infrastructure, never the team's fault)
+3   the Docker engine or the Dask cluster failed or is unreachable (infrastructure, not the team)
 4   an internal error of selma3d itself (a bug: the traceback is printed)
 ==  ========================================================================================
 """
@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERNAL",
     "EXIT_OK",
+    "ClusterError",
     "ConfigError",
     "EngineError",
     "ProblemsError",
@@ -63,3 +64,7 @@ class SubmissionError(Selma3dError):
 
 class EngineError(Selma3dError):
     """The Docker engine is unreachable or failed; never charged to a team."""
+
+
+class ClusterError(EngineError):
+    """The Dask scheduler or its workers failed (lost, unreachable); never charged to a team."""

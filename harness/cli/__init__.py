@@ -10,13 +10,14 @@ import sys
 import click
 from rich.console import Console
 
-from harness.cli import baselines, containers, data, evaluate, leaderboard, round, template
+from harness.cli import baselines, containers, data, evaluate, leaderboard, round, template, worker
 from harness.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENGINE,
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_OK,
+    ClusterError,
     EngineError,
     Selma3dError,
 )
@@ -38,7 +39,7 @@ __all__ = [
     # One module per command group; each module lists its commands once.
     commands=[
         command
-        for module in (data, evaluate, containers, leaderboard, baselines, round, template)
+        for module in (data, evaluate, containers, leaderboard, baselines, round, template, worker)
         for command in module.COMMANDS
     ],
 )
@@ -79,6 +80,9 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         err.print("[red]aborted[/red]")
         return 130
+    except ClusterError as exc:
+        err.print(f"[red]cluster error:[/red] {exc}", highlight=False)
+        return EXIT_ENGINE
     except EngineError as exc:
         err.print(f"[red]engine error:[/red] {exc}", highlight=False)
         return EXIT_ENGINE

@@ -32,12 +32,20 @@ _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
     default=None,
     help="The edition's rules [default: the file's profile:, else its ranking's].",
 )
-def round_command(config_path: Path, phase: str | None, profile: str | None) -> None:
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run the tasks on this Dask scheduler's workers (`selma3d worker`); overrides "
+    "cluster.scheduler of the file. Without one: a local cluster of limits.jobs workers.",
+)
+def round_command(
+    config_path: Path, phase: str | None, profile: str | None, scheduler: str | None
+) -> None:
     """Run a whole evaluation round: images, containers, scoring, leaderboard.
 
     Rerunning the same command resumes: finished cases are kept.
     """
-    from harness.rounds.config import load_round_config, ranking_config_for
+    from harness.rounds.config import ClusterSettings, load_round_config, ranking_config_for
     from harness.rounds.round import run_round
 
     config = load_round_config(config_path)
@@ -46,6 +54,12 @@ def round_command(config_path: Path, phase: str | None, profile: str | None) -> 
     if profile is not None:
         config = config.model_copy(update={"profile": profile})
         ranking_config_for(config)  # a ranking naming another profile is an error now
+    if scheduler is not None:
+        try:
+            settings = ClusterSettings(scheduler=scheduler)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scheduler") from exc
+        config = config.model_copy(update={"cluster": settings})
     run_round(config)
 
 

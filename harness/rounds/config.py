@@ -22,6 +22,7 @@ Example
     binarize: {threshold: 0.5}         # default: value > 0, as the official evaluators
     geometry: strict                   # default: voxel (differing spacing scored, with a warning)
     ranking: ranking.yaml              # a file, or the ranking options inline
+    cluster: {scheduler: tcp://10.0.0.5:8786}  # or --scheduler; none: a local cluster
     teams:
       - name: team-a
         display_name: Team A
@@ -51,6 +52,7 @@ from leaderboard.files import config_error, load_yaml_model, validation_problems
 from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
+    "ClusterSettings",
     "LeaderboardFilter",
     "MetricSettings",
     "PhaseConfig",
@@ -191,6 +193,23 @@ class LeaderboardFilter(_Strict):
         return value
 
 
+class ClusterSettings(_Strict):
+    """Where the round's tasks run (see ``docs/cluster.md``)."""
+
+    scheduler: str | None = Field(
+        None,
+        description="Address of a Dask scheduler (tcp://HOST:PORT); none: a local cluster of "
+        "limits.jobs workers on this machine.",
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"([a-z0-9+]+://)?[^\s/]+:\d+", value):
+            raise ValueError(f"expected a scheduler address such as tcp://HOST:8786, got {value!r}")
+        return value
+
+
 class PhaseConfig(_Strict):
     """A phase of the challenge and the split it is evaluated on."""
 
@@ -225,6 +244,7 @@ class RoundConfig(_Strict):
     profile: str | None = Field(
         None, description="The edition's rules (leaderboard.profiles); else the ranking's."
     )
+    cluster: ClusterSettings = ClusterSettings()
     teams: tuple[TeamConfig, ...]
     leaderboards: tuple[LeaderboardFilter, ...] = Field(
         (), description="Leaderboards of the teams matching a tag filter, besides the full one."

@@ -4,9 +4,12 @@
 
 1. **split**: load and validate the phase's split (its content hash goes into every record);
 2. **images**: load, build or look up every team's submitted images and record their digests;
-3. **containers**: run every submission on every case (resumable: a rerun continues where an
-   interrupted one stopped, and never mixes two different images in one folder);
-4. **scoring**: evaluate every submission, sharing the reference-side work across teams;
+3. **containers**: run every submission on every case, one Dask task per (team, case) on a local
+   cluster or the configured scheduler's workers (:mod:`harness.rounds.cluster`); each result
+   is recorded as it arrives, so a rerun continues where an interrupted one stopped, and never
+   mixes two different images in one folder;
+4. **scoring**: evaluate every submission, one task per case sharing the reference-side work
+   across teams (a case's scores are kept and reused while its predictions are unchanged);
 5. **selection**: one submission per team (the last, or the best by the round's own ranking);
 6. **leaderboard**: rank the teams and write the report, then one per tag filter
    (``leaderboards:``) of the teams whose selected submission carries those tags;
@@ -14,7 +17,10 @@
 
 Folder layout under the configured ``output`` (``{phase}`` in it replaced by the phase)::
 
-    runs/<team>/<submission>/   the runner's folder (predictions/, cases.jsonl, logs/, run.json)
+    runs/<team>/<submission>/   the ledger: predictions/, logs/, cases.jsonl (one record per case)
+    tasks/                      attempt folders of container tasks running now (removed when done)
+    scores/<case>/              each case's scored rows, reused while its inputs are unchanged
+    images/                     ``docker save`` tarballs of the teams' images (distributed rounds)
     results.csv                 one row per (team, submission, case), every submission; the
                                 submission's tags as JSON text in column ``tags``
     leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html)
@@ -42,6 +48,7 @@ from rich.table import Table
 from harness.containers.limits import Limits
 from harness.errors import ConfigError, Selma3dError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
+from harness.rounds import cluster
 from harness.rounds.config import (
     LeaderboardFilter,
     RoundConfig,
@@ -119,18 +126,20 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
             )
         console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
 
+    scheduler = config.cluster.scheduler
     with _stage("images", timings, console):
         submissions = _resolve_submissions(config, out_dir, console)
+        # Workers elsewhere may lack an image: they load the round's own copy.
+        tarballs = _save_tarballs(submissions, out_dir, console) if scheduler else {}
 
-    with _stage("containers", timings, console):
-        for sub in submissions:
-            console.print(f"[bold]{sub.team}[/bold] / {sub.submission}: {sub.image_ref}")
-            _run_containers(sub, split, config)
+    with cluster.connect_cluster(scheduler, jobs=config.limits.jobs, console=console) as client:
+        with _stage("containers", timings, console):
+            _run_containers(submissions, split, config, client, tarballs, console)
 
-    with _stage("scoring", timings, console):
-        results = _score(submissions, split, config)
-        with atomic_path(out_dir / "results.csv") as tmp:
-            results.to_csv(tmp, index=False, lineterminator="\n")
+        with _stage("scoring", timings, console):
+            results = _score(submissions, split, config, client, console)
+            with atomic_path(out_dir / "results.csv") as tmp:
+                results.to_csv(tmp, index=False, lineterminator="\n")
 
     with _stage("selection", timings, console):
         chosen = _select(results, config)
@@ -254,14 +263,59 @@ def _run_config(config: RoundConfig) -> RunConfig:
     )
 
 
-def _run_containers(sub: SubmissionRecord, split: Split, config: RoundConfig) -> None:
-    from harness.containers.runner import run_submission
+def _save_tarballs(
+    submissions: list[SubmissionRecord], out_dir: Path, console: Console
+) -> dict[str, Path]:
+    from harness.containers.engine import connect
 
-    run_submission(sub.image_ref, split, sub.run_dir, config=_run_config(config))
+    client = connect()
+    tarballs = {}
+    for sub in submissions:
+        path = cluster.save_image_tarball(
+            client, sub.image_ref, sub.image_digest, out_dir / cluster.IMAGES_DIR
+        )
+        console.print(f"{sub.team}/{sub.submission}: image kept as {path}")
+        tarballs[f"{sub.team}/{sub.submission}"] = path
+    return tarballs
 
 
-def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfig) -> pd.DataFrame:
-    from harness.scoring.evaluate import evaluate_predictions
+def _run_containers(
+    submissions: list[SubmissionRecord],
+    split: Split,
+    config: RoundConfig,
+    client: Any,
+    tarballs: dict[str, Path],
+    console: Console,
+) -> None:
+    jobs = [
+        cluster.SubmissionJob(
+            key=f"{s.team}/{s.submission}",
+            image_ref=s.image_ref,
+            image_digest=s.image_digest,
+            run_dir=s.run_dir,
+            tarball=tarballs.get(f"{s.team}/{s.submission}"),
+        )
+        for s in submissions
+    ]
+    cluster.run_containers(
+        jobs,
+        split,
+        _run_config(config),
+        client,
+        out_dir=config.out_dir,
+        canary=config.canary,
+        distributed=config.cluster.scheduler is not None,
+        console=console,
+    )
+
+
+def _score(
+    submissions: list[SubmissionRecord],
+    split: Split,
+    config: RoundConfig,
+    client: Any,
+    console: Console,
+) -> pd.DataFrame:
     from metrics import MetricOptions
 
     options = MetricOptions(
@@ -270,13 +324,15 @@ def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfi
         matching=config.metrics.matching,
     )
     keys = {f"{s.team}/{s.submission}": s for s in submissions}
-    table = evaluate_predictions(
+    table = cluster.score_cases(
         split,
         {key: s.run_dir for key, s in keys.items()},
-        jobs=config.limits.jobs,
+        client,
         options=options,
         profile=ranking_config_for(config).profile,
         gate=config.gate,
+        out_dir=config.out_dir,
+        console=console,
     )
     table = table.rename(columns={"team": "_key"})
     table.insert(0, "team", table["_key"].map(lambda k: keys[k].team))

@@ -8,6 +8,7 @@ import pandas as pd
 
 import metrics
 from harness.cli import run
+from harness.scoring.volumes import SplitVolumes
 from leaderboard import OUTPUT_FILES, build_leaderboard, read_results
 from tests.leaderboard.conftest import BUILT_CONFIG as CFG
 
@@ -18,6 +19,7 @@ def test_byte_identical_reruns(small_round, built, tmp_path):
         tmp_path,
         config=CFG,
         split=small_round["split"],
+        volumes=SplitVolumes(small_round["split"], base_dir=small_round["csv"].parent),
         results_path=small_round["csv"],
         metadata={"round": "demo"},
     )

@@ -162,7 +162,7 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
 
     # Everything but building images and running containers, whose outputs are put in place.
     monkeypatch.setattr(round_module, "_resolve_submissions", resolve)
-    monkeypatch.setattr(round_module, "_run_containers", lambda sub, split, config: None)
+    monkeypatch.setattr(round_module, "_run_containers", lambda *args: None)
     console = Console(record=True, width=120, file=io.StringIO())
     result = run_round(config, console=console)
 

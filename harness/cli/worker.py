@@ -1,0 +1,33 @@
+"""Command ``worker``: a Dask worker that runs a round's container and scoring tasks."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["COMMANDS"]
+
+
+@click.command("worker")
+@click.argument("scheduler_address", metavar="SCHEDULER_ADDRESS")
+@click.option(
+    "--slots",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Containers this machine runs at once (the worker's `slots` resource).",
+)
+@click.option("--gpus", help="GPUs offered to containers: 'all' or device ids such as 0,1.")
+@click.option("--name", help="The worker's name in progress and the dashboard (default: host).")
+def worker_command(scheduler_address: str, slots: int, gpus: str | None, name: str | None) -> None:
+    """Serve a round's tasks from the Dask scheduler at SCHEDULER_ADDRESS until it stops.
+
+    Checks this machine's Docker engine first (exit 3 if none answers) and advertises its
+    container slots and GPUs. It needs the split and the round's folder at the same paths as
+    the organizer's machine (a shared file system); see docs/cluster.md.
+    """
+    from harness.rounds.cluster import serve_worker
+
+    serve_worker(scheduler_address, slots=slots, gpus=gpus, name=name)
+
+
+COMMANDS: list[click.Command] = [worker_command]
