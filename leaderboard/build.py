@@ -427,11 +427,14 @@ def _md_escape(text: str) -> str:
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
+def neutralise_formulas(
+    table: pd.DataFrame, *, columns: tuple[str, ...] | None = None
+) -> pd.DataFrame:
     """A copy of ``table`` whose text cells a spreadsheet would run as formulas start with ``'``.
 
     A cell is text that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
-    (OWASP's CSV injection list); numbers are left alone.
+    (OWASP's CSV injection list); numbers are left alone. ``columns`` limits it to those
+    columns (present ones), e.g. the free text a participant's container controls.
 
     Examples
     --------
@@ -440,7 +443,8 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
     [["'=HYPERLINK(1)", -1.0], ['ok', 2.0], ["'-x", 3.0]]
     """
     out = table.copy()
-    for column in out.columns:
+    chosen = out.columns if columns is None else [c for c in columns if c in out.columns]
+    for column in chosen:
         if not pd.api.types.is_numeric_dtype(out[column]):
             out[column] = out[column].map(
                 lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v

@@ -57,7 +57,9 @@ from harness.rounds.config import (
     ranking_config_for,
     tags_match,
 )
+from harness.scoring.evaluate import PARTICIPANT_TEXT
 from harness.split.manifest import Split, load_split
+from leaderboard.build import neutralise_formulas
 from leaderboard.files import atomic_path, write_atomic
 
 if TYPE_CHECKING:
@@ -139,7 +141,9 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         with _stage("scoring", timings, console):
             results = _score(submissions, split, config, client, console)
             with atomic_path(out_dir / "results.csv") as tmp:
-                results.to_csv(tmp, index=False, lineterminator="\n")
+                neutralise_formulas(results, columns=PARTICIPANT_TEXT).to_csv(
+                    tmp, index=False, lineterminator="\n"
+                )
 
     with _stage("selection", timings, console):
         chosen = _select(results, config)

@@ -42,6 +42,7 @@ from harness.scoring.allocator import keep_freed_memory
 from harness.split.checks import read_reference
 from harness.split.manifest import Case, Split
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
+from leaderboard.build import neutralise_formulas
 from leaderboard.files import atomic_path
 from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 from metrics import (
@@ -56,12 +57,16 @@ from metrics import (
 __all__ = [
     "EVALUATION_COLUMNS",
     "EXTRA_COLUMNS",
+    "PARTICIPANT_TEXT",
     "TeamPredictions",
     "evaluate_predictions",
     "find_predictions",
     "profile_cases",
     "write_results",
 ]
+
+PARTICIPANT_TEXT = ("message",)
+"""Columns of free text from a participant's container, neutralised in CSV outputs."""
 
 EVALUATION_COLUMNS: tuple[str, ...] = (
     "team",
@@ -310,10 +315,14 @@ def profile_cases(split: Split, profile: str) -> tuple[Case, ...]:
 def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write an evaluation table as CSV atomically (``leaderboard.files.atomic_path``).
 
-    Rows are sorted by team and case id; metrics that do not apply are empty cells.
+    Rows are sorted by team and case id; metrics that do not apply are empty cells. The
+    ``message`` column carries text a participant's container controls (its log's tail): a cell
+    a spreadsheet would run as a formula starts with ``'``.
     """
     path = Path(path)
-    ordered = frame.sort_values(["team", "case_id"], kind="stable")
+    ordered = neutralise_formulas(
+        frame.sort_values(["team", "case_id"], kind="stable"), columns=PARTICIPANT_TEXT
+    )
     with atomic_path(path) as tmp:
         ordered.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
     return path

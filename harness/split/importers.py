@@ -28,6 +28,7 @@ systems, while a manifest path fails loudly at load time with the row and path.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections.abc import Mapping
@@ -136,8 +137,15 @@ def load_track_map(path: str | Path) -> dict[str, tuple[str, str]]:
     if path.suffix.lower() == ".csv":
         if not path.is_file():
             raise ConfigError(f"{path}: no such track map file")
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+        try:
+            # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark.
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: the track map is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from exc
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
             if not reader.fieldnames or not {"source", "track"} <= set(reader.fieldnames):
                 raise ConfigError(
                     f"{path}: a track map CSV needs columns 'source' and 'track' (and optionally "
@@ -145,6 +153,8 @@ def load_track_map(path: str | Path) -> dict[str, tuple[str, str]]:
                 )
             for row in reader:
                 entries.append((row["source"], row["track"], row.get("structure")))
+        except csv.Error as exc:
+            raise ConfigError(f"{path}: not a CSV file: {exc}") from exc
     else:
         data = load_yaml_mapping(path, what="track map")
         for key, value in data.items():

@@ -11,6 +11,7 @@ from harness.cli import run
 from harness.split.manifest import load_split, write_manifest
 from harness.split.synth import synthesize_split
 from harness.split.volume import Grid, write_volume
+from tests.conftest import REAL_PATCHES
 
 SHAPE = (4, 5, 6)
 
@@ -112,3 +113,27 @@ def test_a_failed_import_leaves_no_manifest_behind(tmp_path, capsys):
     (tmp_path / "old" / "manifest.csv").write_text("earlier\n")
     assert run(["data", "import", str(src), str(tmp_path / "old")]) == 2
     assert (tmp_path / "old" / "manifest.csv").read_text() == "earlier\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("round.yaml", b"name: r\n\xff\xfe: 1\n"),
+        ("map.yaml", b"a: vessel\n\xff: spot\n"),
+        ("map.csv", b"source,track\n\xff,spot\n"),
+    ],
+)
+def test_configuration_files_that_are_not_utf8_exit_2_naming_the_file(
+    tmp_path, capsys, name, content
+):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    if name == "round.yaml":
+        code = run(["round", str(bad)])
+    else:
+        out = tmp_path / "imported"
+        code = run(["data", "import", str(REAL_PATCHES), str(out), "--track-map", str(bad)])
+        assert not out.exists()
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "not UTF-8 text" in err

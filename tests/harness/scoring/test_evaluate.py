@@ -147,3 +147,22 @@ def test_write_results_keeps_the_previous_table_when_writing_fails(tmp_path, spl
     monkeypatch.undo()
     assert out.read_bytes() == before  # a reader still sees the whole previous table
     assert [p.name for p in out.parent.iterdir()] == ["m.csv"]  # no temporary file left
+
+
+def test_write_results_neutralises_formulas_a_container_printed(tmp_path):
+    # The message is the tail of a participant's log: a spreadsheet must not run it.
+    frame = pd.DataFrame(
+        {
+            "team": ["b", "a"],
+            "case_id": ["c1", "c1"],
+            "status": ["failed", "ok"],
+            "message": ['=HYPERLINK("http://x","click")', "fine"],
+            "dice": [-0.0, 0.5],
+        }
+    )
+    text = write_results(frame, tmp_path / "r.csv").read_text(encoding="utf-8")
+    assert text.splitlines() == [
+        "team,case_id,status,message,dice",
+        "a,c1,ok,fine,0.5",
+        'b,c1,failed,"\'=HYPERLINK(""http://x"",""click"")",-0.0',
+    ]
