@@ -3,7 +3,9 @@
 ``cases.jsonl``
     One JSON record per finished case, appended (one ``write`` + ``fsync``) as each finishes:
     ``case_id, status, exit_code, wall_time_s, peak_memory_bytes, image_digest, reason, run_id,
-    contract, attempt, finished_at, prediction, log``. The newest record of a case wins when read;
+    contract, attempt, finished_at, prediction, log``, and for an invoke server ``server`` (its
+    number in ``run.json``'s ``servers``) and ``startup_s`` (its start-up time, apart from the
+    case's wall time). The newest record of a case wins when read;
     a last line cut by a crash is ignored (that case simply runs again).
 ``run.json``
     The run: id, image (ref, digest, user), split hash, contract, configuration, state and counts
@@ -60,6 +62,8 @@ class CaseRecord:
     finished_at: str = ""
     prediction: str = ""
     log: str = ""
+    server: int | None = None
+    startup_s: float | None = None
 
     def to_json(self) -> str:
         """One line of JSON with sorted keys."""

@@ -18,6 +18,17 @@ Output folder
 ``logs/<case_id>.log``
     The container's output (the last ``log_bytes``) with the harness's verdict on top.
 
+Invoke images (labeled ``org.grand-challenge.api-method=invoke``, as grand-challenge decides):
+one server per job slot, started once and reused for its cases
+(:mod:`harness.containers.invoke`). The harness stages each case into the slot's ``/input`` and
+empties its ``/output`` itself, calls ``POST /invoke``, and validates the output as for the exec
+contract. A server that never becomes healthy fails every case; one that times out, dies or
+overfills ``/output`` is replaced by a fresh one for the remaining cases. ``run.json`` lists
+each server's start-up time under ``servers``.
+
+Model: ``RunConfig.model`` (a tarball or a folder, :mod:`harness.containers.model`) is mounted
+read-only at ``/opt/ml/model`` in both contracts; its sha256 is in ``run.json``.
+
 Resuming: a second run into the same folder skips finished cases; ``retry_failed`` reruns the
 cases whose newest status is not ``ok``; ``infrastructure_error`` cases always rerun, since the
 team is never charged for them. A harness killed mid-run leaves containers labeled with the run
@@ -44,6 +55,7 @@ from typing import Any
 
 from harness.containers.contracts import CONTRACTS, Contract, StagedCase, make_contract
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
+from harness.containers.invoke import InvokeServer, Startup
 from harness.containers.isolation import (
     LABEL_OUT_DIR,
     LABEL_RUN_ID,
@@ -53,6 +65,7 @@ from harness.containers.isolation import (
     run_container,
 )
 from harness.containers.limits import Limits
+from harness.containers.model import ModelInfo, prepare_model
 from harness.containers.records import (
     RECORDS_NAME,
     CaseRecord,
@@ -105,6 +118,9 @@ class RunConfig:
         Where per-run staging folders are made; default ``<out>/.work``.
     progress : bool
         Show a progress bar.
+    model : str or None
+        A model tarball or folder, mounted read-only at ``/opt/ml/model``
+        (:mod:`harness.containers.model`).
     """
 
     contract: str = "grand-challenge"
@@ -121,6 +137,7 @@ class RunConfig:
     log_bytes: int = 1 << 20
     work_dir: str | None = None
     progress: bool = True
+    model: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -174,6 +191,7 @@ class RunConfig:
             "tmp_size": lim.tmp_size,
             "max_output_bytes": lim.max_output_bytes,
             "max_output_files": lim.max_output_files,
+            "startup_timeout_s": lim.startup_timeout_s,
         }
 
 
@@ -186,8 +204,17 @@ class _Run:
     out_dir: Path
     run_id: str
     work_root: Path
+    model: ModelInfo | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_record: Callable[[CaseRecord], None] = lambda r: None
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    first_server: int = 1
+    # (status, reason, log) of a server that never became healthy: every later case gets it.
+    startup_failure: tuple[str, str, str] | None = None
+
+    @property
+    def model_dir(self) -> Path | None:
+        return self.model.path if self.model is not None else None
 
 
 def _chmod_tree(root: Path, *, dirs: int, files: int) -> None:
@@ -225,6 +252,7 @@ def _run_batch(run: _Run, cases: Sequence[Case], attempt_of: dict[str, int]) -> 
                     timeout_s=timeout,
                     labels={LABEL_RUN_ID: run.run_id, LABEL_OUT_DIR: str(run.out_dir)},
                     log_bytes=cfg.log_bytes,
+                    model_dir=run.model_dir,
                 )
                 break
             except Exception as exc:
@@ -249,6 +277,7 @@ def _finish_case(
     engine_error: str,
     attempt_of: dict[str, int],
     cases_in_run: int,
+    server: dict[str, Any] | None = None,
 ) -> CaseRecord:
     cfg = run.config
     pred_path = run.out_dir / "predictions" / f"{staged.case_id}.nii.gz"
@@ -280,6 +309,11 @@ def _finish_case(
         f"{' - ' + reason if reason else ''}\n# exit code {exit_code}, wall {wall:.2f} s, "
         f"peak memory {peak} bytes, image {run.image.digest}\n"
     )
+    if server is not None:
+        header += (
+            f"# invoke server {server['server']}: started in {server['startup_s']:.2f} s; the "
+            "wall time is the POST /invoke's\n"
+        )
     write_atomic(log_path, header + log)
     record = CaseRecord(
         case_id=staged.case_id,
@@ -295,6 +329,8 @@ def _finish_case(
         finished_at=now(),
         prediction=prediction,
         log=f"logs/{staged.case_id}.log",
+        server=server["server"] if server is not None else None,
+        startup_s=server["startup_s"] if server is not None else None,
     )
     append_record(run.out_dir / RECORDS_NAME, record, run.lock)
     run.on_record(record)
@@ -380,10 +416,17 @@ def run_submission(
         raise ConfigError(
             f"RunConfig: cpus is {config.limits.cpus}, but the engine has only {ncpu} CPU(s)."
         )
+    if info.invoke and config.contract != "grand-challenge":
+        raise SubmissionError(
+            f"image {info.ref} is an invoke server (label org.grand-challenge.api-method="
+            f"invoke), which serves the grand-challenge contract; got --contract "
+            f"{config.contract!r}."
+        )
+    model = prepare_model(config.model) if config.model is not None else None
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
-        return _run_locked(client, info, split, out, config, on_record, t_start)
+        return _run_locked(client, info, split, out, config, on_record, t_start, model)
 
 
 def _run_locked(
@@ -394,6 +437,7 @@ def _run_locked(
     config: RunConfig,
     on_record: Callable[[CaseRecord], None] | None,
     t_start: float,
+    model: ModelInfo | None,
 ) -> RunSummary:
     previous = read_run(out)
     if previous:
@@ -408,6 +452,14 @@ def _run_locked(
             raise Selma3dError(
                 f"{out}: this folder holds results on split {split_before}, but {split.root} is "
                 f"now {split.content_hash}; use a new --out folder."
+            )
+        model_before = (previous.get("model") or {}).get("sha256")
+        model_now = model.sha256 if model is not None else None
+        if previous.get("run_id") and model_before != model_now:
+            raise SubmissionError(
+                f"{out}: this folder holds results with model {model_before or 'none'}, but "
+                f"this run's model is {model_now or 'none'}; refusing to mix two models in one "
+                "run. Use a new --out folder."
             )
         if previous.get("contract") and previous["contract"] != config.contract:
             raise Selma3dError(
@@ -442,6 +494,8 @@ def _run_locked(
             "n_cases": len(split.cases),
         },
         "contract": config.contract,
+        "api_method": "invoke" if info.invoke else "exec",
+        "model": model.as_record() if model is not None else None,
         "config": config.as_record(),
         "started_at": previous.get("started_at") or now(),
         "updated_at": now(),
@@ -459,6 +513,8 @@ def _run_locked(
         out_dir=out,
         run_id=run_id,
         work_root=work_root,
+        model=model,
+        first_server=len(previous.get("servers", [])) + 1,
     )
     stopped_early = False
     try:
@@ -487,6 +543,7 @@ def _run_locked(
         state="stopped_by_canary" if stopped_early else "finished",
         counts=summary.counts,
         passed=summary.passed,
+        servers=[*previous.get("servers", []), *run.servers],
     )
     write_run(out, meta)
     return summary
@@ -521,6 +578,9 @@ def _execute(
             on_record(rec)
 
     run.on_record = record_done
+    if run.image.invoke:
+        with progress:
+            return _execute_invoke(run, pending, attempt_of)
     batches = _batches(pending, run.contract, cfg.limits.jobs)
     with progress:
         if cfg.canary and batches:
@@ -550,3 +610,156 @@ def _execute(
                 remove_run_containers(run.client, run.run_id)
                 raise
     return False
+
+
+def _clear_folder(folder: Path) -> None:
+    """Empty ``folder`` in place (a bind mount keeps its folder), never following a link."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+class _Slot:
+    """One job slot of an invoke run: its ``/input`` and ``/output`` folders and its server.
+
+    The server starts with the slot's first case and serves the next ones until it times out,
+    dies or overfills ``/output``; a fresh one then serves the rest.
+    """
+
+    def __init__(self, run: _Run, index: int) -> None:
+        self.run = run
+        self.index = index
+        self.dir = Path(tempfile.mkdtemp(prefix=f"slot{index}-", dir=run.work_root))
+        self.input_dir, self.output_dir = self.dir / "input", self.dir / "output"
+        self.input_dir.mkdir()
+        self.output_dir.mkdir()
+        # The container's user is not the harness's: inputs world-readable, output writable.
+        os.chmod(self.input_dir, 0o755)
+        os.chmod(self.output_dir, 0o777)
+        self.server: InvokeServer | None = None
+        self.entry: dict[str, Any] | None = None
+
+    def work(self, queue: list[Case], attempt_of: dict[str, int]) -> None:
+        """Run cases from the shared ``queue`` until it is empty."""
+        while True:
+            with self.run.lock:
+                if not queue:
+                    return
+                case = queue.pop(0)
+            self.run_case(case, attempt_of)
+
+    def run_case(self, case: Case, attempt_of: dict[str, int]) -> CaseRecord:
+        """Stage ``case``, start a server if there is none, invoke it, and record the case."""
+        run = self.run
+        _clear_folder(self.input_dir)
+        _clear_folder(self.output_dir)
+        staged = run.contract.stage([case], self.input_dir)[0]
+        _chmod_tree(self.input_dir, dirs=0o755, files=0o644)
+        engine_error = ""
+        if self.server is None and run.startup_failure is None:
+            engine_error = self._start()
+        if run.startup_failure is not None and self.server is None:
+            status, reason, log = run.startup_failure
+            never = ContainerResult(None, False, False, 0.0, None, log, failure=(status, reason))
+            return _finish_case(run, staged, never, self.output_dir, "", attempt_of, 1)
+        if self.server is None:
+            return _finish_case(run, staged, None, self.output_dir, engine_error, attempt_of, 1)
+        outcome = self.server.invoke(timeout_s=run.config.limits.timeout_s)
+        if self.entry is not None:
+            self.entry["cases"] += 1
+        record = _finish_case(
+            run, staged, outcome.result, self.output_dir, "", attempt_of, 1, server=self.entry
+        )
+        if outcome.server_gone:
+            self.stop(ended=record.status)
+        return record
+
+    def _start(self) -> str:
+        """Start a server (retrying engine failures); return the engine's error, or ``""``."""
+        run = self.run
+        limits = run.config.limits
+        error = ""
+        for attempt in range(limits.retries + 1):
+            with run.lock:
+                number = run.first_server + len(run.servers)
+                entry: dict[str, Any] = {"server": number, "slot": self.index, "cases": 0}
+                run.servers.append(entry)
+            server = InvokeServer(
+                run.client,
+                run.image,
+                self.input_dir,
+                self.output_dir,
+                self.dir / f"relay-{number}",
+                limits=limits,
+                labels={LABEL_RUN_ID: run.run_id, LABEL_OUT_DIR: str(run.out_dir)},
+                log_bytes=run.config.log_bytes,
+                model_dir=run.model_dir,
+            )
+            try:
+                startup: Startup = server.start(startup_timeout_s=limits.startup_timeout_s)
+            except Exception as exc:
+                server.close()
+                if not is_engine_failure(exc):
+                    raise
+                entry.update(startup_s=None, ended="infrastructure_error")
+                error = (
+                    f"the Docker engine failed starting the server (attempt {attempt + 1}): {exc}"
+                )
+                if attempt < limits.retries:
+                    time.sleep(min(5.0, 0.5 * 2**attempt))
+                continue
+            entry.update(startup_s=round(startup.startup_s, 3), healthy=startup.healthy)
+            if not startup.healthy:
+                server.close()
+                entry["ended"] = startup.status
+                with run.lock:
+                    if run.startup_failure is None:
+                        run.startup_failure = (startup.status, startup.reason, startup.log)
+                return ""
+            self.server, self.entry = server, entry
+            return ""
+        return error
+
+    def stop(self, *, ended: str) -> None:
+        """Remove the server, if any."""
+        if self.server is not None:
+            self.server.close()
+            if self.entry is not None:
+                self.entry.setdefault("ended", ended)
+        self.server = self.entry = None
+
+    def close(self) -> None:
+        """Remove the server and the slot's folders."""
+        self.stop(ended="finished")
+        shutil.rmtree(self.dir)
+
+
+def _execute_invoke(run: _Run, pending: list[Case], attempt_of: dict[str, int]) -> bool:
+    """Run the pending cases on invoke servers, one per job slot; True if the canary stopped it."""
+    queue = list(pending)
+    slots = [_Slot(run, 0)]
+    try:
+        if run.config.canary and queue:
+            record = slots[0].run_case(queue.pop(0), attempt_of)
+            if record.status != "ok":
+                return True
+        slots += [_Slot(run, i) for i in range(1, min(run.config.limits.jobs, len(queue)))]
+        if len(slots) == 1:
+            slots[0].work(queue, attempt_of)
+            return False
+        with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="selma3d-slot") as pool:
+            futures = [pool.submit(slot.work, queue, attempt_of) for slot in slots]
+            try:
+                for f in futures:
+                    f.result()  # a harness bug in a worker surfaces here, not silently
+            except BaseException:
+                with run.lock:
+                    queue.clear()
+                remove_run_containers(run.client, run.run_id)
+                raise
+        return False
+    finally:
+        for slot in slots:
+            slot.close()
