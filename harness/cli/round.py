@@ -70,6 +70,14 @@ def round_command(config_path: Path, phase: str | None, profile: str | None) -> 
 @limit_option("cpus", inherited=True)
 @limit_option("gpus", inherited=True)
 @limit_option("jobs", inherited=True)
+@limit_option("startup_timeout_s", inherited=True)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model weights (.tar, .tar.gz or a folder), mounted read-only at /opt/ml/model.",
+)
 @click.option("--expose-structure", is_flag=True, default=None, help="Pass the structure name.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None)
@@ -94,6 +102,8 @@ def check_command(
     cpus: float | None,
     gpus: str | None,
     jobs: int | None,
+    startup_timeout_s: float | None,
+    model_path: Path | None,
     expose_structure: bool | None,
     out_dir: Path | None,
     report_path: Path | None,
@@ -104,7 +114,9 @@ def check_command(
 ) -> None:
     """Run IMAGE on a sample split exactly as a round would, and explain every problem.
 
-    IMAGE is an image reference, a `docker save` tarball or a folder with a Dockerfile.
+    IMAGE is an image reference, a `docker save` tarball or a folder with a Dockerfile; an
+    image labeled org.grand-challenge.api-method=invoke runs as an invoke server. Checking a
+    rebuilt image starts a new check and keeps the earlier one beside it.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
     from harness.containers.limits import Limits
@@ -128,7 +140,14 @@ def check_command(
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
     limits = limits_from_options(
-        dict(timeout_s=timeout_s, memory=memory, cpus=cpus, gpus=gpus, jobs=jobs),
+        dict(
+            timeout_s=timeout_s,
+            memory=memory,
+            cpus=cpus,
+            gpus=gpus,
+            jobs=jobs,
+            startup_timeout_s=startup_timeout_s,
+        ),
         base=base_limits,
     )
     split = load_split(split_path)
@@ -147,6 +166,7 @@ def check_command(
             None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
         ),
         gate=gate,
+        model=model_path,
     )
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"
@@ -193,6 +213,18 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
             console.print(f"[bold red]{case.case_id}[/bold red] {case.status}: {case.advice}")
             if case.log_tail:
                 console.print(f"[dim]{case.log_tail}[/dim]", highlight=False)
+    for server in report.servers:
+        startup = server.get("startup_s")
+        console.print(
+            f"invoke server {server['server']}: "
+            + (f"start-up {startup:.1f} s" if startup is not None else "did not start")
+            + f" (not in the case times), {server.get('cases', 0)} case(s)",
+            highlight=False,
+        )
+    if report.model is not None:
+        console.print(f"model {report.model['source']}: {report.model['sha256']}")
+    if report.previous is not None:
+        console.print(f"the earlier check, of another image or model, is kept in {report.previous}")
     if report.estimate is not None:
         console.print(f"hidden split: {report.estimate.describe()}")
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"

@@ -162,11 +162,15 @@ def squeeze(log: str) -> str:
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP over the relay's Unix socket."""
+    """HTTP over the relay's Unix socket.
 
-    def __init__(self, path: Path, *, timeout: float) -> None:
+    The socket is reached through the open descriptor of its folder (``/proc/self/fd/<fd>/``):
+    a socket path is limited to 107 bytes, which a run folder nested deep easily exceeds.
+    """
+
+    def __init__(self, folder_fd: int, *, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
-        self._path = str(path)
+        self._path = f"/proc/self/fd/{folder_fd}/{_SOCKET}"
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -226,6 +230,7 @@ class InvokeServer:
         self.started_at = 0.0
         self.cases_served = 0
         self._killed_for_timeout = threading.Event()
+        self._relay_fd: int | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -252,6 +257,7 @@ class InvokeServer:
                 "not on this engine; build it with `make images` (or `selma3d images build`)."
             ) from exc
         self.relay_dir.mkdir(mode=0o700)
+        self._relay_fd = os.open(self.relay_dir, os.O_RDONLY | os.O_DIRECTORY)
         labels = {**self.labels, LABEL_ROLE: "invoke-server"}
         self.container = self.client.containers.create(
             **container_options(
@@ -357,7 +363,9 @@ class InvokeServer:
 
     def request(self, method: str, path: str, *, timeout: float) -> Answer:
         """One HTTP request through the relay; never raises for a missing or bad answer."""
-        conn = _UnixHTTPConnection(self.socket_path, timeout=timeout)
+        if self._relay_fd is None:
+            raise RuntimeError("InvokeServer.request before start")
+        conn = _UnixHTTPConnection(self._relay_fd, timeout=timeout)
         try:
             conn.request(method, path, headers={"Content-Length": "0"} if method == "POST" else {})
             response = conn.getresponse()
@@ -365,7 +373,9 @@ class InvokeServer:
             return Answer(response.status, body.decode("utf-8", errors="replace"))
         except TimeoutError:
             return Answer(None, error=f"no answer within {timeout:g} s")
-        except (OSError, http.client.HTTPException) as exc:
+        # What a server not listening yet, closing the connection or dying looks like; any other
+        # error is the harness's own and propagates.
+        except (ConnectionError, FileNotFoundError, http.client.HTTPException) as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return Answer(None, error=f"no answer ({detail})")
         finally:
@@ -492,5 +502,8 @@ class InvokeServer:
                 with contextlib.suppress(NotFound):
                     container.remove(force=True, v=True)
         self.relay = self.container = None
+        if self._relay_fd is not None:
+            os.close(self._relay_fd)
+            self._relay_fd = None
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self.relay_dir)

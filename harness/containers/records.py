@@ -18,7 +18,7 @@ import json
 import os
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,9 @@ class RunSummary:
     stopped_early : bool
         The canary failed and the other cases were not run.
     wall_time_s : float
+    servers : list of dict
+        The invoke servers this call started (``run.json``'s ``servers``): number, slot,
+        ``startup_s``, cases served, how it ended. Empty for an exec image.
     """
 
     out_dir: Path
@@ -104,6 +107,7 @@ class RunSummary:
     ran: int
     stopped_early: bool
     wall_time_s: float
+    servers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:

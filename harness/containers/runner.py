@@ -536,6 +536,7 @@ def _run_locked(
         ran=len(pending),
         stopped_early=stopped_early,
         wall_time_s=time.perf_counter() - t_start,
+        servers=list(run.servers),
     )
     meta.update(
         updated_at=now(),

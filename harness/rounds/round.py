@@ -29,7 +29,7 @@ import platform
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,8 @@ class SubmissionRecord:
     image_ref: str
     image_digest: str
     run_dir: Path
+    model: dict[str, Any] | None = None
+    """Its model: source, sha256, size (``ModelInfo.as_record``); None without one."""
 
 
 @dataclass
@@ -178,6 +180,7 @@ def _resolve_submissions(
     config: RoundConfig, out_dir: Path, console: Console
 ) -> list[SubmissionRecord]:
     from harness.containers.images import build_folder, resolve_image
+    from harness.containers.model import prepare_model
 
     records = []
     for team in config.teams:
@@ -186,7 +189,14 @@ def _resolve_submissions(
             console.print(f"[yellow]{team.name}: no submission for phase {config.phase}[/yellow]")
         for sub_id, sub in subs:
             info = _resolve_one(sub, team, sub_id, config, build_folder, resolve_image)
-            console.print(f"{team.name}/{sub_id}: {info.ref} [dim]{info.digest[:19]}[/dim]")
+            model_path = team.model_of(sub)
+            # Checked (and a tarball extracted) now, not after hours of other teams' containers.
+            model = prepare_model(model_path) if model_path is not None else None
+            console.print(
+                f"{team.name}/{sub_id}: {info.ref} [dim]{info.digest[:19]}[/dim]"
+                + (f" model [dim]{model.sha256[:19]}[/dim]" if model is not None else "")
+                + (" (invoke)" if info.invoke else "")
+            )
             records.append(
                 SubmissionRecord(
                     team=team.name,
@@ -195,6 +205,7 @@ def _resolve_submissions(
                     image_ref=info.ref,
                     image_digest=info.digest,
                     run_dir=out_dir / "runs" / team.name / sub_id,
+                    model=model.as_record() if model is not None else None,
                 )
             )
     return records
@@ -257,7 +268,9 @@ def _run_config(config: RoundConfig) -> RunConfig:
 def _run_containers(sub: SubmissionRecord, split: Split, config: RoundConfig) -> None:
     from harness.containers.runner import run_submission
 
-    run_submission(sub.image_ref, split, sub.run_dir, config=_run_config(config))
+    model = None if sub.model is None else str(sub.model["source"])
+    run_config = replace(_run_config(config), model=model)
+    run_submission(sub.image_ref, split, sub.run_dir, config=run_config)
 
 
 def _score(submissions: list[SubmissionRecord], split: Split, config: RoundConfig) -> pd.DataFrame:
@@ -344,11 +357,18 @@ def _publish(
     from leaderboard import build_leaderboard
 
     teams = {t.name: t for t in config.teams}
+    picked = set(zip(chosen["team"], chosen["submission"], strict=True))
     metadata_ = {
         "round": config.name,
         "phase": config.phase,
         "split_hash": split.content_hash,
         "affiliations": {n: t.affiliation for n, t in teams.items() if t.affiliation},
+        # Beside the image digests in the report's provenance.
+        "models": {
+            s.team: s.model["sha256"]
+            for s in submissions
+            if s.model is not None and (s.team, s.submission) in picked
+        },
     }
     if board is not None:
         metadata_["leaderboard"] = {"name": board.name, "where": board.where}
@@ -422,6 +442,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
                 "source": s.source,
                 "image": s.image_ref,
                 "digest": s.image_digest,
+                "model": s.model,
                 "run_dir": str(s.run_dir),
                 "tags": config.tags_of(s.team, s.submission),
             }

@@ -363,3 +363,38 @@ def test_an_exec_image_finds_the_model_read_only(client, split3, tmp_path):
     assert run_json["model"]["sha256"] == prepare_model(weights).sha256
     log = case_log(tmp_path, split3.cases[0].case_id)
     assert "model says hello from the model" in log and "read-only: 30" in log
+
+
+@pytest.mark.docker
+def test_check_runs_an_invoke_image_and_a_rebuilt_image_starts_a_new_rehearsal(
+    client, server_image, split3, tmp_path, capsys
+):
+    import shutil
+
+    from harness.cli import EXIT_OK, run
+
+    folder = tmp_path / "mine"
+    shutil.copytree(MISBEHAVING / "invoke" / "server", folder)
+    model = behaviour(tmp_path, load_s=1)
+    out = tmp_path / "check"
+    args = ["check", str(folder), "--split", str(split3.root), "--out", str(out)]
+    args += ["--timeout", "60", "--memory", "512m", "--cpus", "1", "--model", model]
+    assert run(args) == EXIT_OK, capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "invoke server 1: start-up" in printed and "PASSED" in printed
+    first = json.loads((out / "check.json").read_text())
+    assert first["api_method"] == "invoke"
+    assert first["model"]["sha256"].startswith("sha256:")
+    assert 1.0 <= first["servers"][0]["startup_s"] < 10
+    # The participant fixes something and rebuilds: the same command simply runs again.
+    with (folder / "server.py").open("a") as fh:
+        fh.write("# rebuilt\n")
+    assert run(args) == EXIT_OK, capsys.readouterr().out
+    second = json.loads((out / "check.json").read_text())
+    assert second["image_digest"] != first["image_digest"]
+    kept = out.with_name(f"check.{first['image_digest'][7:19]}")
+    assert second["previous"] == str(kept)
+    assert json.loads((kept / "check.json").read_text()) == first
+    # The same image again resumes its own check.
+    assert run(args) == EXIT_OK
+    assert json.loads((out / "check.json").read_text())["previous"] is None
