@@ -39,6 +39,7 @@ def test_the_shipped_examples_are_the_submission_folders():
         "baseline-threshold",
         "baseline-unet",
         "template",
+        "template-invoke",
     ]
 
 
@@ -48,6 +49,7 @@ def test_no_module_builds_a_path_from_the_checkout():
         "harness/split/synth/__init__.py",  # hashes the generator's own source files
         "baselines/classical.py",  # classical_params.json beside it
         "baselines/unet.py",  # weights/ beside it
+        "harness/containers/invoke.py",  # invoke_relay.py beside it, mounted into the relay
     }
     offenders = []
     for package in ("harness", "leaderboard", "baselines", "metrics"):
