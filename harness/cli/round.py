@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli.options import limit_option, limits_from_options
+from harness.errors import ConfigError
 from leaderboard.profiles import PROFILES
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS"]
 
+# Model tarballs the demo makes from the shipped baseline weights (baselines/weights/).
+_DEMO_MODELS = {"unet-model.tar.gz": ("unet.pt", "unet.json")}
 # What a round writes into its output folder (harness.rounds.round.run_round).
 _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
 
@@ -291,6 +294,7 @@ def demo_command(
         # Also after --cases, --size or --seed changed, or the generator itself did.
         console.print(f"generating a hidden split of {cases} cases ({size}^3) in {hidden}")
         synthesize_split(hidden, **recipe)  # type: ignore[arg-type]
+    picked = _demo_models(picked, out_dir / "data")
     config = config.model_copy(
         update={
             "output": str(out_dir),
@@ -326,6 +330,31 @@ def _demo_teams(teams: tuple[TeamConfig, ...], wanted: str | None) -> tuple[Team
         for t in teams
         if t.name in chosen
     )
+
+
+def _demo_models(teams: tuple[TeamConfig, ...], data: Path) -> tuple[TeamConfig, ...]:
+    """The teams with their model tarballs written into ``data`` (the U-Net's weights).
+
+    The round file names each tarball; it is made here from the shipped baseline weights, with
+    stable bytes, so a rerun of the demo finds the same sha256.
+    """
+    from importlib.resources import files
+
+    from harness.containers.model import model_tarball
+
+    weights = Path(str(files("baselines") / "weights"))
+    out = []
+    for team in teams:
+        if team.model is not None:
+            if team.model.name not in _DEMO_MODELS:
+                raise ConfigError(
+                    f"the demo round's team {team.name} names the model {team.model.name}; the "
+                    f"demo makes only {', '.join(_DEMO_MODELS)}"
+                )
+            members = {name: weights / name for name in _DEMO_MODELS[team.model.name]}
+            team = team.model_copy(update={"model": model_tarball(members, data / team.model.name)})
+        out.append(team)
+    return tuple(out)
 
 
 COMMANDS: list[click.Command] = [round_command, check_command, demo_command]

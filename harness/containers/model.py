@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from harness.errors import SubmissionError
 
-__all__ = ["MAX_MODEL_BYTES", "MODEL_MOUNT", "ModelInfo", "prepare_model"]
+__all__ = ["MAX_MODEL_BYTES", "MODEL_MOUNT", "ModelInfo", "model_tarball", "prepare_model"]
 
 MODEL_MOUNT = "/opt/ml/model"
 """Where a container finds the model, as on grand-challenge."""
@@ -117,6 +117,43 @@ def prepare_model(
     folder = target / "model"  # the completion marker stays beside it, unseen by the container
     size = sum((Path(d) / f).lstat().st_size for d, _, files in os.walk(folder) for f in files)
     return ModelInfo(str(path), digest, folder, size)
+
+
+def model_tarball(files: dict[str, Path], dest: str | Path) -> Path:
+    """Write ``files`` (name in the tarball -> file) as a ``.tar.gz`` model, byte for byte stable.
+
+    Times, owners and modes are fixed (0, root, 0644), so the same files give the same bytes and
+    the same sha256; ``dest`` is rewritten only when its bytes differ.
+
+    Parameters
+    ----------
+    files : dict of str to Path
+        Relative member names and the files they hold.
+    dest : str or Path
+        The tarball to write (atomically).
+
+    Returns
+    -------
+    Path
+        ``dest``.
+    """
+    import gzip
+    import io
+
+    from leaderboard.files import write_atomic
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(files):
+            data = Path(files[name]).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    packed = gzip.compress(raw.getvalue(), mtime=0)
+    dest = Path(dest)
+    if not (dest.is_file() and dest.read_bytes() == packed):
+        write_atomic(dest, packed)
+    return dest
 
 
 def _file_digest(path: Path) -> str:

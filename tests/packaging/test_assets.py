@@ -38,6 +38,7 @@ def test_the_shipped_examples_are_the_submission_folders():
         "baseline-classical",
         "baseline-threshold",
         "baseline-unet",
+        "baseline-unet-invoke",
         "template",
         "template-invoke",
     ]
@@ -135,5 +136,5 @@ def test_template_refuses_a_file_and_a_link(tmp_path):
 
 def test_template_names_the_shipped_examples_for_an_unknown_one(tmp_path, capsys):
     assert run(["template", str(tmp_path / "x"), "--example", "unet"]) == EXIT_BAD_INPUT
-    assert "baseline-unet, template" in capsys.readouterr().err.replace("\n", " ")
+    assert "baseline-unet, baseline-unet-invoke, template" in capsys.readouterr().err.replace("\n", " ")
     assert not (tmp_path / "x").exists()
