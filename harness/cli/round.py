@@ -81,6 +81,12 @@ def round_command(config_path: Path, phase: str | None, profile: str | None) -> 
     default=None,
     help="Model weights (.tar, .tar.gz or a folder), mounted read-only at /opt/ml/model.",
 )
+@click.option(
+    "--determinism",
+    is_flag=True,
+    default=None,
+    help="Run one case a second time and flag differing masks [default: the round file's].",
+)
 @click.option("--expose-structure", is_flag=True, default=None, help="Pass the structure name.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None)
@@ -107,6 +113,7 @@ def check_command(
     jobs: int | None,
     startup_timeout_s: float | None,
     model_path: Path | None,
+    determinism: bool | None,
     expose_structure: bool | None,
     out_dir: Path | None,
     report_path: Path | None,
@@ -131,6 +138,7 @@ def check_command(
 
     base_limits: Limits | None = None
     base_contract, base_expose, allow_root = "grand-challenge", False, False
+    base_determinism = False
     gate = OFFICIAL_GATE
     if config_path is not None:
         round_config = load_round_config(config_path)
@@ -139,6 +147,7 @@ def check_command(
         base_contract = round_config.contract
         base_expose = round_config.expose_structure
         allow_root = round_config.allow_root
+        base_determinism = round_config.determinism
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
@@ -170,6 +179,7 @@ def check_command(
         ),
         gate=gate,
         model=model_path,
+        determinism=base_determinism if determinism is None else determinism,
     )
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"
@@ -226,6 +236,15 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
         )
     if report.model is not None:
         console.print(f"model {report.model['source']}: {report.model['sha256']}")
+    det = report.determinism
+    if det is not None and det.get("identical") is False:
+        console.print(
+            f"[yellow]not deterministic[/yellow]: case {det['case_id']} run twice: "
+            f"{det['reason']} (flagged, not failed)",
+            highlight=False,
+        )
+    elif det is not None and det.get("identical"):
+        console.print(f"deterministic: case {det['case_id']} gave the same mask twice")
     if report.previous is not None:
         console.print(f"the earlier check, of another image or model, is kept in {report.previous}")
     if report.estimate is not None:

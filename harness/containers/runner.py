@@ -53,6 +53,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.containers.contracts import CONTRACTS, Contract, StagedCase, make_contract
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
 from harness.containers.invoke import InvokeServer, Startup
@@ -80,6 +82,7 @@ from harness.containers.verdicts import case_verdict
 from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import BinarizeRule, GateOptions, save_mask
 from harness.split.manifest import Case, Split, load_split
+from harness.split.volume import read_volume
 from leaderboard.files import write_atomic
 
 __all__ = ["RunConfig", "run_submission"]
@@ -121,6 +124,9 @@ class RunConfig:
     model : str or None
         A model tarball or folder, mounted read-only at ``/opt/ml/model``
         (:mod:`harness.containers.model`).
+    determinism : bool
+        After the run, run its first ``ok`` case once more and compare the two masks; the
+        outcome is ``run.json``'s ``determinism`` (flagged, never failed).
     """
 
     contract: str = "grand-challenge"
@@ -138,6 +144,7 @@ class RunConfig:
     work_dir: str | None = None
     progress: bool = True
     model: str | None = None
+    determinism: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -517,8 +524,11 @@ def _run_locked(
         first_server=len(previous.get("servers", [])) + 1,
     )
     stopped_early = False
+    determinism = previous.get("determinism")
     try:
         stopped_early = _execute(run, pending, attempt_of, on_record)
+        if config.determinism and not stopped_early and (pending or determinism is None):
+            determinism = _rerun_one(run, split, read_records(out))
     except BaseException:
         # Interrupted (Ctrl-C) or a harness bug: leave no container behind.
         remove_run_containers(client, run_id)
@@ -545,9 +555,92 @@ def _run_locked(
         counts=summary.counts,
         passed=summary.passed,
         servers=[*previous.get("servers", []), *run.servers],
+        determinism=determinism,
     )
     write_run(out, meta)
     return summary
+
+
+def _rerun_one(run: _Run, split: Split, records: dict[str, CaseRecord]) -> dict[str, Any]:
+    """Run the first ``ok`` case once more, apart, and compare its mask with the recorded one.
+
+    A submission whose two masks differ is flagged in ``run.json`` (``determinism``), never
+    failed: no platform requires determinism, but a leaderboard reader should know.
+    """
+    ok = [c for c in split.cases if c.case_id in records and records[c.case_id].status == "ok"]
+    if not ok:
+        return {"case_id": None, "identical": None, "reason": "no case was ok: nothing to compare"}
+    case = ok[0]
+    work = Path(tempfile.mkdtemp(prefix="rerun-", dir=run.work_root))
+    try:
+        if run.image.invoke:
+            slot = _Slot(run, -1)
+            try:
+                staged = slot.stage(case)
+                engine_error = slot.start_server()
+                outcome = (
+                    slot.server.invoke(timeout_s=run.config.limits.timeout_s)
+                    if slot.server is not None
+                    else None
+                )
+                result = outcome.result if outcome is not None else None
+                verdict = case_verdict(
+                    result,
+                    staged,
+                    slot.output_dir,
+                    contract=run.contract,
+                    limits=run.config.limits,
+                    gate=run.config.gate,
+                    cases_in_run=1,
+                    engine_error=engine_error or "the server did not start",
+                )
+            finally:
+                slot.close()
+        else:
+            input_dir, output_dir = work / "input", work / "output"
+            input_dir.mkdir()
+            output_dir.mkdir()
+            os.chmod(output_dir, 0o777)
+            staged = run.contract.stage([case], input_dir)[0]
+            _chmod_tree(input_dir, dirs=0o755, files=0o644)
+            result = run_container(
+                run.client,
+                run.image,
+                input_dir,
+                output_dir,
+                limits=run.config.limits,
+                timeout_s=run.config.limits.timeout_s,
+                labels={LABEL_RUN_ID: run.run_id, LABEL_OUT_DIR: str(run.out_dir)},
+                log_bytes=run.config.log_bytes,
+                model_dir=run.model_dir,
+            )
+            verdict = case_verdict(
+                result,
+                staged,
+                output_dir,
+                contract=run.contract,
+                limits=run.config.limits,
+                gate=run.config.gate,
+                cases_in_run=1,
+            )
+    finally:
+        shutil.rmtree(work)
+    if verdict.mask is None:
+        return {
+            "case_id": case.case_id,
+            "identical": False,
+            "reason": f"the second run ended {verdict.status}: {verdict.reason}",
+        }
+    first = read_volume(run.out_dir / records[case.case_id].prediction).array
+    differing = int(np.count_nonzero(first != verdict.mask))
+    return {
+        "case_id": case.case_id,
+        "identical": differing == 0,
+        "differing_voxels": differing,
+        "reason": ""
+        if differing == 0
+        else f"{differing} of {first.size} voxels differ between two runs of the same case",
+    }
 
 
 def _execute(
@@ -654,13 +747,10 @@ class _Slot:
     def run_case(self, case: Case, attempt_of: dict[str, int]) -> CaseRecord:
         """Stage ``case``, start a server if there is none, invoke it, and record the case."""
         run = self.run
-        _clear_folder(self.input_dir)
-        _clear_folder(self.output_dir)
-        staged = run.contract.stage([case], self.input_dir)[0]
-        _chmod_tree(self.input_dir, dirs=0o755, files=0o644)
+        staged = self.stage(case)
         engine_error = ""
         if self.server is None and run.startup_failure is None:
-            engine_error = self._start()
+            engine_error = self.start_server()
         if run.startup_failure is not None and self.server is None:
             status, reason, log = run.startup_failure
             never = ContainerResult(None, False, False, 0.0, None, log, failure=(status, reason))
@@ -677,7 +767,15 @@ class _Slot:
             self.stop(ended=record.status)
         return record
 
-    def _start(self) -> str:
+    def stage(self, case: Case) -> StagedCase:
+        """Empty the slot's ``/input`` and ``/output`` and stage ``case`` alone."""
+        _clear_folder(self.input_dir)
+        _clear_folder(self.output_dir)
+        staged = self.run.contract.stage([case], self.input_dir)[0]
+        _chmod_tree(self.input_dir, dirs=0o755, files=0o644)
+        return staged
+
+    def start_server(self) -> str:
         """Start a server (retrying engine failures); return the engine's error, or ``""``."""
         run = self.run
         limits = run.config.limits

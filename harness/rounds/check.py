@@ -153,6 +153,7 @@ class CheckReport:
     model: dict[str, Any] | None = None
     servers: list[dict[str, Any]] = field(default_factory=list)
     previous: str | None = None
+    determinism: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -268,6 +269,7 @@ def run_check(
     profile: str = DEFAULT_PROFILE,
     gate: GateOptions = OFFICIAL_GATE,
     model: str | Path | None = None,
+    determinism: bool = False,
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -294,6 +296,9 @@ def run_check(
         non-binary values, which geometry field differs).
     model : str or Path, keyword-only, optional
         Model weights (a tarball or a folder) mounted read-only at ``/opt/ml/model``.
+    determinism : bool, keyword-only
+        Run one case a second time and compare the two masks; a difference is flagged in the
+        report (``determinism``), never failed.
 
     Returns
     -------
@@ -320,7 +325,7 @@ def run_check(
         expose_structure=expose_structure,
         gate=gate,
     )
-    config = replace(config, model=None if model is None else str(model))
+    config = replace(config, model=None if model is None else str(model), determinism=determinism)
     summary = run_submission(info, split, out_dir, config=config)
     run_json = read_run(out_dir.resolve())
     records = read_case_records(out_dir / "cases.jsonl")
@@ -382,6 +387,7 @@ def run_check(
         model=run_json.get("model"),
         servers=summary.servers,
         previous=None if previous is None else str(previous),
+        determinism=run_json.get("determinism"),
     )
 
 
@@ -456,6 +462,7 @@ def write_json_report(report: CheckReport, path: str | Path) -> Path:
         "model": report.model,
         "servers": report.servers,
         "previous": report.previous,
+        "determinism": report.determinism,
     }
     write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path

@@ -17,6 +17,7 @@ Example
     expose_structure: true             # pass the structure name to containers
     limits: {timeout_s: 600, memory: 8g, cpus: 2, gpus: null, jobs: 2}  # harness.containers.limits
     canary: true
+    determinism: true                  # rerun one case per submission, flag differing masks
     submission_policy: last            # or: best
     metrics: {connectivity: 26, iou_threshold: 0.3, matching: greedy}
     binarize: {threshold: 0.5}         # default: value > 0, as the official evaluators
@@ -226,6 +227,11 @@ class RoundConfig(_Strict):
     allow_root: bool = False
     limits: Limits = Limits()
     canary: bool = True
+    determinism: bool = Field(
+        False,
+        description="Run one case of each submission a second time and compare the two masks; "
+        "a difference is flagged in round.json, never failed.",
+    )
     submission_policy: Literal["last", "best"] = "last"
     metrics: MetricSettings = MetricSettings()
     binarize: BinarizeRule = Field(

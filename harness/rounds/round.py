@@ -239,6 +239,7 @@ def run_config_for(
     allow_root: bool,
     expose_structure: bool,
     gate: GateOptions = OFFICIAL_GATE,
+    determinism: bool = False,
 ) -> RunConfig:
     """The runner's configuration for these limits: one mapping for rounds and checks alike."""
     from harness.containers.runner import RunConfig
@@ -251,6 +252,7 @@ def run_config_for(
         expose_structure=expose_structure,
         threshold=gate.binarize.threshold,
         geometry=gate.geometry,
+        determinism=determinism,
     )
 
 
@@ -262,6 +264,7 @@ def _run_config(config: RoundConfig) -> RunConfig:
         allow_root=config.allow_root,
         expose_structure=config.expose_structure,
         gate=config.gate,
+        determinism=config.determinism,
     )
 
 
@@ -443,6 +446,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
                 "image": s.image_ref,
                 "digest": s.image_digest,
                 "model": s.model,
+                "determinism": _determinism_of(s.run_dir),
                 "run_dir": str(s.run_dir),
                 "tags": config.tags_of(s.team, s.submission),
             }
@@ -464,6 +468,13 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
         "leaderboards": result.leaderboards,
     }
     write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _determinism_of(run_dir: Path) -> dict[str, Any] | None:
+    """The runner's second run of one case (``determinism: true``), from its ``run.json``."""
+    from harness.containers.records import read_run
+
+    return read_run(run_dir).get("determinism") if run_dir.is_dir() else None
 
 
 # Column headers short enough for an 80-column terminal.

@@ -136,5 +136,6 @@ def test_template_refuses_a_file_and_a_link(tmp_path):
 
 def test_template_names_the_shipped_examples_for_an_unknown_one(tmp_path, capsys):
     assert run(["template", str(tmp_path / "x"), "--example", "unet"]) == EXIT_BAD_INPUT
-    assert "baseline-unet, baseline-unet-invoke, template" in capsys.readouterr().err.replace("\n", " ")
+    message = capsys.readouterr().err.replace("\n", " ")
+    assert "baseline-unet, baseline-unet-invoke, template" in message
     assert not (tmp_path / "x").exists()

@@ -168,10 +168,12 @@ def behaviour(tmp_path: Path, **keys: object) -> str:
     return str(tarball(tmp_path / "model.tar.gz", {"behaviour.json": json.dumps(keys).encode()}))
 
 
-def run(client, image, split, tmp_path, *, model=None, **limits):
+def run(client, image, split, tmp_path, *, model=None, determinism=False, **limits):
     settings = {"timeout_s": 30, "memory": "512m", "cpus": 1, "jobs": 1, "startup_timeout_s": 20}
     settings.update(limits)
-    config = RunConfig(limits=Limits(**settings), progress=False, model=model)
+    config = RunConfig(
+        limits=Limits(**settings), progress=False, model=model, determinism=determinism
+    )
     summary = run_submission(image, split, tmp_path / "out", config=config, client=client)
     left = client.containers.list(
         all=True, filters={"label": f"{LABEL_RUN_ID}={summary.run_id}"}, ignore_removed=True
@@ -357,9 +359,10 @@ def test_an_exec_image_finds_the_model_read_only(client, split3, tmp_path):
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "greeting.txt").write_text("hello from the model")
-    summary, run_json = run(client, info, split3, tmp_path, model=str(weights))
+    summary, run_json = run(client, info, split3, tmp_path, model=str(weights), determinism=True)
     assert summary.passed, summary.records
     assert run_json["api_method"] == "exec"
+    assert run_json["determinism"]["identical"] is True
     assert run_json["model"]["sha256"] == prepare_model(weights).sha256
     log = case_log(tmp_path, split3.cases[0].case_id)
     assert "model says hello from the model" in log and "read-only: 30" in log
@@ -395,6 +398,38 @@ def test_check_runs_an_invoke_image_and_a_rebuilt_image_starts_a_new_rehearsal(
     kept = out.with_name(f"check.{first['image_digest'][7:19]}")
     assert second["previous"] == str(kept)
     assert json.loads((kept / "check.json").read_text()) == first
-    # The same image again resumes its own check.
-    assert run(args) == EXIT_OK
-    assert json.loads((out / "check.json").read_text())["previous"] is None
+    # The same image again resumes its own check; --determinism reruns one case.
+    capsys.readouterr()
+    assert run([*args, "--determinism"]) == EXIT_OK
+    assert "deterministic: case" in capsys.readouterr().out
+    third = json.loads((out / "check.json").read_text())
+    assert third["previous"] is None and third["determinism"]["identical"] is True
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("random", [False, True])
+def test_determinism_reruns_one_case_and_flags_a_different_mask(
+    client, server_image, split3, tmp_path, random
+):
+    summary, run_json = run(
+        client,
+        server_image,
+        split3,
+        tmp_path,
+        model=behaviour(tmp_path, random=random),
+        determinism=True,
+    )
+    # Flagged, never failed.
+    assert summary.passed, summary.records
+    det = run_json["determinism"]
+    assert det["case_id"] == split3.cases[0].case_id
+    assert det["identical"] is (not random)
+    if random:
+        # Two independent fair coin flips per voxel differ on about half of them.
+        n = np.prod(sitk.GetArrayFromImage(sitk.ReadImage(str(split3.cases[0].image))).shape)
+        assert 0.45 * n < det["differing_voxels"] < 0.55 * n
+        assert "voxels differ between two runs of the same case" in det["reason"]
+    else:
+        assert det["differing_voxels"] == 0
+    # The rerun's server is started apart from the run's, and removed like them.
+    assert [s["slot"] for s in run_json["servers"]] == [0, -1]

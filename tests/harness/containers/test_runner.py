@@ -78,6 +78,7 @@ def test_run_json_records_the_configuration_under_its_established_keys():
         "work_dir": None,
         "progress": True,
         "model": None,
+        "determinism": False,
         "startup_timeout_s": 150.0,
     }
 

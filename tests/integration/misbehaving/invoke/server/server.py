@@ -3,7 +3,7 @@
 Keys (all optional): ``load_s`` (seconds of "model loading" before it listens), ``health``
 ("ok", or an HTTP code it answers forever), ``invoke`` ("ok", an HTTP code, "hang"), ``crash_on``
 (the invocation number during which the process exits with code 9), ``allocate_mb`` (memory it
-holds during each invocation).
+holds during each invocation), ``random`` (a random mask: not deterministic).
 """
 
 import http.server
@@ -30,7 +30,11 @@ def write_mask():
     src = next(Path("/input/images/light-sheet-3d-microscopy").iterdir())
     image = sitk.ReadImage(str(src))
     array = sitk.GetArrayFromImage(image)
-    mask = sitk.GetImageFromArray((array > np.median(array)).astype(np.uint8))
+    if behaviour.get("random"):
+        values = np.random.default_rng().random(array.shape) > 0.5
+    else:
+        values = array > np.median(array)
+    mask = sitk.GetImageFromArray(values.astype(np.uint8))
     dest = Path("/output/images/isolated-biological-structure/output.mha")
     dest.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(mask, str(dest))
