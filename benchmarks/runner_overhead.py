@@ -24,12 +24,23 @@ The harness's runs alternate (jobs 1, jobs 2) ``--repeats`` times and the best o
 counts; the share of the machine's CPU in use while jobs 2 runs is printed, since a machine
 whose cores are all busy cannot run two cases any faster.
 
+3. Invoke: the same copy, behind a model that takes ``--load`` seconds (4) to load, on
+   ``--invoke-cases`` cases (6) with ``--jobs 1``, once as an exec image (the load in every
+   container) and once as a grand-challenge invoke server (loaded once), in the same run.
+   Target: invoke >= 3x faster. Its overhead per case: the harness's time per case (staging,
+   emptying ``/output``, the call through the relay, validation, saving, records; the first case
+   left out, it waits for the start) minus the bare HTTP call: ``POST /invoke`` timed by a
+   client inside the server's own network namespace, on the same staged case. Target: < 0.15 s.
+
+``--section overhead`` or ``--section invoke`` runs one part only.
+
 Run: ``.venv/bin/python benchmarks/runner_overhead.py [--cases 20] [--bare 10] [--repeats 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -67,6 +78,60 @@ name = os.listdir(src)[0]
 dest = "/output/images/isolated-biological-structure/"
 os.makedirs(dest)
 shutil.copyfile(src + name, dest + name)
+"""
+
+
+LOADING_COPY = (
+    """\
+import time
+time.sleep(float(__LOAD__))  # the model's loading
+"""
+    + COPY
+)
+SERVER = """\
+import http.server, os, shutil, time
+time.sleep(float(__LOAD__))  # the model's loading, once
+class Handler(http.server.BaseHTTPRequestHandler):
+    def reply(self, code):
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def do_GET(self):
+        self.reply(200)
+    def do_POST(self):
+        src = "/input/images/light-sheet-3d-microscopy/"
+        name = os.listdir(src)[0]
+        dest = "/output/images/isolated-biological-structure/"
+        os.makedirs(dest, exist_ok=True)
+        shutil.copyfile(src + name, dest + name)
+        self.reply(201)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("0.0.0.0", 4743), Handler).serve_forever()
+"""
+# Run in the server's network namespace: health first, then n timed POST /invoke.
+BARE_CLIENT = """\
+import http.client, sys, time
+def call(method, path):
+    c = http.client.HTTPConnection("127.0.0.1", 4743, timeout=30)
+    c.request(method, path, headers={"Content-Length": "0"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status
+while True:
+    try:
+        if call("GET", "/health") == 200:
+            break
+    except OSError:
+        pass
+    time.sleep(0.05)
+times = []
+for _ in range(int(sys.argv[1])):
+    t = time.perf_counter()
+    assert call("POST", "/invoke") == 201
+    times.append(time.perf_counter() - t)
+print(" ".join(f"{x:.6f}" for x in times))
 """
 
 
@@ -215,14 +280,112 @@ def harness_run(image: str, split_root: Path, out: Path, jobs: int) -> tuple[flo
     return total, per_case
 
 
+def build(client, folder: Path, tag: str, files: dict[str, str], dockerfile: str) -> str:
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(dockerfile)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return build_folder(folder, tag, client=client, log=lambda m: None).ref
+
+
+def bare_invoke(client, image: str, split_root: Path, n: int) -> list[float]:
+    """``POST /invoke`` timed inside the server's network namespace, ``n`` times, one case."""
+    work = staged_input(split_root, "bare-invoke-")
+    out = work / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    binds = {str(work / "in"): {"bind": "/input", "mode": "ro"}, str(out): {"bind": "/output"}}
+    server = client.containers.run(image, detach=True, network_mode="none", volumes=binds)
+    try:
+        text = client.containers.run(
+            "selma3d/python:3.11",
+            ["python3", "-S", "-c", BARE_CLIENT, str(n)],
+            network_mode=f"container:{server.id}",
+            remove=True,
+        )
+    finally:
+        server.remove(force=True)
+        shutil.rmtree(work)
+    return [float(x) for x in text.decode().split()]
+
+
+def invoke_section(client, tmp_path: Path, *, cases: int, load_s: float) -> bool:
+    """Exec versus invoke on a model that loads in ``load_s`` seconds; True if targets met."""
+    split_root = make_split(tmp_path / "invoke-split", cases)
+    header = "FROM selma3d/python:3.11\nRUN useradd --uid 1000 --no-create-home app\n"
+    exec_image = build(
+        client,
+        tmp_path / "loading-copy",
+        f"selma3d-bench/loading-copy:{load_s:g}",
+        {"copy.py": LOADING_COPY.replace("__LOAD__", repr(load_s))},
+        header
+        + 'COPY copy.py /opt/copy.py\nUSER app\nENTRYPOINT ["python3", "-S", "/opt/copy.py"]\n',
+    )
+    invoke_image = build(
+        client,
+        tmp_path / "loading-server",
+        f"selma3d-bench/loading-server:{load_s:g}",
+        {"server.py": SERVER.replace("__LOAD__", repr(load_s))},
+        header
+        + "LABEL org.grand-challenge.api-method=invoke\nCOPY server.py /opt/server.py\n"
+        + 'USER app\nENTRYPOINT ["python3", "-S", "/opt/server.py"]\n',
+    )
+    exec_total, _ = harness_run(exec_image, split_root, tmp_path / "exec-run", jobs=1)
+    stamps: list[float] = []
+    limits = Limits(timeout_s=120, memory="512m", cpus=1, jobs=1)
+    t0 = time.perf_counter()
+    summary = run_submission(
+        invoke_image,
+        split_root,
+        tmp_path / "invoke-run",
+        config=RunConfig(limits=limits, progress=False),
+        on_record=lambda r: stamps.append(time.perf_counter()),
+    )
+    invoke_total = time.perf_counter() - t0
+    if not summary.passed or len(summary.servers) != 1:
+        raise SystemExit(f"the invoke server did not pass: {summary.counts} {summary.servers}")
+    per_case = [b - a for a, b in itertools.pairwise(stamps)]
+    bare = bare_invoke(client, invoke_image, split_root, max(cases, 5))
+    startup = summary.servers[0]["startup_s"]
+    speedup = exec_total / invoke_total
+    overhead = statistics.median(per_case) - statistics.median(bare)
+    invoke_walls = [r.wall_time_s for r in summary.records.values()]
+    print(f"invoke section: {cases} cases, a model loading in {load_s:g} s, jobs 1")
+    print(f"exec (the load in every container): {exec_total:.1f} s")
+    print(
+        f"invoke (one server, started in {startup:.2f} s): {invoke_total:.1f} s; "
+        f"speed-up {speedup:.2f}x (target >= 3x)"
+    )
+    print(
+        f"invoke per case, cases 2..{cases}, median: {statistics.median(per_case):.3f} s "
+        f"(recorded POST /invoke through the relay, median {statistics.median(invoke_walls):.3f} s)"
+    )
+    print(
+        f"bare POST /invoke inside the server's namespace, median of {len(bare)}: "
+        f"{statistics.median(bare):.3f} s"
+    )
+    print(f"invoke overhead per case: {overhead:.3f} s (target < 0.15 s)")
+    return speedup >= 3.0 and overhead < 0.15
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20)
     parser.add_argument("--bare", type=int, default=10)
     parser.add_argument("--work", type=float, default=0.0, help="CPU seconds of work per case")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of jobs 1 and jobs 2")
+    parser.add_argument("--section", choices=("all", "overhead", "invoke"), default="all")
+    parser.add_argument("--invoke-cases", type=int, default=6)
+    parser.add_argument("--load", type=float, default=4.0, help="seconds the model takes to load")
     args = parser.parse_args()
     client = connect()
+    invoke_ok = True
+    if args.section in ("all", "invoke"):
+        with tempfile.TemporaryDirectory(prefix="selma3d-bench-") as tmp:
+            invoke_ok = invoke_section(client, Path(tmp), cases=args.invoke_cases, load_s=args.load)
+        if args.section == "invoke":
+            print("targets met" if invoke_ok else "TARGETS MISSED")
+            return
     with tempfile.TemporaryDirectory(prefix="selma3d-bench-") as tmp:
         tmp_path = Path(tmp)
         folder = tmp_path / "copy"
@@ -307,7 +470,7 @@ def main() -> None:
         f"{args.repeats}: {min(floor_seq):.1f} s vs {min(floor_par):.1f} s, "
         f"{min(floor_seq) / min(floor_par):.2f}x (each round: {rounds})"
     )
-    ok = overhead < 0.5 and speedup >= 1.7
+    ok = overhead < 0.5 and speedup >= 1.7 and invoke_ok
     print("targets met" if ok else "TARGETS MISSED")
 
 

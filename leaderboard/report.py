@@ -368,9 +368,12 @@ def render_html(
         ("aggregation", cfg.unit_kind),
         ("ranked metrics", "; ".join(f"{t}: {', '.join(m)}" for t, m in board.ranked.items())),
     ]
+    models = (record.get("metadata") or {}).get("models") or {}
     for team in teams:
         digests = res.image_digests.get(team) or ["not recorded"]
         provenance.append((f"image of {team}", ", ".join(digests)))
+        if team in models:
+            provenance.append((f"model of {team}", str(models[team])))
     section(
         "provenance",
         "Provenance",

@@ -71,6 +71,14 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
     help="voxel: score a differing spacing/origin/direction with a warning; strict: refuse it.",
 )
 @limit_option("retries")
+@limit_option("startup_timeout_s")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model weights (.tar, .tar.gz or a folder), mounted read-only at /opt/ml/model.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def predict(
     image: str,
@@ -93,9 +101,15 @@ def predict(
     threshold: float | None,
     geometry: str,
     retries: int,
+    startup_timeout_s: float,
+    model_path: Path | None,
     no_progress: bool,
 ) -> None:
-    """Run submission IMAGE (reference, `docker save` tarball, folder) on every case of a split."""
+    """Run submission IMAGE (reference, `docker save` tarball, folder) on every case of a split.
+
+    An image labeled org.grand-challenge.api-method=invoke runs as grand-challenge runs it: a
+    server per job, started once, called with POST /invoke per case.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -113,6 +127,7 @@ def predict(
             tmp_size=tmp_size,
             max_output=max_output,
             retries=retries,
+            startup_timeout_s=startup_timeout_s,
         )
     )
     config = RunConfig(
@@ -126,6 +141,7 @@ def predict(
         threshold=threshold,
         geometry=geometry,
         progress=not no_progress,
+        model=None if model_path is None else str(model_path),
     )
     summary = run_submission(image, split_path, out_dir, config=config)
     table = Table(title=f"{summary.image.ref} ({summary.image.digest[:19]})")
@@ -143,6 +159,13 @@ def predict(
             rec.reason.splitlines()[0] if rec.reason else "",
         )
     console.print(table)
+    for server in summary.servers:
+        startup = server.get("startup_s")
+        console.print(
+            f"invoke server {server['server']}: "
+            + (f"started in {startup:.1f} s" if startup is not None else "did not start")
+            + f", served {server.get('cases', 0)} case(s), ended {server.get('ended', '?')}"
+        )
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v)
     console.print(
         f"{len(summary.records)}/{summary.n_cases} cases recorded ({counts}); "

@@ -38,6 +38,9 @@ LIMIT_FLAGS: dict[str, _Flag] = {
     "tmp_size": _Flag("--tmp-size", str, "Size of the writable /tmp."),
     "max_output": _Flag("--max-output", str, "Cap on the size of /output per container run."),
     "retries": _Flag("--retries", int, "Extra attempts when the Docker engine fails."),
+    "startup_timeout_s": _Flag(
+        "--startup-timeout", float, "Seconds an invoke server has to answer GET /health with 200."
+    ),
 }
 """The command-line flag of each :class:`~harness.containers.limits.Limits` field."""
 

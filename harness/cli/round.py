@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli.options import limit_option, limits_from_options
+from harness.errors import ConfigError
 from leaderboard.profiles import PROFILES
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS"]
 
+# Model tarballs the demo makes from the shipped baseline weights (baselines/weights/).
+_DEMO_MODELS = {"unet-model.tar.gz": ("unet.pt", "unet.json")}
 # What a round writes into its output folder (harness.rounds.round.run_round).
 _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
 
@@ -84,6 +87,20 @@ def round_command(
 @limit_option("cpus", inherited=True)
 @limit_option("gpus", inherited=True)
 @limit_option("jobs", inherited=True)
+@limit_option("startup_timeout_s", inherited=True)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model weights (.tar, .tar.gz or a folder), mounted read-only at /opt/ml/model.",
+)
+@click.option(
+    "--determinism",
+    is_flag=True,
+    default=None,
+    help="Run one case a second time and flag differing masks [default: the round file's].",
+)
 @click.option("--expose-structure", is_flag=True, default=None, help="Pass the structure name.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None)
@@ -108,6 +125,9 @@ def check_command(
     cpus: float | None,
     gpus: str | None,
     jobs: int | None,
+    startup_timeout_s: float | None,
+    model_path: Path | None,
+    determinism: bool | None,
     expose_structure: bool | None,
     out_dir: Path | None,
     report_path: Path | None,
@@ -118,7 +138,9 @@ def check_command(
 ) -> None:
     """Run IMAGE on a sample split exactly as a round would, and explain every problem.
 
-    IMAGE is an image reference, a `docker save` tarball or a folder with a Dockerfile.
+    IMAGE is an image reference, a `docker save` tarball or a folder with a Dockerfile; an
+    image labeled org.grand-challenge.api-method=invoke runs as an invoke server. Checking a
+    rebuilt image starts a new check and keeps the earlier one beside it.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
     from harness.containers.limits import Limits
@@ -130,6 +152,7 @@ def check_command(
 
     base_limits: Limits | None = None
     base_contract, base_expose, allow_root = "grand-challenge", False, False
+    base_determinism = False
     gate = OFFICIAL_GATE
     if config_path is not None:
         round_config = load_round_config(config_path)
@@ -138,11 +161,19 @@ def check_command(
         base_contract = round_config.contract
         base_expose = round_config.expose_structure
         allow_root = round_config.allow_root
+        base_determinism = round_config.determinism
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
     limits = limits_from_options(
-        dict(timeout_s=timeout_s, memory=memory, cpus=cpus, gpus=gpus, jobs=jobs),
+        dict(
+            timeout_s=timeout_s,
+            memory=memory,
+            cpus=cpus,
+            gpus=gpus,
+            jobs=jobs,
+            startup_timeout_s=startup_timeout_s,
+        ),
         base=base_limits,
     )
     split = load_split(split_path)
@@ -161,6 +192,8 @@ def check_command(
             None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
         ),
         gate=gate,
+        model=model_path,
+        determinism=base_determinism if determinism is None else determinism,
     )
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"
@@ -207,6 +240,27 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
             console.print(f"[bold red]{case.case_id}[/bold red] {case.status}: {case.advice}")
             if case.log_tail:
                 console.print(f"[dim]{case.log_tail}[/dim]", highlight=False)
+    for server in report.servers:
+        startup = server.get("startup_s")
+        console.print(
+            f"invoke server {server['server']}: "
+            + (f"start-up {startup:.1f} s" if startup is not None else "did not start")
+            + f" (not in the case times), {server.get('cases', 0)} case(s)",
+            highlight=False,
+        )
+    if report.model is not None:
+        console.print(f"model {report.model['source']}: {report.model['sha256']}")
+    det = report.determinism
+    if det is not None and det.get("identical") is False:
+        console.print(
+            f"[yellow]not deterministic[/yellow]: case {det['case_id']} run twice: "
+            f"{det['reason']} (flagged, not failed)",
+            highlight=False,
+        )
+    elif det is not None and det.get("identical"):
+        console.print(f"deterministic: case {det['case_id']} gave the same mask twice")
+    if report.previous is not None:
+        console.print(f"the earlier check, of another image or model, is kept in {report.previous}")
     if report.estimate is not None:
         console.print(f"hidden split: {report.estimate.describe()}")
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
@@ -273,6 +327,7 @@ def demo_command(
         # Also after --cases, --size or --seed changed, or the generator itself did.
         console.print(f"generating a hidden split of {cases} cases ({size}^3) in {hidden}")
         synthesize_split(hidden, **recipe)  # type: ignore[arg-type]
+    picked = _demo_models(picked, out_dir / "data")
     config = config.model_copy(
         update={
             "output": str(out_dir),
@@ -308,6 +363,31 @@ def _demo_teams(teams: tuple[TeamConfig, ...], wanted: str | None) -> tuple[Team
         for t in teams
         if t.name in chosen
     )
+
+
+def _demo_models(teams: tuple[TeamConfig, ...], data: Path) -> tuple[TeamConfig, ...]:
+    """The teams with their model tarballs written into ``data`` (the U-Net's weights).
+
+    The round file names each tarball; it is made here from the shipped baseline weights, with
+    stable bytes, so a rerun of the demo finds the same sha256.
+    """
+    from importlib.resources import files
+
+    from harness.containers.model import model_tarball
+
+    weights = Path(str(files("baselines") / "weights"))
+    out = []
+    for team in teams:
+        if team.model is not None:
+            if team.model.name not in _DEMO_MODELS:
+                raise ConfigError(
+                    f"the demo round's team {team.name} names the model {team.model.name}; the "
+                    f"demo makes only {', '.join(_DEMO_MODELS)}"
+                )
+            members = {name: weights / name for name in _DEMO_MODELS[team.model.name]}
+            team = team.model_copy(update={"model": model_tarball(members, data / team.model.name)})
+        out.append(team)
+    return tuple(out)
 
 
 COMMANDS: list[click.Command] = [round_command, check_command, demo_command]

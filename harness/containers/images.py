@@ -25,7 +25,10 @@ from harness.containers.base_images import (
 )
 from harness.errors import SubmissionError
 
-__all__ = ["ImageInfo", "build_folder", "is_root_user", "resolve_image"]
+__all__ = ["API_METHOD_LABEL", "ImageInfo", "build_folder", "is_root_user", "resolve_image"]
+
+API_METHOD_LABEL = "org.grand-challenge.api-method"
+"""The image label by which grand-challenge picks an algorithm's interface (``invoke``)."""
 
 _TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
@@ -43,11 +46,20 @@ class ImageInfo:
         built here have no registry digest, so this is what runs record and compare.
     user : str
         The configured user (``""`` means root).
+    api_method : str
+        The image's :data:`API_METHOD_LABEL`: ``"invoke"`` for a grand-challenge invoke server
+        (:mod:`harness.containers.invoke`); ``""`` for a program run once per case.
     """
 
     ref: str
     digest: str
     user: str
+    api_method: str = ""
+
+    @property
+    def invoke(self) -> bool:
+        """Whether the image is an invoke server, as grand-challenge decides: by its label."""
+        return self.api_method == "invoke"
 
 
 def is_root_user(user: str) -> bool:
@@ -140,8 +152,12 @@ def build_folder(
 
 
 def _info(image: Any, ref: str) -> ImageInfo:
+    config = image.attrs.get("Config") or {}
     return ImageInfo(
-        ref=ref, digest=image.id, user=str((image.attrs.get("Config") or {}).get("User") or "")
+        ref=ref,
+        digest=image.id,
+        user=str(config.get("User") or ""),
+        api_method=str((config.get("Labels") or {}).get(API_METHOD_LABEL) or ""),
     )
 
 

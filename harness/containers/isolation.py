@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.containers.images import ImageInfo
 from harness.containers.limits import Limits
+from harness.containers.model import MODEL_MOUNT
 from harness.predictions.validate import OutputLimits, scan_output_tree
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ContainerResult",
     "Watcher",
     "cgroup_memory_files",
+    "container_options",
     "is_engine_failure",
     "remove_run_containers",
     "run_container",
@@ -34,6 +36,11 @@ __all__ = [
 
 LABEL_RUN_ID = "org.selma3d.run-id"
 LABEL_OUT_DIR = "org.selma3d.out-dir"
+# The current usage beside each high-water mark file (cgroup v1, v2).
+_CURRENT_USAGE = {
+    "memory.max_usage_in_bytes": "memory.usage_in_bytes",
+    "memory.peak": "memory.current",
+}
 
 
 @dataclass
@@ -55,6 +62,9 @@ class ContainerResult:
         Why the watcher killed it for its output (over a cap), if it did.
     stderr : str
         The end of its stderr alone, for a non-zero exit.
+    failure : tuple of (str, str) or None
+        A failure already judged by the caller, as ``(status, reason)``: an invoke server's
+        answer other than 201 (:mod:`harness.containers.invoke`).
     """
 
     exit_code: int | None
@@ -65,6 +75,7 @@ class ContainerResult:
     log: str
     output_problem: str | None = None
     stderr: str = ""
+    failure: tuple[str, str] | None = None
 
 
 def remove_run_containers(client: Any, run_id: str) -> int:
@@ -118,13 +129,19 @@ class Watcher(threading.Thread):
         self.output_problem: str | None = None
         self.stop = threading.Event()
         self.files: list[Path] = []
+        # Per case of a long-lived container (an invoke server): the high-water mark when the
+        # case began, and the highest usage sampled since.
+        self._peak_at_mark = 0
+        self._case_high: int | None = None
 
     def sample_memory(self) -> None:
-        """Raise :attr:`peak` to the current high-water mark."""
+        """Raise :attr:`peak` to the current high-water mark (and the case's sampled usage)."""
         for p in self.files:
             with contextlib.suppress(OSError, ValueError):  # the cgroup vanishes at exit
                 value = int(p.read_text())
                 self.peak = max(self.peak or 0, value)
+                current = int(p.with_name(_CURRENT_USAGE[p.name]).read_text())
+                self._case_high = max(self._case_high or 0, current)
                 return
         if not self.files:
             from docker.errors import APIError
@@ -135,6 +152,26 @@ class Watcher(threading.Thread):
                 value = mem.get("max_usage") or mem.get("usage")
                 if value:
                     self.peak = max(self.peak or 0, int(value))
+                if mem.get("usage"):
+                    self._case_high = max(self._case_high or 0, int(mem["usage"]))
+
+    def mark(self) -> None:
+        """Begin a case: :meth:`case_peak` reports the memory used from now on."""
+        self.sample_memory()
+        self._peak_at_mark = self.peak or 0
+        self._case_high = None
+
+    def case_peak(self) -> int | None:
+        """Peak memory since :meth:`mark`.
+
+        The cgroup's high-water mark when the case raised it (exact); otherwise the highest
+        usage sampled during the case (every 50 ms), since the mark then holds an earlier peak
+        (the model's loading, a larger case).
+        """
+        self.sample_memory()
+        if self.peak is not None and self.peak > self._peak_at_mark:
+            return self.peak
+        return self._case_high
 
     def run(self) -> None:
         """Sample every 50 ms (1 s through the stats API), the output every tenth sample."""
@@ -164,43 +201,32 @@ def is_engine_failure(exc: BaseException) -> bool:
     return isinstance(exc, requests.exceptions.ConnectionError | ConnectionError)
 
 
-def run_container(
-    client: Any,
+def container_options(
     image: ImageInfo,
     input_dir: Path,
     output_dir: Path,
     *,
     limits: Limits,
-    timeout_s: float,
     labels: dict[str, str],
-    log_bytes: int,
-) -> ContainerResult:
-    """Run ``image`` once on a staged ``input_dir``, writing into ``output_dir``, and remove it.
+    model_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of ``containers.create`` for a participant's container.
+
+    Every isolation flag of the project, each commented with what it protects; the same for a
+    container run once (:func:`run_container`) and an invoke server
+    (:mod:`harness.containers.invoke`).
 
     Parameters
     ----------
-    client : docker.DockerClient
     image : ImageInfo
-        Run by its id, so a tag moved meanwhile changes nothing.
+        Created from its id, so a tag moved meanwhile changes nothing.
     input_dir, output_dir : Path
         Mounted read-only at ``/input`` and writable at ``/output``.
     limits : Limits, keyword-only
-        Memory, CPUs, GPUs, processes, ``/tmp`` and ``/output`` caps.
-    timeout_s : float, keyword-only
-        Wall-clock limit of this run; the container is killed when it is reached.
     labels : dict, keyword-only
-        Container labels (the run's id, so an interrupted run's containers can be found).
-    log_bytes : int, keyword-only
-        Bytes of output kept (the tail).
-
-    Raises
-    ------
-    docker.errors.APIError, requests.exceptions.ConnectionError
-        When the engine fails (:func:`is_engine_failure` tells these apart); the container is
-        removed all the same.
+    model_dir : Path, keyword-only, optional
+        Mounted read-only at ``/opt/ml/model``.
     """
-    import requests
-    from docker.errors import NotFound
     from docker.types import DeviceRequest, Ulimit
 
     mem = limits.memory_bytes
@@ -215,8 +241,17 @@ def run_container(
                 count=count, device_ids=list(ids) if ids else None, capabilities=[["gpu"]]
             )
         ]
-    container = client.containers.create(
-        image.digest,  # the exact image checked at start, even if its tag moves meanwhile
+    volumes = {
+        # The staged inputs of this run only, read-only: never the organizer's data folder.
+        str(input_dir): {"bind": "/input", "mode": "ro"},
+        # A fresh, empty folder per run; its content is validated before it is used.
+        str(output_dir): {"bind": "/output", "mode": "rw"},
+    }
+    if model_dir is not None:
+        # The weights shipped beside the image, as grand-challenge mounts them: read-only.
+        volumes[str(model_dir)] = {"bind": MODEL_MOUNT, "mode": "ro"}
+    return dict(
+        image=image.digest,  # the exact image checked at start, even if its tag moves meanwhile
         detach=True,
         # No network interface but loopback: nothing can leave (data) or come in (downloads).
         network_mode="none",
@@ -227,12 +262,7 @@ def run_container(
         read_only=True,
         # The only writable scratch space, size-limited (and counted in the memory cgroup).
         tmpfs={"/tmp": f"size={limits.tmp_bytes},mode=1777"},
-        volumes={
-            # The staged inputs of this run only, read-only: never the organizer's data folder.
-            str(input_dir): {"bind": "/input", "mode": "ro"},
-            # A fresh, empty folder per run; its content is validated before it is used.
-            str(output_dir): {"bind": "/output", "mode": "rw"},
-        },
+        volumes=volumes,
         # No capabilities: no raw sockets, mounts, ownership changes, ptrace, etc.
         cap_drop=["ALL"],
         # setuid binaries cannot raise privileges.
@@ -263,6 +293,55 @@ def run_container(
             "OPENBLAS_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
         },
+    )
+
+
+def run_container(
+    client: Any,
+    image: ImageInfo,
+    input_dir: Path,
+    output_dir: Path,
+    *,
+    limits: Limits,
+    timeout_s: float,
+    labels: dict[str, str],
+    log_bytes: int,
+    model_dir: Path | None = None,
+) -> ContainerResult:
+    """Run ``image`` once on a staged ``input_dir``, writing into ``output_dir``, and remove it.
+
+    Parameters
+    ----------
+    client : docker.DockerClient
+    image : ImageInfo
+        Run by its id, so a tag moved meanwhile changes nothing.
+    input_dir, output_dir : Path
+        Mounted read-only at ``/input`` and writable at ``/output``.
+    limits : Limits, keyword-only
+        Memory, CPUs, GPUs, processes, ``/tmp`` and ``/output`` caps.
+    timeout_s : float, keyword-only
+        Wall-clock limit of this run; the container is killed when it is reached.
+    labels : dict, keyword-only
+        Container labels (the run's id, so an interrupted run's containers can be found).
+    log_bytes : int, keyword-only
+        Bytes of output kept (the tail).
+    model_dir : Path, keyword-only, optional
+        The model folder, mounted read-only at ``/opt/ml/model``.
+
+    Raises
+    ------
+    docker.errors.APIError, requests.exceptions.ConnectionError
+        When the engine fails (:func:`is_engine_failure` tells these apart); the container is
+        removed all the same.
+    """
+    import requests
+    from docker.errors import NotFound
+
+    mem = limits.memory_bytes
+    container = client.containers.create(
+        **container_options(
+            image, input_dir, output_dir, limits=limits, labels=labels, model_dir=model_dir
+        )
     )
     watcher = Watcher(
         container, output_dir, OutputLimits(limits.max_output_bytes, limits.max_output_files)

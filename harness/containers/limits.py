@@ -131,6 +131,10 @@ class Limits(BaseModel):
         Cap on the size of ``/output`` per container run.
     max_output_files : int
         Cap on the number of entries in ``/output`` per container run.
+    startup_timeout_s : float
+        Seconds an invoke server (:mod:`harness.containers.invoke`) has to answer
+        ``GET /health`` with 200 after its start; grand-challenge allows about as long (30
+        tries, 5 s apart).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -146,6 +150,9 @@ class Limits(BaseModel):
     tmp_size: Size = Field("1g", description="Size of the writable /tmp (counted in memory).")
     max_output: Size = Field("1g", description="Cap on the size of /output per container run.")
     max_output_files: int = Field(1000, ge=1, description="Cap on entries in /output per run.")
+    startup_timeout_s: float = Field(
+        150.0, gt=0, description="Seconds an invoke server has to become healthy."
+    )
 
     @field_validator("memory", "tmp_size")
     @classmethod

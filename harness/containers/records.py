@@ -3,7 +3,9 @@
 ``cases.jsonl``
     One JSON record per finished case, appended (one ``write`` + ``fsync``) as each finishes:
     ``case_id, status, exit_code, wall_time_s, peak_memory_bytes, image_digest, reason, run_id,
-    contract, attempt, finished_at, prediction, log``. The newest record of a case wins when read;
+    contract, attempt, finished_at, prediction, log``, and for an invoke server ``server`` (its
+    number in ``run.json``'s ``servers``) and ``startup_s`` (its start-up time, apart from the
+    case's wall time). The newest record of a case wins when read;
     a last line cut by a crash is ignored (that case simply runs again).
 ``run.json``
     The run: id, image (ref, digest, user), split hash, contract, configuration, state and counts
@@ -16,7 +18,7 @@ import json
 import os
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,8 @@ class CaseRecord:
     finished_at: str = ""
     prediction: str = ""
     log: str = ""
+    server: int | None = None
+    startup_s: float | None = None
 
     def to_json(self) -> str:
         """One line of JSON with sorted keys."""
@@ -90,6 +94,9 @@ class RunSummary:
     stopped_early : bool
         The canary failed and the other cases were not run.
     wall_time_s : float
+    servers : list of dict
+        The invoke servers this call started (``run.json``'s ``servers``): number, slot,
+        ``startup_s``, cases served, how it ended. Empty for an exec image.
     """
 
     out_dir: Path
@@ -100,6 +107,7 @@ class RunSummary:
     ran: int
     stopped_early: bool
     wall_time_s: float
+    servers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:

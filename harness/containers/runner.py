@@ -18,6 +18,17 @@ Output folder
 ``logs/<case_id>.log``
     The container's output (the last ``log_bytes``) with the harness's verdict on top.
 
+Invoke images (labeled ``org.grand-challenge.api-method=invoke``, as grand-challenge decides):
+one server per job slot, started once and reused for its cases
+(:mod:`harness.containers.invoke`). The harness stages each case into the slot's ``/input`` and
+empties its ``/output`` itself, calls ``POST /invoke``, and validates the output as for the exec
+contract. A server that never becomes healthy fails every case; one that times out, dies or
+overfills ``/output`` is replaced by a fresh one for the remaining cases. ``run.json`` lists
+each server's start-up time under ``servers``.
+
+Model: ``RunConfig.model`` (a tarball or a folder, :mod:`harness.containers.model`) is mounted
+read-only at ``/opt/ml/model`` in both contracts; its sha256 is in ``run.json``.
+
 Resuming: a second run into the same folder skips finished cases; ``retry_failed`` reruns the
 cases whose newest status is not ``ok``; ``infrastructure_error`` cases always rerun, since the
 team is never charged for them. A harness killed mid-run leaves containers labeled with the run
@@ -42,8 +53,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.containers.contracts import CONTRACTS, Contract, StagedCase, make_contract
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
+from harness.containers.invoke import InvokeServer, Startup
 from harness.containers.isolation import (
     LABEL_OUT_DIR,
     LABEL_RUN_ID,
@@ -53,6 +67,7 @@ from harness.containers.isolation import (
     run_container,
 )
 from harness.containers.limits import Limits
+from harness.containers.model import ModelInfo, prepare_model
 from harness.containers.records import (
     RECORDS_NAME,
     CaseRecord,
@@ -67,6 +82,7 @@ from harness.containers.verdicts import case_verdict
 from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import BinarizeRule, GateOptions, save_mask
 from harness.split.manifest import Case, Split, load_split
+from harness.split.volume import read_volume
 from leaderboard.files import write_atomic
 from leaderboard.status import STATUS
 
@@ -106,6 +122,12 @@ class RunConfig:
         Where per-run staging folders are made; default ``<out>/.work``.
     progress : bool
         Show a progress bar.
+    model : str or None
+        A model tarball or folder, mounted read-only at ``/opt/ml/model``
+        (:mod:`harness.containers.model`).
+    determinism : bool
+        After the run, run its first ``ok`` case once more and compare the two masks; the
+        outcome is ``run.json``'s ``determinism`` (flagged, never failed).
     """
 
     contract: str = "grand-challenge"
@@ -122,6 +144,8 @@ class RunConfig:
     log_bytes: int = 1 << 20
     work_dir: str | None = None
     progress: bool = True
+    model: str | None = None
+    determinism: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -175,6 +199,7 @@ class RunConfig:
             "tmp_size": lim.tmp_size,
             "max_output_bytes": lim.max_output_bytes,
             "max_output_files": lim.max_output_files,
+            "startup_timeout_s": lim.startup_timeout_s,
         }
 
 
@@ -187,8 +212,17 @@ class _Run:
     out_dir: Path
     run_id: str
     work_root: Path
+    model: ModelInfo | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_record: Callable[[CaseRecord], None] = lambda r: None
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    first_server: int = 1
+    # (status, reason, log) of a server that never became healthy: every later case gets it.
+    startup_failure: tuple[str, str, str] | None = None
+
+    @property
+    def model_dir(self) -> Path | None:
+        return self.model.path if self.model is not None else None
 
 
 def _chmod_tree(root: Path, *, dirs: int, files: int) -> None:
@@ -226,6 +260,7 @@ def _run_batch(run: _Run, cases: Sequence[Case], attempt_of: dict[str, int]) -> 
                     timeout_s=timeout,
                     labels={LABEL_RUN_ID: run.run_id, LABEL_OUT_DIR: str(run.out_dir)},
                     log_bytes=cfg.log_bytes,
+                    model_dir=run.model_dir,
                 )
                 break
             except Exception as exc:
@@ -250,6 +285,7 @@ def _finish_case(
     engine_error: str,
     attempt_of: dict[str, int],
     cases_in_run: int,
+    server: dict[str, Any] | None = None,
 ) -> CaseRecord:
     cfg = run.config
     pred_path = run.out_dir / "predictions" / f"{staged.case_id}.nii.gz"
@@ -281,6 +317,11 @@ def _finish_case(
         f"{' - ' + reason if reason else ''}\n# exit code {exit_code}, wall {wall:.2f} s, "
         f"peak memory {peak} bytes, image {run.image.digest}\n"
     )
+    if server is not None:
+        header += (
+            f"# invoke server {server['server']}: started in {server['startup_s']:.2f} s; the "
+            "wall time is the POST /invoke's\n"
+        )
     write_atomic(log_path, header + log)
     record = CaseRecord(
         case_id=staged.case_id,
@@ -296,6 +337,8 @@ def _finish_case(
         finished_at=now(),
         prediction=prediction,
         log=f"logs/{staged.case_id}.log",
+        server=server["server"] if server is not None else None,
+        startup_s=server["startup_s"] if server is not None else None,
     )
     append_record(run.out_dir / RECORDS_NAME, record, run.lock)
     run.on_record(record)
@@ -381,10 +424,17 @@ def run_submission(
         raise ConfigError(
             f"RunConfig: cpus is {config.limits.cpus}, but the engine has only {ncpu} CPU(s)."
         )
+    if info.invoke and config.contract != "grand-challenge":
+        raise SubmissionError(
+            f"image {info.ref} is an invoke server (label org.grand-challenge.api-method="
+            f"invoke), which serves the grand-challenge contract; got --contract "
+            f"{config.contract!r}."
+        )
+    model = prepare_model(config.model) if config.model is not None else None
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
-        return _run_locked(client, info, split, out, config, on_record, t_start)
+        return _run_locked(client, info, split, out, config, on_record, t_start, model)
 
 
 def _run_locked(
@@ -395,6 +445,7 @@ def _run_locked(
     config: RunConfig,
     on_record: Callable[[CaseRecord], None] | None,
     t_start: float,
+    model: ModelInfo | None,
 ) -> RunSummary:
     previous = read_run(out)
     if previous:
@@ -409,6 +460,14 @@ def _run_locked(
             raise Selma3dError(
                 f"{out}: this folder holds results on split {split_before}, but {split.root} is "
                 f"now {split.content_hash}; use a new --out folder."
+            )
+        model_before = (previous.get("model") or {}).get("sha256")
+        model_now = model.sha256 if model is not None else None
+        if previous.get("run_id") and model_before != model_now:
+            raise SubmissionError(
+                f"{out}: this folder holds results with model {model_before or 'none'}, but "
+                f"this run's model is {model_now or 'none'}; refusing to mix two models in one "
+                "run. Use a new --out folder."
             )
         if previous.get("contract") and previous["contract"] != config.contract:
             raise Selma3dError(
@@ -444,6 +503,8 @@ def _run_locked(
             "n_cases": len(split.cases),
         },
         "contract": config.contract,
+        "api_method": "invoke" if info.invoke else "exec",
+        "model": model.as_record() if model is not None else None,
         "config": config.as_record(),
         "started_at": previous.get("started_at") or now(),
         "updated_at": now(),
@@ -461,10 +522,15 @@ def _run_locked(
         out_dir=out,
         run_id=run_id,
         work_root=work_root,
+        model=model,
+        first_server=len(previous.get("servers", [])) + 1,
     )
     stopped_early = False
+    determinism = previous.get("determinism")
     try:
         stopped_early = _execute(run, pending, attempt_of, on_record)
+        if config.determinism and not stopped_early and (pending or determinism is None):
+            determinism = _rerun_one(run, split, read_records(out))
     except BaseException:
         # Interrupted (Ctrl-C) or a harness bug: leave no container behind.
         remove_run_containers(client, run_id)
@@ -482,6 +548,7 @@ def _run_locked(
         ran=len(pending),
         stopped_early=stopped_early,
         wall_time_s=time.perf_counter() - t_start,
+        servers=list(run.servers),
     )
     meta.update(
         updated_at=now(),
@@ -489,9 +556,93 @@ def _run_locked(
         state="stopped_by_canary" if stopped_early else "finished",
         counts=summary.counts,
         passed=summary.passed,
+        servers=[*previous.get("servers", []), *run.servers],
+        determinism=determinism,
     )
     write_run(out, meta)
     return summary
+
+
+def _rerun_one(run: _Run, split: Split, records: dict[str, CaseRecord]) -> dict[str, Any]:
+    """Run the first ``ok`` case once more, apart, and compare its mask with the recorded one.
+
+    A submission whose two masks differ is flagged in ``run.json`` (``determinism``), never
+    failed: no platform requires determinism, but a leaderboard reader should know.
+    """
+    ok = [c for c in split.cases if c.case_id in records and records[c.case_id].status == "ok"]
+    if not ok:
+        return {"case_id": None, "identical": None, "reason": "no case was ok: nothing to compare"}
+    case = ok[0]
+    work = Path(tempfile.mkdtemp(prefix="rerun-", dir=run.work_root))
+    try:
+        if run.image.invoke:
+            slot = _Slot(run, -1)
+            try:
+                staged = slot.stage(case)
+                engine_error = slot.start_server()
+                outcome = (
+                    slot.server.invoke(timeout_s=run.config.limits.timeout_s)
+                    if slot.server is not None
+                    else None
+                )
+                result = outcome.result if outcome is not None else None
+                verdict = case_verdict(
+                    result,
+                    staged,
+                    slot.output_dir,
+                    contract=run.contract,
+                    limits=run.config.limits,
+                    gate=run.config.gate,
+                    cases_in_run=1,
+                    engine_error=engine_error or "the server did not start",
+                )
+            finally:
+                slot.close()
+        else:
+            input_dir, output_dir = work / "input", work / "output"
+            input_dir.mkdir()
+            output_dir.mkdir()
+            os.chmod(output_dir, 0o777)
+            staged = run.contract.stage([case], input_dir)[0]
+            _chmod_tree(input_dir, dirs=0o755, files=0o644)
+            result = run_container(
+                run.client,
+                run.image,
+                input_dir,
+                output_dir,
+                limits=run.config.limits,
+                timeout_s=run.config.limits.timeout_s,
+                labels={LABEL_RUN_ID: run.run_id, LABEL_OUT_DIR: str(run.out_dir)},
+                log_bytes=run.config.log_bytes,
+                model_dir=run.model_dir,
+            )
+            verdict = case_verdict(
+                result,
+                staged,
+                output_dir,
+                contract=run.contract,
+                limits=run.config.limits,
+                gate=run.config.gate,
+                cases_in_run=1,
+            )
+    finally:
+        shutil.rmtree(work)
+    if verdict.mask is None:
+        return {
+            "case_id": case.case_id,
+            "identical": False,
+            "reason": f"the second run ended {verdict.status}: {verdict.reason}",
+        }
+    first = read_volume(run.out_dir / records[case.case_id].prediction).array
+    differing = int(np.count_nonzero(first != verdict.mask))
+    return {
+        "case_id": case.case_id,
+        "identical": differing == 0,
+        "differing_voxels": differing,
+        "reason": ""
+        if differing == 0
+        else f"{differing} of {first.size} voxels differ between two runs of the same case",
+    }
 
 
 def _execute(
@@ -523,6 +674,9 @@ def _execute(
             on_record(rec)
 
     run.on_record = record_done
+    if run.image.invoke:
+        with progress:
+            return _execute_invoke(run, pending, attempt_of)
     batches = _batches(pending, run.contract, cfg.limits.jobs)
     with progress:
         if cfg.canary and batches:
@@ -552,3 +706,161 @@ def _execute(
                 remove_run_containers(run.client, run.run_id)
                 raise
     return False
+
+
+def _clear_folder(folder: Path) -> None:
+    """Empty ``folder`` in place (a bind mount keeps its folder), never following a link."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+class _Slot:
+    """One job slot of an invoke run: its ``/input`` and ``/output`` folders and its server.
+
+    The server starts with the slot's first case and serves the next ones until it times out,
+    dies or overfills ``/output``; a fresh one then serves the rest.
+    """
+
+    def __init__(self, run: _Run, index: int) -> None:
+        self.run = run
+        self.index = index
+        self.dir = Path(tempfile.mkdtemp(prefix=f"slot{index}-", dir=run.work_root))
+        self.input_dir, self.output_dir = self.dir / "input", self.dir / "output"
+        self.input_dir.mkdir()
+        self.output_dir.mkdir()
+        # The container's user is not the harness's: inputs world-readable, output writable.
+        os.chmod(self.input_dir, 0o755)
+        os.chmod(self.output_dir, 0o777)
+        self.server: InvokeServer | None = None
+        self.entry: dict[str, Any] | None = None
+
+    def work(self, queue: list[Case], attempt_of: dict[str, int]) -> None:
+        """Run cases from the shared ``queue`` until it is empty."""
+        while True:
+            with self.run.lock:
+                if not queue:
+                    return
+                case = queue.pop(0)
+            self.run_case(case, attempt_of)
+
+    def run_case(self, case: Case, attempt_of: dict[str, int]) -> CaseRecord:
+        """Stage ``case``, start a server if there is none, invoke it, and record the case."""
+        run = self.run
+        staged = self.stage(case)
+        engine_error = ""
+        if self.server is None and run.startup_failure is None:
+            engine_error = self.start_server()
+        if run.startup_failure is not None and self.server is None:
+            status, reason, log = run.startup_failure
+            never = ContainerResult(None, False, False, 0.0, None, log, failure=(status, reason))
+            return _finish_case(run, staged, never, self.output_dir, "", attempt_of, 1)
+        if self.server is None:
+            return _finish_case(run, staged, None, self.output_dir, engine_error, attempt_of, 1)
+        outcome = self.server.invoke(timeout_s=run.config.limits.timeout_s)
+        if self.entry is not None:
+            self.entry["cases"] += 1
+        record = _finish_case(
+            run, staged, outcome.result, self.output_dir, "", attempt_of, 1, server=self.entry
+        )
+        if outcome.server_gone:
+            self.stop(ended=record.status)
+        return record
+
+    def stage(self, case: Case) -> StagedCase:
+        """Empty the slot's ``/input`` and ``/output`` and stage ``case`` alone."""
+        _clear_folder(self.input_dir)
+        _clear_folder(self.output_dir)
+        staged = self.run.contract.stage([case], self.input_dir)[0]
+        _chmod_tree(self.input_dir, dirs=0o755, files=0o644)
+        return staged
+
+    def start_server(self) -> str:
+        """Start a server (retrying engine failures); return the engine's error, or ``""``."""
+        run = self.run
+        limits = run.config.limits
+        error = ""
+        for attempt in range(limits.retries + 1):
+            with run.lock:
+                number = run.first_server + len(run.servers)
+                entry: dict[str, Any] = {"server": number, "slot": self.index, "cases": 0}
+                run.servers.append(entry)
+            server = InvokeServer(
+                run.client,
+                run.image,
+                self.input_dir,
+                self.output_dir,
+                self.dir / f"relay-{number}",
+                limits=limits,
+                labels={LABEL_RUN_ID: run.run_id, LABEL_OUT_DIR: str(run.out_dir)},
+                log_bytes=run.config.log_bytes,
+                model_dir=run.model_dir,
+            )
+            try:
+                startup: Startup = server.start(startup_timeout_s=limits.startup_timeout_s)
+            except Exception as exc:
+                server.close()
+                if not is_engine_failure(exc):
+                    raise
+                entry.update(startup_s=None, ended="infrastructure_error")
+                error = (
+                    f"the Docker engine failed starting the server (attempt {attempt + 1}): {exc}"
+                )
+                if attempt < limits.retries:
+                    time.sleep(min(5.0, 0.5 * 2**attempt))
+                continue
+            entry.update(startup_s=round(startup.startup_s, 3), healthy=startup.healthy)
+            if not startup.healthy:
+                server.close()
+                entry["ended"] = startup.status
+                with run.lock:
+                    if run.startup_failure is None:
+                        run.startup_failure = (startup.status, startup.reason, startup.log)
+                return ""
+            self.server, self.entry = server, entry
+            return ""
+        return error
+
+    def stop(self, *, ended: str) -> None:
+        """Remove the server, if any."""
+        if self.server is not None:
+            self.server.close()
+            if self.entry is not None:
+                self.entry.setdefault("ended", ended)
+        self.server = self.entry = None
+
+    def close(self) -> None:
+        """Remove the server and the slot's folders."""
+        self.stop(ended="finished")
+        shutil.rmtree(self.dir)
+
+
+def _execute_invoke(run: _Run, pending: list[Case], attempt_of: dict[str, int]) -> bool:
+    """Run the pending cases on invoke servers, one per job slot; True if the canary stopped it."""
+    queue = list(pending)
+    slots = [_Slot(run, 0)]
+    try:
+        if run.config.canary and queue:
+            record = slots[0].run_case(queue.pop(0), attempt_of)
+            if record.status != "ok":
+                return True
+        slots += [_Slot(run, i) for i in range(1, min(run.config.limits.jobs, len(queue)))]
+        if len(slots) == 1:
+            slots[0].work(queue, attempt_of)
+            return False
+        with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="selma3d-slot") as pool:
+            futures = [pool.submit(slot.work, queue, attempt_of) for slot in slots]
+            try:
+                for f in futures:
+                    f.result()  # a harness bug in a worker surfaces here, not silently
+            except BaseException:
+                with run.lock:
+                    queue.clear()
+                remove_run_containers(run.client, run.run_id)
+                raise
+        return False
+    finally:
+        for slot in slots:
+            slot.close()

@@ -71,7 +71,14 @@ def log_tail(log: str, *, lines: int = 8, chars: int = 600) -> str:
 
 
 def run_failure(result: ContainerResult, *, limits: Limits) -> tuple[str, str] | None:
-    """How the container run itself failed (timeout, OOM, non-zero exit); None if it exited 0."""
+    """How the container run itself failed (timeout, OOM, non-zero exit); None if it exited 0.
+
+    A failure the caller judged already (``result.failure``: an invoke server's answer other
+    than 201) comes first. An exit code of None without a timeout is a run that did not end (an
+    invoke server that answered 201 and lives on).
+    """
+    if result.failure is not None:
+        return result.failure
     if result.timed_out:
         return (
             "timeout",
@@ -79,7 +86,7 @@ def run_failure(result: ContainerResult, *, limits: Limits) -> tuple[str, str] |
         )
     if result.oom:
         return "oom", f"killed for exceeding the memory limit of {limits.memory} (no swap)"
-    if result.exit_code != 0:
+    if result.exit_code is not None and result.exit_code != 0:
         tail = log_tail(result.stderr if result.stderr.strip() else result.log)
         return "failed", f"exited with code {result.exit_code}" + (
             f"; log tail:\n{tail}" if tail else ""

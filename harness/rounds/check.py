@@ -5,6 +5,11 @@
 same defaults a round uses). It reports each contract violation with a fix in plain words, the
 metrics when the sample has labels, time and peak memory per case, and an estimate of how long the
 hidden split will take. It writes a JSON report and a JUnit XML file for CI.
+
+An invoke image (``org.grand-challenge.api-method=invoke``) is checked as grand-challenge runs
+it, and the report gives its server's start-up time apart from the per-case times. A check is a
+rehearsal: run again after the image (or the model) changed, it starts over, and the earlier
+run folder, report included, is kept beside the new one (``<folder>.<earlier image id>``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import math
 import statistics
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +30,7 @@ from leaderboard.status import STATUS, STATUSES
 
 if TYPE_CHECKING:
     from harness.containers.limits import Limits
+    from harness.containers.model import ModelInfo
     from harness.split.manifest import Split
 
 __all__ = [
@@ -143,6 +149,11 @@ class CheckReport:
     cases: list[CaseOutcome]
     estimate: TimeEstimate | None
     profile: str = DEFAULT_PROFILE
+    api_method: str = "exec"
+    model: dict[str, Any] | None = None
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    previous: str | None = None
+    determinism: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -176,6 +187,14 @@ def advice_for(
     """
     if status not in STATUS:
         raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    if status == "failed" and exit_code is None:
+        # An invoke server that never became healthy, or answered POST /invoke with another
+        # code than 201: no exit code to speak of, the reason says what happened.
+        return (
+            f"The invoke server failed: {reason.splitlines()[0] if reason else 'see its log'}. "
+            "Read the end of its log below; it must answer GET /health with 200 once its model "
+            "is loaded, and POST /invoke with 201 once the output is written."
+        )
     specific = ""
     if status == "invalid_output":
         lowered = reason.lower()
@@ -249,6 +268,8 @@ def run_check(
     hidden_voxels_per_case: int | None = None,
     profile: str = DEFAULT_PROFILE,
     gate: GateOptions = OFFICIAL_GATE,
+    model: str | Path | None = None,
+    determinism: bool = False,
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -273,6 +294,11 @@ def run_check(
         The round's binarization rule and geometry mode, for the runner and the scores alike;
         an ``ok`` case's ``reason`` carries the gate's warnings (what the rule made of
         non-binary values, which geometry field differs).
+    model : str or Path, keyword-only, optional
+        Model weights (a tarball or a folder) mounted read-only at ``/opt/ml/model``.
+    determinism : bool, keyword-only
+        Run one case a second time and compare the two masks; a difference is flagged in the
+        report (``determinism``), never failed.
 
     Returns
     -------
@@ -280,13 +306,16 @@ def run_check(
         ``report.passed`` is True only if every case produced a valid prediction within limits.
     """
     from harness.containers.images import resolve_image
-    from harness.containers.records import read_case_records
+    from harness.containers.model import prepare_model
+    from harness.containers.records import read_case_records, read_run
     from harness.containers.runner import run_submission
     from harness.rounds.round import run_config_for
     from harness.split.volume import read_header
 
     out_dir = Path(out_dir)
     info = resolve_image(image)
+    model_info = prepare_model(model) if model is not None else None
+    previous = _set_aside_earlier(out_dir, info.digest, model_info)
     config = run_config_for(
         limits,
         contract=contract,
@@ -296,7 +325,9 @@ def run_check(
         expose_structure=expose_structure,
         gate=gate,
     )
-    run_submission(info.ref, split, out_dir, config=config)
+    config = replace(config, model=None if model is None else str(model), determinism=determinism)
+    summary = run_submission(info, split, out_dir, config=config)
+    run_json = read_run(out_dir.resolve())
     records = read_case_records(out_dir / "cases.jsonl")
     scores = _scores(split, out_dir, profile, gate)
     limits_dict = limits.model_dump()
@@ -352,7 +383,37 @@ def run_check(
         cases=outcomes,
         estimate=estimate,
         profile=profile,
+        api_method=str(run_json.get("api_method") or "exec"),
+        model=run_json.get("model"),
+        servers=summary.servers,
+        previous=None if previous is None else str(previous),
+        determinism=run_json.get("determinism"),
     )
+
+
+def _set_aside_earlier(out_dir: Path, digest: str, model: ModelInfo | None) -> Path | None:
+    """Move an earlier check of another image or model out of ``out_dir``; return where to.
+
+    The same image and model resume the earlier check. Anything else is a new rehearsal: the
+    earlier folder becomes ``<out_dir>.<its image id, 12 hex digits>`` (``.2``, ``.3`` ... when
+    taken), so its report stays readable beside the new one.
+    """
+    from harness.containers.records import read_run
+
+    earlier = read_run(out_dir) if out_dir.is_dir() else {}
+    if not earlier:
+        return None
+    before = str((earlier.get("image") or {}).get("digest") or "")
+    model_before = (earlier.get("model") or {}).get("sha256")
+    if before == digest and model_before == (model.sha256 if model is not None else None):
+        return None
+    base = out_dir.with_name(f"{out_dir.name}.{before.removeprefix('sha256:')[:12] or 'earlier'}")
+    target, n = base, 1
+    while target.exists():
+        n += 1
+        target = base.with_name(f"{base.name}.{n}")
+    out_dir.rename(target)
+    return target
 
 
 def _scores(
@@ -397,6 +458,11 @@ def write_json_report(report: CheckReport, path: str | Path) -> Path:
         "limits": report.limits,
         "cases": [asdict(c) for c in report.cases],
         "estimate": asdict(report.estimate) if report.estimate else None,
+        "api_method": report.api_method,
+        "model": report.model,
+        "servers": report.servers,
+        "previous": report.previous,
+        "determinism": report.determinism,
     }
     write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
@@ -419,6 +485,8 @@ def write_junit(report: CheckReport, path: str | Path) -> Path:
     for key, value in (
         ("image", report.image),
         ("image_digest", report.image_digest),
+        ("model_sha256", str((report.model or {}).get("sha256") or "none")),
+        ("api_method", report.api_method),
         ("split_hash", report.split_hash),
         ("contract", report.contract),
     ):

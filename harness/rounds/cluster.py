@@ -118,6 +118,9 @@ class SubmissionJob:
         The round's folder of this submission (``runs/<team>/<submission>``): the ledger.
     tarball : Path or None
         The ``docker save`` tarball a worker lacking the image loads (distributed rounds).
+    model : str or None
+        The submission's model tarball or folder (``RunConfig.model``), on the shared file
+        system; mounted read-only at ``/opt/ml/model``.
     """
 
     key: str
@@ -125,6 +128,7 @@ class SubmissionJob:
     image_digest: str
     run_dir: Path
     tarball: Path | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -856,7 +860,7 @@ def run_containers(
             image_digest=job.image_digest,
             tarball=job.tarball,
             task_root=out_dir / TASKS_DIR / team / submission / case.case_id,
-            run_config=run_config,
+            run_config=replace(run_config, model=job.model),
             gpus_needed=gpus,
         )
         future = client.submit(

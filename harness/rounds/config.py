@@ -17,6 +17,7 @@ Example
     expose_structure: true             # pass the structure name to containers
     limits: {timeout_s: 600, memory: 8g, cpus: 2, gpus: null, jobs: 2}  # harness.containers.limits
     canary: true
+    determinism: true                  # rerun one case per submission, flag differing masks
     submission_policy: last            # or: best
     metrics: {connectivity: 26, iou_threshold: 0.3, matching: greedy}
     binarize: {threshold: 0.5}         # default: value > 0, as the official evaluators
@@ -28,9 +29,10 @@ Example
         display_name: Team A
         affiliation: Somewhere University
         tags: {ssl: true}              # recorded in results.csv and round.json
+        model: uploads/team-a-weights.tar.gz   # mounted read-only at /opt/ml/model
         submissions:
           - {image: team-a/seg:v1, phase: preliminary, tags: {ssl: false}}  # overrides the team's
-          - {folder: submissions/team-a, phase: final}
+          - {folder: submissions/team-a, phase: final, model: uploads/team-a-v2.tar.gz}
       - {name: team-b, tarball: uploads/team-b.tar, tags: {ssl: false}}   # one submission
     leaderboards:                      # besides the full one: leaderboards/<name>/
       - {name: no-ssl, where: {ssl: false}}
@@ -97,6 +99,11 @@ class SubmissionSource(_Strict):
     tags: dict[str, TagValue] = Field(
         default_factory=dict, description="Tags of this submission; they override the team's."
     )
+    model: Path | None = Field(
+        None,
+        description="Model weights (.tar, .tar.gz or a folder) mounted read-only at "
+        "/opt/ml/model; overrides the team's.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SubmissionSource:
@@ -124,6 +131,11 @@ class TeamConfig(_Strict):
         default_factory=dict, description="Tags of every submission of the team (ssl: false)."
     )
     submissions: tuple[SubmissionSource, ...] = ()
+    model: Path | None = Field(
+        None,
+        description="Model weights (.tar, .tar.gz or a folder) of every submission of the team, "
+        "mounted read-only at /opt/ml/model.",
+    )
     # Shorthand for a single submission used in every phase.
     image: str | None = None
     tarball: Path | None = None
@@ -148,6 +160,10 @@ class TeamConfig(_Strict):
         if not shorthand and not self.submissions:
             raise ValueError("no submission: give submissions, image, tarball or folder")
         return self
+
+    def model_of(self, submission: SubmissionSource) -> Path | None:
+        """The model of one of the team's submissions: its own, else the team's."""
+        return submission.model if submission.model is not None else self.model
 
     def all_submissions(self) -> tuple[SubmissionSource, ...]:
         """The team's submissions, the shorthand expanded."""
@@ -230,6 +246,11 @@ class RoundConfig(_Strict):
     allow_root: bool = False
     limits: Limits = Limits()
     canary: bool = True
+    determinism: bool = Field(
+        False,
+        description="Run one case of each submission a second time and compare the two masks; "
+        "a difference is flagged in round.json, never failed.",
+    )
     submission_policy: Literal["last", "best"] = "last"
     metrics: MetricSettings = MetricSettings()
     binarize: BinarizeRule = Field(
@@ -410,13 +431,16 @@ def _resolve_paths(config: RoundConfig, base: Path) -> RoundConfig:
         return None if p is None else (p if p.is_absolute() else (base / p).resolve())
 
     def sub_resolved(s: SubmissionSource) -> SubmissionSource:
-        return s.model_copy(update={"tarball": rel(s.tarball), "folder": rel(s.folder)})
+        return s.model_copy(
+            update={"tarball": rel(s.tarball), "folder": rel(s.folder), "model": rel(s.model)}
+        )
 
     teams = tuple(
         t.model_copy(
             update={
                 "tarball": rel(t.tarball),
                 "folder": rel(t.folder),
+                "model": rel(t.model),
                 "submissions": tuple(sub_resolved(s) for s in t.submissions),
             }
         )

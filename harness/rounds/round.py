@@ -78,6 +78,8 @@ class SubmissionRecord:
     image_ref: str
     image_digest: str
     run_dir: Path
+    model: dict[str, Any] | None = None
+    """Its model: source, sha256, size (``ModelInfo.as_record``); None without one."""
 
 
 @dataclass
@@ -191,6 +193,7 @@ def _resolve_submissions(
     config: RoundConfig, out_dir: Path, console: Console
 ) -> list[SubmissionRecord]:
     from harness.containers.images import build_folder, resolve_image
+    from harness.containers.model import prepare_model
 
     records = []
     for team in config.teams:
@@ -199,7 +202,14 @@ def _resolve_submissions(
             console.print(f"[yellow]{team.name}: no submission for phase {config.phase}[/yellow]")
         for sub_id, sub in subs:
             info = _resolve_one(sub, team, sub_id, config, build_folder, resolve_image)
-            console.print(f"{team.name}/{sub_id}: {info.ref} [dim]{info.digest[:19]}[/dim]")
+            model_path = team.model_of(sub)
+            # Checked (and a tarball extracted) now, not after hours of other teams' containers.
+            model = prepare_model(model_path) if model_path is not None else None
+            console.print(
+                f"{team.name}/{sub_id}: {info.ref} [dim]{info.digest[:19]}[/dim]"
+                + (f" model [dim]{model.sha256[:19]}[/dim]" if model is not None else "")
+                + (" (invoke)" if info.invoke else "")
+            )
             records.append(
                 SubmissionRecord(
                     team=team.name,
@@ -208,6 +218,7 @@ def _resolve_submissions(
                     image_ref=info.ref,
                     image_digest=info.digest,
                     run_dir=out_dir / "runs" / team.name / sub_id,
+                    model=model.as_record() if model is not None else None,
                 )
             )
     return records
@@ -241,6 +252,7 @@ def run_config_for(
     allow_root: bool,
     expose_structure: bool,
     gate: GateOptions = OFFICIAL_GATE,
+    determinism: bool = False,
 ) -> RunConfig:
     """The runner's configuration for these limits: one mapping for rounds and checks alike."""
     from harness.containers.runner import RunConfig
@@ -253,6 +265,7 @@ def run_config_for(
         expose_structure=expose_structure,
         threshold=gate.binarize.threshold,
         geometry=gate.geometry,
+        determinism=determinism,
     )
 
 
@@ -264,6 +277,7 @@ def _run_config(config: RoundConfig) -> RunConfig:
         allow_root=config.allow_root,
         expose_structure=config.expose_structure,
         gate=config.gate,
+        determinism=config.determinism,
     )
 
 
@@ -298,6 +312,7 @@ def _run_containers(
             image_digest=s.image_digest,
             run_dir=s.run_dir,
             tarball=tarballs.get(f"{s.team}/{s.submission}"),
+            model=None if s.model is None else str(s.model["source"]),
         )
         for s in submissions
     ]
@@ -404,11 +419,18 @@ def _publish(
     from leaderboard import build_leaderboard
 
     teams = {t.name: t for t in config.teams}
+    picked = set(zip(chosen["team"], chosen["submission"], strict=True))
     metadata_ = {
         "round": config.name,
         "phase": config.phase,
         "split_hash": split.content_hash,
         "affiliations": {n: t.affiliation for n, t in teams.items() if t.affiliation},
+        # Beside the image digests in the report's provenance.
+        "models": {
+            s.team: s.model["sha256"]
+            for s in submissions
+            if s.model is not None and (s.team, s.submission) in picked
+        },
     }
     if board is not None:
         metadata_["leaderboard"] = {"name": board.name, "where": board.where}
@@ -482,6 +504,8 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
                 "source": s.source,
                 "image": s.image_ref,
                 "digest": s.image_digest,
+                "model": s.model,
+                "determinism": _determinism_of(s.run_dir),
                 "run_dir": str(s.run_dir),
                 "tags": config.tags_of(s.team, s.submission),
             }
@@ -503,6 +527,13 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
         "leaderboards": result.leaderboards,
     }
     write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _determinism_of(run_dir: Path) -> dict[str, Any] | None:
+    """The runner's second run of one case (``determinism: true``), from its ``run.json``."""
+    from harness.containers.records import read_run
+
+    return read_run(run_dir).get("determinism") if run_dir.is_dir() else None
 
 
 # Column headers short enough for an 80-column terminal.

@@ -97,3 +97,26 @@ def test_unet_container_folder_contract(two_patches, tmp_path):
     )
     assert any("contract folder" in text for text in logs.values())
     assert all(m.any() for m in masks.values())
+
+
+def test_unet_invoke_server_with_its_weights_as_a_model_tarball(two_patches, tmp_path):
+    import json
+    from importlib.resources import files
+
+    from harness.containers.model import model_tarball
+
+    weights = Path(str(files("baselines") / "weights"))
+    tarball = model_tarball(
+        {"unet.pt": weights / "unet.pt", "unet.json": weights / "unet.json"},
+        tmp_path / "unet-model.tar.gz",
+    )
+    masks, logs = _run("baseline-unet-invoke", two_patches, tmp_path / "out", model=str(tarball))
+    run_json = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run_json["api_method"] == "invoke" and len(run_json["servers"]) == 1
+    assert "loaded /opt/ml/model/unet.pt" in logs["cell_nucleus_patch_010_vol000_ch0"] + logs[
+        "vessels_patch_017_vol006_ch1"
+    ]
+    # The same network and weights as the exec baseline: the same masks.
+    exec_masks, _ = _run("baseline-unet", two_patches, tmp_path / "exec")
+    for cid, mask in masks.items():
+        np.testing.assert_array_equal(mask, exec_masks[cid])

@@ -38,7 +38,9 @@ def test_the_shipped_examples_are_the_submission_folders():
         "baseline-classical",
         "baseline-threshold",
         "baseline-unet",
+        "baseline-unet-invoke",
         "template",
+        "template-invoke",
     ]
 
 
@@ -48,6 +50,7 @@ def test_no_module_builds_a_path_from_the_checkout():
         "harness/split/synth/__init__.py",  # hashes the generator's own source files
         "baselines/classical.py",  # classical_params.json beside it
         "baselines/unet.py",  # weights/ beside it
+        "harness/containers/invoke.py",  # invoke_relay.py beside it, mounted into the relay
     }
     offenders = []
     for package in ("harness", "leaderboard", "baselines", "metrics"):
@@ -133,5 +136,6 @@ def test_template_refuses_a_file_and_a_link(tmp_path):
 
 def test_template_names_the_shipped_examples_for_an_unknown_one(tmp_path, capsys):
     assert run(["template", str(tmp_path / "x"), "--example", "unet"]) == EXIT_BAD_INPUT
-    assert "baseline-unet, template" in capsys.readouterr().err.replace("\n", " ")
+    message = capsys.readouterr().err.replace("\n", " ")
+    assert "baseline-unet, baseline-unet-invoke, template" in message
     assert not (tmp_path / "x").exists()

@@ -119,6 +119,10 @@ def test_the_archives_carry_the_shipped_folders_and_no_build_cache(installed):
         "harness/_assets/examples/demo/round.yaml",
         "harness/_assets/submissions/baseline-unet/predict.py",
         f"{TEMPLATE}/.github/workflows/selma3d-check.yml",
+        "harness/_assets/submissions/template-invoke/model/params.json",
+        "harness/_assets/submissions/template-invoke/.github/workflows/selma3d-check.yml",
+        "harness/_assets/submissions/baseline-unet-invoke/inference.py",
+        "harness/containers/invoke_relay.py",
     ):
         assert name in in_wheel, name
     for name in ("docker/python/Dockerfile", "submissions/template/.github/workflows/"):

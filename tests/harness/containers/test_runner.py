@@ -77,6 +77,9 @@ def test_run_json_records_the_configuration_under_its_established_keys():
         "log_bytes": 1048576,
         "work_dir": None,
         "progress": True,
+        "model": None,
+        "determinism": False,
+        "startup_timeout_s": 150.0,
     }
 
 

@@ -1,0 +1,509 @@
+"""grand-challenge's "invoke" contract: a server started once, called once per case.
+
+An image labeled ``org.grand-challenge.api-method=invoke``
+(:data:`~harness.containers.images.API_METHOD_LABEL`) is an HTTP server on port
+:data:`INVOKE_PORT`. It loads its model once, at start, and answers ``GET /health`` with 200 when
+ready; for each case the harness stages ``/input`` (that case only) and empties ``/output``, then
+``POST /invoke`` runs the case and answers 201 when done. grand-challenge polls the health 30
+times, 5 s apart, 10 s per try (:data:`HEALTH_TRY_S`); the harness polls every
+:data:`HEALTH_POLL_S` up to ``Limits.startup_timeout_s`` (150 s by default, the same span).
+
+Isolation is the exec contract's (:func:`~harness.containers.isolation.container_options`): the
+server has no network interface. The harness reaches it through a relay
+(:mod:`harness.containers.invoke_relay`) in a helper container of its own base image
+(:data:`HELPER_IMAGE`) that joins the server's network namespace
+(``network_mode="container:<id>"``, loopback only) and exposes the port as a Unix socket in a
+folder of the harness. No docker network is created and nothing is ever exec'd in the
+participant's container.
+
+:class:`InvokeServer` is one server and its relay: :meth:`~InvokeServer.start` waits for health,
+:meth:`~InvokeServer.invoke` runs one case (killing the server at the timeout) and describes it as
+a :class:`~harness.containers.isolation.ContainerResult` for
+:func:`~harness.containers.verdicts.case_verdict`, and :meth:`~InvokeServer.close` removes both
+containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.containers.images import ImageInfo
+from harness.containers.isolation import ContainerResult, Watcher, container_options
+from harness.containers.limits import Limits
+from harness.containers.verdicts import log_tail
+from harness.errors import EngineError
+from harness.predictions.validate import OutputLimits
+
+__all__ = [
+    "HEALTH_POLL_MAX_S",
+    "HEALTH_POLL_S",
+    "HEALTH_TRY_S",
+    "HELPER_IMAGE",
+    "INVOKE_PORT",
+    "LABEL_ROLE",
+    "Answer",
+    "InvokeOutcome",
+    "InvokeServer",
+    "Startup",
+    "squeeze",
+]
+
+INVOKE_PORT = 4743
+"""The port an invoke server listens on, inside its own network namespace."""
+HELPER_IMAGE = "selma3d/python:3.11"
+"""The harness's base image the relay runs on (``make images`` builds it)."""
+HEALTH_TRY_S = 10.0
+"""Seconds one ``GET /health`` may take, as on grand-challenge."""
+HEALTH_POLL_S = 0.05
+"""Seconds before the second health try; each wait is 1.5 times the last, up to
+:data:`HEALTH_POLL_MAX_S`. grand-challenge waits 5 s, which only delays the start."""
+HEALTH_POLL_MAX_S = 1.0
+"""The longest wait between two health tries."""
+LABEL_ROLE = "org.selma3d.role"
+"""``invoke-server`` or ``invoke-relay``, beside the run id label."""
+_RELAY_SCRIPT = Path(__file__).with_name("invoke_relay.py")
+_SOCKET = "invoke.sock"
+_BODY_BYTES = 1 << 16
+_NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP exchange with the server: its status code, or why there was none.
+
+    Attributes
+    ----------
+    status : int or None
+        None when no HTTP answer came (refused, closed, timed out).
+    body : str
+        The start of the answer's body (at most 64 KiB).
+    error : str
+        Why there was no answer.
+    """
+
+    status: int | None
+    body: str = ""
+    error: str = ""
+
+    def describe(self) -> str:
+        """``HTTP 503`` or the error, for a reason."""
+        return f"HTTP {self.status}" if self.status is not None else self.error
+
+
+@dataclass(frozen=True)
+class Startup:
+    """How a server's start went.
+
+    Attributes
+    ----------
+    healthy : bool
+    startup_s : float
+        From the container's start to its first 200 on ``GET /health`` (or to giving up).
+    status : str
+        ``"ok"``, or the status every case it should have served gets (``failed``, ``oom``).
+    reason : str
+        Why it is not healthy, with the end of its log.
+    log : str
+        The container's output until then.
+    """
+
+    healthy: bool
+    startup_s: float
+    status: str = "ok"
+    reason: str = ""
+    log: str = ""
+
+
+@dataclass(frozen=True)
+class InvokeOutcome:
+    """One case run by ``POST /invoke``.
+
+    Attributes
+    ----------
+    result : ContainerResult
+        The case as a container run: exit code 0 for a 201, ``timed_out``, ``oom``, the server's
+        exit code when it died, or ``failure`` for another answer; the wall time is the
+        invoke's, the peak memory the case's.
+    server_gone : bool
+        The server was killed or died: a fresh one must serve the next case.
+    """
+
+    result: ContainerResult
+    server_gone: bool
+
+
+def squeeze(log: str) -> str:
+    r"""``log`` with each run of identical lines shown once, with its count.
+
+    Examples
+    --------
+    >>> squeeze("loading\nGET /health 503\nGET /health 503\nGET /health 503\n")
+    'loading\nGET /health 503 (3 times)'
+    """
+    out: list[str] = []
+    counts: list[int] = []
+    for line in log.splitlines():
+        if out and line == out[-1]:
+            counts[-1] += 1
+        else:
+            out.append(line)
+            counts.append(1)
+    pairs = zip(out, counts, strict=True)
+    return "\n".join(f"{line} ({n} times)" if n > 1 else line for line, n in pairs)
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over the relay's Unix socket.
+
+    The socket is reached through the open descriptor of its folder (``/proc/self/fd/<fd>/``):
+    a socket path is limited to 107 bytes, which a run folder nested deep easily exceeds.
+    """
+
+    def __init__(self, folder_fd: int, *, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = f"/proc/self/fd/{folder_fd}/{_SOCKET}"
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class InvokeServer:
+    """One invoke server container and its relay, serving cases one at a time.
+
+    Parameters
+    ----------
+    client : docker.DockerClient
+    image : ImageInfo
+    input_dir, output_dir : Path
+        Host folders mounted at ``/input`` (read-only) and ``/output`` for the server's life;
+        the caller stages each case into them in place (a bind mount keeps its folder).
+    relay_dir : Path
+        A host folder of the harness for the relay's socket, made by :meth:`start`.
+    limits : Limits, keyword-only
+    labels : dict, keyword-only
+        Labels of both containers (the run id).
+    log_bytes : int, keyword-only
+        Bytes of the server's output kept per case.
+    model_dir : Path, keyword-only, optional
+        Mounted read-only at ``/opt/ml/model``.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        image: ImageInfo,
+        input_dir: Path,
+        output_dir: Path,
+        relay_dir: Path,
+        *,
+        limits: Limits,
+        labels: dict[str, str],
+        log_bytes: int,
+        model_dir: Path | None = None,
+    ) -> None:
+        self.client = client
+        self.image = image
+        self.input_dir, self.output_dir, self.relay_dir = input_dir, output_dir, relay_dir
+        self.limits = limits
+        self.labels = labels
+        self.log_bytes = log_bytes
+        self.model_dir = model_dir
+        self.container: Any = None
+        self.relay: Any = None
+        self.watcher: Watcher | None = None
+        self.started_at = 0.0
+        self.cases_served = 0
+        self._killed_for_timeout = threading.Event()
+        self._relay_fd: int | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        """The relay's socket on the host."""
+        return self.relay_dir / _SOCKET
+
+    def start(self, *, startup_timeout_s: float) -> Startup:
+        """Start the server and its relay, and wait until ``GET /health`` answers 200.
+
+        Raises
+        ------
+        EngineError
+            The helper image is missing.
+        docker.errors.APIError, requests.exceptions.ConnectionError
+            The engine failed (the caller retries, then records ``infrastructure_error``).
+        """
+        from docker.errors import ImageNotFound
+
+        try:
+            self.client.images.get(HELPER_IMAGE)
+        except ImageNotFound as exc:
+            raise EngineError(
+                f"the harness's image {HELPER_IMAGE}, which relays calls to invoke servers, is "
+                "not on this engine; build it with `make images` (or `selma3d images build`)."
+            ) from exc
+        self.relay_dir.mkdir(mode=0o700)
+        self._relay_fd = os.open(self.relay_dir, os.O_RDONLY | os.O_DIRECTORY)
+        labels = {**self.labels, LABEL_ROLE: "invoke-server"}
+        self.container = self.client.containers.create(
+            **container_options(
+                self.image,
+                self.input_dir,
+                self.output_dir,
+                limits=self.limits,
+                labels=labels,
+                model_dir=self.model_dir,
+            )
+        )
+        self.watcher = Watcher(
+            self.container,
+            self.output_dir,
+            OutputLimits(self.limits.max_output_bytes, self.limits.max_output_files),
+        )
+        t0 = time.perf_counter()
+        self.started_at = time.time()
+        self.container.start()
+        self.watcher.start()
+        self._start_relay()
+        deadline = t0 + startup_timeout_s
+        last = Answer(None, error="no answer yet")
+        tries = 0
+        while True:
+            self.container.reload()
+            if self.container.status not in ("created", "running"):
+                return self._died_starting(time.perf_counter() - t0)
+            if self.socket_path.exists():
+                remaining = deadline - time.perf_counter()
+                try_s = max(0.1, min(HEALTH_TRY_S, remaining))
+                last = self.request("GET", "/health", timeout=try_s)
+                if last.status == 200:
+                    return Startup(True, time.perf_counter() - t0)
+            if time.perf_counter() >= deadline:
+                break
+            # Often at first (a light server is up in a fraction of a second), then less, so a
+            # slow model's log is not buried under health checks.
+            time.sleep(min(HEALTH_POLL_MAX_S, HEALTH_POLL_S * 1.5**tries))
+            tries += 1
+        log = self._logs(since=self.started_at)
+        tail = log_tail(squeeze(log))
+        return Startup(
+            False,
+            time.perf_counter() - t0,
+            "failed",
+            f"the server never answered GET /health with 200 within {startup_timeout_s:g} s "
+            f"(--startup-timeout); last try: {last.describe()}"
+            + (f"; log tail:\n{tail}" if tail else ""),
+            log,
+        )
+
+    def _start_relay(self) -> None:
+        # The relay runs as the harness's user, so only the harness may use its socket; as
+        # nobody when the harness is root (a root harness reaches any socket).
+        uid, gid = os.getuid(), os.getgid()
+        if uid == 0:
+            uid = gid = _NOBODY
+            os.chown(self.relay_dir, uid, gid)
+        self.relay = self.client.containers.run(
+            HELPER_IMAGE,
+            ["python3", "-S", "-I", "/opt/selma3d/relay.py", f"/relay/{_SOCKET}", str(INVOKE_PORT)],
+            detach=True,
+            # Inside the server's network namespace: its loopback, nothing else.
+            network_mode=f"container:{self.container.id}",
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            user=f"{uid}:{gid}",
+            pids_limit=64,
+            mem_limit=64 << 20,
+            volumes={
+                str(_RELAY_SCRIPT): {"bind": "/opt/selma3d/relay.py", "mode": "ro"},
+                str(self.relay_dir): {"bind": "/relay", "mode": "rw"},
+            },
+            labels={**self.labels, LABEL_ROLE: "invoke-relay"},
+            log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
+        )
+
+    def _died_starting(self, elapsed: float) -> Startup:
+        code = int(self.container.wait(timeout=30)["StatusCode"])
+        self.container.reload()
+        oom = bool((self.container.attrs.get("State") or {}).get("OOMKilled"))
+        log = self._logs(since=self.started_at)
+        tail = log_tail(squeeze(log))
+        if oom:
+            return Startup(
+                False,
+                elapsed,
+                "oom",
+                f"the server was killed for exceeding the memory limit of {self.limits.memory} "
+                "(no swap) while starting, before GET /health answered 200",
+                log,
+            )
+        return Startup(
+            False,
+            elapsed,
+            "failed",
+            f"the server exited with code {code} before GET /health answered 200"
+            + (f"; log tail:\n{tail}" if tail else ""),
+            log,
+        )
+
+    def request(self, method: str, path: str, *, timeout: float) -> Answer:
+        """One HTTP request through the relay; never raises for a missing or bad answer."""
+        if self._relay_fd is None:
+            raise RuntimeError("InvokeServer.request before start")
+        conn = _UnixHTTPConnection(self._relay_fd, timeout=timeout)
+        try:
+            conn.request(method, path, headers={"Content-Length": "0"} if method == "POST" else {})
+            response = conn.getresponse()
+            body = response.read(_BODY_BYTES)
+            return Answer(response.status, body.decode("utf-8", errors="replace"))
+        except TimeoutError:
+            return Answer(None, error=f"no answer within {timeout:g} s")
+        # What a server not listening yet, closing the connection or dying looks like; any other
+        # error is the harness's own and propagates.
+        except (ConnectionError, FileNotFoundError, http.client.HTTPException) as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return Answer(None, error=f"no answer ({detail})")
+        finally:
+            conn.close()
+
+    def invoke(self, *, timeout_s: float) -> InvokeOutcome:
+        """Run the staged case: ``POST /invoke``, the server killed at ``timeout_s``."""
+        import requests
+        from docker.errors import APIError, NotFound
+
+        watcher = self.watcher
+        if watcher is None or self.container is None:
+            raise RuntimeError("InvokeServer.invoke before start")
+        since = self.started_at if self.cases_served == 0 else time.time()
+        self.cases_served += 1
+        watcher.mark()
+        self._killed_for_timeout.clear()
+
+        def kill() -> None:
+            self._killed_for_timeout.set()
+            with contextlib.suppress(NotFound, APIError):
+                self.container.kill()
+
+        timer = threading.Timer(timeout_s, kill)
+        t0 = time.perf_counter()
+        timer.start()
+        try:
+            # The timer's kill closes the connection; the socket's own timeout is a backstop.
+            answer = self.request("POST", "/invoke", timeout=timeout_s + 30)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - t0
+        peak = watcher.case_peak()
+        timed_out = self._killed_for_timeout.is_set()
+        exit_code: int | None = None
+        gone = timed_out or watcher.output_problem is not None or answer.status is None
+        if gone:
+            try:
+                exit_code = int(self.container.wait(timeout=10)["StatusCode"])
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                exit_code = None  # still running: it closed the connection without an answer
+        state: dict[str, Any] = {}
+        if exit_code is not None:
+            self.container.reload()
+            state = self.container.attrs.get("State") or {}
+        log = self._logs(since=since)
+        mem = self.limits.memory_bytes
+        oom = not timed_out and (
+            bool(state.get("OOMKilled"))
+            or (exit_code == 137 and watcher.output_problem is None and (peak or 0) >= 0.95 * mem)
+        )
+        if oom:
+            peak = max(peak or 0, mem)
+        failure = None
+        if timed_out:
+            failure = (
+                "timeout",
+                f"POST /invoke still running after {timeout_s:g} s (--timeout); the server was "
+                "killed and a fresh one serves the next cases",
+            )
+        elif oom:
+            failure = (
+                "oom",
+                f"the server was killed for exceeding the memory limit of {self.limits.memory} "
+                "(no swap) during POST /invoke; a fresh one serves the next cases",
+            )
+        elif watcher.output_problem is None:
+            if exit_code is not None:
+                # stderr alone: the streams interleave unreliably, and errors go there.
+                err = self._logs(since=since, stdout=False)
+                tail = log_tail(err if err.strip() else log)
+                failure = (
+                    "failed",
+                    f"the server exited with code {exit_code} during POST /invoke; a fresh "
+                    "container serves the next cases" + (f"; log tail:\n{tail}" if tail else ""),
+                )
+            elif answer.status is None:
+                tail = log_tail(log)
+                failure = (
+                    "failed",
+                    f"POST /invoke got no answer ({answer.error}) and the server kept running; "
+                    "it was replaced" + (f"; log tail:\n{tail}" if tail else ""),
+                )
+            elif answer.status != 201:
+                body = log_tail(answer.body, lines=5, chars=300)
+                tail = log_tail(log)
+                failure = (
+                    "failed",
+                    f"POST /invoke answered HTTP {answer.status} where 201 means done"
+                    + (f"; body: {body}" if body else "; empty body")
+                    + (f"; log tail:\n{tail}" if tail else ""),
+                )
+        result = ContainerResult(
+            # None while the server lives on (an answer, not an exit) or when it was killed.
+            exit_code=None if timed_out else exit_code,
+            timed_out=timed_out,
+            oom=oom,
+            wall_time_s=wall,
+            peak_memory_bytes=peak,
+            log=log[-self.log_bytes :],
+            output_problem=watcher.output_problem,
+            failure=failure,
+        )
+        return InvokeOutcome(result, server_gone=gone)
+
+    def _logs(self, *, since: float, stdout: bool = True) -> str:
+        from docker.errors import NotFound
+
+        try:
+            data = self.container.logs(stdout=stdout, stderr=True, since=since, timestamps=False)
+        except NotFound:
+            return ""
+        return data[-self.log_bytes :].decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        """Remove the server and its relay (running or not) and the relay's socket."""
+        from docker.errors import NotFound
+
+        if self.watcher is not None:
+            self.watcher.stop.set()
+            self.watcher.join(timeout=5)
+        for container in (self.relay, self.container):
+            if container is not None:
+                with contextlib.suppress(NotFound):
+                    container.remove(force=True, v=True)
+        self.relay = self.container = None
+        if self._relay_fd is not None:
+            os.close(self._relay_fd)
+            self._relay_fd = None
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(self.relay_dir)

@@ -1,0 +1,249 @@
+"""A submission's model weights: a tarball or a folder, mounted read-only at ``/opt/ml/model``.
+
+grand-challenge ships an algorithm's weights apart from its image, as a tarball extracted to
+``/opt/ml/model``. ``selma3d predict --model PATH``, ``selma3d check --model PATH`` and ``model:``
+in a round file accept the same: a ``.tar``, ``.tar.gz`` (``.tgz``) or a folder. Either contract
+sees it at :data:`MODEL_MOUNT`, read-only.
+
+A tarball is a file the participant controls, so it is extracted defensively: every member name
+is checked before anything is written (no absolute path, no ``..``), the sum of the member sizes
+its headers declare is capped, and extraction runs under :mod:`tarfile`'s ``data`` filter (no
+links leading out, no device files, no set-uid bits). It is extracted once into a cache folder
+named by its sha256 (:func:`~harness.containers.base_images.cache_dir` ``/models/<sha256>``) and
+reused. A folder is mounted as it is, after a walk that refuses links and special files (its
+sha256 is over the sorted relative paths and file contents, never following a link).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from harness.errors import SubmissionError
+
+__all__ = ["MAX_MODEL_BYTES", "MODEL_MOUNT", "ModelInfo", "model_tarball", "prepare_model"]
+
+MODEL_MOUNT = "/opt/ml/model"
+"""Where a container finds the model, as on grand-challenge."""
+MAX_MODEL_BYTES = 20 << 30
+"""Default cap on a model's unpacked size (20 GiB)."""
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+_COMPLETE = ".selma3d-complete"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model ready to mount.
+
+    Attributes
+    ----------
+    source : str
+        What was given (a tarball or a folder), as an absolute path.
+    sha256 : str
+        ``sha256:<hex>`` of the tarball's bytes, or of a folder's content (see
+        :func:`prepare_model`).
+    path : Path
+        The folder mounted at :data:`MODEL_MOUNT`.
+    size_bytes : int
+        The unpacked size.
+    """
+
+    source: str
+    sha256: str
+    path: Path
+    size_bytes: int
+
+    def as_record(self) -> dict[str, object]:
+        """What ``run.json``, ``check.json`` and ``round.json`` keep of it."""
+        return {"source": self.source, "sha256": self.sha256, "size_bytes": self.size_bytes}
+
+
+def prepare_model(
+    source: str | Path, *, cache: str | Path | None = None, max_bytes: int = MAX_MODEL_BYTES
+) -> ModelInfo:
+    """Check a model tarball or folder and return the folder to mount.
+
+    Parameters
+    ----------
+    source : str or Path
+        A ``.tar``, ``.tar.gz`` or ``.tgz`` file, or a folder.
+    cache : str or Path, keyword-only, optional
+        Where tarballs are extracted (``<cache>/<sha256 hex>/``); default
+        :func:`~harness.containers.base_images.cache_dir` ``/models``.
+    max_bytes : int, keyword-only
+        Cap on the unpacked size (the sum of file sizes).
+
+    Returns
+    -------
+    ModelInfo
+
+    Raises
+    ------
+    SubmissionError
+        The path does not exist or is neither a folder nor a tarball; a member is absolute,
+        climbs out with ``..``, is a link leading out or a device; a folder holds a link or a
+        special file; the unpacked size is over the cap. The message names the file and member.
+    """
+    path = Path(source).absolute()
+    if not os.path.lexists(path):
+        raise SubmissionError(
+            f"--model {source}: no such file or folder; expected a .tar, .tar.gz or a folder "
+            f"to mount read-only at {MODEL_MOUNT}."
+        )
+    if path.is_symlink():
+        raise SubmissionError(f"--model {source}: is a symbolic link; give the file or folder.")
+    if path.is_dir():
+        digest, size = _folder_digest(path, max_bytes=max_bytes)
+        return ModelInfo(str(path), digest, path, size)
+    if not (path.is_file() and path.name.lower().endswith(_TAR_SUFFIXES)):
+        raise SubmissionError(
+            f"--model {source}: expected a .tar, .tar.gz or .tgz file or a folder, got "
+            f"{'a file named ' + path.name if path.is_file() else 'a special file'}."
+        )
+    digest = _file_digest(path)
+    if cache is None:
+        from harness.containers.base_images import cache_dir
+
+        cache = cache_dir() / "models"
+    target = Path(cache) / digest.removeprefix("sha256:")
+    if not (target / _COMPLETE).is_file():
+        _extract(path, target, max_bytes=max_bytes)
+    folder = target / "model"  # the completion marker stays beside it, unseen by the container
+    size = sum((Path(d) / f).lstat().st_size for d, _, files in os.walk(folder) for f in files)
+    return ModelInfo(str(path), digest, folder, size)
+
+
+def model_tarball(files: dict[str, Path], dest: str | Path) -> Path:
+    """Write ``files`` (name in the tarball -> file) as a ``.tar.gz`` model, byte for byte stable.
+
+    Times, owners and modes are fixed (0, root, 0644), so the same files give the same bytes and
+    the same sha256; ``dest`` is rewritten only when its bytes differ.
+
+    Parameters
+    ----------
+    files : dict of str to Path
+        Relative member names and the files they hold.
+    dest : str or Path
+        The tarball to write (atomically).
+
+    Returns
+    -------
+    Path
+        ``dest``.
+    """
+    import gzip
+    import io
+
+    from leaderboard.files import write_atomic
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(files):
+            data = Path(files[name]).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    packed = gzip.compress(raw.getvalue(), mtime=0)
+    dest = Path(dest)
+    if not (dest.is_file() and dest.read_bytes() == packed):
+        write_atomic(dest, packed)
+    return dest
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def _folder_digest(root: Path, *, max_bytes: int) -> tuple[str, int]:
+    """sha256 over ``(relative path, kind, content)`` of every entry, sorted; no link followed."""
+    h = hashlib.sha256()
+    total = 0
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in [*dirnames, *filenames]:
+            entries.append(Path(dirpath) / name)
+    for entry in sorted(entries, key=lambda p: p.relative_to(root).as_posix()):
+        rel = entry.relative_to(root).as_posix()
+        mode = entry.lstat().st_mode
+        if stat.S_ISDIR(mode):
+            h.update(f"d {rel}\0".encode())
+        elif stat.S_ISREG(mode):
+            total += entry.lstat().st_size
+            if total > max_bytes:
+                raise SubmissionError(
+                    f"model folder {root}: larger than the cap of {max_bytes} bytes."
+                )
+            h.update(f"f {rel}\0".encode())
+            with entry.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(block)
+            h.update(b"\0")
+        else:
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
+            raise SubmissionError(
+                f"model folder {root}: {rel} is {kind}; a model folder holds regular files and "
+                "folders only."
+            )
+    return "sha256:" + h.hexdigest(), total
+
+
+def _check_members(tar: tarfile.TarFile, source: Path, *, max_bytes: int) -> None:
+    """Refuse unsafe names and an unpacked size over the cap, before anything is written."""
+    total = 0
+    for member in tar:
+        name = PurePosixPath(member.name)
+        where = f"model tarball {source}: member {member.name!r}"
+        if name.is_absolute() or member.name.startswith(("/", "\\")):
+            raise SubmissionError(f"{where} has an absolute path; members must be relative.")
+        if ".." in name.parts:
+            raise SubmissionError(f"{where} climbs out of the model folder with '..'.")
+        if member.isfile():
+            total += member.size
+            if total > max_bytes:
+                raise SubmissionError(
+                    f"model tarball {source}: unpacks to more than the cap of {max_bytes} bytes."
+                )
+
+
+def _extract(source: Path, target: Path, *, max_bytes: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A folder of its own beside the target, renamed into place when complete: a run killed
+    # mid-extraction leaves no half model behind under the final name.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name[:12]}-", dir=target.parent))
+    try:
+        try:
+            with tarfile.open(source, "r:*") as tar:
+                _check_members(tar, source, max_bytes=max_bytes)
+                # The data filter refuses links leading out, devices and set-uid bits too.
+                tar.extractall(tmp / "model", filter="data")
+        except tarfile.FilterError as exc:
+            raise SubmissionError(f"model tarball {source}: refused: {exc}") from exc
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise SubmissionError(f"model tarball {source}: cannot be read: {exc}") from exc
+        # Readable by the container's user, whoever owned the files in the archive.
+        for dirpath, _dirs, files in os.walk(tmp / "model"):
+            os.chmod(dirpath, 0o755)
+            for f in files:
+                p = Path(dirpath) / f
+                if not p.is_symlink():
+                    os.chmod(p, 0o644)
+        (tmp / _COMPLETE).write_text(str(source) + "\n", encoding="utf-8")
+        if (target / _COMPLETE).is_file():
+            return  # extracted meanwhile by another run: the same bytes, keep that one
+        if target.exists():
+            shutil.rmtree(target)  # an interrupted extraction (no marker): replaced
+        os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

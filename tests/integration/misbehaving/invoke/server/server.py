@@ -1,0 +1,82 @@
+"""A grand-challenge invoke server for the tests; /opt/ml/model/behaviour.json says how it acts.
+
+Keys (all optional): ``load_s`` (seconds of "model loading" before it listens), ``health``
+("ok", or an HTTP code it answers forever), ``invoke`` ("ok", an HTTP code, "hang"), ``crash_on``
+(the invocation number during which the process exits with code 9), ``allocate_mb`` (memory it
+holds during each invocation), ``random`` (a random mask: not deterministic).
+"""
+
+import http.server
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+MODEL = Path("/opt/ml/model")
+behaviour = {}
+if (MODEL / "behaviour.json").is_file():
+    behaviour = json.loads((MODEL / "behaviour.json").read_text())
+print(f"loading the model: {behaviour}", flush=True)
+time.sleep(float(behaviour.get("load_s", 0)))
+invocations = 0
+
+
+def write_mask():
+    """Above the median: a valid mask on the input's grid, as grand-challenge names it."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    src = next(Path("/input/images/light-sheet-3d-microscopy").iterdir())
+    image = sitk.ReadImage(str(src))
+    array = sitk.GetArrayFromImage(image)
+    if behaviour.get("random"):
+        values = np.random.default_rng().random(array.shape) > 0.5
+    else:
+        values = array > np.median(array)
+    mask = sitk.GetImageFromArray(values.astype(np.uint8))
+    dest = Path("/output/images/isolated-biological-structure/output.mha")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(mask, str(dest))
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def answer(self, code, text=""):
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path != "/health":
+            return self.answer(404)
+        health = behaviour.get("health", "ok")
+        self.answer(200 if health == "ok" else int(health), "not ready, and never will be")
+
+    def do_POST(self):
+        global invocations
+        if self.path != "/invoke":
+            return self.answer(404)
+        invocations += 1
+        print(f"invocation {invocations} of server pid {os.getpid()}", flush=True)
+        if invocations == behaviour.get("crash_on"):
+            print("crashing on purpose", file=sys.stderr, flush=True)
+            os._exit(9)
+        mode = behaviour.get("invoke", "ok")
+        if mode == "hang":
+            time.sleep(3600)
+        if mode != "ok":
+            return self.answer(int(mode), "Traceback: ValueError: the model cannot read this")
+        hold = bytearray(int(behaviour.get("allocate_mb", 0)) << 20)
+        for i in range(0, len(hold), 4096):
+            hold[i] = 1
+        write_mask()
+        del hold
+        self.answer(201)
+
+    def log_message(self, fmt, *args):
+        print(fmt % args, flush=True)
+
+
+http.server.HTTPServer(("0.0.0.0", 4743), Handler).serve_forever()
