@@ -780,9 +780,14 @@ def _is_scheduler_lost(exc: BaseException) -> TypeGuard[FutureCancelledError]:
 
 def _cluster_failure(exc: BaseException, stage: str) -> ClusterError | None:
     """The cluster's own failures as a :class:`ClusterError` (exit 3), or None for the rest."""
-    if _is_scheduler_lost(exc):
+    from distributed.comm.core import CommClosedError
+
+    # The scheduler's death shows as cancelled futures, or, when a result was being gathered
+    # at that moment, as the closed connection of that request.
+    if _is_scheduler_lost(exc) or isinstance(exc, CommClosedError):
+        reason = exc.reason if _is_scheduler_lost(exc) else f"connection closed: {exc}"
         return ClusterError(
-            f"lost the Dask scheduler during the {stage} stage ({exc.reason}); every case "
+            f"lost the Dask scheduler during the {stage} stage ({reason}); every case "
             "finished so far is recorded: rerun the same command to resume."
         )
     if isinstance(exc, RuntimeError) and "deserialization of the task graph" in str(exc):

@@ -474,3 +474,17 @@ def test_losing_the_scheduler_exits_3_and_the_rerun_resumes(tmp_path, images, ta
         p.name.split(".")[0] for p in (root / "images").iterdir()
     )
     assert task_containers(out) == []
+
+
+def test_a_closed_scheduler_connection_is_a_cluster_failure():
+    # A result being gathered when the scheduler dies fails with the connection, not a
+    # cancelled future: both are the cluster's failure (exit 3), never selma3d's bug (exit 4).
+    from distributed.comm.core import CommClosedError
+
+    from harness.errors import ClusterError
+    from harness.rounds.cluster import _cluster_failure
+
+    failure = _cluster_failure(CommClosedError("in <TCP (closed)>: Stream is closed"), "scoring")
+    assert isinstance(failure, ClusterError)
+    assert "lost the Dask scheduler during the scoring stage" in str(failure)
+    assert _cluster_failure(ValueError("a bug"), "scoring") is None
