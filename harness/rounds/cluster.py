@@ -282,7 +282,8 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
     Returns
     -------
     harness.containers.images.ImageInfo
-        For ``digest`` (the id every container is created from) and its configured user.
+        For ``digest`` (the id every container is created from), its configured user and its
+        API-method label (which contract the runner uses).
 
     Raises
     ------
@@ -292,7 +293,7 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
     """
     from docker.errors import ImageNotFound
 
-    from harness.containers.images import ImageInfo
+    from harness.containers.images import image_info
 
     try:
         image = client.images.get(digest)
@@ -311,8 +312,8 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
                 "not match what was submitted."
             ) from None
         image = client.images.get(digest)
-    user = str((image.attrs.get("Config") or {}).get("User") or "")
-    return ImageInfo(ref=ref, digest=image.id, user=user)
+    # Its labels too: an invoke image must reach the runner as one (it picks the contract).
+    return image_info(image, ref)
 
 
 def remove_task_containers(client: Any, under: Path) -> int:

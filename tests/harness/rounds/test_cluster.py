@@ -411,7 +411,10 @@ def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(t
     context = tmp_path / "context"
     context.mkdir()
     (context / "payload").write_text(str(tmp_path))  # unique content: a unique image id
-    (context / "Dockerfile").write_text("FROM scratch\nCOPY payload /payload\n")
+    # Labeled as an invoke server: the worker's runner must see it as one (it picks the contract).
+    (context / "Dockerfile").write_text(
+        "FROM scratch\nLABEL org.grand-challenge.api-method=invoke\nCOPY payload /payload\n"
+    )
     tag = f"selma3d-test/tarball-{os.getpid()}:1"
     image, _ = client.images.build(path=str(context), tag=tag, rm=True, network_mode="none")
     other_context = tmp_path / "other"
@@ -430,7 +433,7 @@ def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(t
         with pytest.raises(EngineError, match="does not match what was submitted"):
             ensure_image(client, tag, image.id, wrong)
         info = ensure_image(client, tag, image.id, tarball)
-        assert info.digest == image.id
+        assert info.digest == image.id and info.invoke
         assert client.images.get(tag).id == image.id
     finally:
         for ref in (image.id, other.id):
