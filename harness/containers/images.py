@@ -25,7 +25,15 @@ from harness.containers.base_images import (
 )
 from harness.errors import SubmissionError
 
-__all__ = ["API_METHOD_LABEL", "ImageInfo", "build_folder", "is_root_user", "resolve_image"]
+__all__ = [
+    "API_METHOD_LABEL",
+    "ImageInfo",
+    "build_folder",
+    "image_info",
+    "is_invoke",
+    "is_root_user",
+    "resolve_image",
+]
 
 API_METHOD_LABEL = "org.grand-challenge.api-method"
 """The image label by which grand-challenge picks an algorithm's interface (``invoke``)."""
@@ -59,7 +67,21 @@ class ImageInfo:
     @property
     def invoke(self) -> bool:
         """Whether the image is an invoke server, as grand-challenge decides: by its label."""
-        return self.api_method == "invoke"
+        return is_invoke(self.api_method)
+
+
+def is_invoke(api_method: str) -> bool:
+    """Whether an image whose :data:`API_METHOD_LABEL` is ``api_method`` is an invoke server.
+
+    The one rule by which both the runner (its contract) and a round's organizer (how a
+    submission's cases are sent to the cluster) tell an invoke server from a program.
+
+    Examples
+    --------
+    >>> is_invoke("invoke"), is_invoke(""), is_invoke("exec")
+    (True, False, False)
+    """
+    return api_method == "invoke"
 
 
 def is_root_user(user: str) -> bool:
@@ -132,7 +154,7 @@ def build_folder(
     try:
         existing = client.images.get(tag)
         if (existing.labels or {}).get(SPEC_HASH_LABEL) == digest:
-            return _info(existing, tag)
+            return image_info(existing, tag)
     except ImageNotFound:
         pass
     ctx = stage_context(folder, log=log)
@@ -148,10 +170,18 @@ def build_folder(
         )
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
-    return _info(image, tag)
+    return image_info(image, tag)
 
 
-def _info(image: Any, ref: str) -> ImageInfo:
+def image_info(image: Any, ref: str) -> ImageInfo:
+    """What the runner needs of an engine's image: id, configured user and API-method label.
+
+    Parameters
+    ----------
+    image : docker.models.images.Image
+    ref : str
+        The reference it is run by.
+    """
     config = image.attrs.get("Config") or {}
     return ImageInfo(
         ref=ref,
@@ -198,7 +228,7 @@ def resolve_image(
         if not loaded:
             raise SubmissionError(f"{path}: the tarball holds no image.")
         img = loaded[0]
-        return _info(img, img.tags[0] if img.tags else img.id)
+        return image_info(img, img.tags[0] if img.tags else img.id)
     try:
         img = client.images.get(str(image))
     except ImageNotFound as exc:
@@ -206,4 +236,4 @@ def resolve_image(
             f"image {image!r} is not present on this engine (nothing is pulled): give a local "
             "reference (`docker images`), a `docker save` tarball, or a folder with a Dockerfile."
         ) from exc
-    return _info(img, str(image))
+    return image_info(img, str(image))

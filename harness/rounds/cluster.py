@@ -1,7 +1,10 @@
 """A round's container runs and scoring as Dask tasks, on a local cluster or an organizer's one.
 
 Every (team, case) container run is one task needing one container slot (``slots``, and the
-round's GPUs as ``gpus``); every case's scoring is one task any worker may run. Without a
+round's GPUs as ``gpus``); every case's scoring is one task any worker may run. An invoke image
+(:func:`harness.containers.images.is_invoke`) is the exception: its cases go in batches
+(:func:`batch_cases`, one per container slot), each run by one runner call that starts the
+model server once and reuses it for the batch's cases. Without a
 scheduler the same tasks run on a :class:`distributed.LocalCluster` of ``limits.jobs`` one-slot
 worker processes on this machine, so a local round and a distributed one share one code path.
 
@@ -10,7 +13,8 @@ Data model (see ``docs/cluster.md``)
 Every machine sees the split and the round's output folder at the same paths (a shared file
 system, the usual set-up on clusters). A container task reads its case's images from the split
 (never its label: the case is sent without it) and runs the runner into a fresh attempt folder
-``<round>/tasks/<team>/<submission>/<case>/<attempt>/``; it returns the case's record. Only
+``<round>/tasks/<team>/<submission>/<case>/<attempt>/`` (a batch's under its first case); it
+returns the case's record (a batch: every case's, and its servers' start-ups). Only
 scoring tasks read labels. A worker whose engine lacks a team's image loads it from the
 ``docker save`` tarball the round keeps under ``<round>/images/`` and checks its digest.
 
@@ -25,7 +29,8 @@ one), and reuses each case's scores while the predictions and the scoring code a
 Faults
 ------
 A worker killed mid-task: the scheduler runs the task elsewhere; the new attempt first removes,
-by their out-dir label, the containers an earlier attempt of the same case left on its engine.
+by their out-dir label, the containers an earlier attempt of the same case (of any case of a
+batch) left on its engine. A batch's records are merged only once the whole batch finished.
 ``selma3d worker`` removes every selma3d task container on its engine at start when no other
 worker holds that engine. A lost scheduler stops the round with :class:`ClusterError` (exit 3).
 Infrastructure failures are never recorded against a team: they stop the round before scoring,
@@ -39,6 +44,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import re
 import shutil
 import socket
@@ -50,11 +56,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 import pandas as pd
 from rich.console import Console
 
+from harness.containers.images import is_invoke
 from harness.containers.limits import Limits
 from harness.errors import ClusterError, EngineError, SubmissionError
 from harness.predictions.validate import GateOptions
@@ -68,15 +75,19 @@ if TYPE_CHECKING:
 __all__ = [
     "GPUS",
     "SLOTS",
+    "BatchResult",
+    "BatchTask",
     "CaseTask",
     "GpuPool",
     "Ledger",
     "SubmissionJob",
     "TaskResult",
+    "batch_cases",
     "connect_cluster",
     "ensure_image",
     "gpu_devices",
     "remove_task_containers",
+    "run_batch_task",
     "run_case_task",
     "run_containers",
     "save_image_tarball",
@@ -98,6 +109,7 @@ IMAGES_DIR = "images"
 # handled by the scheduler itself (distributed.scheduler.allowed-failures).
 _TASK_RETRIES = 2
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +133,9 @@ class SubmissionJob:
     model : str or None
         The submission's model tarball or folder (``RunConfig.model``), on the shared file
         system; mounted read-only at ``/opt/ml/model``.
+    api_method : str
+        The image's ``org.grand-challenge.api-method`` label
+        (:attr:`harness.containers.images.ImageInfo.api_method`).
     """
 
     key: str
@@ -129,6 +144,12 @@ class SubmissionJob:
     run_dir: Path
     tarball: Path | None = None
     model: str | None = None
+    api_method: str = ""
+
+    @property
+    def invoke(self) -> bool:
+        """Whether the image is an invoke server: its cases then go to the cluster in batches."""
+        return is_invoke(self.api_method)
 
 
 @dataclass(frozen=True)
@@ -151,6 +172,36 @@ class CaseTask:
 
 
 @dataclass(frozen=True)
+class BatchTask:
+    """Cases of one invoke submission run by one runner call, as sent to a worker.
+
+    One server is started for the batch and reused for its cases, so the model loads once.
+    ``cases`` carry no label; ``tasks_dir`` is ``<round>/tasks/<team>/<submission>``, and the
+    batch's attempts run under its first case's folder there.
+    """
+
+    key: str
+    cases: tuple[Case, ...]
+    split_root: Path
+    split_hash: str
+    image_ref: str
+    image_digest: str
+    tarball: Path | None
+    tasks_dir: Path
+    run_config: Any  # harness.containers.runner.RunConfig
+    gpus_needed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.cases:
+            raise ValueError(f"{self.key}: a batch needs at least one case.")
+
+    @property
+    def task_root(self) -> Path:
+        """The folder of the batch's attempts: its first case's task folder."""
+        return self.tasks_dir / self.cases[0].case_id
+
+
+@dataclass(frozen=True)
 class TaskResult:
     """What a container task returns: the case's record and where its files are."""
 
@@ -161,6 +212,57 @@ class TaskResult:
     worker: str
     host: str
     leftovers_removed: int = 0
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch task returns: every case's result, in the batch's order, and its servers.
+
+    ``servers`` are the runner's entries (``run.json``'s ``servers``), numbered from 1 within the
+    batch; the records' ``server`` fields refer to those numbers.
+    """
+
+    key: str
+    results: tuple[TaskResult, ...]
+    servers: tuple[dict[str, Any], ...]
+    attempt_dir: Path
+    worker: str
+    host: str
+    leftovers_removed: int = 0
+
+
+def batch_cases(cases: Sequence[_T], slots: int) -> list[list[_T]]:
+    """Split an invoke submission's cases into batches, one per container slot at most.
+
+    Batches hold ``ceil(len(cases) / slots)`` consecutive cases (the last may hold fewer), so
+    every slot has a batch while there are cases enough and the longest batch is as short as
+    with any split into ``slots`` batches, with as few servers (model loads) as that allows.
+
+    Parameters
+    ----------
+    cases : sequence
+        The pending cases, in the order they are to run.
+    slots : int
+        The cluster's container slots (at least 1).
+
+    Returns
+    -------
+    list of list
+        Non-empty batches whose concatenation is ``cases``.
+
+    Examples
+    --------
+    >>> batch_cases(list("abcd"), 2)
+    [['a', 'b'], ['c', 'd']]
+    >>> batch_cases(list("abcde"), 4)
+    [['a', 'b'], ['c', 'd'], ['e']]
+    >>> batch_cases(list("ab"), 8), batch_cases([], 2)
+    ([['a'], ['b']], [])
+    """
+    if slots < 1:
+        raise ValueError(f"slots must be at least 1, got {slots}.")
+    size = max(1, math.ceil(len(cases) / slots))
+    return [list(cases[i : i + size]) for i in range(0, len(cases), size)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +384,8 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
     Returns
     -------
     harness.containers.images.ImageInfo
-        For ``digest`` (the id every container is created from) and its configured user.
+        For ``digest`` (the id every container is created from), its configured user and its
+        API-method label (which contract the runner uses).
 
     Raises
     ------
@@ -292,7 +395,7 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
     """
     from docker.errors import ImageNotFound
 
-    from harness.containers.images import ImageInfo
+    from harness.containers.images import image_info
 
     try:
         image = client.images.get(digest)
@@ -311,8 +414,8 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
                 "not match what was submitted."
             ) from None
         image = client.images.get(digest)
-    user = str((image.attrs.get("Config") or {}).get("User") or "")
-    return ImageInfo(ref=ref, digest=image.id, user=user)
+    # Its labels too: an invoke image must reach the runner as one (it picks the contract).
+    return image_info(image, ref)
 
 
 def remove_task_containers(client: Any, under: Path) -> int:
@@ -356,16 +459,77 @@ def run_case_task(task: CaseTask) -> TaskResult:
     EngineError
         The engine is unreachable or lacks the image (infrastructure).
     """
+    summary, attempt, removed = _run_on_worker(task, (task.case,), [task.task_root])
+    worker, host = _worker_name()
+    return TaskResult(
+        key=task.key,
+        case_id=task.case.case_id,
+        record=_record_of(summary, task.case, attempt),
+        attempt_dir=attempt,
+        worker=worker,
+        host=host,
+        leftovers_removed=removed,
+    )
+
+
+def run_batch_task(task: BatchTask) -> BatchResult:
+    """Run an invoke submission on a batch of cases (on a worker): one server, loaded once.
+
+    One runner call on a split of the batch's cases with one job slot, so one server serves
+    them all (a fresh one only after a server timed out or died). Idempotent like
+    :func:`run_case_task`: a fresh attempt folder, after removing the containers earlier attempts
+    of any of its cases left on this engine.
+
+    Raises
+    ------
+    EngineError
+        The engine is unreachable or lacks the image (infrastructure).
+    """
+    roots = [task.tasks_dir / case.case_id for case in task.cases]
+    summary, attempt, removed = _run_on_worker(task, task.cases, roots)
+    worker, host = _worker_name()
+    results = tuple(
+        TaskResult(
+            key=task.key,
+            case_id=case.case_id,
+            record=_record_of(summary, case, attempt),
+            attempt_dir=attempt,
+            worker=worker,
+            host=host,
+        )
+        for case in task.cases
+    )
+    return BatchResult(
+        key=task.key,
+        results=results,
+        servers=tuple(summary.servers),
+        attempt_dir=attempt,
+        worker=worker,
+        host=host,
+        leftovers_removed=removed,
+    )
+
+
+def _run_on_worker(
+    task: CaseTask | BatchTask, cases: Sequence[Case], earlier: Sequence[Path]
+) -> tuple[Any, Path, int]:
+    """Run the runner on ``cases`` in a fresh attempt folder with one job slot.
+
+    Returns the runner's summary, the attempt folder and how many containers of earlier
+    attempts (under the folders ``earlier``) were removed first.
+    """
     from harness.containers.runner import run_submission
 
     client = _engine()
     _mark_engine_in_use(client)
     info = ensure_image(client, task.image_ref, task.image_digest, task.tarball)
-    removed = remove_task_containers(client, task.task_root)
+    removed = sum(remove_task_containers(client, root) for root in earlier)
     attempt = task.task_root / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     # Labels are read only by scoring tasks: the container side never sees their paths.
-    one = Split(
-        root=task.split_root, cases=(replace(task.case, label=None),), content_hash=task.split_hash
+    split = Split(
+        root=task.split_root,
+        cases=tuple(replace(case, label=None) for case in cases),
+        content_hash=task.split_hash,
     )
     limits = task.run_config.limits
     config = replace(
@@ -384,20 +548,15 @@ def run_case_task(task: CaseTask) -> TaskResult:
                 config,
                 limits=type(limits).model_validate({**config.limits.model_dump(), "gpus": devices}),
             )
-        summary = run_submission(info, one, attempt, config=config, client=client)
-    record = summary.records.get(task.case.case_id)
+        summary = run_submission(info, split, attempt, config=config, client=client)
+    return summary, attempt, removed
+
+
+def _record_of(summary: Any, case: Case, attempt: Path) -> dict[str, Any]:
+    record = summary.records.get(case.case_id)
     if record is None:
-        raise ClusterError(f"{attempt}: the runner wrote no record for {task.case.case_id}.")
-    worker, host = _worker_name()
-    return TaskResult(
-        key=task.key,
-        case_id=task.case.case_id,
-        record=asdict(record),
-        attempt_dir=attempt,
-        worker=worker,
-        host=host,
-        leftovers_removed=removed,
-    )
+        raise ClusterError(f"{attempt}: the runner wrote no record for {case.case_id}.")
+    return asdict(record)
 
 
 def score_case_task(
@@ -599,15 +758,14 @@ def connect_cluster(scheduler: str | None, *, jobs: int, console: Console) -> It
                 log.setLevel(logging.CRITICAL)
 
         stack.callback(quiet_if_lost)
-        info = client.scheduler_info(n_workers=-1)
-        workers = info.get("workers", {})
-        slots = sum((w.get("resources") or {}).get(SLOTS, 0) for w in workers.values())
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        slots = _total_slots(client)
         dashboard = ""
         # A local cluster's dashboard is of no use to anyone; a scheduler's is the progress view.
         if scheduler is not None and _serves(client.dashboard_link):
             dashboard = f" · dashboard {client.dashboard_link}"
         where = "local cluster" if scheduler is None else f"scheduler {scheduler}"
-        console.print(f"{where}{dashboard} · {len(workers)} worker(s), {slots:g} container slot(s)")
+        console.print(f"{where}{dashboard} · {len(workers)} worker(s), {slots} container slot(s)")
         if scheduler is not None and not slots:
             raise ClusterError(
                 f"the scheduler at {scheduler} has no worker with container slots; start "
@@ -642,7 +800,8 @@ class Ledger:
 
     Only the organizer's process writes it; every write replaces the whole file atomically.
     Reads the runner's format (:func:`harness.containers.records.read_records`), so a folder a
-    local runner wrote resumes too.
+    local runner wrote resumes too. ``run.json`` lists the invoke servers started so far under
+    ``servers`` (as the runner's does), numbered across the round's batches.
     """
 
     run_dir: Path
@@ -651,10 +810,19 @@ class Ledger:
     split: Split
     contract: str
     records: dict[str, Any] = field(default_factory=dict)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    api_method: str = ""
 
     @classmethod
     def open(
-        cls, run_dir: Path, *, image_ref: str, image_digest: str, split: Split, contract: str
+        cls,
+        run_dir: Path,
+        *,
+        image_ref: str,
+        image_digest: str,
+        split: Split,
+        contract: str,
+        api_method: str = "",
     ) -> Ledger:
         """Open (or start) the ledger, refusing a folder of another image, split or contract.
 
@@ -669,6 +837,7 @@ class Ledger:
         from harness.errors import Selma3dError
 
         run_json = run_dir / RUN_NAME
+        previous: dict[str, Any] = {}
         if run_json.is_file():
             previous = json.loads(run_json.read_text(encoding="utf-8"))
             before = (previous.get("image") or {}).get("digest")
@@ -688,7 +857,16 @@ class Ledger:
                     f"{run_dir}: this folder holds a {previous['contract']!r} run; the round "
                     f"now uses {contract!r}."
                 )
-        ledger = cls(run_dir, image_ref, image_digest, split, contract, read_records(run_dir))
+        ledger = cls(
+            run_dir,
+            image_ref,
+            image_digest,
+            split,
+            contract,
+            read_records(run_dir),
+            servers=list(previous.get("servers") or []),
+            api_method=api_method,
+        )
         ledger._write_meta()
         return ledger
 
@@ -724,6 +902,24 @@ class Ledger:
         self._write_meta()
         return record
 
+    def merge_batch(self, batch: BatchResult) -> list[Any]:
+        """Take a finished batch: its servers, then each case as :meth:`merge` does.
+
+        The batch's servers are numbered on from those recorded, and each record's ``server``
+        with them. Returns the records in the batch's order.
+        """
+        first = len(self.servers)
+        for server in batch.servers:
+            self.servers.append(
+                {**server, "server": first + int(server["server"]), "worker": batch.worker}
+            )
+        records = []
+        for result in batch.results:
+            number = result.record.get("server")
+            record = {**result.record, "server": None if number is None else first + number}
+            records.append(self.merge(replace(result, record=record)))
+        return records
+
     def _write_meta(self) -> None:
         counts = Counter(r.status for r in self.records.values())
         meta = {
@@ -734,6 +930,8 @@ class Ledger:
                 "n_cases": len(self.split.cases),
             },
             "contract": self.contract,
+            "api_method": "invoke" if is_invoke(self.api_method) else "exec",
+            "servers": self.servers,
             "updated_at": _now(),
             "counts": dict(sorted(counts.items())),
         }
@@ -811,12 +1009,16 @@ def run_containers(
 ) -> dict[str, Ledger]:
     """Run every submission on every unrecorded case as cluster tasks; record each as it arrives.
 
+    An exec image's cases are one task each; an invoke image's go in batches
+    (:func:`batch_cases` over the cluster's container slots at submit time), each one runner
+    call with one server, so its model loads once per batch rather than once per case.
+
     Parameters
     ----------
     jobs : sequence of SubmissionJob
     split : Split
     run_config : harness.containers.runner.RunConfig
-        The round's limits; each task runs one case with it.
+        The round's limits; each task runs its case(s) with it.
     client : distributed.Client
     out_dir : Path, keyword-only
         The round's folder (attempt folders go under ``tasks/``).
@@ -848,38 +1050,65 @@ def run_containers(
             image_digest=job.image_digest,
             split=split,
             contract=run_config.contract,
+            api_method=job.api_method,
         )
         for job in jobs
     }
     gpus = _gpus_needed(run_config.limits) if distributed else 0
     resources = {SLOTS: 1, **({GPUS: gpus} if gpus else {})}
 
-    def submit(job: SubmissionJob, case: Case) -> Any:
+    def submit(job: SubmissionJob, cases: Sequence[Case]) -> list[Any]:
+        """One task per case of an exec image; batches of an invoke image's cases."""
         team, submission = job.key.split("/", 1)
-        task = CaseTask(
-            key=job.key,
-            case=case,
-            split_root=split.root,
-            split_hash=split.content_hash,
-            image_ref=job.image_ref,
-            image_digest=job.image_digest,
-            tarball=job.tarball,
-            task_root=out_dir / TASKS_DIR / team / submission / case.case_id,
-            run_config=replace(run_config, model=job.model),
-            gpus_needed=gpus,
-        )
-        future = client.submit(
-            run_case_task,
-            task,
-            key=f"run-{job.key}-{case.case_id}-{uuid.uuid4().hex[:8]}",
-            resources=resources,
-            retries=_TASK_RETRIES,
-            pure=False,
-        )
-        owner[future.key] = (job, case)
-        return future
+        tasks_dir = out_dir / TASKS_DIR / team / submission
+        config = replace(run_config, model=job.model)
+        specs: list[tuple[Callable[..., Any], CaseTask | BatchTask, str, list[Case]]] = []
+        if job.invoke:
+            for batch in batch_cases(cases, max(1, _total_slots(client))):
+                batch_task = BatchTask(
+                    key=job.key,
+                    cases=tuple(batch),
+                    split_root=split.root,
+                    split_hash=split.content_hash,
+                    image_ref=job.image_ref,
+                    image_digest=job.image_digest,
+                    tarball=job.tarball,
+                    tasks_dir=tasks_dir,
+                    run_config=config,
+                    gpus_needed=gpus,
+                )
+                name = f"batch-{job.key}-{batch[0].case_id}+{len(batch) - 1}"
+                specs.append((run_batch_task, batch_task, name, batch))
+        else:
+            for case in cases:
+                case_task = CaseTask(
+                    key=job.key,
+                    case=case,
+                    split_root=split.root,
+                    split_hash=split.content_hash,
+                    image_ref=job.image_ref,
+                    image_digest=job.image_digest,
+                    tarball=job.tarball,
+                    task_root=tasks_dir / case.case_id,
+                    run_config=config,
+                    gpus_needed=gpus,
+                )
+                specs.append((run_case_task, case_task, f"run-{job.key}-{case.case_id}", [case]))
+        submitted = []
+        for fn, task, name, its_cases in specs:
+            future = client.submit(
+                fn,
+                task,
+                key=f"{name}-{uuid.uuid4().hex[:8]}",
+                resources=resources,
+                retries=_TASK_RETRIES,
+                pure=False,
+            )
+            owner[future.key] = (job, its_cases)
+            submitted.append(future)
+        return submitted
 
-    owner: dict[str, tuple[SubmissionJob, Case]] = {}
+    owner: dict[str, tuple[SubmissionJob, list[Case]]] = {}
     held: dict[str, list[Case]] = {}
     futures = []
     for job in jobs:
@@ -891,7 +1120,7 @@ def run_containers(
         if canary and pending:
             held[job.key] = pending[1:]
             pending = pending[:1]
-        futures.extend(submit(job, case) for case in pending)
+        futures.extend(submit(job, pending))
 
     per_worker: Counter[str] = Counter()
     lost: list[str] = []
@@ -899,38 +1128,54 @@ def run_containers(
     queue = as_completed(futures)
     try:
         for future in queue:
-            job, case = owner.pop(future.key)
+            job, cases = owner.pop(future.key)
             try:
-                result: TaskResult = future.result()
+                result: TaskResult | BatchResult = future.result()
             except KilledWorker as exc:
-                lost.append(f"{job.key} {case.case_id}: {exc}")
-                console.print(f"[red]{job.key} {case.case_id}: lost ({exc})[/red]")
+                for case in cases:
+                    lost.append(f"{job.key} {case.case_id}: {exc}")
+                    console.print(f"[red]{job.key} {case.case_id}: lost ({exc})[/red]")
                 continue
             except Exception as exc:
                 failure = _cluster_failure(exc, "containers")
                 if failure is not None:
                     raise failure from exc
                 raise
-            record = ledgers[job.key].merge(result)
+            ledger = ledgers[job.key]
+            if isinstance(result, BatchResult):
+                records = ledger.merge_batch(result)
+                for server in ledger.servers[len(ledger.servers) - len(result.servers) :]:
+                    startup = server.get("startup_s")
+                    console.print(
+                        f"{job.key}: invoke server {server['server']} on {result.worker}: "
+                        + (f"start-up {startup:.1f} s" if startup is not None else "did not start")
+                        + f", {server.get('cases', 0)} case(s)",
+                        highlight=False,
+                    )
+            else:
+                records = [ledger.merge(result)]
             _remove_task_folder(result.attempt_dir.parent, console)
-            per_worker[result.worker] += 1
+            per_worker[result.worker] += len(records)
             removed = result.leftovers_removed
-            note = f" · removed {removed} leftover container(s)" if removed else ""
-            style = "green" if record.status == "ok" else "yellow"
-            console.print(
-                f"{job.key} {case.case_id}: [{style}]{record.status}[/{style}] "
-                f"{record.wall_time_s:.1f} s · {result.worker}{note} "
-                f"[dim]({time.perf_counter() - t0:.0f} s)[/dim]"
-            )
+            for record in records:
+                note = f" · removed {removed} leftover container(s)" if removed else ""
+                removed = 0
+                style = "green" if record.status == "ok" else "yellow"
+                console.print(
+                    f"{job.key} {record.case_id}: [{style}]{record.status}[/{style}] "
+                    f"{record.wall_time_s:.1f} s · {result.worker}{note} "
+                    f"[dim]({time.perf_counter() - t0:.0f} s)[/dim]"
+                )
             if job.key in held:
                 rest = held.pop(job.key)
-                if record.status == "ok":
-                    for other in rest:
-                        queue.add(submit(job, other))
+                first = records[0]
+                if first.status == "ok":
+                    for other in submit(job, rest):
+                        queue.add(other)
                 elif rest:
                     console.print(
-                        f"[yellow]{job.key}: the canary case {case.case_id} is "
-                        f"{record.status}; its other {len(rest)} case(s) are not run[/yellow]"
+                        f"[yellow]{job.key}: the canary case {first.case_id} is "
+                        f"{first.status}; its other {len(rest)} case(s) are not run[/yellow]"
                     )
     except BaseException:
         if client.status == "running":
@@ -952,6 +1197,12 @@ def run_containers(
             f"to a team); rerun the same command to retry them:\n{problems}"
         )
     return ledgers
+
+
+def _total_slots(client: Any) -> int:
+    """The container slots the cluster's workers advertise now (the ``slots`` resource)."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    return int(sum((w.get("resources") or {}).get(SLOTS, 0) for w in workers.values()))
 
 
 def _remove_task_folder(folder: Path, console: Console) -> None:

@@ -80,6 +80,8 @@ class SubmissionRecord:
     run_dir: Path
     model: dict[str, Any] | None = None
     """Its model: source, sha256, size (``ModelInfo.as_record``); None without one."""
+    api_method: str = ""
+    """The image's ``org.grand-challenge.api-method`` label (``invoke`` for a model server)."""
 
 
 @dataclass
@@ -219,6 +221,7 @@ def _resolve_submissions(
                     image_digest=info.digest,
                     run_dir=out_dir / "runs" / team.name / sub_id,
                     model=model.as_record() if model is not None else None,
+                    api_method=info.api_method,
                 )
             )
     return records
@@ -313,6 +316,7 @@ def _run_containers(
             run_dir=s.run_dir,
             tarball=tarballs.get(f"{s.team}/{s.submission}"),
             model=None if s.model is None else str(s.model["source"]),
+            api_method=s.api_method,
         )
         for s in submissions
     ]

@@ -1,32 +1,48 @@
 """A round on a Dask cluster: a real `dask scheduler`, two `selma3d worker` processes on loopback.
 
-The ledger tests need no engine; the others run real containers: the same round locally and
-through the cluster gives the same table, a worker SIGKILLed mid-round loses no case and records
-none twice, and a worker lacking an image loads the round's tarball, checked by digest.
+The ledger and batching tests need no engine; the others run real containers: the same round
+locally and through the cluster gives the same table, a worker SIGKILLed mid-round loses no case
+and records none twice, a worker lacking an image loads the round's tarball, checked by digest,
+and an invoke image's cases run in batches with one server each, a worker killed
+mid-batch losing none.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import math
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from harness.containers.runner import LABEL_OUT_DIR, CaseRecord
 from harness.errors import EngineError, SubmissionError
-from harness.rounds.cluster import Ledger, TaskResult, ensure_image, save_image_tarball
+from harness.rounds.cluster import (
+    BatchResult,
+    Ledger,
+    TaskResult,
+    batch_cases,
+    ensure_image,
+    save_image_tarball,
+)
+from harness.split.manifest import load_split, write_manifest
 from harness.split.synth import synthesize_split
+from harness.split.volume import read_volume
+from tests.conftest import REAL_PATCHES
 
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO / "submissions" / "template"
@@ -46,14 +62,16 @@ def split(tmp_path_factory: pytest.TempPathFactory):
     return load_split(root)
 
 
-def finished(tmp: Path, case_id: str, status: str, *, run_id: str) -> TaskResult:
+def finished(
+    tmp: Path, case_id: str, status: str, *, run_id: str, server: int | None = None
+) -> TaskResult:
     """A task's result as a worker returns it: its attempt folder with the files it names."""
     attempt = tmp / "tasks" / "team" / "s00" / case_id / run_id
-    (attempt / "logs").mkdir(parents=True)
+    (attempt / "logs").mkdir(parents=True, exist_ok=True)
     (attempt / "logs" / f"{case_id}.log").write_text(f"log of {run_id}\n")
     prediction = ""
     if status == "ok":
-        (attempt / "predictions").mkdir()
+        (attempt / "predictions").mkdir(exist_ok=True)
         (attempt / "predictions" / f"{case_id}.nii.gz").write_bytes(run_id.encode())
         prediction = f"predictions/{case_id}.nii.gz"
     record = CaseRecord(
@@ -67,6 +85,8 @@ def finished(tmp: Path, case_id: str, status: str, *, run_id: str) -> TaskResult
         run_id=run_id,
         prediction=prediction,
         log=f"logs/{case_id}.log",
+        server=server,
+        startup_s=None if server is None else 2.5,
     )
     return TaskResult("team/s00", case_id, asdict(record), attempt, "w1", "host")
 
@@ -128,6 +148,61 @@ def test_infrastructure_failures_stay_pending_and_another_image_is_refused(tmp_p
     assert case in [c.case_id for c in open_ledger(run_dir, split).pending()]
     with pytest.raises(SubmissionError, match="refusing to mix two images"):
         open_ledger(run_dir, split, digest="sha256:bbb")
+
+
+def test_invoke_cases_go_in_one_batch_per_slot_of_at_most_ceil_n_over_slots_cases():
+    # Worked by hand: 4 cases on 2 slots are 2 batches of 2; 5 on 2 are 3 + 2; 5 on 4 are
+    # 2 + 2 + 1 (a 4th batch would not end sooner: some slot runs 2 cases either way).
+    assert batch_cases(list("abcd"), 2) == [["a", "b"], ["c", "d"]]
+    assert batch_cases(list("abcde"), 2) == [["a", "b", "c"], ["d", "e"]]
+    assert batch_cases(list("abcde"), 4) == [["a", "b"], ["c", "d"], ["e"]]
+    assert batch_cases(list("abc"), 1) == [["a", "b", "c"]]
+    assert batch_cases(list("ab"), 5) == [["a"], ["b"]]
+    assert batch_cases([], 3) == []
+    for n in range(0, 13):
+        cases = list(range(n))
+        for slots in range(1, 7):
+            batches = batch_cases(cases, slots)
+            # Every case once, in order; no more batches than slots; none empty; the longest
+            # as short as any split over `slots` batches can make it.
+            assert [c for b in batches for c in b] == cases
+            assert len(batches) <= slots and all(batches)
+            assert max(map(len, batches), default=0) == math.ceil(n / slots)
+    with pytest.raises(ValueError, match="at least 1"):
+        batch_cases(list("ab"), 0)
+
+
+def test_a_batch_is_merged_case_by_case_with_its_servers_numbered_on(tmp_path, split):
+    run_dir = tmp_path / "runs" / "team" / "s00"
+    ledger = open_ledger(run_dir, split)
+    first, second, third = split.case_ids
+
+    def batch(cases: list[str], run_id: str, servers: int) -> BatchResult:
+        results = tuple(finished(tmp_path, c, "ok", run_id=run_id, server=1) for c in cases)
+        entries = tuple(
+            {"server": n, "slot": 0, "cases": len(cases), "startup_s": 2.5, "healthy": True}
+            for n in range(1, servers + 1)
+        )
+        return BatchResult("team/s00", results, entries, results[0].attempt_dir, "w2", "host")
+
+    # Each batch's runner numbers its servers from 1; the round's record numbers them on.
+    records = ledger.merge_batch(batch([first, second], "a1", servers=1))
+    assert [(r.case_id, r.server) for r in records] == [(first, 1), (second, 1)]
+    ledger.merge_batch(batch([third], "b1", servers=1))
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert [(s["server"], s["worker"], s["cases"]) for s in meta["servers"]] == [
+        (1, "w2", 2),
+        (2, "w2", 1),
+    ]
+    lines = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
+    assert {r["case_id"]: r["server"] for r in lines} == {first: 1, second: 1, third: 2}
+    assert (run_dir / "predictions" / f"{second}.nii.gz").read_bytes() == b"a1"
+    # Reopened (a rerun), the servers recorded so far stay and the next one is number 3.
+    reopened = open_ledger(run_dir, split)
+    assert reopened.pending() == []
+    records = reopened.merge_batch(batch([third], "c1", servers=1))
+    assert records[0].server == 3
+    assert len(json.loads((run_dir / "run.json").read_text())["servers"]) == 3
 
 
 def test_a_bad_scheduler_address_is_bad_input(tmp_path, split):
@@ -411,7 +486,10 @@ def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(t
     context = tmp_path / "context"
     context.mkdir()
     (context / "payload").write_text(str(tmp_path))  # unique content: a unique image id
-    (context / "Dockerfile").write_text("FROM scratch\nCOPY payload /payload\n")
+    # Labeled as an invoke server: the worker's runner must see it as one (it picks the contract).
+    (context / "Dockerfile").write_text(
+        "FROM scratch\nLABEL org.grand-challenge.api-method=invoke\nCOPY payload /payload\n"
+    )
     tag = f"selma3d-test/tarball-{os.getpid()}:1"
     image, _ = client.images.build(path=str(context), tag=tag, rm=True, network_mode="none")
     other_context = tmp_path / "other"
@@ -430,7 +508,7 @@ def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(t
         with pytest.raises(EngineError, match="does not match what was submitted"):
             ensure_image(client, tag, image.id, wrong)
         info = ensure_image(client, tag, image.id, tarball)
-        assert info.digest == image.id
+        assert info.digest == image.id and info.invoke
         assert client.images.get(tag).id == image.id
     finally:
         for ref in (image.id, other.id):
@@ -488,3 +566,180 @@ def test_a_closed_scheduler_connection_is_a_cluster_failure():
     assert isinstance(failure, ClusterError)
     assert "lost the Dask scheduler during the scoring stage" in str(failure)
     assert _cluster_failure(ValueError("a bug"), "scoring") is None
+
+
+# --- invoke servers in a round ----------------------------------------------------------------
+
+
+def real_split(root: Path, n: int) -> Path:
+    """``n`` of the real patches with their masks (never copied: the manifest points at them)."""
+    if not REAL_PATCHES.is_dir():
+        pytest.fail(f"the real patches are missing: expected them at {REAL_PATCHES}")
+    images = sorted(
+        p for p in REAL_PATCHES.glob("*/*.nii.gz") if not p.name.endswith("_label.nii.gz")
+    )[:n]
+    rows = []
+    for image in images:
+        stem = image.name.removesuffix(".nii.gz")
+        rows.append(
+            {
+                "case_id": stem,
+                "track": "vessel" if stem.startswith("vessels") else "spot",
+                "structure": stem.split("_patch")[0],
+                "image": str(image),
+                "label": str(image.with_name(f"{stem}_label.nii.gz")),
+            }
+        )
+    write_manifest(root, rows)
+    return root
+
+
+def model_tarball(path: Path, behaviour: dict[str, object]) -> Path:
+    """A model tarball holding the test server's ``behaviour.json``."""
+    data = json.dumps(behaviour).encode()
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("behaviour.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.docker
+def test_a_local_round_starts_one_invoke_server_per_slot_not_per_case(tmp_path):
+    from harness.containers.images import build_folder
+    from harness.scoring.evaluate import evaluate_predictions, write_results
+
+    quiet = {"log": lambda message: None}
+    build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
+    image = build_folder(
+        MISBEHAVING / "invoke" / "server", "selma3d-test/invoke-server:latest", **quiet
+    )
+    assert image.invoke
+    root = real_split(tmp_path / "split", 4)
+    # Loading the "model" takes 2 s: paid once per server, and so once per batch.
+    model = model_tarball(tmp_path / "model.tar.gz", {"load_s": 2})
+    config = tmp_path / "round.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "invoke",
+                "output": str(tmp_path / "round"),
+                "phases": {"final": {"split": str(root)}},
+                "phase": "final",
+                "limits": {"timeout_s": 120, "memory": "512m", "cpus": 1, "jobs": 2},
+                "canary": False,
+                "teams": [{"name": "inv", "image": image.ref, "model": str(model)}],
+            }
+        )
+    )
+    code, out = finish(selma3d("round", str(config), start_new_session=True))
+    assert code == 0, out
+
+    run_dir = tmp_path / "round" / "runs" / "inv" / "s00"
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["api_method"] == "invoke"
+    # Two slots, four cases: two batches of two, so two start-ups (not four), each >= 2 s.
+    servers = meta["servers"]
+    assert [s["server"] for s in servers] == [1, 2], servers
+    assert all(s["healthy"] and s["startup_s"] >= 2.0 and s["cases"] == 2 for s in servers)
+    records = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and {r["status"] for r in records} == {"ok"}
+    assert sorted(r["server"] for r in records) == [1, 1, 2, 2]
+    startups = {s["server"]: s["startup_s"] for s in servers}
+    assert all(r["startup_s"] == startups[r["server"]] for r in records)
+    assert out.count("inv/s00: invoke server") == 2, out
+    assert all(f"inv/s00 {r['case_id']}: ok" in out for r in records), out
+    # Each batch's attempt folder was removed once its cases were recorded.
+    assert not list((tmp_path / "round" / "tasks").rglob("*.jsonl"))
+
+    # `selma3d predict` of the same image and model gives the same masks and the same scores.
+    predicted = tmp_path / "predict"
+    argv = [
+        *(sys.executable, "-m", "harness", "predict", image.ref, "--split", str(root)),
+        *("--out", str(predicted), "--jobs", "2", "--memory", "512m", "--cpus", "1"),
+        *("--model", str(model), "--no-progress"),
+    ]
+    done = subprocess.run(
+        argv,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for record in records:
+        name = f"{record['case_id']}.nii.gz"
+        mask = read_volume(run_dir / "predictions" / name).array
+        assert mask.any()
+        np.testing.assert_array_equal(mask, read_volume(predicted / "predictions" / name).array)
+    direct = evaluate_predictions(load_split(root), {"inv": predicted}, progress=False)
+    write_results(direct, tmp_path / "direct.csv")
+    direct = pd.read_csv(tmp_path / "direct.csv").drop(columns=TIMING)
+    table = pd.read_csv(tmp_path / "round" / "results.csv").drop(columns=TIMING)
+    pd.testing.assert_frame_equal(
+        table.drop(columns=["submission", "display_name", "tags"]), direct
+    )
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_worker_killed_mid_batch_reruns_the_batch_elsewhere_and_records_each_case_once(
+    tmp_path,
+):
+    from distributed import Client
+
+    from harness.containers.engine import connect
+    from harness.containers.images import build_folder
+
+    quiet = {"log": lambda message: None}
+    build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
+    image = build_folder(
+        MISBEHAVING / "invoke" / "server", "selma3d-test/invoke-server:latest", **quiet
+    )
+    root = real_split(tmp_path / "split", 4)
+    model = model_tarball(tmp_path / "model.tar.gz", {"load_s": 3})
+    out = tmp_path / "out"
+    save_image_tarball(connect(), image.ref, image.digest, out / "images")
+    config = tmp_path / "r.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "ctest",
+                "output": str(out),
+                "phases": {"final": {"split": str(root)}},
+                "phase": "final",
+                "limits": {"timeout_s": 120, "memory": "512m", "cpus": 1, "jobs": 2},
+                "canary": False,
+                "teams": [{"name": "inv", "image": image.ref, "model": str(model)}],
+            }
+        )
+    )
+    with cluster(tmp_path / "cluster-5") as running, Client(running.address, timeout=30) as client:
+        proc = selma3d("round", str(config), "--scheduler", running.address, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            # w1 runs a batch and its server container exists: killing w1 leaves it behind.
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+            w1 = next(a for a, w in workers.items() if w["name"] == "w1")
+            keys = [str(k) for k in client.processing().get(w1, ())]
+            firsts = {c.labels[LABEL_OUT_DIR].split("/")[-2] for c in task_containers(out)}
+            if any(k.startswith("batch-") and f"-{case}+" in k for k in keys for case in firsts):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("w1 ran no batch within 120 s")
+        running.kill("w1")
+        code, output = finish(proc)
+    assert code == 0, output
+
+    run_dir = out / "runs" / "inv" / "s00"
+    lines = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
+    assert sorted(r["case_id"] for r in lines) == sorted(load_split(root).case_ids)
+    assert {r["status"] for r in lines} == {"ok"}
+    # Only finished batches are recorded: w1's lost server is not; the rerun's is.
+    servers = json.loads((run_dir / "run.json").read_text())["servers"]
+    assert [s["server"] for s in servers] == [1, 2] and {s["worker"] for s in servers} == {"w2"}
+    assert sorted(r["server"] for r in lines) == [1, 1, 2, 2]
+    # The killed worker's containers were removed (by label) before its batch ran again.
+    assert "leftover container(s)" in " ".join(output.split()), output
+    assert task_containers(out) == []
