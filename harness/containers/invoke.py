@@ -247,7 +247,7 @@ class InvokeServer:
         docker.errors.APIError, requests.exceptions.ConnectionError
             The engine failed (the caller retries, then records ``infrastructure_error``).
         """
-        from docker.errors import ImageNotFound
+        from docker.errors import APIError, ImageNotFound
 
         try:
             self.client.images.get(HELPER_IMAGE)
@@ -278,7 +278,15 @@ class InvokeServer:
         self.started_at = time.time()
         self.container.start()
         self.watcher.start()
-        self._start_relay()
+        try:
+            self._start_relay()
+        except APIError:
+            # A server that exits at once (e.g. no model to load) takes its network namespace
+            # with it before the relay can join: that is the server dying, not the engine.
+            self.container.reload()
+            if self.container.status not in ("created", "running"):
+                return self._died_starting(time.perf_counter() - t0)
+            raise
         deadline = t0 + startup_timeout_s
         last = Answer(None, error="no answer yet")
         tries = 0
@@ -317,7 +325,8 @@ class InvokeServer:
         if uid == 0:
             uid = gid = _NOBODY
             os.chown(self.relay_dir, uid, gid)
-        self.relay = self.client.containers.run(
+        # Created, then started: a relay whose start fails is still held, so close() removes it.
+        self.relay = self.client.containers.create(
             HELPER_IMAGE,
             ["python3", "-S", "-I", "/opt/selma3d/relay.py", f"/relay/{_SOCKET}", str(INVOKE_PORT)],
             detach=True,
@@ -336,6 +345,7 @@ class InvokeServer:
             labels={**self.labels, LABEL_ROLE: "invoke-relay"},
             log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
         )
+        self.relay.start()
 
     def _died_starting(self, elapsed: float) -> Startup:
         code = int(self.container.wait(timeout=30)["StatusCode"])

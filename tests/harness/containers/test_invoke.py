@@ -245,6 +245,44 @@ def test_a_server_never_healthy_fails_every_case(client, server_image, split3, t
 
 
 @pytest.mark.docker
+def test_a_server_exiting_at_once_fails_every_case_with_its_exit_code(
+    client, server_image, split3, tmp_path
+):
+    # It may be gone before the harness's relay joins its network namespace: either way the
+    # server died starting (the team's doing), never an engine failure or a crash of selma3d.
+    summary, run_json = run(
+        client, server_image, split3, tmp_path, model=behaviour(tmp_path, exit_at_start=3)
+    )
+    assert {r.status for r in summary.records.values()} == {"failed"}
+    for rec in summary.records.values():
+        assert "the server exited with code 3 before GET /health answered 200" in rec.reason
+        assert "no model to load: exiting" in rec.reason
+    assert run_json["servers"][0]["healthy"] is False
+
+
+@pytest.mark.docker
+def test_a_server_gone_before_its_relay_joins_it_is_a_server_failure(
+    client, server_image, split3, tmp_path, monkeypatch
+):
+    # The race made certain: the relay is started only once the server has exited, so the
+    # engine refuses to join its network namespace (HTTP 400).
+    from harness.containers import invoke
+
+    start_relay = invoke.InvokeServer._start_relay
+
+    def late_relay(self):
+        self.container.wait(timeout=30)
+        return start_relay(self)
+
+    monkeypatch.setattr(invoke.InvokeServer, "_start_relay", late_relay)
+    summary, _ = run(
+        client, server_image, split3, tmp_path, model=behaviour(tmp_path, exit_at_start=3)
+    )
+    assert {r.status for r in summary.records.values()} == {"failed"}
+    assert all("exited with code 3" in r.reason for r in summary.records.values())
+
+
+@pytest.mark.docker
 def test_an_answer_other_than_201_fails_the_case_with_code_and_body(
     client, server_image, split3, tmp_path
 ):

@@ -3,7 +3,8 @@
 Keys (all optional): ``load_s`` (seconds of "model loading" before it listens), ``health``
 ("ok", or an HTTP code it answers forever), ``invoke`` ("ok", an HTTP code, "hang"), ``crash_on``
 (the invocation number during which the process exits with code 9), ``allocate_mb`` (memory it
-holds during each invocation), ``random`` (a random mask: not deterministic).
+holds during each invocation), ``random`` (a random mask: not deterministic), ``exit_at_start``
+(an exit code: the process ends at once, as a server whose model cannot be found does).
 """
 
 import http.server
@@ -18,6 +19,9 @@ behaviour = {}
 if (MODEL / "behaviour.json").is_file():
     behaviour = json.loads((MODEL / "behaviour.json").read_text())
 print(f"loading the model: {behaviour}", flush=True)
+if "exit_at_start" in behaviour:
+    print("no model to load: exiting", flush=True)
+    os._exit(int(behaviour["exit_at_start"]))
 time.sleep(float(behaviour.get("load_s", 0)))
 invocations = 0
 
