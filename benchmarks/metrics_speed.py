@@ -354,7 +354,8 @@ def time_split_evaluation(
         rows, teams = [], {}
         for track, (reference, predictions) in cases.items():
             case_id = f"{track}_000"
-            write_volume(root / f"{case_id}.nii.gz", np.zeros((1, 1, 1), np.uint8))
+            # The image gives the grid the reference is checked against (its header only).
+            write_volume(root / f"{case_id}.nii.gz", np.zeros(reference.shape, np.uint8))
             write_volume(root / f"{case_id}_label.nii.gz", reference)
             rows.append(
                 {
