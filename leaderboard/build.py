@@ -373,7 +373,10 @@ def leaderboard_record(
     return _clean(record)
 
 
-def _markdown(board: Leaderboard) -> str:
+def _markdown(board: Leaderboard, flagged: dict[str, str]) -> str:
+    """The Markdown table; ``flagged`` teams (not deterministic) get a mark and a footnote."""
+    from leaderboard.report import NONDETERMINISTIC_MARK
+
     t = board.table
     tracks = list(board.ranking.track_scores)
     header = ["Rank", "Team", "Score", *[f"{tr} rank" for tr in tracks]]
@@ -390,9 +393,10 @@ def _markdown(board: Leaderboard) -> str:
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in t.to_dict(orient="records"):
         fails = {s: row[f"failed_{s}"] for s in FAILURES if row[f"failed_{s}"]}
+        mark = f" {NONDETERMINISTIC_MARK}" if row["team"] in flagged else ""
         cells = [
             str(row["rank"]),
-            _md_escape(row["display_name"]),
+            _md_escape(row["display_name"]) + mark,
             f"{row['score']:.3f}",
             *[f"{row[f'{tr}_rank']:.3f}" for tr in tracks],
         ]
@@ -405,6 +409,17 @@ def _markdown(board: Leaderboard) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if flagged:
+        names = board.results.display_names
+        lines.append(
+            f"{NONDETERMINISTIC_MARK} Not deterministic (flagged, not failed: ranked on the first "
+            "run): "
+            + "; ".join(
+                f"{_md_escape(names.get(t, t))}, {_md_escape(w)}" for t, w in flagged.items()
+            )
+            + "."
+        )
+        lines.append("")
     foot = [f"Split: `{board.results.split_hash or 'not recorded'}`."]
     if board.bootstrap is not None:
         taus = board.bootstrap.kendall_tau[np.isfinite(board.bootstrap.kendall_tau)]
@@ -481,7 +496,10 @@ def build_leaderboard(
     volumes : VolumeLoader, optional, keyword-only
         With ``split``, enables the projection gallery (needs the ``prediction`` column).
     metadata : dict, optional, keyword-only
-        JSON-serialisable facts recorded under ``metadata`` in ``leaderboard.json``.
+        JSON-serialisable facts recorded under ``metadata`` in ``leaderboard.json``. Its
+        optional ``determinism`` (team -> ``{case_id, identical, reason, ...}``) marks each team
+        whose ``identical`` is false in the Markdown and HTML tables, with a note
+        (:func:`leaderboard.report.nondeterministic_teams`).
     results_path : str or Path, optional, keyword-only
         Where the table was read from, named in messages.
     progress : bool, keyword-only
@@ -498,7 +516,7 @@ def build_leaderboard(
     """
     from rich.console import Console
 
-    from leaderboard.report import render_html
+    from leaderboard.report import nondeterministic_teams, render_html
 
     config = config or RankingConfig()
     if metadata is not None:
@@ -506,6 +524,7 @@ def build_leaderboard(
             json.dumps(metadata, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
+    flagged = nondeterministic_teams(metadata)
     console = Console(stderr=True, quiet=not progress)
     source = str(results_path) if results_path is not None else "results"
     with console.status("validating and ranking"):
@@ -522,7 +541,9 @@ def build_leaderboard(
         html_text = render_html(board, record, split=split, volumes=volumes)
     write_atomic(out / "leaderboard.csv", csv_text)
     write_atomic(out / "leaderboard.json", json_text + "\n")
-    write_atomic(out / "leaderboard.md", _markdown(board))
+    teams = set(board.results.teams)
+    flags = {t: why for t, why in flagged.items() if t in teams}
+    write_atomic(out / "leaderboard.md", _markdown(board, flags))
     write_atomic(out / "index.html", html_text)
     console.print(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
     return board

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.errors import ResultsError
 from leaderboard.mips import error_projection, image_projection
 
-__all__ = ["render_html"]
+__all__ = ["NONDETERMINISTIC_MARK", "nondeterministic_teams", "render_html"]
 
 _CSS = """
 :root { --ink:#111827; --muted:#6b7280; --line:#e5e7eb; --accent:#1d4ed8; }
@@ -45,6 +46,7 @@ td.team, th.team { text-align:left; }
 td.rank { font-weight:700; font-size:16px; }
 tr.tied td.rank::after { content:" ≈"; color:var(--muted); font-weight:400; }
 td.fail { color:#b91c1c; }
+span.nondet { color:#b45309; font-weight:700; margin-left:4px; cursor:help; }
 .scroll { overflow-x:auto; }
 img { max-width:100%; height:auto; display:block; margin:8px 0 14px; }
 .legend span { display:inline-block; padding:2px 8px; border-radius:4px; margin-right:6px;
@@ -56,6 +58,53 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
 
 
 _DASH = "\u2013"  # en dash for ranges and empty cells
+NONDETERMINISTIC_MARK = "\u2020"
+"""The dagger shown beside a team whose submission gave two different masks for one case."""
+
+
+def nondeterministic_teams(metadata: Mapping[str, Any] | None) -> dict[str, str]:
+    """Teams the determinism check flagged, each with why, from ``metadata["determinism"]``.
+
+    Parameters
+    ----------
+    metadata : mapping or None
+        The leaderboard's metadata; its optional ``determinism`` maps a team to the outcome of
+        running one of its cases twice: ``{case_id, identical, differing_voxels, reason}``
+        (``identical`` true, false, or null when nothing was compared).
+
+    Returns
+    -------
+    dict of str to str
+        Team -> ``"case <id>: <reason>"`` for each team whose ``identical`` is false, sorted by
+        team. Empty without ``determinism``.
+
+    Raises
+    ------
+    ValueError
+        ``determinism`` is not a mapping of team names to mappings with ``identical``.
+
+    Examples
+    --------
+    >>> nondeterministic_teams({"determinism": {
+    ...     "b": {"case_id": "c1", "identical": False, "reason": "3 of 8 voxels differ"},
+    ...     "a": {"case_id": "c1", "identical": True, "reason": ""}}})
+    {'b': 'case c1: 3 of 8 voxels differ'}
+    """
+    outcomes = (metadata or {}).get("determinism")
+    if outcomes is None:
+        return {}
+    if not isinstance(outcomes, Mapping) or not all(
+        isinstance(v, Mapping) and "identical" in v for v in outcomes.values()
+    ):
+        raise ValueError(
+            "metadata['determinism'] must map each team to its determinism outcome "
+            f"({{case_id, identical, reason}}); got {outcomes!r}"
+        )
+    return {
+        str(team): f"case {det.get('case_id')}: {det.get('reason') or 'the two masks differ'}"
+        for team, det in sorted(outcomes.items())
+        if det["identical"] is False
+    }
 
 
 def _e(value: Any) -> str:
@@ -80,7 +129,7 @@ def _row_style(group: int) -> str:
     return f' style="background:{colour}"' if colour else ""
 
 
-def _overall_table(board: Any) -> str:
+def _overall_table(board: Any, flagged: Mapping[str, str]) -> str:
     t = board.table
     tracks = list(board.ranking.track_scores)
     boot = board.bootstrap is not None
@@ -93,9 +142,15 @@ def _overall_table(board: Any) -> str:
     failures = [c for c in t.columns if c.startswith("failed_")]
     for r in t.to_dict(orient="records"):
         fails = ", ".join(f"{c[7:]} {r[c]}" for c in failures if r[c])
+        mark = ""
+        if r["team"] in flagged:
+            mark = (
+                f'<span class="nondet" title="not deterministic: {_e(flagged[r["team"]])}">'
+                f"{NONDETERMINISTIC_MARK}</span>"
+            )
         tds = [
             f'<td class="rank">{r["rank"]}</td>',
-            f'<td class="team" title="{_e(r["team"])}">{_e(r["display_name"])}</td>',
+            f'<td class="team" title="{_e(r["team"])}">{_e(r["display_name"])}{mark}</td>',
             f"<td>{_fmt(r['score'])}</td>",
             *[f"<td>{_fmt(r[f'{tr}_rank'])}</td>" for tr in tracks],
         ]
@@ -250,6 +305,21 @@ def render_html(
         nav.append((anchor, title))
         sections.append(f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>')
 
+    flagged = {
+        t: why
+        for t, why in nondeterministic_teams(record.get("metadata")).items()
+        if t in res.display_names
+    }
+    nondet_note = ""
+    if flagged:
+        nondet_note = (
+            f'<p class="note" id="nondeterministic">{NONDETERMINISTIC_MARK} Not deterministic: '
+            "one case, run a second time in a fresh container, gave a different mask ("
+            + "; ".join(
+                f"{_e(res.display_names.get(t, t))}, {_e(why)}" for t, why in flagged.items()
+            )
+            + "). Flagged, not failed: the team is ranked on its first run's masks.</p>"
+        )
     tied_note = ""
     if board.bootstrap is not None:
         tied_note = (
@@ -263,7 +333,8 @@ def render_html(
         f'<p class="note">Profile {_e(cfg.profile)}: {_e(cfg.scheme)}, aggregated per '
         f"{_e(cfg.unit_kind)}. Score = mean of "
         "the track ranks; lower is better. Ties share the lowest rank.</p>"
-        + _overall_table(board)
+        + _overall_table(board, flagged)
+        + nondet_note
         + tied_note,
     )
     for track in board.ranking.track_scores:

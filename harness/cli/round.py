@@ -259,6 +259,8 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
         )
     elif det is not None and det.get("identical"):
         console.print(f"deterministic: case {det['case_id']} gave the same mask twice")
+    elif det is not None:
+        console.print(f"determinism not judged: {det['reason']}", highlight=False)
     if report.previous is not None:
         console.print(f"the earlier check, of another image or model, is kept in {report.previous}")
     if report.estimate is not None:

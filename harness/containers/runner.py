@@ -86,7 +86,7 @@ from harness.split.volume import read_volume
 from leaderboard.files import write_atomic
 from leaderboard.status import STATUS
 
-__all__ = ["RunConfig", "run_submission"]
+__all__ = ["RunConfig", "compare_runs", "run_submission"]
 
 
 @dataclass(frozen=True)
@@ -627,16 +627,61 @@ def _rerun_one(run: _Run, split: Split, records: dict[str, CaseRecord]) -> dict[
             )
     finally:
         shutil.rmtree(work)
-    if verdict.mask is None:
-        return {
-            "case_id": case.case_id,
-            "identical": False,
-            "reason": f"the second run ended {verdict.status}: {verdict.reason}",
-        }
     first = read_volume(run.out_dir / records[case.case_id].prediction).array
-    differing = int(np.count_nonzero(first != verdict.mask))
+    return compare_runs(
+        case.case_id, first, verdict.mask, status=verdict.status, reason=verdict.reason
+    )
+
+
+def compare_runs(
+    case_id: str,
+    first: np.ndarray,
+    second: np.ndarray | None,
+    *,
+    status: str = "ok",
+    reason: str = "",
+) -> dict[str, Any]:
+    """How a second run of a case compares with its recorded run: ``run.json``'s ``determinism``.
+
+    Parameters
+    ----------
+    case_id : str
+    first : (Z, Y, X) ndarray
+        The recorded mask (0/1).
+    second : (Z, Y, X) ndarray or None
+        The second run's mask on the same grid; None when the second run was not ``ok``.
+    status, reason : str, keyword-only
+        The second run's case status and its reason (as in ``cases.jsonl``).
+
+    Returns
+    -------
+    dict
+        ``case_id``; ``status``, the second run's; ``identical``, whether no voxel differs,
+        or None when the second run failed (nothing was compared, so nothing is flagged: a
+        failure of the rerun is never charged to the team); ``differing_voxels``,
+        ``count(first != second)``, when compared; ``reason``, empty when identical.
+
+    Raises
+    ------
+    ValueError
+        The two masks have different shapes.
+    """
+    if second is None:
+        return {
+            "case_id": case_id,
+            "status": status,
+            "identical": None,
+            "reason": f"the second run ended {status}: {reason}; nothing was compared",
+        }
+    if first.shape != second.shape:
+        raise ValueError(
+            f"case {case_id}: the recorded mask has shape {first.shape}, the second run's "
+            f"{second.shape}; both must be on the case's grid."
+        )
+    differing = int(np.count_nonzero(first != second))
     return {
-        "case_id": case.case_id,
+        "case_id": case_id,
+        "status": "ok",
         "identical": differing == 0,
         "differing_voxels": differing,
         "reason": ""

@@ -35,6 +35,17 @@ batch) left on its engine. A batch's records are merged only once the whole batc
 worker holds that engine. A lost scheduler stops the round with :class:`ClusterError` (exit 3).
 Infrastructure failures are never recorded against a team: they stop the round before scoring,
 and the rerun retries them.
+
+Determinism
+-----------
+With ``determinism: true`` the case tasks rerun nothing; once every case is recorded, each
+submission with an ``ok`` case and no determinism result yet gets one more task
+(:func:`run_determinism_task`, one container slot): its first ``ok`` case runs again in a fresh
+attempt folder (same image, model and limits) and the new mask is compared with the ledger's
+(:func:`harness.containers.runner.compare_runs`). The ledger keeps the outcome as ``run.json``'s
+``determinism``, so a rerun of the round does not send it again; a second run that failed is
+kept as such (``identical`` null, never charged to the team), one that failed for
+infrastructure reasons is sent again by the next rerun.
 """
 
 from __future__ import annotations
@@ -78,6 +89,8 @@ __all__ = [
     "BatchResult",
     "BatchTask",
     "CaseTask",
+    "DeterminismResult",
+    "DeterminismTask",
     "GpuPool",
     "Ledger",
     "SubmissionJob",
@@ -90,6 +103,7 @@ __all__ = [
     "run_batch_task",
     "run_case_task",
     "run_containers",
+    "run_determinism_task",
     "save_image_tarball",
     "score_case_task",
     "score_cases",
@@ -199,6 +213,36 @@ class BatchTask:
     def task_root(self) -> Path:
         """The folder of the batch's attempts: its first case's task folder."""
         return self.tasks_dir / self.cases[0].case_id
+
+
+@dataclass(frozen=True)
+class DeterminismTask:
+    """One submission's second run of one recorded ``ok`` case, as sent to a worker.
+
+    ``run`` is the case's container task (``task_root`` its case folder under ``tasks/``);
+    ``reference`` the ledger's saved prediction of the case, which the new mask is compared with.
+    """
+
+    run: CaseTask
+    reference: Path
+
+
+@dataclass(frozen=True)
+class DeterminismResult:
+    """What a determinism task returns: ``run.json``'s ``determinism`` and the run's servers.
+
+    ``determinism`` is :func:`harness.containers.runner.compare_runs`'s record; ``servers`` the
+    runner's entries of an invoke image's second run (numbered from 1).
+    """
+
+    key: str
+    case_id: str
+    determinism: dict[str, Any]
+    servers: tuple[dict[str, Any], ...]
+    attempt_dir: Path
+    worker: str
+    host: str
+    leftovers_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -510,6 +554,47 @@ def run_batch_task(task: BatchTask) -> BatchResult:
     )
 
 
+def run_determinism_task(task: DeterminismTask) -> DeterminismResult:
+    """Run one recorded case of a submission again (on a worker) and compare the two masks.
+
+    The case runs as :func:`run_case_task` runs it (a fresh attempt folder, one job slot, an
+    invoke image's own server); its mask, if the run is ``ok``, is compared with the ledger's
+    ``task.reference`` by :func:`harness.containers.runner.compare_runs`.
+
+    Raises
+    ------
+    EngineError
+        The engine is unreachable or lacks the image (infrastructure).
+    """
+    from harness.containers.runner import compare_runs
+    from harness.split.volume import read_volume
+
+    case = task.run.case
+    summary, attempt, removed = _run_on_worker(task.run, (case,), [task.run.task_root])
+    record = summary.records.get(case.case_id)
+    if record is None:
+        raise ClusterError(f"{attempt}: the runner wrote no record for {case.case_id}.")
+    second = read_volume(attempt / record.prediction).array if record.status == "ok" else None
+    determinism = compare_runs(
+        case.case_id,
+        read_volume(task.reference).array,
+        second,
+        status=record.status,
+        reason=record.reason,
+    )
+    worker, host = _worker_name()
+    return DeterminismResult(
+        key=task.run.key,
+        case_id=case.case_id,
+        determinism=determinism,
+        servers=tuple(summary.servers),
+        attempt_dir=attempt,
+        worker=worker,
+        host=host,
+        leftovers_removed=removed,
+    )
+
+
 def _run_on_worker(
     task: CaseTask | BatchTask, cases: Sequence[Case], earlier: Sequence[Path]
 ) -> tuple[Any, Path, int]:
@@ -538,6 +623,8 @@ def _run_on_worker(
         canary=False,
         progress=False,
         work_dir=None,
+        # The organizer sends the determinism check as a task of its own, once per submission.
+        determinism=False,
     )
     with contextlib.ExitStack() as stack:
         if task.gpus_needed and _WORKER_GPUS is not None:
@@ -801,7 +888,8 @@ class Ledger:
     Only the organizer's process writes it; every write replaces the whole file atomically.
     Reads the runner's format (:func:`harness.containers.records.read_records`), so a folder a
     local runner wrote resumes too. ``run.json`` lists the invoke servers started so far under
-    ``servers`` (as the runner's does), numbered across the round's batches.
+    ``servers`` (as the runner's does), numbered across the round's batches, and the
+    determinism check's outcome under ``determinism`` (as the runner's does).
     """
 
     run_dir: Path
@@ -812,6 +900,7 @@ class Ledger:
     records: dict[str, Any] = field(default_factory=dict)
     servers: list[dict[str, Any]] = field(default_factory=list)
     api_method: str = ""
+    determinism: dict[str, Any] | None = None
 
     @classmethod
     def open(
@@ -866,6 +955,7 @@ class Ledger:
             read_records(run_dir),
             servers=list(previous.get("servers") or []),
             api_method=api_method,
+            determinism=previous.get("determinism"),
         )
         ledger._write_meta()
         return ledger
@@ -878,6 +968,42 @@ class Ledger:
             if c.case_id not in self.records
             or not _charged_or_ok(self.records[c.case_id].status)
         ]
+
+    def determinism_case(self) -> Case | None:
+        """The case to run again for the determinism check, or None when none is needed.
+
+        The first ``ok`` case in split order, unless a result stands: one that compared two
+        masks, or whose second run failed in a way charged to the team. A second run that
+        failed for infrastructure reasons does not stand.
+        """
+        det = self.determinism
+        if det is not None and det.get("case_id") is not None:
+            if _charged_or_ok(str(det.get("status", "ok"))):
+                return None
+        return next(
+            (
+                c
+                for c in self.split.cases
+                if c.case_id in self.records and self.records[c.case_id].status == "ok"
+            ),
+            None,
+        )
+
+    def record_determinism(self, result: DeterminismResult) -> dict[str, Any]:
+        """Keep a determinism task's outcome (and its servers, slot -1) in ``run.json``."""
+        first = len(self.servers)
+        for server in result.servers:
+            self.servers.append(
+                {
+                    **server,
+                    "server": first + int(server["server"]),
+                    "slot": -1,
+                    "worker": result.worker,
+                }
+            )
+        self.determinism = dict(result.determinism)
+        self._write_meta()
+        return self.determinism
 
     def merge(self, result: TaskResult) -> Any:
         """Take a finished task's files and record into the round's folder; return the record.
@@ -935,6 +1061,8 @@ class Ledger:
             "updated_at": _now(),
             "counts": dict(sorted(counts.items())),
         }
+        if self.determinism is not None:
+            meta["determinism"] = self.determinism
         write_atomic(self.run_dir / RUN_NAME, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
@@ -1024,6 +1152,8 @@ def run_containers(
         The round's folder (attempt folders go under ``tasks/``).
     canary : bool, keyword-only
         Per submission, run the first pending case alone first and the rest only if it is ok.
+        With ``run_config.determinism``, once every case is recorded, one more task per
+        submission runs a recorded case again (see the module docstring).
     distributed : bool, keyword-only
         Tasks ask for the round's GPUs as the ``gpus`` resource (workers of ``selma3d worker``
         advertise them); a local cluster's tasks use the configured devices directly.
@@ -1196,7 +1326,110 @@ def run_containers(
             f"{len(lost) + len(infra)} case(s) failed for infrastructure reasons (never charged "
             f"to a team); rerun the same command to retry them:\n{problems}"
         )
+    if run_config.determinism:
+        _check_determinism(
+            jobs,
+            ledgers,
+            split,
+            run_config,
+            client,
+            out_dir=out_dir,
+            resources=resources,
+            gpus=gpus,
+            console=console,
+        )
     return ledgers
+
+
+def _check_determinism(
+    jobs: Sequence[SubmissionJob],
+    ledgers: Mapping[str, Ledger],
+    split: Split,
+    run_config: Any,
+    client: Any,
+    *,
+    out_dir: Path,
+    resources: dict[str, int],
+    gpus: int,
+    console: Console,
+) -> None:
+    """Send one determinism task per submission that needs one; record each as it arrives.
+
+    A task lost with its worker is not recorded (the next rerun sends it again): a flag is not
+    worth stopping the round for.
+    """
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    owner: dict[str, tuple[SubmissionJob, Case]] = {}
+    futures = []
+    for job in jobs:
+        ledger = ledgers[job.key]
+        case = ledger.determinism_case()
+        if case is None:
+            continue
+        team, submission = job.key.split("/", 1)
+        task = DeterminismTask(
+            run=CaseTask(
+                key=job.key,
+                case=case,
+                split_root=split.root,
+                split_hash=split.content_hash,
+                image_ref=job.image_ref,
+                image_digest=job.image_digest,
+                tarball=job.tarball,
+                task_root=out_dir / TASKS_DIR / team / submission / case.case_id,
+                run_config=replace(run_config, model=job.model, determinism=False),
+                gpus_needed=gpus,
+            ),
+            reference=ledger.run_dir / ledger.records[case.case_id].prediction,
+        )
+        future = client.submit(
+            run_determinism_task,
+            task,
+            key=f"determinism-{job.key}-{case.case_id}-{uuid.uuid4().hex[:8]}",
+            resources=resources,
+            retries=_TASK_RETRIES,
+            pure=False,
+        )
+        owner[future.key] = (job, case)
+        futures.append(future)
+        console.print(f"{job.key}: determinism: running case {case.case_id} again")
+    queue = as_completed(futures)
+    try:
+        for future in queue:
+            job, case = owner.pop(future.key)
+            try:
+                result: DeterminismResult = future.result()
+            except KilledWorker as exc:
+                console.print(
+                    f"[yellow]{job.key}: determinism: the second run of {case.case_id} was lost "
+                    f"with its worker ({exc}); a rerun of the round sends it again[/yellow]"
+                )
+                continue
+            except Exception as exc:
+                failure = _cluster_failure(exc, "determinism")
+                if failure is not None:
+                    raise failure from exc
+                raise
+            det = ledgers[job.key].record_determinism(result)
+            _remove_task_folder(result.attempt_dir.parent, console)
+            if det["identical"] is False:
+                console.print(
+                    f"[yellow]{job.key}: not deterministic[/yellow]: case {det['case_id']} run "
+                    f"twice: {det['reason']} (flagged, not failed)",
+                    highlight=False,
+                )
+            elif det["identical"]:
+                console.print(
+                    f"{job.key}: deterministic: case {det['case_id']} gave the same mask twice"
+                )
+            else:
+                console.print(f"{job.key}: determinism not judged: {det['reason']}")
+    except BaseException:
+        if client.status == "running":
+            client.cancel(list(queue.futures))
+        raise
 
 
 def _total_slots(client: Any) -> int:

@@ -249,7 +249,7 @@ class RoundConfig(_Strict):
     determinism: bool = Field(
         False,
         description="Run one case of each submission a second time and compare the two masks; "
-        "a difference is flagged in round.json, never failed.",
+        "a difference is flagged in round.json and the leaderboard, never failed.",
     )
     submission_policy: Literal["last", "best"] = "last"
     metrics: MetricSettings = MetricSettings()

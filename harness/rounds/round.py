@@ -7,7 +7,9 @@
 3. **containers**: run every submission on every case, one Dask task per (team, case) on a local
    cluster or the configured scheduler's workers (:mod:`harness.rounds.cluster`); each result
    is recorded as it arrives, so a rerun continues where an interrupted one stopped, and never
-   mixes two different images in one folder;
+   mixes two different images in one folder; with ``determinism: true`` one more task per
+   submission runs a recorded case again, and a team whose two masks differ is flagged in
+   ``round.json`` and the report (never failed);
 4. **scoring**: evaluate every submission, one task per case sharing the reference-side work
    across teams (a case's scores are kept and reused while its predictions are unchanged);
 5. **selection**: one submission per team (the last, or the best by the round's own ranking);
@@ -118,6 +120,8 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
     RoundResult
         Paths and the results table. Rerunning with the same configuration resumes.
     """
+    from leaderboard.report import nondeterministic_teams
+
     console = console or Console(stderr=True)
     timings: dict[str, float] = {}
     out_dir = config.out_dir
@@ -167,7 +171,8 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         leaderboards=filtered,
     )
     _write_round_json(result, config)
-    _print_summary(chosen, leaderboard_dir, console, timings)
+    flagged = nondeterministic_teams({"determinism": _determinism_by_team(chosen, submissions)})
+    _print_summary(chosen, leaderboard_dir, console, timings, flagged=flagged)
     return result
 
 
@@ -436,6 +441,10 @@ def _publish(
             if s.model is not None and (s.team, s.submission) in picked
         },
     }
+    # Only when the round ran the check, so a round without it writes the same files as before.
+    determinism = _determinism_by_team(chosen, submissions)
+    if determinism:
+        metadata_["determinism"] = determinism
     if board is not None:
         metadata_["leaderboard"] = {"name": board.name, "where": board.where}
     ranking = ranking_config_for(config)
@@ -533,8 +542,20 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
     write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+def _determinism_by_team(
+    chosen: pd.DataFrame, submissions: list[SubmissionRecord]
+) -> dict[str, dict[str, Any]]:
+    """The determinism outcome of each team's selected submission, for those that have one."""
+    picked = set(zip(chosen["team"], chosen["submission"], strict=True))
+    return {
+        s.team: det
+        for s in submissions
+        if (s.team, s.submission) in picked and (det := _determinism_of(s.run_dir)) is not None
+    }
+
+
 def _determinism_of(run_dir: Path) -> dict[str, Any] | None:
-    """The runner's second run of one case (``determinism: true``), from its ``run.json``."""
+    """The second run of one case (``determinism: true``), from the ledger's ``run.json``."""
     from harness.containers.records import read_run
 
     return read_run(run_dir).get("determinism") if run_dir.is_dir() else None
@@ -545,10 +566,18 @@ _SHORT = {"dice": "Dice", "cldice": "clDice", "blob_f1": "F1", "pq": "PQ"}
 
 
 def _print_summary(
-    chosen: pd.DataFrame, leaderboard_dir: Path, console: Console, timings: dict[str, float]
+    chosen: pd.DataFrame,
+    leaderboard_dir: Path,
+    console: Console,
+    timings: dict[str, float],
+    *,
+    flagged: dict[str, str] | None = None,
 ) -> None:
+    """The ranked board on the terminal; ``flagged`` teams (not deterministic) marked, with why."""
+    from leaderboard.report import NONDETERMINISTIC_MARK
     from metrics import METRIC_COLUMNS
 
+    flagged = flagged or {}
     board = pd.read_csv(leaderboard_dir / "leaderboard.csv")
     # The metrics that ranked each track (columns "<track>_<metric>_rank", or
     # "<track>:<structure or category>_<metric>_rank" per unit), shown as means over the track.
@@ -587,7 +616,7 @@ def _print_summary(
         ]
         table.add_row(
             str(row["rank"]),
-            str(row["team"]),
+            str(row["team"]) + (f" {NONDETERMINISTIC_MARK}" if row["team"] in flagged else ""),
             f"{row['score']:.3f}",
             f"{row['rank_ci_low']}-{row['rank_ci_high']}",
             str(row["tied_group"]),
@@ -600,5 +629,11 @@ def _print_summary(
         "Metrics are means over cases. Lower score is better. Teams with the same 'tied' "
         "number cannot be told apart (bootstrap over cases)."
     )
+    if flagged:
+        console.print(
+            f"{NONDETERMINISTIC_MARK} not deterministic (flagged, not failed): "
+            + "; ".join(f"{team}, {why}" for team, why in flagged.items()),
+            highlight=False,
+        )
     total = sum(timings.values())
     console.print(f"report: {leaderboard_dir / 'index.html'}  ({total:.0f} s in all)")

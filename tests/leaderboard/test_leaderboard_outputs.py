@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 import metrics
 from harness.cli import run
@@ -112,3 +113,53 @@ def test_command_line(small_round, tmp_path, capsys):
     )
     assert code == 2
     assert "scheme" in capsys.readouterr().err
+
+
+def test_a_non_deterministic_team_is_marked_and_explained_but_still_ranked(small_round, tmp_path):
+    results = read_results(small_round["csv"])
+    same = {
+        "ada": {"case_id": "spot_000", "identical": True, "differing_voxels": 0, "reason": ""},
+        "bob": {"case_id": "spot_000", "identical": None, "reason": "the second run ended timeout"},
+    }
+    differs = {
+        "case_id": "vessel_000",
+        "identical": False,
+        "differing_voxels": 17,
+        "reason": "17 of 11520 voxels differ between two runs of the same case",
+    }
+    plain, unflagged, flagged = tmp_path / "plain", tmp_path / "unflagged", tmp_path / "flagged"
+    build_leaderboard(results, plain, config=CFG, metadata={"round": "demo"})
+    build_leaderboard(
+        results, unflagged, config=CFG, metadata={"round": "demo", "determinism": same}
+    )
+    build_leaderboard(
+        results,
+        flagged,
+        config=CFG,
+        metadata={"round": "demo", "determinism": {**same, "cy": differs}},
+    )
+    # Only a difference is marked: otherwise the tables are those of a board without the check.
+    for name in ("leaderboard.csv", "leaderboard.md", "index.html"):
+        assert (unflagged / name).read_bytes() == (plain / name).read_bytes(), name
+    assert (flagged / "leaderboard.csv").read_bytes() == (plain / "leaderboard.csv").read_bytes()
+    record = json.loads((flagged / "leaderboard.json").read_text())
+    assert record["metadata"]["determinism"]["cy"] == differs
+    # Flagged, not failed: the same ranks.
+    assert [t["team"] for t in record["teams"]] == small_round["order"]
+
+    md = (flagged / "leaderboard.md").read_text()
+    rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| ")}
+    assert "Team CY \u2020" in rows and "Team ADA" in rows and "Team BOB" in rows
+    assert (
+        "\u2020 Not deterministic (flagged, not failed: ranked on the first run): Team CY, case "
+        "vessel_000: 17 of 11520 voxels differ between two runs of the same case." in md
+    )
+    html = (flagged / "index.html").read_text()
+    row = next(line for line in html.split("<tr") if 'data-team="cy"' in line)
+    assert '<span class="nondet" title="not deterministic: case vessel_000: 17 of 11520' in row
+    assert html.count('class="nondet"') == 1
+    assert 'id="nondeterministic">\u2020 Not deterministic' in html
+    assert "Team CY, case vessel_000: 17 of 11520 voxels differ" in html
+
+    with pytest.raises(ValueError, match="must map each team to its determinism outcome"):
+        build_leaderboard(results, tmp_path / "bad", config=CFG, metadata={"determinism": [1]})

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from docker.errors import APIError
 from docker.models.containers import ContainerCollection
@@ -15,7 +16,7 @@ from harness.assets import asset_dir
 from harness.containers.engine import connect
 from harness.containers.images import build_folder, resolve_image
 from harness.containers.limits import Limits
-from harness.containers.runner import RunConfig, run_submission
+from harness.containers.runner import RunConfig, compare_runs, run_submission
 from harness.errors import ConfigError, SubmissionError
 from harness.split.manifest import load_split, write_manifest
 from tests.conftest import REAL_PATCHES
@@ -49,6 +50,33 @@ def test_limits_list_every_problem():
     assert "expected a size such as 512m" in problems["memory"]
     assert "greater than or equal to 1" in problems["jobs"]
     assert "expected 'all', a count such as 2, or device ids" in problems["gpus"]
+
+
+def test_two_runs_of_a_case_are_compared_voxel_by_voxel():
+    first = np.zeros((2, 3, 4), np.uint8)
+    first[0, 0, :2] = 1
+    second = first.copy()
+    second[0, 0, 0] = 0  # one voxel lost
+    second[1, 2, 3] = 1  # one voxel gained: 2 of 2*3*4 = 24 differ
+    assert compare_runs("c1", first, second) == {
+        "case_id": "c1",
+        "status": "ok",
+        "identical": False,
+        "differing_voxels": 2,
+        "reason": "2 of 24 voxels differ between two runs of the same case",
+    }
+    same = compare_runs("c1", first, first.astype(bool))
+    assert (same["identical"], same["differing_voxels"], same["reason"]) == (True, 0, "")
+    # A second run that failed compares nothing and flags nothing.
+    failed = compare_runs("c1", first, None, status="timeout", reason="ran over 30 s")
+    assert failed == {
+        "case_id": "c1",
+        "status": "timeout",
+        "identical": None,
+        "reason": "the second run ended timeout: ran over 30 s; nothing was compared",
+    }
+    with pytest.raises(ValueError, match=r"shape \(2, 3, 4\).*\(2, 3, 5\)"):
+        compare_runs("c1", first, np.zeros((2, 3, 5), np.uint8))
 
 
 def test_run_json_records_the_configuration_under_its_established_keys():

@@ -33,6 +33,7 @@ from harness.containers.runner import LABEL_OUT_DIR, CaseRecord
 from harness.errors import EngineError, SubmissionError
 from harness.rounds.cluster import (
     BatchResult,
+    DeterminismResult,
     Ledger,
     TaskResult,
     batch_cases,
@@ -203,6 +204,46 @@ def test_a_batch_is_merged_case_by_case_with_its_servers_numbered_on(tmp_path, s
     records = reopened.merge_batch(batch([third], "c1", servers=1))
     assert records[0].server == 3
     assert len(json.loads((run_dir / "run.json").read_text())["servers"]) == 3
+
+
+def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path, split):
+    run_dir = tmp_path / "runs" / "team" / "s00"
+    ledger = open_ledger(run_dir, split)
+    first, second, third = split.case_ids
+    assert ledger.determinism_case() is None  # no ok case to run again
+    ledger.merge(finished(tmp_path, first, "failed", run_id="a1"))
+    ledger.merge(finished(tmp_path, second, "ok", run_id="b1"))
+    assert ledger.determinism_case().case_id == second  # the first ok case
+
+    def outcome(det: dict, servers: tuple = ()) -> DeterminismResult:
+        return DeterminismResult("team/s00", second, det, servers, tmp_path / "x", "w2", "host")
+
+    # A second run lost to the engine does not stand: the next rerun asks again.
+    infra = {"case_id": second, "status": "infrastructure_error", "identical": None, "reason": "x"}
+    ledger.record_determinism(outcome(infra))
+    assert open_ledger(run_dir, split).determinism_case().case_id == second
+    differs = {
+        "case_id": second,
+        "status": "ok",
+        "identical": False,
+        "differing_voxels": 5,
+        "reason": "5 of 13824 voxels differ between two runs of the same case",
+    }
+    server = {"server": 1, "slot": 0, "cases": 1, "startup_s": 1.5, "healthy": True}
+    ledger.record_determinism(outcome(differs, (server,)))
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["determinism"] == differs
+    # The second run's server is listed apart (slot -1), numbered on from the round's.
+    assert meta["servers"] == [{**server, "slot": -1, "worker": "w2"}]
+    reopened = open_ledger(run_dir, split)
+    assert reopened.determinism == differs and reopened.determinism_case() is None
+    # Later cases rewrite run.json and keep the outcome.
+    reopened.merge(finished(tmp_path, third, "ok", run_id="c1"))
+    assert json.loads((run_dir / "run.json").read_text())["determinism"] == differs
+    # A second run that failed in a way charged to the team stands too (and flags nothing).
+    timed_out = {"case_id": second, "status": "timeout", "identical": None, "reason": "y"}
+    reopened.record_determinism(outcome(timed_out))
+    assert open_ledger(run_dir, split).determinism_case() is None
 
 
 def test_a_bad_scheduler_address_is_bad_input(tmp_path, split):
@@ -743,3 +784,86 @@ def test_a_worker_killed_mid_batch_reruns_the_batch_elsewhere_and_records_each_c
     # The killed worker's containers were removed (by label) before its batch ran again.
     assert "leftover container(s)" in " ".join(output.split()), output
     assert task_containers(out) == []
+
+
+@pytest.mark.docker
+def test_a_round_reruns_one_case_per_submission_once_and_flags_a_random_one(tmp_path):
+    from harness.containers.images import build_folder
+
+    quiet = {"log": lambda message: None}
+    build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
+    image = build_folder(
+        MISBEHAVING / "invoke" / "server", "selma3d-test/invoke-server:latest", **quiet
+    )
+    root = real_split(tmp_path / "split", 2)
+    # One image, two models: "steady" thresholds at the median, "dice" draws a random mask.
+    steady = model_tarball(tmp_path / "steady.tar.gz", {})
+    dice = model_tarball(tmp_path / "dice.tar.gz", {"random": True})
+    out = tmp_path / "round"
+    config = tmp_path / "round.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "det",
+                "output": str(out),
+                "phases": {"final": {"split": str(root)}},
+                "phase": "final",
+                "limits": {"timeout_s": 120, "memory": "512m", "cpus": 1, "jobs": 2},
+                "canary": False,
+                "determinism": True,
+                "teams": [
+                    {"name": "steady", "image": image.ref, "model": str(steady)},
+                    {"name": "dice", "image": image.ref, "model": str(dice)},
+                ],
+            }
+        )
+    )
+    code, first = finish(selma3d("round", str(config), start_new_session=True))
+    assert code == 0, first
+    # One second run per submission, sent by the organizer (the case tasks rerun nothing).
+    assert first.count("determinism: running case") == 2, first
+    assert "dice/s00: not deterministic" in first and "steady/s00: deterministic" in first
+
+    case = load_split(root).case_ids[0]  # the first ok case
+    meta = {
+        team: json.loads((out / "runs" / team / "s00" / "run.json").read_text())
+        for team in ("steady", "dice")
+    }
+    steady_det, dice_det = meta["steady"]["determinism"], meta["dice"]["determinism"]
+    assert steady_det == {
+        "case_id": case,
+        "status": "ok",
+        "identical": True,
+        "differing_voxels": 0,
+        "reason": "",
+    }
+    assert dice_det["case_id"] == case and dice_det["identical"] is False
+    # Two independent fair coin flips per voxel of a 96^3 patch differ on about half of them.
+    assert 0.45 * 96**3 < dice_det["differing_voxels"] < 0.55 * 96**3
+    # Two servers for the cases (one per batch), one apart for the second run.
+    for run_json in meta.values():
+        assert [s["slot"] for s in run_json["servers"]] == [0, 0, -1]
+        assert run_json["counts"] == {"ok": 2}
+    round_json = json.loads((out / "round.json").read_text())
+    by_team = {s["team"]: s["determinism"] for s in round_json["submissions"]}
+    assert by_team == {"steady": steady_det, "dice": dice_det}
+    # Flagged, not failed: both ranked on every case.
+    board = pd.read_csv(out / "leaderboard" / "leaderboard.csv")
+    assert sorted(board["team"]) == ["dice", "steady"]
+    assert list(board["cases_completed"]) == [2, 2]
+    html = (out / "leaderboard" / "index.html").read_text()
+    rows = {t: next(r for r in html.split("<tr") if f'data-team="{t}"' in r) for t in by_team}
+    assert 'class="nondet"' in rows["dice"] and 'class="nondet"' not in rows["steady"]
+    assert 'id="nondeterministic"' in html
+    record = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
+    assert record["metadata"]["determinism"] == by_team
+    assert not list((out / "tasks").rglob("*.jsonl"))  # attempt folders removed
+
+    # The same command again: every case and both outcomes recorded, nothing is sent.
+    code, again = finish(selma3d("round", str(config), start_new_session=True))
+    assert code == 0, again
+    assert "determinism: running case" not in again, again
+    for team, before in meta.items():
+        after = json.loads((out / "runs" / team / "s00" / "run.json").read_text())
+        assert after["determinism"] == before["determinism"]
+        assert after["servers"] == before["servers"]

@@ -47,3 +47,23 @@ def test_the_terminal_board_shows_ranks_intervals_and_the_ranked_metrics(tmp_pat
     assert lines["beta"] == ["2", "beta", "2.000", "2-3", "2", "-", "0.250", "1/2", "63.0"]
     assert "…" not in text  # nothing cut at 80 columns
     assert "Dice" not in text.split("─")[0].replace("clDice", "")  # unranked means not shown
+
+
+def test_a_non_deterministic_team_is_marked_on_the_terminal(tmp_path: Path) -> None:
+    (tmp_path / "leaderboard.csv").write_text(BOARD, encoding="utf-8")
+    chosen = pd.DataFrame(
+        {"team": ["alpha-lab-longname", "beta"], "status": ["ok", "ok"], "wall_time_s": [1.0, 2.0]}
+    )
+    console = Console(width=80, record=True)
+    flagged = {"beta": "case c1: 3 of 8 voxels differ between two runs of the same case"}
+    _print_summary(chosen, tmp_path, console, {"score": 1.0}, flagged=flagged)
+    text = console.export_text()
+    rows = [line.split() for line in text.splitlines()]
+    assert [row[1:3] for row in rows if row and row[0] in ("1", "2")] == [
+        ["alpha-lab-longname", "1.000"],
+        ["beta", "\u2020"],
+    ]
+    assert (
+        "\u2020 not deterministic (flagged, not failed): beta, case c1: 3 of 8 voxels differ"
+        in " ".join(text.split())
+    )
