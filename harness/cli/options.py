@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
 
 from harness.containers.limits import Limits
 
-__all__ = ["LIMIT_FLAGS", "limit_option", "limits_from_options"]
+if TYPE_CHECKING:
+    from harness.rounds.config import ClusterSettings
+
+__all__ = ["LIMIT_FLAGS", "limit_option", "limits_from_options", "scheduler_option_value"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,3 +93,20 @@ def limits_from_options(values: Mapping[str, Any], *, base: Limits | None = None
             message = str(err["msg"]).removeprefix("Value error, ")
             lines.append(f"{where}: {message} (got {err.get('input')!r})")
         raise click.UsageError("; ".join(lines)) from exc
+
+
+def scheduler_option_value(address: str, *, flag: str) -> ClusterSettings:
+    """A Dask scheduler address given on the command line, checked as round.yaml's ``cluster``.
+
+    Raises
+    ------
+    click.BadParameter
+        Naming ``flag`` and what was expected (exit code 2).
+    """
+    from harness.rounds.config import ClusterSettings
+
+    try:
+        return ClusterSettings(scheduler=address)
+    except ValidationError as exc:
+        message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise click.BadParameter(message, param_hint=flag) from exc

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from harness.cli.options import limit_option, limits_from_options
+from harness.cli.options import limit_option, limits_from_options, scheduler_option_value
 from harness.errors import ConfigError
 from leaderboard.profiles import PROFILES
 
@@ -48,20 +48,18 @@ def round_command(
 
     Rerunning the same command resumes: finished cases are kept.
     """
-    from harness.rounds.config import ClusterSettings, load_round_config, ranking_config_for
+    from harness.rounds.config import load_round_config, ranking_config_for
     from harness.rounds.round import run_round
 
+    # The option is checked before the file is read: a usage mistake is named as such.
+    settings = None if scheduler is None else scheduler_option_value(scheduler, flag="--scheduler")
     config = load_round_config(config_path)
     if phase is not None:
         config = config.with_phase(phase)
     if profile is not None:
         config = config.model_copy(update={"profile": profile})
         ranking_config_for(config)  # a ranking naming another profile is an error now
-    if scheduler is not None:
-        try:
-            settings = ClusterSettings(scheduler=scheduler)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--scheduler") from exc
+    if settings is not None:
         config = config.model_copy(update={"cluster": settings})
     run_round(config)
 

@@ -25,8 +25,10 @@ def worker_command(scheduler_address: str, slots: int, gpus: str | None, name: s
     container slots and GPUs. It needs the split and the round's folder at the same paths as
     the organizer's machine (a shared file system); see docs/cluster.md.
     """
+    from harness.cli.options import scheduler_option_value
     from harness.rounds.cluster import serve_worker
 
+    scheduler_option_value(scheduler_address, flag="SCHEDULER_ADDRESS")
     serve_worker(scheduler_address, slots=slots, gpus=gpus, name=name)
 
 

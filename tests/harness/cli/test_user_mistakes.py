@@ -137,3 +137,14 @@ def test_configuration_files_that_are_not_utf8_exit_2_naming_the_file(
     assert code == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "not UTF-8 text" in err
+
+
+def test_a_malformed_scheduler_address_exits_2_naming_the_argument(tmp_path, capsys):
+    config = tmp_path / "round.yaml"
+    config.write_text("name: r\n")  # the address is refused before the file is read
+    assert run(["worker", "notanaddress"]) == 2
+    err = capsys.readouterr().err
+    assert "SCHEDULER_ADDRESS" in err and "expected a scheduler address" in err
+    assert run(["round", str(config), "--scheduler", "bad address"]) == 2
+    err = capsys.readouterr().err
+    assert "--scheduler" in err and "got 'bad address'" in err
