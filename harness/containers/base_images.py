@@ -538,13 +538,25 @@ def build_specs(
         Rebuild even when the cached image's hash matches.
     only : tuple of str, keyword-only
         Spec folder names to build (their bases must already exist).
+
+    Raises
+    ------
+    ConfigError
+        ``only`` names a spec that does not exist.
     """
     from harness.containers.engine import connect
 
+    specs = discover_specs(docker_dir)
+    unknown = sorted(set(only) - {spec.name for spec in specs})
+    if unknown:
+        raise ConfigError(
+            f"--only: no image spec named {', '.join(map(repr, unknown))}; the specs are "
+            f"{', '.join(spec.name for spec in specs)}"
+        )
     client = client if client is not None else connect()
     mode = _Mode(from_registry=from_registry, force=force, log=log)
     results = []
-    for spec in discover_specs(docker_dir):
+    for spec in specs:
         if only and spec.name not in only:
             continue
         if spec.debootstrap is not None and from_registry:

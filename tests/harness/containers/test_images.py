@@ -14,6 +14,7 @@ from harness.assets import asset_dir
 from harness.containers.base_images import (
     Debootstrap,
     ImageSpec,
+    build_specs,
     cache_dir,
     discover_specs,
     folder_hash,
@@ -235,3 +236,13 @@ def test_staging_copies_the_folder_and_included_packages_without_caches(tmp_path
         assert (ctx / "fakepkg" / "sub" / "mod.py").read_text() == "Y = 2\n"
     finally:
         shutil.rmtree(ctx)
+
+
+def test_building_an_unknown_spec_is_refused_before_the_engine_is_asked(tmp_path):
+    spec = tmp_path / "python"
+    spec.mkdir()
+    (spec / "Dockerfile").write_text("FROM scratch\n")
+    refused = r"--only: no image spec named 'nothing'; the specs are python"
+    with pytest.raises(ConfigError, match=refused):
+        # No engine is reachable through this client: the refusal must come first.
+        build_specs(tmp_path, only=("nothing",), client=object())
