@@ -93,17 +93,17 @@ def prepare_model(
     path = Path(source).absolute()
     if not os.path.lexists(path):
         raise SubmissionError(
-            f"--model {source}: no such file or folder; expected a .tar, .tar.gz or a folder "
+            f"model {source}: no such file or folder; expected a .tar, .tar.gz or a folder "
             f"to mount read-only at {MODEL_MOUNT}."
         )
     if path.is_symlink():
-        raise SubmissionError(f"--model {source}: is a symbolic link; give the file or folder.")
+        raise SubmissionError(f"model {source}: is a symbolic link; give the file or folder.")
     if path.is_dir():
         digest, size = _folder_digest(path, max_bytes=max_bytes)
         return ModelInfo(str(path), digest, path, size)
     if not (path.is_file() and path.name.lower().endswith(_TAR_SUFFIXES)):
         raise SubmissionError(
-            f"--model {source}: expected a .tar, .tar.gz or .tgz file or a folder, got "
+            f"model {source}: expected a .tar, .tar.gz or .tgz file or a folder, got "
             f"{'a file named ' + path.name if path.is_file() else 'a special file'}."
         )
     digest = _file_digest(path)

@@ -48,7 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.containers.limits import Limits
-from harness.errors import ConfigError, Selma3dError
+from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 from harness.rounds import cluster
 from harness.rounds.config import (
@@ -211,7 +211,10 @@ def _resolve_submissions(
             info = _resolve_one(sub, team, sub_id, config, build_folder, resolve_image)
             model_path = team.model_of(sub)
             # Checked (and a tarball extracted) now, not after hours of other teams' containers.
-            model = prepare_model(model_path) if model_path is not None else None
+            try:
+                model = prepare_model(model_path) if model_path is not None else None
+            except SubmissionError as exc:
+                raise ConfigError(f"{config.source}: team {team.name!r}, model: {exc}") from exc
             console.print(
                 f"{team.name}/{sub_id}: {info.ref} [dim]{info.digest[:19]}[/dim]"
                 + (f" model [dim]{model.sha256[:19]}[/dim]" if model is not None else "")

@@ -148,3 +148,26 @@ def test_a_malformed_scheduler_address_exits_2_naming_the_argument(tmp_path, cap
     assert run(["round", str(config), "--scheduler", "bad address"]) == 2
     err = capsys.readouterr().err
     assert "--scheduler" in err and "got 'bad address'" in err
+
+
+@pytest.mark.docker
+def test_a_round_naming_a_missing_model_exits_2_naming_the_file_and_team(tmp_path, capsys):
+    synthesize_split(tmp_path / "split", cases=1, size=(16, 16, 16), seed=1)
+    config = tmp_path / "round.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "name": "r",
+                "output": str(tmp_path / "out"),
+                "phases": {"final": {"split": str(tmp_path / "split")}},
+                "phase": "final",
+                "teams": [
+                    {"name": "a", "image": "selma3d/python:3.11", "model": "missing/model.tar"}
+                ],
+            }
+        )
+    )
+    assert run(["round", str(config)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{config}: team 'a', model: model {tmp_path / 'missing' / 'model.tar'}" in err
+    assert not list((tmp_path / "out").rglob("cases.jsonl")), "no container ran"
