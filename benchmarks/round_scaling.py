@@ -31,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.containers.images import build_folder
-from harness.containers.runner import RunConfig
+from harness.containers.run_config import RunConfig
 from harness.rounds.cluster import SLOTS, SubmissionJob, run_containers
 from harness.split.manifest import load_split
 from harness.split.synth import synthesize_split

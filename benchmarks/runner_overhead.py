@@ -56,7 +56,8 @@ from harness.containers.contracts import GrandChallengeContract
 from harness.containers.engine import connect
 from harness.containers.images import build_folder
 from harness.containers.limits import Limits
-from harness.containers.runner import RunConfig, run_submission
+from harness.containers.run_config import RunConfig
+from harness.containers.runner import run_submission
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import write_volume
 

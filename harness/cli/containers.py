@@ -113,7 +113,8 @@ def predict(
     from rich.console import Console
     from rich.table import Table
 
-    from harness.containers.runner import RunConfig, run_submission
+    from harness.containers.run_config import RunConfig
+    from harness.containers.runner import run_submission
 
     console = Console()
     limits = limits_from_options(

@@ -181,7 +181,7 @@ class CaseTask:
     image_digest: str
     tarball: Path | None
     task_root: Path
-    run_config: Any  # harness.containers.runner.RunConfig
+    run_config: Any  # harness.containers.run_config.RunConfig
     gpus_needed: int = 0
 
 
@@ -202,7 +202,7 @@ class BatchTask:
     image_digest: str
     tarball: Path | None
     tasks_dir: Path
-    run_config: Any  # harness.containers.runner.RunConfig
+    run_config: Any  # harness.containers.run_config.RunConfig
     gpus_needed: int = 0
 
     def __post_init__(self) -> None:
@@ -1145,7 +1145,7 @@ def run_containers(
     ----------
     jobs : sequence of SubmissionJob
     split : Split
-    run_config : harness.containers.runner.RunConfig
+    run_config : harness.containers.run_config.RunConfig
         The round's limits; each task runs its case(s) with it.
     client : distributed.Client
     out_dir : Path, keyword-only

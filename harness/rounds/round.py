@@ -65,7 +65,7 @@ from leaderboard.build import neutralise_formulas
 from leaderboard.files import atomic_path, write_atomic
 
 if TYPE_CHECKING:
-    from harness.containers.runner import RunConfig
+    from harness.containers.run_config import RunConfig
 
 __all__ = ["RoundResult", "SubmissionRecord", "run_config_for", "run_round"]
 
@@ -266,7 +266,7 @@ def run_config_for(
     determinism: bool = False,
 ) -> RunConfig:
     """The runner's configuration for these limits: one mapping for rounds and checks alike."""
-    from harness.containers.runner import RunConfig
+    from harness.containers.run_config import RunConfig
 
     return RunConfig(
         contract=contract,

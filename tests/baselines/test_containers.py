@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from harness.containers.limits import Limits
-from harness.containers.runner import RunConfig, run_submission
+from harness.containers.run_config import RunConfig
+from harness.containers.runner import run_submission
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import read_volume
 

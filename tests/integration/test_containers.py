@@ -22,7 +22,8 @@ from harness.containers.images import build_folder
 from harness.containers.isolation import LABEL_RUN_ID
 from harness.containers.limits import Limits
 from harness.containers.records import read_records
-from harness.containers.runner import RunConfig, run_submission
+from harness.containers.run_config import RunConfig
+from harness.containers.runner import run_submission
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import read_volume
 from tests.conftest import REAL_PATCHES
