@@ -25,6 +25,7 @@ __all__ = [
     "config_error",
     "load_yaml_mapping",
     "load_yaml_model",
+    "read_config_text",
     "validation_problems",
     "write_atomic",
 ]
@@ -88,6 +89,27 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     return Path(path)
 
 
+def read_config_text(path: str | Path, *, what: str) -> str:
+    """The text of a configuration file, UTF-8 (a byte-order mark, as spreadsheets write, dropped).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, unreadable or not UTF-8, naming ``what`` it is.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such {what} file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: the {what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
+
+
 def load_yaml_mapping(path: str | Path, *, what: str, empty_ok: bool = False) -> dict[str, Any]:
     """Read a YAML file whose top level is a mapping.
 
@@ -105,16 +127,7 @@ def load_yaml_mapping(path: str | Path, *, what: str, empty_ok: bool = False) ->
         The file is missing, unreadable, not UTF-8, not YAML or not a mapping.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such {what} file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: the {what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
+    text = read_config_text(path, what=what)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

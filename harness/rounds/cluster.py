@@ -1124,6 +1124,31 @@ def _cluster_failure(exc: BaseException, stage: str) -> ClusterError | None:
     return None
 
 
+def _task_result(future: Any, stage: str) -> Any:
+    """A finished task's result; the cluster's own failures raise :class:`ClusterError`.
+
+    A task lost with its worker raises ``KilledWorker`` for the caller to handle.
+    """
+    try:
+        return future.result()
+    except Exception as exc:
+        failure = _cluster_failure(exc, stage)
+        if failure is not None:
+            raise failure from exc
+        raise
+
+
+@contextlib.contextmanager
+def _cancel_on_exit(client: Any, queue: Any) -> Iterator[None]:
+    """Cancel the tasks still queued when the caller stops early (an error, Ctrl-C)."""
+    try:
+        yield
+    except BaseException:
+        if client.status == "running":
+            client.cancel(list(queue.futures))
+        raise
+
+
 def run_containers(
     jobs: Sequence[SubmissionJob],
     split: Split,
@@ -1256,21 +1281,16 @@ def run_containers(
     lost: list[str] = []
     t0 = time.perf_counter()
     queue = as_completed(futures)
-    try:
+    with _cancel_on_exit(client, queue):
         for future in queue:
             job, cases = owner.pop(future.key)
             try:
-                result: TaskResult | BatchResult = future.result()
+                result: TaskResult | BatchResult = _task_result(future, "containers")
             except KilledWorker as exc:
                 for case in cases:
                     lost.append(f"{job.key} {case.case_id}: {exc}")
                     console.print(f"[red]{job.key} {case.case_id}: lost ({exc})[/red]")
                 continue
-            except Exception as exc:
-                failure = _cluster_failure(exc, "containers")
-                if failure is not None:
-                    raise failure from exc
-                raise
             ledger = ledgers[job.key]
             if isinstance(result, BatchResult):
                 records = ledger.merge_batch(result)
@@ -1307,10 +1327,6 @@ def run_containers(
                         f"[yellow]{job.key}: the canary case {first.case_id} is "
                         f"{first.status}; its other {len(rest)} case(s) are not run[/yellow]"
                     )
-    except BaseException:
-        if client.status == "running":
-            client.cancel(list(queue.futures))
-        raise
     if per_worker:
         activity = ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items()))
         console.print(f"cases per worker: {activity}")
@@ -1396,22 +1412,17 @@ def _check_determinism(
         futures.append(future)
         console.print(f"{job.key}: determinism: running case {case.case_id} again")
     queue = as_completed(futures)
-    try:
+    with _cancel_on_exit(client, queue):
         for future in queue:
             job, case = owner.pop(future.key)
             try:
-                result: DeterminismResult = future.result()
+                result: DeterminismResult = _task_result(future, "determinism")
             except KilledWorker as exc:
                 console.print(
                     f"[yellow]{job.key}: determinism: the second run of {case.case_id} was lost "
                     f"with its worker ({exc}); a rerun of the round sends it again[/yellow]"
                 )
                 continue
-            except Exception as exc:
-                failure = _cluster_failure(exc, "determinism")
-                if failure is not None:
-                    raise failure from exc
-                raise
             det = ledgers[job.key].record_determinism(result)
             _remove_task_folder(result.attempt_dir.parent, console)
             if det["identical"] is False:
@@ -1426,10 +1437,6 @@ def _check_determinism(
                 )
             else:
                 console.print(f"{job.key}: determinism not judged: {det['reason']}")
-    except BaseException:
-        if client.status == "running":
-            client.cancel(list(queue.futures))
-        raise
 
 
 def _total_slots(client: Any) -> int:
@@ -1552,16 +1559,10 @@ def score_cases(
         futures.append(future)
     console.print(f"{len(frames)} case(s) scored before, {len(futures)} to score")
     queue = as_completed(futures)
-    try:
+    with _cancel_on_exit(client, queue):
         for future in queue:
             case, saved = owner.pop(future.key)
-            try:
-                frame = future.result()
-            except Exception as exc:
-                failure = _cluster_failure(exc, "scoring")
-                if failure is not None:
-                    raise failure from exc
-                raise
+            frame = _task_result(future, "scoring")
             for old in saved.parent.glob("*.parquet") if saved.parent.is_dir() else ():
                 old.unlink()
             with atomic_path(saved) as tmp:
@@ -1569,9 +1570,5 @@ def score_cases(
             frames[case.case_id] = frame
             if on_case is not None:
                 on_case(case.case_id)
-    except BaseException:
-        if client.status == "running":
-            client.cancel(list(queue.futures))
-        raise
     table = pd.concat([frames[c] for c in split.case_ids], ignore_index=True)
     return table.sort_values(["team", "case_id"], kind="stable").reset_index(drop=True)

@@ -38,7 +38,7 @@ from pathlib import Path
 from harness.errors import ConfigError, Selma3dError
 from harness.split.manifest import MANIFEST_NAME, Split, load_split, write_manifest
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
-from leaderboard.files import load_yaml_mapping, write_atomic
+from leaderboard.files import load_yaml_mapping, read_config_text, write_atomic
 from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 from metrics.registry import TRACKS
 
@@ -135,15 +135,7 @@ def load_track_map(path: str | Path) -> dict[str, tuple[str, str]]:
     path = Path(path)
     entries: list[tuple[str, object, object]] = []
     if path.suffix.lower() == ".csv":
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such track map file")
-        try:
-            # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark.
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"{path}: the track map is not UTF-8 text ({exc.reason} at byte {exc.start})"
-            ) from exc
+        text = read_config_text(path, what="track map")
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""))
             if not reader.fieldnames or not {"source", "track"} <= set(reader.fieldnames):
