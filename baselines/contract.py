@@ -105,7 +105,7 @@ def write_mask(path: Path, mask: np.ndarray, header: Any) -> Path:
     """Write a uint8 0/1 mask on the grid of the image ``header`` came from."""
     mask = (np.asarray(mask) > 0).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Its own temporary-then-rename writer, not leaderboard.files.atomic_path: this module runs
+    # Its own temporary-then-rename writer, not common.files.atomic_path: this module runs
     # inside participant containers, which hold the baselines package and nothing else.
     # The writers pick the format from the name: the temporary file keeps the real extension.
     tmp = path.with_name(".tmp-" + path.name)

@@ -1,6 +1,6 @@
 """The harness's exceptions and the exit codes they map to.
 
-The tree is rooted at :class:`leaderboard.errors.Selma3dError` (so the leaderboard, a layer below,
+The tree is rooted at :class:`common.errors.Selma3dError` (so the leaderboard, a layer below,
 raises into the same tree); the harness adds one kind per stage so callers can react differently.
 
 Exit codes of every ``selma3d`` command:
@@ -16,7 +16,7 @@ Exit codes of every ``selma3d`` command:
 
 from __future__ import annotations
 
-from leaderboard.errors import ConfigError, ProblemsError, ResultsError, Selma3dError
+from common.errors import ConfigError, ProblemsError, ResultsError, Selma3dError
 
 __all__ = [
     "EXIT_BAD_INPUT",

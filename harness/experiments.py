@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from baselines.tuning import LabeledCase
-from leaderboard.files import write_atomic
+from common.files import write_atomic
 
 __all__ = [
     "GENERATED",
@@ -60,7 +60,7 @@ GENERATED: dict[str, GeneratedSpec] = {
 
 
 def write_json(path: Path, doc: Any) -> Path:
-    """Write JSON atomically (``leaderboard.files.write_atomic``), keys sorted."""
+    """Write JSON atomically (``common.files.write_atomic``), keys sorted."""
     return write_atomic(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 

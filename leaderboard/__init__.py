@@ -19,13 +19,13 @@ Examples
 [[1, 'a'], [1, 'b']]
 """
 
+from common.errors import ResultsError
+from common.status import STATUSES
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.build import OUTPUT_FILES, Leaderboard, build_leaderboard, compute_leaderboard
 from leaderboard.config import RankingConfig, load_ranking_config
-from leaderboard.errors import ResultsError
 from leaderboard.ranking import holm_adjust, rank_min, ranking_inputs, score
 from leaderboard.results import Results, prepare_results, read_results
-from leaderboard.status import STATUSES
 
 __all__ = [
     "OUTPUT_FILES",

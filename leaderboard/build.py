@@ -1,6 +1,6 @@
 """Build a leaderboard: validate results -> rank -> bootstrap -> write CSV, JSON, Markdown, HTML.
 
-All four files are written atomically (``leaderboard.files.write_atomic``) and depend on the
+All four files are written atomically (``common.files.write_atomic``) and depend on the
 inputs only: no timestamps, sorted JSON keys, PNGs without metadata.
 """
 
@@ -18,23 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import ResultsError
+from common.files import write_atomic
+from common.profiles import get_profile
+from common.status import FAILURES, STATUSES
+from common.tables import neutralise_formulas
 from leaderboard import metric_info
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
-from leaderboard.errors import ResultsError
-from leaderboard.files import write_atomic
-from leaderboard.profiles import get_profile
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
 from leaderboard.results import Results, prepare_results
-from leaderboard.status import FAILURES, STATUSES
 
 __all__ = [
     "OUTPUT_FILES",
     "Leaderboard",
     "build_leaderboard",
     "compute_leaderboard",
-    "neutralise_formulas",
 ]
 
 OUTPUT_FILES: tuple[str, ...] = (
@@ -437,34 +437,6 @@ def _markdown(board: Leaderboard, flagged: dict[str, str]) -> str:
 def _md_escape(text: str) -> str:
     # Markdown renders inline HTML: a team name must stay text (no tags, no entities).
     return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formulas(
-    table: pd.DataFrame, *, columns: tuple[str, ...] | None = None
-) -> pd.DataFrame:
-    """A copy of ``table`` whose text cells a spreadsheet would run as formulas start with ``'``.
-
-    A cell is text that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
-    (OWASP's CSV injection list); numbers are left alone. ``columns`` limits it to those
-    columns (present ones), e.g. the free text a participant's container controls.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"team": ["=HYPERLINK(1)", "ok", "-x"], "score": [-1.0, 2.0, 3.0]})
-    >>> neutralise_formulas(t).values.tolist()
-    [["'=HYPERLINK(1)", -1.0], ['ok', 2.0], ["'-x", 3.0]]
-    """
-    out = table.copy()
-    chosen = out.columns if columns is None else [c for c in columns if c in out.columns]
-    for column in chosen:
-        if not pd.api.types.is_numeric_dtype(out[column]):
-            out[column] = out[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v
-            )
-    return out
 
 
 def build_leaderboard(

@@ -10,10 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.errors import ConfigError
+from common.files import load_yaml_model
+from common.profiles import DEFAULT_PROFILE, PROFILES
 from leaderboard import metric_info
-from leaderboard.errors import ConfigError
-from leaderboard.files import load_yaml_model
-from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
     "AGGREGATIONS",
@@ -101,7 +101,7 @@ class RankingConfig(_Frozen):
     Attributes
     ----------
     profile : str
-        The edition's rules in force (``leaderboard.profiles.PROFILES``; default
+        The edition's rules in force (``common.profiles.PROFILES``; default
         ``"selma3d"``). ``scheme``, ``aggregation`` and ``ranked_metrics`` default to the
         profile's; a field given explicitly overrides it.
     scheme : {"aggregate-then-rank", "rank-then-aggregate", "test-then-rank"}
@@ -240,7 +240,7 @@ def load_ranking_config(path: str | Path, *, profile: str | None = None) -> Rank
     ------
     ConfigError
         Naming the file and every invalid field (``bootstrap.resamples: ...``), in the format
-        of :func:`leaderboard.files.load_yaml_model`.
+        of :func:`common.files.load_yaml_model`.
     """
 
     def with_profile(data: dict[str, Any]) -> dict[str, Any]:

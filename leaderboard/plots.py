@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from leaderboard.status import STATUS_TABLE
+from common.status import STATUS_TABLE
 
 __all__ = [
     "GROUP_COLOURS",
@@ -35,7 +35,7 @@ GROUP_COLOURS: tuple[tuple[str, str], ...] = (
     ("#ffedd5", "#c2410c"),
     ("#cffafe", "#0e7490"),
 )
-# One letter per failure status, printed on the heatmap cells (``leaderboard.status``).
+# One letter per failure status, printed on the heatmap cells (``common.status``).
 STATUS_CODES: dict[str, str] = {s.name: s.mark for s in STATUS_TABLE if s.mark}
 _RC = {
     "font.family": "DejaVu Sans",

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import ResultsError
 from leaderboard import metric_info, plots
 from leaderboard.cases import SplitInfo, VolumeLoader
-from leaderboard.errors import ResultsError
 from leaderboard.mips import error_projection, image_projection
 
 __all__ = ["NONDETERMINISTIC_MARK", "nondeterministic_teams", "render_html"]

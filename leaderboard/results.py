@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.errors import ResultsError
+from common.status import STATUSES
 from leaderboard import metric_info
 from leaderboard.cases import SplitInfo
-from leaderboard.errors import ResultsError
-from leaderboard.status import STATUSES
 
 __all__ = [
     "ID_COLUMNS",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
+from common.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = ["COMMANDS", "data"]
 

@@ -11,9 +11,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from common.profiles import PROFILES
 from harness.cli.options import limit_option, limits_from_options, scheduler_option_value
 from harness.errors import ConfigError
-from leaderboard.profiles import PROFILES
 
 if TYPE_CHECKING:
     from harness.rounds.config import TeamConfig
@@ -141,12 +141,12 @@ def check_command(
     rebuilt image starts a new check and keeps the earlier one beside it.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
+    from common.profiles import DEFAULT_PROFILE
     from harness.containers.limits import Limits
     from harness.predictions.validate import OFFICIAL_GATE
     from harness.rounds.check import run_check, write_json_report, write_junit
     from harness.rounds.config import load_round_config, ranking_config_for
     from harness.split.manifest import load_split
-    from leaderboard.profiles import DEFAULT_PROFILE
 
     base_limits: Limits | None = None
     base_contract, base_expose, allow_root = "grand-challenge", False, False

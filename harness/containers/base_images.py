@@ -47,9 +47,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.files import atomic_path, load_yaml_model, write_atomic
 from harness.assets import asset_dir
 from harness.errors import ConfigError, EngineError, SubmissionError
-from leaderboard.files import atomic_path, load_yaml_model, write_atomic
 
 __all__ = [
     "SPEC_HASH_LABEL",

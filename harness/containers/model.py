@@ -140,7 +140,7 @@ def model_tarball(files: dict[str, Path], dest: str | Path) -> Path:
     import gzip
     import io
 
-    from leaderboard.files import write_atomic
+    from common.files import write_atomic
 
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common.files import write_atomic
+from common.status import STATUSES
 from harness.containers.images import ImageInfo
 from harness.errors import Selma3dError
-from leaderboard.files import write_atomic
-from leaderboard.status import STATUSES
 
 __all__ = [
     "RECORDS_NAME",

@@ -54,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from common.files import write_atomic
+from common.status import STATUS
 from harness.containers.contracts import Contract, StagedCase
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
 from harness.containers.invoke import InvokeServer, Startup
@@ -82,8 +84,6 @@ from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import save_mask
 from harness.split.manifest import Case, Split, load_split
 from harness.split.volume import read_volume
-from leaderboard.files import write_atomic
-from leaderboard.status import STATUS
 
 __all__ = ["compare_runs", "run_submission"]
 

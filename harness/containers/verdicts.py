@@ -53,7 +53,7 @@ class CaseVerdict:
     Attributes
     ----------
     status : str
-        One of :data:`leaderboard.status.STATUSES`.
+        One of :data:`common.status.STATUSES`.
     reason : str
     mask : (Z, Y, X) ndarray of uint8 or None
         The validated, binarized prediction.

@@ -19,7 +19,7 @@ with a warning naming the field). A round may set ``binarize: {threshold: t}`` (
 ``value >= t``) and ``geometry: strict`` (differing spacing, origin or direction is
 ``invalid_output``).
 
-A case ends with exactly one status of ``leaderboard.status.STATUS_TABLE``. This module decides
+A case ends with exactly one status of ``common.status.STATUS_TABLE``. This module decides
 ``ok`` (a mask was made under the binarization rule; warnings, if any, in the record: non-binary
 values, differing geometry) and ``invalid_output``: unreadable; several images where one is
 expected; not 3D; shape different from the input; a voxel type that is not a number; NaN or
@@ -39,6 +39,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.files import atomic_path
 from harness.errors import VolumeError
 from harness.split.volume import (
     Grid,
@@ -48,7 +49,6 @@ from harness.split.volume import (
     volume_format,
     write_volume,
 )
-from leaderboard.files import atomic_path
 
 __all__ = [
     "MAX_BYTES_PER_VOXEL",
@@ -475,7 +475,7 @@ def _header_problem(header: VolumeHeader, grid: Grid) -> str:
 
 
 def save_mask(mask: np.ndarray, grid: Grid, dest: Path) -> Path:
-    """Write a 0/1 mask as uint8 NIfTI on ``grid``, atomically (``leaderboard.files``).
+    """Write a 0/1 mask as uint8 NIfTI on ``grid``, atomically (``common.files``).
 
     Parameters
     ----------

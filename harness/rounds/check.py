@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.files import write_atomic
+from common.profiles import DEFAULT_PROFILE
+from common.status import STATUS, STATUSES
 from harness.errors import Selma3dError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
-from leaderboard.files import write_atomic
-from leaderboard.profiles import DEFAULT_PROFILE
-from leaderboard.status import STATUS, STATUSES
 
 if TYPE_CHECKING:
     from harness.containers.limits import Limits
@@ -51,7 +51,7 @@ OUTPUT_HINTS: dict[str, str] = {
 }
 _LOG_TAIL_LINES = 20
 
-# What to do about each status of leaderboard.status, in the participant's words. ``{...}``
+# What to do about each status of common.status, in the participant's words. ``{...}``
 # fields are filled from the run's limits and the case record.
 _ADVICE: dict[str, str] = {
     "ok": "",
@@ -169,7 +169,7 @@ def advice_for(
     Parameters
     ----------
     status : str
-        The runner's status, one of ``leaderboard.status.STATUSES``.
+        The runner's status, one of ``common.status.STATUSES``.
     reason : str, keyword-only
         The runner's short reason.
     limits : dict, keyword-only
@@ -289,7 +289,7 @@ def run_check(
         Size of the hidden split for the time estimate; default: as many cases as the sample,
         of the sample's mean size.
     profile : str, keyword-only
-        The edition's rules the metrics follow (``leaderboard.profiles``).
+        The edition's rules the metrics follow (``common.profiles``).
     gate : GateOptions, keyword-only
         The round's binarization rule and geometry mode, for the runner and the scores alike;
         an ``ok`` case's ``reason`` carries the gate's warnings (what the rule made of

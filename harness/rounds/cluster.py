@@ -22,7 +22,7 @@ One ledger
 ----------
 The organizer's process is the only writer of the round's record: as each task's result arrives
 its prediction and log are copied into ``runs/<team>/<submission>/`` and the submission's
-``cases.jsonl`` is rewritten atomically (:func:`leaderboard.files.write_atomic`), one record per
+``cases.jsonl`` is rewritten atomically (:func:`common.files.write_atomic`), one record per
 case. A rerun asks the cluster only for cases with no record (or an ``infrastructure_error``
 one), and reuses each case's scores while the predictions and the scoring code are unchanged.
 
@@ -72,13 +72,13 @@ from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 import pandas as pd
 from rich.console import Console
 
+from common.files import atomic_path, write_atomic
+from common.status import STATUS
 from harness.containers.images import is_invoke
 from harness.containers.limits import Limits
 from harness.errors import ClusterError, EngineError, SubmissionError
 from harness.predictions.validate import GateOptions
 from harness.split.manifest import Case, Split
-from leaderboard.files import atomic_path, write_atomic
-from leaderboard.status import STATUS
 
 if TYPE_CHECKING:
     from distributed.client import FutureCancelledError

@@ -46,12 +46,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common.files import config_error, load_yaml_model, validation_problems
+from common.profiles import DEFAULT_PROFILE, PROFILES
 from harness.containers.limits import Limits
 from harness.errors import ConfigError
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
-from leaderboard.files import config_error, load_yaml_model, validation_problems
-from leaderboard.profiles import DEFAULT_PROFILE, PROFILES
 
 __all__ = [
     "ClusterSettings",
@@ -263,7 +263,7 @@ class RoundConfig(_Strict):
     )
     ranking: Path | dict[str, Any] | None = None
     profile: str | None = Field(
-        None, description="The edition's rules (leaderboard.profiles); else the ranking's."
+        None, description="The edition's rules (common.profiles); else the ranking's."
     )
     cluster: ClusterSettings = ClusterSettings()
     teams: tuple[TeamConfig, ...]

@@ -47,6 +47,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from common.files import atomic_path, write_atomic
+from common.tables import neutralise_formulas
 from harness.containers.limits import Limits
 from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
@@ -61,8 +63,6 @@ from harness.rounds.config import (
 )
 from harness.scoring.evaluate import PARTICIPANT_TEXT
 from harness.split.manifest import Split, load_split
-from leaderboard.build import neutralise_formulas
-from leaderboard.files import atomic_path, write_atomic
 
 if TYPE_CHECKING:
     from harness.containers.run_config import RunConfig

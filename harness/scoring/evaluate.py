@@ -35,6 +35,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.files import atomic_path
+from common.profiles import DEFAULT_PROFILE, get_profile
+from common.tables import neutralise_formulas
 from harness.containers.records import RECORDS_NAME, read_case_records
 from harness.errors import SplitError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
@@ -42,9 +45,6 @@ from harness.scoring.allocator import keep_freed_memory
 from harness.split.checks import read_reference
 from harness.split.manifest import Case, Split
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
-from leaderboard.build import neutralise_formulas
-from leaderboard.files import atomic_path
-from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 from metrics import (
     METRIC_COLUMNS,
     METRICS,
@@ -204,7 +204,7 @@ def evaluate_predictions(
     progress : bool, keyword-only
         Show a progress bar (rich) on stderr.
     profile : str, keyword-only
-        The edition's rules (``leaderboard.profiles``): a profile with a structure map decides
+        The edition's rules (``common.profiles``): a profile with a structure map decides
         each case's track (and so its metrics) from its structure; the default keeps the
         manifest's tracks. Recorded in the ``profile`` column.
 
@@ -282,7 +282,7 @@ def profile_cases(split: Split, profile: str) -> tuple[Case, ...]:
     ----------
     split : Split
     profile : str
-        A name in ``leaderboard.profiles.PROFILES``; a profile without a structure map keeps
+        A name in ``common.profiles.PROFILES``; a profile without a structure map keeps
         the manifest's tracks.
 
     Returns
@@ -313,7 +313,7 @@ def profile_cases(split: Split, profile: str) -> tuple[Case, ...]:
 
 
 def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write an evaluation table as CSV atomically (``leaderboard.files.atomic_path``).
+    """Write an evaluation table as CSV atomically (``common.files.atomic_path``).
 
     Rows are sorted by team and case id; metrics that do not apply are empty cells. The
     ``message`` column carries text a participant's container controls (its log's tail): a cell

@@ -35,11 +35,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.files import load_yaml_mapping, read_config_text, write_atomic
+from common.profiles import DEFAULT_PROFILE, get_profile
 from harness.errors import ConfigError, Selma3dError
 from harness.split.manifest import MANIFEST_NAME, Split, load_split, write_manifest
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
-from leaderboard.files import load_yaml_mapping, read_config_text, write_atomic
-from leaderboard.profiles import DEFAULT_PROFILE, get_profile
 from metrics.registry import TRACKS
 
 __all__ = [
@@ -334,7 +334,7 @@ def import_layout(
     absolute : bool, keyword-only
         Always write absolute paths.
     profile : str, keyword-only
-        The edition's rules (``leaderboard.profiles``): a profile with a structure map gives
+        The edition's rules (``common.profiles``): a profile with a structure map gives
         each structure its track (the 2026 one scores microglia as spot-like); the default
         keeps the structure table's tracks.
 

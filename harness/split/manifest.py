@@ -28,9 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.files import atomic_path
 from harness.errors import SplitError
 from harness.split.checks import check_case_volumes
-from leaderboard.files import atomic_path
 from metrics.registry import TRACKS, Track
 
 __all__ = [
@@ -273,7 +273,7 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:
     Returns
     -------
     Path
-        The manifest written (atomically, ``leaderboard.files.atomic_path``).
+        The manifest written (atomically, ``common.files.atomic_path``).
     """
     path = Path(path)
     manifest = path / MANIFEST_NAME if path.suffix != ".csv" else path

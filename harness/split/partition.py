@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import write_atomic
 from harness.errors import ConfigError
 from harness.split.importers import manifest_path
 from harness.split.manifest import Case, Split, load_split, write_manifest
-from leaderboard.files import write_atomic
 
 __all__ = ["allocate_sample", "partition_split"]
 

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
+from common.errors import ResultsError
 from harness.cli import run
 from leaderboard import build_leaderboard
-from leaderboard.errors import ResultsError
 from tests.leaderboard.lb_tables import config, frame, rows
 
 

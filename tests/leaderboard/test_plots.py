@@ -92,6 +92,6 @@ def test_resource_plot_without_runtime_columns_is_none():
 
 
 def test_every_failure_status_has_a_heatmap_letter():
-    from leaderboard.status import FAILURES
+    from common.status import FAILURES
 
     assert set(plots.STATUS_CODES) == set(FAILURES)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import atomic_path, write_atomic
 from harness.errors import ConfigError
 from harness.split.manifest import Split, load_split, write_manifest
 from harness.split.synth.imaging import IMAGING_STYLES, acquire
@@ -37,7 +38,6 @@ from harness.split.synth.shapes import new_scene
 from harness.split.synth.spots import spots
 from harness.split.synth.vessels import blood_vessels, microglia
 from harness.split.volume import Grid, write_volume
-from leaderboard.files import atomic_path, write_atomic
 from metrics.registry import TRACKS
 
 __all__ = [

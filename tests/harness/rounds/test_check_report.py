@@ -3,6 +3,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from common.status import FAILURES
 from harness.rounds.check import (
     CaseOutcome,
     CheckReport,
@@ -12,7 +13,6 @@ from harness.rounds.check import (
     write_json_report,
     write_junit,
 )
-from leaderboard.status import FAILURES
 
 LIMITS = {"timeout_s": 60.0, "memory": "2g"}
 

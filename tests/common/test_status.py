@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from leaderboard.status import FAILURES, STATUS, STATUSES, status_table_markdown
+from common.status import FAILURES, STATUS, STATUSES, status_table_markdown
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "runner.md"
 

@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common.errors import ConfigError
+from common.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from harness.cli import run
 from harness.errors import SplitError
 from harness.scoring.evaluate import evaluate_predictions, profile_cases
@@ -11,9 +13,7 @@ from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import write_volume
 from leaderboard import RankingConfig, ResultsError, build_leaderboard, compute_leaderboard
 from leaderboard.config import load_ranking_config
-from leaderboard.errors import ConfigError
 from leaderboard.metric_info import default_ranked_metrics
-from leaderboard.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 
 # Three teams, two contiguous (vessel) and two isolated (spot) cases. Team b has the best blob
 # F1 and the worst PQ, so the 2026 profile (PQ) and selma3d's own (blob F1) rank it apart.

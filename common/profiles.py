@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from leaderboard.errors import ConfigError
+from common.errors import ConfigError
 
 __all__ = ["DEFAULT_PROFILE", "PROFILES", "Profile", "get_profile"]
 

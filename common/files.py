@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from leaderboard.errors import ConfigError
+from common.errors import ConfigError
 
 __all__ = [
     "atomic_path",

@@ -1,12 +1,12 @@
-"""The one atomic writer and the one YAML-to-model loader (leaderboard.files)."""
+"""The one atomic writer and the one YAML-to-model loader (common.files)."""
 
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from leaderboard.errors import ConfigError
-from leaderboard.files import atomic_path, load_yaml_mapping, load_yaml_model, write_atomic
+from common.errors import ConfigError
+from common.files import atomic_path, load_yaml_mapping, load_yaml_model, write_atomic
 
 
 def _names(folder: Path) -> list[str]:
