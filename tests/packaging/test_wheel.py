@@ -122,6 +122,10 @@ def test_the_archives_carry_the_shipped_folders_and_no_build_cache(installed):
         "harness/_assets/submissions/template-invoke/model/params.json",
         "harness/_assets/submissions/template-invoke/.github/workflows/selma3d-check.yml",
         "harness/_assets/submissions/baseline-unet-invoke/inference.py",
+        "harness/_assets/submissions/template-evaluation/evaluate.py",
+        "harness/_assets/docker/evaluation/Dockerfile",
+        "harness/evaluation/run.py",
+        "leaderboard/container_metrics.py",
         "harness/containers/invoke_relay.py",
     ):
         assert name in in_wheel, name
