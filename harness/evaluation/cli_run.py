@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +35,10 @@ class SideBySide:
 
 
 def record_path(out: Path) -> Path:
-    """Where the run is recorded: ``<out>.container.json`` beside the table."""
+    """Where the run is recorded: ``<out>.container.json`` beside the table.
+
+    The container's whole output goes beside it too, as ``<out>.container.log``.
+    """
     return out.with_name(out.name + ".container.json")
 
 
@@ -72,6 +75,10 @@ def run_for_cli(
         )
         rows = frame.to_dict("records")
         run = evaluate_with_container(prepared, rows, split, work_dir=work / "run", client=client)
+        if run.log_file:
+            kept = out.with_name(out.name + ".container.log")
+            shutil.copyfile(run.log_file, kept)
+            run = replace(run, log_file=str(kept))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     case_of_image = {name: case for case, name in image_names(split).items()}

@@ -45,6 +45,7 @@ from harness.split.manifest import Split
 from leaderboard.container_metrics import compare_container_metrics, metrics_problems
 
 __all__ = [
+    "LOG_NAME",
     "MAX_METRICS_BYTES",
     "STATUSES",
     "EvaluationRun",
@@ -61,6 +62,8 @@ STATUSES = ("ok", "not_run", "failed", "timeout", "oom", "missing_metrics", "inv
 """``ok``: metrics.json read and compared (differences may be flagged); ``not_run``: grand-challenge
 would not evaluate the submission (a job failed); the others: what went wrong with the container."""
 _LOG_BYTES = 1 << 20
+LOG_NAME = "container.log"
+"""The container's output, kept in the run's folder."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class EvaluationRun:
     peak_memory_bytes : int or None
     log_tail : str
         The last lines of the container's output.
+    log_file : str
+        Where its whole output (the last MiB) was written.
     metrics : dict or None
         The parsed ``metrics.json`` when it is valid.
     comparison : dict or None
@@ -100,6 +105,7 @@ class EvaluationRun:
     wall_time_s: float | None = None
     peak_memory_bytes: int | None = None
     log_tail: str = ""
+    log_file: str = ""
     metrics: dict[str, Any] | None = None
     comparison: dict[str, Any] | None = field(default=None)
 
@@ -122,6 +128,7 @@ class EvaluationRun:
             "wall_time_s": self.wall_time_s,
             "peak_memory_bytes": self.peak_memory_bytes,
             "log_tail": self.log_tail,
+            "log_file": self.log_file,
             "metrics": self.metrics,
             "comparison": self.comparison,
         }
@@ -201,12 +208,14 @@ def run_evaluation(
             client, image, input_dir, output_dir, limits=limits, timeout_s=limits.timeout_s,
             labels=labels, log_bytes=_LOG_BYTES, mounts=mounts,
         )
-    tail = log_tail(result.log)
+    log_file = work_dir / LOG_NAME
+    log_file.write_text(result.log, encoding="utf-8")
     base = _replace(
         base,
         wall_time_s=round(result.wall_time_s, 3),
         peak_memory_bytes=result.peak_memory_bytes,
-        log_tail=tail,
+        log_tail=log_tail(result.log),
+        log_file=str(log_file),
     )
     problem = _container_problem(result, limits)
     if problem is not None:

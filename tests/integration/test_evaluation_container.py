@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,10 +58,27 @@ def setting(tmp_path_factory: pytest.TempPathFactory, client):  # type: ignore[n
     plus = root / "plus-dice"
     plus.mkdir()
     source = (TEMPLATE / "evaluate.py").read_text()
-    changed = source.replace('"dice": float(scores["dice"])', '"dice": float(scores["dice"]) + 0.01')
+    exact = '"dice": float(scores["dice"])'
+    changed = source.replace(exact, f"{exact} + 0.01")
     assert changed != source
     (plus / "evaluate.py").write_text(changed)
-    (plus / "Dockerfile").write_text(f"FROM {template.ref}\nCOPY evaluate.py /opt/app/evaluate.py\n")
+    (plus / "Dockerfile").write_text(
+        f"FROM {template.ref}\nCOPY evaluate.py /opt/app/evaluate.py\n"
+    )
+    # The template as an invoke server, as the SELMA3D 2026 evaluator is one.
+    invoke = root / "invoke"
+    invoke.mkdir()
+    (invoke / "server.py").write_text(_INVOKE_SERVER)
+    (invoke / "Dockerfile").write_text(
+        f"FROM {template.ref}\nCOPY server.py /opt/app/server.py\n"
+        "LABEL org.grand-challenge.api-method=invoke\n"
+        'ENTRYPOINT ["python3", "/opt/app/server.py"]\n'
+    )
+    silent = root / "silent"
+    silent.mkdir()
+    (silent / "Dockerfile").write_text(
+        f"FROM {template.ref}\nENTRYPOINT [\"python3\", \"-c\", \"print('done')\"]\n"
+    )
     failing = root / "failing"
     failing.mkdir()
     (failing / "Dockerfile").write_text(
@@ -80,13 +96,15 @@ def setting(tmp_path_factory: pytest.TempPathFactory, client):  # type: ignore[n
     return {
         "root": root, "split": split, "preds": preds, "gt": gt, "dice": dice, "frame": frame,
         "template": template.ref, "plus": plus, "failing": failing, "invalid": invalid,
+        "invoke": invoke, "silent": silent,
     }
 
 
 def _run(setting, image: str, client, name: str):  # type: ignore[no-untyped-def]
     config = EvaluationConfig(image=image, ground_truth=setting["gt"])
     prepared = prepare_evaluation(
-        config, cache_dir=setting["root"] / "cache", client=client, where="test", log=lambda _: None
+        config, cache_dir=setting["root"] / "cache", client=client, where="test",
+        log=lambda _: None,
     )
     rows = setting["frame"].to_dict("records")
     return evaluate_with_container(
@@ -124,6 +142,20 @@ def test_a_container_adding_001_to_every_dice_has_each_difference_named(setting,
     }
     for d in run.differences:
         assert d["container"] - d["selma3d"] == pytest.approx(0.01, abs=1e-9)
+
+
+def test_an_invoke_evaluation_server_is_called_once_and_agrees(setting, client):
+    run = _run(setting, str(setting["invoke"]), client, "invoke")
+    assert run.api_method == "invoke"
+    assert run.status == "ok", run.reason
+    assert run.differences == [] and run.comparison["compared"] == 16
+
+
+def test_a_container_writing_no_metrics_is_missing_metrics(setting, client):
+    run = _run(setting, str(setting["silent"]), client, "silent")
+    assert run.status == "missing_metrics"
+    assert "/output/metrics.json was not written" in run.reason
+    assert "done" in run.log_tail
 
 
 def test_a_failing_container_is_a_status_with_its_log(setting, client):
@@ -169,11 +201,11 @@ def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path)
         "expose_structure": True,
         "teams": [
             {"name": "threshold", "folder": str(THRESHOLD)},
-            {"name": "shifted", "folder": str(setting["root"] / "shifted-team")},
+            {"name": "bright", "folder": str(setting["root"] / "bright-team")},
         ],
         "evaluation": {"image": setting["template"], "ground_truth": str(setting["gt"])},
     }
-    team = setting["root"] / "shifted-team"
+    team = setting["root"] / "bright-team"
     if not team.exists():
         team.mkdir()
         (team / "Dockerfile").write_text(
@@ -181,7 +213,7 @@ def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path)
             "COPY predict.py /opt/predict.py\nUSER app\n"
             'ENTRYPOINT ["python3", "/opt/predict.py"]\n'
         )
-        (team / "predict.py").write_text(_OTSU_FREE_PREDICT)
+        (team / "predict.py").write_text(_BRIGHT_PREDICT)
     path = tmp_path / "round.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
@@ -191,7 +223,7 @@ def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = json.loads((out / "round.json").read_text())
     runs = record["evaluation"]
-    assert set(runs) == {"threshold/0", "shifted/0"} or len(runs) == 2
+    assert set(runs) == {"threshold/s00", "bright/s00"}
     for key, run in runs.items():
         assert run["status"] == "ok", (key, run["reason"])
         assert run["comparison"]["differences"] == [], key
@@ -201,8 +233,8 @@ def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path)
     assert "Evaluation container" in html and "0 difference(s)" in html
 
 
-# A team that writes any voxel above the image's mean: deterministic, every case non-empty.
-_OTSU_FREE_PREDICT = '''
+# A team marking every voxel brighter than the mean plus one standard deviation.
+_BRIGHT_PREDICT = '''
 import glob, json, os, sys
 import SimpleITK as sitk
 src = glob.glob("/input/images/light-sheet-3d-microscopy/*")[0]
@@ -213,4 +245,31 @@ out = sitk.GetImageFromArray(mask)
 out.CopyInformation(img)
 os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
 sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
+'''
+
+
+_INVOKE_SERVER = '''
+import http.server
+import sys
+
+sys.path.insert(0, "/opt/app")
+import evaluate
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def _answer(self, code):
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        self._answer(200 if self.path == "/health" else 404)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        evaluate.main()
+        self._answer(201)
+
+
+http.server.HTTPServer(("0.0.0.0", 4743), Handler).serve_forever()
 '''
