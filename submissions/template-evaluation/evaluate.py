@@ -75,9 +75,8 @@ def read_array(path: Path) -> np.ndarray:
 
 
 def output_image(job: dict) -> Path:
-    folder = INPUT / str(job["pk"]) / "output" / socket_of(find_value(job["outputs"], OUTPUT_SLUG))[
-        "relative_path"
-    ]
+    relative = socket_of(find_value(job["outputs"], OUTPUT_SLUG))["relative_path"]
+    folder = INPUT / str(job["pk"]) / "output" / relative
     images = sorted(p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES))
     if len(images) != 1:
         raise RuntimeError(f"{folder}: expected one image, found {[p.name for p in images]}")
@@ -90,9 +89,13 @@ def score_job(job: dict) -> dict:
     reference = read_array(GROUND_TRUTH / name)
     prediction = read_array(output_image(job))
     if prediction.shape != reference.shape:
-        raise RuntimeError(f"{name}: prediction {prediction.shape} vs ground truth {reference.shape}")
-    track = "vessel" if kind == "con" else "spot"
-    scores = score_prediction(prepare_reference(reference, track=track, options=OPTIONS), prediction)
+        raise RuntimeError(
+            f"{name}: prediction {prediction.shape} vs ground truth {reference.shape}"
+        )
+    prepared = prepare_reference(
+        reference, track="vessel" if kind == "con" else "spot", options=OPTIONS
+    )
+    scores = score_prediction(prepared, prediction)
     result = {"image_name": name, "dice": float(scores["dice"])}
     if kind == "con":
         result["cldice"] = float(scores["cldice"])

@@ -1,4 +1,4 @@
-"""grand-challenge's evaluation contract as staged, the ground truth, and round.yaml's evaluation:."""
+"""grand-challenge's evaluation contract as staged, the ground truth, round.yaml's evaluation:."""
 
 import json
 import os
@@ -73,7 +73,7 @@ def test_the_ground_truth_is_each_label_under_its_image_name(split, tmp_path):
     tarball = write_ground_truth(split, tmp_path / "gt.tar.gz")
     with tarfile.open(tarball) as tar:
         names = sorted(tar.getnames())
-    assert names == ["task1_gt"] + sorted(f"task1_gt/{c.images[0].name}" for c in split.cases)
+    assert names == ["task1_gt", *sorted(f"task1_gt/{c.images[0].name}" for c in split.cases)]
     with pytest.raises(ConfigError, match="already exists"):
         write_ground_truth(split, tarball)
     folder = prepare_ground_truth(tarball, ground_truth_hash(tarball), cache_dir=tmp_path / "c")
