@@ -27,7 +27,8 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
     scores/<case>/              each case's scored rows, reused while its inputs are unchanged
     images/                     ``docker save`` tarballs of the teams' images (distributed rounds)
     results.csv                 one row per (team, submission, case), every submission; the
-                                submission's tags as JSON text in column ``tags``
+                                submission's tags as JSON text in column ``tags``; with
+                                ``evaluation:``, the container's values (``container_dice``...)
     leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html)
     leaderboards/<name>/        the same files for the teams matching the filter <name>
     evaluation/<team>/<sub>/    the evaluation container's staging folder (``evaluation:``)
@@ -159,10 +160,7 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
 
         with _stage("scoring", timings, console):
             results = _score(submissions, split, config, client, console)
-            with atomic_path(out_dir / "results.csv") as tmp:
-                neutralise_formulas(results, columns=PARTICIPANT_TEXT).to_csv(
-                    tmp, index=False, lineterminator="\n"
-                )
+            _write_results(results, out_dir)
 
     evaluations: dict[str, dict[str, Any]] = {}
     if prepared is not None:
@@ -176,6 +174,8 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
                 gate=config.gate,
                 console=console,
             )
+            results = evaluation.with_container_columns(results, evaluations)
+            _write_results(results, out_dir)
 
     with _stage("selection", timings, console):
         chosen = _select(results, config)
@@ -201,6 +201,13 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
     flagged = nondeterministic_teams({"determinism": _determinism_by_team(chosen, submissions)})
     _print_summary(chosen, leaderboard_dir, console, timings, flagged=flagged)
     return result
+
+
+def _write_results(results: pd.DataFrame, out_dir: Path) -> None:
+    with atomic_path(out_dir / "results.csv") as tmp:
+        neutralise_formulas(results, columns=PARTICIPANT_TEXT).to_csv(
+            tmp, index=False, lineterminator="\n"
+        )
 
 
 class _stage:

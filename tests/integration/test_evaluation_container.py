@@ -229,6 +229,15 @@ def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path)
         assert run["comparison"]["differences"] == [], key
         assert run["image_digest"].startswith("sha256:")
         assert run["wall_time_s"] > 0 and run["peak_memory_bytes"] > 0
+    import pandas as pd
+
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 8 and table["container_dice"].notna().all()
+    assert (table["container_dice"] == table["dice"]).all()
+    vessel = table[table["track"] == "vessel"]
+    assert (vessel["container_cldice"] == vessel["cldice"]).all()
+    spot = table[table["track"] == "spot"]
+    assert (spot["container_pq"] == spot["pq"]).all() and spot["container_cldice"].isna().all()
     html = (out / "leaderboard" / "index.html").read_text()
     assert "Evaluation container" in html and "0 difference(s)" in html
 
