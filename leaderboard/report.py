@@ -17,6 +17,7 @@ import numpy as np
 from common.errors import ResultsError
 from leaderboard import metric_info, plots
 from leaderboard.cases import SplitInfo, VolumeLoader
+from leaderboard.container_report import container_section
 from leaderboard.mips import error_projection, image_projection
 
 __all__ = ["NONDETERMINISTIC_MARK", "nondeterministic_teams", "render_html"]
@@ -345,6 +346,9 @@ def render_html(
             f"{int((res.cases['track'] == track).sum())} cases, failed cases at their worst "
             "values.</p>" + _track_table(board, track),
         )
+    container_body = container_section(record.get("metadata"), res.display_names)
+    if container_body is not None:
+        section("evaluation-container", "Evaluation container", container_body)
     if board.bootstrap is not None:
         b = board.bootstrap
         taus = b.kendall_tau[np.isfinite(b.kendall_tau)]

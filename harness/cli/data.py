@@ -102,4 +102,20 @@ def check(split: Path) -> None:
     _summary(load_split(split), f"split {split}")
 
 
+@data.command("ground-truth")
+@click.argument("split", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+def ground_truth(split: Path, out: Path) -> None:
+    """Write SPLIT's labels as a grand-challenge ground truth: OUT (a new folder, or .tar.gz).
+
+    Each mask is task1_gt/<its case's image file name>, the SELMA3D 2026 evaluator's layout; an
+    evaluation container (`selma3d template DIR --example template-evaluation`) finds it there.
+    """
+    from harness.evaluation.contract import ground_truth_hash, write_ground_truth
+    from harness.split.manifest import load_split
+
+    written = write_ground_truth(load_split(split), out)
+    click.echo(f"wrote {written} ({ground_truth_hash(written)})")
+
+
 COMMANDS: list[click.Command] = [data]

@@ -46,6 +46,19 @@ __all__ = ["COMMANDS", "evaluate"]
     type=click.Choice(list(PROFILES)),
     help="The edition's rules: which track (and metrics) each structure gets.",
 )
+@click.option(
+    "--container",
+    default=None,
+    help="An evaluation container (image reference, `docker save` tarball or folder) run on "
+    "the predictions as grand-challenge runs it; its values go beside selma3d's.",
+)
+@click.option(
+    "--ground-truth",
+    "ground_truth",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="With --container: the ground truth tarball or folder it reads.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def evaluate(
     split_path: Path,
@@ -57,12 +70,16 @@ def evaluate(
     iou_threshold: float,
     matching: str,
     profile: str,
+    container: str | None,
+    ground_truth: Path | None,
     no_progress: bool,
 ) -> None:
     """Score predictions against a split; one CSV row per case with a status and the metrics.
 
     Exit status 0 when every case is `ok`, 1 when some case is missing, invalid or failed (the
-    table is written either way), 2 for a bad split or folder.
+    table is written either way), 2 for a bad split or folder. With --container, also 1 when
+    the container failed or one of its values differs from selma3d's (each is named; the run
+    is recorded in <out>.container.json).
     """
     from rich.console import Console
 
@@ -78,6 +95,8 @@ def evaluate(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     _check_out(out)
+    if (container is None) != (ground_truth is None):
+        raise click.UsageError("--container and --ground-truth go together")
     split = load_split(split_path, check_volumes=False)
     name = team or predictions_dir.resolve().name
     frame = evaluate_predictions(
@@ -88,6 +107,13 @@ def evaluate(
         progress=not no_progress,
         profile=profile,
     )
+    side_by_side = None
+    if container is not None and ground_truth is not None:
+        from harness.evaluation.cli_run import run_for_cli
+
+        frame, side_by_side = run_for_cli(
+            frame, split, container=container, ground_truth=ground_truth, out=out
+        )
     write_results(frame, out)
 
     console = Console()
@@ -108,7 +134,10 @@ def evaluate(
         console.print(f"  [yellow]ignored[/yellow] {extra}: matches no case of the split",
                       highlight=False)
     console.print(f"wrote {out}")
-    if (frame["status"] != "ok").any():
+    if side_by_side is not None:
+        for line in side_by_side.lines:
+            console.print(line, highlight=False, markup=False)
+    if (frame["status"] != "ok").any() or (side_by_side is not None and not side_by_side.agrees):
         # sys.exit, not click's Exit: the entry point runs click with standalone_mode=False,
         # where click returns an Exit's code instead of exiting with it.
         sys.exit(EXIT_FAILED)

@@ -32,6 +32,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,8 @@ class InvokeServer:
         Bytes of the server's output kept per case.
     model_dir : Path, keyword-only, optional
         Mounted read-only at ``/opt/ml/model``.
+    mounts : mapping of Path to str, keyword-only, optional
+        More host folders mounted read-only (an evaluation container's ground truth).
     """
 
     def __init__(
@@ -216,6 +219,7 @@ class InvokeServer:
         labels: dict[str, str],
         log_bytes: int,
         model_dir: Path | None = None,
+        mounts: Mapping[Path, str] | None = None,
     ) -> None:
         self.client = client
         self.image = image
@@ -224,6 +228,7 @@ class InvokeServer:
         self.labels = labels
         self.log_bytes = log_bytes
         self.model_dir = model_dir
+        self.mounts = dict(mounts or {})
         self.container: Any = None
         self.relay: Any = None
         self.watcher: Watcher | None = None
@@ -267,6 +272,7 @@ class InvokeServer:
                 limits=self.limits,
                 labels=labels,
                 model_dir=self.model_dir,
+                mounts=self.mounts,
             )
         )
         self.watcher = Watcher(

@@ -13,6 +13,7 @@ import contextlib
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,7 @@ def container_options(
     limits: Limits,
     labels: dict[str, str],
     model_dir: Path | None = None,
+    mounts: Mapping[Path, str] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of ``containers.create`` for a participant's container.
 
@@ -226,6 +228,9 @@ def container_options(
     labels : dict, keyword-only
     model_dir : Path, keyword-only, optional
         Mounted read-only at ``/opt/ml/model``.
+    mounts : mapping of Path to str, keyword-only, optional
+        More host folders, each mounted read-only at the given path (an evaluation container's
+        ground truth).
     """
     from docker.types import DeviceRequest, Ulimit
 
@@ -250,6 +255,9 @@ def container_options(
     if model_dir is not None:
         # The weights shipped beside the image, as grand-challenge mounts them: read-only.
         volumes[str(model_dir)] = {"bind": MODEL_MOUNT, "mode": "ro"}
+    for host, bind in (mounts or {}).items():
+        # The organizer's own data, read-only like every input.
+        volumes[str(host)] = {"bind": bind, "mode": "ro"}
     return dict(
         image=image.digest,  # the exact image checked at start, even if its tag moves meanwhile
         detach=True,
@@ -307,6 +315,7 @@ def run_container(
     labels: dict[str, str],
     log_bytes: int,
     model_dir: Path | None = None,
+    mounts: Mapping[Path, str] | None = None,
 ) -> ContainerResult:
     """Run ``image`` once on a staged ``input_dir``, writing into ``output_dir``, and remove it.
 
@@ -327,6 +336,8 @@ def run_container(
         Bytes of output kept (the tail).
     model_dir : Path, keyword-only, optional
         The model folder, mounted read-only at ``/opt/ml/model``.
+    mounts : mapping of Path to str, keyword-only, optional
+        More host folders mounted read-only (:func:`container_options`).
 
     Raises
     ------
@@ -340,7 +351,13 @@ def run_container(
     mem = limits.memory_bytes
     container = client.containers.create(
         **container_options(
-            image, input_dir, output_dir, limits=limits, labels=labels, model_dir=model_dir
+            image,
+            input_dir,
+            output_dir,
+            limits=limits,
+            labels=labels,
+            model_dir=model_dir,
+            mounts=mounts,
         )
     )
     watcher = Watcher(

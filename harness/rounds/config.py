@@ -34,6 +34,9 @@ Example
           - {image: team-a/seg:v1, phase: preliminary, tags: {ssl: false}}  # overrides the team's
           - {folder: submissions/team-a, phase: final, model: uploads/team-a-v2.tar.gz}
       - {name: team-b, tarball: uploads/team-b.tar, tags: {ssl: false}}   # one submission
+    evaluation:                        # the organizers' evaluation container, beside selma3d's
+      image: evaluation/               # scores: a reference, a `docker save` tarball or a folder
+      ground_truth: ground-truth.tar.gz  # a tarball or a folder (harness.evaluation)
     leaderboards:                      # besides the full one: leaderboards/<name>/
       - {name: no-ssl, where: {ssl: false}}
 """
@@ -50,6 +53,7 @@ from common.files import config_error, load_yaml_model, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
 from harness.containers.limits import Limits
 from harness.errors import ConfigError
+from harness.evaluation.config import EvaluationConfig
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
 
@@ -267,6 +271,11 @@ class RoundConfig(_Strict):
     )
     cluster: ClusterSettings = ClusterSettings()
     teams: tuple[TeamConfig, ...]
+    evaluation: EvaluationConfig | None = Field(
+        None,
+        description="The organizers' evaluation container, run on every submission as "
+        "grand-challenge runs it, beside selma3d's scores (harness.evaluation).",
+    )
     leaderboards: tuple[LeaderboardFilter, ...] = Field(
         (), description="Leaderboards of the teams matching a tag filter, besides the full one."
     )
@@ -358,6 +367,11 @@ def load_round_config(path: str | Path) -> RoundConfig:
         extra_problems=_cross_problems,
     )
     config = _resolve_paths(config, path.parent.resolve())
+    if config.evaluation is not None:
+        evaluation, problems = config.evaluation.resolved(path.parent.resolve())
+        if problems:
+            raise config_error(path, problems, what=_WHAT)
+        config = config.model_copy(update={"evaluation": evaluation})
     # The ranking section is checked now rather than after hours of containers.
     ranking_config_for(config)
     return config

@@ -13,6 +13,9 @@
 4. **scoring**: evaluate every submission, one task per case sharing the reference-side work
    across teams (a case's scores are kept and reused while its predictions are unchanged);
 5. **selection**: one submission per team (the last, or the best by the round's own ranking);
+5b. **evaluation** (with ``evaluation:``): run the organizers' evaluation container on every
+   submission as grand-challenge does and compare its ``metrics.json`` with selma3d's scores
+   (:mod:`harness.rounds.evaluation`);
 6. **leaderboard**: rank the teams and write the report, then one per tag filter
    (``leaderboards:``) of the teams whose selected submission carries those tags;
 7. **record**: ``round.json`` with everything needed to reproduce the round.
@@ -24,9 +27,11 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
     scores/<case>/              each case's scored rows, reused while its inputs are unchanged
     images/                     ``docker save`` tarballs of the teams' images (distributed rounds)
     results.csv                 one row per (team, submission, case), every submission; the
-                                submission's tags as JSON text in column ``tags``
+                                submission's tags as JSON text in column ``tags``; with
+                                ``evaluation:``, the container's values (``container_dice``...)
     leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html)
     leaderboards/<name>/        the same files for the teams matching the filter <name>
+    evaluation/<team>/<sub>/    the evaluation container's staging folder (``evaluation:``)
     round.json                  configuration, split hash, image digests, versions, timings
 """
 
@@ -52,7 +57,7 @@ from common.tables import neutralise_formulas
 from harness.containers.limits import Limits
 from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
-from harness.rounds import cluster
+from harness.rounds import cluster, evaluation
 from harness.rounds.config import (
     LeaderboardFilter,
     RoundConfig,
@@ -98,6 +103,8 @@ class RoundResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     leaderboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per tag filter: its ``where``, the teams it ranks and its folder (None if no team)."""
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per ``team/submission``: the evaluation container's run (``evaluation:``)."""
 
     @property
     def report(self) -> Path:
@@ -139,6 +146,11 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
     scheduler = config.cluster.scheduler
     with _stage("images", timings, console):
         submissions = _resolve_submissions(config, out_dir, console)
+        prepared = None
+        if config.evaluation is not None:
+            prepared = evaluation.prepare_round_evaluation(
+                config.evaluation, out_dir=out_dir, source=config.source, console=console
+            )
         # Workers elsewhere may lack an image: they load the round's own copy.
         tarballs = _save_tarballs(submissions, out_dir, console) if scheduler else {}
 
@@ -148,18 +160,32 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
 
         with _stage("scoring", timings, console):
             results = _score(submissions, split, config, client, console)
-            with atomic_path(out_dir / "results.csv") as tmp:
-                neutralise_formulas(results, columns=PARTICIPANT_TEXT).to_csv(
-                    tmp, index=False, lineterminator="\n"
-                )
+            _write_results(results, out_dir)
+
+    evaluations: dict[str, dict[str, Any]] = {}
+    if prepared is not None:
+        with _stage("evaluation", timings, console):
+            evaluations = evaluation.run_round_evaluations(
+                prepared,
+                [(s.team, s.submission) for s in submissions],
+                results,
+                split,
+                out_dir=out_dir,
+                gate=config.gate,
+                console=console,
+            )
+            results = evaluation.with_container_columns(results, evaluations)
+            _write_results(results, out_dir)
 
     with _stage("selection", timings, console):
         chosen = _select(results, config)
 
     with _stage("leaderboard", timings, console):
         leaderboard_dir = out_dir / "leaderboard"
-        _publish(chosen, leaderboard_dir, split, config, submissions)
-        filtered = _publish_filtered(chosen, out_dir, split, config, submissions, console)
+        _publish(chosen, leaderboard_dir, split, config, submissions, evaluations=evaluations)
+        filtered = _publish_filtered(
+            chosen, out_dir, split, config, submissions, console, evaluations=evaluations
+        )
 
     result = RoundResult(
         out_dir=out_dir,
@@ -169,11 +195,19 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         leaderboard_dir=leaderboard_dir,
         timings_s=timings,
         leaderboards=filtered,
+        evaluations=evaluations,
     )
     _write_round_json(result, config)
     flagged = nondeterministic_teams({"determinism": _determinism_by_team(chosen, submissions)})
     _print_summary(chosen, leaderboard_dir, console, timings, flagged=flagged)
     return result
+
+
+def _write_results(results: pd.DataFrame, out_dir: Path) -> None:
+    with atomic_path(out_dir / "results.csv") as tmp:
+        neutralise_formulas(results, columns=PARTICIPANT_TEXT).to_csv(
+            tmp, index=False, lineterminator="\n"
+        )
 
 
 class _stage:
@@ -426,9 +460,11 @@ def _publish(
     submissions: list[SubmissionRecord],
     *,
     board: LeaderboardFilter | None = None,
+    evaluations: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     from harness.scoring.volumes import SplitVolumes
     from leaderboard import build_leaderboard
+    from leaderboard.container_report import METADATA_KEY
 
     teams = {t.name: t for t in config.teams}
     picked = set(zip(chosen["team"], chosen["submission"], strict=True))
@@ -448,6 +484,10 @@ def _publish(
     determinism = _determinism_by_team(chosen, submissions)
     if determinism:
         metadata_["determinism"] = determinism
+    if evaluations:
+        metadata_[METADATA_KEY] = {
+            t: evaluations[f"{t}/{s}"] for t, s in sorted(picked) if f"{t}/{s}" in evaluations
+        }
     if board is not None:
         metadata_["leaderboard"] = {"name": board.name, "where": board.where}
     ranking = ranking_config_for(config)
@@ -472,6 +512,8 @@ def _publish_filtered(
     config: RoundConfig,
     submissions: list[SubmissionRecord],
     console: Console,
+    *,
+    evaluations: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """One leaderboard per tag filter, in ``leaderboards/<name>/``, of the matching teams.
 
@@ -489,7 +531,13 @@ def _publish_filtered(
         folder: str | None = f"leaderboards/{board.name}/"
         if teams:
             _publish(
-                rows, out_dir / "leaderboards" / board.name, split, config, submissions, board=board
+                rows,
+                out_dir / "leaderboards" / board.name,
+                split,
+                config,
+                submissions,
+                board=board,
+                evaluations=evaluations,
             )
             console.print(f"leaderboard {board.name} ({board.where}): {', '.join(teams)}")
         else:
@@ -542,6 +590,8 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
         },
         "leaderboards": result.leaderboards,
     }
+    if result.evaluations:
+        record["evaluation"] = result.evaluations
     write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 

@@ -40,6 +40,7 @@ def test_the_shipped_examples_are_the_submission_folders():
         "baseline-unet",
         "baseline-unet-invoke",
         "template",
+        "template-evaluation",
         "template-invoke",
     ]
 
@@ -139,3 +140,10 @@ def test_template_names_the_shipped_examples_for_an_unknown_one(tmp_path, capsys
     message = capsys.readouterr().err.replace("\n", " ")
     assert "baseline-unet, baseline-unet-invoke, template" in message
     assert not (tmp_path / "x").exists()
+
+
+def test_template_writes_the_evaluation_container(tmp_path):
+    dest = tmp_path / "evaluation"
+    assert run(["template", str(dest), "--example", "template-evaluation"]) == EXIT_OK
+    assert sorted(p.name for p in dest.iterdir()) == ["Dockerfile", "README.md", "evaluate.py"]
+    assert "FROM selma3d/evaluation:" in (dest / "Dockerfile").read_text()

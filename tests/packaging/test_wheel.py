@@ -122,6 +122,10 @@ def test_the_archives_carry_the_shipped_folders_and_no_build_cache(installed):
         "harness/_assets/submissions/template-invoke/model/params.json",
         "harness/_assets/submissions/template-invoke/.github/workflows/selma3d-check.yml",
         "harness/_assets/submissions/baseline-unet-invoke/inference.py",
+        "harness/_assets/submissions/template-evaluation/evaluate.py",
+        "harness/_assets/docker/evaluation/Dockerfile",
+        "harness/evaluation/run.py",
+        "leaderboard/container_metrics.py",
         "harness/containers/invoke_relay.py",
     ):
         assert name in in_wheel, name
@@ -154,7 +158,7 @@ def test_images_build_finds_the_base_images_cached(installed):
     # The specs shipped in the wheel hash like the checkout's: nothing to build after `make images`.
     summary = re.search(r"images: (\d+) built, (\d+) cached", proc.stdout)
     assert summary and summary.group(1) == "0", f"run `make images` first:\n{proc.stdout}"
-    assert int(summary.group(2)) == 4
+    assert int(summary.group(2)) == 5  # rootfs, python, baselines, baselines-torch, evaluation
     assert "selma3d/python:3.11: cached" in proc.stdout
 
 

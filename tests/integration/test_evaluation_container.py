@@ -1,0 +1,284 @@
+"""The organizers' evaluation container, run as grand-challenge runs it, beside selma3d's scores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from harness.assets import asset_dir
+from harness.containers.base_images import build_specs
+from harness.containers.engine import connect
+from harness.containers.images import build_folder
+from harness.evaluation import EvaluationConfig, prepare_evaluation, write_ground_truth
+from harness.evaluation.run import evaluate_with_container
+from harness.scoring.evaluate import evaluate_predictions
+from harness.split.synth import synthesize_split
+from harness.split.volume import read_volume, write_volume
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+TEMPLATE = asset_dir("submissions") / "template-evaluation"
+THRESHOLD = asset_dir("submissions") / "baseline-threshold"
+TAG = "selma3d-test-evaluation"
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Independent of the metrics package: 2|A and B| / (|A| + |B|), 1 for two empty masks."""
+    a, b = a > 0, b > 0
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+@pytest.fixture(scope="module")
+def client():  # type: ignore[no-untyped-def]
+    return connect()
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory: pytest.TempPathFactory, client):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("evaluation")
+    split = synthesize_split(root / "split", cases=4, size=(32, 32, 32), seed=5)
+    preds = root / "preds"
+    preds.mkdir()
+    dice = {}
+    for case in split.cases:
+        label = read_volume(case.label)
+        shifted = np.roll(label.array, 1, axis=2).astype(np.uint8)
+        write_volume(preds / f"{case.case_id}.nii.gz", shifted, label.grid)
+        dice[case.case_id] = _dice(shifted, label.array)
+    gt = write_ground_truth(split, root / "ground-truth.tar.gz")
+    build_specs(only=("evaluation",), client=client, log=lambda _: None)
+    template = build_folder(TEMPLATE, f"{TAG}/template:1", client=client, log=lambda _: None)
+    # The same container with one metric computed differently: 0.01 added to every Dice.
+    plus = root / "plus-dice"
+    plus.mkdir()
+    source = (TEMPLATE / "evaluate.py").read_text()
+    exact = '"dice": float(scores["dice"])'
+    changed = source.replace(exact, f"{exact} + 0.01")
+    assert changed != source
+    (plus / "evaluate.py").write_text(changed)
+    (plus / "Dockerfile").write_text(
+        f"FROM {template.ref}\nCOPY evaluate.py /opt/app/evaluate.py\n"
+    )
+    # The template as an invoke server, as the SELMA3D 2026 evaluator is one.
+    invoke = root / "invoke"
+    invoke.mkdir()
+    (invoke / "server.py").write_text(_INVOKE_SERVER)
+    (invoke / "Dockerfile").write_text(
+        f"FROM {template.ref}\nCOPY server.py /opt/app/server.py\n"
+        "LABEL org.grand-challenge.api-method=invoke\n"
+        'ENTRYPOINT ["python3", "/opt/app/server.py"]\n'
+    )
+    silent = root / "silent"
+    silent.mkdir()
+    (silent / "Dockerfile").write_text(
+        f"FROM {template.ref}\nENTRYPOINT [\"python3\", \"-c\", \"print('done')\"]\n"
+    )
+    failing = root / "failing"
+    failing.mkdir()
+    (failing / "Dockerfile").write_text(
+        f"FROM {template.ref}\nENTRYPOINT [\"python3\", \"-c\", "
+        "\"import sys; print('ground truth not found'); sys.exit(3)\"]\n"
+    )
+    invalid = root / "invalid"
+    invalid.mkdir()
+    (invalid / "Dockerfile").write_text(
+        f"FROM {template.ref}\nENTRYPOINT [\"python3\", \"-c\", \"import json; "
+        "open('/output/metrics.json', 'w').write(json.dumps({'aggregates': "
+        "{'con_dice_mean': 'high'}}))\"]\n"
+    )
+    frame = evaluate_predictions(split, {"team": preds}, progress=False)
+    return {
+        "root": root, "split": split, "preds": preds, "gt": gt, "dice": dice, "frame": frame,
+        "template": template.ref, "plus": plus, "failing": failing, "invalid": invalid,
+        "invoke": invoke, "silent": silent,
+    }
+
+
+def _run(setting, image: str, client, name: str):  # type: ignore[no-untyped-def]
+    config = EvaluationConfig(image=image, ground_truth=setting["gt"])
+    prepared = prepare_evaluation(
+        config, cache_dir=setting["root"] / "cache", client=client, where="test",
+        log=lambda _: None,
+    )
+    rows = setting["frame"].to_dict("records")
+    return evaluate_with_container(
+        prepared, rows, setting["split"], work_dir=setting["root"] / name, client=client
+    )
+
+
+def test_the_template_container_agrees_with_selma3d_on_every_value(setting, client):
+    run = _run(setting, setting["template"], client, "template")
+    assert run.status == "ok", run.reason
+    assert run.differences == []
+    # 8 aggregates (mean, std of Dice, clDice, PQ per category) and 2 values per case.
+    assert run.comparison["compared"] == 8 + 2 * 4
+    assert run.image_digest.startswith("sha256:") and run.ground_truth_sha256.startswith("sha256:")
+    assert run.wall_time_s is not None and run.peak_memory_bytes
+    by_name = {r["image_name"]: r for r in run.metrics["results"]}
+    for case in setting["split"].cases:
+        assert by_name[f"{case.case_id}.nii.gz"]["dice"] == pytest.approx(
+            setting["dice"][case.case_id], abs=1e-12
+        )
+    vessel = [setting["dice"][c] for c in ("vessel_000", "vessel_001")]
+    assert run.metrics["aggregates"]["con_dice_mean"] == pytest.approx(np.mean(vessel), abs=1e-12)
+    assert run.metrics["aggregates"]["con_dice_std"] == pytest.approx(
+        np.std(vessel, ddof=1), abs=1e-12
+    )
+
+
+def test_a_container_adding_001_to_every_dice_has_each_difference_named(setting, client):
+    run = _run(setting, str(setting["plus"]), client, "plus")
+    assert run.status == "ok", run.reason
+    named = {(d["metric"], d["case"]) for d in run.differences}
+    assert named == {
+        ("con_dice_mean", "all"), ("iso_dice_mean", "all"),
+        *(("dice", c.case_id) for c in setting["split"].cases),
+    }
+    for d in run.differences:
+        assert d["container"] - d["selma3d"] == pytest.approx(0.01, abs=1e-9)
+
+
+def test_an_invoke_evaluation_server_is_called_once_and_agrees(setting, client):
+    run = _run(setting, str(setting["invoke"]), client, "invoke")
+    assert run.api_method == "invoke"
+    assert run.status == "ok", run.reason
+    assert run.differences == [] and run.comparison["compared"] == 16
+
+
+def test_a_container_writing_no_metrics_is_missing_metrics(setting, client):
+    run = _run(setting, str(setting["silent"]), client, "silent")
+    assert run.status == "missing_metrics"
+    assert "/output/metrics.json was not written" in run.reason
+    assert "done" in run.log_tail
+
+
+def test_a_failing_container_is_a_status_with_its_log(setting, client):
+    run = _run(setting, str(setting["failing"]), client, "failing")
+    assert run.status == "failed"
+    assert "code 3" in run.reason and "ground truth not found" in run.reason
+    assert run.comparison is None
+
+
+def test_a_non_numeric_metric_is_invalid_metrics_naming_the_key(setting, client):
+    run = _run(setting, str(setting["invalid"]), client, "invalid")
+    assert run.status == "invalid_metrics"
+    assert "aggregates.con_dice_mean is 'high', not a number" in run.reason
+
+
+def test_evaluate_command_puts_the_container_values_beside_its_own(setting):
+    out = setting["root"] / "scores.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "evaluate", "--split", str(setting["split"].root),
+         "--predictions", str(setting["preds"]), "--out", str(out), "--no-progress",
+         "--container", setting["template"], "--ground-truth", str(setting["gt"])],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no difference beyond 1e-09" in proc.stdout
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert (table["container_dice"] == table["dice"]).all()
+    record = json.loads((out.parent / "scores.csv.container.json").read_text())
+    assert record["status"] == "ok" and record["comparison"]["differences"] == []
+
+
+def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path):
+    out = tmp_path / "round"
+    config = {
+        "name": "eval",
+        "output": str(out),
+        "phases": {"final": {"split": str(setting["split"].root)}},
+        "phase": "final",
+        "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
+        "canary": False,
+        "expose_structure": True,
+        "teams": [
+            {"name": "threshold", "folder": str(THRESHOLD)},
+            {"name": "bright", "folder": str(setting["root"] / "bright-team")},
+        ],
+        "evaluation": {"image": setting["template"], "ground_truth": str(setting["gt"])},
+    }
+    team = setting["root"] / "bright-team"
+    if not team.exists():
+        team.mkdir()
+        (team / "Dockerfile").write_text(
+            "FROM selma3d/python:3.11\nRUN useradd --uid 1000 --no-create-home app\n"
+            "COPY predict.py /opt/predict.py\nUSER app\n"
+            'ENTRYPOINT ["python3", "/opt/predict.py"]\n'
+        )
+        (team / "predict.py").write_text(_BRIGHT_PREDICT)
+    path = tmp_path / "round.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "round", str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = json.loads((out / "round.json").read_text())
+    runs = record["evaluation"]
+    assert set(runs) == {"threshold/s00", "bright/s00"}
+    for key, run in runs.items():
+        assert run["status"] == "ok", (key, run["reason"])
+        assert run["comparison"]["differences"] == [], key
+        assert run["image_digest"].startswith("sha256:")
+        assert run["wall_time_s"] > 0 and run["peak_memory_bytes"] > 0
+    import pandas as pd
+
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 8 and table["container_dice"].notna().all()
+    assert (table["container_dice"] == table["dice"]).all()
+    vessel = table[table["track"] == "vessel"]
+    assert (vessel["container_cldice"] == vessel["cldice"]).all()
+    spot = table[table["track"] == "spot"]
+    assert (spot["container_pq"] == spot["pq"]).all() and spot["container_cldice"].isna().all()
+    html = (out / "leaderboard" / "index.html").read_text()
+    assert "Evaluation container" in html and "0 difference(s)" in html
+
+
+# A team marking every voxel brighter than the mean plus one standard deviation.
+_BRIGHT_PREDICT = '''
+import glob, json, os, sys
+import SimpleITK as sitk
+src = glob.glob("/input/images/light-sheet-3d-microscopy/*")[0]
+img = sitk.ReadImage(src)
+arr = sitk.GetArrayFromImage(img)
+mask = (arr > arr.mean() + arr.std()).astype("uint8")
+out = sitk.GetImageFromArray(mask)
+out.CopyInformation(img)
+os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
+sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
+'''
+
+
+_INVOKE_SERVER = '''
+import http.server
+import sys
+
+sys.path.insert(0, "/opt/app")
+import evaluate
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def _answer(self, code):
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        self._answer(200 if self.path == "/health" else 404)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        evaluate.main()
+        self._answer(201)
+
+
+http.server.HTTPServer(("0.0.0.0", 4743), Handler).serve_forever()
+'''
