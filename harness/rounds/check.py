@@ -462,9 +462,9 @@ def _billed_time(timed: list[CaseOutcome], reuse: str) -> BilledTime | None:
     if not pairs:
         return None
     return BilledTime(
-        startup_s=statistics.median(s for s, _ in pairs),
-        case_s=statistics.median(c for _, c in pairs),
-        per_case_s=statistics.median(s + c for s, c in pairs),
+        startup_s=round(statistics.median(s for s, _ in pairs), 3),
+        case_s=round(statistics.median(c for _, c in pairs), 3),
+        per_case_s=round(statistics.median(s + c for s, c in pairs), 3),
         reuse=reuse,
     )
 
