@@ -273,7 +273,9 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
     elif det is not None:
         console.print(f"determinism not judged: {det['reason']}", highlight=False)
     if report.previous is not None:
-        console.print(f"the earlier check, of another image or model, is kept in {report.previous}")
+        console.print(
+            f"the earlier check, of another image, model or reuse, is kept in {report.previous}"
+        )
     if report.estimate is not None:
         console.print(f"hidden split: {report.estimate.describe()}")
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"

@@ -9,9 +9,9 @@ hidden split will take. It writes a JSON report and a JUnit XML file for CI.
 An invoke image (``org.grand-challenge.api-method=invoke``) is checked as grand-challenge runs
 it, and the report gives its server's start-up time apart from the per-case times, and the time
 grand-challenge bills per case, start-up plus case, since it starts a server for every case
-(``reuse="case"`` runs the check that way too). A check is a
-rehearsal: run again after the image (or the model) changed, it starts over, and the earlier
-run folder, report included, is kept beside the new one (``<folder>.<earlier image id>``).
+(``reuse="case"`` runs the check that way too). A check is a rehearsal: run again after the
+image, the model or the reuse changed, it starts over, and the earlier run folder, report
+included, is kept beside the new one (``<folder>.<earlier image id>``).
 """
 
 from __future__ import annotations
@@ -365,7 +365,7 @@ def run_check(
     out_dir = Path(out_dir)
     info = resolve_image(image)
     model_info = prepare_model(model) if model is not None else None
-    previous = _set_aside_earlier(out_dir, info.digest, model_info)
+    previous = _set_aside_earlier(out_dir, info.digest, model_info, reuse)
     config = run_config_for(
         limits,
         contract=contract,
@@ -469,10 +469,13 @@ def _billed_time(timed: list[CaseOutcome], reuse: str) -> BilledTime | None:
     )
 
 
-def _set_aside_earlier(out_dir: Path, digest: str, model: ModelInfo | None) -> Path | None:
-    """Move an earlier check of another image or model out of ``out_dir``; return where to.
+def _set_aside_earlier(
+    out_dir: Path, digest: str, model: ModelInfo | None, reuse: str
+) -> Path | None:
+    """Move an earlier check of another image, model or reuse out of ``out_dir``; return where to.
 
-    The same image and model resume the earlier check. Anything else is a new rehearsal: the
+    The same image, model and reuse resume the earlier check (records of servers reused across
+    cases must not pass for a server per case). Anything else is a new rehearsal: the
     earlier folder becomes ``<out_dir>.<its image id, 12 hex digits>`` (``.2``, ``.3`` ... when
     taken), so its report stays readable beside the new one.
     """
@@ -483,7 +486,9 @@ def _set_aside_earlier(out_dir: Path, digest: str, model: ModelInfo | None) -> P
         return None
     before = str((earlier.get("image") or {}).get("digest") or "")
     model_before = (earlier.get("model") or {}).get("sha256")
-    if before == digest and model_before == (model.sha256 if model is not None else None):
+    reuse_before = (earlier.get("config") or {}).get("reuse", "batch")
+    same_model = model_before == (model.sha256 if model is not None else None)
+    if before == digest and same_model and reuse_before == reuse:
         return None
     base = out_dir.with_name(f"{out_dir.name}.{before.removeprefix('sha256:')[:12] or 'earlier'}")
     target, n = base, 1

@@ -98,11 +98,12 @@ def test_the_2026_invoke_client_scores_every_case_batched_and_one_server_per_cas
     assert re.search(r"grand-challenge time per case .*start-up [\d.]+ s \+ case", printed)
     print(f"2026 invoke, batch: {billed}")  # the numbers, for whoever runs this with -s
 
+    # Into the same folder: the batched records must not pass for a server per case.
     code, doc, printed = check(
-        folder, sample, tmp_path / "case", capsys, "--model", model, "--reuse", "case"
+        folder, sample, tmp_path / "batch", capsys, "--model", model, "--reuse", "case"
     )
     assert code == EXIT_OK, printed
-    assert doc["reuse"] == "case"
+    assert doc["reuse"] == "case" and doc["previous"] is not None
     assert_every_case_scored(doc, printed)
     # A fresh server per case, each one healthy and loading the model, as on grand-challenge.
     assert [s["cases"] for s in doc["servers"]] == [1] * CASES
