@@ -79,6 +79,14 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
     default=None,
     help="Model weights (.tar, .tar.gz or a folder), mounted read-only at /opt/ml/model.",
 )
+@click.option(
+    "--reuse",
+    type=click.Choice(["batch", "case"]),
+    default="batch",
+    show_default=True,
+    help="Invoke images: batch serves many cases from one server; case starts a fresh server "
+    "per case, as grand-challenge does.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def predict(
     image: str,
@@ -103,6 +111,7 @@ def predict(
     retries: int,
     startup_timeout_s: float,
     model_path: Path | None,
+    reuse: str,
     no_progress: bool,
 ) -> None:
     """Run submission IMAGE (reference, `docker save` tarball, folder) on every case of a split.
@@ -138,6 +147,7 @@ def predict(
         canary=canary,
         allow_root=allow_root,
         expose_structure=expose_structure,
+        reuse=reuse,  # type: ignore[arg-type]
         input_format=input_format,
         threshold=threshold,
         geometry=geometry,

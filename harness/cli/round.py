@@ -99,6 +99,13 @@ def round_command(
     default=None,
     help="Run one case a second time and flag differing masks [default: the round file's].",
 )
+@click.option(
+    "--reuse",
+    type=click.Choice(["batch", "case"]),
+    default=None,
+    help="Invoke images: batch serves many cases from one server; case starts a fresh server "
+    "per case, as grand-challenge does [default: the round file's, else batch].",
+)
 @click.option("--expose-structure", is_flag=True, default=None, help="Pass the structure name.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None)
@@ -126,6 +133,7 @@ def check_command(
     startup_timeout_s: float | None,
     model_path: Path | None,
     determinism: bool | None,
+    reuse: str | None,
     expose_structure: bool | None,
     out_dir: Path | None,
     report_path: Path | None,
@@ -151,6 +159,7 @@ def check_command(
     base_limits: Limits | None = None
     base_contract, base_expose, allow_root = "grand-challenge", False, False
     base_determinism = False
+    base_reuse = "batch"
     gate = OFFICIAL_GATE
     if config_path is not None:
         round_config = load_round_config(config_path)
@@ -160,6 +169,7 @@ def check_command(
         base_expose = round_config.expose_structure
         allow_root = round_config.allow_root
         base_determinism = round_config.determinism
+        base_reuse = round_config.reuse
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
@@ -192,6 +202,7 @@ def check_command(
         gate=gate,
         model=model_path,
         determinism=base_determinism if determinism is None else determinism,
+        reuse=reuse or base_reuse,  # type: ignore[arg-type]
     )
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"
@@ -246,6 +257,8 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
             + f" (not in the case times), {server.get('cases', 0)} case(s)",
             highlight=False,
         )
+    if report.billed is not None:
+        console.print(report.billed.describe(), highlight=False)
     if report.model is not None:
         console.print(f"model {report.model['source']}: {report.model['sha256']}")
     det = report.determinism
@@ -260,7 +273,9 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
     elif det is not None:
         console.print(f"determinism not judged: {det['reason']}", highlight=False)
     if report.previous is not None:
-        console.print(f"the earlier check, of another image or model, is kept in {report.previous}")
+        console.print(
+            f"the earlier check, of another image, model or reuse, is kept in {report.previous}"
+        )
     if report.estimate is not None:
         console.print(f"hidden split: {report.estimate.describe()}")
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"

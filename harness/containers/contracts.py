@@ -8,8 +8,11 @@ labels, the manifest, case ids or other cases.
 
 grand-challenge (default; one container run per case)
     ``/input/images/light-sheet-3d-microscopy/<uuid4>.mha`` (or ``.tif``), and
-    ``/input/inputs.json`` in grand-challenge's form (a list of socket values, each with
-    ``interface.slug``, ``interface.relative_path`` and ``image.name``). With
+    ``/input/inputs.json`` in grand-challenge's current form: a list of socket values, each
+    ``{socket, interface, value, file, image: {pk, name}, pk}``, where ``socket`` and
+    ``interface`` are the same object (``title, description, slug, kind, pk, default_value,
+    super_kind, relative_path, overlay_segments, look_up_table``), so code reading either key
+    works. With
     ``expose_structure`` the socket ``biological-structure`` (a ``String`` value) is listed too
     and written to ``/input/biological-structure.json`` as a JSON string. The prediction is the
     only ``.mha``/``.tif``/``.tiff`` file in ``/output/images/isolated-biological-structure/``.
@@ -179,40 +182,52 @@ class GrandChallengeContract:
         return Located("ok", path=images[0])
 
 
-def _gc_image_entry(slug: str, name: str, pk: int) -> dict[str, object]:
+def _gc_socket(
+    slug: str, *, pk: int, kind: str, super_kind: str, relative_path: str
+) -> dict[str, object]:
+    """One socket as grand-challenge serializes it (``ComponentInterfaceSerializer``)."""
     return {
-        "pk": pk + 1,
-        "file": None,
-        "image": {"pk": name.rsplit(".", 1)[0], "name": name},
-        "value": None,
-        "interface": {
-            "pk": pk + 1,
-            "slug": slug,
-            "title": slug.replace("-", " ").capitalize(),
-            "kind": "Image",
-            "super_kind": "Image",
-            "relative_path": f"images/{slug}",
-            "default_value": None,
-        },
+        "title": slug.replace("-", " ").capitalize(),
+        "description": "",
+        "slug": slug,
+        "kind": kind,
+        "pk": pk,
+        "default_value": None,
+        "super_kind": super_kind,
+        "relative_path": relative_path,
+        "overlay_segments": [],
+        "look_up_table": None,
     }
+
+
+def _gc_entry(
+    socket: dict[str, object], *, pk: int, image: dict[str, str] | None, value: object
+) -> dict[str, object]:
+    # grand-challenge writes the same socket under "socket" (current templates read it) and
+    # "interface" (older templates read it): code reading either key finds it.
+    return {
+        "socket": socket,
+        "interface": dict(socket),
+        "value": value,
+        "file": None,
+        "image": image,
+        "pk": pk,
+    }
+
+
+def _gc_image_entry(slug: str, name: str, pk: int) -> dict[str, object]:
+    socket = _gc_socket(
+        slug, pk=pk + 1, kind="Image", super_kind="Image", relative_path=f"images/{slug}"
+    )
+    image = {"pk": name.rsplit(".", 1)[0], "name": name}
+    return _gc_entry(socket, pk=pk + 1, image=image, value=None)
 
 
 def _gc_value_entry(slug: str, value: str, pk: int) -> dict[str, object]:
-    return {
-        "pk": pk + 1,
-        "file": None,
-        "image": None,
-        "value": value,
-        "interface": {
-            "pk": pk + 1,
-            "slug": slug,
-            "title": slug.replace("-", " ").capitalize(),
-            "kind": "String",
-            "super_kind": "Value",
-            "relative_path": f"{slug}.json",
-            "default_value": None,
-        },
-    }
+    socket = _gc_socket(
+        slug, pk=pk + 1, kind="String", super_kind="Value", relative_path=f"{slug}.json"
+    )
+    return _gc_entry(socket, pk=pk + 1, image=None, value=value)
 
 
 @dataclass(frozen=True)

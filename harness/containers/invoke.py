@@ -4,9 +4,12 @@ An image labeled ``org.grand-challenge.api-method=invoke``
 (:data:`~harness.containers.images.API_METHOD_LABEL`) is an HTTP server on port
 :data:`INVOKE_PORT`. It loads its model once, at start, and answers ``GET /health`` with 200 when
 ready; for each case the harness stages ``/input`` (that case only) and empties ``/output``, then
-``POST /invoke`` runs the case and answers 201 when done. grand-challenge polls the health 30
-times, 5 s apart, 10 s per try (:data:`HEALTH_TRY_S`); the harness polls every
-:data:`HEALTH_POLL_S` up to ``Limits.startup_timeout_s`` (150 s by default, the same span).
+``POST /invoke`` runs the case and answers 201 when done. grand-challenge's shim allows 300 s for
+the start and the health check together, 10 s per try (:data:`HEALTH_TRY_S`), and fails at once
+on a redirect; the harness does the same within ``Limits.startup_timeout_s`` (300 s by default),
+polling more often (:data:`HEALTH_POLL_S`) so a light server is not kept waiting. A server is
+stopped as the shim stops it: SIGTERM, then SIGKILL after a grace
+(:func:`~harness.containers.isolation.stop_container`).
 
 Isolation is the exec contract's (:func:`~harness.containers.isolation.container_options`): the
 server has no network interface. The harness reaches it through a relay
@@ -38,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.containers.images import ImageInfo
-from harness.containers.isolation import ContainerResult, Watcher, container_options
+from harness.containers.isolation import (
+    ContainerResult,
+    Watcher,
+    container_options,
+    stop_container,
+)
 from harness.containers.limits import Limits
 from harness.containers.verdicts import log_tail
 from harness.errors import EngineError
@@ -51,6 +59,7 @@ __all__ = [
     "HELPER_IMAGE",
     "INVOKE_PORT",
     "LABEL_ROLE",
+    "REDIRECT_CODES",
     "Answer",
     "InvokeOutcome",
     "InvokeServer",
@@ -69,6 +78,8 @@ HEALTH_POLL_S = 0.05
 :data:`HEALTH_POLL_MAX_S`. grand-challenge waits 5 s, which only delays the start."""
 HEALTH_POLL_MAX_S = 1.0
 """The longest wait between two health tries."""
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+"""Answers to ``GET /health`` that fail the start at once, as grand-challenge's shim fails it."""
 LABEL_ROLE = "org.selma3d.role"
 """``invoke-server`` or ``invoke-relay``, beside the run id label."""
 _RELAY_SCRIPT = Path(__file__).with_name("invoke_relay.py")
@@ -306,6 +317,8 @@ class InvokeServer:
                 last = self.request("GET", "/health", timeout=try_s)
                 if last.status == 200:
                     return Startup(True, time.perf_counter() - t0)
+                if last.status in REDIRECT_CODES:
+                    return self._redirected(last, time.perf_counter() - t0)
             if time.perf_counter() >= deadline:
                 break
             # Often at first (a light server is up in a fraction of a second), then less, so a
@@ -320,6 +333,19 @@ class InvokeServer:
             "failed",
             f"the server never answered GET /health with 200 within {startup_timeout_s:g} s "
             f"(--startup-timeout); last try: {last.describe()}"
+            + (f"; log tail:\n{tail}" if tail else ""),
+            log,
+        )
+
+    def _redirected(self, answer: Answer, elapsed: float) -> Startup:
+        log = self._logs(since=self.started_at)
+        tail = log_tail(squeeze(log))
+        return Startup(
+            False,
+            elapsed,
+            "failed",
+            f"GET /health answered {answer.describe()}, a redirect: grand-challenge fails the "
+            "start at once on a redirect; answer GET /health itself with 200 when ready"
             + (f"; log tail:\n{tail}" if tail else ""),
             log,
         )
@@ -413,7 +439,7 @@ class InvokeServer:
         def kill() -> None:
             self._killed_for_timeout.set()
             with contextlib.suppress(NotFound, APIError):
-                self.container.kill()
+                stop_container(self.container)
 
         timer = threading.Timer(timeout_s, kill)
         t0 = time.perf_counter()
@@ -450,7 +476,7 @@ class InvokeServer:
             failure = (
                 "timeout",
                 f"POST /invoke still running after {timeout_s:g} s (--timeout); the server was "
-                "killed and a fresh one serves the next cases",
+                "stopped and a fresh one serves the next cases",
             )
         elif oom:
             failure = (
@@ -513,6 +539,9 @@ class InvokeServer:
         if self.watcher is not None:
             self.watcher.stop.set()
             self.watcher.join(timeout=5)
+        if self.container is not None:
+            # SIGTERM first, as grand-challenge tears a server down; the relay needs no grace.
+            stop_container(self.container)
         for container in (self.relay, self.container):
             if container is not None:
                 with contextlib.suppress(NotFound):

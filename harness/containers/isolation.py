@@ -26,17 +26,23 @@ from harness.predictions.validate import OutputLimits, scan_output_tree
 __all__ = [
     "LABEL_OUT_DIR",
     "LABEL_RUN_ID",
+    "STOP_GRACE_S",
     "ContainerResult",
     "Watcher",
     "cgroup_memory_files",
     "container_options",
+    "grand_challenge_environment",
     "is_engine_failure",
     "remove_run_containers",
     "run_container",
+    "stop_container",
 ]
 
 LABEL_RUN_ID = "org.selma3d.run-id"
 LABEL_OUT_DIR = "org.selma3d.out-dir"
+STOP_GRACE_S = 5.0
+"""Seconds between SIGTERM and SIGKILL when a container is stopped, as grand-challenge's shim
+waits (``GRAND_CHALLENGE_COMPONENT_SIGTERM_GRACE_SECONDS``, 5 by default)."""
 # The current usage beside each high-water mark file (cgroup v1, v2).
 _CURRENT_USAGE = {
     "memory.max_usage_in_bytes": "memory.usage_in_bytes",
@@ -202,6 +208,56 @@ def is_engine_failure(exc: BaseException) -> bool:
     return isinstance(exc, requests.exceptions.ConnectionError | ConnectionError)
 
 
+def grand_challenge_environment(limits: Limits) -> dict[str, str]:
+    """The variables grand-challenge sets on every algorithm container, for ``limits``.
+
+    ``LOG_LEVEL`` and ``PYTHONUNBUFFERED`` as grand-challenge's component backends set them;
+    ``GRAND_CHALLENGE_COMPONENT_MAX_MEMORY_MB``, the memory limit in MiB, as they compute it
+    (gigabytes times 1024). Variables that only address its cloud storage are left out.
+
+    Examples
+    --------
+    >>> grand_challenge_environment(Limits(memory="8g"))["GRAND_CHALLENGE_COMPONENT_MAX_MEMORY_MB"]
+    '8192'
+    """
+    return {
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        "GRAND_CHALLENGE_COMPONENT_MAX_MEMORY_MB": str(limits.memory_bytes >> 20),
+    }
+
+
+def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
+    """Stop ``container`` as grand-challenge stops a process: SIGTERM, SIGKILL after a grace.
+
+    The init process (``init=True``) passes the SIGTERM on to the container's program; SIGKILL
+    follows after ``grace_s`` seconds if it is still running. A container already gone is not
+    an error.
+    """
+    import requests
+    from docker.errors import APIError, NotFound
+
+    try:
+        container.kill(signal="SIGTERM")
+    except NotFound:
+        return
+    except APIError as exc:
+        if exc.status_code == 409:  # not running: nothing to stop
+            return
+        raise
+    try:
+        container.wait(timeout=grace_s)
+        return
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        pass  # still running after the grace
+    with contextlib.suppress(NotFound):
+        try:
+            container.kill()
+        except APIError as exc:
+            if exc.status_code != 409:  # exited meanwhile
+                raise
+
+
 def container_options(
     image: ImageInfo,
     input_dir: Path,
@@ -269,7 +325,8 @@ def container_options(
         # Read-only root file system: the image cannot be altered or used as scratch space.
         read_only=True,
         # The only writable scratch space, size-limited (and counted in the memory cgroup).
-        tmpfs={"/tmp": f"size={limits.tmp_bytes},mode=1777"},
+        # Executable, as on grand-challenge: JIT caches and compiled kernels run from there.
+        tmpfs={"/tmp": f"size={limits.tmp_bytes},mode=1777,exec"},
         volumes=volumes,
         # No capabilities: no raw sockets, mounts, ownership changes, ptrace, etc.
         cap_drop=["ALL"],
@@ -295,8 +352,10 @@ def container_options(
         labels=labels,
         # The same name in every run: the container's id (the default) does not show through.
         hostname="selma3d",
-        # Numerical libraries start one thread per granted core, not per host core.
         environment={
+            # What grand-challenge sets on its algorithm containers.
+            **grand_challenge_environment(limits),
+            # Numerical libraries start one thread per granted core, not per host core.
             "OMP_NUM_THREADS": threads,
             "OPENBLAS_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
@@ -385,8 +444,7 @@ def run_container(
                     continue
         wall = time.perf_counter() - t0
         if timed_out:
-            with contextlib.suppress(NotFound):
-                container.kill()
+            stop_container(container)
             container.wait(timeout=30)
         watcher.stop.set()
         watcher.join(timeout=5)

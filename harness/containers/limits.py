@@ -133,8 +133,8 @@ class Limits(BaseModel):
         Cap on the number of entries in ``/output`` per container run.
     startup_timeout_s : float
         Seconds an invoke server (:mod:`harness.containers.invoke`) has to answer
-        ``GET /health`` with 200 after its start; grand-challenge allows about as long (30
-        tries, 5 s apart).
+        ``GET /health`` with 200 after its start: 300, as grand-challenge's shim allows for the
+        start and the health check together.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -151,7 +151,7 @@ class Limits(BaseModel):
     max_output: Size = Field("1g", description="Cap on the size of /output per container run.")
     max_output_files: int = Field(1000, ge=1, description="Cap on entries in /output per run.")
     startup_timeout_s: float = Field(
-        150.0, gt=0, description="Seconds an invoke server has to become healthy."
+        300.0, gt=0, description="Seconds an invoke server has to become healthy."
     )
 
     @field_validator("memory", "tmp_size")

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from harness.containers.contracts import CONTRACTS, Contract, make_contract
 from harness.containers.limits import Limits
 from harness.errors import ConfigError
 from harness.predictions.validate import BinarizeRule, GateOptions
 
-__all__ = ["RunConfig"]
+__all__ = ["REUSE_MODES", "Reuse", "RunConfig"]
+
+Reuse = Literal["batch", "case"]
+"""How long an invoke server lives: ``batch`` serves every case of a job slot from one server
+(the fast default), ``case`` starts a fresh server for each case, as grand-challenge runs one job
+per container today (the model loads for every case)."""
+REUSE_MODES: tuple[str, ...] = ("batch", "case")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class RunConfig:
     determinism : bool
         After the run, run its first ``ok`` case once more and compare the two masks; the
         outcome is ``run.json``'s ``determinism`` (flagged, never failed).
+    reuse : {"batch", "case"}
+        How long an invoke server lives (:data:`Reuse`); exec images run as before.
     """
 
     contract: str = "grand-challenge"
@@ -76,6 +84,7 @@ class RunConfig:
     progress: bool = True
     model: str | None = None
     determinism: bool = False
+    reuse: Reuse = "batch"
 
     def __post_init__(self) -> None:
         problems = []
@@ -89,6 +98,8 @@ class RunConfig:
             problems.append(f"threshold must be a finite number or None, got {self.threshold}")
         if self.geometry not in ("voxel", "strict"):
             problems.append(f"geometry must be 'voxel' or 'strict', got {self.geometry!r}")
+        if self.reuse not in REUSE_MODES:
+            problems.append(f"reuse must be one of {REUSE_MODES}, got {self.reuse!r}")
         if self.input_format not in ("mha", "tif"):
             problems.append(f"input_format must be 'mha' or 'tif', got {self.input_format!r}")
         if problems:

@@ -23,8 +23,9 @@ one server per job slot, started once and reused for its cases
 (:mod:`harness.containers.invoke`). The harness stages each case into the slot's ``/input`` and
 empties its ``/output`` itself, calls ``POST /invoke``, and validates the output as for the exec
 contract. A server that never becomes healthy fails every case; one that times out, dies or
-overfills ``/output`` is replaced by a fresh one for the remaining cases. ``run.json`` lists
-each server's start-up time under ``servers``.
+overfills ``/output`` is replaced by a fresh one for the remaining cases. With ``reuse="case"``
+each case gets a fresh server, as on grand-challenge. ``run.json`` lists each server's start-up
+time under ``servers``.
 
 Model: ``RunConfig.model`` (a tarball or a folder, :mod:`harness.containers.model`) is mounted
 read-only at ``/opt/ml/model`` in both contracts; its sha256 is in ``run.json``.
@@ -697,6 +698,9 @@ class _Slot:
         )
         if outcome.server_gone:
             self.stop(ended=record.status)
+        elif run.config.reuse == "case":
+            # One job per server, as grand-challenge runs them: the next case starts afresh.
+            self.stop(ended="finished")
         return record
 
     def stage(self, case: Case) -> StagedCase:

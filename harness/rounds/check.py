@@ -7,9 +7,11 @@ metrics when the sample has labels, time and peak memory per case, and an estima
 hidden split will take. It writes a JSON report and a JUnit XML file for CI.
 
 An invoke image (``org.grand-challenge.api-method=invoke``) is checked as grand-challenge runs
-it, and the report gives its server's start-up time apart from the per-case times. A check is a
-rehearsal: run again after the image (or the model) changed, it starts over, and the earlier
-run folder, report included, is kept beside the new one (``<folder>.<earlier image id>``).
+it, and the report gives its server's start-up time apart from the per-case times, and the time
+grand-challenge bills per case, start-up plus case, since it starts a server for every case
+(``reuse="case"`` runs the check that way too). A check is a rehearsal: run again after the
+image, the model or the reuse changed, it starts over, and the earlier run folder, report
+included, is kept beside the new one (``<folder>.<earlier image id>``).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 if TYPE_CHECKING:
     from harness.containers.limits import Limits
     from harness.containers.model import ModelInfo
+    from harness.containers.run_config import Reuse
     from harness.split.manifest import Split
 
 __all__ = [
     "OUTPUT_HINTS",
+    "BilledTime",
     "CaseOutcome",
     "CheckReport",
     "TimeEstimate",
@@ -116,6 +120,7 @@ class CaseOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     advice: str = ""
     log_tail: str = ""
+    startup_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,43 @@ class TimeEstimate:
 
 
 @dataclass(frozen=True)
+class BilledTime:
+    """An invoke image's time per case as grand-challenge bills it: start-up plus the case.
+
+    grand-challenge runs one job per container, so every case pays its server's start-up (the
+    model's loading) again. Medians over the ``ok`` cases of the check.
+
+    Attributes
+    ----------
+    startup_s, case_s : float
+        Median start-up of the servers that served them, median ``POST /invoke`` time.
+    per_case_s : float
+        Median of start-up plus case, per case.
+    reuse : {"batch", "case"}
+        How the check ran: ``case`` measured a start-up for every case, ``batch`` reused one
+        server (its start-up is counted for each case it served).
+    """
+
+    startup_s: float
+    case_s: float
+    per_case_s: float
+    reuse: str
+
+    def describe(self) -> str:
+        """A sentence for the terminal."""
+        how = (
+            "each case had its own server here too"
+            if self.reuse == "case"
+            else "this check reused a server across cases; --reuse case runs it that way"
+        )
+        return (
+            f"grand-challenge time per case (a fresh server per case): start-up "
+            f"{self.startup_s:.1f} s + case {self.case_s:.1f} s = {self.per_case_s:.1f} s "
+            f"(medians; {how})"
+        )
+
+
+@dataclass(frozen=True)
 class CheckReport:
     """Everything ``selma3d check`` found."""
 
@@ -154,6 +196,8 @@ class CheckReport:
     servers: list[dict[str, Any]] = field(default_factory=list)
     previous: str | None = None
     determinism: dict[str, Any] | None = None
+    reuse: str = "batch"
+    billed: BilledTime | None = None
 
     @property
     def passed(self) -> bool:
@@ -189,9 +233,12 @@ def advice_for(
         raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
     if status == "failed" and exit_code is None:
         # An invoke server that never became healthy, or answered POST /invoke with another
-        # code than 201: no exit code to speak of, the reason says what happened.
+        # code than 201: no exit code to speak of, the reason says what happened. Its log tail
+        # is printed below the advice, so the advice keeps the reason's words before it.
+        said = reason.split("; log tail:", 1)[0].strip()
+        first = said.splitlines()[0] if said else "see its log"
         return (
-            f"The invoke server failed: {reason.splitlines()[0] if reason else 'see its log'}. "
+            f"The invoke server failed: {first}. "
             "Read the end of its log below; it must answer GET /health with 200 once its model "
             "is loaded, and POST /invoke with 201 once the output is written."
         )
@@ -270,6 +317,7 @@ def run_check(
     gate: GateOptions = OFFICIAL_GATE,
     model: str | Path | None = None,
     determinism: bool = False,
+    reuse: Reuse = "batch",
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -299,6 +347,8 @@ def run_check(
     determinism : bool, keyword-only
         Run one case a second time and compare the two masks; a difference is flagged in the
         report (``determinism``), never failed.
+    reuse : {"batch", "case"}, keyword-only
+        How long an invoke server lives: ``case`` starts one per case, as grand-challenge does.
 
     Returns
     -------
@@ -315,7 +365,7 @@ def run_check(
     out_dir = Path(out_dir)
     info = resolve_image(image)
     model_info = prepare_model(model) if model is not None else None
-    previous = _set_aside_earlier(out_dir, info.digest, model_info)
+    previous = _set_aside_earlier(out_dir, info.digest, model_info, reuse)
     config = run_config_for(
         limits,
         contract=contract,
@@ -324,6 +374,7 @@ def run_check(
         allow_root=allow_root,
         expose_structure=expose_structure,
         gate=gate,
+        reuse=reuse,
     )
     config = replace(config, model=None if model is None else str(model), determinism=determinism)
     summary = run_submission(info, split, out_dir, config=config)
@@ -358,13 +409,21 @@ def run_check(
                 log_tail=_log_tail(out_dir / "logs" / f"{case.case_id}.log")
                 if status != "ok"
                 else "",
+                startup_s=rec.get("startup_s"),
             )
         )
     timed = [o for o in outcomes if o.status == "ok" and o.wall_time_s]
+    api_method = str(run_json.get("api_method") or "exec")
+    billed = _billed_time(timed, reuse) if api_method == "invoke" else None
     estimate = None
     if timed:
+        # With a server per case, each case costs its start-up too.
+        per_case = [
+            float(o.wall_time_s) + (float(o.startup_s or 0.0) if reuse == "case" else 0.0)  # type: ignore[arg-type]
+            for o in timed
+        ]
         estimate = estimate_time(
-            [float(o.wall_time_s) for o in timed],  # type: ignore[arg-type]
+            per_case,
             [o.voxels for o in timed],
             hidden_cases=hidden_cases if hidden_cases is not None else len(outcomes),
             hidden_voxels_per_case=(
@@ -383,18 +442,40 @@ def run_check(
         cases=outcomes,
         estimate=estimate,
         profile=profile,
-        api_method=str(run_json.get("api_method") or "exec"),
+        api_method=api_method,
         model=run_json.get("model"),
         servers=summary.servers,
         previous=None if previous is None else str(previous),
         determinism=run_json.get("determinism"),
+        reuse=reuse,
+        billed=billed,
     )
 
 
-def _set_aside_earlier(out_dir: Path, digest: str, model: ModelInfo | None) -> Path | None:
-    """Move an earlier check of another image or model out of ``out_dir``; return where to.
+def _billed_time(timed: list[CaseOutcome], reuse: str) -> BilledTime | None:
+    """Start-up plus case per ``ok`` case, as grand-challenge bills an invoke image's cases."""
+    pairs = [
+        (float(o.startup_s), float(o.wall_time_s))  # type: ignore[arg-type]
+        for o in timed
+        if o.startup_s is not None
+    ]
+    if not pairs:
+        return None
+    return BilledTime(
+        startup_s=round(statistics.median(s for s, _ in pairs), 3),
+        case_s=round(statistics.median(c for _, c in pairs), 3),
+        per_case_s=round(statistics.median(s + c for s, c in pairs), 3),
+        reuse=reuse,
+    )
 
-    The same image and model resume the earlier check. Anything else is a new rehearsal: the
+
+def _set_aside_earlier(
+    out_dir: Path, digest: str, model: ModelInfo | None, reuse: str
+) -> Path | None:
+    """Move an earlier check of another image, model or reuse out of ``out_dir``; return where to.
+
+    The same image, model and reuse resume the earlier check (records of servers reused across
+    cases must not pass for a server per case). Anything else is a new rehearsal: the
     earlier folder becomes ``<out_dir>.<its image id, 12 hex digits>`` (``.2``, ``.3`` ... when
     taken), so its report stays readable beside the new one.
     """
@@ -405,7 +486,9 @@ def _set_aside_earlier(out_dir: Path, digest: str, model: ModelInfo | None) -> P
         return None
     before = str((earlier.get("image") or {}).get("digest") or "")
     model_before = (earlier.get("model") or {}).get("sha256")
-    if before == digest and model_before == (model.sha256 if model is not None else None):
+    reuse_before = (earlier.get("config") or {}).get("reuse", "batch")
+    same_model = model_before == (model.sha256 if model is not None else None)
+    if before == digest and same_model and reuse_before == reuse:
         return None
     base = out_dir.with_name(f"{out_dir.name}.{before.removeprefix('sha256:')[:12] or 'earlier'}")
     target, n = base, 1
@@ -463,6 +546,8 @@ def write_json_report(report: CheckReport, path: str | Path) -> Path:
         "servers": report.servers,
         "previous": report.previous,
         "determinism": report.determinism,
+        "reuse": report.reuse,
+        "billed": asdict(report.billed) if report.billed else None,
     }
     write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path

@@ -18,6 +18,7 @@ Example
     limits: {timeout_s: 600, memory: 8g, cpus: 2, gpus: null, jobs: 2}  # harness.containers.limits
     canary: true
     determinism: true                  # rerun one case per submission, flag differing masks
+    reuse: batch                       # or: case, a fresh invoke server per case
     submission_policy: last            # or: best
     metrics: {connectivity: 26, iou_threshold: 0.3, matching: greedy}
     binarize: {threshold: 0.5}         # default: value > 0, as the official evaluators
@@ -52,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from common.files import config_error, load_yaml_model, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
 from harness.containers.limits import Limits
+from harness.containers.run_config import Reuse
 from harness.errors import ConfigError
 from harness.evaluation.config import EvaluationConfig
 from harness.predictions.validate import BinarizeRule, GateOptions
@@ -254,6 +256,11 @@ class RoundConfig(_Strict):
         False,
         description="Run one case of each submission a second time and compare the two masks; "
         "a difference is flagged in round.json and the leaderboard, never failed.",
+    )
+    reuse: Reuse = Field(
+        "batch",
+        description="batch: an invoke server serves many cases (the fast default); case: a "
+        "fresh server per case, as grand-challenge runs one job per container.",
     )
     submission_policy: Literal["last", "best"] = "last"
     metrics: MetricSettings = MetricSettings()

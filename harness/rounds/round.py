@@ -70,7 +70,7 @@ from harness.scoring.evaluate import PARTICIPANT_TEXT
 from harness.split.manifest import Split, load_split
 
 if TYPE_CHECKING:
-    from harness.containers.run_config import RunConfig
+    from harness.containers.run_config import Reuse, RunConfig
 
 __all__ = ["RoundResult", "SubmissionRecord", "run_config_for", "run_round"]
 
@@ -298,6 +298,7 @@ def run_config_for(
     expose_structure: bool,
     gate: GateOptions = OFFICIAL_GATE,
     determinism: bool = False,
+    reuse: Reuse = "batch",
 ) -> RunConfig:
     """The runner's configuration for these limits: one mapping for rounds and checks alike."""
     from harness.containers.run_config import RunConfig
@@ -311,6 +312,7 @@ def run_config_for(
         threshold=gate.binarize.threshold,
         geometry=gate.geometry,
         determinism=determinism,
+        reuse=reuse,
     )
 
 
@@ -323,6 +325,7 @@ def _run_config(config: RoundConfig) -> RunConfig:
         expose_structure=config.expose_structure,
         gate=config.gate,
         determinism=config.determinism,
+        reuse=config.reuse,
     )
 
 

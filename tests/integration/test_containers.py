@@ -278,6 +278,51 @@ def test_a_container_cannot_write_to_input_or_root_but_can_to_tmp(probe):
         assert found["write /tmp/x"] == "ok"
 
 
+def test_tmp_executes_programs_and_the_grand_challenge_environment_is_set(probe):
+    _, logs = probe
+    for found in logs.values():
+        assert found["exec /tmp"] == "ran"
+        # fast() grants 512m: 512 MiB, as grand-challenge writes the limit.
+        assert found["grand-challenge environment"] == (
+            "LOG_LEVEL=INFO;PYTHONUNBUFFERED=1;GRAND_CHALLENGE_COMPONENT_MAX_MEMORY_MB=512"
+        )
+
+
+@pytest.mark.parametrize("on_sigterm", ["exit", "ignore"])
+def test_a_container_past_its_timeout_gets_sigterm_then_sigkill_after_the_grace(
+    images, client, tmp_path, on_sigterm
+):
+    from harness.containers.images import resolve_image
+    from harness.containers.isolation import STOP_GRACE_S, run_container
+
+    input_dir, output_dir, model_dir = tmp_path / "in", tmp_path / "out", tmp_path / "model"
+    for folder in (input_dir, output_dir, model_dir):
+        folder.mkdir()
+        folder.chmod(0o777)
+    (model_dir / "behaviour.json").write_text(json.dumps({"on_sigterm": on_sigterm}))
+    (model_dir / "behaviour.json").chmod(0o644)
+    t0 = time.monotonic()
+    result = run_container(
+        client,
+        resolve_image(images["sigterm"], client=client),
+        input_dir,
+        output_dir,
+        limits=Limits(memory="256m", cpus=1),
+        timeout_s=2,
+        labels={LABEL_RUN_ID: f"sigterm-{tmp_path.name}"},
+        log_bytes=1 << 16,
+        model_dir=model_dir,
+    )
+    stopped_after = time.monotonic() - t0
+    assert result.timed_out and result.exit_code is None
+    # SIGTERM came first, and the program saw it, whatever it did next.
+    assert (output_dir / "sigterm-received").is_file()
+    if on_sigterm == "exit":
+        assert stopped_after < 2 + STOP_GRACE_S - 1  # it left within the grace: no SIGKILL wait
+    else:
+        assert 2 + STOP_GRACE_S - 0.5 <= stopped_after < 2 + STOP_GRACE_S + 15  # then SIGKILL
+
+
 def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_path, kill_when):
     out = tmp_path / "killed"
     cmd = [

@@ -39,6 +39,11 @@ def test_the_shipped_examples_are_the_submission_folders():
         "baseline-threshold",
         "baseline-unet",
         "baseline-unet-invoke",
+        "client-forge-exec",
+        "client-interface-only",
+        "client-selma3d2024-exec",
+        "client-selma3d2026-invoke",
+        "client-socket-only",
         "template",
         "template-evaluation",
         "template-invoke",
@@ -137,8 +142,9 @@ def test_template_refuses_a_file_and_a_link(tmp_path):
 
 def test_template_names_the_shipped_examples_for_an_unknown_one(tmp_path, capsys):
     assert run(["template", str(tmp_path / "x"), "--example", "unet"]) == EXIT_BAD_INPUT
-    message = capsys.readouterr().err.replace("\n", " ")
-    assert "baseline-unet, baseline-unet-invoke, template" in message
+    message = " ".join(capsys.readouterr().err.split())  # as one line, however it was wrapped
+    assert "baseline-unet, baseline-unet-invoke, client-forge-exec" in message
+    assert "client-socket-only, template, template-invoke" in message
     assert not (tmp_path / "x").exists()
 
 

@@ -126,6 +126,10 @@ def test_the_archives_carry_the_shipped_folders_and_no_build_cache(installed):
         "harness/_assets/docker/evaluation/Dockerfile",
         "harness/evaluation/run.py",
         "leaderboard/container_metrics.py",
+        "harness/_assets/submissions/client-selma3d2026-invoke/requirements.txt",
+        "harness/_assets/submissions/client-selma3d2026-invoke/model/a_tarball_subdirectory/"
+        "some_tarball_resource.txt",
+        "harness/_assets/submissions/client-forge-exec/resources/some_resource.txt",
         "harness/containers/invoke_relay.py",
     ):
         assert name in in_wheel, name

@@ -69,6 +69,76 @@ def test_grand_challenge_stages_only_the_image_and_inputs_json(tmp_path, case):
         assert secret not in everything
 
 
+def test_inputs_json_is_grand_challenges_current_form_exactly(tmp_path, case):
+    """Each entry as grand-challenge's ComponentInterfaceValueSerializer writes it: the socket
+    under both "socket" and "interface", then value, file, image {pk, name} and pk."""
+    GrandChallengeContract(expose_structure=True).stage([case], tmp_path)
+    entries = json.loads((tmp_path / "inputs.json").read_text())
+    image_name = next((tmp_path / "images" / "light-sheet-3d-microscopy").iterdir()).name
+    channel = next((tmp_path / "images" / "light-sheet-3d-microscopy-channel-1").iterdir()).name
+
+    def socket(slug, pk, kind, super_kind, relative_path):
+        return {
+            "title": slug.replace("-", " ").capitalize(),
+            "description": "",
+            "slug": slug,
+            "kind": kind,
+            "pk": pk,
+            "default_value": None,
+            "super_kind": super_kind,
+            "relative_path": relative_path,
+            "overlay_segments": [],
+            "look_up_table": None,
+        }
+
+    main = socket(
+        "light-sheet-3d-microscopy", 1, "Image", "Image", "images/light-sheet-3d-microscopy"
+    )
+    ch1 = socket(
+        "light-sheet-3d-microscopy-channel-1",
+        2,
+        "Image",
+        "Image",
+        "images/light-sheet-3d-microscopy-channel-1",
+    )
+    structure = socket("biological-structure", 3, "String", "Value", "biological-structure.json")
+    assert entries == [
+        {
+            "socket": main,
+            "interface": main,
+            "value": None,
+            "file": None,
+            "image": {"pk": image_name.removesuffix(".mha"), "name": image_name},
+            "pk": 1,
+        },
+        {
+            "socket": ch1,
+            "interface": ch1,
+            "value": None,
+            "file": None,
+            "image": {"pk": channel.removesuffix(".mha"), "name": channel},
+            "pk": 2,
+        },
+        {
+            "socket": structure,
+            "interface": structure,
+            "value": "microglia",
+            "file": None,
+            "image": None,
+            "pk": 3,
+        },
+    ]
+    # The key order of grand-challenge's serializer (a reader may print it).
+    assert list(entries[0]) == ["socket", "interface", "value", "file", "image", "pk"]
+    # What the two public templates compute from it: the sorted socket slugs, by either key.
+    for key in ("socket", "interface"):
+        assert tuple(sorted(e[key]["slug"] for e in entries)) == (
+            "biological-structure",
+            "light-sheet-3d-microscopy",
+            "light-sheet-3d-microscopy-channel-1",
+        )
+
+
 def test_grand_challenge_names_are_fresh_each_time(tmp_path, case):
     a = GrandChallengeContract().stage([case], tmp_path / "a")[0].token
     b = GrandChallengeContract().stage([case], tmp_path / "b")[0].token

@@ -169,11 +169,15 @@ def behaviour(tmp_path: Path, **keys: object) -> str:
     return str(tarball(tmp_path / "model.tar.gz", {"behaviour.json": json.dumps(keys).encode()}))
 
 
-def run(client, image, split, tmp_path, *, model=None, determinism=False, **limits):
+def run(client, image, split, tmp_path, *, model=None, determinism=False, reuse="batch", **limits):
     settings = {"timeout_s": 30, "memory": "512m", "cpus": 1, "jobs": 1, "startup_timeout_s": 20}
     settings.update(limits)
     config = RunConfig(
-        limits=Limits(**settings), progress=False, model=model, determinism=determinism
+        limits=Limits(**settings),
+        progress=False,
+        model=model,
+        determinism=determinism,
+        reuse=reuse,
     )
     summary = run_submission(image, split, tmp_path / "out", config=config, client=client)
     left = client.containers.list(
@@ -243,6 +247,40 @@ def test_a_server_never_healthy_fails_every_case(client, server_image, split3, t
         assert "last try: HTTP 503" in rec.reason
         assert "times)" in rec.reason, "the repeated health lines are squeezed"
     assert len(run_json["servers"]) == 1 and run_json["servers"][0]["healthy"] is False
+
+
+@pytest.mark.docker
+def test_a_redirect_from_health_fails_the_start_at_once(client, server_image, split3, tmp_path):
+    # grand-challenge's shim fails at once on a redirect, however long the start-up allowance.
+    summary, run_json = run(
+        client,
+        server_image,
+        split3,
+        tmp_path,
+        model=behaviour(tmp_path, health=302),
+        startup_timeout_s=60,
+    )
+    assert {r.status for r in summary.records.values()} == {"failed"}
+    for rec in summary.records.values():
+        assert "GET /health answered HTTP 302, a redirect" in rec.reason
+    assert len(run_json["servers"]) == 1 and run_json["servers"][0]["startup_s"] < 10
+
+
+@pytest.mark.docker
+def test_reuse_case_starts_a_fresh_server_for_every_case(client, server_image, split3, tmp_path):
+    summary, run_json = run(
+        client, server_image, split3, tmp_path, model=behaviour(tmp_path), reuse="case"
+    )
+    assert summary.passed, summary.records
+    assert run_json["config"]["reuse"] == "case"
+    servers = run_json["servers"]
+    assert [s["cases"] for s in servers] == [1, 1, 1]
+    assert all(s["healthy"] and s["startup_s"] is not None for s in servers)
+    assert sorted(r.server for r in summary.records.values()) == [1, 2, 3]
+    # Each server saw one invocation: the model loaded for every case, as on grand-challenge.
+    for case_id in summary.records:
+        assert "invocation 1 of server pid" in case_log(tmp_path, case_id)
+        assert "invocation 2" not in case_log(tmp_path, case_id)
 
 
 @pytest.mark.docker

@@ -108,7 +108,8 @@ def test_run_json_records_the_configuration_under_its_established_keys():
         "progress": True,
         "model": None,
         "determinism": False,
-        "startup_timeout_s": 150.0,
+        "startup_timeout_s": 300.0,
+        "reuse": "batch",
     }
 
 

@@ -55,6 +55,39 @@ def test_advice_for_ok_is_empty_and_unknown_status_raises():
         advice_for("exploded", reason="", limits=LIMITS, exit_code=0, output_hint="")
 
 
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "POST /invoke answered HTTP 500 where 201 means done; body: KeyError: 'socket'; "
+        "log tail:\nTraceback (most recent call last):\nKeyError: 'socket'",
+        "the server never answered GET /health with 200 within 300 s (--startup-timeout); "
+        "last try: HTTP 503; log tail:\nloading",
+        "; log tail:\nonly a log",
+    ],
+)
+def test_invoke_advice_never_ends_in_an_empty_log_tail(reason):
+    """The log tail is printed below the advice; the advice never announces an empty one."""
+    text = advice_for("failed", reason=reason, limits=LIMITS, exit_code=None, output_hint="")
+    assert "log tail" not in text
+    assert text.startswith("The invoke server failed: ")
+    assert "Traceback" not in text and "\n" not in text
+
+
+def test_billed_time_is_startup_plus_case():
+    from harness.rounds.check import _billed_time
+
+    timed = [
+        outcome("a", "ok", wall_time_s=1.0, startup_s=4.0),
+        outcome("b", "ok", wall_time_s=2.0, startup_s=6.0),
+        outcome("c", "ok", wall_time_s=3.0, startup_s=5.0),
+    ]
+    billed = _billed_time(timed, "case")
+    # Medians: start-up 5, case 2, start-up + case of (5, 8, 8) -> 8.
+    assert (billed.startup_s, billed.case_s, billed.per_case_s) == (5.0, 2.0, 8.0)
+    assert "start-up 5.0 s + case 2.0 s = 8.0 s" in billed.describe()
+    assert _billed_time([outcome("a", "ok")], "batch") is None  # an exec image: no start-up
+
+
 def test_estimate_uses_the_median_rate_per_voxel():
     # Rates: 1 s/Mvox, 2 s/Mvox, 10 s/Mvox (a cold start) -> median 2 s per megavoxel.
     est = estimate_time(

@@ -6,6 +6,7 @@ Each finding is printed as one line `probe <what>: <result>` for the tests to re
 import errno
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,18 @@ for target in ("/input/x", "/input/images/light-sheet-3d-microscopy/x", "/etc/x"
         report(f"write {target}", "ok")
     except OSError as exc:
         report(f"write {target}", f"refused ({errno.errorcode.get(exc.errno, exc.errno)})")
+
+# /tmp runs programs (JIT caches, compiled kernels), as on grand-challenge.
+script = Path("/tmp/run-me.sh")
+script.write_text("#!/bin/sh\necho ran\n")
+script.chmod(0o755)
+try:
+    ran = subprocess.run([str(script)], capture_output=True, text=True, timeout=10, check=False)
+    report("exec /tmp", ran.stdout.strip() or f"exit {ran.returncode}")
+except OSError as exc:
+    report("exec /tmp", f"refused ({errno.errorcode.get(exc.errno, exc.errno)})")
+names = ("LOG_LEVEL", "PYTHONUNBUFFERED", "GRAND_CHALLENGE_COMPONENT_MAX_MEMORY_MB")
+report("grand-challenge environment", ";".join(f"{k}={os.environ.get(k)}" for k in names))
 
 image = sitk.ReadImage(str(SRC))
 array = sitk.GetArrayFromImage(image)

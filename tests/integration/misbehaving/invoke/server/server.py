@@ -1,7 +1,8 @@
 """A grand-challenge invoke server for the tests; /opt/ml/model/behaviour.json says how it acts.
 
 Keys (all optional): ``load_s`` (seconds of "model loading" before it listens), ``health``
-("ok", or an HTTP code it answers forever), ``invoke`` ("ok", an HTTP code, "hang"), ``crash_on``
+("ok", or an HTTP code it answers forever; a 3xx with a Location header), ``invoke`` ("ok", an
+HTTP code, "hang"), ``crash_on``
 (the invocation number during which the process exits with code 9), ``allocate_mb`` (memory it
 holds during each invocation), ``random`` (a random mask: not deterministic), ``exit_at_start``
 (an exit code: the process ends at once, as a server whose model cannot be found does).
@@ -49,6 +50,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = text.encode()
         self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
+        if 300 <= code < 400:
+            self.send_header("Location", "/health/")  # as a framework adding a slash does
         self.end_headers()
         self.wfile.write(body)
 
