@@ -110,6 +110,27 @@ def read_config_text(path: str | Path, *, what: str) -> str:
         raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases (``*name``).
+
+    Nested aliases expand exponentially ("billion laughs": a few hundred bytes that build a
+    structure of billions of nodes); a configuration never needs them, so the first alias is an
+    error naming its line.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases ('*{event.anchor}') are not accepted in a configuration; "
+                "write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
 def load_yaml_mapping(path: str | Path, *, what: str, empty_ok: bool = False) -> dict[str, Any]:
     """Read a YAML file whose top level is a mapping.
 
@@ -124,12 +145,13 @@ def load_yaml_mapping(path: str | Path, *, what: str, empty_ok: bool = False) ->
     Raises
     ------
     ConfigError
-        The file is missing, unreadable, not UTF-8, not YAML or not a mapping.
+        The file is missing, unreadable, not UTF-8, not YAML, holds an alias (``*name``: nested
+        aliases expand exponentially) or is not a mapping.
     """
     path = Path(path)
     text = read_config_text(path, what=what)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: the {what} is not valid YAML: {exc}") from exc
     if data is None and empty_ok:
