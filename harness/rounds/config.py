@@ -226,6 +226,16 @@ class ClusterSettings(_Strict):
         return value
 
 
+def _safe_phase_names(value: dict[str, Any]) -> dict[str, Any]:
+    bad = [name for name in value if not _NAME.match(str(name))]
+    if bad:
+        raise ValueError(
+            f"phase names must be letters, digits, '.', '_' or '-' (at most 64, not starting "
+            f"with '.' or '-'), as they name folders; got {bad}"
+        )
+    return value
+
+
 class PhaseConfig(_Strict):
     """A phase of the challenge and the split it is evaluated on."""
 
@@ -237,9 +247,10 @@ class RoundConfig(_Strict):
 
     name: str
     output: str = Field(
-        description="Output folder; must contain '{phase}' when the round has several phases."
+        min_length=1,
+        description="Output folder; must contain '{phase}' when the round has several phases.",
     )
-    phases: dict[str, PhaseConfig]
+    phases: dict[str, PhaseConfig] = Field(min_length=1, description="At least one phase.")
     phase: str
     contract: Literal["grand-challenge", "folder"] = "grand-challenge"
     expose_structure: bool = False
@@ -278,6 +289,11 @@ class RoundConfig(_Strict):
         if not _NAME.match(value):
             raise ValueError(f"round name must be safe as a folder name, got {value!r}")
         return value
+
+    @field_validator("phases")
+    @classmethod
+    def _phase_names(cls, value: dict[str, PhaseConfig]) -> dict[str, PhaseConfig]:
+        return _safe_phase_names(value)
 
     @field_validator("profile")
     @classmethod
@@ -358,9 +374,27 @@ def load_round_config(path: str | Path) -> RoundConfig:
         extra_problems=_cross_problems,
     )
     config = _resolve_paths(config, path.parent.resolve())
+    _check_output(config, path)
     # The ranking section is checked now rather than after hours of containers.
     ranking_config_for(config)
     return config
+
+
+def _check_output(config: RoundConfig, path: Path) -> None:
+    """Each phase's output folder is a folder (or is yet to be made), never an existing file."""
+    problems = []
+    for phase in sorted(config.phases):
+        out = Path(config.output.replace("{phase}", phase))
+        for candidate in (out, *out.parents):
+            if candidate.exists():
+                if not candidate.is_dir():
+                    problems.append(
+                        f"output: {config.output!r} gives {out} for phase {phase!r}, but "
+                        f"{candidate} is a file; expected a folder (nothing was written)"
+                    )
+                break
+    if problems:
+        raise config_error(path, problems, what=_WHAT)
 
 
 def _cross_problems(raw: dict[str, Any]) -> list[str]:

@@ -170,7 +170,10 @@ def test_an_empty_file_may_mean_the_defaults(tmp_path):
 
 LAUGHS = "\n".join(
     ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    + [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi", strict=True)]
+    + [
+        f"{n}: &{n} [{', '.join(['*' + p] * 9)}]"
+        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
 )
 
 
