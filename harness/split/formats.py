@@ -127,11 +127,23 @@ def _require_regular(path: Path, st: os.stat_result) -> None:
         raise VolumeError(f"{path}: is not a regular file ({kind}).")
 
 
-def _read_exactly(stream: BinaryIO, n: int, *, what: str) -> bytes:
-    """``n`` bytes, then one more must not exist; ``stream`` decompresses lazily, if at all."""
-    data = stream.read(n)
-    if len(data) < n:
-        raise VolumeError(f"truncated: {what} needs {n:,} bytes, the file holds {len(data):,}.")
+_CHUNK = 64 * 1024 * 1024
+
+
+def _read_exactly(stream: BinaryIO, n: int, *, what: str) -> bytearray:
+    """``n`` bytes, then one more must not exist; ``stream`` decompresses lazily, if at all.
+
+    Read in chunks, so memory follows the bytes the file really holds, never what its header
+    claims (a header of 32000**3 voxels over an empty stream costs nothing).
+    """
+    data = bytearray()
+    while len(data) < n:
+        chunk = stream.read(min(_CHUNK, n - len(data)))
+        if not chunk:
+            raise VolumeError(
+                f"truncated: {what} needs {n:,} bytes, the file holds {len(data):,}."
+            )
+        data += chunk
     if stream.read(1):
         raise VolumeError(
             f"the file holds more than the {n:,} bytes its header declares ({what}); "
@@ -335,7 +347,7 @@ def decode_nifti(stream: BinaryIO, header: NiftiHeader) -> np.ndarray:
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise VolumeError(f"cannot read the NIfTI voxels: {exc}") from exc
     array = np.frombuffer(raw, dtype=header.dtype).reshape(tuple(reversed(header.shape)))
-    array = array.astype(header.dtype.newbyteorder("="))
+    array = array.astype(header.dtype.newbyteorder("="), copy=False)
     if (header.slope, header.inter) == (1.0, 0.0):
         return array
     scaled = array.astype(np.float64) * header.slope + header.inter
@@ -584,7 +596,7 @@ def decode_mha(handle: BinaryIO, header: MetaHeader) -> np.ndarray:
     else:
         raw = _read_exactly(handle, n, what="DimSize and ElementType")
     array = np.frombuffer(raw, dtype=header.dtype).reshape(header.shape)
-    return array.astype(header.dtype.newbyteorder("="))
+    return array.astype(header.dtype.newbyteorder("="), copy=False)
 
 
 # TIFF ------------------------------------------------------------------------------------
