@@ -2,6 +2,10 @@
 
 Every path in the file resolves relative to the file itself, never the working directory. Loading
 reports every mistake at once, each naming the file and the field (``teams.2.submissions.0.image``).
+The file is read by ``common.files`` (YAML aliases refused); ``phases`` needs at least one phase,
+each named as a safe folder name (``../../escape`` is refused, so ``output: .../{phase}`` stays
+inside its folder); ``output`` is non-empty and no phase's folder (or a parent of it) may be an
+existing file; ``limits`` have the maxima of :class:`harness.containers.limits.Limits`.
 
 Example
 -------
