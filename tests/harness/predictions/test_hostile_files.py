@@ -198,3 +198,14 @@ def test_organizer_files_follow_links_but_never_open_a_fifo(tmp_path):
     os.mkfifo(tmp_path / "f.nii.gz")
     with pytest.raises(VolumeError, match="is not a regular file"):
         read_volume(tmp_path / "f.nii.gz")
+
+
+def test_check_advises_writing_the_voxels_inside_the_metaimage(tmp_path):
+    from harness.rounds.check import advice_for
+
+    path = tmp_path / "p.mha"
+    path.write_bytes(mha(mha_fields("/hidden/labels/h001.nii", HeaderSize="-1")))
+    reason = validate_prediction(path, GRID).reason
+    advice = advice_for("invalid_output", reason=reason, limits={}, exit_code=0,
+                        output_hint="/output/")
+    assert "Write the voxels inside the .mha file (ElementDataFile = LOCAL)" in advice
