@@ -402,7 +402,9 @@ def validate_prediction(
     """Pass one prediction file through the gate: check it, then binarize it.
 
     In order, each stage only if the previous one passed: the path itself with ``lstat`` (a
-    regular file with one link; a link is never followed); the header alone (3D, a numeric
+    regular file with one link; a link is never followed); its size (at most
+    :func:`max_file_bytes`); the header alone, read from the file's own bytes by the rules of
+    :mod:`harness.split.formats` (a MetaImage's data must be ``LOCAL``; 3D, a numeric
     voxel type, at most ``MAX_BYTES_PER_VOXEL`` bytes per voxel of the case, the case's shape),
     so a header that claims terabytes is refused without allocating; the geometry
     (:func:`judge_geometry`); the voxels (:func:`binarize`).

@@ -76,6 +76,9 @@ def test_every_hostile_file_is_invalid_output_through_evaluate(tmp_path):
         hostile = hostile_files(split / f"c{k}_label.nii")[k]
         (team / f"c{k}{hostile.ext}").write_bytes(hostile.data)
         expected[f"c{k}"] = hostile
+    # The local data file a header names, as a link to the hidden label: never opened.
+    local_raw = next(k for k, h in expected.items() if h.name == "mha-local-raw")
+    (team / "c1.raw").symlink_to(split / f"{local_raw}_label.nii")
     # A FIFO as the prediction itself, and as a MetaImage's data file.
     os.mkfifo(team / f"c{n}.mha")
     os.mkfifo(tmp_path / "pipe")
