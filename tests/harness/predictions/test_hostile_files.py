@@ -212,3 +212,22 @@ def test_check_advises_writing_the_voxels_inside_the_metaimage(tmp_path):
     advice = advice_for("invalid_output", reason=reason, limits={}, exit_code=0,
                         output_hint="/output/")
     assert "Write the voxels inside the .mha file (ElementDataFile = LOCAL)" in advice
+
+
+@pytest.mark.parametrize("kind", ["nifti2", "big-endian"])
+def test_nifti2_and_big_endian_niftis_written_by_nibabel_are_accepted(tmp_path, kind):
+    import nibabel as nib
+
+    mask = _label()
+    data = np.ascontiguousarray(mask.transpose(2, 1, 0)).astype(np.int16) * 7
+    if kind == "nifti2":
+        img = nib.Nifti2Image(data, np.eye(4))
+    else:
+        img = nib.Nifti1Image(data, np.eye(4), header=nib.Nifti1Header(endianness=">"))
+    path = tmp_path / "p.nii"
+    nib.save(img, str(path))
+    assert path.read_bytes()[:4] == ((540).to_bytes(4, "little") if kind == "nifti2"
+                                     else (348).to_bytes(4, "big"))
+    v = validate_prediction(path, GRID)
+    assert v.status == "ok", v.reason
+    np.testing.assert_array_equal(v.mask, mask)
