@@ -9,11 +9,18 @@ of its own stages in :mod:`harness.errors`.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ProblemsError", "ResultsError", "Selma3dError"]
+__all__ = ["ConfigError", "ProblemsError", "ResultsError", "Selma3dError", "WriteError"]
 
 
 class Selma3dError(Exception):
     """Base class of every error selma3d raises on purpose."""
+
+
+class WriteError(Selma3dError, OSError):
+    """A file could not be written (disk full, read-only folder); nothing earlier was lost.
+
+    Also an ``OSError``, so code that handles a failed write as one keeps doing so.
+    """
 
 
 class ConfigError(Selma3dError):

@@ -9,6 +9,7 @@ format: the file, then each problem as ``field: message (got value)``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from common.errors import ConfigError
+from common.errors import ConfigError, WriteError
 
 __all__ = [
     "atomic_path",
@@ -41,6 +42,9 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     atomic on one file system) and removed if the body raises. Parent folders are created. The
     body creates the file at the yielded path.
 
+    A write that fails because the disk is full or the folder read-only (or not writable)
+    raises :class:`common.errors.WriteError` naming ``path`` and saying nothing earlier was lost.
+
     Parameters
     ----------
     path : str or Path
@@ -61,16 +65,36 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; expected a file path to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     # The body's writer creates the file, so it gets the permissions a plain open gives (after
     # the umask): mkstemp's 0600 would hide a split or a report from other users and containers.
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        # On a read-only or broken file system even removing the temporary file may fail; the
+        # error that matters is the write's, which is raised below either way.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _CANNOT_WRITE:
+            raise _write_error(path, exc) from exc
         raise
+
+
+_CANNOT_WRITE = {
+    errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG, errno.ENOTDIR
+}
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    return WriteError(
+        f"{path}: could not be written ({exc.strerror or exc}); nothing earlier was lost: "
+        f"files already written are kept and {path.name} was not changed (no partial file left)"
+    )
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
@@ -110,6 +134,27 @@ def read_config_text(path: str | Path, *, what: str) -> str:
         raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases (``*name``).
+
+    Nested aliases expand exponentially ("billion laughs": a few hundred bytes that build a
+    structure of billions of nodes); a configuration never needs them, so the first alias is an
+    error naming its line.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases ('*{event.anchor}') are not accepted in a configuration; "
+                "write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
 def load_yaml_mapping(path: str | Path, *, what: str, empty_ok: bool = False) -> dict[str, Any]:
     """Read a YAML file whose top level is a mapping.
 
@@ -124,12 +169,13 @@ def load_yaml_mapping(path: str | Path, *, what: str, empty_ok: bool = False) ->
     Raises
     ------
     ConfigError
-        The file is missing, unreadable, not UTF-8, not YAML or not a mapping.
+        The file is missing, unreadable, not UTF-8, not YAML, holds an alias (``*name``: nested
+        aliases expand exponentially) or is not a mapping.
     """
     path = Path(path)
     text = read_config_text(path, what=what)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: the {what} is not valid YAML: {exc}") from exc
     if data is None and empty_ok:

@@ -22,7 +22,7 @@ from common.errors import ResultsError
 from common.files import write_atomic
 from common.profiles import get_profile
 from common.status import FAILURES, STATUSES
-from common.tables import neutralise_formulas
+from common.tables import csv_text
 from leaderboard import metric_info
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.cases import SplitInfo, VolumeLoader
@@ -504,14 +504,12 @@ def build_leaderboard(
     console.print(f"ranked {len(board.results.teams)} teams on {len(board.results.cases)} cases")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    csv_text = neutralise_formulas(board.table.assign(profile=config.profile)).to_csv(
-        index=False, lineterminator="\n", float_format="%.6g"
-    )
+    table_text = csv_text(board.table.assign(profile=config.profile), float_format="%.6g")
     record = leaderboard_record(board, metadata=metadata)
     json_text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
     with console.status("drawing the report"):
         html_text = render_html(board, record, split=split, volumes=volumes)
-    write_atomic(out / "leaderboard.csv", csv_text)
+    write_atomic(out / "leaderboard.csv", table_text)
     write_atomic(out / "leaderboard.json", json_text + "\n")
     teams = set(board.results.teams)
     flags = {t: why for t, why in flagged.items() if t in teams}

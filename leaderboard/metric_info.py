@@ -17,6 +17,7 @@ __all__ = [
     "constant_worst",
     "default_ranked_metrics",
     "higher_is_better",
+    "is_integer",
     "metric_columns",
     "metric_definitions",
     "track_metrics",
@@ -113,6 +114,17 @@ def bounds(name: str) -> tuple[float, float]:
     """
     low, high = _spec(name).bounds
     return float(low), float(high)
+
+
+def is_integer(name: str) -> bool:
+    """Whether values of ``name`` are whole numbers (counts and count errors), as registered.
+
+    Examples
+    --------
+    >>> is_integer("blob_tp"), is_integer("dice")
+    (True, False)
+    """
+    return bool(_spec(name).integer)
 
 
 def constant_worst(name: str) -> float | None:

@@ -173,10 +173,12 @@ def prepare_results(
     Notes
     -----
     A case a team has no row for, while other teams do, is added with status ``missing_output``
-    (never dropped). On rows whose status is not ``ok``, an empty metric gets the registry's
-    constant worst value (0 for ratios and ``blob_tp``, ``blob_fp``); a ranked metric with no
+    (never dropped). On rows whose status is not ``ok``, every metric with a constant worst value
+    (0 for ratios and ``blob_tp``, ``blob_fp``) is set to it, whatever the cell says (a table
+    that gives an invalid prediction Dice 1.0 ranks it as missing); a ranked metric with no
     constant worst value (Betti errors, ``blob_fn``: they depend on the reference) must already be
-    filled by the evaluation.
+    filled by the evaluation, and is taken as the table gives it. Counts
+    (``metric_info.is_integer``) must be whole numbers.
 
     Examples
     --------
@@ -226,6 +228,14 @@ def prepare_results(
                 f"column {name!r}: value {_as_text(raw).iloc[i]} is outside the bounds "
                 f"[{low:g}, {high:g}] and must be finite"
             )
+        if name in all_metrics and metric_info.is_integer(name):
+            fractional = np.isfinite(floats) & (floats != np.floor(floats))
+            for i in np.flatnonzero(fractional & ~outside):
+                problems.append(
+                    f"{labels[i]} (team {df['team'].iat[i]!r}, case {df['case_id'].iat[i]!r}), "
+                    f"column {name!r}: value {_as_text(raw).iloc[i]} is not a whole number; "
+                    f"{name} is a count"
+                )
         df[name] = floats
 
     for i, row in enumerate(df[list(ID_COLUMNS)].itertuples(index=False)):
@@ -386,18 +396,19 @@ def _fill_worst(
                         f"{frame['_where'].iat[i]}, column {name!r}: empty on an 'ok' row of track "
                         f"{track!r}, where {name} is ranked"
                     )
-            to_fill = empty & not_ok
-            if not to_fill.any():
-                continue
             worst = metric_info.constant_worst(name)
-            if worst is None:
-                if is_ranked:
-                    for i in np.flatnonzero(to_fill.to_numpy()):
-                        problems.append(
-                            f"{frame['_where'].iat[i]}, column {name!r}: empty on a "
-                            f"'{frame['status'].iat[i]}' row; {name} has no constant worst value "
-                            "(it needs the reference), so run `selma3d evaluate`, which fills it"
-                        )
+            if worst is not None:
+                # A row that is not ok is scored at the worst value whatever its cells say: a
+                # table edited to give an invalid prediction Dice 1.0 ranks it as missing.
+                to_fill = in_track & not_ok & (frame[name] != worst)
+                frame.loc[to_fill, name] = worst
+                frame.loc[to_fill, "filled"] = True
                 continue
-            frame.loc[to_fill, name] = worst
-            frame.loc[to_fill, "filled"] = True
+            to_fill = empty & not_ok
+            if to_fill.any() and is_ranked:
+                for i in np.flatnonzero(to_fill.to_numpy()):
+                    problems.append(
+                        f"{frame['_where'].iat[i]}, column {name!r}: empty on a "
+                        f"'{frame['status'].iat[i]}' row; {name} has no constant worst value "
+                        "(it needs the reference), so run `selma3d evaluate`, which fills it"
+                    )

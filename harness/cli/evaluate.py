@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -153,6 +154,11 @@ def _check_out(out: Path) -> None:
             if not parent.is_dir():
                 raise click.BadParameter(f"{out} lies under {parent}, which is a file",
                                          param_hint="--out")
+            if not os.access(parent, os.W_OK):
+                raise click.BadParameter(
+                    f"{out} cannot be written: {parent} is read-only (nothing was scored)",
+                    param_hint="--out",
+                )
             break
 
 

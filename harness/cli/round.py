@@ -286,7 +286,7 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, file_okay=False),
     default=Path("selma3d-demo"),
     show_default=True,
     help="Where the data, runs and leaderboard go (relative to the current folder).",

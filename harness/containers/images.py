@@ -10,6 +10,7 @@ its id (:attr:`ImageInfo.digest`), and refuses an image whose user is root
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "API_METHOD_LABEL",
     "ImageInfo",
     "build_folder",
+    "check_tag",
     "image_info",
     "is_invoke",
     "is_root_user",
@@ -36,6 +38,13 @@ __all__ = [
 ]
 
 API_METHOD_LABEL = "org.grand-challenge.api-method"
+# Docker's reference grammar (distribution/reference): an optional registry host[:port], then
+# lowercase path components separated by '/', then an optional ':tag'.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+# A first component is a registry host only with a '.', a port, or as 'localhost' (as Docker).
+_HOST = rf"(?:(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)/)?"
+_REFERENCE = re.compile(rf"^{_HOST}{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
 """The image label by which grand-challenge picks an algorithm's interface (``invoke``)."""
 
 _TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -96,6 +105,27 @@ def is_root_user(user: str) -> bool:
     return name in ("", "root", "0")
 
 
+def check_tag(tag: str) -> str:
+    """``tag`` if Docker accepts it as an image name, else a :class:`SubmissionError` saying why.
+
+    Examples
+    --------
+    >>> check_tag("selma3d-test/seg:v1")
+    'selma3d-test/seg:v1'
+    >>> check_tag("UPPER/../x:::")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    harness.errors.SubmissionError: image tag 'UPPER/../x:::' is not a valid image name: ...
+    """
+    if len(tag) > 255 or not _REFERENCE.match(tag):
+        raise SubmissionError(
+            f"image tag {tag!r} is not a valid image name: expected lowercase path components "
+            "of letters, digits and . _ - separated by '/', then optionally ':' and a tag of "
+            "letters, digits, '.', '_' or '-' (e.g. team/seg:v1)"
+        )
+    return tag
+
+
 def build_folder(
     folder: str | Path,
     tag: str | None = None,
@@ -129,6 +159,8 @@ def build_folder(
     from harness.containers.engine import connect
 
     folder = Path(folder).resolve()
+    if tag is not None:
+        check_tag(tag)
     if not (folder / "Dockerfile").is_file():
         raise SubmissionError(f"{folder}: no Dockerfile; a submission folder must contain one.")
     client = client if client is not None else connect()

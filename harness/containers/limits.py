@@ -16,10 +16,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-__all__ = ["MEMORY_FLOOR", "Limits", "parse_memory"]
+__all__ = ["MAX_JOBS", "MAX_SECONDS", "MAX_SIZE", "MEMORY_FLOOR", "Limits", "parse_memory"]
 
 MEMORY_FLOOR = 6 << 20
 """The least memory Docker starts a container with (6 MiB); smaller limits are refused."""
+MAX_SIZE = 1 << 50
+"""The largest size accepted (1 PiB): more than any machine, so a larger one is a typo."""
+MAX_JOBS = 256
+"""The most containers run at once: each holds a worker thread and a container."""
+MAX_SECONDS = 7 * 24 * 3600.0
+"""The longest timeout accepted (a week); ``1e309`` (infinity) and the like are typos."""
 
 # Docker's own syntax (go-units RAMInBytes): a decimal number, then an optional binary unit.
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$", re.IGNORECASE | re.ASCII)
@@ -139,20 +145,35 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timeout_s: float = Field(600.0, gt=0, description="Wall-clock seconds per case.")
+    timeout_s: float = Field(
+        600.0, gt=0, le=MAX_SECONDS, description="Wall-clock seconds per case (at most a week)."
+    )
     memory: Size = Field("8g", description="Memory limit, no swap (512m, 8g, 8GiB).")
-    cpus: float = Field(2.0, gt=0, description="CPU limit (fractional cores).")
+    cpus: float = Field(2.0, gt=0, le=1024, description="CPU limit (fractional cores).")
     gpus: Gpus = Field(None, description="'all', a count such as 2, or device ids such as 0,1.")
-    jobs: int = Field(1, ge=1, description="Containers run at once.")
+    jobs: int = Field(1, ge=1, le=MAX_JOBS, description="Containers run at once (at most 256).")
     # A Python process with a few threads, the init and a shell already take about ten.
-    pids: int = Field(256, ge=16, description="Process and thread limit inside a container.")
-    retries: int = Field(2, ge=0, description="Extra attempts when the Docker engine fails.")
+    pids: int = Field(
+        256, ge=16, le=1 << 22, description="Process and thread limit inside a container."
+    )
+    retries: int = Field(
+        2, ge=0, le=100, description="Extra attempts when the Docker engine fails."
+    )
     tmp_size: Size = Field("1g", description="Size of the writable /tmp (counted in memory).")
     max_output: Size = Field("1g", description="Cap on the size of /output per container run.")
-    max_output_files: int = Field(1000, ge=1, description="Cap on entries in /output per run.")
-    startup_timeout_s: float = Field(
-        300.0, gt=0, description="Seconds an invoke server has to become healthy."
+    max_output_files: int = Field(
+        1000, ge=1, le=10**7, description="Cap on entries in /output per run."
     )
+    startup_timeout_s: float = Field(
+        300.0, gt=0, le=MAX_SECONDS, description="Seconds an invoke server has to become healthy."
+    )
+
+    @field_validator("memory", "tmp_size", "max_output")
+    @classmethod
+    def _at_most_a_petabyte(cls, value: str) -> str:
+        if parse_memory(value) > MAX_SIZE:
+            raise ValueError(f"must be at most 1024t ({MAX_SIZE} bytes); larger is a typo")
+        return value
 
     @field_validator("memory", "tmp_size")
     @classmethod

@@ -7,10 +7,14 @@ file gets one verdict and one mask whatever the path.
 
 Stages, in order: scan the output tree without following links (:func:`scan_output_tree`, the
 runner only), then for the case's file: ``lstat`` (links of any kind, folders and devices are
-refused, never followed) -> the header alone (dimensions, voxel type, a size cap, shape) -> the
-geometry (:func:`judge_geometry`) -> the voxels (NaN and infinities refused) -> the binarization
-rule (:class:`BinarizeRule`). The runner then saves ``<case_id>.nii.gz`` as uint8 on the case
-grid (:func:`save_mask`); a saved mask passes the gate again unchanged, so scoring a runner
+refused, never followed) -> the file's size (at most :func:`max_file_bytes`, before a byte is
+read) -> the header alone, opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked again with
+``fstat`` (dimensions, voxel type, a size cap, shape; every rule of
+:mod:`harness.split.formats`: a file is read from its own bytes only, a MetaImage's
+``ElementDataFile`` must be ``LOCAL``) -> the geometry (:func:`judge_geometry`) -> the
+voxels (NaN and infinities refused) -> the binarization rule (:class:`BinarizeRule`). The
+runner then saves ``<case_id>.nii.gz`` as uint8 on the case grid (:func:`save_mask`); a saved
+mask passes the gate again unchanged, so scoring a runner
 folder gives the same row as scoring the container's own files.
 
 Defaults follow the official SELMA3D evaluators: foreground is ``value > 0``, and geometry is
@@ -23,7 +27,8 @@ A case ends with exactly one status of ``common.status.STATUS_TABLE``. This modu
 ``ok`` (a mask was made under the binarization rule; warnings, if any, in the record: non-binary
 values, differing geometry) and ``invalid_output``: unreadable; several images where one is
 expected; not 3D; shape different from the input; a voxel type that is not a number; NaN or
-infinite values; a symlink, hard link, folder or device file; over the size or file-count cap;
+infinite values; a symlink, hard link, folder, FIFO, socket or device file; a header that names
+another file or lies about the bytes that follow it; over the size or file-count cap;
 with ``geometry: strict``, spacing, origin or direction different from the input's.
 """
 
@@ -51,6 +56,7 @@ from harness.split.volume import (
 )
 
 __all__ = [
+    "FILE_SLACK_BYTES",
     "MAX_BYTES_PER_VOXEL",
     "OFFICIAL_GATE",
     "OFFICIAL_RULE",
@@ -62,6 +68,7 @@ __all__ = [
     "Validation",
     "binarize",
     "judge_geometry",
+    "max_file_bytes",
     "save_mask",
     "scan_output_tree",
     "validate_prediction",
@@ -69,6 +76,22 @@ __all__ = [
 
 MAX_BYTES_PER_VOXEL = 8
 """The size cap: a header may declare at most 8 bytes per voxel of the case (float64)."""
+FILE_SLACK_BYTES = 16 * 1024 * 1024
+"""What a prediction file may hold beyond its voxels' cap: header, extensions, TIFF pages."""
+
+
+def max_file_bytes(grid: Grid) -> int:
+    """The most bytes a prediction file for a case on ``grid`` may hold before it is read.
+
+    ``MAX_BYTES_PER_VOXEL`` per voxel of the case plus ``FILE_SLACK_BYTES``: the file is refused
+    from its size alone, before a byte is read, so reading it is bounded in bytes and time.
+
+    Examples
+    --------
+    >>> max_file_bytes(Grid((2, 2, 2)))
+    16777280
+    """
+    return MAX_BYTES_PER_VOXEL * int(np.prod(grid.shape, dtype=np.int64)) + FILE_SLACK_BYTES
 
 
 class BinarizeRule(BaseModel):
@@ -379,7 +402,9 @@ def validate_prediction(
     """Pass one prediction file through the gate: check it, then binarize it.
 
     In order, each stage only if the previous one passed: the path itself with ``lstat`` (a
-    regular file with one link; a link is never followed); the header alone (3D, a numeric
+    regular file with one link; a link is never followed); its size (at most
+    :func:`max_file_bytes`); the header alone, read from the file's own bytes by the rules of
+    :mod:`harness.split.formats` (a MetaImage's data must be ``LOCAL``; 3D, a numeric
     voxel type, at most ``MAX_BYTES_PER_VOXEL`` bytes per voxel of the case, the case's shape),
     so a header that claims terabytes is refused without allocating; the geometry
     (:func:`judge_geometry`); the voxels (:func:`binarize`).
@@ -420,9 +445,10 @@ def validate_prediction(
         return Validation(
             "invalid_output", f"{name} is a hard link ({st.st_nlink} links); links are not accepted"
         )
+    file_cap = max_file_bytes(grid)
     try:
         volume_format(path)
-        header = read_header(path)
+        header = read_header(path, untrusted=True, max_bytes=file_cap)
     except VolumeError as exc:
         return Validation("invalid_output", f"{name} is unreadable: {exc}")
     problem = _header_problem(header, grid)
@@ -432,7 +458,7 @@ def validate_prediction(
     if geometry_problem:
         return Validation("invalid_output", f"{name}: {geometry_problem}")
     try:
-        volume = read_volume(path)
+        volume = read_volume(path, untrusted=True, max_bytes=file_cap)
     except VolumeError as exc:
         return Validation("invalid_output", f"{name} is unreadable: {exc}")
     if tuple(volume.array.shape) != tuple(grid.shape):

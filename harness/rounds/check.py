@@ -85,6 +85,12 @@ _ADVICE: dict[str, str] = {
 # Extra advice for invalid outputs, chosen by words in the runner's reason.
 _INVALID_HINTS: tuple[tuple[str, str], ...] = (
     (
+        "elementdatafile",
+        "Write the voxels inside the .mha file (ElementDataFile = LOCAL), as "
+        "SimpleITK.WriteImage to a .mha file does; a MetaImage that names another file is "
+        "never read.",
+    ),
+    (
         "shape",
         "Write the mask on the input's grid: same (z, y, x) shape as the image you read; "
         "a transposed array (x, y, z) is the usual cause.",

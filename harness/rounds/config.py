@@ -2,6 +2,10 @@
 
 Every path in the file resolves relative to the file itself, never the working directory. Loading
 reports every mistake at once, each naming the file and the field (``teams.2.submissions.0.image``).
+The file is read by ``common.files`` (YAML aliases refused); ``phases`` needs at least one phase,
+each named as a safe folder name (``../../escape`` is refused, so ``output: .../{phase}`` stays
+inside its folder); ``output`` is non-empty and no phase's folder (or a parent of it) may be an
+existing file; ``limits`` have the maxima of :class:`harness.containers.limits.Limits`.
 
 Example
 -------
@@ -232,6 +236,16 @@ class ClusterSettings(_Strict):
         return value
 
 
+def _safe_phase_names(value: dict[str, Any]) -> dict[str, Any]:
+    bad = [name for name in value if not _NAME.match(str(name))]
+    if bad:
+        raise ValueError(
+            f"phase names must be letters, digits, '.', '_' or '-' (at most 64, not starting "
+            f"with '.' or '-'), as they name folders; got {bad}"
+        )
+    return value
+
+
 class PhaseConfig(_Strict):
     """A phase of the challenge and the split it is evaluated on."""
 
@@ -243,9 +257,10 @@ class RoundConfig(_Strict):
 
     name: str
     output: str = Field(
-        description="Output folder; must contain '{phase}' when the round has several phases."
+        min_length=1,
+        description="Output folder; must contain '{phase}' when the round has several phases.",
     )
-    phases: dict[str, PhaseConfig]
+    phases: dict[str, PhaseConfig] = Field(min_length=1, description="At least one phase.")
     phase: str
     contract: Literal["grand-challenge", "folder"] = "grand-challenge"
     expose_structure: bool = False
@@ -294,6 +309,11 @@ class RoundConfig(_Strict):
         if not _NAME.match(value):
             raise ValueError(f"round name must be safe as a folder name, got {value!r}")
         return value
+
+    @field_validator("phases")
+    @classmethod
+    def _phase_names(cls, value: dict[str, PhaseConfig]) -> dict[str, PhaseConfig]:
+        return _safe_phase_names(value)
 
     @field_validator("profile")
     @classmethod
@@ -379,9 +399,27 @@ def load_round_config(path: str | Path) -> RoundConfig:
         if problems:
             raise config_error(path, problems, what=_WHAT)
         config = config.model_copy(update={"evaluation": evaluation})
+    _check_output(config, path)
     # The ranking section is checked now rather than after hours of containers.
     ranking_config_for(config)
     return config
+
+
+def _check_output(config: RoundConfig, path: Path) -> None:
+    """Each phase's output folder is a folder (or is yet to be made), never an existing file."""
+    problems = []
+    for phase in sorted(config.phases):
+        out = Path(config.output.replace("{phase}", phase))
+        for candidate in (out, *out.parents):
+            if candidate.exists():
+                if not candidate.is_dir():
+                    problems.append(
+                        f"output: {config.output!r} gives {out} for phase {phase!r}, but "
+                        f"{candidate} is a file; expected a folder (nothing was written)"
+                    )
+                break
+    if problems:
+        raise config_error(path, problems, what=_WHAT)
 
 
 def _cross_problems(raw: dict[str, Any]) -> list[str]:

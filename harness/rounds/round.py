@@ -52,8 +52,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from common.files import atomic_path, write_atomic
-from common.tables import neutralise_formulas
+from common.files import write_atomic
+from common.tables import write_csv
 from harness.containers.limits import Limits
 from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
@@ -66,7 +66,6 @@ from harness.rounds.config import (
     ranking_config_for,
     tags_match,
 )
-from harness.scoring.evaluate import PARTICIPANT_TEXT
 from harness.split.manifest import Split, load_split
 
 if TYPE_CHECKING:
@@ -204,10 +203,7 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
 
 
 def _write_results(results: pd.DataFrame, out_dir: Path) -> None:
-    with atomic_path(out_dir / "results.csv") as tmp:
-        neutralise_formulas(results, columns=PARTICIPANT_TEXT).to_csv(
-            tmp, index=False, lineterminator="\n"
-        )
+    write_csv(results, out_dir / "results.csv")
 
 
 class _stage:

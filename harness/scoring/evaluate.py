@@ -35,9 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.files import atomic_path
 from common.profiles import DEFAULT_PROFILE, get_profile
-from common.tables import neutralise_formulas
+from common.tables import write_csv
 from harness.containers.records import RECORDS_NAME, read_case_records
 from harness.errors import SplitError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
@@ -57,16 +56,12 @@ from metrics import (
 __all__ = [
     "EVALUATION_COLUMNS",
     "EXTRA_COLUMNS",
-    "PARTICIPANT_TEXT",
     "TeamPredictions",
     "evaluate_predictions",
     "find_predictions",
     "profile_cases",
     "write_results",
 ]
-
-PARTICIPANT_TEXT = ("message",)
-"""Columns of free text from a participant's container, neutralised in CSV outputs."""
 
 EVALUATION_COLUMNS: tuple[str, ...] = (
     "team",
@@ -316,16 +311,11 @@ def write_results(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write an evaluation table as CSV atomically (``common.files.atomic_path``).
 
     Rows are sorted by team and case id; metrics that do not apply are empty cells. The
-    ``message`` column carries text a participant's container controls (its log's tail): a cell
-    a spreadsheet would run as a formula starts with ``'``.
+    ``message`` column carries text a participant's container controls (its log's tail), the
+    ``team`` column a name given on the command line: every text cell a spreadsheet would run as
+    a formula starts with ``'`` (``common.tables.write_csv``).
     """
-    path = Path(path)
-    ordered = neutralise_formulas(
-        frame.sort_values(["team", "case_id"], kind="stable"), columns=PARTICIPANT_TEXT
-    )
-    with atomic_path(path) as tmp:
-        ordered.to_csv(tmp, index=False, na_rep="", lineterminator="\n")
-    return path
+    return write_csv(frame.sort_values(["team", "case_id"], kind="stable"), path)
 
 
 def _entries(case_id: str, teams: Mapping[str, TeamPredictions]) -> list[_Entry]:

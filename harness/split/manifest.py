@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.files import atomic_path
+import pandas as pd
+
+from common.tables import write_csv
 from harness.errors import SplitError
 from harness.split.checks import check_case_volumes
 from metrics.registry import TRACKS, Track
@@ -50,6 +53,8 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "track", "structure", "image", "label")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CHANNEL_SEPARATOR = ";"
+MAX_PROBLEMS = 100
+"""Reading a manifest stops after this many problems (the message says where it stopped)."""
 
 
 @dataclass(frozen=True)
@@ -174,34 +179,85 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
         raise SplitError(str(manifest), ["no manifest file here"])
     root = manifest.parent.resolve()
     problems: list[str] = []
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
     try:
         # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark.
         with manifest.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip() for h in reader.fieldnames or []]
-            reader.fieldnames = header
-            rows = list(reader)
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            n_rows, stopped_at = _read_rows(reader, header, root, problems, cases, seen)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SplitError(str(manifest), [f"not a UTF-8 CSV file: {exc}"]) from exc
-    missing_cols = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown_cols = [c for c in header if c not in MANIFEST_COLUMNS]
-    if missing_cols:
-        raise SplitError(
-            str(manifest),
-            [f"missing column(s): {', '.join(missing_cols)}; got {', '.join(header) or 'none'}"],
+    if isinstance(n_rows, list):  # the header was refused
+        raise SplitError(str(manifest), n_rows)
+    if stopped_at is not None:
+        row, left = stopped_at
+        problems.append(
+            f"stopped at row {row} after {MAX_PROBLEMS} problems: {left:,} more row(s) were not "
+            "checked (fix these and load again)"
         )
+    rows = n_rows
+    if not rows and not problems:
+        problems.append("the manifest lists no cases")
+    if check_volumes and not problems:
+        for case in cases:
+            where = f"row {seen[case.case_id]} (case {case.case_id!r})"
+            problems.extend(check_case_volumes(case.images, case.label, where=where))
+    if problems:
+        raise SplitError(str(manifest), problems)
+    cases.sort(key=lambda c: c.case_id)
+    return Split(root=root, cases=tuple(cases), content_hash=content_hash(cases))
+
+
+def _read_rows(
+    reader: Iterable[list[str]],
+    header: list[str],
+    root: Path,
+    problems: list[str],
+    cases: list[Case],
+    seen: dict[str, int],
+) -> tuple[int | list[str], tuple[int, int] | None]:
+    """Check the header, then each row as it is read, until :data:`MAX_PROBLEMS` problems.
+
+    Returns the number of rows read (or the header's problems, which stop everything) and,
+    when reading stopped early, the row where it stopped and how many rows were left unchecked.
+    """
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    missing_cols = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing_cols or duplicated:
+        lines = []
+        if missing_cols:
+            lines.append(
+                f"missing column(s): {', '.join(missing_cols)}; "
+                f"got {', '.join(header) or 'none'}"
+            )
+        if duplicated:
+            lines.append(f"column(s) named twice in the header: {', '.join(duplicated)}")
+        return lines, None
+    unknown_cols = [c for c in header if c not in MANIFEST_COLUMNS]
     if unknown_cols:
         problems.append(
             f"unknown column(s): {', '.join(unknown_cols)}; "
             f"expected {', '.join(MANIFEST_COLUMNS)}"
         )
-    cases: list[Case] = []
-    seen: dict[str, int] = {}
     seen_folded: dict[str, tuple[str, int]] = {}
-    for lineno, row in enumerate(rows, start=2):
+    n_rows = 0
+    for lineno, cells in enumerate(reader, start=2):
+        if len(problems) >= MAX_PROBLEMS:
+            # Counting what is left is cheap (no file is looked at) and tells the size of it.
+            return n_rows, (lineno, 1 + sum(1 for _ in reader))
+        if not cells:
+            continue  # a blank line, as csv.DictReader skips it
+        n_rows += 1
+        row = dict(zip(header, cells, strict=False))
         case_id = (row.get("case_id") or "").strip()
         where = f"row {lineno} (case {case_id!r})"
         row_problems: list[str] = []
+        if len(cells) > len(header):
+            row_problems.append(
+                f"{where}: {len(cells)} cells, more than the header's {len(header)} columns"
+            )
         if not _SAFE_ID.match(case_id):
             row_problems.append(
                 f"{where}: case_id must be letters, digits, '.', '_' or '-' (at most 128), "
@@ -248,16 +304,7 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
                     spacing=spacing,
                 )
             )
-    if not rows:
-        problems.append("the manifest lists no cases")
-    if check_volumes and not problems:
-        for case in cases:
-            where = f"row {seen[case.case_id]} (case {case.case_id!r})"
-            problems.extend(check_case_volumes(case.images, case.label, where=where))
-    if problems:
-        raise SplitError(str(manifest), problems)
-    cases.sort(key=lambda c: c.case_id)
-    return Split(root=root, cases=tuple(cases), content_hash=content_hash(cases))
+    return n_rows, None
 
 
 def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:
@@ -286,12 +333,12 @@ def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:
                 f"Got keys {sorted(row)}."
             )
     ordered = sorted(rows, key=lambda r: r["case_id"])
-    with atomic_path(manifest) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        for row in ordered:
-            writer.writerow({c: row.get(c, "") or "" for c in MANIFEST_COLUMNS})
-    return manifest
+    table = pd.DataFrame(
+        [{c: str(row.get(c, "") or "") for c in MANIFEST_COLUMNS} for row in ordered],
+        columns=list(MANIFEST_COLUMNS),
+        dtype=object,
+    )
+    return write_csv(table, manifest)
 
 
 def _resolve_paths(
@@ -319,8 +366,10 @@ def _parse_spacing(
         values = tuple(float(v) for v in field.split(","))
     except ValueError:
         values = ()
-    if len(values) != 3 or any(not v > 0 for v in values):
-        problems.append(f"{where}: spacing must be three positive numbers 'z,y,x', got {field!r}")
+    if len(values) != 3 or any(not 0 < v < math.inf for v in values):
+        problems.append(
+            f"{where}: spacing must be three positive finite numbers 'z,y,x', got {field!r}"
+        )
         return None
     return values  # type: ignore[return-value]
 

@@ -15,15 +15,16 @@ Conventions
 
 from __future__ import annotations
 
-import functools
 import gzip
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from harness.errors import VolumeError
+from harness.split import formats
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -196,16 +197,28 @@ class VolumeHeader:
         return n
 
 
-def read_header(path: str | Path) -> VolumeHeader:
+def read_header(
+    path: str | Path, *, untrusted: bool = False, max_bytes: int | None = None
+) -> VolumeHeader:
     """Read a volume's header only: shape, voxel type and geometry, never the voxels.
 
     A header may declare any size; nothing here allocates for it, so a file whose header claims
-    terabytes costs only its header's bytes.
+    terabytes costs only its header's bytes. The file is opened and checked by the rules of
+    :mod:`harness.split.formats` (a regular file only, its own bytes only).
+
+    Parameters
+    ----------
+    path : str or Path
+    untrusted : bool, keyword-only
+        A participant's file: a symbolic link is refused, never followed.
+    max_bytes : int or None, keyword-only
+        Refuse a larger file before reading it.
 
     Raises
     ------
     VolumeError
-        If the file is missing, of an unknown format, or its header is unreadable.
+        If the file is missing, not a regular file, of an unknown format, or its header is
+        unreadable or refused; the message names the file.
 
     Examples
     --------
@@ -216,16 +229,28 @@ def read_header(path: str | Path) -> VolumeHeader:
     """
     path = Path(path)
     fmt = volume_format(path)
-    if not path.is_file():
-        raise VolumeError(f"{path}: no such file.")
-    reader = {"nifti": _header_nifti, "tiff": _header_tiff, "mha": _header_mha}[fmt]
     try:
-        return reader(path)
-    except VolumeError:
-        raise
+        with formats.open_regular(path, follow_links=not untrusted, max_bytes=max_bytes) as (
+            handle,
+            size,
+        ):
+            if fmt == "nifti":
+                stream = formats.open_nifti_stream(handle, gz=path.name.lower().endswith(".gz"))
+                return _nifti_volume_header(formats.parse_nifti_header(stream))
+            if fmt == "mha":
+                return _mha_volume_header(formats.parse_mha_header(handle, size))
+            return _header_tiff(handle, size)
+    except VolumeError as exc:
+        raise _named(exc, path) from exc
     # The same families of errors as read_volume: all mean "this header cannot be read".
     except (OSError, EOFError, ValueError, RuntimeError, zlib.error, gzip.BadGzipFile) as exc:
         raise VolumeError(f"{path}: cannot read the {fmt} header: {exc}") from exc
+
+
+def _named(exc: VolumeError, path: Path) -> VolumeError:
+    """``exc`` with the file's path in front, once."""
+    text = str(exc)
+    return exc if text.startswith(str(path)) else VolumeError(f"{path}: {text}")
 
 
 def _own_geometry(grid: Grid) -> Grid | None:
@@ -240,38 +265,28 @@ def _own_geometry(grid: Grid) -> Grid | None:
     return grid
 
 
-def _header_nifti(path: Path) -> VolumeHeader:
-    import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
-
-    try:
-        img = nib.load(str(path))
-    except ImageFileError as exc:
-        raise VolumeError(f"{path}: cannot read the nifti header: {exc}") from exc
-    shape = tuple(int(s) for s in img.shape)
-    while len(shape) > 3 and shape[-1] == 1:
-        shape = shape[:-1]
-    dtype = img.get_data_dtype()
-    numeric = dtype.fields is None and dtype.kind in "biufc"
-    header = img.header
-    has_geometry = int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0
+def _nifti_volume_header(nifti: formats.NiftiHeader) -> VolumeHeader:
+    shape = nifti.shape
+    header = nifti.header
+    has_geometry = int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0  # type: ignore[index]
     grid = None
     if len(shape) == 3 and has_geometry:
-        grid = _own_geometry(_nifti_grid(img, tuple(reversed(shape))))
+        grid = _own_geometry(_nifti_grid(header, tuple(reversed(shape))))
+    dtype = None if nifti.dtype is None else nifti.dtype.newbyteorder("=")
+    if dtype is not None and (nifti.slope, nifti.inter) != (1.0, 0.0):
+        dtype = np.dtype(np.float64)  # scaled voxels are read as float64
     return VolumeHeader(
         shape=tuple(reversed(shape)) if len(shape) == 3 else shape,
-        dtype=dtype if numeric else None,
-        pixel_type=str(dtype),
+        dtype=dtype,
+        pixel_type=nifti.pixel_type,
         grid=grid,
     )
 
 
-def _header_tiff(path: Path) -> VolumeHeader:
-    import tifffile
-
-    with tifffile.TiffFile(str(path)) as tif:
+def _header_tiff(handle: BinaryIO, size: int) -> VolumeHeader:
+    with _tiff_file(handle, size) as tif:
         if not tif.series:
-            raise VolumeError(f"{path}: the TIFF holds no image series.")
+            raise VolumeError("the TIFF holds no image series.")
         series = tif.series[0]
         shape = tuple(int(s) for s in series.shape)
         dtype = np.dtype(series.dtype)
@@ -280,78 +295,71 @@ def _header_tiff(path: Path) -> VolumeHeader:
     return VolumeHeader(shape=shape, dtype=dtype, pixel_type=str(dtype), grid=None)
 
 
-def _header_mha(path: Path) -> VolumeHeader:
-    import SimpleITK as sitk
+def _tiff_file(handle: BinaryIO, size: int) -> object:
+    import tifffile
 
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.ReadImageInformation()
-    size = tuple(int(s) for s in reversed(reader.GetSize()))
-    components = reader.GetNumberOfComponents()
-    pixel_type = sitk.GetPixelIDValueAsString(reader.GetPixelID())
-    dtype = _sitk_dtypes().get(reader.GetPixelID()) if components == 1 else None
-    grid = None
-    if len(size) == 3:
-        sx, sy, sz = reader.GetSpacing()
-        grid = _own_geometry(
-            Grid(
-                shape=size,
-                spacing=(float(sz), float(sy), float(sx)),
-                origin=tuple(float(v) for v in reader.GetOrigin()),
-                direction=tuple(float(v) for v in reader.GetDirection()),
-            )
-        )
-    if components != 1:
-        pixel_type = f"{components} components of {pixel_type}"
-    return VolumeHeader(shape=size, dtype=dtype, pixel_type=pixel_type, grid=grid)
+    formats.check_tiff_chain(handle, size)
+    # Multi-file series (OME, micro-manager) would open other files named inside this one.
+    return tifffile.TiffFile(handle, _multifile=False, is_ome=False)
 
 
-@functools.cache
-def _sitk_dtypes() -> dict[int, np.dtype]:
-    import SimpleITK as sitk
-
-    return {
-        sitk.sitkUInt8: np.dtype(np.uint8),
-        sitk.sitkInt8: np.dtype(np.int8),
-        sitk.sitkUInt16: np.dtype(np.uint16),
-        sitk.sitkInt16: np.dtype(np.int16),
-        sitk.sitkUInt32: np.dtype(np.uint32),
-        sitk.sitkInt32: np.dtype(np.int32),
-        sitk.sitkUInt64: np.dtype(np.uint64),
-        sitk.sitkInt64: np.dtype(np.int64),
-        sitk.sitkFloat32: np.dtype(np.float32),
-        sitk.sitkFloat64: np.dtype(np.float64),
-    }
+def _mha_grid(meta: formats.MetaHeader) -> Grid:
+    sx, sy, sz = meta.spacing
+    return Grid(
+        shape=meta.shape,  # type: ignore[arg-type]
+        spacing=(float(sz), float(sy), float(sx)),
+        origin=tuple(float(v) for v in meta.origin),  # type: ignore[arg-type]
+        direction=meta.direction,
+    )
 
 
-def read_volume(path: str | Path) -> Volume:
-    """Read a 3D volume and its grid.
+def _mha_volume_header(meta: formats.MetaHeader) -> VolumeHeader:
+    grid = _own_geometry(_mha_grid(meta)) if len(meta.shape) == 3 else None
+    return VolumeHeader(
+        shape=meta.shape,
+        dtype=None if meta.dtype is None else meta.dtype.newbyteorder("="),
+        pixel_type=meta.pixel_type,
+        grid=grid,
+    )
+
+
+def read_volume(
+    path: str | Path, *, untrusted: bool = False, max_bytes: int | None = None
+) -> Volume:
+    """Read a 3D volume and its grid, from the file's own bytes (:mod:`harness.split.formats`).
 
     Parameters
     ----------
     path : str or Path
         A ``.nii``, ``.nii.gz``, ``.tif``, ``.tiff`` or ``.mha`` file.
+    untrusted : bool, keyword-only
+        A participant's file: a symbolic link is refused, never followed.
+    max_bytes : int or None, keyword-only
+        Refuse a larger file before reading it.
 
     Returns
     -------
     Volume
-        The array ``(Z, Y, X)`` in the stored dtype, and its grid.
+        The array ``(Z, Y, X)`` in the stored dtype (float64 for scaled NIfTI), and its grid.
 
     Raises
     ------
     VolumeError
-        If the file is missing, unreadable, truncated, of an unknown format, or not 3D. The
-        message names the file and what was wrong.
+        If the file is missing, not a regular file, unreadable, truncated, of an unknown format,
+        refused by a rule of :mod:`harness.split.formats`, or not 3D. The message names the file
+        and what was wrong.
     """
     path = Path(path)
     fmt = volume_format(path)
-    if not path.is_file():
-        raise VolumeError(f"{path}: no such file.")
-    reader = {"nifti": _read_nifti, "tiff": _read_tiff, "mha": _read_mha}[fmt]
     try:
-        array, grid = reader(path)
-    except VolumeError:
-        raise
+        with formats.open_regular(path, follow_links=not untrusted, max_bytes=max_bytes) as (
+            handle,
+            size,
+        ):
+            reader = {"nifti": _read_nifti, "tiff": _read_tiff, "mha": _read_mha}[fmt]
+            array, grid = reader(path, handle, size)
+    except VolumeError as exc:
+        raise _named(exc, path) from exc
     # Each reader library raises its own family of errors on corrupt input; all of them mean
     # "this file cannot be read", which is what the caller needs to hear, with the file's name.
     except (OSError, EOFError, ValueError, RuntimeError, zlib.error, gzip.BadGzipFile) as exc:
@@ -390,30 +398,26 @@ def write_volume(path: str | Path, array: np.ndarray, grid: Grid | None = None) 
     return path
 
 
-def _read_nifti(path: Path) -> tuple[np.ndarray, Grid]:
-    import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
+def _read_nifti(path: Path, handle: BinaryIO, size: int) -> tuple[np.ndarray, Grid]:
+    stream = formats.open_nifti_stream(handle, gz=path.name.lower().endswith(".gz"))
+    nifti = formats.parse_nifti_header(stream)
+    if len(nifti.shape) != 3:
+        raise VolumeError(f"expected a 3D volume, got shape {nifti.shape}.")
+    array = formats.decode_nifti(stream, nifti)
+    return array, _nifti_grid(nifti.header, tuple(int(s) for s in array.shape))
+
+
+def _nifti_grid(header: object, shape: tuple[int, ...]) -> Grid:
+    """The grid of a nibabel header (``shape`` is ``(z, y, x)``); refused when not finite."""
+    from nibabel.spatialimages import HeaderDataError
 
     try:
-        img = nib.load(str(path))
-    except ImageFileError as exc:
-        # nibabel's own error for a file it cannot recognise (truncated or corrupt header).
-        raise VolumeError(f"{path}: cannot read as nifti: {exc}") from exc
-    shape = img.shape
-    # Trailing singleton axes (x, y, z, 1) are common in NIfTI writers and hold no data.
-    while len(shape) > 3 and shape[-1] == 1:
-        shape = shape[:-1]
-    if len(shape) != 3:
-        raise VolumeError(f"{path}: expected a 3D volume, got shape {img.shape}.")
-    data = np.asanyarray(img.dataobj).reshape(shape)
-    array = np.ascontiguousarray(data.transpose(2, 1, 0))
-    return array, _nifti_grid(img, tuple(int(s) for s in array.shape))
-
-
-def _nifti_grid(img: object, shape: tuple[int, ...]) -> Grid:
-    """The grid of a nibabel image, from its header alone (``shape`` is ``(z, y, x)``)."""
-    affine = img.affine  # type: ignore[attr-defined]
-    zooms = [float(z) for z in img.header.get_zooms()[:3]]  # type: ignore[attr-defined]
+        affine = header.get_best_affine()  # type: ignore[attr-defined]
+        zooms = [float(z) for z in header.get_zooms()[:3]]  # type: ignore[attr-defined]
+    except HeaderDataError as exc:
+        raise VolumeError(f"the NIfTI geometry cannot be read: {exc}") from exc
+    if not np.isfinite(affine).all():
+        raise VolumeError("the NIfTI geometry (qform or sform, pixdim) is not finite.")
     if any(not z > 0 for z in zooms):
         zooms = [1.0, 1.0, 1.0]
     rot = _RAS_TO_LPS @ affine[:3, :3] / np.asarray(zooms)[None, :]
@@ -440,14 +444,12 @@ def _write_nifti(path: Path, array: np.ndarray, grid: Grid) -> None:
     nib.save(img, str(path))
 
 
-def _read_tiff(path: Path) -> tuple[np.ndarray, Grid]:
-    import tifffile
-
-    with tifffile.TiffFile(str(path)) as tif:
+def _read_tiff(path: Path, handle: BinaryIO, size: int) -> tuple[np.ndarray, Grid]:
+    with _tiff_file(handle, size) as tif:
         array = tif.asarray()
         squeezed = np.squeeze(array) if array.ndim > 3 else array
         if squeezed.ndim != 3:
-            raise VolumeError(f"{path}: expected a 3D volume, got shape {array.shape}.")
+            raise VolumeError(f"expected a 3D volume, got shape {array.shape}.")
         sz = float((tif.imagej_metadata or {}).get("spacing", 1.0))
         page = tif.pages[0]
         sy = _tiff_pixel_size(page, "YResolution")
@@ -478,24 +480,14 @@ def _write_tiff(path: Path, array: np.ndarray, grid: Grid) -> None:
     )
 
 
-def _read_mha(path: Path) -> tuple[np.ndarray, Grid]:
-    import SimpleITK as sitk
-
-    img = sitk.ReadImage(str(path))
-    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+def _read_mha(path: Path, handle: BinaryIO, size: int) -> tuple[np.ndarray, Grid]:
+    meta = formats.parse_mha_header(handle, size)
+    if len(meta.shape) != 3 or meta.channels != 1:
         raise VolumeError(
-            f"{path}: expected a 3D single-component volume, got {img.GetDimension()}D with "
-            f"{img.GetNumberOfComponentsPerPixel()} component(s)."
+            f"expected a 3D single-component volume, got {len(meta.shape)}D with "
+            f"{meta.channels} component(s)."
         )
-    array = sitk.GetArrayFromImage(img)
-    sx, sy, sz = img.GetSpacing()
-    grid = Grid(
-        shape=tuple(int(s) for s in array.shape),
-        spacing=(float(sz), float(sy), float(sx)),
-        origin=tuple(float(v) for v in img.GetOrigin()),
-        direction=tuple(float(v) for v in img.GetDirection()),
-    )
-    return array, grid
+    return formats.decode_mha(handle, meta), _mha_grid(meta)
 
 
 def _write_mha(path: Path, array: np.ndarray, grid: Grid) -> None:

@@ -166,3 +166,33 @@ def test_an_empty_file_may_mean_the_defaults(tmp_path):
         resamples: int = 10
 
     assert load_yaml_model(path, Defaults, what="x", empty_ok=True) == Defaults()
+
+
+LAUGHS = "\n".join(
+    ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [
+        f"{n}: &{n} [{', '.join(['*' + p] * 9)}]"
+        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+)
+
+
+def test_nested_yaml_aliases_are_refused_at_once_naming_the_line(tmp_path):
+    import time
+
+    path = tmp_path / "round.yaml"
+    path.write_text(LAUGHS + "\n")
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        load_yaml_mapping(path, what="round configuration")
+    assert time.monotonic() - t0 < 2
+    message = str(info.value)
+    assert str(path) in message
+    assert "YAML aliases ('*a') are not accepted" in message
+    assert "line 2" in message
+
+
+def test_an_anchor_without_alias_still_loads(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("a: &x 1\nb: 2\n")
+    assert load_yaml_mapping(path, what="configuration") == {"a": 1, "b": 2}

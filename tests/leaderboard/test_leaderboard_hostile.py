@@ -63,3 +63,30 @@ def test_unknown_columns_are_reported(tmp_path, capsys):
     table.to_csv(tmp_path / "r.csv", index=False)
     assert run(["leaderboard", str(tmp_path / "r.csv"), "--out", str(tmp_path / "lb")]) == 0
     assert "ignored column(s) dice_score" in capsys.readouterr().out
+
+
+def test_a_team_with_only_invalid_rows_cannot_come_first_whatever_its_cells_say(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "400")
+    # 'cheat' claims Dice and blob F1 of 1.0 on rows whose predictions were refused; 'honest'
+    # scored 0.5 and 0.6. Scored at the worst value (0), cheat comes last.
+    table = _spot({"cheat": [1.0, 1.0], "honest": [0.5, 0.6]})
+    table.loc[table["team"] == "cheat", "status"] = "invalid_output"
+    table.to_csv(tmp_path / "r.csv", index=False)
+    assert run(["leaderboard", str(tmp_path / "r.csv"), "--out", str(tmp_path / "lb"),
+                "--quiet"]) == 0
+    board = pd.read_csv(tmp_path / "lb" / "leaderboard.csv", keep_default_na=False)
+    assert board.sort_values("rank")["team"].tolist() == ["honest", "cheat"]
+
+
+def test_a_fractional_count_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    table = _spot({"a": [0.5, 0.5], "b": [0.4, 0.4]})
+    table["blob_tp"] = [1, 1.5, 2, 3]
+    table.to_csv(tmp_path / "r.csv", index=False)
+    assert run(["leaderboard", str(tmp_path / "r.csv"), "--out", str(tmp_path / "lb"),
+                "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert ("line 3 (team 'a', case 'spot_1'), column 'blob_tp': value 1.5 is not a whole "
+            "number; blob_tp is a count") in err

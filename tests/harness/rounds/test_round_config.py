@@ -152,3 +152,87 @@ def test_bad_gate_keys_are_named(tmp_path):
         load_round_config(write(tmp_path, GOOD + "binarize: {cutoff: 0.5}\ngeometry: loose\n"))
     text = str(err.value)
     assert "binarize.cutoff" in text and "geometry" in text
+
+
+# A typo in the organizer's own file must not cost the machine: refused at load, naming the
+# file and the field, through the command (exit 2) ---------------------------------------------
+
+
+def _round_exit(tmp_path, text, capsys):
+    from harness.cli import run
+
+    path = write(tmp_path, text)
+    code = run(["round", str(path)])
+    return code, " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("jobs: 2}", "jobs: 1000000000000000000000000000000}",
+         "limits.jobs: Input should be less than or equal to 256"),
+        ("timeout_s: 30,", "timeout_s: 1e309,",
+         "limits.timeout_s: Input should be less than or equal to 604800"),
+        ("memory: 2g,", "memory: 99999999999999999999t,",
+         "limits.memory: must be at most 1024t"),
+        ("output: runs/{phase}", "output: ''", "output: String should have at least 1 character"),
+    ],
+)
+def test_absurd_values_are_refused_at_load(tmp_path, capsys, old, new, words):
+    code, err = _round_exit(tmp_path, GOOD.replace(old, new), capsys)
+    assert code == 2
+    assert str(tmp_path / "round.yaml") in err
+    assert words in err
+
+
+def test_no_phases_is_refused(tmp_path, capsys):
+    text = GOOD.replace(
+        "phases:\n  preliminary: {split: data/prelim}\n  final: {split: data/final}\n",
+        "phases: {}\n",
+    ).replace("phase: preliminary\n", "phase: x\n").replace(
+        "      - {image: alpha/seg:v1, phase: preliminary}\n", "").replace(
+        "      - {folder: subs/alpha, phase: final}\n", "").replace(
+        "      - {tarball: up/alpha.tar, phase: preliminary, label: late}\n",
+        "      - {image: alpha/seg:v1}\n")
+    code, err = _round_exit(tmp_path, text, capsys)
+    assert code == 2
+    assert "phases: Dictionary should have at least 1 item" in err
+
+
+def test_an_output_that_is_an_existing_file_is_refused(tmp_path, capsys):
+    (tmp_path / "runs").write_text("mine\n")
+    code, err = _round_exit(tmp_path, GOOD, capsys)
+    assert code == 2
+    assert f"{tmp_path / 'runs'} is a file; expected a folder" in err
+    assert (tmp_path / "runs").read_text() == "mine\n"
+
+
+def test_a_phase_name_cannot_climb_out_of_the_output_folder(tmp_path, capsys):
+    text = GOOD.replace("output: runs/{phase}", "output: .../{phase}").replace(
+        "  final: {split: data/final}", "  ../../escape: {split: data/final}").replace(
+        "phase: final}", "phase: preliminary}")
+    code, err = _round_exit(tmp_path, text, capsys)
+    assert code == 2
+    assert "phase names must be letters, digits" in err and "'../../escape'" in err
+    assert not (tmp_path.parent.parent / "escape").exists()
+
+
+def test_nested_aliases_in_round_and_ranking_files_exit_2_at_once(tmp_path, capsys):
+    import time
+
+    from harness.cli import run
+    from tests.common.test_files import LAUGHS
+
+    path = write(tmp_path, LAUGHS + "\n")
+    t0 = time.monotonic()
+    assert run(["round", str(path)]) == 2
+    ranking = tmp_path / "laughs.yaml"
+    ranking.write_text(LAUGHS + "\n")
+    results = tmp_path / "results.csv"
+    results.write_text("team,case_id,track,status\n")
+    assert run(["leaderboard", str(results), "--out", str(tmp_path / "lb"),
+                "--config", str(ranking)]) == 2
+    assert time.monotonic() - t0 < 10
+    err = capsys.readouterr().err
+    assert "YAML aliases ('*a') are not accepted" in err
+    assert str(ranking) in err.replace("\n", "")

@@ -74,7 +74,8 @@ def test_submission_tags_override_the_teams(tmp_path):
             ["leaderboards.0.where: unknown tag 'sl'", "carry ['pretraining', 'ssl']"],
         ),
         (
-            {"leaderboards": [{"name": "x", "where": {"ssl": False}}] * 2},
+            # Two equal dicts, not one twice: yaml.dump writes a repeated object as an alias.
+            {"leaderboards": [{"name": "x", "where": {"ssl": False}} for _ in range(2)]},
             ["leaderboards: duplicate leaderboard name(s) ['x']"],
         ),
         ({"leaderboards": [{"name": "../x", "where": {"ssl": False}}]}, ["leaderboards.0.name"]),

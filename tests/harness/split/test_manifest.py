@@ -197,7 +197,7 @@ def test_label_listed_as_image(tmp_path: Path) -> None:
 def test_bad_spacing_and_columns(tmp_path: Path) -> None:
     write_manifest(tmp_path, [_case(tmp_path, "c", spacing="1,0,1")])
     [problem] = _problems(tmp_path)
-    assert "spacing must be three positive numbers" in problem and "'1,0,1'" in problem
+    assert "spacing must be three positive finite numbers" in problem and "'1,0,1'" in problem
     (tmp_path / "manifest.csv").write_text("case_id,track\nc,spot\n")
     [problem] = _problems(tmp_path)
     assert "missing column(s): structure, image, label" in problem
@@ -264,3 +264,50 @@ def test_content_hash_follows_content_not_location(tmp_path: Path) -> None:
 def _row(case_id: str) -> dict[str, str]:
     return {"case_id": case_id, "track": "spot", "structure": "cfos",
             "image": f"img/{case_id}.nii.gz", "label": f"lbl/{case_id}.nii.gz"}
+
+
+# --- hostile manifests ---------------------------------------------------------------------
+
+
+def test_a_duplicated_column_is_refused(tmp_path: Path) -> None:
+    _case(tmp_path, "c")
+    (tmp_path / "manifest.csv").write_text(
+        "case_id,track,structure,image,label,label\n"
+        "c,spot,cfos,img/c.nii.gz,lbl/c.nii.gz,img/c.nii.gz\n"
+    )
+    assert _problems(tmp_path) == ["column(s) named twice in the header: label"]
+
+
+def test_cells_beyond_the_header_are_refused(tmp_path: Path) -> None:
+    _case(tmp_path, "c")
+    (tmp_path / "manifest.csv").write_text(
+        "case_id,track,structure,image,label\nc,spot,cfos,img/c.nii.gz,lbl/c.nii.gz,extra\n"
+    )
+    assert _problems(tmp_path) == ["row 2 (case 'c'): 6 cells, more than the header's 5 columns"]
+
+
+@pytest.mark.parametrize("spacing", ["inf,1,1", "1,nan,1", "1,1,1e999"])
+def test_a_spacing_that_is_not_finite_is_refused(tmp_path: Path, spacing: str) -> None:
+    write_manifest(tmp_path, [_case(tmp_path, "c", spacing=spacing)])
+    [problem] = _problems(tmp_path)
+    assert "spacing must be three positive finite numbers" in problem
+
+
+def test_a_million_rows_naming_missing_files_stop_quickly_saying_how_many_are_left(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    n = 1_000_000
+    lines = ["case_id,track,structure,image,label"]
+    lines += [f"c{i},spot,cfos,missing/{i}.nii.gz,missing/{i}_label.nii.gz" for i in range(n)]
+    (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n")
+    t0 = time.monotonic()
+    problems = _problems(tmp_path)
+    assert time.monotonic() - t0 < 20
+    # Two problems a row (image and label): reading stops at the 51st data row (line 52).
+    assert len(problems) == 101
+    assert problems[-1] == (
+        f"stopped at row 52 after 100 problems: {n - 50:,} more row(s) were not checked "
+        "(fix these and load again)"
+    )
