@@ -144,7 +144,7 @@ def test_template_names_the_shipped_examples_for_an_unknown_one(tmp_path, capsys
     assert run(["template", str(tmp_path / "x"), "--example", "unet"]) == EXIT_BAD_INPUT
     message = " ".join(capsys.readouterr().err.split())  # as one line, however it was wrapped
     assert "baseline-unet, baseline-unet-invoke, client-forge-exec" in message
-    assert "client-socket-only, template, template-invoke" in message
+    assert "client-socket-only, template, template-evaluation, template-invoke" in message
     assert not (tmp_path / "x").exists()
 
 
