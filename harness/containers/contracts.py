@@ -48,6 +48,8 @@ __all__ = [
     "GrandChallengeContract",
     "Located",
     "StagedCase",
+    "gc_socket",
+    "gc_socket_value",
     "make_contract",
 ]
 
@@ -182,7 +184,7 @@ class GrandChallengeContract:
         return Located("ok", path=images[0])
 
 
-def _gc_socket(
+def gc_socket(
     slug: str, *, pk: int, kind: str, super_kind: str, relative_path: str
 ) -> dict[str, object]:
     """One socket as grand-challenge serializes it (``ComponentInterfaceSerializer``)."""
@@ -200,9 +202,10 @@ def _gc_socket(
     }
 
 
-def _gc_entry(
+def gc_socket_value(
     socket: dict[str, object], *, pk: int, image: dict[str, str] | None, value: object
 ) -> dict[str, object]:
+    """One socket value of ``inputs.json`` or ``predictions.json`` as grand-challenge writes it."""
     # grand-challenge writes the same socket under "socket" (current templates read it) and
     # "interface" (older templates read it): code reading either key finds it.
     return {
@@ -216,18 +219,18 @@ def _gc_entry(
 
 
 def _gc_image_entry(slug: str, name: str, pk: int) -> dict[str, object]:
-    socket = _gc_socket(
+    socket = gc_socket(
         slug, pk=pk + 1, kind="Image", super_kind="Image", relative_path=f"images/{slug}"
     )
     image = {"pk": name.rsplit(".", 1)[0], "name": name}
-    return _gc_entry(socket, pk=pk + 1, image=image, value=None)
+    return gc_socket_value(socket, pk=pk + 1, image=image, value=None)
 
 
 def _gc_value_entry(slug: str, value: str, pk: int) -> dict[str, object]:
-    socket = _gc_socket(
+    socket = gc_socket(
         slug, pk=pk + 1, kind="String", super_kind="Value", relative_path=f"{slug}.json"
     )
-    return _gc_entry(socket, pk=pk + 1, image=None, value=value)
+    return gc_socket_value(socket, pk=pk + 1, image=None, value=value)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from common.files import atomic_path
+from harness.containers.contracts import gc_socket, gc_socket_value
 from harness.errors import ConfigError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
 from harness.split.checks import image_grid
@@ -175,29 +176,11 @@ def jobs_from_results(
     return jobs, ""
 
 
-def _socket(slug: str, kind: str, relative_path: str, pk: int) -> dict[str, Any]:
-    return {
-        "pk": pk,
-        "slug": slug,
-        "title": slug.replace("-", " ").capitalize(),
-        "kind": kind,
-        "super_kind": "Image",
-        "relative_path": relative_path,
-        "default_value": None,
-    }
-
-
 def _image_value(slug: str, name: str, pk: int) -> dict[str, Any]:
-    socket = _socket(slug, "Image", f"images/{slug}", pk)
-    return {
-        "pk": pk,
-        "file": None,
-        "image": {"pk": str(uuid.uuid4()), "name": name},
-        "value": None,
-        # grand-challenge lists the socket under both keys; older evaluators read "interface".
-        "socket": socket,
-        "interface": dict(socket),
-    }
+    socket = gc_socket(
+        slug, pk=pk, kind="Image", super_kind="Image", relative_path=f"images/{slug}"
+    )
+    return gc_socket_value(socket, pk=pk, image={"pk": str(uuid.uuid4()), "name": name}, value=None)
 
 
 def stage_predictions(
