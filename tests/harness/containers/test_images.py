@@ -91,9 +91,10 @@ def test_a_bad_spec_names_its_file_and_field(tmp_path, image_yaml, dockerfile, w
 
 def test_the_shipped_specs_build_in_dependency_order():
     names = [s.name for s in discover_specs()]
-    assert sorted(names) == ["baselines", "baselines-torch", "python", "rootfs"]
+    assert sorted(names) == ["baselines", "baselines-torch", "evaluation", "python", "rootfs"]
     assert names.index("rootfs") < names.index("python")
     assert names.index("python") < min(names.index("baselines"), names.index("baselines-torch"))
+    assert names.index("baselines") < names.index("evaluation")
     assert [s.name for s in discover_specs(asset_dir("docker"))] == names
 
 
