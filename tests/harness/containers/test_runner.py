@@ -13,11 +13,12 @@ from docker.models.containers import ContainerCollection
 from pydantic import ValidationError
 
 from harness.assets import asset_dir
+from harness.containers.determinism import compare_runs
 from harness.containers.engine import connect
 from harness.containers.images import build_folder, resolve_image
 from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
-from harness.containers.runner import compare_runs, run_submission
+from harness.containers.runner import run_submission
 from harness.errors import ConfigError, SubmissionError
 from harness.split.manifest import load_split, write_manifest
 from tests.conftest import REAL_PATCHES

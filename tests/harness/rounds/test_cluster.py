@@ -29,7 +29,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.containers.runner import LABEL_OUT_DIR, CaseRecord
+from harness.containers.isolation import LABEL_OUT_DIR
+from harness.containers.records import CaseRecord
 from harness.errors import EngineError, SubmissionError
 from harness.rounds.cluster import (
     BatchResult,
@@ -414,7 +415,7 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
 
 def task_containers(out: Path) -> list:
     from harness.containers.engine import connect
-    from harness.containers.runner import LABEL_OUT_DIR
+    from harness.containers.isolation import LABEL_OUT_DIR
 
     found = connect().containers.list(
         all=True, filters={"label": LABEL_OUT_DIR}, ignore_removed=True
@@ -601,12 +602,12 @@ def test_a_closed_scheduler_connection_is_a_cluster_failure():
     from distributed.comm.core import CommClosedError
 
     from harness.errors import ClusterError
-    from harness.rounds.cluster import _cluster_failure
+    from harness.rounds.cluster import cluster_failure
 
-    failure = _cluster_failure(CommClosedError("in <TCP (closed)>: Stream is closed"), "scoring")
+    failure = cluster_failure(CommClosedError("in <TCP (closed)>: Stream is closed"), "scoring")
     assert isinstance(failure, ClusterError)
     assert "lost the Dask scheduler during the scoring stage" in str(failure)
-    assert _cluster_failure(ValueError("a bug"), "scoring") is None
+    assert cluster_failure(ValueError("a bug"), "scoring") is None
 
 
 # --- invoke servers in a round ----------------------------------------------------------------

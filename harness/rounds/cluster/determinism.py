@@ -1,0 +1,153 @@
+"""The determinism check of a round: one recorded ``ok`` case per submission run again, apart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from harness.errors import ClusterError
+from harness.rounds.cluster.connect import cancel_on_exit, task_result
+from harness.rounds.cluster.tasks import (
+    TASK_RETRIES,
+    TASKS_DIR,
+    CaseTask,
+    DeterminismResult,
+    DeterminismTask,
+    SubmissionJob,
+    remove_task_folder,
+)
+from harness.rounds.cluster.worker import run_on_worker, worker_name
+from harness.split.manifest import Case, Split
+
+if TYPE_CHECKING:
+    from harness.rounds.cluster.ledger import Ledger
+
+__all__ = ["check_determinism", "run_determinism_task"]
+
+
+def run_determinism_task(task: DeterminismTask) -> DeterminismResult:
+    """Run one recorded case of a submission again (on a worker) and compare the two masks.
+
+    The case runs as :func:`run_case_task` runs it (a fresh attempt folder, one job slot, an
+    invoke image's own server); its mask, if the run is ``ok``, is compared with the ledger's
+    ``task.reference`` by :func:`harness.containers.determinism.compare_runs`.
+
+    Raises
+    ------
+    EngineError
+        The engine is unreachable or lacks the image (infrastructure).
+    """
+    from harness.containers.determinism import compare_runs
+    from harness.split.volume import read_volume
+
+    case = task.run.case
+    summary, attempt, removed = run_on_worker(task.run, (case,), [task.run.task_root])
+    record = summary.records.get(case.case_id)
+    if record is None:
+        raise ClusterError(f"{attempt}: the runner wrote no record for {case.case_id}.")
+    second = read_volume(attempt / record.prediction).array if record.status == "ok" else None
+    determinism = compare_runs(
+        case.case_id,
+        read_volume(task.reference).array,
+        second,
+        status=record.status,
+        reason=record.reason,
+    )
+    worker, host = worker_name()
+    return DeterminismResult(
+        key=task.run.key,
+        case_id=case.case_id,
+        determinism=determinism,
+        servers=tuple(summary.servers),
+        attempt_dir=attempt,
+        worker=worker,
+        host=host,
+        leftovers_removed=removed,
+    )
+
+
+def check_determinism(
+    jobs: Sequence[SubmissionJob],
+    ledgers: Mapping[str, Ledger],
+    split: Split,
+    run_config: Any,
+    client: Any,
+    *,
+    out_dir: Path,
+    resources: dict[str, int],
+    gpus: int,
+    console: Console,
+) -> None:
+    """Send one determinism task per submission that needs one; record each as it arrives.
+
+    A task lost with its worker is not recorded (the next rerun sends it again): a flag is not
+    worth stopping the round for.
+    """
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    owner: dict[str, tuple[SubmissionJob, Case]] = {}
+    futures = []
+    for job in jobs:
+        ledger = ledgers[job.key]
+        case = ledger.determinism_case()
+        if case is None:
+            continue
+        team, submission = job.key.split("/", 1)
+        task = DeterminismTask(
+            run=CaseTask(
+                key=job.key,
+                case=case,
+                split_root=split.root,
+                split_hash=split.content_hash,
+                image_ref=job.image_ref,
+                image_digest=job.image_digest,
+                tarball=job.tarball,
+                task_root=out_dir / TASKS_DIR / team / submission / case.case_id,
+                run_config=replace(run_config, model=job.model, determinism=False),
+                gpus_needed=gpus,
+            ),
+            reference=ledger.run_dir / ledger.records[case.case_id].prediction,
+        )
+        future = client.submit(
+            run_determinism_task,
+            task,
+            key=f"determinism-{job.key}-{case.case_id}-{uuid.uuid4().hex[:8]}",
+            resources=resources,
+            retries=TASK_RETRIES,
+            pure=False,
+        )
+        owner[future.key] = (job, case)
+        futures.append(future)
+        console.print(f"{job.key}: determinism: running case {case.case_id} again")
+    queue = as_completed(futures)
+    with cancel_on_exit(client, queue):
+        for future in queue:
+            job, case = owner.pop(future.key)
+            try:
+                result: DeterminismResult = task_result(future, "determinism")
+            except KilledWorker as exc:
+                console.print(
+                    f"[yellow]{job.key}: determinism: the second run of {case.case_id} was lost "
+                    f"with its worker ({exc}); a rerun of the round sends it again[/yellow]"
+                )
+                continue
+            det = ledgers[job.key].record_determinism(result)
+            remove_task_folder(result.attempt_dir.parent, console)
+            if det["identical"] is False:
+                console.print(
+                    f"[yellow]{job.key}: not deterministic[/yellow]: case {det['case_id']} run "
+                    f"twice: {det['reason']} (flagged, not failed)",
+                    highlight=False,
+                )
+            elif det["identical"]:
+                console.print(
+                    f"{job.key}: deterministic: case {det['case_id']} gave the same mask twice"
+                )
+            else:
+                console.print(f"{job.key}: determinism not judged: {det['reason']}")

@@ -1,0 +1,244 @@
+"""The container stage: each submission's pending cases as cluster tasks, recorded on arrival."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.errors import ClusterError
+from harness.rounds.cluster.connect import cancel_on_exit, task_result, total_slots
+from harness.rounds.cluster.determinism import check_determinism
+from harness.rounds.cluster.ledger import Ledger, charged_or_ok
+from harness.rounds.cluster.tasks import (
+    GPUS,
+    SLOTS,
+    TASK_RETRIES,
+    TASKS_DIR,
+    BatchResult,
+    BatchTask,
+    CaseTask,
+    SubmissionJob,
+    TaskResult,
+    batch_cases,
+    gpus_needed,
+    remove_task_folder,
+)
+from harness.rounds.cluster.worker import run_batch_task, run_case_task
+from harness.split.manifest import Case, Split
+
+__all__ = ["run_containers"]
+
+
+def run_containers(
+    jobs: Sequence[SubmissionJob],
+    split: Split,
+    run_config: Any,
+    client: Any,
+    *,
+    out_dir: Path,
+    canary: bool,
+    distributed: bool,
+    console: Console,
+) -> dict[str, Ledger]:
+    """Run every submission on every unrecorded case as cluster tasks; record each as it arrives.
+
+    An exec image's cases are one task each; an invoke image's go in batches
+    (:func:`batch_cases` over the cluster's container slots at submit time), each one runner
+    call with one server, so its model loads once per batch rather than once per case.
+
+    Parameters
+    ----------
+    jobs : sequence of SubmissionJob
+    split : Split
+    run_config : harness.containers.run_config.RunConfig
+        The round's limits; each task runs its case(s) with it.
+    client : distributed.Client
+    out_dir : Path, keyword-only
+        The round's folder (attempt folders go under ``tasks/``).
+    canary : bool, keyword-only
+        Per submission, run the first pending case alone first and the rest only if it is ok.
+        With ``run_config.determinism``, once every case is recorded, one more task per
+        submission runs a recorded case again (see the module docstring).
+    distributed : bool, keyword-only
+        Tasks ask for the round's GPUs as the ``gpus`` resource (workers of ``selma3d worker``
+        advertise them); a local cluster's tasks use the configured devices directly.
+    console : rich.console.Console, keyword-only
+
+    Returns
+    -------
+    dict of str to Ledger
+        Per submission key, every record of the round so far.
+
+    Raises
+    ------
+    ClusterError
+        The scheduler was lost, or some cases failed for infrastructure reasons (nothing was
+        charged to a team; rerunning retries them).
+    """
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    ledgers = {
+        job.key: Ledger.open(
+            job.run_dir,
+            image_ref=job.image_ref,
+            image_digest=job.image_digest,
+            split=split,
+            contract=run_config.contract,
+            api_method=job.api_method,
+        )
+        for job in jobs
+    }
+    gpus = gpus_needed(run_config.limits) if distributed else 0
+    resources = {SLOTS: 1, **({GPUS: gpus} if gpus else {})}
+
+    def submit(job: SubmissionJob, cases: Sequence[Case]) -> list[Any]:
+        """One task per case of an exec image; batches of an invoke image's cases."""
+        team, submission = job.key.split("/", 1)
+        tasks_dir = out_dir / TASKS_DIR / team / submission
+        config = replace(run_config, model=job.model)
+        specs: list[tuple[Callable[..., Any], CaseTask | BatchTask, str, list[Case]]] = []
+        if job.invoke:
+            for batch in batch_cases(cases, max(1, total_slots(client))):
+                batch_task = BatchTask(
+                    key=job.key,
+                    cases=tuple(batch),
+                    split_root=split.root,
+                    split_hash=split.content_hash,
+                    image_ref=job.image_ref,
+                    image_digest=job.image_digest,
+                    tarball=job.tarball,
+                    tasks_dir=tasks_dir,
+                    run_config=config,
+                    gpus_needed=gpus,
+                )
+                name = f"batch-{job.key}-{batch[0].case_id}+{len(batch) - 1}"
+                specs.append((run_batch_task, batch_task, name, batch))
+        else:
+            for case in cases:
+                case_task = CaseTask(
+                    key=job.key,
+                    case=case,
+                    split_root=split.root,
+                    split_hash=split.content_hash,
+                    image_ref=job.image_ref,
+                    image_digest=job.image_digest,
+                    tarball=job.tarball,
+                    task_root=tasks_dir / case.case_id,
+                    run_config=config,
+                    gpus_needed=gpus,
+                )
+                specs.append((run_case_task, case_task, f"run-{job.key}-{case.case_id}", [case]))
+        submitted = []
+        for fn, task, name, its_cases in specs:
+            future = client.submit(
+                fn,
+                task,
+                key=f"{name}-{uuid.uuid4().hex[:8]}",
+                resources=resources,
+                retries=TASK_RETRIES,
+                pure=False,
+            )
+            owner[future.key] = (job, its_cases)
+            submitted.append(future)
+        return submitted
+
+    owner: dict[str, tuple[SubmissionJob, list[Case]]] = {}
+    held: dict[str, list[Case]] = {}
+    futures = []
+    for job in jobs:
+        pending = ledgers[job.key].pending()
+        done = len(split.cases) - len(pending)
+        console.print(
+            f"[bold]{job.key}[/bold]: {job.image_ref} · {done} recorded, {len(pending)} to run"
+        )
+        if canary and pending:
+            held[job.key] = pending[1:]
+            pending = pending[:1]
+        futures.extend(submit(job, pending))
+
+    per_worker: Counter[str] = Counter()
+    lost: list[str] = []
+    t0 = time.perf_counter()
+    queue = as_completed(futures)
+    with cancel_on_exit(client, queue):
+        for future in queue:
+            job, cases = owner.pop(future.key)
+            try:
+                result: TaskResult | BatchResult = task_result(future, "containers")
+            except KilledWorker as exc:
+                for case in cases:
+                    lost.append(f"{job.key} {case.case_id}: {exc}")
+                    console.print(f"[red]{job.key} {case.case_id}: lost ({exc})[/red]")
+                continue
+            ledger = ledgers[job.key]
+            if isinstance(result, BatchResult):
+                records = ledger.merge_batch(result)
+                for server in ledger.servers[len(ledger.servers) - len(result.servers) :]:
+                    startup = server.get("startup_s")
+                    console.print(
+                        f"{job.key}: invoke server {server['server']} on {result.worker}: "
+                        + (f"start-up {startup:.1f} s" if startup is not None else "did not start")
+                        + f", {server.get('cases', 0)} case(s)",
+                        highlight=False,
+                    )
+            else:
+                records = [ledger.merge(result)]
+            remove_task_folder(result.attempt_dir.parent, console)
+            per_worker[result.worker] += len(records)
+            removed = result.leftovers_removed
+            for record in records:
+                note = f" · removed {removed} leftover container(s)" if removed else ""
+                removed = 0
+                style = "green" if record.status == "ok" else "yellow"
+                console.print(
+                    f"{job.key} {record.case_id}: [{style}]{record.status}[/{style}] "
+                    f"{record.wall_time_s:.1f} s · {result.worker}{note} "
+                    f"[dim]({time.perf_counter() - t0:.0f} s)[/dim]"
+                )
+            if job.key in held:
+                rest = held.pop(job.key)
+                first = records[0]
+                if first.status == "ok":
+                    for other in submit(job, rest):
+                        queue.add(other)
+                elif rest:
+                    console.print(
+                        f"[yellow]{job.key}: the canary case {first.case_id} is "
+                        f"{first.status}; its other {len(rest)} case(s) are not run[/yellow]"
+                    )
+    if per_worker:
+        activity = ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items()))
+        console.print(f"cases per worker: {activity}")
+    infra = [
+        f"{key} {case_id}: {record.reason.splitlines()[0] if record.reason else ''}"
+        for key, ledger in ledgers.items()
+        for case_id, record in sorted(ledger.records.items())
+        if not charged_or_ok(record.status)
+    ]
+    if lost or infra:
+        problems = "\n".join(f"  - {line}" for line in [*lost, *infra])
+        raise ClusterError(
+            f"{len(lost) + len(infra)} case(s) failed for infrastructure reasons (never charged "
+            f"to a team); rerun the same command to retry them:\n{problems}"
+        )
+    if run_config.determinism:
+        check_determinism(
+            jobs,
+            ledgers,
+            split,
+            run_config,
+            client,
+            out_dir=out_dir,
+            resources=resources,
+            gpus=gpus,
+            console=console,
+        )
+    return ledgers
