@@ -13,3 +13,22 @@ exec batches in :mod:`~harness.containers.exec_runs`, invoke servers per job slo
 :mod:`~harness.containers.run_state`; :mod:`~harness.containers.determinism` runs a case again
 and compares the two masks.
 """
+
+# exec_runs, invoke_slots and run_state are the runner's own rooms; invoke_relay runs in a
+# helper container.
+__all__ = [
+    "base_images",
+    "contracts",
+    "determinism",
+    "engine",
+    "images",
+    "invoke",
+    "isolation",
+    "limits",
+    "model",
+    "records",
+    "run_config",
+    "run_folder",
+    "runner",
+    "verdicts",
+]

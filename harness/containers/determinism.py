@@ -1,99 +1,84 @@
-"""The determinism check: a recorded ``ok`` case run once more, apart; the two masks compared."""
+"""The determinism check: a recorded ``ok`` case run once more, apart; the two masks compared.
+
+The second run is an ordinary run of that one case into a fresh run folder
+(:func:`harness.containers.runner.run_submission` with :meth:`RunConfig.for_part` settings): the
+same staging, container or invoke server, and verdict as any case. The runner does it in process
+(:func:`rerun_case`); a round sends it to a worker
+(:func:`harness.rounds.cluster.run_determinism_task`). Either way :func:`judge_rerun` compares
+the new mask with the recorded one. A submission whose two masks differ is flagged in
+``run.json`` (``determinism``), never failed: no platform requires determinism, but a
+leaderboard reader should know.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.containers.invoke_slots import Slot
-from harness.containers.isolation import (
-    LABEL_OUT_DIR,
-    LABEL_RUN_ID,
-    run_container,
-)
-from harness.containers.records import (
-    CaseRecord,
-)
-from harness.containers.run_state import RunState, chmod_tree
-from harness.containers.verdicts import case_verdict
-from harness.split.manifest import Split
+from harness.containers.images import ImageInfo
+from harness.containers.records import RunSummary
+from harness.containers.run_config import RunConfig
+from harness.errors import Selma3dError
+from harness.split.manifest import Case, Split
 from harness.split.volume import read_volume
 
-__all__ = ["compare_runs", "rerun_one"]
+__all__ = ["NOTHING_OK", "compare_runs", "judge_rerun", "rerun_case"]
+
+NOTHING_OK: dict[str, Any] = {
+    "case_id": None,
+    "identical": None,
+    "reason": "no case was ok: nothing to compare",
+}
+"""``run.json``'s ``determinism`` when no case was ``ok``."""
 
 
-def rerun_one(run: RunState, split: Split, records: dict[str, CaseRecord]) -> dict[str, Any]:
-    """Run the first ``ok`` case once more, apart, and compare its mask with the recorded one.
+def rerun_case(
+    image: ImageInfo,
+    split: Split,
+    case: Case,
+    reference: Path,
+    folder: Path,
+    *,
+    config: RunConfig,
+    client: Any,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run ``case`` again into the fresh run folder ``folder`` and compare with ``reference``.
 
-    A submission whose two masks differ is flagged in ``run.json`` (``determinism``), never
-    failed: no platform requires determinism, but a leaderboard reader should know.
+    Returns
+    -------
+    dict
+        :func:`compare_runs`'s record.
+    list of dict
+        The invoke servers the second run started (numbered from 1), for ``run.json``.
     """
-    ok = [c for c in split.cases if c.case_id in records and records[c.case_id].status == "ok"]
-    if not ok:
-        return {"case_id": None, "identical": None, "reason": "no case was ok: nothing to compare"}
-    case = ok[0]
-    work = Path(tempfile.mkdtemp(prefix="rerun-", dir=run.work_root))
-    try:
-        if run.image.invoke:
-            slot = Slot(run, -1)
-            try:
-                staged = slot.stage(case)
-                engine_error = slot.start_server()
-                outcome = (
-                    slot.server.invoke(timeout_s=run.config.limits.timeout_s)
-                    if slot.server is not None
-                    else None
-                )
-                result = outcome.result if outcome is not None else None
-                verdict = case_verdict(
-                    result,
-                    staged,
-                    slot.output_dir,
-                    contract=run.contract,
-                    limits=run.config.limits,
-                    gate=run.config.gate,
-                    cases_in_run=1,
-                    engine_error=engine_error or "the server did not start",
-                )
-            finally:
-                slot.close()
-        else:
-            input_dir, output_dir = work / "input", work / "output"
-            input_dir.mkdir()
-            output_dir.mkdir()
-            os.chmod(output_dir, 0o777)
-            staged = run.contract.stage([case], input_dir)[0]
-            chmod_tree(input_dir, dirs=0o755, files=0o644)
-            result = run_container(
-                run.client,
-                run.image,
-                input_dir,
-                output_dir,
-                limits=run.config.limits,
-                timeout_s=run.config.limits.timeout_s,
-                labels={LABEL_RUN_ID: run.run_id, LABEL_OUT_DIR: str(run.out_dir)},
-                log_bytes=run.config.log_bytes,
-                model_dir=run.model_dir,
-            )
-            verdict = case_verdict(
-                result,
-                staged,
-                output_dir,
-                contract=run.contract,
-                limits=run.config.limits,
-                gate=run.config.gate,
-                cases_in_run=1,
-            )
-    finally:
-        shutil.rmtree(work)
-    first = read_volume(run.out_dir / records[case.case_id].prediction).array
+    from harness.containers.runner import run_submission
+
+    one = Split(root=split.root, cases=(case,), content_hash=split.content_hash)
+    summary = run_submission(image, one, folder, config=config.for_part(), client=client)
+    return judge_rerun(summary, case.case_id, reference), list(summary.servers)
+
+
+def judge_rerun(summary: RunSummary, case_id: str, reference: Path) -> dict[str, Any]:
+    """Compare a second run's mask of ``case_id`` (in ``summary``'s folder) with ``reference``.
+
+    Raises
+    ------
+    Selma3dError
+        The second run wrote no record of the case.
+    """
+    record = summary.records.get(case_id)
+    if record is None:
+        raise Selma3dError(f"{summary.out_dir}: the runner wrote no record for {case_id}.")
+    folder = Path(summary.out_dir)
+    second = read_volume(folder / record.prediction).array if record.status == "ok" else None
     return compare_runs(
-        case.case_id, first, verdict.mask, status=verdict.status, reason=verdict.reason
+        case_id,
+        read_volume(reference).array,
+        second,
+        status=record.status,
+        reason=record.reason,
     )
 
 

@@ -26,6 +26,7 @@ from harness.containers.isolation import (
 from harness.containers.records import (
     CaseRecord,
 )
+from harness.containers.run_folder import canary_split
 from harness.containers.run_state import RunState, chmod_tree, finish_case
 from harness.split.manifest import Case
 
@@ -91,14 +92,12 @@ def exec_batches(cases: Sequence[Case], contract: Contract, jobs: int) -> list[l
 def execute_exec(run: RunState, pending: list[Case], attempt_of: dict[str, int]) -> bool:
     """Run the pending cases in batches, ``jobs`` at once; True if the canary stopped the run."""
     cfg = run.config
-    batches = exec_batches(pending, run.contract, cfg.limits.jobs)
-    if cfg.canary and batches:
-        first = [batches[0][0]]
-        rest = [b for b in [batches[0][1:], *batches[1:]] if b]
-        recs = run_exec_batch(run, first, attempt_of)
-        if any(r.status != "ok" for r in recs):
+    canary = canary_split(pending, canary=cfg.canary)
+    if canary is not None:
+        first, pending = canary
+        if run_exec_batch(run, first, attempt_of)[0].status != "ok":
             return True
-        batches = exec_batches([c for b in rest for c in b], run.contract, cfg.limits.jobs)
+    batches = exec_batches(pending, run.contract, cfg.limits.jobs)
     if not batches:
         return False
     with ThreadPoolExecutor(max_workers=cfg.limits.jobs, thread_name_prefix="selma3d-case") as pool:

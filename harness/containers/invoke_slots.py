@@ -22,6 +22,7 @@ from harness.containers.isolation import (
 from harness.containers.records import (
     CaseRecord,
 )
+from harness.containers.run_folder import canary_split
 from harness.containers.run_state import RunState, chmod_tree, finish_case
 from harness.split.manifest import Case
 
@@ -162,9 +163,10 @@ def execute_invoke(run: RunState, pending: list[Case], attempt_of: dict[str, int
     queue = list(pending)
     slots = [Slot(run, 0)]
     try:
-        if run.config.canary and queue:
-            record = slots[0].run_case(queue.pop(0), attempt_of)
-            if record.status != "ok":
+        canary = canary_split(queue, canary=run.config.canary)
+        if canary is not None:
+            (first,), queue = canary
+            if slots[0].run_case(first, attempt_of).status != "ok":
                 return True
         slots += [Slot(run, i) for i in range(1, min(run.config.limits.jobs, len(queue)))]
         if len(slots) == 1:

@@ -20,13 +20,9 @@ from harness.containers.isolation import (
     ContainerResult,
 )
 from harness.containers.model import ModelInfo
-from harness.containers.records import (
-    RECORDS_NAME,
-    CaseRecord,
-    append_record,
-    now,
-)
+from harness.containers.records import CaseRecord, log_name, now, prediction_name
 from harness.containers.run_config import RunConfig
+from harness.containers.run_folder import RunFolder
 from harness.containers.verdicts import case_verdict
 from harness.predictions.validate import save_mask
 
@@ -41,8 +37,7 @@ class RunState:
     image: ImageInfo
     config: RunConfig
     contract: Contract
-    out_dir: Path
-    run_id: str
+    folder: RunFolder
     work_root: Path
     model: ModelInfo | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,6 +46,16 @@ class RunState:
     first_server: int = 1
     # (status, reason, log) of a server that never became healthy: every later case gets it.
     startup_failure: tuple[str, str, str] | None = None
+
+    @property
+    def out_dir(self) -> Path:
+        """The run folder."""
+        return self.folder.path
+
+    @property
+    def run_id(self) -> str:
+        """The run's id, which labels its containers."""
+        return self.folder.run_id
 
     @property
     def model_dir(self) -> Path | None:
@@ -78,8 +83,8 @@ def finish_case(
 ) -> CaseRecord:
     """Judge one case's container outcome, keep its mask and log, and append its record."""
     cfg = run.config
-    pred_path = run.out_dir / "predictions" / f"{staged.case_id}.nii.gz"
-    log_path = run.out_dir / "logs" / f"{staged.case_id}.log"
+    pred_path = run.out_dir / prediction_name(staged.case_id)
+    log_path = run.out_dir / log_name(staged.case_id)
     verdict = case_verdict(
         result,
         staged,
@@ -99,7 +104,7 @@ def finish_case(
     prediction = ""
     if verdict.mask is not None:
         save_mask(verdict.mask, staged.grid, pred_path)
-        prediction = f"predictions/{staged.case_id}.nii.gz"
+        prediction = prediction_name(staged.case_id)
     if status != "ok" and pred_path.exists():
         pred_path.unlink()  # a stale mask from an earlier attempt must not be scored
     header = (
@@ -126,10 +131,10 @@ def finish_case(
         attempt=attempt_of.get(staged.case_id, 1),
         finished_at=now(),
         prediction=prediction,
-        log=f"logs/{staged.case_id}.log",
+        log=log_name(staged.case_id),
         server=server["server"] if server is not None else None,
         startup_s=server["startup_s"] if server is not None else None,
     )
-    append_record(run.out_dir / RECORDS_NAME, record, run.lock)
+    run.folder.append(record)
     run.on_record(record)
     return record

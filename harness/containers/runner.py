@@ -37,19 +37,15 @@ id: the rerun removes them first.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import shutil
+import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common.status import STATUS
-from harness.containers.determinism import rerun_one
+from harness.containers.determinism import NOTHING_OK, rerun_case
 from harness.containers.exec_runs import execute_exec
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
 from harness.containers.invoke_slots import execute_invoke
@@ -60,32 +56,14 @@ from harness.containers.model import ModelInfo, prepare_model
 from harness.containers.records import (
     CaseRecord,
     RunSummary,
-    now,
-    read_records,
-    read_run,
-    write_run,
 )
 from harness.containers.run_config import RunConfig
+from harness.containers.run_folder import RunFolder, RunIdentity
 from harness.containers.run_state import RunState
-from harness.errors import ConfigError, Selma3dError, SubmissionError
+from harness.errors import ConfigError, SubmissionError
 from harness.split.manifest import Case, Split, load_split
 
 __all__ = ["run_submission"]
-
-
-@contextlib.contextmanager
-def _exclusive(out_dir: Path) -> Iterator[None]:
-    fh = (out_dir / ".lock").open("w")
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise Selma3dError(
-                f"{out_dir}: another selma3d run is writing into this folder."
-            ) from exc
-        yield
-    finally:
-        fh.close()
 
 
 def run_submission(
@@ -152,136 +130,96 @@ def run_submission(
             f"{config.contract!r}."
         )
     model = prepare_model(config.model) if config.model is not None else None
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
-        return _run_locked(client, info, split, out, config, on_record, t_start, model)
+    identity = RunIdentity(
+        image=info,
+        split=split,
+        contract=config.contract,
+        model=None if model is None else model.as_record(),
+        gate=config.gate,
+    )
+    with RunFolder.open(out_dir, identity, config=config.as_record()) as folder:
+        return _run_locked(client, folder, config, on_record, t_start, model)
 
 
 def _run_locked(
     client: Any,
-    info: ImageInfo,
-    split: Split,
-    out: Path,
+    folder: RunFolder,
     config: RunConfig,
     on_record: Callable[[CaseRecord], None] | None,
     t_start: float,
     model: ModelInfo | None,
 ) -> RunSummary:
-    previous = read_run(out)
-    if previous:
-        before = (previous.get("image") or {}).get("digest")
-        if before and before != info.digest:
-            raise SubmissionError(
-                f"{out}: this folder holds results of image {before}, but {info.ref} is now "
-                f"{info.digest}; refusing to mix two images in one run. Use a new --out folder."
-            )
-        split_before = (previous.get("split") or {}).get("content_hash")
-        if split_before and split_before != split.content_hash:
-            raise Selma3dError(
-                f"{out}: this folder holds results on split {split_before}, but {split.root} is "
-                f"now {split.content_hash}; use a new --out folder."
-            )
-        model_before = (previous.get("model") or {}).get("sha256")
-        model_now = model.sha256 if model is not None else None
-        if previous.get("run_id") and model_before != model_now:
-            raise SubmissionError(
-                f"{out}: this folder holds results with model {model_before or 'none'}, but "
-                f"this run's model is {model_now or 'none'}; refusing to mix two models in one "
-                "run. Use a new --out folder."
-            )
-        if previous.get("contract") and previous["contract"] != config.contract:
-            raise Selma3dError(
-                f"{out}: this folder holds a {previous['contract']!r} run; got --contract "
-                f"{config.contract!r}. Use a new --out folder."
-            )
-    run_id = str(previous.get("run_id") or uuid.uuid4().hex[:12])
-    orphans = remove_run_containers(client, run_id)
+    info, split = folder.identity.image, folder.identity.split
+    out = folder.path
+    folder.orphans_removed = remove_run_containers(client, folder.run_id)
     work_root = Path(config.work_dir) if config.work_dir else out / ".work"
     if not config.work_dir and work_root.exists():
         shutil.rmtree(work_root)  # staging folders of an interrupted run
     work_root.mkdir(parents=True, exist_ok=True)
 
-    records = read_records(out)
-    known = set(split.case_ids)
-    pending = [
-        c
-        for c in split.cases
-        if c.case_id not in records
-        # A failure not charged to the team (the engine's) is always run again.
-        or (records[c.case_id].status != "ok" and not STATUS[records[c.case_id].status].charged)
-        or (config.retry_failed and records[c.case_id].status != "ok")
-    ]
-    attempt_of = {
-        c.case_id: (records[c.case_id].attempt + 1 if c.case_id in records else 1) for c in pending
-    }
-    meta = {
-        "run_id": run_id,
-        "image": asdict(info),
-        "split": {
-            "root": str(split.root),
-            "content_hash": split.content_hash,
-            "n_cases": len(split.cases),
-        },
-        "contract": config.contract,
-        "api_method": "invoke" if info.invoke else "exec",
-        "model": model.as_record() if model is not None else None,
-        "config": config.as_record(),
-        "started_at": previous.get("started_at") or now(),
-        "updated_at": now(),
-        "state": "running",
-        "orphans_removed": orphans,
-    }
-    write_run(out, meta)
+    pending = folder.pending(retry_failed=config.retry_failed)
+    attempt_of = folder.attempt_of(pending)
+    folder.write(state="running")
 
-    contract = config.make_contract()
     run = RunState(
         client=client,
         image=info,
         config=config,
-        contract=contract,
-        out_dir=out,
-        run_id=run_id,
+        contract=config.make_contract(),
+        folder=folder,
         work_root=work_root,
         model=model,
-        first_server=len(previous.get("servers", [])) + 1,
+        first_server=len(folder.servers) + 1,
     )
     stopped_early = False
-    determinism = previous.get("determinism")
     try:
         stopped_early = _execute(run, pending, attempt_of, on_record)
-        if config.determinism and not stopped_early and (pending or determinism is None):
-            determinism = rerun_one(run, split, read_records(out))
+        folder.servers.extend(run.servers)  # numbered on from the folder's already
+        if config.determinism and not stopped_early:
+            if pending or not folder.determinism_stands():
+                _check_determinism(run, split)
     except BaseException:
         # Interrupted (Ctrl-C) or a harness bug: leave no container behind.
-        remove_run_containers(client, run_id)
+        remove_run_containers(client, folder.run_id)
         raise
     finally:
         if work_root.exists() and not any(work_root.iterdir()) and not config.work_dir:
             work_root.rmdir()
-    final = {k: v for k, v in read_records(out).items() if k in known}
+    known = set(split.case_ids)
     summary = RunSummary(
         out_dir=out,
-        run_id=run_id,
+        run_id=folder.run_id,
         image=info,
-        records=final,
+        records={k: v for k, v in folder.records.items() if k in known},
         n_cases=len(split.cases),
         ran=len(pending),
         stopped_early=stopped_early,
         wall_time_s=time.perf_counter() - t_start,
         servers=list(run.servers),
     )
-    meta.update(
-        updated_at=now(),
-        finished_at=now(),
-        state="stopped_by_canary" if stopped_early else "finished",
-        counts=summary.counts,
-        passed=summary.passed,
-        servers=[*previous.get("servers", []), *run.servers],
-        determinism=determinism,
-    )
-    write_run(out, meta)
+    folder.write(state="stopped_by_canary" if stopped_early else "finished")
     return summary
+
+
+def _check_determinism(run: RunState, split: Split) -> None:
+    """Run the first ``ok`` case again, apart, and keep the outcome as ``run.json``'s."""
+    folder = run.folder
+    case = folder.first_ok_case()
+    if case is None:
+        folder.determinism = dict(NOTHING_OK)
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="rerun-", dir=run.work_root))
+    try:
+        reference = folder.path / folder.records[case.case_id].prediction
+        outcome, servers = rerun_case(
+            run.image, split, case, reference, scratch, config=run.config, client=run.client
+        )
+    finally:
+        shutil.rmtree(scratch)
+    # The second run's servers: numbered on from the run's, slot -1 (apart from the slots).
+    _, added = folder.add_servers(servers, slot=-1)
+    run.servers.extend(added)
+    folder.determinism = outcome
 
 
 def _execute(

@@ -10,6 +10,9 @@ An invoke image (``org.grand-challenge.api-method=invoke``) is checked as grand-
 it, and the report gives its server's start-up time apart from the per-case times. A check is a
 rehearsal: run again after the image (or the model) changed, it starts over, and the earlier
 run folder, report included, is kept beside the new one (``<folder>.<earlier image id>``).
+
+Its length (over 500 lines) is the advice: every status and every kind of invalid output
+explained in the participant's words sits beside the check that gives it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import math
 import statistics
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +29,13 @@ from common.files import write_atomic
 from common.profiles import DEFAULT_PROFILE
 from common.status import STATUS, STATUSES
 from harness.errors import Selma3dError
-from harness.predictions.validate import OFFICIAL_GATE, GateOptions
+from harness.predictions.validate import GateOptions
 
 if TYPE_CHECKING:
-    from harness.containers.limits import Limits
     from harness.containers.model import ModelInfo
+    from harness.rounds.config import RunSettings
     from harness.split.manifest import Split
+    from metrics import MetricOptions
 
 __all__ = [
     "OUTPUT_HINTS",
@@ -260,16 +264,11 @@ def run_check(
     split: Split,
     out_dir: str | Path,
     *,
-    limits: Limits,
-    contract: str = "grand-challenge",
-    expose_structure: bool = False,
-    allow_root: bool = False,
+    settings: RunSettings | None = None,
     hidden_cases: int | None = None,
     hidden_voxels_per_case: int | None = None,
     profile: str = DEFAULT_PROFILE,
-    gate: GateOptions = OFFICIAL_GATE,
     model: str | Path | None = None,
-    determinism: bool = False,
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -281,24 +280,19 @@ def run_check(
         The public sample; metrics are added when it has labels.
     out_dir : str or Path
         The runner's folder; rerunning the same image there resumes.
-    limits : Limits, keyword-only
-        The round's limits (the same model and defaults a round uses).
-    contract, expose_structure, allow_root : keyword-only
-        As in the round configuration.
+    settings : RunSettings, keyword-only
+        How the round runs and scores: its contract, limits, gate, metric options and
+        determinism check (a :class:`~harness.rounds.config.RoundConfig` is one); by default
+        a round's defaults. The runner's configuration is built from it as the round builds
+        its own (:func:`~harness.rounds.config.run_config_for`), except that every case runs
+        (no canary), and the scores use its metric options and gate, as the round's do.
     hidden_cases, hidden_voxels_per_case : int, keyword-only, optional
         Size of the hidden split for the time estimate; default: as many cases as the sample,
         of the sample's mean size.
     profile : str, keyword-only
         The edition's rules the metrics follow (``common.profiles``).
-    gate : GateOptions, keyword-only
-        The round's binarization rule and geometry mode, for the runner and the scores alike;
-        an ``ok`` case's ``reason`` carries the gate's warnings (what the rule made of
-        non-binary values, which geometry field differs).
     model : str or Path, keyword-only, optional
         Model weights (a tarball or a folder) mounted read-only at ``/opt/ml/model``.
-    determinism : bool, keyword-only
-        Run one case a second time and compare the two masks; a difference is flagged in the
-        report (``determinism``), never failed.
 
     Returns
     -------
@@ -309,27 +303,21 @@ def run_check(
     from harness.containers.model import prepare_model
     from harness.containers.records import read_case_records, read_run
     from harness.containers.runner import run_submission
-    from harness.rounds.round import run_config_for
+    from harness.rounds.config import RunSettings, run_config_for
     from harness.split.volume import read_header
 
     out_dir = Path(out_dir)
     info = resolve_image(image)
     model_info = prepare_model(model) if model is not None else None
     previous = _set_aside_earlier(out_dir, info.digest, model_info)
-    config = run_config_for(
-        limits,
-        contract=contract,
-        # A rehearsal runs every case, so the participant sees every problem at once.
-        canary=False,
-        allow_root=allow_root,
-        expose_structure=expose_structure,
-        gate=gate,
-    )
-    config = replace(config, model=None if model is None else str(model), determinism=determinism)
+    settings = settings if settings is not None else RunSettings()
+    limits, contract = settings.limits, settings.contract
+    # A rehearsal runs every case, so the participant sees every problem at once.
+    config = run_config_for(settings, canary=False, model=model)
     summary = run_submission(info, split, out_dir, config=config)
     run_json = read_run(out_dir.resolve())
     records = read_case_records(out_dir / "cases.jsonl")
-    scores = _scores(split, out_dir, profile, gate)
+    scores = _scores(split, out_dir, profile, settings.gate, settings.metrics)
     limits_dict = limits.model_dump()
     outcomes = []
     for case in split.cases:
@@ -417,9 +405,12 @@ def _set_aside_earlier(out_dir: Path, digest: str, model: ModelInfo | None) -> P
 
 
 def _scores(
-    split: Split, out_dir: Path, profile: str, gate: GateOptions
+    split: Split, out_dir: Path, profile: str, gate: GateOptions, options: MetricOptions
 ) -> dict[str, dict[str, float]]:
-    """Metrics per case when the sample has labels, only the columns that apply."""
+    """Metrics per case when the sample has labels, only the columns that apply.
+
+    Scored as the round scores: with its gate and its metric options.
+    """
     if not split.labeled:
         return {}
     import pandas as pd
@@ -428,7 +419,13 @@ def _scores(
     from metrics import METRIC_COLUMNS
 
     table = evaluate_predictions(
-        split, {"submission": out_dir}, jobs=1, gate=gate, progress=False, profile=profile
+        split,
+        {"submission": out_dir},
+        jobs=1,
+        gate=gate,
+        options=options,
+        progress=False,
+        profile=profile,
     )
     scores = {}
     for _, row in table.iterrows():

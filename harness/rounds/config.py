@@ -36,13 +36,16 @@ Example
       - {name: team-b, tarball: uploads/team-b.tar, tags: {ssl: false}}   # one submission
     leaderboards:                      # besides the full one: leaderboards/<name>/
       - {name: no-ssl, where: {ssl: false}}
+
+Its length (over 500 lines) is one document's: every section of the round file, the example
+above and the checks that span sections, validated as one model.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -52,18 +55,23 @@ from harness.containers.limits import Limits
 from harness.errors import ConfigError
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
+from metrics import MetricOptions
+
+if TYPE_CHECKING:
+    from harness.containers.run_config import RunConfig
 
 __all__ = [
     "ClusterSettings",
     "LeaderboardFilter",
-    "MetricSettings",
     "PhaseConfig",
     "RoundConfig",
+    "RunSettings",
     "SubmissionSource",
     "TagValue",
     "TeamConfig",
     "load_round_config",
     "ranking_config_for",
+    "run_config_for",
     "tags_match",
 ]
 
@@ -76,14 +84,6 @@ _WHAT = "round configuration"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MetricSettings(_Strict):
-    """Options of the metric suite."""
-
-    connectivity: Literal[6, 18, 26] = 26
-    iou_threshold: float = Field(0.3, gt=0, le=1)
-    matching: Literal["greedy", "hungarian"] = "greedy"
 
 
 class SubmissionSource(_Strict):
@@ -232,15 +232,13 @@ class PhaseConfig(_Strict):
     split: Path
 
 
-class RoundConfig(_Strict):
-    """A whole round: data, contract, limits, teams, metrics and ranking."""
+class RunSettings(_Strict):
+    """How a round runs and scores every submission: what ``check`` rehearses, too.
 
-    name: str
-    output: str = Field(
-        description="Output folder; must contain '{phase}' when the round has several phases."
-    )
-    phases: dict[str, PhaseConfig]
-    phase: str
+    A round file's keys of the same names (:class:`RoundConfig` extends this); without a round
+    file, ``selma3d check`` uses these defaults, which are a round's.
+    """
+
     contract: Literal["grand-challenge", "folder"] = "grand-challenge"
     expose_structure: bool = False
     allow_root: bool = False
@@ -251,8 +249,11 @@ class RoundConfig(_Strict):
         description="Run one case of each submission a second time and compare the two masks; "
         "a difference is flagged in round.json and the leaderboard, never failed.",
     )
-    submission_policy: Literal["last", "best"] = "last"
-    metrics: MetricSettings = MetricSettings()
+    metrics: MetricOptions = Field(
+        MetricOptions(),
+        description="Blob connectivity (6, 18, 26), matching IoU threshold in (0, 1] and "
+        "matching (greedy, hungarian) of the metric suite (metrics.MetricOptions).",
+    )
     binarize: BinarizeRule = Field(
         BinarizeRule(), description="How prediction values become foreground (default > 0)."
     )
@@ -261,6 +262,51 @@ class RoundConfig(_Strict):
         description="voxel: differing spacing, origin or direction is scored with a warning; "
         "strict: it makes the prediction invalid_output.",
     )
+
+    @property
+    def gate(self) -> GateOptions:
+        """The prediction gate's options for every path of a round (runner, scoring, check)."""
+        return GateOptions(binarize=self.binarize, geometry=self.geometry)
+
+
+def run_config_for(
+    settings: RunSettings, *, canary: bool | None = None, model: str | Path | None = None
+) -> RunConfig:
+    """The runner's configuration for a round's (or a check's) settings: the one mapping.
+
+    Parameters
+    ----------
+    settings : RunSettings
+        A round configuration, or a check's settings.
+    canary : bool, keyword-only, optional
+        Instead of ``settings.canary`` (a check runs every case).
+    model : str or Path, keyword-only, optional
+        The submission's model tarball or folder.
+    """
+    from harness.containers.run_config import RunConfig
+
+    return RunConfig(
+        contract=settings.contract,
+        limits=settings.limits,
+        canary=settings.canary if canary is None else canary,
+        allow_root=settings.allow_root,
+        expose_structure=settings.expose_structure,
+        gate=settings.gate,
+        determinism=settings.determinism,
+        model=None if model is None else str(model),
+    )
+
+
+class RoundConfig(RunSettings):
+    """A whole round: data, contract, limits, teams, metrics and ranking."""
+
+    name: str
+    output: str = Field(
+        description="Output folder; must contain '{phase}' when the round has several phases."
+    )
+    phases: dict[str, PhaseConfig]
+    phase: str
+    submission_policy: Literal["last", "best"] = "last"
     ranking: Path | dict[str, Any] | None = None
     profile: str | None = Field(
         None, description="The edition's rules (common.profiles); else the ranking's."
@@ -300,11 +346,6 @@ class RoundConfig(_Strict):
                 f"{self.source}: phase {phase!r} is not one of phases {sorted(self.phases)}"
             )
         return self.model_copy(update={"phase": phase})
-
-    @property
-    def gate(self) -> GateOptions:
-        """The prediction gate's options for every path of this round (runner, scoring, check)."""
-        return GateOptions(binarize=self.binarize, geometry=self.geometry)
 
     @property
     def out_dir(self) -> Path:

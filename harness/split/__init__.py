@@ -6,3 +6,5 @@ volumes (:mod:`harness.split.volume`); its labels are checked before scoring
 public layouts (:mod:`harness.split.importers`), and one labeled split is partitioned into a public
 sample and a hidden test set (:mod:`harness.split.partition`).
 """
+
+__all__ = ["checks", "importers", "manifest", "partition", "synth", "volume"]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from harness.errors import ClusterError
 from harness.rounds.cluster.connect import cancel_on_exit, task_result
 from harness.rounds.cluster.tasks import (
     TASK_RETRIES,
@@ -35,29 +33,18 @@ def run_determinism_task(task: DeterminismTask) -> DeterminismResult:
 
     The case runs as :func:`run_case_task` runs it (a fresh attempt folder, one job slot, an
     invoke image's own server); its mask, if the run is ``ok``, is compared with the ledger's
-    ``task.reference`` by :func:`harness.containers.determinism.compare_runs`.
+    ``task.reference`` by :func:`harness.containers.determinism.judge_rerun`.
 
     Raises
     ------
     EngineError
         The engine is unreachable or lacks the image (infrastructure).
     """
-    from harness.containers.determinism import compare_runs
-    from harness.split.volume import read_volume
+    from harness.containers.determinism import judge_rerun
 
     case = task.run.case
     summary, attempt, removed = run_on_worker(task.run, (case,), [task.run.task_root])
-    record = summary.records.get(case.case_id)
-    if record is None:
-        raise ClusterError(f"{attempt}: the runner wrote no record for {case.case_id}.")
-    second = read_volume(attempt / record.prediction).array if record.status == "ok" else None
-    determinism = compare_runs(
-        case.case_id,
-        read_volume(task.reference).array,
-        second,
-        status=record.status,
-        reason=record.reason,
-    )
+    determinism = judge_rerun(summary, case.case_id, task.reference)
     worker, host = worker_name()
     return DeterminismResult(
         key=task.run.key,
@@ -109,7 +96,7 @@ def check_determinism(
                 image_digest=job.image_digest,
                 tarball=job.tarball,
                 task_root=out_dir / TASKS_DIR / team / submission / case.case_id,
-                run_config=replace(run_config, model=job.model, determinism=False),
+                run_config=job.config(run_config),
                 gpus_needed=gpus,
             ),
             reference=ledger.run_dir / ledger.records[case.case_id].prediction,

@@ -6,16 +6,17 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from harness.containers.run_config import RunConfig
+from harness.containers.run_folder import canary_split, stands
 from harness.errors import ClusterError
 from harness.rounds.cluster.connect import cancel_on_exit, task_result, total_slots
 from harness.rounds.cluster.determinism import check_determinism
-from harness.rounds.cluster.ledger import Ledger, charged_or_ok
+from harness.rounds.cluster.ledger import Ledger
 from harness.rounds.cluster.tasks import (
     GPUS,
     SLOTS,
@@ -39,7 +40,7 @@ __all__ = ["run_containers"]
 def run_containers(
     jobs: Sequence[SubmissionJob],
     split: Split,
-    run_config: Any,
+    run_config: RunConfig,
     client: Any,
     *,
     out_dir: Path,
@@ -82,20 +83,59 @@ def run_containers(
         The scheduler was lost, or some cases failed for infrastructure reasons (nothing was
         charged to a team; rerunning retries them).
     """
+    ledgers = _open_ledgers(jobs, split, run_config)
+    try:
+        return _run_open(
+            jobs,
+            ledgers,
+            split,
+            run_config,
+            client,
+            out_dir=out_dir,
+            canary=canary,
+            distributed=distributed,
+            console=console,
+        )
+    finally:
+        for ledger in ledgers.values():
+            ledger.close()
+
+
+def _open_ledgers(
+    jobs: Sequence[SubmissionJob], split: Split, run_config: RunConfig
+) -> dict[str, Ledger]:
+    """Every submission's ledger, opened (and locked); none stays open if one is refused."""
+    ledgers: dict[str, Ledger] = {}
+    try:
+        for job in jobs:
+            ledgers[job.key] = Ledger.open(
+                job.run_dir,
+                job.identity(split, run_config),
+                config=job.config(run_config).as_record(),
+            )
+    except BaseException:
+        for ledger in ledgers.values():
+            ledger.close()
+        raise
+    return ledgers
+
+
+def _run_open(
+    jobs: Sequence[SubmissionJob],
+    ledgers: dict[str, Ledger],
+    split: Split,
+    run_config: RunConfig,
+    client: Any,
+    *,
+    out_dir: Path,
+    canary: bool,
+    distributed: bool,
+    console: Console,
+) -> dict[str, Ledger]:
+    """:func:`run_containers` once every ledger is open."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
-    ledgers = {
-        job.key: Ledger.open(
-            job.run_dir,
-            image_ref=job.image_ref,
-            image_digest=job.image_digest,
-            split=split,
-            contract=run_config.contract,
-            api_method=job.api_method,
-        )
-        for job in jobs
-    }
     gpus = gpus_needed(run_config.limits) if distributed else 0
     resources = {SLOTS: 1, **({GPUS: gpus} if gpus else {})}
 
@@ -103,7 +143,7 @@ def run_containers(
         """One task per case of an exec image; batches of an invoke image's cases."""
         team, submission = job.key.split("/", 1)
         tasks_dir = out_dir / TASKS_DIR / team / submission
-        config = replace(run_config, model=job.model)
+        config = job.config(run_config)
         specs: list[tuple[Callable[..., Any], CaseTask | BatchTask, str, list[Case]]] = []
         if job.invoke:
             for batch in batch_cases(cases, max(1, total_slots(client))):
@@ -159,11 +199,12 @@ def run_containers(
         console.print(
             f"[bold]{job.key}[/bold]: {job.image_ref} · {done} recorded, {len(pending)} to run"
         )
-        if canary and pending:
-            held[job.key] = pending[1:]
-            pending = pending[:1]
+        split_off = canary_split(pending, canary=canary)
+        if split_off is not None:
+            pending, held[job.key] = split_off
         futures.extend(submit(job, pending))
 
+    stopped: set[str] = set()  # submissions whose canary case was not ok
     per_worker: Counter[str] = Counter()
     lost: list[str] = []
     t0 = time.perf_counter()
@@ -209,7 +250,9 @@ def run_containers(
                 if first.status == "ok":
                     for other in submit(job, rest):
                         queue.add(other)
-                elif rest:
+                else:
+                    stopped.add(job.key)
+                if first.status != "ok" and rest:
                     console.print(
                         f"[yellow]{job.key}: the canary case {first.case_id} is "
                         f"{first.status}; its other {len(rest)} case(s) are not run[/yellow]"
@@ -221,7 +264,7 @@ def run_containers(
         f"{key} {case_id}: {record.reason.splitlines()[0] if record.reason else ''}"
         for key, ledger in ledgers.items()
         for case_id, record in sorted(ledger.records.items())
-        if not charged_or_ok(record.status)
+        if not stands(record.status)
     ]
     if lost or infra:
         problems = "\n".join(f"  - {line}" for line in [*lost, *infra])
@@ -241,4 +284,6 @@ def run_containers(
             gpus=gpus,
             console=console,
         )
+    for key, ledger in ledgers.items():
+        ledger.folder.write(state="stopped_by_canary" if key in stopped else "finished")
     return ledgers

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
 
-from harness.containers.images import is_invoke
+from harness.containers.images import ImageInfo, is_invoke
 from harness.containers.limits import Limits
-from harness.split.manifest import Case
+from harness.containers.run_config import RunConfig
+from harness.containers.run_folder import RunIdentity
+from harness.split.manifest import Case, Split
 
 __all__ = [
     "GPUS",
@@ -64,12 +66,15 @@ class SubmissionJob:
         The round's folder of this submission (``runs/<team>/<submission>``): the ledger.
     tarball : Path or None
         The ``docker save`` tarball a worker lacking the image loads (distributed rounds).
-    model : str or None
-        The submission's model tarball or folder (``RunConfig.model``), on the shared file
-        system; mounted read-only at ``/opt/ml/model``.
+    model : dict or None
+        The submission's model (:meth:`harness.containers.model.ModelInfo.as_record`: its
+        ``source`` tarball or folder on the shared file system, mounted read-only at
+        ``/opt/ml/model``, and its ``sha256``).
     api_method : str
         The image's ``org.grand-challenge.api-method`` label
         (:attr:`harness.containers.images.ImageInfo.api_method`).
+    image_user : str
+        The image's configured user (as ``run.json`` records it).
     """
 
     key: str
@@ -77,8 +82,18 @@ class SubmissionJob:
     image_digest: str
     run_dir: Path
     tarball: Path | None = None
-    model: str | None = None
+    model: Mapping[str, Any] | None = None
     api_method: str = ""
+    image_user: str = ""
+
+    def config(self, base: RunConfig) -> RunConfig:
+        """The round's run configuration with this submission's model."""
+        return replace(base, model=None if self.model is None else str(self.model["source"]))
+
+    def identity(self, split: Split, base: RunConfig) -> RunIdentity:
+        """What its run folder's results depend on: a different one is refused on resuming."""
+        image = ImageInfo(self.image_ref, self.image_digest, self.image_user, self.api_method)
+        return RunIdentity(image, split, base.contract, model=self.model, gate=base.gate)
 
     @property
     def invoke(self) -> bool:

@@ -264,16 +264,8 @@ def run_on_worker(
         cases=tuple(replace(case, label=None) for case in cases),
         content_hash=task.split_hash,
     )
-    limits = task.run_config.limits
-    config = replace(
-        task.run_config,
-        limits=type(limits).model_validate({**limits.model_dump(), "jobs": 1}),
-        canary=False,
-        progress=False,
-        work_dir=None,
-        # The organizer sends the determinism check as a task of its own, once per submission.
-        determinism=False,
-    )
+    # The organizer sends the determinism check as a task of its own, once per submission.
+    config = task.run_config.for_part()
     with contextlib.ExitStack() as stack:
         if task.gpus_needed and _WORKER_GPUS is not None:
             ids = stack.enter_context(_WORKER_GPUS.take(task.gpus_needed))
@@ -281,7 +273,9 @@ def run_on_worker(
             devices = "device=" + ",".join(ids)
             config = replace(
                 config,
-                limits=type(limits).model_validate({**config.limits.model_dump(), "gpus": devices}),
+                limits=type(config.limits).model_validate(
+                    {**config.limits.model_dump(), "gpus": devices}
+                ),
             )
         summary = run_submission(info, split, attempt, config=config, client=client)
     return summary, attempt, removed

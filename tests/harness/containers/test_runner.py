@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,11 @@ MISBEHAVING = Path(__file__).resolve().parents[2] / "integration" / "misbehaving
 
 def test_run_config_lists_every_problem():
     with pytest.raises(ConfigError) as err:
-        RunConfig(
-            contract="nnunet", threshold=math.nan, geometry="loose", input_format="png", log_bytes=0
-        )
+        RunConfig(contract="nnunet", gate="voxel", input_format="png", log_bytes=0)
     text = str(err.value)
     for words in (
         "contract must be one of",
-        "threshold must be a finite number or None",
-        "geometry must be 'voxel' or 'strict'",
+        "gate must be a GateOptions, got str",
         "input_format must be 'mha' or 'tif'",
         "log_bytes must be >= 1",
     ):

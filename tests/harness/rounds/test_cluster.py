@@ -10,6 +10,7 @@ mid-batch losing none.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -29,8 +30,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.containers.images import ImageInfo
 from harness.containers.isolation import LABEL_OUT_DIR
 from harness.containers.records import CaseRecord
+from harness.containers.run_config import RunConfig
+from harness.containers.run_folder import RunIdentity
 from harness.errors import EngineError, SubmissionError
 from harness.rounds.cluster import (
     BatchResult,
@@ -93,10 +97,9 @@ def finished(
     return TaskResult("team/s00", case_id, asdict(record), attempt, "w1", "host")
 
 
-def open_ledger(run_dir: Path, split, digest: str = "sha256:aaa") -> Ledger:
-    return Ledger.open(
-        run_dir, image_ref="team/x:1", image_digest=digest, split=split, contract="grand-challenge"
-    )
+def open_ledger(run_dir: Path, split, digest: str = "sha256:aaa", model=None) -> Ledger:
+    identity = RunIdentity(ImageInfo("team/x:1", digest, "1000"), split, "grand-challenge", model)
+    return Ledger.open(run_dir, identity, config=RunConfig().as_record())
 
 
 def test_the_ledger_keeps_one_record_per_case_and_the_newest_files(tmp_path, split):
@@ -121,13 +124,22 @@ def test_the_ledger_keeps_one_record_per_case_and_the_newest_files(tmp_path, spl
     assert (run_dir / "predictions" / f"{second}.nii.gz").read_bytes() == b"b2"
     assert (run_dir / "logs" / f"{third}.log").read_text() == "log of c1\n"
     assert not (run_dir / "predictions" / f"{third}.nii.gz").exists()
-    # No temporary file is left beside what the ledger wrote.
-    assert not [p for p in run_dir.rglob(".*") if p.is_file()]
+    # No temporary file is left beside what the ledger wrote (and its lock).
+    assert [p.name for p in run_dir.rglob(".*") if p.is_file()] == [".lock"]
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["counts"] == {"failed": 1, "ok": 2}
+    assert {k: v for k, v in meta["counts"].items() if v} == {"failed": 1, "ok": 2}
+    assert meta["run_id"] and meta["state"] == "running" and meta["model"] is None
+    assert meta["image"] == {
+        "ref": "team/x:1",
+        "digest": "sha256:aaa",
+        "user": "1000",
+        "api_method": "",
+    }
 
-    reopened = open_ledger(run_dir, split)
-    assert reopened.pending() == []
+    ledger.close(state="finished")
+    assert json.loads((run_dir / "run.json").read_text())["passed"] is False
+    with open_ledger(run_dir, split) as reopened:
+        assert reopened.pending() == []
 
 
 def test_a_later_ok_case_removes_nothing_and_a_later_failure_removes_the_stale_mask(
@@ -140,6 +152,7 @@ def test_a_later_ok_case_removes_nothing_and_a_later_failure_removes_the_stale_m
     assert (run_dir / "predictions" / f"{case}.nii.gz").is_file()
     ledger.merge(finished(tmp_path, case, "timeout", run_id="a2"))
     assert not (run_dir / "predictions" / f"{case}.nii.gz").exists()
+    ledger.close()
 
 
 def test_infrastructure_failures_stay_pending_and_another_image_is_refused(tmp_path, split):
@@ -147,9 +160,14 @@ def test_infrastructure_failures_stay_pending_and_another_image_is_refused(tmp_p
     ledger = open_ledger(run_dir, split)
     case = split.case_ids[1]
     ledger.merge(finished(tmp_path, case, "infrastructure_error", run_id="x"))
-    assert case in [c.case_id for c in open_ledger(run_dir, split).pending()]
+    ledger.close()
+    with open_ledger(run_dir, split) as again:
+        assert case in [c.case_id for c in again.pending()]
     with pytest.raises(SubmissionError, match="refusing to mix two images"):
         open_ledger(run_dir, split, digest="sha256:bbb")
+    model = {"source": "/m.tar.gz", "sha256": "sha256:ccc", "size_bytes": 1}
+    with pytest.raises(SubmissionError, match="refusing to mix two models"):
+        open_ledger(run_dir, split, model=model)
 
 
 def test_invoke_cases_go_in_one_batch_per_slot_of_at_most_ceil_n_over_slots_cases():
@@ -200,11 +218,13 @@ def test_a_batch_is_merged_case_by_case_with_its_servers_numbered_on(tmp_path, s
     assert {r["case_id"]: r["server"] for r in lines} == {first: 1, second: 1, third: 2}
     assert (run_dir / "predictions" / f"{second}.nii.gz").read_bytes() == b"a1"
     # Reopened (a rerun), the servers recorded so far stay and the next one is number 3.
+    ledger.close()
     reopened = open_ledger(run_dir, split)
     assert reopened.pending() == []
     records = reopened.merge_batch(batch([third], "c1", servers=1))
     assert records[0].server == 3
     assert len(json.loads((run_dir / "run.json").read_text())["servers"]) == 3
+    reopened.close()
 
 
 def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path, split):
@@ -222,7 +242,10 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
     # A second run lost to the engine does not stand: the next rerun asks again.
     infra = {"case_id": second, "status": "infrastructure_error", "identical": None, "reason": "x"}
     ledger.record_determinism(outcome(infra))
-    assert open_ledger(run_dir, split).determinism_case().case_id == second
+    ledger.close()
+    with open_ledger(run_dir, split) as again:
+        assert again.determinism_case().case_id == second
+    ledger = open_ledger(run_dir, split)
     differs = {
         "case_id": second,
         "status": "ok",
@@ -236,6 +259,7 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
     assert meta["determinism"] == differs
     # The second run's server is listed apart (slot -1), numbered on from the round's.
     assert meta["servers"] == [{**server, "slot": -1, "worker": "w2"}]
+    ledger.close()
     reopened = open_ledger(run_dir, split)
     assert reopened.determinism == differs and reopened.determinism_case() is None
     # Later cases rewrite run.json and keep the outcome.
@@ -244,7 +268,9 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
     # A second run that failed in a way charged to the team stands too (and flags nothing).
     timed_out = {"case_id": second, "status": "timeout", "identical": None, "reason": "y"}
     reopened.record_determinism(outcome(timed_out))
-    assert open_ledger(run_dir, split).determinism_case() is None
+    reopened.close()
+    with open_ledger(run_dir, split) as again:
+        assert again.determinism_case() is None
 
 
 def test_a_bad_scheduler_address_is_bad_input(tmp_path, split):
@@ -724,6 +750,53 @@ def test_a_local_round_starts_one_invoke_server_per_slot_not_per_case(tmp_path):
 
 
 @pytest.mark.docker
+def test_a_round_resumed_after_a_teams_model_changed_mixes_no_two_models(tmp_path):
+    from harness.containers.images import build_folder
+
+    quiet = {"log": lambda message: None}
+    build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
+    image = build_folder(
+        MISBEHAVING / "invoke" / "server", "selma3d-test/invoke-server:latest", **quiet
+    )
+    root = real_split(tmp_path / "split", 2)
+    model = model_tarball(tmp_path / "model.tar.gz", {"load_s": 0})
+    first_sha = "sha256:" + hashlib.sha256(model.read_bytes()).hexdigest()
+    config = tmp_path / "round.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "models",
+                "output": str(tmp_path / "round"),
+                "phases": {"final": {"split": str(root)}},
+                "phase": "final",
+                "limits": {"timeout_s": 120, "memory": "512m", "cpus": 1, "jobs": 1},
+                "canary": False,
+                "teams": [{"name": "inv", "image": image.ref, "model": str(model)}],
+            }
+        )
+    )
+    code, out = finish(selma3d("round", str(config), start_new_session=True))
+    assert code == 0, out
+    run_dir = tmp_path / "round" / "runs" / "inv" / "s00"
+    assert json.loads((run_dir / "run.json").read_text())["model"]["sha256"] == first_sha
+    # The round was stopped before its last case was recorded (as a killed round leaves it)...
+    lines = (run_dir / "cases.jsonl").read_text().splitlines()
+    (run_dir / "cases.jsonl").write_text(lines[0] + "\n")
+    kept = (run_dir / "cases.jsonl").read_bytes()
+    # ... and the team's model changed in place before the rerun: new weights, same file.
+    model_tarball(model, {"load_s": 0, "random": True})
+
+    code, out = finish(selma3d("round", str(config), start_new_session=True))
+    # Resuming would finish the run with the new model's mask beside the old model's: refused,
+    # naming both models, and nothing recorded changes.
+    assert code == 2, out
+    assert "refusing to mix two models" in out and first_sha in out, out
+    assert (run_dir / "cases.jsonl").read_bytes() == kept
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["model"]["sha256"] == first_sha
+
+
+@pytest.mark.docker
 @pytest.mark.slow
 def test_a_worker_killed_mid_batch_reruns_the_batch_elsewhere_and_records_each_case_once(
     tmp_path,
@@ -844,7 +917,8 @@ def test_a_round_reruns_one_case_per_submission_once_and_flags_a_random_one(tmp_
     # Two servers for the cases (one per batch), one apart for the second run.
     for run_json in meta.values():
         assert [s["slot"] for s in run_json["servers"]] == [0, 0, -1]
-        assert run_json["counts"] == {"ok": 2}
+        assert {k: n for k, n in run_json["counts"].items() if n} == {"ok": 2}
+        assert (run_json["state"], run_json["passed"]) == ("finished", True)
     round_json = json.loads((out / "round.json").read_text())
     by_team = {s["team"]: s["determinism"] for s in round_json["submissions"]}
     assert by_team == {"steady": steady_det, "dice": dice_det}
