@@ -2,8 +2,8 @@
 
 The second run is an ordinary run of that one case into a fresh run folder
 (:func:`harness.containers.runner.run_submission` with :meth:`RunConfig.for_part` settings): the
-same staging, container or invoke server, and verdict as any case. The runner does it in process
-(:func:`rerun_case`); a round sends it to a worker
+same staging, container or invoke server, and verdict as any case. The runner does it in process;
+a round sends it to a worker
 (:func:`harness.rounds.cluster.run_determinism_task`). Either way :func:`judge_rerun` compares
 the new mask with the recorded one. A submission whose two masks differ is flagged in
 ``run.json`` (``determinism``), never failed: no platform requires determinism, but a
@@ -17,14 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.containers.images import ImageInfo
 from harness.containers.records import RunSummary
-from harness.containers.run_config import RunConfig
 from harness.errors import Selma3dError
-from harness.split.manifest import Case, Split
 from harness.split.volume import read_volume
 
-__all__ = ["NOTHING_OK", "compare_runs", "judge_rerun", "rerun_case"]
+__all__ = ["NOTHING_OK", "compare_runs", "judge_rerun"]
 
 NOTHING_OK: dict[str, Any] = {
     "case_id": None,
@@ -32,32 +29,6 @@ NOTHING_OK: dict[str, Any] = {
     "reason": "no case was ok: nothing to compare",
 }
 """``run.json``'s ``determinism`` when no case was ``ok``."""
-
-
-def rerun_case(
-    image: ImageInfo,
-    split: Split,
-    case: Case,
-    reference: Path,
-    folder: Path,
-    *,
-    config: RunConfig,
-    client: Any,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run ``case`` again into the fresh run folder ``folder`` and compare with ``reference``.
-
-    Returns
-    -------
-    dict
-        :func:`compare_runs`'s record.
-    list of dict
-        The invoke servers the second run started (numbered from 1), for ``run.json``.
-    """
-    from harness.containers.runner import run_submission
-
-    one = Split(root=split.root, cases=(case,), content_hash=split.content_hash)
-    summary = run_submission(image, one, folder, config=config.for_part(), client=client)
-    return judge_rerun(summary, case.case_id, reference), list(summary.servers)
 
 
 def judge_rerun(summary: RunSummary, case_id: str, reference: Path) -> dict[str, Any]:

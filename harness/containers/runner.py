@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.containers.determinism import NOTHING_OK, rerun_case
+from harness.containers.determinism import NOTHING_OK, judge_rerun
 from harness.containers.exec_runs import execute_exec
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
 from harness.containers.invoke_slots import execute_invoke
@@ -211,9 +211,12 @@ def _check_determinism(run: RunState, split: Split) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="rerun-", dir=run.work_root))
     try:
         reference = folder.path / folder.records[case.case_id].prediction
-        outcome, servers = rerun_case(
-            run.image, split, case, reference, scratch, config=run.config, client=run.client
+        one = Split(root=split.root, cases=(case,), content_hash=split.content_hash)
+        # An ordinary run of that one case into a scratch folder: the same staging and verdict.
+        again = run_submission(
+            run.image, one, scratch, config=run.config.for_part(), client=run.client
         )
+        outcome, servers = judge_rerun(again, case.case_id, reference), again.servers
     finally:
         shutil.rmtree(scratch)
     # The second run's servers: numbered on from the run's, slot -1 (apart from the slots).

@@ -45,9 +45,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from common.files import config_error, load_yaml_model, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
@@ -80,6 +88,20 @@ TagValue = bool | int | float | str
 """A tag's value: a scalar (``ssl: false``, ``pretraining: none``)."""
 
 _WHAT = "round configuration"
+
+
+def _folder_name(what: str) -> AfterValidator:
+    """A name that becomes a folder: letters, digits, '.', '_' or '-', at most 64."""
+
+    def check(value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"{what} name must be letters, digits, '.', '_' or '-' (at most 64, not "
+                f"starting with '.', '_' or '-'), safe as a folder name; got {value!r}"
+            )
+        return value
+
+    return AfterValidator(check)
 
 
 class _Strict(BaseModel):
@@ -124,7 +146,7 @@ class SubmissionSource(_Strict):
 class TeamConfig(_Strict):
     """A team and its submissions."""
 
-    name: str
+    name: Annotated[str, _folder_name("team")]
     display_name: str | None = None
     affiliation: str | None = None
     tags: dict[str, TagValue] = Field(
@@ -140,15 +162,6 @@ class TeamConfig(_Strict):
     image: str | None = None
     tarball: Path | None = None
     folder: Path | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(
-                f"team name must be letters, digits, '.', '_' or '-' (at most 64), got {value!r}"
-            )
-        return value
 
     @model_validator(mode="after")
     def _one_way(self) -> TeamConfig:
@@ -196,17 +209,12 @@ def tags_match(tags: dict[str, TagValue], where: dict[str, TagValue]) -> bool:
 class LeaderboardFilter(_Strict):
     """A leaderboard of the teams whose selected submission carries the given tags."""
 
-    name: str = Field(description="Its folder: leaderboards/<name>/.")
+    name: Annotated[str, _folder_name("leaderboard")] = Field(
+        description="Its folder: leaderboards/<name>/."
+    )
     where: dict[str, TagValue] = Field(
         min_length=1, description="Tags a team's selected submission must carry, with values."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _safe_board_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"leaderboard name must be safe as a folder name, got {value!r}")
-        return value
 
 
 class ClusterSettings(_Strict):
@@ -300,7 +308,7 @@ def run_config_for(
 class RoundConfig(RunSettings):
     """A whole round: data, contract, limits, teams, metrics and ranking."""
 
-    name: str
+    name: Annotated[str, _folder_name("round")]
     output: str = Field(
         description="Output folder; must contain '{phase}' when the round has several phases."
     )
@@ -317,13 +325,6 @@ class RoundConfig(RunSettings):
         (), description="Leaderboards of the teams matching a tag filter, besides the full one."
     )
     source: Path | None = Field(None, description="The file this was loaded from.")
-
-    @field_validator("name")
-    @classmethod
-    def _safe_round_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"round name must be safe as a folder name, got {value!r}")
-        return value
 
     @field_validator("profile")
     @classmethod
@@ -420,9 +421,7 @@ def _cross_problems(raw: dict[str, Any]) -> list[str]:
             f"output: {output!r} must contain '{{phase}}' so the phases {sorted(phases)} do not "
             "share one folder"
         )
-    names = [t.get("name") for t in teams if isinstance(t, dict)]
-    dupes = sorted({str(n) for n in names if n is not None and names.count(n) > 1})
-    if dupes:
+    if dupes := _duplicate_names(teams):
         problems.append(f"teams: duplicate team name(s) {dupes}")
     for i, team in enumerate(teams):
         subs = team.get("submissions") if isinstance(team, dict) else None
@@ -435,6 +434,12 @@ def _cross_problems(raw: dict[str, Any]) -> list[str]:
                 )
     problems.extend(_filter_problems(raw, teams))
     return problems
+
+
+def _duplicate_names(items: list[Any] | tuple[Any, ...]) -> list[str]:
+    """The ``name`` values that more than one of the raw mappings ``items`` gives."""
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    return sorted({str(n) for n in names if n is not None and names.count(n) > 1})
 
 
 def _filter_problems(raw: dict[str, Any], teams: list[Any] | tuple[Any, ...]) -> list[str]:
@@ -451,9 +456,7 @@ def _filter_problems(raw: dict[str, Any], teams: list[Any] | tuple[Any, ...]) ->
             if isinstance(tags, dict):
                 known.update(str(k) for k in tags)
     problems = []
-    names = [b.get("name") for b in boards if isinstance(b, dict)]
-    dupes = sorted({str(n) for n in names if n is not None and names.count(n) > 1})
-    if dupes:
+    if dupes := _duplicate_names(boards):
         problems.append(f"leaderboards: duplicate leaderboard name(s) {dupes}")
     for i, board in enumerate(boards):
         where = board.get("where") if isinstance(board, dict) else None

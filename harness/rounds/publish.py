@@ -7,8 +7,9 @@ one is selected per team.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from rich import box
@@ -18,10 +19,32 @@ from rich.table import Table
 from harness.rounds.config import LeaderboardFilter, RoundConfig, ranking_config_for, tags_match
 from harness.split.manifest import Split
 
-if TYPE_CHECKING:
-    from harness.rounds.round import SubmissionRecord
+__all__ = [
+    "SubmissionRecord",
+    "determinism_by_team",
+    "determinism_of",
+    "print_summary",
+    "publish",
+    "publish_filtered",
+]
 
-__all__ = ["determinism_by_team", "determinism_of", "print_summary", "publish", "publish_filtered"]
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One submission of one team in this phase, after its image was resolved."""
+
+    team: str
+    submission: str
+    source: str
+    image_ref: str
+    image_digest: str
+    run_dir: Path
+    model: dict[str, Any] | None = None
+    """Its model: source, sha256, size (``ModelInfo.as_record``); None without one."""
+    api_method: str = ""
+    """The image's ``org.grand-challenge.api-method`` label (``invoke`` for a model server)."""
+    image_user: str = ""
+    """The image's configured user."""
 
 
 def publish(

@@ -56,6 +56,7 @@ from harness.rounds.config import (
     run_config_for,
 )
 from harness.rounds.publish import (
+    SubmissionRecord,
     determinism_by_team,
     determinism_of,
     print_summary,
@@ -69,24 +70,6 @@ if TYPE_CHECKING:
     pass
 
 __all__ = ["RoundResult", "SubmissionRecord", "run_round"]
-
-
-@dataclass(frozen=True)
-class SubmissionRecord:
-    """One submission of one team in this phase, after its image was resolved."""
-
-    team: str
-    submission: str
-    source: str
-    image_ref: str
-    image_digest: str
-    run_dir: Path
-    model: dict[str, Any] | None = None
-    """Its model: source, sha256, size (``ModelInfo.as_record``); None without one."""
-    api_method: str = ""
-    """The image's ``org.grand-challenge.api-method`` label (``invoke`` for a model server)."""
-    image_user: str = ""
-    """The image's configured user."""
 
 
 @dataclass

@@ -67,6 +67,8 @@ Modules
     The scoring stage, with each case's rows cached.
 """
 
+# What the rest of selma3d (and its tests and benchmarks) import from here; each module
+# declares its own surface too.
 from harness.rounds.cluster.connect import cluster_failure, connect_cluster
 from harness.rounds.cluster.determinism import run_determinism_task
 from harness.rounds.cluster.dispatch import run_containers
@@ -74,16 +76,10 @@ from harness.rounds.cluster.images import ensure_image, save_image_tarball
 from harness.rounds.cluster.ledger import Ledger
 from harness.rounds.cluster.scoring import score_case_task, score_cases
 from harness.rounds.cluster.tasks import (
-    GPUS,
     IMAGES_DIR,
-    SCORES_DIR,
     SLOTS,
-    TASKS_DIR,
     BatchResult,
-    BatchTask,
-    CaseTask,
     DeterminismResult,
-    DeterminismTask,
     SubmissionJob,
     TaskResult,
     batch_cases,
@@ -98,16 +94,10 @@ from harness.rounds.cluster.worker import (
 )
 
 __all__ = [
-    "GPUS",
     "IMAGES_DIR",
-    "SCORES_DIR",
     "SLOTS",
-    "TASKS_DIR",
     "BatchResult",
-    "BatchTask",
-    "CaseTask",
     "DeterminismResult",
-    "DeterminismTask",
     "GpuPool",
     "Ledger",
     "SubmissionJob",

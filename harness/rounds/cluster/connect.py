@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from rich.console import Console
 
 from harness.errors import ClusterError
-from harness.rounds.cluster.tasks import SLOTS
+from harness.rounds.cluster.tasks import SLOTS, TASK_RETRIES
 
 if TYPE_CHECKING:
     from distributed.client import FutureCancelledError
@@ -146,6 +147,47 @@ def task_result(future: Any, stage: str) -> Any:
         if failure is not None:
             raise failure from exc
         raise
+
+
+def submit_task(
+    client: Any,
+    fn: Callable[..., Any],
+    *args: Any,
+    name: str,
+    resources: dict[str, int] | None = None,
+) -> Any:
+    """Send one task: a unique key after ``name``, Dask's retries, never deduplicated."""
+    return client.submit(
+        fn,
+        *args,
+        key=f"{name}-{uuid.uuid4().hex[:8]}",
+        resources=resources,
+        retries=TASK_RETRIES,
+        pure=False,
+    )
+
+
+def finished(
+    client: Any, queue: Any, stage: str
+) -> Iterator[tuple[Any, Any, BaseException | None]]:
+    """Each task of ``queue`` (``distributed.as_completed``) as it finishes: the one gather.
+
+    Yields ``(future, result, None)``, or ``(future, None, exc)`` for a task lost with its
+    worker (``KilledWorker``); the cluster's own failures raise :class:`ClusterError`
+    (:func:`task_result`). Tasks may be added to ``queue`` meanwhile. When the caller's loop
+    stops early (an error, Ctrl-C: the generator is closed), the tasks still queued are
+    cancelled (:func:`cancel_on_exit`).
+    """
+    from distributed.scheduler import KilledWorker
+
+    with cancel_on_exit(client, queue):
+        for future in queue:
+            try:
+                result = task_result(future, stage)
+            except KilledWorker as exc:
+                yield future, None, exc
+                continue
+            yield future, result, None
 
 
 @contextlib.contextmanager

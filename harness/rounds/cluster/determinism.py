@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from harness.rounds.cluster.connect import cancel_on_exit, task_result
+from harness.rounds.cluster.connect import finished, submit_task
 from harness.rounds.cluster.tasks import (
-    TASK_RETRIES,
-    TASKS_DIR,
-    CaseTask,
     DeterminismResult,
     DeterminismTask,
     SubmissionJob,
     remove_task_folder,
 )
-from harness.rounds.cluster.worker import run_on_worker, worker_name
+from harness.rounds.cluster.worker import ran_at, run_on_worker
 from harness.split.manifest import Case, Split
 
 if TYPE_CHECKING:
@@ -45,16 +41,9 @@ def run_determinism_task(task: DeterminismTask) -> DeterminismResult:
     case = task.run.case
     summary, attempt, removed = run_on_worker(task.run, (case,), [task.run.task_root])
     determinism = judge_rerun(summary, case.case_id, task.reference)
-    worker, host = worker_name()
+    servers = tuple(summary.servers)
     return DeterminismResult(
-        key=task.run.key,
-        case_id=case.case_id,
-        determinism=determinism,
-        servers=tuple(summary.servers),
-        attempt_dir=attempt,
-        worker=worker,
-        host=host,
-        leftovers_removed=removed,
+        task.run.key, case.case_id, determinism, servers, **ran_at(attempt, removed)
     )
 
 
@@ -76,7 +65,6 @@ def check_determinism(
     worth stopping the round for.
     """
     from distributed import as_completed
-    from distributed.scheduler import KilledWorker
 
     owner: dict[str, tuple[SubmissionJob, Case]] = {}
     futures = []
@@ -85,56 +73,35 @@ def check_determinism(
         case = ledger.determinism_case()
         if case is None:
             continue
-        team, submission = job.key.split("/", 1)
         task = DeterminismTask(
-            run=CaseTask(
-                key=job.key,
-                case=case,
-                split_root=split.root,
-                split_hash=split.content_hash,
-                image_ref=job.image_ref,
-                image_digest=job.image_digest,
-                tarball=job.tarball,
-                task_root=out_dir / TASKS_DIR / team / submission / case.case_id,
-                run_config=job.config(run_config),
-                gpus_needed=gpus,
-            ),
+            run=job.case_task(case, split, out_dir=out_dir, base=run_config, gpus=gpus),
             reference=ledger.run_dir / ledger.records[case.case_id].prediction,
         )
-        future = client.submit(
-            run_determinism_task,
-            task,
-            key=f"determinism-{job.key}-{case.case_id}-{uuid.uuid4().hex[:8]}",
-            resources=resources,
-            retries=TASK_RETRIES,
-            pure=False,
-        )
+        name = f"determinism-{job.key}-{case.case_id}"
+        future = submit_task(client, run_determinism_task, task, name=name, resources=resources)
         owner[future.key] = (job, case)
         futures.append(future)
         console.print(f"{job.key}: determinism: running case {case.case_id} again")
     queue = as_completed(futures)
-    with cancel_on_exit(client, queue):
-        for future in queue:
-            job, case = owner.pop(future.key)
-            try:
-                result: DeterminismResult = task_result(future, "determinism")
-            except KilledWorker as exc:
-                console.print(
-                    f"[yellow]{job.key}: determinism: the second run of {case.case_id} was lost "
-                    f"with its worker ({exc}); a rerun of the round sends it again[/yellow]"
-                )
-                continue
-            det = ledgers[job.key].record_determinism(result)
-            remove_task_folder(result.attempt_dir.parent, console)
-            if det["identical"] is False:
-                console.print(
-                    f"[yellow]{job.key}: not deterministic[/yellow]: case {det['case_id']} run "
-                    f"twice: {det['reason']} (flagged, not failed)",
-                    highlight=False,
-                )
-            elif det["identical"]:
-                console.print(
-                    f"{job.key}: deterministic: case {det['case_id']} gave the same mask twice"
-                )
-            else:
-                console.print(f"{job.key}: determinism not judged: {det['reason']}")
+    for future, result, gone in finished(client, queue, "determinism"):
+        job, case = owner.pop(future.key)
+        if gone is not None:
+            console.print(
+                f"[yellow]{job.key}: determinism: the second run of {case.case_id} was lost "
+                f"with its worker ({gone}); a rerun of the round sends it again[/yellow]"
+            )
+            continue
+        det = ledgers[job.key].record_determinism(result)
+        remove_task_folder(result.attempt_dir.parent, console)
+        if det["identical"] is False:
+            console.print(
+                f"[yellow]{job.key}: not deterministic[/yellow]: case {det['case_id']} run "
+                f"twice: {det['reason']} (flagged, not failed)",
+                highlight=False,
+            )
+        elif det["identical"]:
+            console.print(
+                f"{job.key}: deterministic: case {det['case_id']} gave the same mask twice"
+            )
+        else:
+            console.print(f"{job.key}: determinism not judged: {det['reason']}")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +14,16 @@ from rich.console import Console
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import canary_split, stands
 from harness.errors import ClusterError
-from harness.rounds.cluster.connect import cancel_on_exit, task_result, total_slots
+from harness.rounds.cluster.connect import finished, submit_task, total_slots
 from harness.rounds.cluster.determinism import check_determinism
 from harness.rounds.cluster.ledger import Ledger
 from harness.rounds.cluster.tasks import (
     GPUS,
     SLOTS,
-    TASK_RETRIES,
-    TASKS_DIR,
     BatchResult,
     BatchTask,
     CaseTask,
     SubmissionJob,
-    TaskResult,
     batch_cases,
     gpus_needed,
     remove_task_folder,
@@ -83,141 +80,58 @@ def run_containers(
         The scheduler was lost, or some cases failed for infrastructure reasons (nothing was
         charged to a team; rerunning retries them).
     """
-    ledgers = _open_ledgers(jobs, split, run_config)
-    try:
-        return _run_open(
-            jobs,
-            ledgers,
-            split,
-            run_config,
-            client,
-            out_dir=out_dir,
-            canary=canary,
-            distributed=distributed,
-            console=console,
-        )
-    finally:
-        for ledger in ledgers.values():
-            ledger.close()
+    with _opened_ledgers(jobs, split, run_config) as ledgers:
+        from distributed import as_completed
 
+        gpus = gpus_needed(run_config.limits) if distributed else 0
+        resources = {SLOTS: 1, **({GPUS: gpus} if gpus else {})}
 
-def _open_ledgers(
-    jobs: Sequence[SubmissionJob], split: Split, run_config: RunConfig
-) -> dict[str, Ledger]:
-    """Every submission's ledger, opened (and locked); none stays open if one is refused."""
-    ledgers: dict[str, Ledger] = {}
-    try:
-        for job in jobs:
-            ledgers[job.key] = Ledger.open(
-                job.run_dir,
-                job.identity(split, run_config),
-                config=job.config(run_config).as_record(),
-            )
-    except BaseException:
-        for ledger in ledgers.values():
-            ledger.close()
-        raise
-    return ledgers
-
-
-def _run_open(
-    jobs: Sequence[SubmissionJob],
-    ledgers: dict[str, Ledger],
-    split: Split,
-    run_config: RunConfig,
-    client: Any,
-    *,
-    out_dir: Path,
-    canary: bool,
-    distributed: bool,
-    console: Console,
-) -> dict[str, Ledger]:
-    """:func:`run_containers` once every ledger is open."""
-    from distributed import as_completed
-    from distributed.scheduler import KilledWorker
-
-    gpus = gpus_needed(run_config.limits) if distributed else 0
-    resources = {SLOTS: 1, **({GPUS: gpus} if gpus else {})}
-
-    def submit(job: SubmissionJob, cases: Sequence[Case]) -> list[Any]:
-        """One task per case of an exec image; batches of an invoke image's cases."""
-        team, submission = job.key.split("/", 1)
-        tasks_dir = out_dir / TASKS_DIR / team / submission
-        config = job.config(run_config)
-        specs: list[tuple[Callable[..., Any], CaseTask | BatchTask, str, list[Case]]] = []
-        if job.invoke:
-            for batch in batch_cases(cases, max(1, total_slots(client))):
-                batch_task = BatchTask(
-                    key=job.key,
-                    cases=tuple(batch),
-                    split_root=split.root,
-                    split_hash=split.content_hash,
-                    image_ref=job.image_ref,
-                    image_digest=job.image_digest,
-                    tarball=job.tarball,
-                    tasks_dir=tasks_dir,
-                    run_config=config,
-                    gpus_needed=gpus,
-                )
-                name = f"batch-{job.key}-{batch[0].case_id}+{len(batch) - 1}"
-                specs.append((run_batch_task, batch_task, name, batch))
-        else:
-            for case in cases:
-                case_task = CaseTask(
-                    key=job.key,
-                    case=case,
-                    split_root=split.root,
-                    split_hash=split.content_hash,
-                    image_ref=job.image_ref,
-                    image_digest=job.image_digest,
-                    tarball=job.tarball,
-                    task_root=tasks_dir / case.case_id,
-                    run_config=config,
-                    gpus_needed=gpus,
-                )
-                specs.append((run_case_task, case_task, f"run-{job.key}-{case.case_id}", [case]))
-        submitted = []
-        for fn, task, name, its_cases in specs:
-            future = client.submit(
-                fn,
-                task,
-                key=f"{name}-{uuid.uuid4().hex[:8]}",
-                resources=resources,
-                retries=TASK_RETRIES,
-                pure=False,
-            )
-            owner[future.key] = (job, its_cases)
-            submitted.append(future)
-        return submitted
-
-    owner: dict[str, tuple[SubmissionJob, list[Case]]] = {}
-    held: dict[str, list[Case]] = {}
-    futures = []
-    for job in jobs:
-        pending = ledgers[job.key].pending()
-        done = len(split.cases) - len(pending)
-        console.print(
-            f"[bold]{job.key}[/bold]: {job.image_ref} · {done} recorded, {len(pending)} to run"
-        )
-        split_off = canary_split(pending, canary=canary)
-        if split_off is not None:
-            pending, held[job.key] = split_off
-        futures.extend(submit(job, pending))
-
-    stopped: set[str] = set()  # submissions whose canary case was not ok
-    per_worker: Counter[str] = Counter()
-    lost: list[str] = []
-    t0 = time.perf_counter()
-    queue = as_completed(futures)
-    with cancel_on_exit(client, queue):
-        for future in queue:
-            job, cases = owner.pop(future.key)
-            try:
-                result: TaskResult | BatchResult = task_result(future, "containers")
-            except KilledWorker as exc:
+        def submit(job: SubmissionJob, cases: Sequence[Case]) -> list[Any]:
+            """One task per case of an exec image; batches of an invoke image's cases."""
+            made = {"out_dir": out_dir, "base": run_config, "gpus": gpus}
+            specs: list[tuple[Callable[..., Any], CaseTask | BatchTask, str, list[Case]]] = []
+            if job.invoke:
+                for batch in batch_cases(cases, max(1, total_slots(client))):
+                    name = f"batch-{job.key}-{batch[0].case_id}+{len(batch) - 1}"
+                    specs.append(
+                        (run_batch_task, job.batch_task(batch, split, **made), name, batch)
+                    )
+            else:
                 for case in cases:
-                    lost.append(f"{job.key} {case.case_id}: {exc}")
-                    console.print(f"[red]{job.key} {case.case_id}: lost ({exc})[/red]")
+                    name = f"run-{job.key}-{case.case_id}"
+                    specs.append((run_case_task, job.case_task(case, split, **made), name, [case]))
+            submitted = []
+            for fn, task, name, its_cases in specs:
+                future = submit_task(client, fn, task, name=name, resources=resources)
+                owner[future.key] = (job, its_cases)
+                submitted.append(future)
+            return submitted
+
+        owner: dict[str, tuple[SubmissionJob, list[Case]]] = {}
+        held: dict[str, list[Case]] = {}
+        futures = []
+        for job in jobs:
+            pending = ledgers[job.key].pending()
+            done = len(split.cases) - len(pending)
+            console.print(
+                f"[bold]{job.key}[/bold]: {job.image_ref} · {done} recorded, {len(pending)} to run"
+            )
+            split_off = canary_split(pending, canary=canary)
+            if split_off is not None:
+                pending, held[job.key] = split_off
+            futures.extend(submit(job, pending))
+
+        stopped: set[str] = set()  # submissions whose canary case was not ok
+        per_worker: Counter[str] = Counter()
+        lost: list[str] = []
+        t0 = time.perf_counter()
+        queue = as_completed(futures)
+        for future, result, gone in finished(client, queue, "containers"):
+            job, cases = owner.pop(future.key)
+            if gone is not None:
+                for case in cases:
+                    lost.append(f"{job.key} {case.case_id}: {gone}")
+                    console.print(f"[red]{job.key} {case.case_id}: lost ({gone})[/red]")
                 continue
             ledger = ledgers[job.key]
             if isinstance(result, BatchResult):
@@ -257,33 +171,51 @@ def _run_open(
                         f"[yellow]{job.key}: the canary case {first.case_id} is "
                         f"{first.status}; its other {len(rest)} case(s) are not run[/yellow]"
                     )
-    if per_worker:
-        activity = ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items()))
-        console.print(f"cases per worker: {activity}")
-    infra = [
-        f"{key} {case_id}: {record.reason.splitlines()[0] if record.reason else ''}"
-        for key, ledger in ledgers.items()
-        for case_id, record in sorted(ledger.records.items())
-        if not stands(record.status)
-    ]
-    if lost or infra:
-        problems = "\n".join(f"  - {line}" for line in [*lost, *infra])
-        raise ClusterError(
-            f"{len(lost) + len(infra)} case(s) failed for infrastructure reasons (never charged "
-            f"to a team); rerun the same command to retry them:\n{problems}"
-        )
-    if run_config.determinism:
-        check_determinism(
-            jobs,
-            ledgers,
-            split,
-            run_config,
-            client,
-            out_dir=out_dir,
-            resources=resources,
-            gpus=gpus,
-            console=console,
-        )
-    for key, ledger in ledgers.items():
-        ledger.folder.write(state="stopped_by_canary" if key in stopped else "finished")
-    return ledgers
+        if per_worker:
+            activity = ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items()))
+            console.print(f"cases per worker: {activity}")
+        infra = [
+            f"{key} {case_id}: {record.reason.splitlines()[0] if record.reason else ''}"
+            for key, ledger in ledgers.items()
+            for case_id, record in sorted(ledger.records.items())
+            if not stands(record.status)
+        ]
+        if lost or infra:
+            problems = "\n".join(f"  - {line}" for line in [*lost, *infra])
+            raise ClusterError(
+                f"{len(lost) + len(infra)} case(s) failed for infrastructure reasons (never "
+                f"charged to a team); rerun the same command to retry them:\n{problems}"
+            )
+        if run_config.determinism:
+            check_determinism(
+                jobs,
+                ledgers,
+                split,
+                run_config,
+                client,
+                out_dir=out_dir,
+                resources=resources,
+                gpus=gpus,
+                console=console,
+            )
+        for key, ledger in ledgers.items():
+            ledger.folder.write(state="stopped_by_canary" if key in stopped else "finished")
+        return ledgers
+
+
+@contextlib.contextmanager
+def _opened_ledgers(
+    jobs: Sequence[SubmissionJob], split: Split, run_config: RunConfig
+) -> Iterator[dict[str, Ledger]]:
+    """Every submission's ledger, opened (and locked) until the block ends."""
+    with contextlib.ExitStack() as stack:
+        yield {
+            job.key: stack.enter_context(
+                Ledger.open(
+                    job.run_dir,
+                    job.identity(split, run_config),
+                    config=job.config(run_config).as_record(),
+                )
+            )
+            for job in jobs
+        }

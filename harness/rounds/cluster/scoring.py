@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from rich.console import Console
 
 from common.files import atomic_path
 from harness.predictions.validate import GateOptions
-from harness.rounds.cluster.connect import cancel_on_exit, task_result
-from harness.rounds.cluster.tasks import SCORES_DIR, TASK_RETRIES
+from harness.rounds.cluster.connect import finished, submit_task
+from harness.rounds.cluster.tasks import SCORES_DIR
 from harness.split.manifest import Case, Split
 
 __all__ = ["score_case_task", "score_cases"]
@@ -132,33 +131,22 @@ def score_cases(
         if saved.is_file():
             frames[case.case_id] = pd.read_parquet(saved)
             continue
-        future = client.submit(
-            score_case_task,
-            case,
-            split.root,
-            split.content_hash,
-            dict(folders),
-            options,
-            gate,
-            profile,
-            key=f"score-{case.case_id}-{uuid.uuid4().hex[:8]}",
-            retries=TASK_RETRIES,
-            pure=False,
-        )
+        args = (case, split.root, split.content_hash, dict(folders), options, gate, profile)
+        future = submit_task(client, score_case_task, *args, name=f"score-{case.case_id}")
         owner[future.key] = (case, saved)
         futures.append(future)
     console.print(f"{len(frames)} case(s) scored before, {len(futures)} to score")
     queue = as_completed(futures)
-    with cancel_on_exit(client, queue):
-        for future in queue:
-            case, saved = owner.pop(future.key)
-            frame = task_result(future, "scoring")
-            for old in saved.parent.glob("*.parquet") if saved.parent.is_dir() else ():
-                old.unlink()
-            with atomic_path(saved) as tmp:
-                frame.to_parquet(tmp, index=False)
-            frames[case.case_id] = frame
-            if on_case is not None:
-                on_case(case.case_id)
+    for future, frame, gone in finished(client, queue, "scoring"):
+        if gone is not None:
+            raise gone  # lost with its workers as often as the scheduler allows
+        case, saved = owner.pop(future.key)
+        for old in saved.parent.glob("*.parquet") if saved.parent.is_dir() else ():
+            old.unlink()
+        with atomic_path(saved) as tmp:
+            frame.to_parquet(tmp, index=False)
+        frames[case.case_id] = frame
+        if on_case is not None:
+            on_case(case.case_id)
     table = pd.concat([frames[c] for c in split.case_ids], ignore_index=True)
     return table.sort_values(["team", "case_id"], kind="stable").reset_index(drop=True)

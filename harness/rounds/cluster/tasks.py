@@ -30,6 +30,7 @@ __all__ = [
     "BatchResult",
     "BatchTask",
     "CaseTask",
+    "ContainerTask",
     "DeterminismResult",
     "DeterminismTask",
     "SubmissionJob",
@@ -90,6 +91,38 @@ class SubmissionJob:
         """The round's run configuration with this submission's model."""
         return replace(base, model=None if self.model is None else str(self.model["source"]))
 
+    def tasks_dir(self, out_dir: Path) -> Path:
+        """Its task folders' parent: ``<round>/tasks/<team>/<submission>``."""
+        team, submission = self.key.split("/", 1)
+        return out_dir / TASKS_DIR / team / submission
+
+    def case_task(
+        self, case: Case, split: Split, *, out_dir: Path, base: RunConfig, gpus: int
+    ) -> CaseTask:
+        """The container task of one of its cases (``case`` without its label's use)."""
+        task_root = self.tasks_dir(out_dir) / case.case_id
+        return CaseTask(case=case, task_root=task_root, **self._sent(split, base, gpus))
+
+    def batch_task(
+        self, cases: Sequence[Case], split: Split, *, out_dir: Path, base: RunConfig, gpus: int
+    ) -> BatchTask:
+        """The container task of a batch of its cases (an invoke image's)."""
+        tasks_dir = self.tasks_dir(out_dir)
+        return BatchTask(cases=tuple(cases), tasks_dir=tasks_dir, **self._sent(split, base, gpus))
+
+    def _sent(self, split: Split, base: RunConfig, gpus: int) -> dict[str, Any]:
+        """The :class:`ContainerTask` fields of its tasks."""
+        return {
+            "key": self.key,
+            "split_root": split.root,
+            "split_hash": split.content_hash,
+            "image_ref": self.image_ref,
+            "image_digest": self.image_digest,
+            "tarball": self.tarball,
+            "run_config": self.config(base),
+            "gpus_needed": gpus,
+        }
+
     def identity(self, split: Split, base: RunConfig) -> RunIdentity:
         """What its run folder's results depend on: a different one is refused on resuming."""
         image = ImageInfo(self.image_ref, self.image_digest, self.image_user, self.api_method)
@@ -101,27 +134,36 @@ class SubmissionJob:
         return is_invoke(self.api_method)
 
 
-@dataclass(frozen=True)
-class CaseTask:
-    """One (team, case) container run, as sent to a worker.
+@dataclass(frozen=True, kw_only=True)
+class ContainerTask:
+    """What every container task carries: its submission's image and settings, and the split.
 
-    ``case`` carries no label; ``task_root`` is ``<round>/tasks/<team>/<submission>/<case>``.
+    The split is named by its folder and content hash; cases are sent without their labels.
     """
 
     key: str
-    case: Case
     split_root: Path
     split_hash: str
     image_ref: str
     image_digest: str
     tarball: Path | None
-    task_root: Path
     run_config: Any  # harness.containers.run_config.RunConfig
     gpus_needed: int = 0
 
 
-@dataclass(frozen=True)
-class BatchTask:
+@dataclass(frozen=True, kw_only=True)
+class CaseTask(ContainerTask):
+    """One (team, case) container run, as sent to a worker.
+
+    ``case`` carries no label; ``task_root`` is ``<round>/tasks/<team>/<submission>/<case>``.
+    """
+
+    case: Case
+    task_root: Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchTask(ContainerTask):
     """Cases of one invoke submission run by one runner call, as sent to a worker.
 
     One server is started for the batch and reused for its cases, so the model loads once.
@@ -129,16 +171,8 @@ class BatchTask:
     batch's attempts run under its first case's folder there.
     """
 
-    key: str
     cases: tuple[Case, ...]
-    split_root: Path
-    split_hash: str
-    image_ref: str
-    image_digest: str
-    tarball: Path | None
     tasks_dir: Path
-    run_config: Any  # harness.containers.run_config.RunConfig
-    gpus_needed: int = 0
 
     def __post_init__(self) -> None:
         if not self.cases:
@@ -162,8 +196,21 @@ class DeterminismTask:
     reference: Path
 
 
+@dataclass(frozen=True, kw_only=True)
+class Returned:
+    """Where a task ran: its attempt folder, worker and host, and what it cleaned first.
+
+    ``leftovers_removed`` counts the containers of earlier attempts it removed from its engine.
+    """
+
+    attempt_dir: Path
+    worker: str
+    host: str
+    leftovers_removed: int = 0
+
+
 @dataclass(frozen=True)
-class DeterminismResult:
+class DeterminismResult(Returned):
     """What a determinism task returns: ``run.json``'s ``determinism`` and the run's servers.
 
     ``determinism`` is :func:`harness.containers.determinism.compare_runs`'s record; ``servers`` the
@@ -174,27 +221,19 @@ class DeterminismResult:
     case_id: str
     determinism: dict[str, Any]
     servers: tuple[dict[str, Any], ...]
-    attempt_dir: Path
-    worker: str
-    host: str
-    leftovers_removed: int = 0
 
 
 @dataclass(frozen=True)
-class TaskResult:
-    """What a container task returns: the case's record and where its files are."""
+class TaskResult(Returned):
+    """What a container task returns: the case's record (its files are in ``attempt_dir``)."""
 
     key: str
     case_id: str
     record: dict[str, Any]
-    attempt_dir: Path
-    worker: str
-    host: str
-    leftovers_removed: int = 0
 
 
 @dataclass(frozen=True)
-class BatchResult:
+class BatchResult(Returned):
     """What a batch task returns: every case's result, in the batch's order, and its servers.
 
     ``servers`` are the runner's entries (``run.json``'s ``servers``), numbered from 1 within the
@@ -204,10 +243,6 @@ class BatchResult:
     key: str
     results: tuple[TaskResult, ...]
     servers: tuple[dict[str, Any], ...]
-    attempt_dir: Path
-    worker: str
-    host: str
-    leftovers_removed: int = 0
 
 
 def batch_cases(cases: Sequence[_T], slots: int) -> list[list[_T]]:

@@ -32,6 +32,7 @@ from harness.split.manifest import Case, Split
 __all__ = [
     "GpuPool",
     "gpu_devices",
+    "ran_at",
     "remove_task_containers",
     "run_batch_task",
     "run_case_task",
@@ -193,16 +194,8 @@ def run_case_task(task: CaseTask) -> TaskResult:
         The engine is unreachable or lacks the image (infrastructure).
     """
     summary, attempt, removed = run_on_worker(task, (task.case,), [task.task_root])
-    worker, host = worker_name()
-    return TaskResult(
-        key=task.key,
-        case_id=task.case.case_id,
-        record=_record_of(summary, task.case, attempt),
-        attempt_dir=attempt,
-        worker=worker,
-        host=host,
-        leftovers_removed=removed,
-    )
+    record = _record_of(summary, task.case, attempt)
+    return TaskResult(task.key, task.case.case_id, record, **ran_at(attempt, removed))
 
 
 def run_batch_task(task: BatchTask) -> BatchResult:
@@ -220,27 +213,17 @@ def run_batch_task(task: BatchTask) -> BatchResult:
     """
     roots = [task.tasks_dir / case.case_id for case in task.cases]
     summary, attempt, removed = run_on_worker(task, task.cases, roots)
-    worker, host = worker_name()
     results = tuple(
-        TaskResult(
-            key=task.key,
-            case_id=case.case_id,
-            record=_record_of(summary, case, attempt),
-            attempt_dir=attempt,
-            worker=worker,
-            host=host,
-        )
+        TaskResult(task.key, case.case_id, _record_of(summary, case, attempt), **ran_at(attempt, 0))
         for case in task.cases
     )
-    return BatchResult(
-        key=task.key,
-        results=results,
-        servers=tuple(summary.servers),
-        attempt_dir=attempt,
-        worker=worker,
-        host=host,
-        leftovers_removed=removed,
-    )
+    return BatchResult(task.key, results, tuple(summary.servers), **ran_at(attempt, removed))
+
+
+def ran_at(attempt: Path, removed: int) -> dict[str, Any]:
+    """A result's :class:`~harness.rounds.cluster.tasks.Returned` fields, on this worker."""
+    worker, host = worker_name()
+    return {"attempt_dir": attempt, "worker": worker, "host": host, "leftovers_removed": removed}
 
 
 def run_on_worker(

@@ -94,7 +94,8 @@ def finished(
         server=server,
         startup_s=None if server is None else 2.5,
     )
-    return TaskResult("team/s00", case_id, asdict(record), attempt, "w1", "host")
+    where = {"attempt_dir": attempt, "worker": "w1", "host": "host"}
+    return TaskResult("team/s00", case_id, asdict(record), **where)
 
 
 def open_ledger(run_dir: Path, split, digest: str = "sha256:aaa", model=None) -> Ledger:
@@ -203,7 +204,8 @@ def test_a_batch_is_merged_case_by_case_with_its_servers_numbered_on(tmp_path, s
             {"server": n, "slot": 0, "cases": len(cases), "startup_s": 2.5, "healthy": True}
             for n in range(1, servers + 1)
         )
-        return BatchResult("team/s00", results, entries, results[0].attempt_dir, "w2", "host")
+        where = {"attempt_dir": results[0].attempt_dir, "worker": "w2", "host": "host"}
+        return BatchResult("team/s00", results, entries, **where)
 
     # Each batch's runner numbers its servers from 1; the round's record numbers them on.
     records = ledger.merge_batch(batch([first, second], "a1", servers=1))
@@ -237,7 +239,8 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
     assert ledger.determinism_case().case_id == second  # the first ok case
 
     def outcome(det: dict, servers: tuple = ()) -> DeterminismResult:
-        return DeterminismResult("team/s00", second, det, servers, tmp_path / "x", "w2", "host")
+        where = {"attempt_dir": tmp_path / "x", "worker": "w2", "host": "host"}
+        return DeterminismResult("team/s00", second, det, servers, **where)
 
     # A second run lost to the engine does not stand: the next rerun asks again.
     infra = {"case_id": second, "status": "infrastructure_error", "identical": None, "reason": "x"}
@@ -778,7 +781,8 @@ def test_a_round_resumed_after_a_teams_model_changed_mixes_no_two_models(tmp_pat
     code, out = finish(selma3d("round", str(config), start_new_session=True))
     assert code == 0, out
     run_dir = tmp_path / "round" / "runs" / "inv" / "s00"
-    assert json.loads((run_dir / "run.json").read_text())["model"]["sha256"] == first_sha
+    (recorded,) = json.loads((tmp_path / "round" / "round.json").read_text())["submissions"]
+    assert recorded["model"]["sha256"] == first_sha
     # The round was stopped before its last case was recorded (as a killed round leaves it)...
     lines = (run_dir / "cases.jsonl").read_text().splitlines()
     (run_dir / "cases.jsonl").write_text(lines[0] + "\n")
@@ -789,7 +793,7 @@ def test_a_round_resumed_after_a_teams_model_changed_mixes_no_two_models(tmp_pat
     code, out = finish(selma3d("round", str(config), start_new_session=True))
     # Resuming would finish the run with the new model's mask beside the old model's: refused,
     # naming both models, and nothing recorded changes.
-    assert code == 2, out
+    assert code == 2, f"resumed with another model: {(run_dir / 'cases.jsonl').read_text()}"
     assert "refusing to mix two models" in out and first_sha in out, out
     assert (run_dir / "cases.jsonl").read_bytes() == kept
     meta = json.loads((run_dir / "run.json").read_text())
