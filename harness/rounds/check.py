@@ -8,8 +8,9 @@ hidden split will take. It writes a JSON report and a JUnit XML file for CI.
 
 An invoke image (``org.grand-challenge.api-method=invoke``) is checked as grand-challenge runs
 it, and the report gives its server's start-up time apart from the per-case times. A check is a
-rehearsal: run again after the image (or the model) changed, it starts over, and the earlier
-run folder, report included, is kept beside the new one (``<folder>.<earlier image id>``).
+rehearsal: run again after the image, the model or the round's settings changed (anything its
+run folder would refuse to resume), it starts over, and the earlier run folder, report included,
+is kept beside the new one (``<folder>.<earlier image id>``).
 
 Its length (over 500 lines) is the advice: every status and every kind of invalid output
 explained in the participant's words sits beside the check that gives it.
@@ -32,7 +33,7 @@ from harness.errors import Selma3dError
 from harness.predictions.validate import GateOptions
 
 if TYPE_CHECKING:
-    from harness.containers.model import ModelInfo
+    from harness.containers.run_folder import RunIdentity
     from harness.rounds.config import RunSettings
     from harness.split.manifest import Split
     from metrics import MetricOptions
@@ -302,6 +303,7 @@ def run_check(
     from harness.containers.images import resolve_image
     from harness.containers.model import prepare_model
     from harness.containers.records import read_case_records, read_run
+    from harness.containers.run_folder import RunIdentity
     from harness.containers.runner import run_submission
     from harness.rounds.config import RunSettings, run_config_for
     from harness.split.volume import read_header
@@ -309,8 +311,15 @@ def run_check(
     out_dir = Path(out_dir)
     info = resolve_image(image)
     model_info = prepare_model(model) if model is not None else None
-    previous = _set_aside_earlier(out_dir, info.digest, model_info)
     settings = settings if settings is not None else RunSettings()
+    identity = RunIdentity(
+        info,
+        split,
+        settings.contract,
+        model=None if model_info is None else model_info.as_record(),
+        gate=settings.gate,
+    )
+    previous = _set_aside_earlier(out_dir, identity)
     limits, contract = settings.limits, settings.contract
     # A rehearsal runs every case, so the participant sees every problem at once.
     config = run_config_for(settings, canary=False, model=model)
@@ -379,22 +388,21 @@ def run_check(
     )
 
 
-def _set_aside_earlier(out_dir: Path, digest: str, model: ModelInfo | None) -> Path | None:
-    """Move an earlier check of another image or model out of ``out_dir``; return where to.
+def _set_aside_earlier(out_dir: Path, identity: RunIdentity) -> Path | None:
+    """Move an earlier check of another run out of ``out_dir``; return where to.
 
-    The same image and model resume the earlier check. Anything else is a new rehearsal: the
-    earlier folder becomes ``<out_dir>.<its image id, 12 hex digits>`` (``.2``, ``.3`` ... when
-    taken), so its report stays readable beside the new one.
+    A run the run folder would resume (the same image, model, split, contract and gate:
+    :meth:`RunIdentity.differences`) resumes the earlier check. Anything else is a new
+    rehearsal: the earlier folder becomes ``<out_dir>.<its image id, 12 hex digits>`` (``.2``,
+    ``.3`` ... when taken), so its report stays readable beside the new one.
     """
     from harness.containers.records import read_run
 
     earlier = read_run(out_dir) if out_dir.is_dir() else {}
-    if not earlier:
+    problems, _ = identity.differences(earlier)
+    if not problems:
         return None
     before = str((earlier.get("image") or {}).get("digest") or "")
-    model_before = (earlier.get("model") or {}).get("sha256")
-    if before == digest and model_before == (model.sha256 if model is not None else None):
-        return None
     base = out_dir.with_name(f"{out_dir.name}.{before.removeprefix('sha256:')[:12] or 'earlier'}")
     target, n = base, 1
     while target.exists():
