@@ -1,22 +1,21 @@
 """Run a submission's container on every case of a split, safely, and keep every result.
 
-Data flow: resolve the image -> check it (non-root user, same digest as an earlier run into the
-same folder) -> clean orphans of an interrupted run -> for each batch of cases (one case with the
-grand-challenge contract): stage inputs into a fresh folder, run the container under the
-isolation flags (:mod:`harness.containers.isolation`), judge its outcome and validate ``/output``
-(:mod:`harness.containers.verdicts`) -> append one record per case to ``cases.jsonl``
-(:mod:`harness.containers.records`).
+Data flow: resolve the image -> check it (non-root user) -> open the run folder (the same image,
+split, contract, model and gate as an earlier run into it) -> clean orphans of an interrupted
+run -> for each batch of cases (one case with the grand-challenge contract,
+:mod:`harness.containers.exec_runs`; one server per job slot for an invoke image,
+:mod:`harness.containers.invoke_slots`): stage inputs into a fresh folder, run the container
+under the isolation flags (:mod:`harness.containers.isolation`), judge its outcome and validate
+``/output`` (:mod:`harness.containers.verdicts`) -> append one record per case to
+``cases.jsonl`` (:mod:`harness.containers.run_state`).
 
 Output folder
 -------------
-``run.json``
-    The run: id, image (ref, digest, user), split hash, contract, limits, counts by status.
-``cases.jsonl``
-    One JSON record per finished case (:class:`~harness.containers.records.CaseRecord`).
-``predictions/<case_id>.nii.gz``
-    uint8 0/1 on the case image's grid, for ``ok`` cases.
-``logs/<case_id>.log``
-    The container's output (the last ``log_bytes``) with the harness's verdict on top.
+A run folder (:mod:`harness.containers.run_folder`, its one owner): ``run.json`` (the run, in
+the shape documented there), ``cases.jsonl`` (one record per finished case,
+:class:`~harness.containers.records.CaseRecord`), ``predictions/<case_id>.nii.gz`` (uint8 0/1
+on the case image's grid, for ``ok`` cases), ``logs/<case_id>.log`` (the container's output, the
+last ``log_bytes``, with the harness's verdict on top) and ``.lock``.
 
 Invoke images (labeled ``org.grand-challenge.api-method=invoke``, as grand-challenge decides):
 one server per job slot, started once and reused for its cases
@@ -31,8 +30,9 @@ read-only at ``/opt/ml/model`` in both contracts; its sha256 is in ``run.json``.
 
 Resuming: a second run into the same folder skips finished cases; ``retry_failed`` reruns the
 cases whose newest status is not ``ok``; ``infrastructure_error`` cases always rerun, since the
-team is never charged for them. A harness killed mid-run leaves containers labeled with the run
-id: the rerun removes them first.
+team is never charged for them. A folder resumes only the same image, split, contract, model and
+gate (:class:`~harness.containers.run_folder.RunIdentity`). A harness killed mid-run leaves
+containers labeled with the run id: the rerun removes them first.
 """
 
 from __future__ import annotations

@@ -302,7 +302,7 @@ def run_check(
     """
     from harness.containers.images import resolve_image
     from harness.containers.model import prepare_model
-    from harness.containers.records import read_case_records, read_run
+    from harness.containers.records import RECORDS_NAME, log_name, read_case_records, read_run
     from harness.containers.run_folder import RunIdentity
     from harness.containers.runner import run_submission
     from harness.rounds.config import RunSettings, run_config_for
@@ -325,7 +325,7 @@ def run_check(
     config = run_config_for(settings, canary=False, model=model)
     summary = run_submission(info, split, out_dir, config=config)
     run_json = read_run(out_dir.resolve())
-    records = read_case_records(out_dir / "cases.jsonl")
+    records = read_case_records(out_dir / RECORDS_NAME)
     scores = _scores(split, out_dir, profile, settings.gate, settings.metrics)
     limits_dict = limits.model_dump()
     outcomes = []
@@ -352,7 +352,7 @@ def run_check(
                     exit_code=rec.get("exit_code"),
                     output_hint=OUTPUT_HINTS[contract],
                 ),
-                log_tail=_log_tail(out_dir / "logs" / f"{case.case_id}.log")
+                log_tail=_log_tail(out_dir / log_name(case.case_id))
                 if status != "ok"
                 else "",
             )
