@@ -13,10 +13,11 @@ unet
     a MONAI 3D U-Net pretrained by masked-volume reconstruction (needs torch and MONAI).
 contract
     ``run(segment, *, name)``: the container side of the grand-challenge and folder contracts.
-tuning, experiments
-    Host-side only: the parameter search, training data, and the results table.
+tuning
+    Host-side only: the parameter search (loading training data and the results table are
+    :mod:`harness.experiments`'s, a layer above).
 
 Nothing is imported here, so ``import baselines`` stays light in every image.
 """
 
-__all__ = ["classical", "contract", "experiments", "threshold", "tuning", "unet"]
+__all__ = ["classical", "contract", "threshold", "tuning", "unet"]

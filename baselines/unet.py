@@ -17,6 +17,9 @@ finetune
     cross-entropy on the case's track channel.
 
 Runs inside the ``selma3d/baselines-torch`` image (torch, MONAI, numpy, scipy, scikit-image, cc3d).
+
+Its length (over 500 lines) is one method's: the network, its self-supervised pretraining,
+training and sliding-window inference share their settings and run in one image.
 """
 
 from __future__ import annotations

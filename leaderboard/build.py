@@ -2,6 +2,9 @@
 
 All four files are written atomically (``common.files.write_atomic``) and depend on the
 inputs only: no timestamps, sorted JSON keys, PNGs without metadata.
+
+Its length (over 500 lines) is the ranking's and its files': the ranked table and every file
+written from it (CSV, JSON, Markdown, the HTML report) live together, so they cannot disagree.
 """
 
 from __future__ import annotations

@@ -140,6 +140,16 @@ def predict(
             startup_timeout_s=startup_timeout_s,
         )
     )
+    from pydantic import ValidationError
+
+    from harness.predictions.validate import BinarizeRule, GateOptions
+
+    try:
+        rule = BinarizeRule(threshold=threshold)
+    except ValidationError as exc:
+        raise click.BadParameter(
+            f"must be a finite number, got {threshold}", param_hint="--threshold"
+        ) from exc
     config = RunConfig(
         contract=contract,
         limits=limits,
@@ -149,8 +159,7 @@ def predict(
         expose_structure=expose_structure,
         reuse=reuse,  # type: ignore[arg-type]
         input_format=input_format,
-        threshold=threshold,
-        geometry=geometry,
+        gate=GateOptions(binarize=rule, geometry=geometry),  # type: ignore[arg-type]
         progress=not no_progress,
         model=None if model_path is None else str(model_path),
     )

@@ -150,26 +150,15 @@ def check_command(
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
     from common.profiles import DEFAULT_PROFILE
-    from harness.containers.limits import Limits
-    from harness.predictions.validate import OFFICIAL_GATE
     from harness.rounds.check import run_check, write_json_report, write_junit
-    from harness.rounds.config import load_round_config, ranking_config_for
+    from harness.rounds.config import RunSettings, load_round_config, ranking_config_for
     from harness.split.manifest import load_split
 
-    base_limits: Limits | None = None
-    base_contract, base_expose, allow_root = "grand-challenge", False, False
-    base_determinism = False
-    base_reuse = "batch"
-    gate = OFFICIAL_GATE
+    # The round's settings (all of them: limits, gate, metric options...), else a round's defaults.
+    settings = RunSettings()
     if config_path is not None:
         round_config = load_round_config(config_path)
-        gate = round_config.gate
-        base_limits = round_config.limits
-        base_contract = round_config.contract
-        base_expose = round_config.expose_structure
-        allow_root = round_config.allow_root
-        base_determinism = round_config.determinism
-        base_reuse = round_config.reuse
+        settings = round_config
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
@@ -182,27 +171,29 @@ def check_command(
             jobs=jobs,
             startup_timeout_s=startup_timeout_s,
         ),
-        base=base_limits,
+        base=settings.limits,
     )
+    flags = {
+        "contract": contract,
+        "expose_structure": expose_structure,
+        "determinism": determinism,
+        "reuse": reuse,
+    }
+    given = {k: v for k, v in flags.items() if v is not None}
+    settings = settings.model_copy(update={"limits": limits, **given})
     split = load_split(split_path)
     run_dir = out_dir or Path("runs") / "check" / _safe(image)
     report = run_check(
         image,
         split,
         run_dir,
-        limits=limits,
-        contract=contract or base_contract,
-        expose_structure=base_expose if expose_structure is None else expose_structure,
-        allow_root=allow_root,
+        settings=settings,
         hidden_cases=hidden_cases,
         profile=profile or DEFAULT_PROFILE,
         hidden_voxels_per_case=(
             None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
         ),
-        gate=gate,
         model=model_path,
-        determinism=base_determinism if determinism is None else determinism,
-        reuse=reuse or base_reuse,  # type: ignore[arg-type]
     )
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"

@@ -27,6 +27,9 @@ bookworm (python3 3.11) imported with ``docker import``; its tarball is cached u
 :func:`cache_dir` ``/rootfs/``. With ``--from-registry`` (or ``SELMA3D_FROM_REGISTRY=1``) specs
 that declare ``registry_base`` are built on that image instead, and the root file system is not
 needed.
+
+Its length (over 500 lines) is one machinery's, used only by ``selma3d images build``: the
+specs, their order, staging, the offline wheel cache and the build itself.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ participant's container.
 a :class:`~harness.containers.isolation.ContainerResult` for
 :func:`~harness.containers.verdicts.case_verdict`, and :meth:`~InvokeServer.close` removes both
 containers.
+
+Its length (over 500 lines) is one server's whole life (start, health, relay, each
+``POST /invoke``, removal), whose parts share the server's state and make sense only together.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@
     case's wall time). The newest record of a case wins when read;
     a last line cut by a crash is ignored (that case simply runs again).
 ``run.json``
-    The run: id, image (ref, digest, user), split hash, contract, configuration, state and counts
-    by status; replaced atomically.
+    The run: id, image, split, contract, model, configuration, state, counts by status, servers,
+    determinism; replaced atomically. Its keys are listed in :mod:`harness.containers.run_folder`,
+    the one writer of a run folder.
 """
 
 from __future__ import annotations
@@ -29,12 +30,17 @@ from harness.containers.images import ImageInfo
 from harness.errors import Selma3dError
 
 __all__ = [
+    "LOCK_NAME",
+    "LOGS_DIR",
+    "PREDICTIONS_DIR",
     "RECORDS_NAME",
     "RUN_NAME",
     "CaseRecord",
     "RunSummary",
     "append_record",
+    "log_name",
     "now",
+    "prediction_name",
     "read_case_records",
     "read_records",
     "read_run",
@@ -42,7 +48,23 @@ __all__ = [
 ]
 
 RECORDS_NAME = "cases.jsonl"
+"""The case records of a run folder (:mod:`harness.containers.run_folder`)."""
 RUN_NAME = "run.json"
+"""The run itself."""
+LOCK_NAME = ".lock"
+"""Held by the process writing into the folder."""
+PREDICTIONS_DIR = "predictions"
+LOGS_DIR = "logs"
+
+
+def prediction_name(case_id: str) -> str:
+    """Where a case's mask is kept, relative to its run folder (as records name it)."""
+    return f"{PREDICTIONS_DIR}/{case_id}.nii.gz"
+
+
+def log_name(case_id: str) -> str:
+    """Where a case's log is kept, relative to its run folder (as records name it)."""
+    return f"{LOGS_DIR}/{case_id}.log"
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,13 @@ records it (:meth:`RunConfig.as_record`). The round and ``check`` make theirs fr
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from harness.containers.contracts import CONTRACTS, Contract, make_contract
 from harness.containers.limits import Limits
 from harness.errors import ConfigError
-from harness.predictions.validate import BinarizeRule, GateOptions
+from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 
 __all__ = ["REUSE_MODES", "Reuse", "RunConfig"]
 
@@ -46,12 +45,10 @@ class RunConfig:
         Format of the grand-challenge input image.
     input_slug, output_slug : str
         grand-challenge socket slugs.
-    threshold : float or None
-        The binarization rule: None for the official ``value > 0``, a number ``t`` for
-        ``value >= t`` (see :class:`harness.predictions.validate.BinarizeRule`).
-    geometry : {"voxel", "strict"}
-        How a prediction's spacing, origin and direction are judged (see
-        :class:`harness.predictions.validate.GateOptions`).
+    gate : GateOptions
+        The prediction gate's binarization rule and geometry mode
+        (:class:`harness.predictions.validate.GateOptions`, the model ``evaluate``, ``check``
+        and a round's ``binarize:``/``geometry:`` use); the official one by default.
     log_bytes : int
         Bytes of container output kept per case (the tail).
     work_dir : str or None
@@ -77,8 +74,7 @@ class RunConfig:
     input_format: str = "mha"
     input_slug: str = "light-sheet-3d-microscopy"
     output_slug: str = "isolated-biological-structure"
-    threshold: float | None = None
-    geometry: str = "voxel"
+    gate: GateOptions = OFFICIAL_GATE
     log_bytes: int = 1 << 20
     work_dir: str | None = None
     progress: bool = True
@@ -94,10 +90,8 @@ class RunConfig:
             problems.append(f"limits must be a Limits, got {type(self.limits).__name__}")
         if self.log_bytes < 1:
             problems.append(f"log_bytes must be >= 1, got {self.log_bytes}")
-        if self.threshold is not None and not math.isfinite(self.threshold):
-            problems.append(f"threshold must be a finite number or None, got {self.threshold}")
-        if self.geometry not in ("voxel", "strict"):
-            problems.append(f"geometry must be 'voxel' or 'strict', got {self.geometry!r}")
+        if not isinstance(self.gate, GateOptions):
+            problems.append(f"gate must be a GateOptions, got {type(self.gate).__name__}")
         if self.reuse not in REUSE_MODES:
             problems.append(f"reuse must be one of {REUSE_MODES}, got {self.reuse!r}")
         if self.input_format not in ("mha", "tif"):
@@ -105,12 +99,20 @@ class RunConfig:
         if problems:
             raise ConfigError("RunConfig: " + "; ".join(problems))
 
-    @property
-    def gate(self) -> GateOptions:
-        """The prediction gate's options: the same model ``evaluate`` and ``check`` use."""
-        return GateOptions(
-            binarize=BinarizeRule(threshold=self.threshold),
-            geometry=self.geometry,  # type: ignore[arg-type]
+    def for_part(self) -> RunConfig:
+        """These settings for a run of a few cases on behalf of a larger run.
+
+        A cluster task or a determinism rerun: one job slot, no canary, no progress bar, no
+        determinism check or retry of its own, staging under its own run folder.
+        """
+        return replace(
+            self,
+            limits=type(self.limits).model_validate({**self.limits.model_dump(), "jobs": 1}),
+            canary=False,
+            progress=False,
+            work_dir=None,
+            determinism=False,
+            retry_failed=False,
         )
 
     def make_contract(self) -> Contract:
@@ -126,10 +128,13 @@ class RunConfig:
     def as_record(self) -> dict[str, Any]:
         """The settings as ``run.json`` records them: one flat mapping."""
         lim = self.limits
-        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "limits"}
-        # run.json keeps the keys it had before the limits became a model of their own.
+        nested = ("limits", "gate")
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in nested}
+        # run.json keeps the keys it had before the limits and the gate became models of their own.
         return {
             **settings,
+            "threshold": self.gate.binarize.threshold,
+            "geometry": self.gate.geometry,
             "timeout_s": lim.timeout_s,
             "memory": lim.memory,
             "cpus": lim.cpus,

@@ -1,1 +1,3 @@
 """Rounds and rehearsals: the round configuration, an organizer's round, a participant's check."""
+
+__all__ = ["check", "cluster", "config", "round"]

@@ -10,8 +10,12 @@ An invoke image (``org.grand-challenge.api-method=invoke``) is checked as grand-
 it, and the report gives its server's start-up time apart from the per-case times, and the time
 grand-challenge bills per case, start-up plus case, since it starts a server for every case
 (``reuse="case"`` runs the check that way too). A check is a rehearsal: run again after the
-image, the model or the reuse changed, it starts over, and the earlier run folder, report
-included, is kept beside the new one (``<folder>.<earlier image id>``).
+image, the model or the round's settings changed (anything its run folder would refuse to
+resume, the reuse mode included), it starts over, and the earlier run folder, report included,
+is kept beside the new one (``<folder>.<earlier image id>``).
+
+Its length (over 500 lines) is the advice: every status and every kind of invalid output
+explained in the participant's words sits beside the check that gives it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import math
 import statistics
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +32,13 @@ from common.files import write_atomic
 from common.profiles import DEFAULT_PROFILE
 from common.status import STATUS, STATUSES
 from harness.errors import Selma3dError
-from harness.predictions.validate import OFFICIAL_GATE, GateOptions
+from harness.predictions.validate import GateOptions
 
 if TYPE_CHECKING:
-    from harness.containers.limits import Limits
-    from harness.containers.model import ModelInfo
-    from harness.containers.run_config import Reuse
+    from harness.containers.run_folder import RunIdentity
+    from harness.rounds.config import RunSettings
     from harness.split.manifest import Split
+    from metrics import MetricOptions
 
 __all__ = [
     "OUTPUT_HINTS",
@@ -313,17 +317,11 @@ def run_check(
     split: Split,
     out_dir: str | Path,
     *,
-    limits: Limits,
-    contract: str = "grand-challenge",
-    expose_structure: bool = False,
-    allow_root: bool = False,
+    settings: RunSettings | None = None,
     hidden_cases: int | None = None,
     hidden_voxels_per_case: int | None = None,
     profile: str = DEFAULT_PROFILE,
-    gate: GateOptions = OFFICIAL_GATE,
     model: str | Path | None = None,
-    determinism: bool = False,
-    reuse: Reuse = "batch",
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -335,26 +333,19 @@ def run_check(
         The public sample; metrics are added when it has labels.
     out_dir : str or Path
         The runner's folder; rerunning the same image there resumes.
-    limits : Limits, keyword-only
-        The round's limits (the same model and defaults a round uses).
-    contract, expose_structure, allow_root : keyword-only
-        As in the round configuration.
+    settings : RunSettings, keyword-only
+        How the round runs and scores: its contract, limits, gate, metric options and
+        determinism check (a :class:`~harness.rounds.config.RoundConfig` is one); by default
+        a round's defaults. The runner's configuration is built from it as the round builds
+        its own (:func:`~harness.rounds.config.run_config_for`), except that every case runs
+        (no canary), and the scores use its metric options and gate, as the round's do.
     hidden_cases, hidden_voxels_per_case : int, keyword-only, optional
         Size of the hidden split for the time estimate; default: as many cases as the sample,
         of the sample's mean size.
     profile : str, keyword-only
         The edition's rules the metrics follow (``common.profiles``).
-    gate : GateOptions, keyword-only
-        The round's binarization rule and geometry mode, for the runner and the scores alike;
-        an ``ok`` case's ``reason`` carries the gate's warnings (what the rule made of
-        non-binary values, which geometry field differs).
     model : str or Path, keyword-only, optional
         Model weights (a tarball or a folder) mounted read-only at ``/opt/ml/model``.
-    determinism : bool, keyword-only
-        Run one case a second time and compare the two masks; a difference is flagged in the
-        report (``determinism``), never failed.
-    reuse : {"batch", "case"}, keyword-only
-        How long an invoke server lives: ``case`` starts one per case, as grand-challenge does.
 
     Returns
     -------
@@ -363,30 +354,32 @@ def run_check(
     """
     from harness.containers.images import resolve_image
     from harness.containers.model import prepare_model
-    from harness.containers.records import read_case_records, read_run
+    from harness.containers.records import RECORDS_NAME, log_name, read_case_records, read_run
+    from harness.containers.run_folder import RunIdentity
     from harness.containers.runner import run_submission
-    from harness.rounds.round import run_config_for
+    from harness.rounds.config import RunSettings, run_config_for
     from harness.split.volume import read_header
 
     out_dir = Path(out_dir)
     info = resolve_image(image)
     model_info = prepare_model(model) if model is not None else None
-    previous = _set_aside_earlier(out_dir, info.digest, model_info, reuse)
-    config = run_config_for(
-        limits,
-        contract=contract,
-        # A rehearsal runs every case, so the participant sees every problem at once.
-        canary=False,
-        allow_root=allow_root,
-        expose_structure=expose_structure,
-        gate=gate,
-        reuse=reuse,
+    settings = settings if settings is not None else RunSettings()
+    identity = RunIdentity(
+        info,
+        split,
+        settings.contract,
+        model=None if model_info is None else model_info.as_record(),
+        gate=settings.gate,
+        reuse=settings.reuse,
     )
-    config = replace(config, model=None if model is None else str(model), determinism=determinism)
+    previous = _set_aside_earlier(out_dir, identity)
+    limits, contract, reuse = settings.limits, settings.contract, settings.reuse
+    # A rehearsal runs every case, so the participant sees every problem at once.
+    config = run_config_for(settings, canary=False, model=model)
     summary = run_submission(info, split, out_dir, config=config)
     run_json = read_run(out_dir.resolve())
-    records = read_case_records(out_dir / "cases.jsonl")
-    scores = _scores(split, out_dir, profile, gate)
+    records = read_case_records(out_dir / RECORDS_NAME)
+    scores = _scores(split, out_dir, profile, settings.gate, settings.metrics)
     limits_dict = limits.model_dump()
     outcomes = []
     for case in split.cases:
@@ -412,7 +405,7 @@ def run_check(
                     exit_code=rec.get("exit_code"),
                     output_hint=OUTPUT_HINTS[contract],
                 ),
-                log_tail=_log_tail(out_dir / "logs" / f"{case.case_id}.log")
+                log_tail=_log_tail(out_dir / log_name(case.case_id))
                 if status != "ok"
                 else "",
                 startup_s=rec.get("startup_s"),
@@ -475,27 +468,21 @@ def _billed_time(timed: list[CaseOutcome], reuse: str) -> BilledTime | None:
     )
 
 
-def _set_aside_earlier(
-    out_dir: Path, digest: str, model: ModelInfo | None, reuse: str
-) -> Path | None:
-    """Move an earlier check of another image, model or reuse out of ``out_dir``; return where to.
+def _set_aside_earlier(out_dir: Path, identity: RunIdentity) -> Path | None:
+    """Move an earlier check of another run out of ``out_dir``; return where to.
 
-    The same image, model and reuse resume the earlier check (records of servers reused across
-    cases must not pass for a server per case). Anything else is a new rehearsal: the
-    earlier folder becomes ``<out_dir>.<its image id, 12 hex digits>`` (``.2``, ``.3`` ... when
-    taken), so its report stays readable beside the new one.
+    A run the run folder would resume (the same image, model, split, contract and gate:
+    :meth:`RunIdentity.differences`) resumes the earlier check. Anything else is a new
+    rehearsal: the earlier folder becomes ``<out_dir>.<its image id, 12 hex digits>`` (``.2``,
+    ``.3`` ... when taken), so its report stays readable beside the new one.
     """
     from harness.containers.records import read_run
 
     earlier = read_run(out_dir) if out_dir.is_dir() else {}
-    if not earlier:
+    problems, _ = identity.differences(earlier)
+    if not problems:
         return None
     before = str((earlier.get("image") or {}).get("digest") or "")
-    model_before = (earlier.get("model") or {}).get("sha256")
-    reuse_before = (earlier.get("config") or {}).get("reuse", "batch")
-    same_model = model_before == (model.sha256 if model is not None else None)
-    if before == digest and same_model and reuse_before == reuse:
-        return None
     base = out_dir.with_name(f"{out_dir.name}.{before.removeprefix('sha256:')[:12] or 'earlier'}")
     target, n = base, 1
     while target.exists():
@@ -506,9 +493,12 @@ def _set_aside_earlier(
 
 
 def _scores(
-    split: Split, out_dir: Path, profile: str, gate: GateOptions
+    split: Split, out_dir: Path, profile: str, gate: GateOptions, options: MetricOptions
 ) -> dict[str, dict[str, float]]:
-    """Metrics per case when the sample has labels, only the columns that apply."""
+    """Metrics per case when the sample has labels, only the columns that apply.
+
+    Scored as the round scores: with its gate and its metric options.
+    """
     if not split.labeled:
         return {}
     import pandas as pd
@@ -517,7 +507,13 @@ def _scores(
     from metrics import METRIC_COLUMNS
 
     table = evaluate_predictions(
-        split, {"submission": out_dir}, jobs=1, gate=gate, progress=False, profile=profile
+        split,
+        {"submission": out_dir},
+        jobs=1,
+        gate=gate,
+        options=options,
+        progress=False,
+        profile=profile,
     )
     scores = {}
     for _, row in table.iterrows():

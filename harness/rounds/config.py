@@ -44,15 +44,26 @@ Example
       ground_truth: ground-truth.tar.gz  # a tarball or a folder (harness.evaluation)
     leaderboards:                      # besides the full one: leaderboards/<name>/
       - {name: no-ssl, where: {ssl: false}}
+
+Its length (over 500 lines) is one document's: every section of the round file, the example
+above and the checks that span sections, validated as one model.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from common.files import config_error, load_yaml_model, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
@@ -62,18 +73,23 @@ from harness.errors import ConfigError
 from harness.evaluation.config import EvaluationConfig
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
+from metrics import MetricOptions
+
+if TYPE_CHECKING:
+    from harness.containers.run_config import RunConfig
 
 __all__ = [
     "ClusterSettings",
     "LeaderboardFilter",
-    "MetricSettings",
     "PhaseConfig",
     "RoundConfig",
+    "RunSettings",
     "SubmissionSource",
     "TagValue",
     "TeamConfig",
     "load_round_config",
     "ranking_config_for",
+    "run_config_for",
     "tags_match",
 ]
 
@@ -84,16 +100,22 @@ TagValue = bool | int | float | str
 _WHAT = "round configuration"
 
 
+def _folder_name(what: str) -> AfterValidator:
+    """A name that becomes a folder: letters, digits, '.', '_' or '-', at most 64."""
+
+    def check(value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"{what} name must be letters, digits, '.', '_' or '-' (at most 64, not "
+                f"starting with '.', '_' or '-'), safe as a folder name; got {value!r}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MetricSettings(_Strict):
-    """Options of the metric suite."""
-
-    connectivity: Literal[6, 18, 26] = 26
-    iou_threshold: float = Field(0.3, gt=0, le=1)
-    matching: Literal["greedy", "hungarian"] = "greedy"
 
 
 class SubmissionSource(_Strict):
@@ -134,7 +156,7 @@ class SubmissionSource(_Strict):
 class TeamConfig(_Strict):
     """A team and its submissions."""
 
-    name: str
+    name: Annotated[str, _folder_name("team")]
     display_name: str | None = None
     affiliation: str | None = None
     tags: dict[str, TagValue] = Field(
@@ -150,15 +172,6 @@ class TeamConfig(_Strict):
     image: str | None = None
     tarball: Path | None = None
     folder: Path | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(
-                f"team name must be letters, digits, '.', '_' or '-' (at most 64), got {value!r}"
-            )
-        return value
 
     @model_validator(mode="after")
     def _one_way(self) -> TeamConfig:
@@ -206,17 +219,12 @@ def tags_match(tags: dict[str, TagValue], where: dict[str, TagValue]) -> bool:
 class LeaderboardFilter(_Strict):
     """A leaderboard of the teams whose selected submission carries the given tags."""
 
-    name: str = Field(description="Its folder: leaderboards/<name>/.")
+    name: Annotated[str, _folder_name("leaderboard")] = Field(
+        description="Its folder: leaderboards/<name>/."
+    )
     where: dict[str, TagValue] = Field(
         min_length=1, description="Tags a team's selected submission must carry, with values."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _safe_board_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"leaderboard name must be safe as a folder name, got {value!r}")
-        return value
 
 
 class ClusterSettings(_Strict):
@@ -252,16 +260,13 @@ class PhaseConfig(_Strict):
     split: Path
 
 
-class RoundConfig(_Strict):
-    """A whole round: data, contract, limits, teams, metrics and ranking."""
+class RunSettings(_Strict):
+    """How a round runs and scores every submission: what ``check`` rehearses, too.
 
-    name: str
-    output: str = Field(
-        min_length=1,
-        description="Output folder; must contain '{phase}' when the round has several phases.",
-    )
-    phases: dict[str, PhaseConfig] = Field(min_length=1, description="At least one phase.")
-    phase: str
+    A round file's keys of the same names (:class:`RoundConfig` extends this); without a round
+    file, ``selma3d check`` uses these defaults, which are a round's.
+    """
+
     contract: Literal["grand-challenge", "folder"] = "grand-challenge"
     expose_structure: bool = False
     allow_root: bool = False
@@ -277,8 +282,11 @@ class RoundConfig(_Strict):
         description="batch: an invoke server serves many cases (the fast default); case: a "
         "fresh server per case, as grand-challenge runs one job per container.",
     )
-    submission_policy: Literal["last", "best"] = "last"
-    metrics: MetricSettings = MetricSettings()
+    metrics: MetricOptions = Field(
+        MetricOptions(),
+        description="Blob connectivity (6, 18, 26), matching IoU threshold in (0, 1] and "
+        "matching (greedy, hungarian) of the metric suite (metrics.MetricOptions).",
+    )
     binarize: BinarizeRule = Field(
         BinarizeRule(), description="How prediction values become foreground (default > 0)."
     )
@@ -287,6 +295,53 @@ class RoundConfig(_Strict):
         description="voxel: differing spacing, origin or direction is scored with a warning; "
         "strict: it makes the prediction invalid_output.",
     )
+
+    @property
+    def gate(self) -> GateOptions:
+        """The prediction gate's options for every path of a round (runner, scoring, check)."""
+        return GateOptions(binarize=self.binarize, geometry=self.geometry)
+
+
+def run_config_for(
+    settings: RunSettings, *, canary: bool | None = None, model: str | Path | None = None
+) -> RunConfig:
+    """The runner's configuration for a round's (or a check's) settings: the one mapping.
+
+    Parameters
+    ----------
+    settings : RunSettings
+        A round configuration, or a check's settings.
+    canary : bool, keyword-only, optional
+        Instead of ``settings.canary`` (a check runs every case).
+    model : str or Path, keyword-only, optional
+        The submission's model tarball or folder.
+    """
+    from harness.containers.run_config import RunConfig
+
+    return RunConfig(
+        contract=settings.contract,
+        limits=settings.limits,
+        canary=settings.canary if canary is None else canary,
+        allow_root=settings.allow_root,
+        expose_structure=settings.expose_structure,
+        gate=settings.gate,
+        determinism=settings.determinism,
+        reuse=settings.reuse,
+        model=None if model is None else str(model),
+    )
+
+
+class RoundConfig(RunSettings):
+    """A whole round: data, contract, limits, teams, metrics and ranking."""
+
+    name: Annotated[str, _folder_name("round")]
+    output: str = Field(
+        min_length=1,
+        description="Output folder; must contain '{phase}' when the round has several phases.",
+    )
+    phases: dict[str, PhaseConfig] = Field(min_length=1, description="At least one phase.")
+    phase: str
+    submission_policy: Literal["last", "best"] = "last"
     ranking: Path | dict[str, Any] | None = None
     profile: str | None = Field(
         None, description="The edition's rules (common.profiles); else the ranking's."
@@ -302,13 +357,6 @@ class RoundConfig(_Strict):
         (), description="Leaderboards of the teams matching a tag filter, besides the full one."
     )
     source: Path | None = Field(None, description="The file this was loaded from.")
-
-    @field_validator("name")
-    @classmethod
-    def _safe_round_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"round name must be safe as a folder name, got {value!r}")
-        return value
 
     @field_validator("phases")
     @classmethod
@@ -336,11 +384,6 @@ class RoundConfig(_Strict):
                 f"{self.source}: phase {phase!r} is not one of phases {sorted(self.phases)}"
             )
         return self.model_copy(update={"phase": phase})
-
-    @property
-    def gate(self) -> GateOptions:
-        """The prediction gate's options for every path of this round (runner, scoring, check)."""
-        return GateOptions(binarize=self.binarize, geometry=self.geometry)
 
     @property
     def out_dir(self) -> Path:
@@ -438,9 +481,7 @@ def _cross_problems(raw: dict[str, Any]) -> list[str]:
             f"output: {output!r} must contain '{{phase}}' so the phases {sorted(phases)} do not "
             "share one folder"
         )
-    names = [t.get("name") for t in teams if isinstance(t, dict)]
-    dupes = sorted({str(n) for n in names if n is not None and names.count(n) > 1})
-    if dupes:
+    if dupes := _duplicate_names(teams):
         problems.append(f"teams: duplicate team name(s) {dupes}")
     for i, team in enumerate(teams):
         subs = team.get("submissions") if isinstance(team, dict) else None
@@ -453,6 +494,12 @@ def _cross_problems(raw: dict[str, Any]) -> list[str]:
                 )
     problems.extend(_filter_problems(raw, teams))
     return problems
+
+
+def _duplicate_names(items: list[Any] | tuple[Any, ...]) -> list[str]:
+    """The ``name`` values that more than one of the raw mappings ``items`` gives."""
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    return sorted({str(n) for n in names if n is not None and names.count(n) > 1})
 
 
 def _filter_problems(raw: dict[str, Any], teams: list[Any] | tuple[Any, ...]) -> list[str]:
@@ -469,9 +516,7 @@ def _filter_problems(raw: dict[str, Any], teams: list[Any] | tuple[Any, ...]) ->
             if isinstance(tags, dict):
                 known.update(str(k) for k in tags)
     problems = []
-    names = [b.get("name") for b in boards if isinstance(b, dict)]
-    dupes = sorted({str(n) for n in names if n is not None and names.count(n) > 1})
-    if dupes:
+    if dupes := _duplicate_names(boards):
         problems.append(f"leaderboards: duplicate leaderboard name(s) {dupes}")
     for i, board in enumerate(boards):
         where = board.get("where") if isinstance(board, dict) else None

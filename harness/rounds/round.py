@@ -39,55 +39,38 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from common.files import write_atomic
 from common.tables import write_csv
-from harness.containers.limits import Limits
 from harness.errors import ConfigError, Selma3dError, SubmissionError
-from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 from harness.rounds import cluster, evaluation
 from harness.rounds.config import (
-    LeaderboardFilter,
     RoundConfig,
     SubmissionSource,
     TeamConfig,
     ranking_config_for,
-    tags_match,
+    run_config_for,
+)
+from harness.rounds.publish import (
+    SubmissionRecord,
+    determinism_by_team,
+    determinism_of,
+    print_summary,
+    publish,
+    publish_filtered,
 )
 from harness.split.manifest import Split, load_split
 
-if TYPE_CHECKING:
-    from harness.containers.run_config import Reuse, RunConfig
-
-__all__ = ["RoundResult", "SubmissionRecord", "run_config_for", "run_round"]
-
-
-@dataclass(frozen=True)
-class SubmissionRecord:
-    """One submission of one team in this phase, after its image was resolved."""
-
-    team: str
-    submission: str
-    source: str
-    image_ref: str
-    image_digest: str
-    run_dir: Path
-    model: dict[str, Any] | None = None
-    """Its model: source, sha256, size (``ModelInfo.as_record``); None without one."""
-    api_method: str = ""
-    """The image's ``org.grand-challenge.api-method`` label (``invoke`` for a model server)."""
+__all__ = ["RoundResult", "SubmissionRecord", "run_round"]
 
 
 @dataclass
@@ -181,8 +164,8 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
 
     with _stage("leaderboard", timings, console):
         leaderboard_dir = out_dir / "leaderboard"
-        _publish(chosen, leaderboard_dir, split, config, submissions, evaluations=evaluations)
-        filtered = _publish_filtered(
+        publish(chosen, leaderboard_dir, split, config, submissions, evaluations=evaluations)
+        filtered = publish_filtered(
             chosen, out_dir, split, config, submissions, console, evaluations=evaluations
         )
 
@@ -197,8 +180,8 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         evaluations=evaluations,
     )
     _write_round_json(result, config)
-    flagged = nondeterministic_teams({"determinism": _determinism_by_team(chosen, submissions)})
-    _print_summary(chosen, leaderboard_dir, console, timings, flagged=flagged)
+    flagged = nondeterministic_teams({"determinism": determinism_by_team(chosen, submissions)})
+    print_summary(chosen, leaderboard_dir, console, timings, flagged=flagged)
     return result
 
 
@@ -260,6 +243,7 @@ def _resolve_submissions(
                     run_dir=out_dir / "runs" / team.name / sub_id,
                     model=model.as_record() if model is not None else None,
                     api_method=info.api_method,
+                    image_user=info.user,
                 )
             )
     return records
@@ -283,46 +267,6 @@ def _resolve_one(
     if sub.tarball is not None and not Path(sub.tarball).is_file():
         raise ConfigError(f"{config.source}: team {team.name!r}: no tarball at {sub.tarball}.")
     return resolve_image(sub.source)
-
-
-def run_config_for(
-    limits: Limits,
-    *,
-    contract: str,
-    canary: bool,
-    allow_root: bool,
-    expose_structure: bool,
-    gate: GateOptions = OFFICIAL_GATE,
-    determinism: bool = False,
-    reuse: Reuse = "batch",
-) -> RunConfig:
-    """The runner's configuration for these limits: one mapping for rounds and checks alike."""
-    from harness.containers.run_config import RunConfig
-
-    return RunConfig(
-        contract=contract,
-        limits=limits,
-        canary=canary,
-        allow_root=allow_root,
-        expose_structure=expose_structure,
-        threshold=gate.binarize.threshold,
-        geometry=gate.geometry,
-        determinism=determinism,
-        reuse=reuse,
-    )
-
-
-def _run_config(config: RoundConfig) -> RunConfig:
-    return run_config_for(
-        config.limits,
-        contract=config.contract,
-        canary=config.canary,
-        allow_root=config.allow_root,
-        expose_structure=config.expose_structure,
-        gate=config.gate,
-        determinism=config.determinism,
-        reuse=config.reuse,
-    )
 
 
 def _save_tarballs(
@@ -356,15 +300,16 @@ def _run_containers(
             image_digest=s.image_digest,
             run_dir=s.run_dir,
             tarball=tarballs.get(f"{s.team}/{s.submission}"),
-            model=None if s.model is None else str(s.model["source"]),
+            model=s.model,
             api_method=s.api_method,
+            image_user=s.image_user,
         )
         for s in submissions
     ]
     cluster.run_containers(
         jobs,
         split,
-        _run_config(config),
+        run_config_for(config),
         client,
         out_dir=config.out_dir,
         canary=config.canary,
@@ -380,19 +325,12 @@ def _score(
     client: Any,
     console: Console,
 ) -> pd.DataFrame:
-    from metrics import MetricOptions
-
-    options = MetricOptions(
-        connectivity=config.metrics.connectivity,
-        iou_threshold=config.metrics.iou_threshold,
-        matching=config.metrics.matching,
-    )
     keys = {f"{s.team}/{s.submission}": s for s in submissions}
     table = cluster.score_cases(
         split,
         {key: s.run_dir for key, s in keys.items()},
         client,
-        options=options,
+        options=config.metrics,
         profile=ranking_config_for(config).profile,
         gate=config.gate,
         out_dir=config.out_dir,
@@ -451,104 +389,6 @@ def _best_submission(team_rows: pd.DataFrame, subs: list[str], config: RoundConf
     return [s for s in subs if s in tied][-1]
 
 
-def _publish(
-    chosen: pd.DataFrame,
-    leaderboard_dir: Path,
-    split: Split,
-    config: RoundConfig,
-    submissions: list[SubmissionRecord],
-    *,
-    board: LeaderboardFilter | None = None,
-    evaluations: dict[str, dict[str, Any]] | None = None,
-) -> None:
-    from harness.scoring.volumes import SplitVolumes
-    from leaderboard import build_leaderboard
-    from leaderboard.container_report import METADATA_KEY
-
-    teams = {t.name: t for t in config.teams}
-    picked = set(zip(chosen["team"], chosen["submission"], strict=True))
-    metadata_ = {
-        "round": config.name,
-        "phase": config.phase,
-        "split_hash": split.content_hash,
-        "affiliations": {n: t.affiliation for n, t in teams.items() if t.affiliation},
-        # Beside the image digests in the report's provenance.
-        "models": {
-            s.team: s.model["sha256"]
-            for s in submissions
-            if s.model is not None and (s.team, s.submission) in picked
-        },
-    }
-    # Only when the round ran the check, so a round without it writes the same files as before.
-    determinism = _determinism_by_team(chosen, submissions)
-    if determinism:
-        metadata_["determinism"] = determinism
-    if evaluations:
-        metadata_[METADATA_KEY] = {
-            t: evaluations[f"{t}/{s}"] for t, s in sorted(picked) if f"{t}/{s}" in evaluations
-        }
-    if board is not None:
-        metadata_["leaderboard"] = {"name": board.name, "where": board.where}
-    ranking = ranking_config_for(config)
-    if "title" not in ranking.report.model_fields_set:
-        title = f"{config.name} · {config.phase}" + (f" · {board.name}" if board else "")
-        report = ranking.report.model_copy(update={"title": title})
-        ranking = ranking.model_copy(update={"report": report})
-    build_leaderboard(
-        chosen.drop(columns=["submission"]),
-        leaderboard_dir,
-        config=ranking,
-        split=split,
-        volumes=SplitVolumes(split, base_dir=None, gate=config.gate),
-        metadata=metadata_,
-    )
-
-
-def _publish_filtered(
-    chosen: pd.DataFrame,
-    out_dir: Path,
-    split: Split,
-    config: RoundConfig,
-    submissions: list[SubmissionRecord],
-    console: Console,
-    *,
-    evaluations: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """One leaderboard per tag filter, in ``leaderboards/<name>/``, of the matching teams.
-
-    A team is in when the submission selected for it (as for the full leaderboard) carries the
-    filter's tags; the teams are ranked among themselves.
-    """
-    records: dict[str, dict[str, Any]] = {}
-    for board in config.leaderboards:
-        keep = [
-            tags_match(config.tags_of(t, s), board.where)
-            for t, s in zip(chosen["team"], chosen["submission"], strict=True)
-        ]
-        rows = chosen[keep].reset_index(drop=True)
-        teams = sorted(set(rows["team"]))
-        folder: str | None = f"leaderboards/{board.name}/"
-        if teams:
-            _publish(
-                rows,
-                out_dir / "leaderboards" / board.name,
-                split,
-                config,
-                submissions,
-                board=board,
-                evaluations=evaluations,
-            )
-            console.print(f"leaderboard {board.name} ({board.where}): {', '.join(teams)}")
-        else:
-            folder = None
-            console.print(
-                f"[yellow]leaderboard {board.name}: no team's selected submission has the tags "
-                f"{board.where}; nothing written[/yellow]"
-            )
-        records[board.name] = {"where": board.where, "teams": teams, "dir": folder}
-    return records
-
-
 def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
     record = {
         "round": config.name,
@@ -568,7 +408,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
                 "image": s.image_ref,
                 "digest": s.image_digest,
                 "model": s.model,
-                "determinism": _determinism_of(s.run_dir),
+                "determinism": determinism_of(s.run_dir),
                 "run_dir": str(s.run_dir),
                 "tags": config.tags_of(s.team, s.submission),
             }
@@ -592,100 +432,3 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
     if result.evaluations:
         record["evaluation"] = result.evaluations
     write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-
-
-def _determinism_by_team(
-    chosen: pd.DataFrame, submissions: list[SubmissionRecord]
-) -> dict[str, dict[str, Any]]:
-    """The determinism outcome of each team's selected submission, for those that have one."""
-    picked = set(zip(chosen["team"], chosen["submission"], strict=True))
-    return {
-        s.team: det
-        for s in submissions
-        if (s.team, s.submission) in picked and (det := _determinism_of(s.run_dir)) is not None
-    }
-
-
-def _determinism_of(run_dir: Path) -> dict[str, Any] | None:
-    """The second run of one case (``determinism: true``), from the ledger's ``run.json``."""
-    from harness.containers.records import read_run
-
-    return read_run(run_dir).get("determinism") if run_dir.is_dir() else None
-
-
-# Column headers short enough for an 80-column terminal.
-_SHORT = {"dice": "Dice", "cldice": "clDice", "blob_f1": "F1", "pq": "PQ"}
-
-
-def _print_summary(
-    chosen: pd.DataFrame,
-    leaderboard_dir: Path,
-    console: Console,
-    timings: dict[str, float],
-    *,
-    flagged: dict[str, str] | None = None,
-) -> None:
-    """The ranked board on the terminal; ``flagged`` teams (not deterministic) marked, with why."""
-    from leaderboard.report import NONDETERMINISTIC_MARK
-    from metrics import METRIC_COLUMNS
-
-    flagged = flagged or {}
-    board = pd.read_csv(leaderboard_dir / "leaderboard.csv")
-    # The metrics that ranked each track (columns "<track>_<metric>_rank", or
-    # "<track>:<structure or category>_<metric>_rank" per unit), shown as means over the track.
-    names = "|".join(re.escape(m) for m in METRIC_COLUMNS)
-    ranked = list(
-        dict.fromkeys(
-            (match.group(1), match.group(2))
-            for col in board.columns
-            if (match := re.fullmatch(rf"(vessel|spot)(?::.+)?_({names})_rank", col))
-        )
-    )
-    # No vertical rules, so the whole board fits an 80-column terminal.
-    table = Table(
-        title="Leaderboard",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
-    headers = ["rank", "team", "score", "rank\n95%", "tied"]
-    headers += [f"{track}\n{_SHORT.get(metric, metric)}" for track, metric in ranked]
-    headers += ["cases\nok", "run\ntime s"]
-    longest = int(board["team"].astype(str).str.len().max()) if len(board) else 4
-    for col in headers:
-        if col == "team":
-            table.add_column(col, no_wrap=True, min_width=min(longest, 20))
-        else:
-            table.add_column(col, justify="right")
-    for _, row in board.iterrows():
-        rows = chosen[chosen["team"] == row["team"]]
-        ok = int((rows["status"] == "ok").sum())
-        wall = pd.to_numeric(rows["wall_time_s"], errors="coerce").sum()
-        means = [
-            f"{value:.3f}" if pd.notna(value := row.get(f"{track}_{metric}_mean")) else "-"
-            for track, metric in ranked
-        ]
-        table.add_row(
-            str(row["rank"]),
-            str(row["team"]) + (f" {NONDETERMINISTIC_MARK}" if row["team"] in flagged else ""),
-            f"{row['score']:.3f}",
-            f"{row['rank_ci_low']}-{row['rank_ci_high']}",
-            str(row["tied_group"]),
-            *means,
-            f"{ok}/{len(rows)}",
-            f"{wall:.1f}",
-        )
-    console.print(table)
-    console.print(
-        "Metrics are means over cases. Lower score is better. Teams with the same 'tied' "
-        "number cannot be told apart (bootstrap over cases)."
-    )
-    if flagged:
-        console.print(
-            f"{NONDETERMINISTIC_MARK} not deterministic (flagged, not failed): "
-            + "; ".join(f"{team}, {why}" for team, why in flagged.items()),
-            highlight=False,
-        )
-    total = sum(timings.values())
-    console.print(f"report: {leaderboard_dir / 'index.html'}  ({total:.0f} s in all)")

@@ -37,7 +37,7 @@ import pandas as pd
 
 from common.profiles import DEFAULT_PROFILE, get_profile
 from common.tables import write_csv
-from harness.containers.records import RECORDS_NAME, read_case_records
+from harness.containers.records import PREDICTIONS_DIR, RECORDS_NAME, read_case_records
 from harness.errors import SplitError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
 from harness.scoring.allocator import keep_freed_memory
@@ -80,7 +80,6 @@ EXTRA_COLUMNS: tuple[str, ...] = (
 figures when known."""
 
 _INT_COLUMNS = tuple(name for name in METRIC_COLUMNS if METRICS[name].integer)
-_RUN_PREDICTIONS = "predictions"
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ def find_predictions(folder: str | Path, case_ids: Sequence[str]) -> TeamPredict
     files_dir = folder
     if (folder / RECORDS_NAME).is_file():
         runner = read_case_records(folder / RECORDS_NAME)
-        files_dir = folder / _RUN_PREDICTIONS
+        files_dir = folder / PREDICTIONS_DIR
     wanted = set(case_ids)
     files: dict[str, list[Path]] = {c: [] for c in case_ids}
     unexpected = []

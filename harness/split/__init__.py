@@ -7,3 +7,5 @@ Splits come from the generator (:mod:`harness.split.synth`) or from public layou
 (:mod:`harness.split.importers`), and one labeled split is partitioned into a public sample and
 a hidden test set (:mod:`harness.split.partition`).
 """
+
+__all__ = ["checks", "importers", "manifest", "partition", "synth", "volume"]

@@ -11,6 +11,9 @@ Conventions
   directions of the index axes (i, j, k). NIfTI's RAS affines are converted on read and write.
 - TIFF stores no origin or orientation: they read as zero and identity. Spacing uses the ImageJ
   convention (``spacing`` for z, resolution tags for y and x).
+
+Its length (over 500 lines) is three formats' readers and writers, sharing one grid
+convention, each header read before its voxels.
 """
 
 from __future__ import annotations

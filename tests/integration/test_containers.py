@@ -389,7 +389,8 @@ def test_a_probability_map_scores_the_same_through_predict_and_evaluate(
     from harness.split.volume import write_volume
     from metrics import METRIC_COLUMNS
 
-    summary = run(images, client, "probabilities", split2, tmp_path, threshold=threshold)
+    gate = GateOptions(binarize=BinarizeRule(threshold=threshold))
+    summary = run(images, client, "probabilities", split2, tmp_path, gate=gate)
     assert statuses(summary) == {"ok"}, summary.records
     # The same map, computed here and written as a plain folder (the container's formula).
     plain = tmp_path / "plain"
@@ -399,7 +400,6 @@ def test_a_probability_map_scores_the_same_through_predict_and_evaluate(
         high, mid = np.percentile(array, 90), np.median(array)
         prob = np.where(array > high, 0.8, np.where(array > mid, 0.3, 0.0)).astype(np.float32)
         write_volume(plain / f"{case.case_id}.mha", prob)
-    gate = GateOptions(binarize=BinarizeRule(threshold=threshold))
     teams = {"runner": tmp_path / "probabilities", "plain": plain}
     frame = evaluate_predictions(split2, teams, gate=gate, progress=False).set_index(
         ["team", "case_id"]

@@ -194,3 +194,14 @@ def test_command_defaults_are_the_models():
         model.tmp_size,
         model.max_output,
     )
+
+
+def test_limits_list_every_problem():
+    with pytest.raises(ValidationError) as err:
+        Limits(timeout_s=0, memory="1x", jobs=0, gpus="first")
+    problems = {e["loc"][0]: e["msg"] for e in err.value.errors()}
+    assert set(problems) == {"timeout_s", "memory", "jobs", "gpus"}
+    assert "greater than 0" in problems["timeout_s"]
+    assert "expected a size such as 512m" in problems["memory"]
+    assert "greater than or equal to 1" in problems["jobs"]
+    assert "expected 'all', a count such as 2, or device ids" in problems["gpus"]

@@ -132,7 +132,7 @@ def test_the_gate_defaults_to_the_official_rule_and_a_round_may_set_both_keys(tm
     import json
 
     from harness.predictions.validate import GateOptions
-    from harness.rounds.round import run_config_for
+    from harness.rounds.config import run_config_for
 
     assert load_round_config(write(tmp_path, GOOD)).gate == GateOptions()
     config = load_round_config(
@@ -140,9 +140,8 @@ def test_the_gate_defaults_to_the_official_rule_and_a_round_may_set_both_keys(tm
     )
     assert config.gate.binarize.threshold == 0.5 and config.gate.geometry == "strict"
     # The runner gets the same rule, and round.json (a dump of the config) records it.
-    runner = run_config_for(config.limits, contract="folder", canary=False, allow_root=False,
-                            expose_structure=False, gate=config.gate)
-    assert runner.gate == config.gate
+    runner = run_config_for(config)
+    assert runner.gate == config.gate and runner.limits == config.limits
     recorded = json.loads(config.model_dump_json())
     assert (recorded["binarize"], recorded["geometry"]) == ({"threshold": 0.5}, "strict")
 
@@ -236,3 +235,35 @@ def test_nested_aliases_in_round_and_ranking_files_exit_2_at_once(tmp_path, caps
     err = capsys.readouterr().err
     assert "YAML aliases ('*a') are not accepted" in err
     assert str(ranking) in err.replace("\n", "")
+
+
+def test_the_metrics_section_is_the_metric_suites_own_options(tmp_path):
+    from metrics import MetricOptions
+
+    assert load_round_config(write(tmp_path, GOOD)).metrics == MetricOptions()
+    text = GOOD + "metrics: {connectivity: 6, iou_threshold: 0.5, matching: hungarian}\n"
+    config = load_round_config(write(tmp_path, text))
+    assert config.metrics == MetricOptions(6, 0.5, "hungarian")
+    # round.json (a dump of the configuration) keeps the keys the file used.
+    assert config.model_dump(mode="json")["metrics"] == {
+        "connectivity": 6,
+        "iou_threshold": 0.5,
+        "matching": "hungarian",
+    }
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ("{connectivity: 8}", "connectivity must be one of (26, 18, 6). Got 8."),
+        ("{iou_threshold: 0}", "iou_threshold must be a number in (0, 1]. Got 0.0."),
+        ("{matching: best}", "metrics.matching: Input should be 'greedy' or 'hungarian'"),
+        ("{iou: 0.5}", "metrics.iou: Unexpected keyword argument"),
+    ],
+)
+def test_a_wrong_metrics_key_is_named_at_load(tmp_path, section, words):
+    with pytest.raises(ConfigError) as err:
+        load_round_config(write(tmp_path, GOOD + f"metrics: {section}\n"))
+    text = str(err.value)
+    assert text.startswith(f"{tmp_path / 'round.yaml'}: 1 problem(s) in the round configuration")
+    assert words in text and "metrics" in text

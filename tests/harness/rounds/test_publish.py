@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from harness.rounds.round import _print_summary
+from harness.rounds.publish import print_summary
 
 BOARD = """\
 rank,team,display_name,score,rank_ci_low,rank_ci_high,tied_group,spot_rank,vessel_rank,\
@@ -27,7 +27,7 @@ def test_the_terminal_board_shows_ranks_intervals_and_the_ranked_metrics(tmp_pat
         }
     )
     console = Console(width=80, record=True)
-    _print_summary(chosen, tmp_path, console, {"score": 1.0})
+    print_summary(chosen, tmp_path, console, {"score": 1.0})
     text = console.export_text()
     rows = [line.split() for line in text.splitlines()]
     lines = {row[1]: row for row in rows if len(row) > 2 and row[0] in ("1", "2")}
@@ -56,7 +56,7 @@ def test_a_non_deterministic_team_is_marked_on_the_terminal(tmp_path: Path) -> N
     )
     console = Console(width=80, record=True)
     flagged = {"beta": "case c1: 3 of 8 voxels differ between two runs of the same case"}
-    _print_summary(chosen, tmp_path, console, {"score": 1.0}, flagged=flagged)
+    print_summary(chosen, tmp_path, console, {"score": 1.0}, flagged=flagged)
     text = console.export_text()
     rows = [line.split() for line in text.splitlines()]
     assert [row[1:3] for row in rows if row and row[0] in ("1", "2")] == [

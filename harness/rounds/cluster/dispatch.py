@@ -1,0 +1,221 @@
+"""The container stage: each submission's pending cases as cluster tasks, recorded on arrival."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.containers.run_config import RunConfig
+from harness.containers.run_folder import canary_split, stands
+from harness.errors import ClusterError
+from harness.rounds.cluster.connect import finished, submit_task, total_slots
+from harness.rounds.cluster.determinism import check_determinism
+from harness.rounds.cluster.ledger import Ledger
+from harness.rounds.cluster.tasks import (
+    GPUS,
+    SLOTS,
+    BatchResult,
+    BatchTask,
+    CaseTask,
+    SubmissionJob,
+    batch_cases,
+    gpus_needed,
+    remove_task_folder,
+)
+from harness.rounds.cluster.worker import run_batch_task, run_case_task
+from harness.split.manifest import Case, Split
+
+__all__ = ["run_containers"]
+
+
+def run_containers(
+    jobs: Sequence[SubmissionJob],
+    split: Split,
+    run_config: RunConfig,
+    client: Any,
+    *,
+    out_dir: Path,
+    canary: bool,
+    distributed: bool,
+    console: Console,
+) -> dict[str, Ledger]:
+    """Run every submission on every unrecorded case as cluster tasks; record each as it arrives.
+
+    An exec image's cases are one task each; an invoke image's go in batches
+    (:func:`batch_cases` over the cluster's container slots at submit time), each one runner
+    call with one server, so its model loads once per batch rather than once per case.
+
+    Parameters
+    ----------
+    jobs : sequence of SubmissionJob
+    split : Split
+    run_config : harness.containers.run_config.RunConfig
+        The round's limits; each task runs its case(s) with it.
+    client : distributed.Client
+    out_dir : Path, keyword-only
+        The round's folder (attempt folders go under ``tasks/``).
+    canary : bool, keyword-only
+        Per submission, run the first pending case alone first and the rest only if it is ok.
+        With ``run_config.determinism``, once every case is recorded, one more task per
+        submission runs a recorded case again (see the module docstring).
+    distributed : bool, keyword-only
+        Tasks ask for the round's GPUs as the ``gpus`` resource (workers of ``selma3d worker``
+        advertise them); a local cluster's tasks use the configured devices directly.
+    console : rich.console.Console, keyword-only
+
+    Returns
+    -------
+    dict of str to Ledger
+        Per submission key, every record of the round so far.
+
+    Raises
+    ------
+    ClusterError
+        The scheduler was lost, or some cases failed for infrastructure reasons (nothing was
+        charged to a team; rerunning retries them).
+    """
+    with _opened_ledgers(jobs, split, run_config) as ledgers:
+        from distributed import as_completed
+
+        gpus = gpus_needed(run_config.limits) if distributed else 0
+        resources = {SLOTS: 1, **({GPUS: gpus} if gpus else {})}
+
+        def submit(job: SubmissionJob, cases: Sequence[Case]) -> list[Any]:
+            """One task per case of an exec image; batches of an invoke image's cases."""
+            made = {"out_dir": out_dir, "base": run_config, "gpus": gpus}
+            specs: list[tuple[Callable[..., Any], CaseTask | BatchTask, str, list[Case]]] = []
+            if job.invoke:
+                for batch in batch_cases(cases, max(1, total_slots(client))):
+                    name = f"batch-{job.key}-{batch[0].case_id}+{len(batch) - 1}"
+                    specs.append(
+                        (run_batch_task, job.batch_task(batch, split, **made), name, batch)
+                    )
+            else:
+                for case in cases:
+                    name = f"run-{job.key}-{case.case_id}"
+                    specs.append((run_case_task, job.case_task(case, split, **made), name, [case]))
+            submitted = []
+            for fn, task, name, its_cases in specs:
+                future = submit_task(client, fn, task, name=name, resources=resources)
+                owner[future.key] = (job, its_cases)
+                submitted.append(future)
+            return submitted
+
+        owner: dict[str, tuple[SubmissionJob, list[Case]]] = {}
+        held: dict[str, list[Case]] = {}
+        futures = []
+        for job in jobs:
+            pending = ledgers[job.key].pending()
+            done = len(split.cases) - len(pending)
+            console.print(
+                f"[bold]{job.key}[/bold]: {job.image_ref} · {done} recorded, {len(pending)} to run"
+            )
+            split_off = canary_split(pending, canary=canary)
+            if split_off is not None:
+                pending, held[job.key] = split_off
+            futures.extend(submit(job, pending))
+
+        stopped: set[str] = set()  # submissions whose canary case was not ok
+        per_worker: Counter[str] = Counter()
+        lost: list[str] = []
+        t0 = time.perf_counter()
+        queue = as_completed(futures)
+        for future, result, gone in finished(client, queue, "containers"):
+            job, cases = owner.pop(future.key)
+            if gone is not None:
+                for case in cases:
+                    lost.append(f"{job.key} {case.case_id}: {gone}")
+                    console.print(f"[red]{job.key} {case.case_id}: lost ({gone})[/red]")
+                continue
+            ledger = ledgers[job.key]
+            if isinstance(result, BatchResult):
+                records = ledger.merge_batch(result)
+                for server in ledger.servers[len(ledger.servers) - len(result.servers) :]:
+                    startup = server.get("startup_s")
+                    console.print(
+                        f"{job.key}: invoke server {server['server']} on {result.worker}: "
+                        + (f"start-up {startup:.1f} s" if startup is not None else "did not start")
+                        + f", {server.get('cases', 0)} case(s)",
+                        highlight=False,
+                    )
+            else:
+                records = [ledger.merge(result)]
+            remove_task_folder(result.attempt_dir.parent, console)
+            per_worker[result.worker] += len(records)
+            removed = result.leftovers_removed
+            for record in records:
+                note = f" · removed {removed} leftover container(s)" if removed else ""
+                removed = 0
+                style = "green" if record.status == "ok" else "yellow"
+                console.print(
+                    f"{job.key} {record.case_id}: [{style}]{record.status}[/{style}] "
+                    f"{record.wall_time_s:.1f} s · {result.worker}{note} "
+                    f"[dim]({time.perf_counter() - t0:.0f} s)[/dim]"
+                )
+            if job.key in held:
+                rest = held.pop(job.key)
+                first = records[0]
+                if first.status == "ok":
+                    for other in submit(job, rest):
+                        queue.add(other)
+                else:
+                    stopped.add(job.key)
+                if first.status != "ok" and rest:
+                    console.print(
+                        f"[yellow]{job.key}: the canary case {first.case_id} is "
+                        f"{first.status}; its other {len(rest)} case(s) are not run[/yellow]"
+                    )
+        if per_worker:
+            activity = ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items()))
+            console.print(f"cases per worker: {activity}")
+        infra = [
+            f"{key} {case_id}: {record.reason.splitlines()[0] if record.reason else ''}"
+            for key, ledger in ledgers.items()
+            for case_id, record in sorted(ledger.records.items())
+            if not stands(record.status)
+        ]
+        if lost or infra:
+            problems = "\n".join(f"  - {line}" for line in [*lost, *infra])
+            raise ClusterError(
+                f"{len(lost) + len(infra)} case(s) failed for infrastructure reasons (never "
+                f"charged to a team); rerun the same command to retry them:\n{problems}"
+            )
+        if run_config.determinism:
+            check_determinism(
+                jobs,
+                ledgers,
+                split,
+                run_config,
+                client,
+                out_dir=out_dir,
+                resources=resources,
+                gpus=gpus,
+                console=console,
+            )
+        for key, ledger in ledgers.items():
+            ledger.folder.write(state="stopped_by_canary" if key in stopped else "finished")
+        return ledgers
+
+
+@contextlib.contextmanager
+def _opened_ledgers(
+    jobs: Sequence[SubmissionJob], split: Split, run_config: RunConfig
+) -> Iterator[dict[str, Ledger]]:
+    """Every submission's ledger, opened (and locked) until the block ends."""
+    with contextlib.ExitStack() as stack:
+        yield {
+            job.key: stack.enter_context(
+                Ledger.open(
+                    job.run_dir,
+                    job.identity(split, run_config),
+                    config=job.config(run_config).as_record(),
+                )
+            )
+            for job in jobs
+        }

@@ -1,0 +1,68 @@
+"""A round's copies of its images: saved once by the organizer, loaded by a worker lacking one."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from common.files import atomic_path
+from harness.errors import EngineError
+
+__all__ = ["ensure_image", "save_image_tarball"]
+
+
+def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> Any:
+    """Make sure the engine has the image with id ``digest``; load it from ``tarball`` if not.
+
+    Returns
+    -------
+    harness.containers.images.ImageInfo
+        For ``digest`` (the id every container is created from), its configured user and its
+        API-method label (which contract the runner uses).
+
+    Raises
+    ------
+    EngineError
+        The image is missing and there is no tarball, or the tarball holds another image
+        (infrastructure: never charged to the team).
+    """
+    from docker.errors import ImageNotFound
+
+    from harness.containers.images import image_info
+
+    try:
+        image = client.images.get(digest)
+    except ImageNotFound:
+        if tarball is None:
+            raise EngineError(
+                f"image {ref} ({digest}) is not on the engine of {socket.gethostname()} and the "
+                "round keeps no tarball of it."
+            ) from None
+        with Path(tarball).open("rb") as fh:
+            loaded = client.images.load(fh)
+        ids = [img.id for img in loaded]
+        if digest not in ids:
+            raise EngineError(
+                f"{tarball}: holds image(s) {ids}, not {digest} of {ref}; the round's copy does "
+                "not match what was submitted."
+            ) from None
+        image = client.images.get(digest)
+    # Its labels too: an invoke image must reach the runner as one (it picks the contract).
+    return image_info(image, ref)
+
+
+def save_image_tarball(client: Any, ref: str, digest: str, folder: Path) -> Path:
+    """``docker save`` the image ``digest`` into ``folder`` once; return the tarball's path.
+
+    Named after the digest, so an existing file is that image and is kept.
+    """
+    path = folder / f"{digest.removeprefix('sha256:')}.tar"
+    if path.is_file():
+        return path
+    image = client.images.get(digest)
+    named = ref if ref != digest and ref in (image.tags or []) else False
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        for chunk in image.save(named=named):
+            fh.write(chunk)
+    return path

@@ -1,0 +1,248 @@
+"""A round's published results: the leaderboards, their tag-filtered copies, the terminal summary.
+
+The last stages of :func:`harness.rounds.round.run_round`, once every submission is scored and
+one is selected per team.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from harness.rounds.config import LeaderboardFilter, RoundConfig, ranking_config_for, tags_match
+from harness.split.manifest import Split
+
+__all__ = [
+    "SubmissionRecord",
+    "determinism_by_team",
+    "determinism_of",
+    "print_summary",
+    "publish",
+    "publish_filtered",
+]
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One submission of one team in this phase, after its image was resolved."""
+
+    team: str
+    submission: str
+    source: str
+    image_ref: str
+    image_digest: str
+    run_dir: Path
+    model: dict[str, Any] | None = None
+    """Its model: source, sha256, size (``ModelInfo.as_record``); None without one."""
+    api_method: str = ""
+    """The image's ``org.grand-challenge.api-method`` label (``invoke`` for a model server)."""
+    image_user: str = ""
+    """The image's configured user."""
+
+
+def publish(
+    chosen: pd.DataFrame,
+    leaderboard_dir: Path,
+    split: Split,
+    config: RoundConfig,
+    submissions: list[SubmissionRecord],
+    *,
+    board: LeaderboardFilter | None = None,
+    evaluations: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Build the leaderboard of ``chosen`` (one submission per team) into ``leaderboard_dir``.
+
+    With ``board``, the leaderboard of a tag filter: its name and ``where`` go into the
+    report's metadata and title. ``evaluations`` (per ``team/submission``, the evaluation
+    container's runs) go into the report beside selma3d's scores.
+    """
+    from harness.scoring.volumes import SplitVolumes
+    from leaderboard import build_leaderboard
+    from leaderboard.container_report import METADATA_KEY
+
+    teams = {t.name: t for t in config.teams}
+    picked = set(zip(chosen["team"], chosen["submission"], strict=True))
+    metadata_ = {
+        "round": config.name,
+        "phase": config.phase,
+        "split_hash": split.content_hash,
+        "affiliations": {n: t.affiliation for n, t in teams.items() if t.affiliation},
+        # Beside the image digests in the report's provenance.
+        "models": {
+            s.team: s.model["sha256"]
+            for s in submissions
+            if s.model is not None and (s.team, s.submission) in picked
+        },
+    }
+    # Only when the round ran the check, so a round without it writes the same files as before.
+    determinism = determinism_by_team(chosen, submissions)
+    if determinism:
+        metadata_["determinism"] = determinism
+    if board is not None:
+        metadata_["leaderboard"] = {"name": board.name, "where": board.where}
+    if evaluations:
+        metadata_[METADATA_KEY] = {
+            t: evaluations[f"{t}/{s}"] for t, s in sorted(picked) if f"{t}/{s}" in evaluations
+        }
+    ranking = ranking_config_for(config)
+    if "title" not in ranking.report.model_fields_set:
+        title = f"{config.name} · {config.phase}" + (f" · {board.name}" if board else "")
+        report = ranking.report.model_copy(update={"title": title})
+        ranking = ranking.model_copy(update={"report": report})
+    build_leaderboard(
+        chosen.drop(columns=["submission"]),
+        leaderboard_dir,
+        config=ranking,
+        split=split,
+        volumes=SplitVolumes(split, base_dir=None, gate=config.gate),
+        metadata=metadata_,
+    )
+
+
+def publish_filtered(
+    chosen: pd.DataFrame,
+    out_dir: Path,
+    split: Split,
+    config: RoundConfig,
+    submissions: list[SubmissionRecord],
+    console: Console,
+    *,
+    evaluations: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """One leaderboard per tag filter, in ``leaderboards/<name>/``, of the matching teams.
+
+    A team is in when the submission selected for it (as for the full leaderboard) carries the
+    filter's tags; the teams are ranked among themselves.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    for board in config.leaderboards:
+        keep = [
+            tags_match(config.tags_of(t, s), board.where)
+            for t, s in zip(chosen["team"], chosen["submission"], strict=True)
+        ]
+        rows = chosen[keep].reset_index(drop=True)
+        teams = sorted(set(rows["team"]))
+        folder: str | None = f"leaderboards/{board.name}/"
+        if teams:
+            publish(
+                rows,
+                out_dir / "leaderboards" / board.name,
+                split,
+                config,
+                submissions,
+                board=board,
+                evaluations=evaluations,
+            )
+            console.print(f"leaderboard {board.name} ({board.where}): {', '.join(teams)}")
+        else:
+            folder = None
+            console.print(
+                f"[yellow]leaderboard {board.name}: no team's selected submission has the tags "
+                f"{board.where}; nothing written[/yellow]"
+            )
+        records[board.name] = {"where": board.where, "teams": teams, "dir": folder}
+    return records
+
+
+def determinism_by_team(
+    chosen: pd.DataFrame, submissions: list[SubmissionRecord]
+) -> dict[str, dict[str, Any]]:
+    """The determinism outcome of each team's selected submission, for those that have one."""
+    picked = set(zip(chosen["team"], chosen["submission"], strict=True))
+    return {
+        s.team: det
+        for s in submissions
+        if (s.team, s.submission) in picked and (det := determinism_of(s.run_dir)) is not None
+    }
+
+
+def determinism_of(run_dir: Path) -> dict[str, Any] | None:
+    """The second run of one case (``determinism: true``), from the ledger's ``run.json``."""
+    from harness.containers.records import read_run
+
+    return read_run(run_dir).get("determinism") if run_dir.is_dir() else None
+
+
+# Column headers short enough for an 80-column terminal.
+_SHORT = {"dice": "Dice", "cldice": "clDice", "blob_f1": "F1", "pq": "PQ"}
+
+
+def print_summary(
+    chosen: pd.DataFrame,
+    leaderboard_dir: Path,
+    console: Console,
+    timings: dict[str, float],
+    *,
+    flagged: dict[str, str] | None = None,
+) -> None:
+    """The ranked board on the terminal; ``flagged`` teams (not deterministic) marked, with why."""
+    from leaderboard.report import NONDETERMINISTIC_MARK
+    from metrics import METRIC_COLUMNS
+
+    flagged = flagged or {}
+    board = pd.read_csv(leaderboard_dir / "leaderboard.csv")
+    # The metrics that ranked each track (columns "<track>_<metric>_rank", or
+    # "<track>:<structure or category>_<metric>_rank" per unit), shown as means over the track.
+    names = "|".join(re.escape(m) for m in METRIC_COLUMNS)
+    ranked = list(
+        dict.fromkeys(
+            (match.group(1), match.group(2))
+            for col in board.columns
+            if (match := re.fullmatch(rf"(vessel|spot)(?::.+)?_({names})_rank", col))
+        )
+    )
+    # No vertical rules, so the whole board fits an 80-column terminal.
+    table = Table(
+        title="Leaderboard",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    headers = ["rank", "team", "score", "rank\n95%", "tied"]
+    headers += [f"{track}\n{_SHORT.get(metric, metric)}" for track, metric in ranked]
+    headers += ["cases\nok", "run\ntime s"]
+    longest = int(board["team"].astype(str).str.len().max()) if len(board) else 4
+    for col in headers:
+        if col == "team":
+            table.add_column(col, no_wrap=True, min_width=min(longest, 20))
+        else:
+            table.add_column(col, justify="right")
+    for _, row in board.iterrows():
+        rows = chosen[chosen["team"] == row["team"]]
+        ok = int((rows["status"] == "ok").sum())
+        wall = pd.to_numeric(rows["wall_time_s"], errors="coerce").sum()
+        means = [
+            f"{value:.3f}" if pd.notna(value := row.get(f"{track}_{metric}_mean")) else "-"
+            for track, metric in ranked
+        ]
+        table.add_row(
+            str(row["rank"]),
+            str(row["team"]) + (f" {NONDETERMINISTIC_MARK}" if row["team"] in flagged else ""),
+            f"{row['score']:.3f}",
+            f"{row['rank_ci_low']}-{row['rank_ci_high']}",
+            str(row["tied_group"]),
+            *means,
+            f"{ok}/{len(rows)}",
+            f"{wall:.1f}",
+        )
+    console.print(table)
+    console.print(
+        "Metrics are means over cases. Lower score is better. Teams with the same 'tied' "
+        "number cannot be told apart (bootstrap over cases)."
+    )
+    if flagged:
+        console.print(
+            f"{NONDETERMINISTIC_MARK} not deterministic (flagged, not failed): "
+            + "; ".join(f"{team}, {why}" for team, why in flagged.items()),
+            highlight=False,
+        )
+    total = sum(timings.values())
+    console.print(f"report: {leaderboard_dir / 'index.html'}  ({total:.0f} s in all)")

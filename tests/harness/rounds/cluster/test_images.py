@@ -1,0 +1,54 @@
+"""A worker lacking a team's image loads the round's tarball, checked by digest."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+
+from harness.errors import EngineError
+from harness.rounds.cluster import (
+    ensure_image,
+    save_image_tarball,
+)
+
+
+@pytest.mark.docker
+def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(tmp_path):
+    from docker.errors import ImageNotFound
+
+    from harness.containers.engine import connect
+
+    client = connect()
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "payload").write_text(str(tmp_path))  # unique content: a unique image id
+    # Labeled as an invoke server: the worker's runner must see it as one (it picks the contract).
+    (context / "Dockerfile").write_text(
+        "FROM scratch\nLABEL org.grand-challenge.api-method=invoke\nCOPY payload /payload\n"
+    )
+    tag = f"selma3d-test/tarball-{os.getpid()}:1"
+    image, _ = client.images.build(path=str(context), tag=tag, rm=True, network_mode="none")
+    other_context = tmp_path / "other"
+    other_context.mkdir()
+    (other_context / "payload").write_text("another image")
+    (other_context / "Dockerfile").write_text("FROM scratch\nCOPY payload /payload\n")
+    other, _ = client.images.build(path=str(other_context), rm=True, network_mode="none")
+    try:
+        tarball = save_image_tarball(client, tag, image.id, tmp_path / "images")
+        assert tarball.name == image.id.split(":")[1] + ".tar"
+        wrong = save_image_tarball(client, other.id, other.id, tmp_path / "images")
+        client.images.remove(image.id, force=True)
+
+        with pytest.raises(EngineError, match="round keeps no tarball"):
+            ensure_image(client, tag, image.id, None)
+        with pytest.raises(EngineError, match="does not match what was submitted"):
+            ensure_image(client, tag, image.id, wrong)
+        info = ensure_image(client, tag, image.id, tarball)
+        assert info.digest == image.id and info.invoke
+        assert client.images.get(tag).id == image.id
+    finally:
+        for ref in (image.id, other.id):
+            with contextlib.suppress(ImageNotFound):
+                client.images.remove(ref, force=True)
