@@ -32,6 +32,8 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import platform
 import re
@@ -98,6 +100,8 @@ class RoundResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     leaderboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per tag filter: its ``where``, the teams it ranks and its folder (None if no team)."""
+    stages: dict[str, Any] = field(default_factory=dict)
+    """The container and scoring stages' busy times and their overlap (:func:`_stage_record`)."""
 
     @property
     def report(self) -> Path:
@@ -105,7 +109,9 @@ class RoundResult:
         return self.leaderboard_dir / "index.html"
 
 
-def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundResult:
+def run_round(
+    config: RoundConfig, *, console: Console | None = None, overlap_scoring: bool = True
+) -> RoundResult:
     """Run the configured phase of a round from submitted images to a published leaderboard.
 
     Parameters
@@ -114,6 +120,10 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         A validated configuration (:func:`harness.rounds.config.load_round_config`).
     console : rich.console.Console, keyword-only, optional
         Where progress and the final summary go (stderr by default).
+    overlap_scoring : bool, keyword-only
+        Score each case while other containers run, as soon as every submission's run of it is
+        recorded (the default); False scores every case after the last container, as a
+        reference for the same results (``benchmarks/final_phase.py``).
 
     Returns
     -------
@@ -124,6 +134,10 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
 
     console = console or Console(stderr=True)
     timings: dict[str, float] = {}
+    scheduler = config.cluster.scheduler
+    if scheduler is not None:
+        # First, and bounded: a wrong address is told before any image is saved for it.
+        asyncio.run(cluster.probe_scheduler(scheduler, timeout=config.cluster.connect_timeout_s))
     out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -136,30 +150,45 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
             )
         console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
 
-    scheduler = config.cluster.scheduler
     with _stage("images", timings, console):
         submissions = _resolve_submissions(config, out_dir, console)
         # Workers elsewhere may lack an image: they load the round's own copy.
         tarballs = _save_tarballs(submissions, out_dir, console) if scheduler else {}
 
-    with cluster.connect_cluster(scheduler, jobs=config.limits.jobs, console=console) as client:
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(
+            cluster.connect_cluster(
+                scheduler,
+                jobs=config.limits.jobs,
+                console=console,
+                connect_timeout=config.cluster.connect_timeout_s,
+            )
+        )
+        scoring = stack.enter_context(_scoring_stage(submissions, split, config, client, console))
         with _stage("containers", timings, console):
-            _run_containers(submissions, split, config, client, tarballs, console)
+            containers_from = time.time()
+            # Each case is scored as soon as every submission's run of it is recorded.
+            settled = scoring.submit if overlap_scoring else None
+            _run_containers(submissions, split, config, client, tarballs, console, settled)
+            containers_to = time.time()
 
         with _stage("scoring", timings, console):
-            results = _score(submissions, split, config, client, console)
+            results = _label_results(scoring.result(), submissions, config)
             with atomic_path(out_dir / "results.csv") as tmp:
                 neutralise_formulas(results, columns=PARTICIPANT_TEXT).to_csv(
                     tmp, index=False, lineterminator="\n"
                 )
+    stages = _stage_record((containers_from, containers_to), scoring, after_s=timings["scoring"])
 
     with _stage("selection", timings, console):
         chosen = _select(results, config)
 
     with _stage("leaderboard", timings, console):
         leaderboard_dir = out_dir / "leaderboard"
-        _publish(chosen, leaderboard_dir, split, config, submissions)
-        filtered = _publish_filtered(chosen, out_dir, split, config, submissions, console)
+        _publish(chosen, leaderboard_dir, split, config, submissions, stages=stages)
+        filtered = _publish_filtered(
+            chosen, out_dir, split, config, submissions, console, stages=stages
+        )
 
     result = RoundResult(
         out_dir=out_dir,
@@ -169,6 +198,7 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         leaderboard_dir=leaderboard_dir,
         timings_s=timings,
         leaderboards=filtered,
+        stages=stages,
     )
     _write_round_json(result, config)
     flagged = nondeterministic_teams({"determinism": _determinism_by_team(chosen, submissions)})
@@ -315,6 +345,7 @@ def _run_containers(
     client: Any,
     tarballs: dict[str, Path],
     console: Console,
+    on_settled: Callable[[list[str]], None] | None = None,
 ) -> None:
     jobs = [
         cluster.SubmissionJob(
@@ -337,16 +368,17 @@ def _run_containers(
         canary=config.canary,
         distributed=config.cluster.scheduler is not None,
         console=console,
+        on_settled=on_settled,
     )
 
 
-def _score(
+def _scoring_stage(
     submissions: list[SubmissionRecord],
     split: Split,
     config: RoundConfig,
     client: Any,
     console: Console,
-) -> pd.DataFrame:
+) -> cluster.ScoringStage:
     from metrics import MetricOptions
 
     options = MetricOptions(
@@ -354,10 +386,9 @@ def _score(
         iou_threshold=config.metrics.iou_threshold,
         matching=config.metrics.matching,
     )
-    keys = {f"{s.team}/{s.submission}": s for s in submissions}
-    table = cluster.score_cases(
+    return cluster.ScoringStage(
         split,
-        {key: s.run_dir for key, s in keys.items()},
+        {f"{s.team}/{s.submission}": s.run_dir for s in submissions},
         client,
         options=options,
         profile=ranking_config_for(config).profile,
@@ -365,6 +396,13 @@ def _score(
         out_dir=config.out_dir,
         console=console,
     )
+
+
+def _label_results(
+    table: pd.DataFrame, submissions: list[SubmissionRecord], config: RoundConfig
+) -> pd.DataFrame:
+    """The scored rows with each submission's team, submission, display name and tags."""
+    keys = {f"{s.team}/{s.submission}": s for s in submissions}
     table = table.rename(columns={"team": "_key"})
     table.insert(0, "team", table["_key"].map(lambda k: keys[k].team))
     table.insert(1, "submission", table["_key"].map(lambda k: keys[k].submission))
@@ -378,6 +416,31 @@ def _score(
     return table.sort_values(["team", "submission", "case_id"], kind="stable").reset_index(
         drop=True
     )
+
+
+def _stage_record(
+    containers: tuple[float, float], scoring: cluster.ScoringStage, *, after_s: float
+) -> dict[str, Any]:
+    """Busy time of the container and scoring stages and how much of scoring overlapped.
+
+    ``containers`` is the container stage's (start, end) on this machine's wall clock; the
+    scoring tasks' runs are their workers' (one clock on a local cluster). ``overlap_s`` is the
+    time some scoring task ran while the container stage was running; ``after_s`` the wait for
+    scoring once the last container finished.
+    """
+    start, end = containers
+    clipped = [(max(a, start), min(b, end)) for a, b in scoring.runs if b > start and a < end]
+    return {
+        "containers": {"busy_s": round(end - start, 3)},
+        "scoring": {
+            "busy_s": round(cluster.busy_time(scoring.runs), 3),
+            "cpu_s": round(scoring.cpu_s, 3),
+            "tasks": len(scoring.runs),
+            "reused": scoring.reused,
+        },
+        "overlap_s": round(cluster.busy_time(clipped), 3),
+        "scoring_after_containers_s": after_s,
+    }
 
 
 def _tags_text(tags: dict[str, Any]) -> str:
@@ -426,6 +489,7 @@ def _publish(
     submissions: list[SubmissionRecord],
     *,
     board: LeaderboardFilter | None = None,
+    stages: dict[str, Any] | None = None,
 ) -> None:
     from harness.scoring.volumes import SplitVolumes
     from leaderboard import build_leaderboard
@@ -450,6 +514,8 @@ def _publish(
         metadata_["determinism"] = determinism
     if board is not None:
         metadata_["leaderboard"] = {"name": board.name, "where": board.where}
+    if stages:
+        metadata_["stages"] = stages
     ranking = ranking_config_for(config)
     if "title" not in ranking.report.model_fields_set:
         title = f"{config.name} · {config.phase}" + (f" · {board.name}" if board else "")
@@ -472,6 +538,8 @@ def _publish_filtered(
     config: RoundConfig,
     submissions: list[SubmissionRecord],
     console: Console,
+    *,
+    stages: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """One leaderboard per tag filter, in ``leaderboards/<name>/``, of the matching teams.
 
@@ -489,7 +557,13 @@ def _publish_filtered(
         folder: str | None = f"leaderboards/{board.name}/"
         if teams:
             _publish(
-                rows, out_dir / "leaderboards" / board.name, split, config, submissions, board=board
+                rows,
+                out_dir / "leaderboards" / board.name,
+                split,
+                config,
+                submissions,
+                board=board,
+                stages=stages,
             )
             console.print(f"leaderboard {board.name} ({board.where}): {', '.join(teams)}")
         else:
@@ -535,6 +609,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
             "connected-components-3d": metadata.version("connected-components-3d"),
         },
         "timings_s": result.timings_s,
+        "stages": result.stages,
         "outputs": {
             "results": "results.csv",
             "leaderboard": "leaderboard/",

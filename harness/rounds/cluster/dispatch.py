@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections import Counter
@@ -35,6 +36,9 @@ from harness.split.manifest import Case, Split
 
 __all__ = ["run_containers"]
 
+# A task to send: its submission, function, argument, name and cases.
+_Spec = tuple[SubmissionJob, Callable[..., Any], Any, str, list[Case]]
+
 
 def run_containers(
     jobs: Sequence[SubmissionJob],
@@ -46,6 +50,7 @@ def run_containers(
     canary: bool,
     distributed: bool,
     console: Console,
+    on_settled: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Ledger]:
     """Run every submission on every unrecorded case as cluster tasks; record each as it arrives.
 
@@ -70,6 +75,12 @@ def run_containers(
         Tasks ask for the round's GPUs as the ``gpus`` resource (workers of ``selma3d worker``
         advertise them); a local cluster's tasks use the configured devices directly.
     console : rich.console.Console, keyword-only
+    on_settled : callable, keyword-only, optional
+        Called with the ids of cases that became *settled*: every submission's run of the
+        case is recorded with a status that stands (``ok`` or charged to the team), or will not
+        run in this round (a failed canary). Cases settled before any task are passed first.
+        A case with a lost task or an infrastructure failure never settles. Tasks are sent
+        case by case across the submissions, so cases settle one after another.
 
     Returns
     -------
@@ -99,7 +110,7 @@ def run_containers(
     gpus = gpus_needed(run_config.limits) if distributed else 0
     resources = {SLOTS: 1, **({GPUS: gpus} if gpus else {})}
 
-    def submit(job: SubmissionJob, cases: Sequence[Case]) -> list[Any]:
+    def specs_for(job: SubmissionJob, cases: Sequence[Case]) -> list[_Spec]:
         """One task per case of an exec image; batches of an invoke image's cases."""
         team, submission = job.key.split("/", 1)
         tasks_dir = out_dir / TASKS_DIR / team / submission
@@ -136,12 +147,17 @@ def run_containers(
                     gpus_needed=gpus,
                 )
                 specs.append((run_case_task, case_task, f"run-{job.key}-{case.case_id}", [case]))
+        return [(job, fn, task, name, its_cases) for fn, task, name, its_cases in specs]
+
+    def send(specs: Sequence[_Spec]) -> list[Any]:
         submitted = []
-        for fn, task, name, its_cases in specs:
+        for job, fn, task, name, its_cases in specs:
             future = client.submit(
                 fn,
                 task,
                 key=f"{name}-{uuid.uuid4().hex[:8]}",
+                # Tasks start in the order sent: Dask orders equal priorities by other means.
+                priority=-next(order),
                 resources=resources,
                 retries=TASK_RETRIES,
                 pure=False,
@@ -150,19 +166,44 @@ def run_containers(
             submitted.append(future)
         return submitted
 
+    order = itertools.count()
     owner: dict[str, tuple[SubmissionJob, list[Case]]] = {}
     held: dict[str, list[Case]] = {}
-    futures = []
+    # Per case, the submissions whose run of it is still to come; a case is settled at zero.
+    outstanding: Counter[str] = Counter()
+    unsettled: set[str] = set()
+
+    def settle(case_ids: Sequence[str], *, stands: bool = True) -> None:
+        ready = []
+        for case_id in case_ids:
+            outstanding[case_id] -= 1
+            if not stands:
+                unsettled.add(case_id)
+            if outstanding[case_id] == 0 and case_id not in unsettled:
+                ready.append(case_id)
+        if ready and on_settled is not None:
+            on_settled(ready)
+
+    first: list[list[_Spec]] = []
     for job in jobs:
         pending = ledgers[job.key].pending()
         done = len(split.cases) - len(pending)
         console.print(
             f"[bold]{job.key}[/bold]: {job.image_ref} · {done} recorded, {len(pending)} to run"
         )
+        for case in pending:
+            outstanding[case.case_id] += 1
         if canary and pending:
             held[job.key] = pending[1:]
             pending = pending[:1]
-        futures.extend(submit(job, pending))
+        first.append(specs_for(job, pending))
+    if on_settled is not None:
+        on_settled([c for c in split.case_ids if outstanding[c] == 0])
+    # Case by case across the submissions (not submission after submission): each case's runs
+    # finish close together, so its scoring can start while later cases run.
+    futures = send(
+        [spec for row in itertools.zip_longest(*first) for spec in row if spec is not None]
+    )
 
     per_worker: Counter[str] = Counter()
     lost: list[str] = []
@@ -177,6 +218,7 @@ def run_containers(
                 for case in cases:
                     lost.append(f"{job.key} {case.case_id}: {exc}")
                     console.print(f"[red]{job.key} {case.case_id}: lost ({exc})[/red]")
+                settle([case.case_id for case in cases], stands=False)
                 continue
             ledger = ledgers[job.key]
             if isinstance(result, BatchResult):
@@ -203,17 +245,22 @@ def run_containers(
                     f"{record.wall_time_s:.1f} s · {result.worker}{note} "
                     f"[dim]({time.perf_counter() - t0:.0f} s)[/dim]"
                 )
+            for record in records:
+                settle([record.case_id], stands=charged_or_ok(record.status))
             if job.key in held:
                 rest = held.pop(job.key)
-                first = records[0]
-                if first.status == "ok":
-                    for other in submit(job, rest):
+                canary_record = records[0]
+                if canary_record.status == "ok":
+                    for other in send(specs_for(job, rest)):
                         queue.add(other)
-                elif rest:
-                    console.print(
-                        f"[yellow]{job.key}: the canary case {first.case_id} is "
-                        f"{first.status}; its other {len(rest)} case(s) are not run[/yellow]"
-                    )
+                else:
+                    if rest:
+                        console.print(
+                            f"[yellow]{job.key}: the canary case {canary_record.case_id} is "
+                            f"{canary_record.status}; its other {len(rest)} case(s) are not "
+                            "run[/yellow]"
+                        )
+                    settle([case.case_id for case in rest])
     if per_worker:
         activity = ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items()))
         console.print(f"cases per worker: {activity}")

@@ -19,6 +19,7 @@ from harness.containers.limits import Limits
 from harness.split.manifest import Case
 
 __all__ = [
+    "CPU",
     "GPUS",
     "IMAGES_DIR",
     "SCORES_DIR",
@@ -41,6 +42,8 @@ SLOTS = "slots"
 """The worker resource a container task needs one of."""
 GPUS = "gpus"
 """The worker resource counting the GPUs a worker offers."""
+CPU = "cpu"
+"""The worker resource a scoring task needs one of: scoring never takes a container slot."""
 TASKS_DIR = "tasks"
 SCORES_DIR = "scores"
 IMAGES_DIR = "images"
