@@ -12,6 +12,9 @@
    ``round.json`` and the report (never failed);
 4. **scoring**: evaluate every submission, one task per case sharing the reference-side work
    across teams (a case's scores are kept and reused while its predictions are unchanged);
+   each case is sent during the container stage as soon as every submission's run of it is
+   recorded, on a scoring slot (``cpu``) of its own, so this stage only waits for the cases
+   still being scored when the last container finished;
 5. **selection**: one submission per team (the last, or the best by the round's own ranking);
 6. **leaderboard**: rank the teams and write the report, then one per tag filter
    (``leaderboards:``) of the teams whose selected submission carries those tags;
