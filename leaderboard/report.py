@@ -443,6 +443,9 @@ def render_html(
         ("aggregation", cfg.unit_kind),
         ("ranked metrics", "; ".join(f"{t}: {', '.join(m)}" for t, m in board.ranked.items())),
     ]
+    stages = (record.get("metadata") or {}).get("stages")
+    if stages:
+        provenance.append(("stage times", _stage_times(stages)))
     models = (record.get("metadata") or {}).get("models") or {}
     for team in teams:
         digests = res.image_digests.get(team) or ["not recorded"]
@@ -468,4 +471,16 @@ def render_html(
         f"<main><nav>{links}</nav>"
         + "\n".join(sections)
         + f"</main><footer>selma3d {_e(record['tool']['version'])}</footer></body></html>\n"
+    )
+
+
+def _stage_times(stages: Mapping[str, Any]) -> str:
+    """A round's container and scoring busy times and their overlap, as one provenance line."""
+    containers, scoring = stages.get("containers", {}), stages.get("scoring", {})
+    return (
+        f"containers busy {containers.get('busy_s', 0):.1f} s; scoring busy "
+        f"{scoring.get('busy_s', 0):.1f} s ({scoring.get('cpu_s', 0):.1f} s CPU, "
+        f"{scoring.get('tasks', 0)} task(s), {scoring.get('reused', 0)} case(s) reused); "
+        f"overlap {stages.get('overlap_s', 0):.1f} s; scoring after the containers "
+        f"{stages.get('scoring_after_containers_s', 0):.1f} s"
     )

@@ -41,8 +41,20 @@ _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
     help="Run the tasks on this Dask scheduler's workers (`selma3d worker`); overrides "
     "cluster.scheduler of the file. Without one: a local cluster of limits.jobs workers.",
 )
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    default=None,
+    metavar="SECONDS",
+    help="Wait this long for the scheduler to answer, then exit 2; overrides "
+    "cluster.connect_timeout_s of the file [default: 30].",
+)
 def round_command(
-    config_path: Path, phase: str | None, profile: str | None, scheduler: str | None
+    config_path: Path,
+    phase: str | None,
+    profile: str | None,
+    scheduler: str | None,
+    connect_timeout: float | None,
 ) -> None:
     """Run a whole evaluation round: images, containers, scoring, leaderboard.
 
@@ -59,8 +71,11 @@ def round_command(
     if profile is not None:
         config = config.model_copy(update={"profile": profile})
         ranking_config_for(config)  # a ranking naming another profile is an error now
-    if settings is not None:
-        config = config.model_copy(update={"cluster": settings})
+    if settings is not None or connect_timeout is not None:
+        update: dict[str, object] = {} if settings is None else {"scheduler": settings.scheduler}
+        if connect_timeout is not None:
+            update["connect_timeout_s"] = connect_timeout
+        config = config.model_copy(update={"cluster": config.cluster.model_copy(update=update)})
     run_round(config)
 
 

@@ -16,20 +16,50 @@ __all__ = ["COMMANDS"]
     show_default=True,
     help="Containers this machine runs at once (the worker's `slots` resource).",
 )
+@click.option(
+    "--scoring",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Cases this machine scores at once, beside its containers (the `cpu` resource).",
+)
 @click.option("--gpus", help="GPUs offered to containers: 'all' or device ids such as 0,1.")
 @click.option("--name", help="The worker's name in progress and the dashboard (default: host).")
-def worker_command(scheduler_address: str, slots: int, gpus: str | None, name: str | None) -> None:
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for a Dask scheduler to answer at SCHEDULER_ADDRESS, then exit 2.",
+)
+def worker_command(
+    scheduler_address: str,
+    slots: int,
+    scoring: int,
+    gpus: str | None,
+    name: str | None,
+    connect_timeout: float,
+) -> None:
     """Serve a round's tasks from the Dask scheduler at SCHEDULER_ADDRESS until it stops.
 
-    Checks this machine's Docker engine first (exit 3 if none answers) and advertises its
-    container slots and GPUs. It needs the split and the round's folder at the same paths as
+    Waits at most --connect-timeout for the scheduler (exit 2 if none answers), checks this
+    machine's Docker engine (exit 3 if none answers) and advertises its container slots,
+    scoring slots and GPUs. It needs the split and the round's folder at the same paths as
     the organizer's machine (a shared file system); see docs/cluster.md.
     """
     from harness.cli.options import scheduler_option_value
     from harness.rounds.cluster import serve_worker
 
     scheduler_option_value(scheduler_address, flag="SCHEDULER_ADDRESS")
-    serve_worker(scheduler_address, slots=slots, gpus=gpus, name=name)
+    serve_worker(
+        scheduler_address,
+        slots=slots,
+        scoring=scoring,
+        gpus=gpus,
+        name=name,
+        connect_timeout=connect_timeout,
+    )
 
 
 COMMANDS: list[click.Command] = [worker_command]

@@ -29,6 +29,7 @@ Example
     geometry: strict                   # default: voxel (differing spacing scored, with a warning)
     ranking: ranking.yaml              # a file, or the ranking options inline
     cluster: {scheduler: tcp://10.0.0.5:8786}  # or --scheduler; none: a local cluster
+    # cluster.connect_timeout_s: 30 (or --connect-timeout): then exit 2 if no scheduler answers
     teams:
       - name: team-a
         display_name: Team A
@@ -87,6 +88,7 @@ __all__ = [
     "SubmissionSource",
     "TagValue",
     "TeamConfig",
+    "check_scheduler_address",
     "load_round_config",
     "ranking_config_for",
     "run_config_for",
@@ -235,12 +237,20 @@ class ClusterSettings(_Strict):
         description="Address of a Dask scheduler (tcp://HOST:PORT); none: a local cluster of "
         "limits.jobs workers on this machine.",
     )
+    connect_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds to wait for the scheduler to answer as a Dask scheduler before "
+        "the round stops (exit 2).",
+    )
 
     @field_validator("scheduler")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"([a-z0-9+]+://)?[^\s/]+:\d+", value):
-            raise ValueError(f"expected a scheduler address such as tcp://HOST:8786, got {value!r}")
+        if value is not None:
+            check_scheduler_address(value)
         return value
 
 
@@ -252,6 +262,42 @@ def _safe_phase_names(value: dict[str, Any]) -> dict[str, Any]:
             f"with '.' or '-'), as they name folders; got {bad}"
         )
     return value
+
+
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+"""The network protocols of Dask's comms a scheduler can listen on."""
+
+
+def check_scheduler_address(address: str) -> str:
+    """A Dask scheduler address, checked without any traffic: scheme, host and port.
+
+    Raises
+    ------
+    ValueError
+        Saying what was expected (``tcp://HOST:8786``).
+
+    Examples
+    --------
+    >>> check_scheduler_address("tcp://127.0.0.1:8786")
+    'tcp://127.0.0.1:8786'
+    >>> check_scheduler_address("tcp://127.0.0.1:65536")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a scheduler address ...: port 65536 is not between 1 and 65535
+    """
+    expected = (
+        f"expected a scheduler address such as tcp://HOST:8786 (protocol "
+        f"{', '.join(SCHEDULER_SCHEMES[:-1])} or {SCHEDULER_SCHEMES[-1]}), got {address!r}"
+    )
+    match = re.fullmatch(r"(?:([A-Za-z0-9+]+)://)?([^\s/]+):(\d+)", address)
+    if match is None:
+        raise ValueError(expected)
+    scheme, _host, port = match.groups()
+    if scheme is not None and scheme.lower() not in SCHEDULER_SCHEMES:
+        raise ValueError(f"{expected}: Dask does not speak {scheme}")
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"{expected}: port {port} is not between 1 and 65535")
+    return address
 
 
 class PhaseConfig(_Strict):

@@ -56,12 +56,14 @@ def publish(
     *,
     board: LeaderboardFilter | None = None,
     evaluations: dict[str, dict[str, Any]] | None = None,
+    stages: dict[str, Any] | None = None,
 ) -> None:
     """Build the leaderboard of ``chosen`` (one submission per team) into ``leaderboard_dir``.
 
     With ``board``, the leaderboard of a tag filter: its name and ``where`` go into the
     report's metadata and title. ``evaluations`` (per ``team/submission``, the evaluation
-    container's runs) go into the report beside selma3d's scores.
+    container's runs) go into the report beside selma3d's scores; ``stages`` (the container
+    and scoring stages' busy times and overlap) into its provenance.
     """
     from harness.scoring.volumes import SplitVolumes
     from leaderboard import build_leaderboard
@@ -91,6 +93,8 @@ def publish(
         metadata_[METADATA_KEY] = {
             t: evaluations[f"{t}/{s}"] for t, s in sorted(picked) if f"{t}/{s}" in evaluations
         }
+    if stages:
+        metadata_["stages"] = stages
     ranking = ranking_config_for(config)
     if "title" not in ranking.report.model_fields_set:
         title = f"{config.name} · {config.phase}" + (f" · {board.name}" if board else "")
@@ -115,6 +119,7 @@ def publish_filtered(
     console: Console,
     *,
     evaluations: dict[str, dict[str, Any]] | None = None,
+    stages: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """One leaderboard per tag filter, in ``leaderboards/<name>/``, of the matching teams.
 
@@ -139,6 +144,7 @@ def publish_filtered(
                 submissions,
                 board=board,
                 evaluations=evaluations,
+                stages=stages,
             )
             console.print(f"leaderboard {board.name} ({board.where}): {', '.join(teams)}")
         else:

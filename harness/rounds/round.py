@@ -12,6 +12,9 @@
    ``round.json`` and the report (never failed);
 4. **scoring**: evaluate every submission, one task per case sharing the reference-side work
    across teams (a case's scores are kept and reused while its predictions are unchanged);
+   each case is sent during the container stage as soon as every submission's run of it is
+   recorded, on a scoring slot (``cpu``) of its own, so this stage only waits for the cases
+   still being scored when the last container finished;
 5. **selection**: one submission per team (the last, or the best by the round's own ranking);
 5b. **evaluation** (with ``evaluation:``): run the organizers' evaluation container on every
    submission as grand-challenge does and compare its ``metrics.json`` with selma3d's scores
@@ -37,6 +40,8 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import platform
 import time
@@ -87,6 +92,8 @@ class RoundResult:
     """Per tag filter: its ``where``, the teams it ranks and its folder (None if no team)."""
     evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per ``team/submission``: the evaluation container's run (``evaluation:``)."""
+    stages: dict[str, Any] = field(default_factory=dict)
+    """The container and scoring stages' busy times and their overlap (:func:`_stage_record`)."""
 
     @property
     def report(self) -> Path:
@@ -94,7 +101,9 @@ class RoundResult:
         return self.leaderboard_dir / "index.html"
 
 
-def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundResult:
+def run_round(
+    config: RoundConfig, *, console: Console | None = None, overlap_scoring: bool = True
+) -> RoundResult:
     """Run the configured phase of a round from submitted images to a published leaderboard.
 
     Parameters
@@ -103,6 +112,10 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         A validated configuration (:func:`harness.rounds.config.load_round_config`).
     console : rich.console.Console, keyword-only, optional
         Where progress and the final summary go (stderr by default).
+    overlap_scoring : bool, keyword-only
+        Score each case while other containers run, as soon as every submission's run of it is
+        recorded (the default); False scores every case after the last container, as a
+        reference for the same results (``benchmarks/final_phase.py``).
 
     Returns
     -------
@@ -113,6 +126,10 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
 
     console = console or Console(stderr=True)
     timings: dict[str, float] = {}
+    scheduler = config.cluster.scheduler
+    if scheduler is not None:
+        # First, and bounded: a wrong address is told before any image is saved for it.
+        asyncio.run(cluster.probe_scheduler(scheduler, timeout=config.cluster.connect_timeout_s))
     out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -125,7 +142,6 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
             )
         console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
 
-    scheduler = config.cluster.scheduler
     with _stage("images", timings, console):
         submissions = _resolve_submissions(config, out_dir, console)
         prepared = None
@@ -136,13 +152,27 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         # Workers elsewhere may lack an image: they load the round's own copy.
         tarballs = _save_tarballs(submissions, out_dir, console) if scheduler else {}
 
-    with cluster.connect_cluster(scheduler, jobs=config.limits.jobs, console=console) as client:
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(
+            cluster.connect_cluster(
+                scheduler,
+                jobs=config.limits.jobs,
+                console=console,
+                connect_timeout=config.cluster.connect_timeout_s,
+            )
+        )
+        scoring = stack.enter_context(_scoring_stage(submissions, split, config, client, console))
         with _stage("containers", timings, console):
-            _run_containers(submissions, split, config, client, tarballs, console)
+            containers_from = time.time()
+            # Each case is scored as soon as every submission's run of it is recorded.
+            settled = scoring.submit if overlap_scoring else None
+            _run_containers(submissions, split, config, client, tarballs, console, settled)
+            containers_to = time.time()
 
         with _stage("scoring", timings, console):
-            results = _score(submissions, split, config, client, console)
+            results = _label_results(scoring.result(), submissions, config)
             _write_results(results, out_dir)
+    stages = _stage_record((containers_from, containers_to), scoring, after_s=timings["scoring"])
 
     evaluations: dict[str, dict[str, Any]] = {}
     if prepared is not None:
@@ -164,9 +194,24 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
 
     with _stage("leaderboard", timings, console):
         leaderboard_dir = out_dir / "leaderboard"
-        publish(chosen, leaderboard_dir, split, config, submissions, evaluations=evaluations)
+        publish(
+            chosen,
+            leaderboard_dir,
+            split,
+            config,
+            submissions,
+            evaluations=evaluations,
+            stages=stages,
+        )
         filtered = publish_filtered(
-            chosen, out_dir, split, config, submissions, console, evaluations=evaluations
+            chosen,
+            out_dir,
+            split,
+            config,
+            submissions,
+            console,
+            evaluations=evaluations,
+            stages=stages,
         )
 
     result = RoundResult(
@@ -178,6 +223,7 @@ def run_round(config: RoundConfig, *, console: Console | None = None) -> RoundRe
         timings_s=timings,
         leaderboards=filtered,
         evaluations=evaluations,
+        stages=stages,
     )
     _write_round_json(result, config)
     flagged = nondeterministic_teams({"determinism": determinism_by_team(chosen, submissions)})
@@ -292,6 +338,7 @@ def _run_containers(
     client: Any,
     tarballs: dict[str, Path],
     console: Console,
+    on_settled: Callable[[list[str]], None] | None = None,
 ) -> None:
     jobs = [
         cluster.SubmissionJob(
@@ -315,20 +362,20 @@ def _run_containers(
         canary=config.canary,
         distributed=config.cluster.scheduler is not None,
         console=console,
+        on_settled=on_settled,
     )
 
 
-def _score(
+def _scoring_stage(
     submissions: list[SubmissionRecord],
     split: Split,
     config: RoundConfig,
     client: Any,
     console: Console,
-) -> pd.DataFrame:
-    keys = {f"{s.team}/{s.submission}": s for s in submissions}
-    table = cluster.score_cases(
+) -> cluster.ScoringStage:
+    return cluster.ScoringStage(
         split,
-        {key: s.run_dir for key, s in keys.items()},
+        {f"{s.team}/{s.submission}": s.run_dir for s in submissions},
         client,
         options=config.metrics,
         profile=ranking_config_for(config).profile,
@@ -336,6 +383,13 @@ def _score(
         out_dir=config.out_dir,
         console=console,
     )
+
+
+def _label_results(
+    table: pd.DataFrame, submissions: list[SubmissionRecord], config: RoundConfig
+) -> pd.DataFrame:
+    """The scored rows with each submission's team, submission, display name and tags."""
+    keys = {f"{s.team}/{s.submission}": s for s in submissions}
     table = table.rename(columns={"team": "_key"})
     table.insert(0, "team", table["_key"].map(lambda k: keys[k].team))
     table.insert(1, "submission", table["_key"].map(lambda k: keys[k].submission))
@@ -349,6 +403,31 @@ def _score(
     return table.sort_values(["team", "submission", "case_id"], kind="stable").reset_index(
         drop=True
     )
+
+
+def _stage_record(
+    containers: tuple[float, float], scoring: cluster.ScoringStage, *, after_s: float
+) -> dict[str, Any]:
+    """Busy time of the container and scoring stages and how much of scoring overlapped.
+
+    ``containers`` is the container stage's (start, end) on this machine's wall clock; the
+    scoring tasks' runs are their workers' (one clock on a local cluster). ``overlap_s`` is the
+    time some scoring task ran while the container stage was running; ``after_s`` the wait for
+    scoring once the last container finished.
+    """
+    start, end = containers
+    clipped = [(max(a, start), min(b, end)) for a, b in scoring.runs if b > start and a < end]
+    return {
+        "containers": {"busy_s": round(end - start, 3)},
+        "scoring": {
+            "busy_s": round(cluster.busy_time(scoring.runs), 3),
+            "cpu_s": round(scoring.cpu_s, 3),
+            "tasks": len(scoring.runs),
+            "reused": scoring.reused,
+        },
+        "overlap_s": round(cluster.busy_time(clipped), 3),
+        "scoring_after_containers_s": after_s,
+    }
 
 
 def _tags_text(tags: dict[str, Any]) -> str:
@@ -422,6 +501,7 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
             "connected-components-3d": metadata.version("connected-components-3d"),
         },
         "timings_s": result.timings_s,
+        "stages": result.stages,
         "outputs": {
             "results": "results.csv",
             "leaderboard": "leaderboard/",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -198,3 +199,33 @@ def test_a_config_with_mistakes_exits_2_listing_them_all(tmp_path):
     assert code == 2, out
     for needle in ("limits.memory", "teams.0", "phase: 'b' is not one of phases"):
         assert needle in out
+
+
+def test_scoring_while_containers_run_gives_the_sequential_results(tmp_path, sample, crashing):
+    from rich.console import Console
+
+    from harness.rounds.config import load_round_config
+    from harness.rounds.round import run_round
+
+    quiet = Console(stderr=True, quiet=True)
+    tables, records = {}, {}
+    for name, overlap in (("overlapped", True), ("sequential", False)):
+        config = write_config(tmp_path / f"{name}.yaml", sample, crashing, tmp_path / name)
+        run_round(load_round_config(config), console=quiet, overlap_scoring=overlap)
+        tables[name] = pd.read_csv(tmp_path / name / "results.csv").drop(
+            columns=["wall_time_s", "peak_memory_bytes", "prediction"]
+        )
+        records[name] = json.loads((tmp_path / name / "round.json").read_text())["stages"]
+    pd.testing.assert_frame_equal(tables["overlapped"], tables["sequential"])
+    assert len(tables["overlapped"]) == 3 * 4
+    # Every case was scored once, some while later cases' containers still ran; the
+    # sequential order scored none before the last container.
+    assert records["overlapped"]["scoring"]["tasks"] == 4
+    assert records["overlapped"]["overlap_s"] > 0
+    assert records["sequential"]["overlap_s"] == 0
+    # A rerun runs no container and scores nothing again.
+    out = io.StringIO()
+    config = load_round_config(tmp_path / "overlapped.yaml")
+    run_round(config, console=Console(file=out, width=200))
+    assert "4 case(s) scored before, 0 to score" in out.getvalue()
+    assert out.getvalue().count("4 recorded, 0 to run") == 3

@@ -1,12 +1,16 @@
 """A round's container runs and scoring as Dask tasks, on a local cluster or an organizer's one.
 
 Every (team, case) container run is one task needing one container slot (``slots``, and the
-round's GPUs as ``gpus``); every case's scoring is one task any worker may run. An invoke image
+round's GPUs as ``gpus``); every case's scoring is one task needing one scoring slot (``cpu``),
+sent as soon as every submission's run of the case is recorded, so scoring overlaps the
+container runs without ever taking a container slot. An invoke image
 (:func:`harness.containers.images.is_invoke`) is the exception: its cases go in batches
 (:func:`batch_cases`, one per container slot), each run by one runner call that starts the
 model server once and reuses it for the batch's cases. Without a
 scheduler the same tasks run on a :class:`distributed.LocalCluster` of ``limits.jobs`` one-slot
-worker processes on this machine, so a local round and a distributed one share one code path.
+worker processes on this machine beside one-``cpu`` scoring processes
+(:func:`~harness.rounds.cluster.connect.local_scoring_workers`), so a local round and a
+distributed one share one code path.
 
 Data model (see ``docs/cluster.md``)
 ------------------------------------
@@ -69,13 +73,25 @@ Modules
 
 # What the rest of selma3d (and its tests and benchmarks) import from here; each module
 # declares its own surface too.
-from harness.rounds.cluster.connect import cluster_failure, connect_cluster
+from harness.rounds.cluster.connect import (
+    cluster_failure,
+    connect_cluster,
+    local_scoring_workers,
+    probe_scheduler,
+)
 from harness.rounds.cluster.determinism import run_determinism_task
 from harness.rounds.cluster.dispatch import run_containers
 from harness.rounds.cluster.images import ensure_image, save_image_tarball
 from harness.rounds.cluster.ledger import Ledger
-from harness.rounds.cluster.scoring import score_case_task, score_cases
+from harness.rounds.cluster.scoring import (
+    ScoredCase,
+    ScoringStage,
+    busy_time,
+    score_case_task,
+    score_cases,
+)
 from harness.rounds.cluster.tasks import (
+    CPU,
     IMAGES_DIR,
     SLOTS,
     BatchResult,
@@ -94,19 +110,25 @@ from harness.rounds.cluster.worker import (
 )
 
 __all__ = [
+    "CPU",
     "IMAGES_DIR",
     "SLOTS",
     "BatchResult",
     "DeterminismResult",
     "GpuPool",
     "Ledger",
+    "ScoredCase",
+    "ScoringStage",
     "SubmissionJob",
     "TaskResult",
     "batch_cases",
+    "busy_time",
     "cluster_failure",
     "connect_cluster",
     "ensure_image",
     "gpu_devices",
+    "local_scoring_workers",
+    "probe_scheduler",
     "remove_task_containers",
     "run_batch_task",
     "run_case_task",

@@ -1,21 +1,32 @@
 """The organizer's Dask client: connecting, probing the workers' slots, gathering a task's result.
 
 The cluster's own failures (a lost scheduler, a scheduler that cannot read selma3d's tasks)
-become :class:`~harness.errors.ClusterError` (exit 3) here, for every stage alike.
+become :class:`~harness.errors.ClusterError` (exit 3) here, for every stage alike. An address
+where no Dask scheduler answers within the connect timeout is the user's input, and a
+:class:`~harness.errors.ConfigError` (exit 2) saying what was tried.
+
+Resources
+---------
+A container task needs one ``slots``, a scoring task one ``cpu``: the two never compete for
+one Dask thread, so scoring cannot delay a container run. A local cluster has ``jobs`` worker
+processes of one ``slots`` thread each and :func:`local_scoring_workers` processes of one
+``cpu`` thread each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from rich.console import Console
 
-from harness.errors import ClusterError
-from harness.rounds.cluster.tasks import SLOTS, TASK_RETRIES
+from harness.errors import ClusterError, ConfigError
+from harness.rounds.cluster.tasks import CPU, SLOTS, TASK_RETRIES
 
 if TYPE_CHECKING:
     from distributed.client import FutureCancelledError
@@ -25,22 +36,106 @@ __all__ = [
     "cluster_failure",
     "connect_cluster",
     "is_scheduler_lost",
+    "local_scoring_workers",
+    "probe_scheduler",
     "task_result",
+    "total_resource",
     "total_slots",
 ]
 
 
-@contextlib.contextmanager
-def connect_cluster(scheduler: str | None, *, jobs: int, console: Console) -> Iterator[Any]:
-    """A Dask client: of the scheduler at ``scheduler``, or of a local cluster of ``jobs`` workers.
+def local_scoring_workers() -> int:
+    """Scoring workers of a local cluster: one per core but one, at least one.
 
-    The local cluster's workers are processes with one container slot each, on this machine's
-    engine. The scheduler's dashboard address and its workers are printed.
+    The core left over serves the container tasks' own host work (starting containers, the
+    gate reading each prediction) and the organizer's process; on a 2-core machine this is one
+    scoring task at a time beside every container slot.
+    """
+    from dask.system import CPU_COUNT
+
+    return max(1, CPU_COUNT - 1)
+
+
+async def _identity(address: str, timeout: float, reached: list[str]) -> dict[str, Any]:
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address)
+    if scheme == "tcp":
+        # A bare connection first, to tell "nothing listens" from "something not Dask listens".
+        with contextlib.suppress(OSError, TimeoutError):
+            host, port = parse_host_port(location)
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout / 3)
+            writer.close()
+            reached.append("accepted")
+    # A little under the whole wait, so that Dask's own error (the last refusal) is the one told.
+    comm = await connect(address, timeout=timeout * 0.9)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        reply = await comm.read()
+    finally:
+        comm.abort()
+    if not isinstance(reply, dict):
+        raise ValueError(f"answered {type(reply).__name__}, not a Dask identity")
+    return reply
+
+
+async def probe_scheduler(address: str, *, timeout: float) -> None:
+    """Wait at most ``timeout`` seconds for a Dask scheduler to answer at ``address``.
+
+    Tried: connections by the address's protocol, repeated until the timeout (Dask's own
+    ``connect``), then Dask's ``identity`` request, whose answer must name a scheduler. An HTTP
+    server or another service that accepts the connection but never answers in Dask's framing
+    is bounded by the same timeout.
 
     Raises
     ------
+    ConfigError
+        Nothing answered as a Dask scheduler in time (exit 2), saying what was tried.
+    """
+    start = time.monotonic()
+    reached: list[str] = []
+    try:
+        reply = await asyncio.wait_for(_identity(address, timeout, reached), timeout)
+        problem = "" if reply.get("type") == "Scheduler" else f"it is a {reply.get('type')!r}"
+    except TimeoutError:
+        problem = "no answer"
+    # Whatever a service that is not a Dask scheduler sends back (a refused connection, an HTTP
+    # reply read as Dask frames, an unknown protocol) means the same to the user: not here.
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        waited = time.monotonic() - start
+        tried = (
+            "a service accepts connections there, but did not answer Dask's handshake and "
+            "identity request"
+            if reached
+            else "connecting by its protocol, again and again until the timeout"
+        )
+        raise ConfigError(
+            f"no Dask scheduler answered at {address} within {timeout:g} s ({problem}; after "
+            f"{waited:.1f} s; tried: {tried}). Check the address (`dask scheduler` prints it), "
+            "or wait longer with --connect-timeout (round.yaml: cluster: {connect_timeout_s: "
+            "...})."
+        )
+
+
+@contextlib.contextmanager
+def connect_cluster(
+    scheduler: str | None, *, jobs: int, console: Console, connect_timeout: float = 30.0
+) -> Iterator[Any]:
+    """A Dask client: of the scheduler at ``scheduler``, or of a local cluster of ``jobs`` workers.
+
+    The local cluster's container workers are processes with one container slot each, on this
+    machine's engine, beside :func:`local_scoring_workers` scoring processes. The scheduler's
+    dashboard address and its workers are printed.
+
+    Raises
+    ------
+    ConfigError
+        No Dask scheduler answers at ``scheduler`` within ``connect_timeout`` seconds.
     ClusterError
-        The scheduler does not answer, or has no worker with a container slot.
+        The scheduler has no worker with a container slot, or none with a scoring one.
     """
     from distributed import Client, LocalCluster
 
@@ -56,17 +151,26 @@ def connect_cluster(scheduler: str | None, *, jobs: int, console: Console) -> It
                     silence_logs=logging.ERROR,
                 )
             )
+            # Scoring workers of their own: a LocalCluster gives every worker one spec.
+            spec = cluster.new_spec
+            for i in range(local_scoring_workers()):
+                options = {**spec["options"], "resources": {CPU: 1}}
+                cluster.worker_spec[f"scoring-{i}"] = {**spec, "options": options}
+            cluster.scale(len(cluster.worker_spec))
         log = logging.getLogger("distributed.client")
         stack.callback(log.setLevel, log.level)
         if scheduler is None:
             client = stack.enter_context(Client(cluster))
+            client.wait_for_workers(len(cluster.worker_spec))
         else:
+            asyncio.run(probe_scheduler(scheduler, timeout=connect_timeout))
             try:
-                client = stack.enter_context(Client(scheduler, timeout=30))
+                client = stack.enter_context(Client(scheduler, timeout=connect_timeout))
             except (OSError, TimeoutError) as exc:
-                raise ClusterError(
-                    f"no Dask scheduler answers at {scheduler} ({exc}); start one with "
-                    "`dask scheduler` and workers with `selma3d worker ADDRESS`."
+                raise ConfigError(
+                    f"no Dask scheduler answers at {scheduler} within {connect_timeout:g} s "
+                    f"({exc}); start one with `dask scheduler` and workers with "
+                    "`selma3d worker ADDRESS`."
                 ) from exc
 
         def quiet_if_lost() -> None:
@@ -78,16 +182,26 @@ def connect_cluster(scheduler: str | None, *, jobs: int, console: Console) -> It
         stack.callback(quiet_if_lost)
         workers = client.scheduler_info(n_workers=-1).get("workers", {})
         slots = total_slots(client)
+        scoring = total_resource(client, CPU)
         dashboard = ""
         # A local cluster's dashboard is of no use to anyone; a scheduler's is the progress view.
         if scheduler is not None and _serves(client.dashboard_link):
             dashboard = f" · dashboard {client.dashboard_link}"
         where = "local cluster" if scheduler is None else f"scheduler {scheduler}"
-        console.print(f"{where}{dashboard} · {len(workers)} worker(s), {slots} container slot(s)")
+        console.print(
+            f"{where}{dashboard} · {len(workers)} worker(s), {slots} container slot(s), "
+            f"{scoring} scoring slot(s)"
+        )
         if scheduler is not None and not slots:
             raise ClusterError(
                 f"the scheduler at {scheduler} has no worker with container slots; start "
                 f"`selma3d worker {scheduler}` on each machine with a Docker engine."
+            )
+        if scheduler is not None and not scoring:
+            raise ClusterError(
+                f"the scheduler at {scheduler} has no worker with a scoring slot (the `{CPU}` "
+                f"resource); start `selma3d worker {scheduler}` (it offers one) or "
+                f"`dask worker {scheduler} --resources {CPU}=1`."
             )
         yield client
 
@@ -155,13 +269,18 @@ def submit_task(
     *args: Any,
     name: str,
     resources: dict[str, int] | None = None,
+    priority: int = 0,
 ) -> Any:
-    """Send one task: a unique key after ``name``, Dask's retries, never deduplicated."""
+    """Send one task: a unique key after ``name``, Dask's retries, never deduplicated.
+
+    Of the tasks ready to start, those with the higher ``priority`` start first.
+    """
     return client.submit(
         fn,
         *args,
         key=f"{name}-{uuid.uuid4().hex[:8]}",
         resources=resources,
+        priority=priority,
         retries=TASK_RETRIES,
         pure=False,
     )
@@ -203,5 +322,10 @@ def cancel_on_exit(client: Any, queue: Any) -> Iterator[None]:
 
 def total_slots(client: Any) -> int:
     """The container slots the cluster's workers advertise now (the ``slots`` resource)."""
+    return total_resource(client, SLOTS)
+
+
+def total_resource(client: Any, name: str) -> int:
+    """How much of the resource ``name`` the cluster's workers advertise now, summed."""
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
-    return int(sum((w.get("resources") or {}).get(SLOTS, 0) for w in workers.values()))
+    return int(sum((w.get("resources") or {}).get(name, 0) for w in workers.values()))

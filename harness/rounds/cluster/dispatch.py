@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -21,8 +22,6 @@ from harness.rounds.cluster.tasks import (
     GPUS,
     SLOTS,
     BatchResult,
-    BatchTask,
-    CaseTask,
     SubmissionJob,
     batch_cases,
     gpus_needed,
@@ -32,6 +31,9 @@ from harness.rounds.cluster.worker import run_batch_task, run_case_task
 from harness.split.manifest import Case, Split
 
 __all__ = ["run_containers"]
+
+# A task to send: its submission, function, argument, name and cases.
+_Spec = tuple[SubmissionJob, Callable[..., Any], Any, str, list[Case]]
 
 
 def run_containers(
@@ -44,6 +46,7 @@ def run_containers(
     canary: bool,
     distributed: bool,
     console: Console,
+    on_settled: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Ledger]:
     """Run every submission on every unrecorded case as cluster tasks; record each as it arrives.
 
@@ -68,6 +71,12 @@ def run_containers(
         Tasks ask for the round's GPUs as the ``gpus`` resource (workers of ``selma3d worker``
         advertise them); a local cluster's tasks use the configured devices directly.
     console : rich.console.Console, keyword-only
+    on_settled : callable, keyword-only, optional
+        Called with the ids of cases that became *settled*: every submission's run of the
+        case is recorded with a status that stands (``ok`` or charged to the team), or will not
+        run in this round (a failed canary). Cases settled before any task are passed first.
+        A case with a lost task or an infrastructure failure never settles. Tasks are sent
+        case by case across the submissions, so cases settle one after another.
 
     Returns
     -------
@@ -86,40 +95,77 @@ def run_containers(
         gpus = gpus_needed(run_config.limits) if distributed else 0
         resources = {SLOTS: 1, **({GPUS: gpus} if gpus else {})}
 
-        def submit(job: SubmissionJob, cases: Sequence[Case]) -> list[Any]:
+        def specs_for(job: SubmissionJob, cases: Sequence[Case]) -> list[_Spec]:
             """One task per case of an exec image; batches of an invoke image's cases."""
             made = {"out_dir": out_dir, "base": run_config, "gpus": gpus}
-            specs: list[tuple[Callable[..., Any], CaseTask | BatchTask, str, list[Case]]] = []
+            specs: list[_Spec] = []
             if job.invoke:
                 for batch in batch_cases(cases, max(1, total_slots(client))):
                     name = f"batch-{job.key}-{batch[0].case_id}+{len(batch) - 1}"
                     specs.append(
-                        (run_batch_task, job.batch_task(batch, split, **made), name, batch)
+                        (job, run_batch_task, job.batch_task(batch, split, **made), name, batch)
                     )
             else:
                 for case in cases:
                     name = f"run-{job.key}-{case.case_id}"
-                    specs.append((run_case_task, job.case_task(case, split, **made), name, [case]))
+                    task = job.case_task(case, split, **made)
+                    specs.append((job, run_case_task, task, name, [case]))
+            return specs
+
+        def send(specs: Sequence[_Spec]) -> list[Any]:
             submitted = []
-            for fn, task, name, its_cases in specs:
-                future = submit_task(client, fn, task, name=name, resources=resources)
+            for job, fn, task, name, its_cases in specs:
+                future = submit_task(
+                    client,
+                    fn,
+                    task,
+                    name=name,
+                    resources=resources,
+                    # Tasks start in the order sent: Dask orders equal priorities by other means.
+                    priority=-next(order),
+                )
                 owner[future.key] = (job, its_cases)
                 submitted.append(future)
             return submitted
 
+        order = itertools.count()
         owner: dict[str, tuple[SubmissionJob, list[Case]]] = {}
         held: dict[str, list[Case]] = {}
-        futures = []
+        # Per case, the submissions whose run of it is still to come; a case is settled at zero.
+        outstanding: Counter[str] = Counter()
+        unsettled: set[str] = set()
+
+        def settle(case_ids: Sequence[str], *, standing: bool = True) -> None:
+            ready = []
+            for case_id in case_ids:
+                outstanding[case_id] -= 1
+                if not standing:
+                    unsettled.add(case_id)
+                if outstanding[case_id] == 0 and case_id not in unsettled:
+                    ready.append(case_id)
+            if ready and on_settled is not None:
+                on_settled(ready)
+
+        first: list[list[_Spec]] = []
         for job in jobs:
             pending = ledgers[job.key].pending()
             done = len(split.cases) - len(pending)
             console.print(
                 f"[bold]{job.key}[/bold]: {job.image_ref} · {done} recorded, {len(pending)} to run"
             )
+            for case in pending:
+                outstanding[case.case_id] += 1
             split_off = canary_split(pending, canary=canary)
             if split_off is not None:
                 pending, held[job.key] = split_off
-            futures.extend(submit(job, pending))
+            first.append(specs_for(job, pending))
+        if on_settled is not None:
+            on_settled([c for c in split.case_ids if outstanding[c] == 0])
+        # Case by case across the submissions (not submission after submission): each case's
+        # runs finish close together, so its scoring can start while later cases run.
+        futures = send(
+            [spec for row in itertools.zip_longest(*first) for spec in row if spec is not None]
+        )
 
         stopped: set[str] = set()  # submissions whose canary case was not ok
         per_worker: Counter[str] = Counter()
@@ -132,6 +178,7 @@ def run_containers(
                 for case in cases:
                     lost.append(f"{job.key} {case.case_id}: {gone}")
                     console.print(f"[red]{job.key} {case.case_id}: lost ({gone})[/red]")
+                settle([case.case_id for case in cases], standing=False)
                 continue
             ledger = ledgers[job.key]
             if isinstance(result, BatchResult):
@@ -158,19 +205,23 @@ def run_containers(
                     f"{record.wall_time_s:.1f} s · {result.worker}{note} "
                     f"[dim]({time.perf_counter() - t0:.0f} s)[/dim]"
                 )
+            for record in records:
+                settle([record.case_id], standing=stands(record.status))
             if job.key in held:
                 rest = held.pop(job.key)
-                first = records[0]
-                if first.status == "ok":
-                    for other in submit(job, rest):
+                canary_record = records[0]
+                if canary_record.status == "ok":
+                    for other in send(specs_for(job, rest)):
                         queue.add(other)
                 else:
                     stopped.add(job.key)
-                if first.status != "ok" and rest:
-                    console.print(
-                        f"[yellow]{job.key}: the canary case {first.case_id} is "
-                        f"{first.status}; its other {len(rest)} case(s) are not run[/yellow]"
-                    )
+                    if rest:
+                        console.print(
+                            f"[yellow]{job.key}: the canary case {canary_record.case_id} is "
+                            f"{canary_record.status}; its other {len(rest)} case(s) are not "
+                            "run[/yellow]"
+                        )
+                    settle([case.case_id for case in rest])
         if per_worker:
             activity = ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items()))
             console.print(f"cases per worker: {activity}")

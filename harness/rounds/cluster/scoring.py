@@ -1,10 +1,20 @@
-"""The scoring stage: one task per case, each case's rows kept under ``scores/`` while valid."""
+"""The scoring stage: one task per case, each case's rows kept under ``scores/`` while valid.
+
+A case is sent as soon as it is *settled*: every submission's container run of it is recorded
+(or will not run this time), so scoring overlaps the container stage. Its rows are written the
+moment they arrive, by a thread of the organizer's process, so a round stopped at any point
+keeps every case scored until then.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+import queue
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +23,25 @@ from rich.console import Console
 
 from common.files import atomic_path
 from harness.predictions.validate import GateOptions
-from harness.rounds.cluster.connect import finished, submit_task
-from harness.rounds.cluster.tasks import SCORES_DIR
+from harness.rounds.cluster.connect import submit_task, task_result
+from harness.rounds.cluster.tasks import CPU, SCORES_DIR
 from harness.split.manifest import Case, Split
 
-__all__ = ["score_case_task", "score_cases"]
+__all__ = ["ScoredCase", "ScoringStage", "busy_time", "score_case_task", "score_cases"]
+
+
+@dataclass(frozen=True)
+class ScoredCase:
+    """What a scoring task returns: the case's rows and when and how long it ran.
+
+    ``started`` and ``finished`` are the worker's wall clock (``time.time``); ``cpu_s`` the CPU
+    time of the task's thread.
+    """
+
+    frame: pd.DataFrame
+    started: float
+    finished: float
+    cpu_s: float
 
 
 def score_case_task(
@@ -28,7 +52,7 @@ def score_case_task(
     options: Any,
     gate: GateOptions,
     profile: str,
-) -> pd.DataFrame:
+) -> ScoredCase:
     """Score every submission's prediction of one case (on a worker): the evaluation's rows.
 
     The case's reference is read and prepared once for all submissions, as in
@@ -36,10 +60,12 @@ def score_case_task(
     """
     from harness.scoring.evaluate import evaluate_predictions
 
+    started, cpu = time.time(), time.thread_time()
     one = Split(root=split_root, cases=(case,), content_hash=split_hash)
-    return evaluate_predictions(
+    frame = evaluate_predictions(
         one, dict(folders), jobs=1, options=options, gate=gate, progress=False, profile=profile
     )
+    return ScoredCase(frame, started, time.time(), time.thread_time() - cpu)
 
 
 def _code_fingerprint() -> str:
@@ -86,6 +112,180 @@ def _score_fingerprint(
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
+class ScoringStage:
+    """Scores cases on the cluster as they are settled, each as one task needing one ``cpu``.
+
+    :meth:`submit` sends cases (or reuses their kept rows); a thread writes each case's rows to
+    ``scores/<case>/<fingerprint>.parquet`` as they arrive; :meth:`result` sends what is left,
+    waits for every case and returns the table, equal to
+    :func:`harness.scoring.evaluate.evaluate_predictions` on the whole split. Use it as a
+    context manager: leaving it early cancels the cases still being scored.
+
+    Parameters
+    ----------
+    split : Split
+    folders : mapping of str to Path
+        Submission key -> its run folder (the ledger).
+    client : distributed.Client
+    options, gate, profile : keyword-only
+        The scoring's metric options, prediction gate and edition profile.
+    out_dir : Path, keyword-only
+        The round's folder (rows go under ``scores/``).
+    console : rich.console.Console, keyword-only
+    """
+
+    def __init__(
+        self,
+        split: Split,
+        folders: Mapping[str, Path],
+        client: Any,
+        *,
+        options: Any,
+        gate: GateOptions,
+        profile: str,
+        out_dir: Path,
+        console: Console,
+    ) -> None:
+        self.split, self.folders, self.client = split, dict(folders), client
+        self.options, self.gate, self.profile = options, gate, profile
+        self.out_dir, self.console = out_dir, console
+        self._code = _code_fingerprint()
+        self._cases = {case.case_id: case for case in split.cases}
+        self._sent: set[str] = set()
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._owner: dict[str, tuple[Case, Path]] = {}
+        self._futures: list[Any] = []
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._lock = threading.Condition()
+        self._written = 0
+        self._error: BaseException | None = None
+        self.reused = 0
+        """Cases whose kept rows were reused."""
+        self.runs: list[tuple[float, float]] = []
+        """Each scoring task's (started, finished) on its worker's wall clock."""
+        self.cpu_s = 0.0
+        """Summed CPU time of the scoring tasks."""
+        self._writer = threading.Thread(target=self._write_loop, name="selma3d-scores", daemon=True)
+        self._writer.start()
+
+    def __enter__(self) -> ScoringStage:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            with self._lock:
+                futures = [f for f in self._futures if not f.done()]
+            if futures and self.client.status == "running":
+                self.client.cancel(futures)
+        self._inbox.put(None)
+        self._writer.join()
+
+    def submit(self, case_ids: Iterable[str]) -> None:
+        """Send these cases (each once), or take their kept rows if their inputs are unchanged."""
+        from harness.containers.records import read_records
+
+        fresh = [c for c in case_ids if c not in self._sent]
+        if not fresh:
+            return
+        records = {key: read_records(run_dir) for key, run_dir in self.folders.items()}
+        for case_id in fresh:
+            self._sent.add(case_id)
+            case = self._cases[case_id]
+            fingerprint = _score_fingerprint(
+                case,
+                self.split,
+                self.folders,
+                records,
+                self.options,
+                self.gate,
+                self.profile,
+                self._code,
+            )
+            saved = self.out_dir / SCORES_DIR / case_id / f"{fingerprint}.parquet"
+            if saved.is_file():
+                with self._lock:
+                    self._frames[case_id] = pd.read_parquet(saved)
+                    self.reused += 1
+                continue
+            args = (case, self.split.root, self.split.content_hash, self.folders)
+            args += (self.options, self.gate, self.profile)
+            future = submit_task(
+                self.client, score_case_task, *args, name=f"score-{case_id}", resources={CPU: 1}
+            )
+            with self._lock:
+                self._owner[future.key] = (case, saved)
+                self._futures.append(future)
+            # A done callback feeds the writer, not an ``as_completed`` queue (``finished``):
+            # cases keep arriving while it writes, and it must never wait on a lost scheduler.
+            future.add_done_callback(self._inbox.put)
+
+    def _write_loop(self) -> None:
+        while (future := self._inbox.get()) is not None:
+            with self._lock:
+                case, saved = self._owner[future.key]
+            try:
+                # A task lost with its workers as often as the scheduler allows (KilledWorker)
+                # fails the stage too.
+                scored: ScoredCase = task_result(future, "scoring")
+                for old in saved.parent.glob("*.parquet") if saved.parent.is_dir() else ():
+                    old.unlink()
+                with atomic_path(saved) as tmp:
+                    scored.frame.to_parquet(tmp, index=False)
+            # Handed to the organizer's thread, which raises it from result().
+            except Exception as exc:
+                with self._lock:
+                    self._error = self._error or exc
+                    self._written += 1
+                    self._lock.notify_all()
+                continue
+            with self._lock:
+                self._frames[case.case_id] = scored.frame
+                self.runs.append((scored.started, scored.finished))
+                self.cpu_s += scored.cpu_s
+                self._written += 1
+                self._lock.notify_all()
+
+    def result(self) -> pd.DataFrame:
+        """Send every case not sent yet, wait for all, and return the table sorted by team, case.
+
+        Raises
+        ------
+        ClusterError
+            The scheduler was lost (the cases scored so far are kept).
+        """
+        self.submit(self.split.case_ids)
+        with self._lock:
+            sent = len(self._owner)
+        self.console.print(f"{self.reused} case(s) scored before, {sent} to score")
+        with self._lock:
+            self._lock.wait_for(lambda: self._written == len(self._owner) or self._error)
+            if self._error is not None:
+                raise self._error
+        table = pd.concat([self._frames[c] for c in self.split.case_ids], ignore_index=True)
+        return table.sort_values(["team", "case_id"], kind="stable").reset_index(drop=True)
+
+
+def busy_time(intervals: Iterable[tuple[float, float]]) -> float:
+    """The length of the union of ``(start, end)`` intervals: time with at least one running.
+
+    Examples
+    --------
+    >>> busy_time([(0, 2), (1, 3), (5, 6)])
+    4
+    >>> busy_time([])
+    0
+    """
+    total, reach = 0, None
+    for start, end in sorted(intervals):
+        if reach is None or start > reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total
+
+
 def score_cases(
     split: Split,
     folders: Mapping[str, Path],
@@ -96,57 +296,22 @@ def score_cases(
     profile: str,
     out_dir: Path,
     console: Console,
-    on_case: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Score every case as one cluster task each; keep each case's rows under ``scores/``.
-
-    A case whose predictions, records and scoring code are unchanged since its rows were saved
-    is not sent again. The table equals
-    :func:`harness.scoring.evaluate.evaluate_predictions` on the whole split.
+    """Score every case as one cluster task each, after the fact; see :class:`ScoringStage`.
 
     Raises
     ------
     ClusterError
         The scheduler was lost (the cases scored so far are kept).
     """
-    from distributed import as_completed
-
-    from harness.containers.records import read_records
-
-    code = _code_fingerprint()
-    records = {key: read_records(run_dir) for key, run_dir in folders.items()}
-    frames: dict[str, pd.DataFrame] = {}
-    owner: dict[str, tuple[Case, Path]] = {}
-    futures = []
-    for case in split.cases:
-        saved = (
-            out_dir
-            / SCORES_DIR
-            / case.case_id
-            / (
-                _score_fingerprint(case, split, folders, records, options, gate, profile, code)
-                + ".parquet"
-            )
-        )
-        if saved.is_file():
-            frames[case.case_id] = pd.read_parquet(saved)
-            continue
-        args = (case, split.root, split.content_hash, dict(folders), options, gate, profile)
-        future = submit_task(client, score_case_task, *args, name=f"score-{case.case_id}")
-        owner[future.key] = (case, saved)
-        futures.append(future)
-    console.print(f"{len(frames)} case(s) scored before, {len(futures)} to score")
-    queue = as_completed(futures)
-    for future, frame, gone in finished(client, queue, "scoring"):
-        if gone is not None:
-            raise gone  # lost with its workers as often as the scheduler allows
-        case, saved = owner.pop(future.key)
-        for old in saved.parent.glob("*.parquet") if saved.parent.is_dir() else ():
-            old.unlink()
-        with atomic_path(saved) as tmp:
-            frame.to_parquet(tmp, index=False)
-        frames[case.case_id] = frame
-        if on_case is not None:
-            on_case(case.case_id)
-    table = pd.concat([frames[c] for c in split.case_ids], ignore_index=True)
-    return table.sort_values(["team", "case_id"], kind="stable").reset_index(drop=True)
+    with ScoringStage(
+        split,
+        folders,
+        client,
+        options=options,
+        gate=gate,
+        profile=profile,
+        out_dir=out_dir,
+        console=console,
+    ) as stage:
+        return stage.result()

@@ -21,6 +21,7 @@ from harness.containers.run_folder import RunIdentity
 from harness.split.manifest import Case, Split
 
 __all__ = [
+    "CPU",
     "GPUS",
     "IMAGES_DIR",
     "SCORES_DIR",
@@ -44,6 +45,8 @@ SLOTS = "slots"
 """The worker resource a container task needs one of."""
 GPUS = "gpus"
 """The worker resource counting the GPUs a worker offers."""
+CPU = "cpu"
+"""The worker resource a scoring task needs one of: scoring never takes a container slot."""
 TASKS_DIR = "tasks"
 SCORES_DIR = "scores"
 IMAGES_DIR = "images"

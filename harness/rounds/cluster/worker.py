@@ -17,8 +17,10 @@ from typing import Any
 from rich.console import Console
 
 from harness.errors import ClusterError
+from harness.rounds.cluster.connect import probe_scheduler
 from harness.rounds.cluster.images import ensure_image
 from harness.rounds.cluster.tasks import (
+    CPU,
     GPUS,
     SLOTS,
     TASKS_DIR,
@@ -324,22 +326,26 @@ def serve_worker(
     scheduler: str,
     *,
     slots: int = 1,
+    scoring: int = 1,
     gpus: str | None = None,
     name: str | None = None,
+    connect_timeout: float = 30.0,
     console: Console | None = None,
 ) -> None:
     """Run a Dask worker for selma3d rounds in this process until the scheduler goes away.
 
-    Checks the Docker engine first, removes the selma3d task containers a killed worker left
-    on it (only when no other worker uses the same engine), then advertises ``slots`` container
-    slots and the GPUs of ``gpus`` as the resources ``slots`` and ``gpus``.
+    Waits at most ``connect_timeout`` seconds for a Dask scheduler to answer at ``scheduler``
+    (:func:`~harness.rounds.cluster.connect.probe_scheduler`), checks the Docker engine, removes
+    the selma3d task containers a killed worker left on it (only when no other worker uses the
+    same engine), then advertises ``slots`` container slots, ``scoring`` scoring slots and the
+    GPUs of ``gpus`` as the resources ``slots``, ``cpu`` and ``gpus``: one thread each.
 
     Raises
     ------
+    ConfigError
+        No Dask scheduler answers at ``scheduler`` in time (exit 2), or a bad count.
     EngineError
         No engine answers.
-    ClusterError
-        The scheduler cannot be reached.
     """
     import asyncio
 
@@ -353,7 +359,11 @@ def serve_worker(
     console = console or Console(stderr=True)
     if slots < 1:
         raise ConfigError(f"--slots must be at least 1, got {slots}.")
+    if scoring < 0:
+        raise ConfigError(f"--scoring must be at least 0, got {scoring}.")
     devices = gpu_devices(gpus)
+    # Before the engine is touched: a wrong address costs nothing but the stated wait.
+    asyncio.run(probe_scheduler(scheduler, timeout=connect_timeout))
     client = _engine()
     ncpu = client.info().get("NCPU")
 
@@ -374,18 +384,28 @@ def serve_worker(
     _WORKER_GPUS = GpuPool(devices) if devices else None
     keep_freed_memory()
     resources = {SLOTS: float(slots)}
+    if scoring:
+        resources[CPU] = float(scoring)
     if devices:
         resources[GPUS] = float(len(devices))
     worker_name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
 
     async def serve() -> None:
         try:
-            worker = await Worker(scheduler, nthreads=slots, resources=resources, name=worker_name)
+            worker = await asyncio.wait_for(
+                Worker(scheduler, nthreads=slots + scoring, resources=resources, name=worker_name),
+                connect_timeout,
+            )
         except (OSError, TimeoutError) as exc:
-            raise ClusterError(f"cannot reach the scheduler at {scheduler}: {exc}") from exc
+            raise ConfigError(
+                f"the scheduler at {scheduler} did not take this worker within "
+                f"{connect_timeout:g} s ({type(exc).__name__}: {exc}); wait longer with "
+                "--connect-timeout."
+            ) from exc
         console.print(
             f"worker {worker_name} ({worker.address}) · engine ok ({ncpu} CPUs) · "
-            f"{slots} slot(s) · GPUs {','.join(devices) or 'none'} -> scheduler {scheduler}"
+            f"{slots} slot(s), {scoring} scoring slot(s) · GPUs {','.join(devices) or 'none'} "
+            f"-> scheduler {scheduler}"
         )
         await worker.finished()
 
