@@ -125,7 +125,7 @@ def main() -> int:
             )
         ]
         try:
-            procs.append(start("-m", "harness", "worker", address, "--slots", "1", "--name", "w1"))
+            procs.append(start("-m", "harness", "worker", address, "--jobs", "1", "--name", "w1"))
             with Client(address, timeout=60) as client:
                 client.wait_for_workers(1, timeout=60)
 
@@ -167,7 +167,7 @@ def main() -> int:
                 for repeat in range(args.repeats):
                     ones.append(stage(f"one-{repeat}"))
                     second = start(
-                        "-m", "harness", "worker", address, "--slots", "1", "--name", "w2"
+                        "-m", "harness", "worker", address, "--jobs", "1", "--name", "w2"
                     )
                     try:
                         client.wait_for_workers(2, timeout=60)

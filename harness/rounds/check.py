@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from harness.containers.limits import Limits
     from harness.containers.model import ModelInfo
     from harness.split.manifest import Split
+    from metrics import MetricOptions
 
 __all__ = [
     "OUTPUT_HINTS",
@@ -270,6 +271,8 @@ def run_check(
     gate: GateOptions = OFFICIAL_GATE,
     model: str | Path | None = None,
     determinism: bool = False,
+    metrics: MetricOptions | None = None,
+    progress: bool = True,
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -299,6 +302,10 @@ def run_check(
     determinism : bool, keyword-only
         Run one case a second time and compare the two masks; a difference is flagged in the
         report (``determinism``), never failed.
+    metrics : MetricOptions, keyword-only, optional
+        The metric suite's options (the round's ``metrics:``); the defaults when None.
+    progress : bool, keyword-only
+        Show the runner's progress bar.
 
     Returns
     -------
@@ -325,11 +332,16 @@ def run_check(
         expose_structure=expose_structure,
         gate=gate,
     )
-    config = replace(config, model=None if model is None else str(model), determinism=determinism)
+    config = replace(
+        config,
+        model=None if model is None else str(model),
+        determinism=determinism,
+        progress=progress,
+    )
     summary = run_submission(info, split, out_dir, config=config)
     run_json = read_run(out_dir.resolve())
     records = read_case_records(out_dir / "cases.jsonl")
-    scores = _scores(split, out_dir, profile, gate)
+    scores = _scores(split, out_dir, profile, gate, metrics)
     limits_dict = limits.model_dump()
     outcomes = []
     for case in split.cases:
@@ -417,7 +429,7 @@ def _set_aside_earlier(out_dir: Path, digest: str, model: ModelInfo | None) -> P
 
 
 def _scores(
-    split: Split, out_dir: Path, profile: str, gate: GateOptions
+    split: Split, out_dir: Path, profile: str, gate: GateOptions, metrics: MetricOptions | None
 ) -> dict[str, dict[str, float]]:
     """Metrics per case when the sample has labels, only the columns that apply."""
     if not split.labeled:
@@ -428,7 +440,13 @@ def _scores(
     from metrics import METRIC_COLUMNS
 
     table = evaluate_predictions(
-        split, {"submission": out_dir}, jobs=1, gate=gate, progress=False, profile=profile
+        split,
+        {"submission": out_dir},
+        jobs=1,
+        options=metrics,
+        gate=gate,
+        progress=False,
+        profile=profile,
     )
     scores = {}
     for _, row in table.iterrows():
