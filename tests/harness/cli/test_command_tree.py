@@ -1,7 +1,9 @@
 """The whole ``selma3d`` command tree, walked: one spelling and one kind for each option."""
 
 import dataclasses
+import shlex
 import typing
+from pathlib import Path
 
 import click
 import pytest
@@ -241,3 +243,44 @@ def test_every_old_spelling_reaches_its_option_and_warns(path, old, param, capsy
     ctx = command.make_context(path, [old, *value], resilient_parsing=True)
     assert ctx.params[param.name] == new.params[param.name] != param.default
     assert f"{path} {old}; write {param.opts[0]}" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _documented_command_lines():
+    """``selma3d ...`` lines of the docs' code blocks and of the templates' CI workflows."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    files += sorted((ROOT / "submissions").glob("*/README.md"))
+    workflows = sorted((ROOT / "submissions").glob("*/.github/workflows/*.yml"))
+    for path in [*files, *workflows]:
+        fenced = path in workflows
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip().startswith("```"):
+                fenced = not fenced
+                continue
+            text = line.strip().removeprefix("run: ").split("  #")[0].strip()
+            # Synopses with [optional] parts, alternatives or line continuations are not commands.
+            if fenced and text.startswith("selma3d ") and not any(c in text for c in "[|\\<>$`"):
+                yield path.relative_to(ROOT).as_posix(), text
+
+
+@pytest.mark.parametrize(("where", "line"), list(_documented_command_lines()))
+def test_documented_command_lines_use_the_current_spellings(where, line):
+    words = shlex.split(line)[1:]
+    command: click.Command = cli
+    while isinstance(command, click.Group):
+        name, words = words[0], words[1:]
+        command = command.commands.get(name)
+        assert command is not None and not command.hidden, f"{where}: {line}"
+    # Parsed as click parses, without converting values (the paths need not exist here): an
+    # unknown or old spelling is an error, as is a missing required option.
+    ctx = click.Context(command, info_name=name)
+    opts, _, _ = command.make_parser(ctx).parse_args(args=words)
+    for param in command.params:
+        if param.required and isinstance(param, click.Option):
+            assert param.name in opts, f"{where}: {line}: no {param.opts[0]}"
+    given = {name for name, value in opts.items() if isinstance(value, str | tuple | list)}
+    assert not any(name.endswith("_positional") for name in given), (
+        f"{where}: {line}: a deprecated positional form"
+    )
