@@ -175,3 +175,41 @@ def test_the_baselines_group_still_answers_under_its_old_name(capsys):
     assert "Grid-search the classical baseline" in captured.out
     assert run(["dev", "baselines", "tune", "--help"]) == 0
     assert "deprecated" not in capsys.readouterr().err
+
+
+@pytest.mark.docker
+def test_check_scores_with_the_metric_and_gate_options_given(tmp_path, capsys):
+    """``check --iou-threshold/--matching/--threshold`` reach the scores, as ``evaluate``'s do."""
+    import json
+
+    import pandas as pd
+
+    from harness.assets import asset_dir
+
+    sample = tmp_path / "sample"
+    synthesize_split(sample, cases=2, size=(32, 32, 32), seed=7, tracks=("spot",))
+    template = asset_dir("submissions") / "template"
+
+    def check(name, *flags):
+        out = tmp_path / name
+        args = ["check", str(template), "--split", str(sample), "--out", str(out)]
+        args += ["--timeout-s", "120", "--memory", "1g", "--cpus", "1", "--no-progress", *flags]
+        assert run(args) == 0, capsys.readouterr().out
+        report = json.loads((out / "check.json").read_text())
+        return out, {c["case_id"]: c["metrics"]["blob_f1"] for c in report["cases"]}
+
+    def evaluate(run_dir, *flags):
+        csv = tmp_path / f"{run_dir.name}.csv"
+        args = ["evaluate", "--split", str(sample), "--predictions", str(run_dir)]
+        assert run([*args, "--out", str(csv), "--no-progress", *flags]) in (0, 1)
+        table = pd.read_csv(csv)
+        return dict(zip(table["case_id"], table["blob_f1"], strict=True))
+
+    strict = ("--iou-threshold", "1.0", "--matching", "hungarian", "--threshold", "0.5")
+    default_dir, default = check("default")
+    strict_dir, strictly = check("strict", *strict)
+    # An IoU of exactly 1 is rarely reached: the strict options change the scores ...
+    assert default != strictly
+    # ... exactly as evaluate scores the same masks under the same options.
+    assert strictly == evaluate(strict_dir, *strict)
+    assert default == evaluate(default_dir)
