@@ -396,7 +396,7 @@ def demo_command(
     else:
         # Also after --cases, --size or --seed changed, or the generator itself did.
         console.print(f"generating a hidden split of {cases} cases ({size}^3) in {hidden}")
-        synthesize_split(hidden, **recipe, progress=not no_progress)  # type: ignore[arg-type]
+        synthesize_split(hidden, **recipe)  # type: ignore[arg-type]
     picked = _demo_models(picked, out_dir / "data")
     config = config.model_copy(
         update={
