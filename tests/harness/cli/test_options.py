@@ -213,3 +213,48 @@ def test_check_scores_with_the_metric_and_gate_options_given(tmp_path, capsys):
     # ... exactly as evaluate scores the same masks under the same options.
     assert strictly == evaluate(strict_dir, *strict)
     assert default == evaluate(default_dir)
+
+
+def test_evaluate_takes_the_gate_and_metric_flags(tmp_path, capsys):
+    """A hand-drawn spot case scored under each flag: the values are worked out by hand."""
+    import numpy as np
+    import pandas as pd
+
+    from harness.split.manifest import write_manifest
+    from harness.split.volume import Grid, write_volume
+
+    shape, grid = (6, 7, 8), Grid((6, 7, 8), spacing=(2.0, 1.0, 1.0))
+    label = np.zeros(shape, np.uint8)
+    label[1:3, 1:3, 1:3] = 1  # blob A, 8 voxels
+    label[4:6, 4:7, 4:7] = 1  # blob B, 18 voxels
+    split = tmp_path / "split"
+    split.mkdir()
+    write_volume(split / "c1.nii.gz", np.zeros(shape, np.float32), grid)
+    write_volume(split / "c1_label.nii.gz", label, grid)
+    write_manifest(split, [{"case_id": "c1", "track": "spot", "structure": "x",
+                            "image": "c1.nii.gz", "label": "c1_label.nii.gz"}])
+    pred = np.zeros(shape, np.float32)
+    pred[1:3, 1:3, 2:4] = 0.4  # A shifted by one voxel: IoU 4 / 12 = 1/3
+    pred[4:6, 4:7, 4:7] = 0.9  # B exactly
+    team = tmp_path / "team"
+    team.mkdir()
+    write_volume(team / "c1.nii.gz", pred, grid)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_volume(elsewhere / "c1.nii.gz", pred, Grid(shape, spacing=(3.0, 1.0, 1.0)))
+
+    def row(folder, *flags):
+        out = tmp_path / f"{len(list(tmp_path.glob('*.csv')))}.csv"
+        args = ["evaluate", "--split", str(split), "--predictions", str(folder), "--out", str(out)]
+        run([*args, "--no-progress", *flags])
+        return pd.read_csv(out, keep_default_na=False).iloc[0]
+
+    # value > 0; A matches at IoU 1/3 >= 0.3: two true positives.
+    assert row(team)["blob_f1"] == 1.0
+    # value >= 0.5 leaves B only: tp 1, fn 1: F1 = 1 / (1 + 1/2).
+    assert row(team, "--threshold", "0.5")["blob_f1"] == pytest.approx(2 / 3)
+    # IoU 1/3 < 0.5: A and its shifted copy no longer match: tp 1, fp 1, fn 1: F1 = 1/2.
+    assert row(team, "--iou-threshold", "0.5")["blob_f1"] == 0.5
+    # Another spacing is scored on the voxel grid by default, refused under strict geometry.
+    assert row(elsewhere)["status"] == "ok"
+    assert row(elsewhere, "--geometry", "strict")["status"] == "invalid_output"
