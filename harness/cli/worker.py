@@ -4,32 +4,39 @@ from __future__ import annotations
 
 import click
 
+from harness.cli.options import Command, option
+
 __all__ = ["COMMANDS"]
 
 
-@click.command("worker")
-@click.argument("scheduler_address", metavar="SCHEDULER_ADDRESS")
-@click.option(
-    "--slots",
+@click.command("worker", cls=Command)
+@click.argument(
+    "scheduler_address",
+    metavar="SCHEDULER_ADDRESS",
+    help="The Dask scheduler's address, such as tcp://10.0.0.5:8786.",
+)
+@option(
+    "--jobs",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Containers this machine runs at once (the worker's `slots` resource).",
+    old_names=("--slots",),
+    help="Containers run at once on this machine (the worker's `slots` resource).",
 )
 @click.option("--gpus", help="GPUs offered to containers: 'all' or device ids such as 0,1.")
 @click.option("--name", help="The worker's name in progress and the dashboard (default: host).")
-def worker_command(scheduler_address: str, slots: int, gpus: str | None, name: str | None) -> None:
+def worker_command(scheduler_address: str, jobs: int, gpus: str | None, name: str | None) -> None:
     """Serve a round's tasks from the Dask scheduler at SCHEDULER_ADDRESS until it stops.
 
     Checks this machine's Docker engine first (exit 3 if none answers) and advertises its
-    container slots and GPUs. It needs the split and the round's folder at the same paths as
-    the organizer's machine (a shared file system); see docs/cluster.md.
+    container slots (--jobs) and GPUs. It needs the split and the round's folder at the same
+    paths as the organizer's machine (a shared file system); see docs/cluster.md.
     """
     from harness.cli.options import scheduler_option_value
     from harness.rounds.cluster import serve_worker
 
     scheduler_option_value(scheduler_address, flag="SCHEDULER_ADDRESS")
-    serve_worker(scheduler_address, slots=slots, gpus=gpus, name=name)
+    serve_worker(scheduler_address, slots=jobs, gpus=gpus, name=name)
 
 
 COMMANDS: list[click.Command] = [worker_command]
