@@ -31,6 +31,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.containers.images import build_folder
+from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
 from harness.rounds.cluster import SLOTS, SubmissionJob, run_containers
 from harness.split.manifest import load_split
@@ -108,7 +109,7 @@ def main() -> int:
         (folder / "Dockerfile").write_text(DOCKERFILE)
         (folder / "predict.py").write_text(PREDICT.replace("__SLEEP__", repr(args.sleep)))
         info = build_folder(folder, "selma3d-bench/sleeper:latest", log=lambda m: None)
-        config = RunConfig(timeout_s=120, memory="512m", cpus=1, progress=False)
+        config = RunConfig(limits=Limits(timeout_s=120, memory="512m", cpus=1), progress=False)
 
         port = free_port()
         address = f"tcp://127.0.0.1:{port}"
@@ -125,7 +126,7 @@ def main() -> int:
             )
         ]
         try:
-            procs.append(start("-m", "harness", "worker", address, "--slots", "1", "--name", "w1"))
+            procs.append(start("-m", "harness", "worker", address, "--jobs", "1", "--name", "w1"))
             with Client(address, timeout=60) as client:
                 client.wait_for_workers(1, timeout=60)
 
@@ -167,7 +168,7 @@ def main() -> int:
                 for repeat in range(args.repeats):
                     ones.append(stage(f"one-{repeat}"))
                     second = start(
-                        "-m", "harness", "worker", address, "--slots", "1", "--name", "w2"
+                        "-m", "harness", "worker", address, "--jobs", "1", "--name", "w2"
                     )
                     try:
                         client.wait_for_workers(2, timeout=60)

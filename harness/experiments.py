@@ -1,6 +1,6 @@
 """Host-side experiments: load training data, tune, train, and the results table.
 
-Used by ``selma3d baselines tune|train|table``. Unlike the rest of the package this module uses
+Used by ``selma3d dev baselines tune|train|table``. Unlike the rest of the package this module uses
 the harness (splits, volume I/O, the generator) and the metrics; it imports them inside the
 functions so that ``import baselines`` in a container never touches them.
 """
@@ -219,7 +219,7 @@ def tune_to_file(
     seconds = time.perf_counter() - start
     doc = {
         "provenance": {
-            "command": "selma3d baselines tune "
+            "command": "selma3d dev baselines tune "
             + " ".join(f"--data {_shown(s)}" for s in splits)
             + f" --out {_shown(out)}",
             "data": [{"split": _shown(s), "content_hash": _split_hash(s)} for s in splits],

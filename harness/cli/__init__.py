@@ -1,5 +1,7 @@
 """The ``selma3d`` command line: one module per command group, thin wrappers over the library.
 
+The options the commands share are defined once, in :mod:`harness.cli.options`.
+
 Exit codes are defined with the errors they come from, in :mod:`harness.errors`.
 """
 
@@ -10,7 +12,8 @@ import sys
 import click
 from rich.console import Console
 
-from harness.cli import baselines, containers, data, evaluate, leaderboard, round, template, worker
+from harness.cli import containers, data, dev, evaluate, leaderboard, round, template, worker
+from harness.cli.options import Group
 from harness.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENGINE,
@@ -35,11 +38,12 @@ __all__ = [
 
 
 @click.group(
+    cls=Group,
     context_settings={"help_option_names": ["-h", "--help"]},
     # One module per command group; each module lists its commands once.
     commands=[
         command
-        for module in (data, evaluate, containers, leaderboard, baselines, round, template, worker)
+        for module in (data, evaluate, containers, leaderboard, round, template, worker, dev)
         for command in module.COMMANDS
     ],
 )

@@ -1,4 +1,8 @@
-"""Commands of the ``baselines`` group: prepare data, tune, train, and the results table."""
+"""Developer commands ``selma3d dev baselines``: prepare data, tune, train, the results table.
+
+They remake the shipped baseline artefacts (the installed ``baselines`` package's weights and
+parameters) and their documentation; see :mod:`harness.cli.dev`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from pathlib import Path
 
 import click
 
-__all__ = ["COMMANDS", "baselines"]
+from harness.cli.options import Group, no_progress_option, out_option
+
+__all__ = ["baselines"]
 
 # The shipped artefacts are the installed `baselines` package's own files; the modules that
 # know their paths import scikit-image or torch, so they are looked up when a command runs.
@@ -52,7 +58,7 @@ def _labeled_splits(help_text: str) -> Callable[[Callable[..., None]], Callable[
     )
 
 
-@click.group()
+@click.group(cls=Group)
 def baselines() -> None:
     """Reference methods: threshold, classical filters, and a pretrained 3D U-Net."""
 
@@ -63,7 +69,8 @@ def baselines() -> None:
     type=click.Path(path_type=Path),
     default=Path("runs/baselines"),
     show_default=True,
-    help="Folder for the generated splits and the imported real splits.",
+    help="Folder for the generated splits and the imported real splits (under the current "
+    "folder by default).",
 )
 @_real_data_option
 def prepare(work: Path, real_data: Path) -> None:
@@ -79,18 +86,19 @@ def prepare(work: Path, real_data: Path) -> None:
 
 @baselines.command("tune")
 @_labeled_splits("Labeled split (repeatable): the public sample the search sees.")
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, show_default=_PARAMS_SHOWN
+@out_option(
+    "Parameter file (JSON) to write.",
+    required=False,
+    dir_okay=False,
+    show_default=_PARAMS_SHOWN,
 )
-def tune(data: tuple[Path, ...], out: Path | None) -> None:
+@no_progress_option()
+def tune(data: tuple[Path, ...], out: Path | None, no_progress: bool) -> None:
     """Grid-search the classical baseline's parameters per structure and track."""
-    from rich.console import Console
-
     from harness.experiments import tune_to_file
 
     out = _params_path(out)
-    console = Console(stderr=True)
-    doc = tune_to_file(list(data), out, progress=lambda line: console.print(line, highlight=False))
+    doc = tune_to_file(list(data), out, progress=_progress_lines(no_progress=no_progress))
     for track, score in doc["track_scores"].items():
         click.echo(f"{track}: score {score:.3f} with {doc['tracks'][track]}")
     click.echo(f"wrote {out} ({doc['provenance']['seconds']:.0f} s)")
@@ -104,18 +112,17 @@ def tune(data: tuple[Path, ...], out: Path | None) -> None:
     type=click.Path(exists=True, path_type=Path),
     help="Split or folder of volumes for pretraining (repeatable); the --data images are added.",
 )
-@click.option("--pretrain-steps", type=click.IntRange(min=0), default=400, show_default=True)
-@click.option("--finetune-steps", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--pretrain-steps", type=click.IntRange(min=0), default=400, show_default=True,
+              help="Steps of masked-volume reconstruction on the unlabeled volumes.")
+@click.option("--finetune-steps", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Steps of supervised finetuning on the labeled splits.")
 @click.option("--no-pretrain", is_flag=True, help="Train from scratch (the comparison model).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of crops, masks and initial weights: same seed, same weights.")
 @click.option("--crop", type=int, default=48, show_default=True, help="Edge of the training crops.")
 @click.option("--channels", default="8,16,32,64", show_default=True, help="Feature maps per level.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Weights file (.pt); the provenance goes beside it as .json.",
-)
+@out_option("Weights file (.pt); the provenance goes beside it as .json.", dir_okay=False)
+@no_progress_option()
 def train(
     data: tuple[Path, ...],
     unlabeled: tuple[Path, ...],
@@ -126,6 +133,7 @@ def train(
     crop: int,
     channels: str,
     out: Path,
+    no_progress: bool,
 ) -> None:
     """Pretrain the U-Net by masked-volume reconstruction, finetune, save weights + provenance."""
     from rich.console import Console
@@ -162,20 +170,20 @@ def train(
         TextColumn("loss {task.fields[loss]:.4f}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as bar:
+    with Progress(*columns, console=console, disable=no_progress) as bar:
         task = bar.add_task("train", total=total, loss=float("nan"))
 
         def tick(stage: str, step: int, loss: float) -> None:
             bar.update(task, advance=1, description=stage, loss=loss)
             # Without a terminal the bar is not drawn: leave a line in the log now and then.
-            if not console.is_terminal and (step + 1) % 25 == 0:
+            if not no_progress and not console.is_terminal and (step + 1) % 25 == 0:
                 console.print(f"{stage} step {step + 1}: loss {loss:.4f}", highlight=False)
 
         start = time.perf_counter()
         result = unet.train(labeled, pool, config=config, progress=tick)
         seconds = time.perf_counter() - start
     provenance = {
-        "command": "selma3d baselines train "
+        "command": "selma3d dev baselines train "
         + shlex.join(
             [a for p in data for a in ("--data", str(p))]
             + [a for p in unlabeled for a in ("--unlabeled", str(p))]
@@ -210,19 +218,26 @@ def train(
 
 
 @baselines.command("table")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("docs/baselines.md"),
-    show_default=True,
-    help="Markdown file; an existing file keeps everything outside the marked table.",
+@out_option(
+    "Markdown file (docs/baselines.md in a checkout); an existing file keeps everything outside "
+    "the marked table.",
+    dir_okay=False,
 )
 @click.option(
-    "--work", type=click.Path(path_type=Path), default=Path("runs/baselines"), show_default=True
+    "--work",
+    type=click.Path(path_type=Path),
+    default=Path("runs/baselines"),
+    show_default=True,
+    help="Folder of the generated and imported splits (`prepare`), under the current folder by "
+    "default.",
 )
 @_real_data_option
 @click.option(
-    "--weights-dir", type=click.Path(path_type=Path), default=None, show_default=_WEIGHTS_SHOWN
+    "--weights-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    show_default=_WEIGHTS_SHOWN,
+    help="Folder of the U-Net weights to score (unet.pt, unet-scratch.pt).",
 )
 @click.option(
     "--params",
@@ -230,12 +245,14 @@ def train(
     type=click.Path(path_type=Path),
     default=None,
     show_default=_PARAMS_SHOWN,
+    help="The classical baseline's parameter file to score.",
 )
 @click.option(
     "--retrain",
     is_flag=True,
     help="First redo the parameter search and both trainings with the default settings.",
 )
+@no_progress_option()
 def table(
     out: Path,
     work: Path,
@@ -243,37 +260,43 @@ def table(
     weights_dir: Path | None,
     params_path: Path | None,
     retrain: bool,
+    no_progress: bool,
 ) -> None:
     """Score every baseline on the generated and real validation splits; write the table."""
-    from rich.console import Console
-
     from harness.experiments import prepare_generated, prepare_real, run_table
 
-    console = Console(stderr=True)
     weights_dir, params_path = _weights_dir(weights_dir), _params_path(params_path)
     if retrain:
         real = prepare_real(work, source=real_data)
         paths = {**prepare_generated(work), **real}
         labeled = [str(paths["generated-train"]), str(paths["real-train"])]
         ctx = click.get_current_context()
-        ctx.invoke(tune, data=tuple(map(Path, labeled)), out=params_path)
+        ctx.invoke(tune, data=tuple(map(Path, labeled)), out=params_path, no_progress=no_progress)
         for name, extra in (("unet", []), ("unet-scratch", ["--no-pretrain"])):
             args = [a for d in labeled for a in ("--data", d)] + [
                 "--unlabeled",
                 str(paths["generated-unlabeled"]),
             ]
             args += [*extra, "--out", str(weights_dir / f"{name}.pt")]
-            train.main(args=args, prog_name="selma3d baselines train", standalone_mode=False)
+            args += ["--no-progress"] if no_progress else []
+            train.main(args=args, prog_name="selma3d dev baselines train", standalone_mode=False)
     text = run_table(
         out,
         work=work,
         real_data=real_data,
         weights_dir=weights_dir,
         params_path=params_path,
-        progress=lambda line: console.print(line, highlight=False),
+        progress=_progress_lines(no_progress=no_progress),
     )
     click.echo(text)
     click.echo(f"wrote {out}")
 
 
-COMMANDS: list[click.Command] = [baselines]
+def _progress_lines(*, no_progress: bool) -> Callable[[str], None] | None:
+    """Where a long command's progress lines go: stderr, or nowhere with ``--no-progress``."""
+    if no_progress:
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return lambda line: console.print(line, highlight=False)

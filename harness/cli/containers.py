@@ -11,33 +11,33 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import limit_option, limits_from_options
+from harness.cli.options import (
+    Command,
+    Group,
+    contract_option,
+    gate_from_options,
+    gate_options,
+    limit_option,
+    limits_from_options,
+    model_option,
+    no_progress_option,
+    out_option,
+    reuse_option,
+    split_option,
+)
 
 __all__ = ["COMMANDS", "doctor", "images", "predict"]
 
 
-@click.command()
-@click.argument("image")
-@click.option(
-    "--split",
-    "split_path",
-    required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Split folder (or its manifest.csv).",
+@click.command(cls=Command)
+@click.argument(
+    "image",
+    help="The submission: an image reference, a `docker save` tarball or a folder with a "
+    "Dockerfile.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output folder; running again into it resumes.",
-)
-@click.option(
-    "--contract",
-    type=click.Choice(["grand-challenge", "folder"]),
-    default="grand-challenge",
-    show_default=True,
-)
+@split_option("Split folder (or its manifest.csv).", exists=True)
+@out_option("Output folder; running again into it resumes.", file_okay=False)
+@contract_option()
 @limit_option("timeout_s")
 @limit_option("memory")
 @limit_option("cpus")
@@ -57,41 +57,17 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
 @limit_option("pids")
 @limit_option("tmp_size")
 @limit_option("max_output")
-@click.option(
-    "--threshold",
-    type=float,
-    default=None,
-    help="Binarize with value >= THRESHOLD [default: value > 0, as the official evaluators].",
-)
-@click.option(
-    "--geometry",
-    type=click.Choice(["voxel", "strict"]),
-    default="voxel",
-    show_default=True,
-    help="voxel: score a differing spacing/origin/direction with a warning; strict: refuse it.",
-)
+@limit_option("max_output_files")
+@gate_options()
 @limit_option("retries")
 @limit_option("startup_timeout_s")
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Model weights (.tar, .tar.gz or a folder), mounted read-only at /opt/ml/model.",
-)
-@click.option(
-    "--reuse",
-    type=click.Choice(["batch", "case"]),
-    default="batch",
-    show_default=True,
-    help="Invoke images: batch serves many cases from one server; case starts a fresh server "
-    "per case, as grand-challenge does.",
-)
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@model_option()
+@reuse_option(default="batch")
+@no_progress_option()
 def predict(
     image: str,
     split_path: Path,
-    out_dir: Path,
+    out: Path,
     contract: str,
     timeout_s: float,
     memory: str,
@@ -106,6 +82,7 @@ def predict(
     pids: int,
     tmp_size: str,
     max_output: str,
+    max_output_files: int,
     threshold: float | None,
     geometry: str,
     retries: int,
@@ -136,20 +113,12 @@ def predict(
             pids=pids,
             tmp_size=tmp_size,
             max_output=max_output,
+            max_output_files=max_output_files,
             retries=retries,
             startup_timeout_s=startup_timeout_s,
         )
     )
-    from pydantic import ValidationError
-
-    from harness.predictions.validate import BinarizeRule, GateOptions
-
-    try:
-        rule = BinarizeRule(threshold=threshold)
-    except ValidationError as exc:
-        raise click.BadParameter(
-            f"must be a finite number, got {threshold}", param_hint="--threshold"
-        ) from exc
+    gate = gate_from_options(threshold, geometry)
     config = RunConfig(
         contract=contract,
         limits=limits,
@@ -159,11 +128,11 @@ def predict(
         expose_structure=expose_structure,
         reuse=reuse,  # type: ignore[arg-type]
         input_format=input_format,
-        gate=GateOptions(binarize=rule, geometry=geometry),  # type: ignore[arg-type]
+        gate=gate,
         progress=not no_progress,
         model=None if model_path is None else str(model_path),
     )
-    summary = run_submission(image, split_path, out_dir, config=config)
+    summary = run_submission(image, split_path, out, config=config)
     table = Table(title=f"{summary.image.ref} ({summary.image.digest[:19]})")
     for col in ("case", "status", "exit", "wall s", "peak MiB", "reason"):
         table.add_column(col)
@@ -197,7 +166,7 @@ def predict(
         sys.exit(1)
 
 
-@click.command()
+@click.command(cls=Command)
 def doctor() -> None:
     """Report the Docker engine, base images, GPUs and free disk."""
     from rich.console import Console
@@ -217,7 +186,7 @@ def doctor() -> None:
         Console().print(f"[yellow]missing: {', '.join(missing)}: run `make images`[/yellow]")
 
 
-@click.group()
+@click.group(cls=Group)
 def images() -> None:
     """Build the base images and submission folders offline."""
 
@@ -241,7 +210,11 @@ def images_build(from_registry: bool, force: bool, only: tuple[str, ...]) -> Non
 
 
 @images.command("build-folder")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A submission folder with a Dockerfile.",
+)
 @click.option("--tag", default=None, help="Image tag (default: from the folder's name and hash).")
 def images_build_folder(folder: Path, tag: str | None) -> None:
     """Build a submission FOLDER offline (its requirements.txt from wheels downloaded here)."""

@@ -6,12 +6,19 @@ from pathlib import Path
 
 import click
 
-from common.profiles import DEFAULT_PROFILE, PROFILES
+from harness.cli.options import (
+    Group,
+    moved_to_option,
+    no_progress_option,
+    out_option,
+    profile_option,
+    split_option,
+)
 
 __all__ = ["COMMANDS", "data"]
 
 
-@click.group()
+@click.group(cls=Group)
 def data() -> None:
     """Make and check splits: synthetic data, imported releases, public/hidden carving."""
 
@@ -36,8 +43,11 @@ def _summary(split: object, title: str) -> None:
     console.print(f"content hash: {split.content_hash}", soft_wrap=True)  # type: ignore[attr-defined]
 
 
+_NEW_FOLDER = "Folder to write the split into (new, empty, or a split this command wrote)."
+
+
 @data.command("synth")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@out_option(_NEW_FOLDER, moved=True, file_okay=False)
 @click.option("--cases", type=click.IntRange(min=1), default=6, show_default=True,
               help="Total number of cases, shared evenly between the tracks.")
 @click.option("--size", type=(int, int, int), default=(96, 96, 96), show_default=True,
@@ -48,29 +58,34 @@ def _summary(split: object, title: str) -> None:
               help="Comma-separated tracks to generate.")
 @click.option("--unlabeled", is_flag=True,
               help="Write images only (empty label column), for self-supervised pretraining.")
+@no_progress_option()
+@moved_to_option("out", flag="--out", metavar="OUT",
+                 type=click.Path(file_okay=False, path_type=Path))
 def synth(out: Path, cases: int, size: tuple[int, int, int], seed: int, tracks: str,
-          unlabeled: bool) -> None:
-    """Generate a split of synthetic light-sheet patches in OUT."""
+          unlabeled: bool, no_progress: bool) -> None:
+    """Generate a split of synthetic light-sheet patches in --out."""
     from harness.split.synth import synthesize_split
 
     track_list = tuple(t.strip() for t in tracks.split(",") if t.strip())
     split = synthesize_split(out, cases=cases, size=size, seed=seed, tracks=track_list,
-                             labeled=not unlabeled, progress=True)
+                             labeled=not unlabeled, progress=not no_progress)
     _summary(split, f"synthetic split ({cases} cases, seed {seed})")
 
 
 @data.command("import")
-@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                help="A SELMA3D release or LSM sample folder.")
+@out_option("Folder for the split's manifest (new or empty); the volumes stay in SRC.",
+            moved=True, file_okay=False)
 @click.option("--track-map", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML ('name: track') or CSV ('source,track[,structure]') overriding the "
                    "default structure table.")
 @click.option("--absolute", is_flag=True, help="Write absolute paths in the manifest.")
-@click.option("--profile", type=click.Choice(list(PROFILES)), default=DEFAULT_PROFILE,
-              show_default=True,
-              help="The edition's rules: the track each structure gets (2026: microglia spot).")
+@profile_option("The edition's rules: the track each structure gets (2026: microglia spot).")
+@moved_to_option("out", flag="--out", metavar="OUT",
+                 type=click.Path(file_okay=False, path_type=Path))
 def import_(src: Path, out: Path, track_map: Path | None, absolute: bool, profile: str) -> None:
-    """Import a SELMA3D release or LSM sample folder SRC as a split in OUT (no copies)."""
+    """Import a SELMA3D release or LSM sample folder SRC as a split in --out (no copies)."""
     from harness.split.importers import import_layout
 
     split = import_layout(src, out, track_map=track_map, absolute=absolute, profile=profile)
@@ -78,35 +93,43 @@ def import_(src: Path, out: Path, track_map: Path | None, absolute: bool, profil
 
 
 @data.command("split")
-@click.argument("src", type=click.Path(exists=True, path_type=Path))
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@split_option("The split to carve (a folder or its manifest.csv).", moved=True, exists=True)
+@out_option("Folder for the two new splits, OUT/sample and OUT/test.", moved=True,
+            file_okay=False)
 @click.option("--sample", type=click.IntRange(min=1), required=True,
               help="Number of cases in the public sample.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the draw: same seed, same sample.")
 @click.option("--absolute", is_flag=True, help="Write absolute paths in the manifests.")
-def split_(src: Path, out: Path, sample: int, seed: int, absolute: bool) -> None:
-    """Carve OUT/sample (public) and OUT/test (hidden) from the split SRC, by structure."""
+@moved_to_option("split_path", flag="--split", metavar="SPLIT",
+                 type=click.Path(exists=True, path_type=Path))
+@moved_to_option("out", flag="--out", metavar="OUT",
+                 type=click.Path(file_okay=False, path_type=Path))
+def split_(split_path: Path, out: Path, sample: int, seed: int, absolute: bool) -> None:
+    """Carve OUT/sample (public) and OUT/test (hidden) from a split, by structure."""
     from harness.split.partition import partition_split
 
-    public, test = partition_split(src, out, sample=sample, seed=seed, absolute=absolute)
+    public, test = partition_split(split_path, out, sample=sample, seed=seed, absolute=absolute)
     _summary(public, "public sample")
     _summary(test, "hidden test set")
 
 
 @data.command("check")
-@click.argument("split", type=click.Path(exists=True, path_type=Path))
-def check(split: Path) -> None:
+@split_option("The split to check (a folder or its manifest.csv).", moved=True, exists=True)
+@moved_to_option("split_path", flag="--split", metavar="SPLIT",
+                 type=click.Path(exists=True, path_type=Path))
+def check(split_path: Path) -> None:
     """Validate a split (every problem at once) and print its summary and content hash."""
     from harness.split.manifest import load_split
 
-    _summary(load_split(split), f"split {split}")
+    _summary(load_split(split_path), f"split {split_path}")
 
 
 @data.command("ground-truth")
-@click.argument("split", type=click.Path(exists=True, path_type=Path))
-@click.argument("out", type=click.Path(path_type=Path))
-def ground_truth(split: Path, out: Path) -> None:
-    """Write SPLIT's labels as a grand-challenge ground truth: OUT (a new folder, or .tar.gz).
+@split_option("The labeled split whose labels become the ground truth.", exists=True)
+@out_option("A new folder, or a .tar.gz to upload to the phase.")
+def ground_truth(split_path: Path, out: Path) -> None:
+    """Write a split's labels as a grand-challenge ground truth (a new folder, or .tar.gz).
 
     Each mask is task1_gt/<its case's image file name>, the SELMA3D 2026 evaluator's layout; an
     evaluation container (`selma3d template DIR --example template-evaluation`) finds it there.
@@ -114,7 +137,7 @@ def ground_truth(split: Path, out: Path) -> None:
     from harness.evaluation.contract import ground_truth_hash, write_ground_truth
     from harness.split.manifest import load_split
 
-    written = write_ground_truth(load_split(split), out)
+    written = write_ground_truth(load_split(split_path), out)
     click.echo(f"wrote {written} ({ground_truth_hash(written)})")
 
 

@@ -8,19 +8,24 @@ from pathlib import Path
 
 import click
 
-from common.profiles import DEFAULT_PROFILE, PROFILES
+from harness.cli.options import (
+    Command,
+    gate_from_options,
+    gate_options,
+    metric_options,
+    metrics_from_options,
+    no_progress_option,
+    option,
+    out_option,
+    profile_option,
+    split_option,
+)
 
 __all__ = ["COMMANDS", "evaluate"]
 
 
-@click.command("evaluate")
-@click.option(
-    "--split",
-    "split_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Split folder or its manifest.csv (must be labeled).",
-)
+@click.command("evaluate", cls=Command)
+@split_option("Split folder or its manifest.csv (must be labeled).")
 @click.option(
     "--predictions",
     "predictions_dir",
@@ -28,24 +33,14 @@ __all__ = ["COMMANDS", "evaluate"]
     type=click.Path(path_type=Path),
     help="Folder of <case_id>.<ext> masks, or a `selma3d predict` output folder.",
 )
-@click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="CSV to write (atomically)."
-)
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Cases scored in parallel processes; results are identical to --jobs 1.")
-@click.option("--team", default=None, help="Team name in the table [default: the folder's name].")
-@click.option("--connectivity", default=26, show_default=True, type=click.Choice(["26", "18", "6"]),
-              help="Connectivity of blob instances.")
-@click.option("--iou-threshold", default=0.3, show_default=True, type=float,
-              help="Blob pairs match when IoU >= this.")
-@click.option("--matching", default="greedy", show_default=True,
-              type=click.Choice(["greedy", "hungarian"]), help="Blob matching.")
-@click.option(
-    "--profile",
-    default=DEFAULT_PROFILE,
+@out_option("CSV to write (atomically).")
+@option(
+    "--processes",
+    default=1,
     show_default=True,
-    type=click.Choice(list(PROFILES)),
-    help="The edition's rules: which track (and metrics) each structure gets.",
+    type=click.IntRange(min=1),
+    old_names=("--jobs",),
+    help="Cases scored in parallel processes; results are identical to --processes 1.",
 )
 @click.option(
     "--container",
@@ -60,16 +55,22 @@ __all__ = ["COMMANDS", "evaluate"]
     type=click.Path(path_type=Path),
     help="With --container: the ground truth tarball or folder it reads.",
 )
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--team", default=None, help="Team name in the table [default: the folder's name].")
+@metric_options()
+@gate_options()
+@profile_option("The edition's rules: which track (and metrics) each structure gets.")
+@no_progress_option()
 def evaluate(
     split_path: Path,
     predictions_dir: Path,
     out: Path,
-    jobs: int,
+    processes: int,
     team: str | None,
-    connectivity: str,
-    iou_threshold: float,
-    matching: str,
+    connectivity: str | None,
+    iou_threshold: float | None,
+    matching: str | None,
+    threshold: float | None,
+    geometry: str,
     profile: str,
     container: str | None,
     ground_truth: Path | None,
@@ -87,14 +88,10 @@ def evaluate(
     from harness.errors import EXIT_FAILED
     from harness.scoring.evaluate import evaluate_predictions, write_results
     from harness.split.manifest import load_split
-    from metrics import TRACK_METRICS, MetricOptions
+    from metrics import TRACK_METRICS
 
-    try:
-        options = MetricOptions(
-            connectivity=int(connectivity), iou_threshold=iou_threshold, matching=matching
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+    options = metrics_from_options(connectivity, iou_threshold, matching)
+    gate = gate_from_options(threshold, geometry)
     _check_out(out)
     if (container is None) != (ground_truth is None):
         raise click.UsageError("--container and --ground-truth go together")
@@ -103,8 +100,9 @@ def evaluate(
     frame = evaluate_predictions(
         split,
         {name: predictions_dir},
-        jobs=jobs,
+        jobs=processes,
         options=options,
+        gate=gate,
         progress=not no_progress,
         profile=profile,
     )

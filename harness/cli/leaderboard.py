@@ -1,4 +1,4 @@
-"""Commands of the ``leaderboard`` group: ``selma3d leaderboard RESULTS --out DIR``."""
+"""Command ``leaderboard``: ``selma3d leaderboard RESULTS --out DIR [--ranking RANKING.yaml]``."""
 
 from __future__ import annotations
 
@@ -6,62 +6,68 @@ from pathlib import Path
 
 import click
 
-from common.profiles import DEFAULT_PROFILE, PROFILES
+from common.profiles import DEFAULT_PROFILE
+from harness.cli.options import (
+    Command,
+    no_progress_option,
+    option,
+    out_option,
+    profile_option,
+    split_option,
+)
 
 __all__ = ["COMMANDS", "leaderboard"]
 
 
-@click.command("leaderboard")
-@click.argument("results", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for leaderboard.csv/.json/.md and index.html.",
-)
-@click.option(
-    "--config",
-    "config_path",
+@click.command("leaderboard", cls=Command)
+@click.argument(
+    "results",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Ranking configuration (YAML); SELMA3D 2026 defaults when omitted.",
+    help="The results table: CSV or Parquet, one row per team and case (`evaluate`, a round).",
 )
-@click.option(
-    "--split",
-    "split_path",
-    type=click.Path(path_type=Path),
-    help="The split the results were computed on: checks cases and hash, and draws "
+@out_option("Folder for leaderboard.csv/.json/.md and index.html.", file_okay=False)
+@option(
+    "--ranking",
+    "ranking_path",
+    metavar="RANKING.yaml",
+    type=click.Path(path_type=Path, dir_okay=False),
+    old_names=("--config",),
+    mirrors="ranking",
+    help="Ranking configuration (YAML, as round.yaml's ranking:); SELMA3D 2026 defaults when "
+    "omitted.",
+)
+@split_option(
+    "The split the results were computed on: checks cases and hash, and draws "
     "maximum-intensity projections of each team's predictions.",
+    required=False,
 )
-@click.option(
-    "--profile",
-    type=click.Choice(list(PROFILES)),
-    default=None,
-    help=f"The edition's rules [default: the configuration's, else {DEFAULT_PROFILE}].",
+@profile_option(
+    f"The edition's rules [default: the configuration's, else {DEFAULT_PROFILE}].", default=None
 )
-@click.option("--quiet", is_flag=True, help="No progress output.")
+@no_progress_option(old_names=("--quiet",))
 def leaderboard(
     results: Path,
-    out_dir: Path,
-    config_path: Path | None,
+    out: Path,
+    ranking_path: Path | None,
     split_path: Path | None,
     profile: str | None,
-    quiet: bool,
+    no_progress: bool,
 ) -> None:
     """Rank teams from RESULTS (CSV or Parquet, one row per team and case) and write reports."""
     from rich.console import Console
+    from rich.markup import escape
 
     from leaderboard import RankingConfig, build_leaderboard, load_ranking_config, read_results
 
-    for folder in (out_dir, *out_dir.parents):
+    for folder in (out, *out.parents):
         if folder.exists():
             if not folder.is_dir():
                 raise click.BadParameter(
-                    f"{out_dir}: {folder} is a file; expected a folder", param_hint="--out"
+                    f"{out}: {folder} is a file; expected a folder", param_hint="--out"
                 )
             break
-    if config_path:
-        config = load_ranking_config(config_path, profile=profile)
+    if ranking_path:
+        config = load_ranking_config(ranking_path, profile=profile)
     else:
         config = RankingConfig(profile=profile or DEFAULT_PROFILE)
     split = volumes = None
@@ -74,33 +80,30 @@ def leaderboard(
     table = read_results(results)
     board = build_leaderboard(
         table,
-        out_dir,
+        out,
         config=config,
         split=split,
         volumes=volumes,
         results_path=results,
-        progress=not quiet,
+        progress=not no_progress,
     )
-    if not quiet:
-        from rich.markup import escape
-
-        console = Console()
-        ignored = board.results.ignored_columns
-        if ignored:
-            console.print(
-                f"[yellow]ignored[/yellow] column(s) {escape(', '.join(ignored))} of {results}: "
-                "neither an id, an optional column nor a metric of the registry",
-                highlight=False,
-            )
-        for row in board.table.head(10).to_dict(orient="records"):
-            tied = " ≈" if row["statistically_tied"] else ""
-            # Team names are text, never console markup.
-            console.print(
-                f"{row['rank']:>3}{tied:2} {escape(str(row['display_name']))}  "
-                f"score {row['score']:.3f}",
-                highlight=False,
-            )
-        console.print(f"[green]wrote[/green] {out_dir / 'index.html'}")
+    console = Console()
+    ignored = board.results.ignored_columns
+    if ignored:
+        console.print(
+            f"[yellow]ignored[/yellow] column(s) {escape(', '.join(ignored))} of {results}: "
+            "neither an id, an optional column nor a metric of the registry",
+            highlight=False,
+        )
+    for row in board.table.head(10).to_dict(orient="records"):
+        tied = " ≈" if row["statistically_tied"] else ""
+        # Team names are text, never console markup.
+        console.print(
+            f"{row['rank']:>3}{tied:2} {escape(str(row['display_name']))}  "
+            f"score {row['score']:.3f}",
+            highlight=False,
+        )
+    console.print(f"[green]wrote[/green] {out / 'index.html'}")
 
 
 COMMANDS: list[click.Command] = [leaderboard]

@@ -11,8 +11,24 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from common.profiles import PROFILES
-from harness.cli.options import limit_option, limits_from_options, scheduler_option_value
+from harness.cli.options import (
+    Command,
+    contract_option,
+    gate_from_options,
+    gate_options,
+    limit_option,
+    limits_from_options,
+    metric_options,
+    metrics_from_options,
+    model_option,
+    no_progress_option,
+    option,
+    out_option,
+    profile_option,
+    reuse_option,
+    scheduler_option_value,
+    split_option,
+)
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -24,37 +40,52 @@ __all__ = ["COMMANDS"]
 _DEMO_MODELS = {"unet-model.tar.gz": ("unet.pt", "unet.json")}
 # What a round writes into its output folder (harness.rounds.round.run_round).
 _DEMO_OUTPUTS = ("runs", "leaderboard", "results.csv", "round.json")
-
-
-@click.command("round")
-@click.argument("config_path", metavar="ROUND.yaml", type=click.Path(path_type=Path))
-@click.option("--phase", help="Run this phase instead of the one the file names.")
-@click.option(
-    "--profile",
-    type=click.Choice(list(PROFILES)),
-    default=None,
-    help="The edition's rules [default: the file's profile:, else its ranking's].",
+_ROUND_NO_PROGRESS = (
+    "No live progress display (spinners, bars); the log of stages and cases and the summary "
+    "are printed as usual."
 )
-@click.option(
+
+
+def _round_console(*, no_progress: bool) -> Console:
+    """Where a round's log goes (stderr); without live displays for ``--no-progress``."""
+    return Console(stderr=True, force_interactive=False if no_progress else None)
+
+
+@click.command("round", cls=Command)
+@click.argument(
+    "config_path",
+    metavar="ROUND.yaml",
+    type=click.Path(path_type=Path),
+    help="The round configuration (docs/rounds.md).",
+)
+@option("--phase", mirrors="phase", help="Run this phase instead of the one the file names.")
+@profile_option("The edition's rules [default: the file's profile:, else its ranking's].",
+                default=None)
+@option(
     "--scheduler",
     metavar="ADDRESS",
+    mirrors="cluster.scheduler",
     help="Run the tasks on this Dask scheduler's workers (`selma3d worker`); overrides "
     "cluster.scheduler of the file. Without one: a local cluster of limits.jobs workers.",
 )
-@click.option(
-    "--connect-timeout",
+@option(
+    "--connect-timeout-s",
+    "connect_timeout",
     type=click.FloatRange(min=0, min_open=True, max=3600),
     default=None,
     metavar="SECONDS",
+    mirrors="cluster.connect_timeout_s",
     help="Wait this long for the scheduler to answer, then exit 2; overrides "
     "cluster.connect_timeout_s of the file [default: 30].",
 )
+@no_progress_option(_ROUND_NO_PROGRESS)
 def round_command(
     config_path: Path,
     phase: str | None,
     profile: str | None,
     scheduler: str | None,
     connect_timeout: float | None,
+    no_progress: bool,
 ) -> None:
     """Run a whole evaluation round: images, containers, scoring, leaderboard.
 
@@ -76,69 +107,83 @@ def round_command(
         if connect_timeout is not None:
             update["connect_timeout_s"] = connect_timeout
         config = config.model_copy(update={"cluster": config.cluster.model_copy(update=update)})
-    run_round(config)
+    run_round(config, console=_round_console(no_progress=no_progress))
 
 
-@click.command("check")
-@click.argument("image")
-@click.option(
-    "--split",
-    "split_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The public sample split.",
+@click.command("check", cls=Command)
+@click.argument(
+    "image",
+    help="The submission: an image reference, a `docker save` tarball or a folder with a "
+    "Dockerfile.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    help="A round configuration: use its contract and limits exactly.",
+@split_option("The public sample split (a folder or its manifest.csv).")
+@option(
+    "--round",
+    "round_path",
+    metavar="ROUND.yaml",
+    type=click.Path(path_type=Path, dir_okay=False),
+    old_names=("--config",),
+    help="A round configuration (ROUND.yaml): run and score with its contract, limits, gate "
+    "and metrics exactly; the options below override it.",
 )
-@click.option("--contract", type=click.Choice(["grand-challenge", "folder"]), default=None)
+@contract_option(inherited=True)
 @limit_option("timeout_s", inherited=True)
 @limit_option("memory", inherited=True)
 @limit_option("cpus", inherited=True)
 @limit_option("gpus", inherited=True)
 @limit_option("jobs", inherited=True)
 @limit_option("startup_timeout_s", inherited=True)
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Model weights (.tar, .tar.gz or a folder), mounted read-only at /opt/ml/model.",
-)
-@click.option(
+@gate_options(inherited=True)
+@metric_options(inherited=True)
+@model_option()
+@option(
     "--determinism",
     is_flag=True,
     default=None,
+    mirrors="determinism",
     help="Run one case a second time and flag differing masks [default: the round file's].",
 )
-@click.option(
-    "--reuse",
-    type=click.Choice(["batch", "case"]),
+@reuse_option(default=None)
+@option(
+    "--expose-structure",
+    is_flag=True,
     default=None,
-    help="Invoke images: batch serves many cases from one server; case starts a fresh server "
-    "per case, as grand-challenge does [default: the round file's, else batch].",
+    mirrors="expose_structure",
+    help="Pass the structure name to the container [default: the round file's].",
 )
-@click.option("--expose-structure", is_flag=True, default=None, help="Pass the structure name.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder.")
-@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None)
-@click.option("--junit", "junit_path", type=click.Path(path_type=Path), default=None)
-@click.option("--hidden-cases", type=int, help="Number of hidden cases, for the time estimate.")
+@out_option(
+    "Run folder; running again with the same image and model resumes "
+    "[default: runs/check/<IMAGE> under the current folder].",
+    required=False,
+    file_okay=False,
+)
 @click.option(
-    "--profile",
-    type=click.Choice(list(PROFILES)),
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="The edition's rules for the metrics [default: the --config round's, else selma3d].",
+    help="Where to write the JSON report [default: OUT/check.json].",
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the JUnit XML report, one test per case [default: OUT/check.xml].",
+)
+@click.option("--hidden-cases", type=int, help="Number of hidden cases, for the time estimate.")
+@profile_option(
+    "The edition's rules for the metrics [default: the --round file's, else selma3d].",
+    default=None,
 )
 @click.option(
     "--hidden-size", nargs=3, type=int, help="Hidden case size Z Y X, for the time estimate."
 )
+@no_progress_option()
 def check_command(
     image: str,
     split_path: Path,
-    config_path: Path | None,
+    round_path: Path | None,
     contract: str | None,
     timeout_s: float | None,
     memory: str | None,
@@ -146,16 +191,22 @@ def check_command(
     gpus: str | None,
     jobs: int | None,
     startup_timeout_s: float | None,
+    threshold: float | None,
+    geometry: str | None,
+    connectivity: str | None,
+    iou_threshold: float | None,
+    matching: str | None,
     model_path: Path | None,
     determinism: bool | None,
     reuse: str | None,
     expose_structure: bool | None,
-    out_dir: Path | None,
+    out: Path | None,
     report_path: Path | None,
     junit_path: Path | None,
     hidden_cases: int | None,
     hidden_size: tuple[int, int, int] | None,
     profile: str | None,
+    no_progress: bool,
 ) -> None:
     """Run IMAGE on a sample split exactly as a round would, and explain every problem.
 
@@ -171,8 +222,8 @@ def check_command(
 
     # The round's settings (all of them: limits, gate, metric options...), else a round's defaults.
     settings = RunSettings()
-    if config_path is not None:
-        round_config = load_round_config(config_path)
+    if round_path is not None:
+        round_config = load_round_config(round_path)
         settings = round_config
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
@@ -188,6 +239,10 @@ def check_command(
         ),
         base=settings.limits,
     )
+    gate = gate_from_options(threshold, geometry, base=settings.gate)
+    options = metrics_from_options(
+        connectivity, iou_threshold, matching, base=settings.metrics  # type: ignore[arg-type]
+    )
     flags = {
         "contract": contract,
         "expose_structure": expose_structure,
@@ -195,9 +250,17 @@ def check_command(
         "reuse": reuse,
     }
     given = {k: v for k, v in flags.items() if v is not None}
-    settings = settings.model_copy(update={"limits": limits, **given})
+    settings = settings.model_copy(
+        update={
+            "limits": limits,
+            "binarize": gate.binarize,
+            "geometry": gate.geometry,
+            "metrics": options,
+            **given,
+        }
+    )
     split = load_split(split_path)
-    run_dir = out_dir or Path("runs") / "check" / _safe(image)
+    run_dir = out or Path("runs") / "check" / _safe(image)
     report = run_check(
         image,
         split,
@@ -209,6 +272,7 @@ def check_command(
             None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
         ),
         model=model_path,
+        progress=not no_progress,
     )
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"
@@ -288,18 +352,18 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
     console.print(f"{verdict}  report: {report_path}  junit: {junit_path}")
 
 
-@click.command("demo")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
+@click.command("demo", cls=Command)
+@out_option(
+    "Where the data, runs and leaderboard go (relative to the current folder).",
+    required=False,
     default=Path("selma3d-demo"),
     show_default=True,
-    help="Where the data, runs and leaderboard go (relative to the current folder).",
+    file_okay=False,
 )
 @click.option("--cases", type=int, default=8, show_default=True, help="Hidden cases to generate.")
 @click.option("--size", type=int, default=96, show_default=True, help="Edge of each cubic case.")
-@click.option("--seed", type=int, default=2024, show_default=True)
+@click.option("--seed", type=int, default=2024, show_default=True,
+              help="Seed of the generated split: same seed, same data.")
 @click.option(
     "--teams",
     default=None,
@@ -311,8 +375,15 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
     is_flag=True,
     help="Continue an interrupted demo instead of starting its runs over (same images only).",
 )
+@no_progress_option(_ROUND_NO_PROGRESS)
 def demo_command(
-    out_dir: Path, cases: int, size: int, seed: int, teams: str | None, resume: bool
+    out: Path,
+    cases: int,
+    size: int,
+    seed: int,
+    teams: str | None,
+    resume: bool,
+    no_progress: bool,
 ) -> None:
     """Run a complete round on generated data: baselines and the template as teams.
 
@@ -328,10 +399,10 @@ def demo_command(
     from harness.split.manifest import MANIFEST_NAME
     from harness.split.synth import split_is_current, synthesize_split
 
-    console = Console(stderr=True)
+    console = _round_console(no_progress=no_progress)
     config = load_round_config(asset_dir("examples") / "demo" / "round.yaml")
     picked = _demo_teams(config.teams, teams)
-    out_dir = out_dir.resolve()
+    out_dir = out.resolve()
     hidden = out_dir / "data" / "hidden"
     if not resume:
         # Only what the round writes, and only in a folder that holds a demo's split.

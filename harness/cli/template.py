@@ -6,11 +6,17 @@ from pathlib import Path
 
 import click
 
+from harness.cli.options import Command
+
 __all__ = ["COMMANDS", "template_command"]
 
 
-@click.command("template")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.command("template", cls=Command)
+@click.argument(
+    "folder",
+    type=click.Path(path_type=Path),
+    help="The new submission folder (new or empty; nothing is overwritten).",
+)
 @click.option(
     "--example",
     default="template",

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import click
 
+from harness.cli.options import Command, option
+
 __all__ = ["COMMANDS"]
 
 
-@click.command("worker")
-@click.argument("scheduler_address", metavar="SCHEDULER_ADDRESS")
-@click.option(
-    "--slots",
+@click.command("worker", cls=Command)
+@click.argument(
+    "scheduler_address",
+    metavar="SCHEDULER_ADDRESS",
+    help="The Dask scheduler's address, such as tcp://10.0.0.5:8786.",
+)
+@option(
+    "--jobs",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Containers this machine runs at once (the worker's `slots` resource).",
+    old_names=("--slots",),
+    help="Containers run at once on this machine (the worker's `slots` resource).",
 )
 @click.option(
     "--scoring",
@@ -26,7 +33,8 @@ __all__ = ["COMMANDS"]
 @click.option("--gpus", help="GPUs offered to containers: 'all' or device ids such as 0,1.")
 @click.option("--name", help="The worker's name in progress and the dashboard (default: host).")
 @click.option(
-    "--connect-timeout",
+    "--connect-timeout-s",
+    "connect_timeout",
     type=click.FloatRange(min=0, min_open=True, max=3600),
     default=30.0,
     show_default=True,
@@ -35,7 +43,7 @@ __all__ = ["COMMANDS"]
 )
 def worker_command(
     scheduler_address: str,
-    slots: int,
+    jobs: int,
     scoring: int,
     gpus: str | None,
     name: str | None,
@@ -43,10 +51,10 @@ def worker_command(
 ) -> None:
     """Serve a round's tasks from the Dask scheduler at SCHEDULER_ADDRESS until it stops.
 
-    Waits at most --connect-timeout for the scheduler (exit 2 if none answers), checks this
-    machine's Docker engine (exit 3 if none answers) and advertises its container slots,
-    scoring slots and GPUs. It needs the split and the round's folder at the same paths as
-    the organizer's machine (a shared file system); see docs/cluster.md.
+    Waits at most --connect-timeout-s for the scheduler (exit 2 if none answers), checks this
+    machine's Docker engine (exit 3 if none answers) and advertises its container slots
+    (--jobs), scoring slots (--scoring) and GPUs. It needs the split and the round's folder at
+    the same paths as the organizer's machine (a shared file system); see docs/cluster.md.
     """
     from harness.cli.options import scheduler_option_value
     from harness.rounds.cluster import serve_worker
@@ -54,7 +62,7 @@ def worker_command(
     scheduler_option_value(scheduler_address, flag="SCHEDULER_ADDRESS")
     serve_worker(
         scheduler_address,
-        slots=slots,
+        slots=jobs,
         scoring=scoring,
         gpus=gpus,
         name=name,

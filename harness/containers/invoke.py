@@ -335,7 +335,7 @@ class InvokeServer:
             time.perf_counter() - t0,
             "failed",
             f"the server never answered GET /health with 200 within {startup_timeout_s:g} s "
-            f"(--startup-timeout); last try: {last.describe()}"
+            f"(--startup-timeout-s); last try: {last.describe()}"
             + (f"; log tail:\n{tail}" if tail else ""),
             log,
         )
@@ -478,7 +478,7 @@ class InvokeServer:
         if timed_out:
             failure = (
                 "timeout",
-                f"POST /invoke still running after {timeout_s:g} s (--timeout); the server was "
+                f"POST /invoke still running after {timeout_s:g} s (--timeout-s); the server was "
                 "stopped and a fresh one serves the next cases",
             )
         elif oom:

@@ -24,7 +24,7 @@ import json
 import math
 import statistics
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -322,6 +322,7 @@ def run_check(
     hidden_voxels_per_case: int | None = None,
     profile: str = DEFAULT_PROFILE,
     model: str | Path | None = None,
+    progress: bool = True,
 ) -> CheckReport:
     """Run an image on a sample split exactly as a round would, and explain the outcome.
 
@@ -346,6 +347,8 @@ def run_check(
         The edition's rules the metrics follow (``common.profiles``).
     model : str or Path, keyword-only, optional
         Model weights (a tarball or a folder) mounted read-only at ``/opt/ml/model``.
+    progress : bool, keyword-only
+        Show the runner's progress bar.
 
     Returns
     -------
@@ -375,7 +378,7 @@ def run_check(
     previous = _set_aside_earlier(out_dir, identity)
     limits, contract, reuse = settings.limits, settings.contract, settings.reuse
     # A rehearsal runs every case, so the participant sees every problem at once.
-    config = run_config_for(settings, canary=False, model=model)
+    config = replace(run_config_for(settings, canary=False, model=model), progress=progress)
     summary = run_submission(info, split, out_dir, config=config)
     run_json = read_run(out_dir.resolve())
     records = read_case_records(out_dir / RECORDS_NAME)

@@ -29,7 +29,7 @@ Example
     geometry: strict                   # default: voxel (differing spacing scored, with a warning)
     ranking: ranking.yaml              # a file, or the ranking options inline
     cluster: {scheduler: tcp://10.0.0.5:8786}  # or --scheduler; none: a local cluster
-    # cluster.connect_timeout_s: 30 (or --connect-timeout): then exit 2 if no scheduler answers
+    # cluster.connect_timeout_s: 30 (or --connect-timeout-s): then exit 2 if no scheduler answers
     teams:
       - name: team-a
         display_name: Team A

@@ -37,7 +37,7 @@ def test_the_container_side_copy_of_the_tracks_is_the_registry_s():
 def test_shipped_weights_are_small_and_have_provenance(name):
     weights = WEIGHTS / f"{name}.pt"
     assert weights.is_file(), (
-        f"{weights} missing: run `selma3d baselines train` (docs/baselines.md)"
+        f"{weights} missing: run `selma3d dev baselines train` (docs/baselines.md)"
     )
     assert weights.stat().st_size < 5_000_000
     doc = json.loads((WEIGHTS / f"{name}.json").read_text())

@@ -335,7 +335,7 @@ def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_p
         str(split4.root),
         "--out",
         str(out),
-        "--timeout",
+        "--timeout-s",
         "60",
         "--memory",
         "512m",

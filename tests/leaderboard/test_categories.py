@@ -132,7 +132,7 @@ def test_a_structure_without_a_category_is_an_error_naming_it(tmp_path):
     ranking = tmp_path / "ranking.yaml"
     ranking.write_text(json.dumps({"profile": "selma3d-2026", "categories": partial}))
     code = run(["leaderboard", str(table), "--out", str(tmp_path / "board"),
-                "--config", str(ranking), "--quiet"])
+                "--ranking", str(ranking), "--no-progress"])
     assert code == 2
     assert not (tmp_path / "board" / "leaderboard.csv").exists()
 

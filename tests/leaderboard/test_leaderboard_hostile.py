@@ -39,7 +39,7 @@ def test_an_infinite_count_is_refused_from_a_csv_with_exit_2(tmp_path, capsys, m
     table["blob_fp"] = [0, 1, 2, "inf"]
     table.to_csv(tmp_path / "r.csv", index=False)
     assert run(["leaderboard", str(tmp_path / "r.csv"), "--out", str(tmp_path / "lb"),
-                "--quiet"]) == 2
+                "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "line 5 (team 'b', case 'spot_1'), column 'blob_fp': value inf is outside" in err
 

@@ -101,18 +101,31 @@ def test_command_line(small_round, tmp_path, capsys):
             str(small_round["csv"]),
             "--out",
             str(tmp_path / "b"),
-            "--config",
+            "--ranking",
             str(cfg),
-            "--quiet",
+            "--no-progress",
         ]
     ) == 0
     assert all((tmp_path / "b" / name).is_file() for name in OUTPUT_FILES)
     cfg.write_text("scheme: best-first\n")
-    code = run(
-        ["leaderboard", str(small_round["csv"]), "--out", str(tmp_path / "c"), "--config", str(cfg)]
-    )
+    args = ["leaderboard", str(small_round["csv"]), "--out", str(tmp_path / "c")]
+    code = run([*args, "--ranking", str(cfg)])
     assert code == 2
     assert "scheme" in capsys.readouterr().err
+
+
+def test_the_old_spellings_config_and_quiet_still_work_with_a_deprecation(
+    small_round, tmp_path, capsys
+):
+    cfg = tmp_path / "ranking.yaml"
+    cfg.write_text("scheme: best-first\n")
+    args = ["leaderboard", str(small_round["csv"]), "--out", str(tmp_path / "b")]
+    # The ranking file is read under its old option name: its unknown key is refused.
+    assert run([*args, "--config", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "scheme" in err
+    assert "deprecated: selma3d leaderboard --config; write --ranking" in err
+    assert "deprecated: selma3d leaderboard --quiet; write --no-progress" in err
 
 
 def test_a_non_deterministic_team_is_marked_and_explained_but_still_ranked(small_round, tmp_path):

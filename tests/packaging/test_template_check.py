@@ -19,7 +19,7 @@ def test_the_written_template_passes_check_in_real_containers(tmp_path, capsys):
     synthesize_split(sample, cases=2, size=(32, 32, 32), seed=7)
     report = tmp_path / "check.json"
     args = ["check", str(submission), "--split", str(sample), "--out", str(tmp_path / "run")]
-    args += ["--timeout", "120", "--memory", "1g", "--cpus", "1", "--report", str(report)]
+    args += ["--timeout-s", "120", "--memory", "1g", "--cpus", "1", "--report", str(report)]
     code = run(args)
     assert code == EXIT_OK, capsys.readouterr().out
     doc = json.loads(report.read_text())
@@ -39,7 +39,7 @@ def test_the_written_invoke_template_passes_check_with_its_model_tarball(tmp_pat
     synthesize_split(sample, cases=2, size=(32, 32, 32), seed=7)
     report = tmp_path / "check.json"
     args = ["check", str(submission), "--split", str(sample), "--out", str(tmp_path / "run")]
-    args += ["--timeout", "120", "--memory", "1g", "--cpus", "1", "--report", str(report)]
+    args += ["--timeout-s", "120", "--memory", "1g", "--cpus", "1", "--report", str(report)]
     code = run([*args, "--model", str(model)])
     assert code == EXIT_OK, capsys.readouterr().out
     assert "invoke server 1: start-up" in capsys.readouterr().out
@@ -48,7 +48,7 @@ def test_the_written_invoke_template_passes_check_with_its_model_tarball(tmp_pat
     assert doc["api_method"] == "invoke" and doc["model"]["source"] == str(model)
     # Without its model the server cannot load: every case fails, saying why.
     bare = ["check", str(submission), "--split", str(sample), "--out", str(tmp_path / "run2")]
-    bare += ["--timeout", "120", "--memory", "1g", "--cpus", "1"]
+    bare += ["--timeout-s", "120", "--memory", "1g", "--cpus", "1"]
     code = run([*bare, "--report", str(tmp_path / "nomodel.json")])
     assert code == 1
     doc = json.loads((tmp_path / "nomodel.json").read_text())

@@ -174,14 +174,16 @@ def test_a_participant_writes_the_template_and_checks_it(installed):
     again = installed.selma3d("template", "my-submission")
     assert again.returncode == 2 and "not empty" in again.stderr
 
-    proc = installed.selma3d("data", "synth", "sample", "--cases", "2", "--size", "32", "32", "32")
+    proc = installed.selma3d(
+        "data", "synth", "--out", "sample", "--cases", "2", "--size", "32", "32", "32"
+    )
     assert proc.returncode == 0, proc.stderr
     proc = installed.selma3d(
         "check",
         "my-submission",
         "--split",
         "sample",
-        "--timeout",
+        "--timeout-s",
         "120",
         "--memory",
         "1g",

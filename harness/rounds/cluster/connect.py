@@ -115,7 +115,7 @@ async def probe_scheduler(address: str, *, timeout: float) -> None:
         raise ConfigError(
             f"no Dask scheduler answered at {address} within {timeout:g} s ({problem}; after "
             f"{waited:.1f} s; tried: {tried}). Check the address (`dask scheduler` prints it), "
-            "or wait longer with --connect-timeout (round.yaml: cluster: {connect_timeout_s: "
+            "or wait longer with --connect-timeout-s (round.yaml: cluster: {connect_timeout_s: "
             "...})."
         )
 

@@ -400,7 +400,7 @@ def serve_worker(
             raise ConfigError(
                 f"the scheduler at {scheduler} did not take this worker within "
                 f"{connect_timeout:g} s ({type(exc).__name__}: {exc}); wait longer with "
-                "--connect-timeout."
+                "--connect-timeout-s."
             ) from exc
         console.print(
             f"worker {worker_name} ({worker.address}) · engine ok ({ncpu} CPUs) · "

@@ -42,8 +42,8 @@ def _team(tmp_path, split):
 
 
 @pytest.mark.parametrize("args", [
-    ["data", "synth", "{out}", "--seed", "-1"],
-    ["data", "split", "{split}", "{out}", "--sample", "1", "--seed", "-3"],
+    ["data", "synth", "--out", "{out}", "--seed", "-1"],
+    ["data", "split", "--split", "{split}", "--out", "{out}", "--sample", "1", "--seed", "-3"],
 ])
 def test_negative_seeds_exit_2(tmp_path, split, capsys, args):
     argv = [a.format(out=tmp_path / "out", split=split.root) for a in args]
@@ -53,7 +53,8 @@ def test_negative_seeds_exit_2(tmp_path, split, capsys, args):
 
 
 def test_a_huge_synth_is_refused_before_anything_is_written(tmp_path, capsys):
-    assert run(["data", "synth", str(tmp_path / "big"), "--size", "1200", "1200", "1200"]) == 2
+    big = ["--size", "1200", "1200", "1200"]
+    assert run(["data", "synth", "--out", str(tmp_path / "big"), *big]) == 2
     err = capsys.readouterr().err
     assert "1,728,000,000 voxels per case, over the cap of 134,217,728" in err
     assert not (tmp_path / "big").exists()
@@ -61,7 +62,8 @@ def test_a_huge_synth_is_refused_before_anything_is_written(tmp_path, capsys):
 
 def test_synth_never_writes_over_a_split_it_did_not_generate(tmp_path, split, capsys):
     before = (split.root / "manifest.csv").read_bytes()
-    assert run(["data", "synth", str(split.root), "--cases", "2", "--size", "8", "8", "8"]) == 2
+    args = ["--cases", "2", "--size", "8", "8", "8"]
+    assert run(["data", "synth", "--out", str(split.root), *args]) == 2
     assert "a split not written by `data synth`" in capsys.readouterr().err
     assert (split.root / "manifest.csv").read_bytes() == before
     # Its own split it may replace.
@@ -106,12 +108,12 @@ def test_a_failed_import_leaves_no_manifest_behind(tmp_path, capsys):
     # A label on another grid: the split fails validation after the manifest is written.
     write_volume(src / "microglia_patch_001_vol002_ch0_label.nii.gz",
                  np.zeros((4, 5, 7), np.uint8), Grid((4, 5, 7)))
-    assert run(["data", "import", str(src), str(tmp_path / "out")]) == 2
+    assert run(["data", "import", str(src), "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out" / "manifest.csv").exists()
     # Over an earlier import, the earlier manifest is kept as it was.
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "manifest.csv").write_text("earlier\n")
-    assert run(["data", "import", str(src), str(tmp_path / "old")]) == 2
+    assert run(["data", "import", str(src), "--out", str(tmp_path / "old")]) == 2
     assert (tmp_path / "old" / "manifest.csv").read_text() == "earlier\n"
 
 
@@ -132,7 +134,9 @@ def test_configuration_files_that_are_not_utf8_exit_2_naming_the_file(
         code = run(["round", str(bad)])
     else:
         out = tmp_path / "imported"
-        code = run(["data", "import", str(REAL_PATCHES), str(out), "--track-map", str(bad)])
+        code = run(
+            ["data", "import", str(REAL_PATCHES), "--out", str(out), "--track-map", str(bad)]
+        )
         assert not out.exists()
     assert code == 2
     err = capsys.readouterr().err

@@ -458,7 +458,7 @@ def test_check_runs_an_invoke_image_and_a_rebuilt_image_starts_a_new_rehearsal(
     model = behaviour(tmp_path, load_s=1)
     out = tmp_path / "check"
     args = ["check", str(folder), "--split", str(split3.root), "--out", str(out)]
-    args += ["--timeout", "60", "--memory", "512m", "--cpus", "1", "--model", model]
+    args += ["--timeout-s", "60", "--memory", "512m", "--cpus", "1", "--model", model]
     assert run(args) == EXIT_OK, capsys.readouterr().out
     printed = capsys.readouterr().out
     assert "invoke server 1: start-up" in printed and "PASSED" in printed

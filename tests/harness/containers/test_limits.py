@@ -140,7 +140,7 @@ def test_a_round_file_with_impossible_limits_fails_at_load(tmp_path, capsys, lim
         load_round_config(path)
     assert str(path) in str(err.value) and field in str(err.value)
     # The same through the command line: exit 2 with the file and the field, no traceback.
-    code = run(["check", "some/image:1", "--split", str(tmp_path), "--config", str(path)])
+    code = run(["check", "some/image:1", "--split", str(tmp_path), "--round", str(path)])
     stderr = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert field in stderr and path.name in stderr and "Traceback" not in stderr
@@ -158,7 +158,8 @@ def test_a_round_file_takes_sizes_in_every_docker_spelling(tmp_path):
         (["--memory", "2m"], "--memory", "'2m'"),
         (["--gpus", "banana"], "--gpus", "'banana'"),
         (["--max-output", "lots"], "--max-output", "'lots'"),
-        (["--pids-limit", "3"], "--pids-limit", "3"),
+        (["--pids", "3"], "--pids", "3"),
+        (["--timeout-s", "0"], "--timeout-s", "0"),
     ],
 )
 def test_predict_refuses_impossible_limits_naming_the_flag(tmp_path, capsys, args, flag, value):
@@ -173,9 +174,19 @@ def test_predict_refuses_impossible_limits_naming_the_flag(tmp_path, capsys, arg
 
 def test_check_overrides_a_round_files_limits_with_the_same_refusals(tmp_path, capsys):
     path = round_file(tmp_path, "{memory: 1g}")
-    code = run(["check", "x:1", "--split", str(tmp_path), "--config", str(path), "--memory", "0"])
+    code = run(["check", "x:1", "--split", str(tmp_path), "--round", str(path), "--memory", "0"])
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT and "--memory:" in err and "'0'" in err
+
+
+def test_check_still_takes_the_round_file_as_config_with_a_deprecation(tmp_path, capsys):
+    path = round_file(tmp_path, "{memory: 2m}")
+    code = run(["check", "x:1", "--split", str(tmp_path), "--config", str(path)])
+    err = capsys.readouterr().err
+    # The round file was read (its impossible limit is refused, naming it) ...
+    assert code == EXIT_BAD_INPUT and "limits.memory" in err and path.name in err
+    # ... and the user learns the new spelling.
+    assert "deprecated: selma3d check --config; write --round" in err
 
 
 def test_command_defaults_are_the_models():

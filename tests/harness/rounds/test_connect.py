@@ -70,7 +70,7 @@ def selma3d(*args: str) -> tuple[int, str, float]:
 
 def test_a_worker_at_a_closed_port_waits_the_stated_time_and_exits_2():
     address = f"tcp://127.0.0.1:{closed_port()}"
-    code, said, took = selma3d("worker", address, "--connect-timeout", str(WAIT_S))
+    code, said, took = selma3d("worker", address, "--connect-timeout-s", str(WAIT_S))
     assert code == 2, said
     assert f"no Dask scheduler answered at {address} within {WAIT_S} s" in said
     assert "tried: connecting" in said and "Traceback" not in said
@@ -80,7 +80,7 @@ def test_a_worker_at_a_closed_port_waits_the_stated_time_and_exits_2():
 
 def test_a_worker_at_an_http_server_says_it_is_not_dask_and_exits_2():
     with http_server() as address:
-        code, said, took = selma3d("worker", address, "--connect-timeout", str(WAIT_S))
+        code, said, took = selma3d("worker", address, "--connect-timeout-s", str(WAIT_S))
     assert code == 2, said
     assert f"no Dask scheduler answered at {address} within {WAIT_S} s" in said
     assert "a service accepts connections there" in said and "Traceback" not in said
@@ -96,14 +96,14 @@ def test_a_worker_at_an_http_server_says_it_is_not_dask_and_exits_2():
     ],
 )
 def test_a_worker_at_an_impossible_address_exits_2_before_any_traffic(address, why):
-    code, said, _ = selma3d("worker", address, "--connect-timeout", "600")
+    code, said, _ = selma3d("worker", address, "--connect-timeout-s", "600")
     assert code == 2, said
     assert "SCHEDULER_ADDRESS" in said and why in said and "Traceback" not in said
 
 
 def test_the_connect_timeout_must_be_positive():
-    code, said, _ = selma3d("worker", "tcp://127.0.0.1:8786", "--connect-timeout", "0")
-    assert code == 2 and "--connect-timeout" in said
+    code, said, _ = selma3d("worker", "tcp://127.0.0.1:8786", "--connect-timeout-s", "0")
+    assert code == 2 and "--connect-timeout-s" in said
 
 
 def write_round(tmp: Path, cluster: dict[str, object]) -> Path:
@@ -137,7 +137,7 @@ def test_a_round_at_a_closed_port_or_an_http_server_exits_2_in_the_stated_time(t
 
     with http_server() as address:
         code, said, took = selma3d(
-            "round", str(config), "--scheduler", address, "--connect-timeout", str(WAIT_S)
+            "round", str(config), "--scheduler", address, "--connect-timeout-s", str(WAIT_S)
         )
     assert code == 2, said
     assert f"no Dask scheduler answered at {address} within {WAIT_S} s" in said

@@ -169,6 +169,6 @@ def test_manifest_path_policy() -> None:
 
 
 def test_cli_import(selma3d: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["data", "import", str(selma3d), str(tmp_path / "o")])
+    result = CliRunner().invoke(cli, ["data", "import", str(selma3d), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "blood_vessel" in result.output and "content hash: sha256:" in result.output

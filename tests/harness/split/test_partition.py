@@ -56,7 +56,8 @@ def test_data_split_needs_labels_and_cli(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="every case needs a label"):
         partition_split(tmp_path / "u", tmp_path / "o", sample=1)
     synthesize_split(tmp_path / "l", cases=4, size=(10, 12, 12))
-    result = CliRunner().invoke(cli, ["data", "split", str(tmp_path / "l"), str(tmp_path / "c"),
+    result = CliRunner().invoke(cli, ["data", "split", "--split", str(tmp_path / "l"), "--out",
+                                      str(tmp_path / "c"),
                                       "--sample", "2", "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert len(load_split(tmp_path / "c" / "sample").cases) == 2

@@ -195,7 +195,7 @@ def test_refuses_to_write_into_a_foreign_folder(tmp_path: Path) -> None:
 
 
 def test_cli_synth(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["data", "synth", str(tmp_path / "s"), "--cases", "2",
+    result = CliRunner().invoke(cli, ["data", "synth", "--out", str(tmp_path / "s"), "--cases", "2",
                                       "--size", "12", "16", "16", "--seed", "1",
                                       "--tracks", "spot", "--unlabeled"])
     assert result.exit_code == 0, result.output

@@ -116,7 +116,7 @@ class Cluster:
                     "harness",
                     "worker",
                     self.address,
-                    "--slots",
+                    "--jobs",
                     "1",
                     "--name",
                     name,
