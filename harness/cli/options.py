@@ -85,11 +85,11 @@ def warn_deprecated(old: str, new: str, *, command: str) -> None:
 
     Examples
     --------
-    >>> from click.testing import CliRunner
-    >>> runner = CliRunner()
-    >>> with runner.isolation() as (_, _, err):
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
     ...     warn_deprecated("--quiet", "--no-progress", command="selma3d leaderboard")
-    ...     print(err.getvalue().decode().strip())
+    >>> print(err.getvalue().strip())
     deprecated: selma3d leaderboard --quiet; write --no-progress (it will stop working in the next release)
     """  # noqa: E501
     click.echo(f"deprecated: {command} {old}; write {new} ({_REMOVAL})", err=True)
