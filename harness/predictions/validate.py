@@ -30,6 +30,10 @@ expected; not 3D; shape different from the input; a voxel type that is not a num
 infinite values; a symlink, hard link, folder, FIFO, socket or device file; a header that names
 another file or lies about the bytes that follow it; over the size or file-count cap;
 with ``geometry: strict``, spacing, origin or direction different from the input's.
+
+Its length (about 500 lines) is the gate's rules: every refusal above sits beside the check that
+makes it, so one file answers "what can a prediction not do"; the bytes of each format are read
+in :mod:`harness.split.formats`.
 """
 
 from __future__ import annotations

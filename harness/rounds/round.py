@@ -36,6 +36,10 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
     leaderboards/<name>/        the same files for the teams matching the filter <name>
     evaluation/<team>/<sub>/    the evaluation container's staging folder (``evaluation:``)
     round.json                  configuration, split hash, image digests, versions, timings
+
+Its length (about 500 lines) is the round's stage order in one place: each stage (split,
+images, containers with scoring beside them, evaluation, selection, leaderboard) and the record
+it leaves in round.json read top to bottom; publishing lives in :mod:`harness.rounds.publish`.
 """
 
 from __future__ import annotations
