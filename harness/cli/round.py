@@ -145,6 +145,14 @@ def round_command(
 )
 @reuse_option(default=None)
 @option(
+    "--build-timeout-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    mirrors="build_timeout_s",
+    help="Seconds a folder's build may take before it is stopped and refused "
+    "[default: the round file's, else 3600].",
+)
+@option(
     "--expose-structure",
     is_flag=True,
     default=None,
@@ -199,6 +207,7 @@ def check_command(
     model_path: Path | None,
     determinism: bool | None,
     reuse: str | None,
+    build_timeout_s: float | None,
     expose_structure: bool | None,
     out: Path | None,
     report_path: Path | None,
@@ -248,6 +257,7 @@ def check_command(
         "expose_structure": expose_structure,
         "determinism": determinism,
         "reuse": reuse,
+        "build_timeout_s": build_timeout_s,
     }
     given = {k: v for k, v in flags.items() if v is not None}
     settings = settings.model_copy(

@@ -34,16 +34,19 @@ specs, their order, staging, the offline wheel cache and the build itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,15 +174,28 @@ def cache_dir() -> Path:
     ``$SELMA3D_CACHE`` if set (``docker/build-images.sh`` sets it to a checkout's
     ``docker/.cache``); else ``$XDG_CACHE_HOME/selma3d`` if that is an absolute path; else
     ``~/.cache/selma3d``.
+
+    Raises
+    ------
+    ConfigError
+        The path exists and is not a folder (a file, a broken link), naming it and where it
+        came from.
     """
     env = os.environ.get("SELMA3D_CACHE")
-    if env:
-        return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
+    if env:
+        folder, source = Path(env), "SELMA3D_CACHE"
     # The XDG specification says a relative value is invalid and must be ignored.
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "selma3d"
-    return Path.home() / ".cache" / "selma3d"
+    elif xdg and Path(xdg).is_absolute():
+        folder, source = Path(xdg) / "selma3d", "XDG_CACHE_HOME"
+    else:
+        folder, source = Path.home() / ".cache" / "selma3d", "the home folder's .cache"
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise ConfigError(
+            f"the cache {folder} (from {source}) is not a folder; point SELMA3D_CACHE at a "
+            "folder selma3d may write (or unset it)."
+        )
+    return folder
 
 
 def folder_hash(folder: Path, *, extra: Mapping[str, Path] | None = None) -> str:
@@ -477,46 +493,124 @@ def docker_build(
     error: type[Exception] = SubmissionError,
     what: str = "",
     log: Callable[[str], None] = print,
+    timeout_s: float | None = None,
 ) -> Any:
-    """Build a staged context with no network and return the image.
+    """Build a staged context with no network and return the image (by the id the build made).
+
+    Parameters
+    ----------
+    timeout_s : float, keyword-only, optional
+        How long the build may take. When it runs past it, the connection is cut: the engine
+        then cancels the build and removes the step's container, and ``error`` is raised.
 
     Raises
     ------
     error
-        The build failed (with the end of its log) or the engine refused it.
+        The build failed (with the end of its log), the engine refused it, or it ran past
+        ``timeout_s``.
     EngineError
         The engine failed during the build.
     """
     from docker.errors import APIError
+    from requests.exceptions import RequestException
+    from urllib3.exceptions import HTTPError
 
     tail: list[str] = []
+    built = ""
+    cut = threading.Event()
+    with _build_response(client) as response:
+        timer = None
+        if timeout_s is not None:
+            timer = threading.Timer(timeout_s, _cut, (client, response, cut))
+            timer.daemon = True
+        try:
+            chunks = client.api.build(
+                path=str(ctx),
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                pull=pull,
+                decode=True,
+                # No network during the build: everything the image needs is in the context.
+                network_mode="none",
+                labels=labels,
+                buildargs=buildargs or {},
+            )
+            if timer is not None:
+                timer.start()
+            for chunk in chunks:
+                if "stream" in chunk:
+                    for line in chunk["stream"].splitlines():
+                        if line.strip():
+                            tail = [*tail[-40:], line]
+                            if line.startswith("Step "):
+                                log(f"  {line}")
+                if "aux" in chunk and isinstance(chunk["aux"], dict):
+                    built = str(chunk["aux"].get("ID") or built)
+                if "error" in chunk:
+                    detail = "\n".join(tail[-25:])
+                    raise error(f"{what}: docker build failed: {chunk['error'].strip()}\n{detail}")
+        except APIError as exc:
+            if exc.is_server_error():
+                raise EngineError(
+                    f"{what}: the Docker engine failed during the build: {exc}"
+                ) from exc
+            raise error(f"{what}: docker build refused: {exc.explanation or exc}") from exc
+        except (RequestException, HTTPError, OSError, ValueError) as exc:
+            # A connection cut at the time limit ends the stream one way or another.
+            if not cut.is_set():
+                raise EngineError(f"{what}: the build's connection failed: {exc}") from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+    if cut.is_set():
+        detail = "\n".join(tail[-10:])
+        raise error(
+            f"{what}: the build ran past its time limit of {timeout_s:g} s (build_timeout_s) "
+            f"and was stopped; its last lines:\n{detail}"
+        )
+    # By the id the build reported: the tag may have been moved already.
+    return client.images.get(built or tag)
+
+
+@contextlib.contextmanager
+def _build_response(client: Any) -> Iterator[list[Any]]:
+    """Catch the HTTP response of the next build this thread starts on ``client``.
+
+    The SDK hands back only a generator of its output; cutting a build at its time limit needs
+    its connection. The client's stream helper is wrapped for this thread only, and restored.
+    """
+    api = client.api
+    caught: list[Any] = []
+    me = threading.get_ident()
+    original = type(api)._stream_helper
+
+    def catch(response: Any, decode: bool = False) -> Any:
+        if threading.get_ident() == me and not caught:
+            caught.append(response)
+        return original(api, response, decode=decode)
+
+    with _WRAP_LOCK:
+        api._stream_helper = catch
     try:
-        for chunk in client.api.build(
-            path=str(ctx),
-            tag=tag,
-            rm=True,
-            forcerm=True,
-            pull=pull,
-            decode=True,
-            # No network during the build: everything the image needs is in the context.
-            network_mode="none",
-            labels=labels,
-            buildargs=buildargs or {},
-        ):
-            if "stream" in chunk:
-                for line in chunk["stream"].splitlines():
-                    if line.strip():
-                        tail = [*tail[-40:], line]
-                        if line.startswith("Step "):
-                            log(f"  {line}")
-            if "error" in chunk:
-                detail = "\n".join(tail[-25:])
-                raise error(f"{what}: docker build failed: {chunk['error'].strip()}\n{detail}")
-    except APIError as exc:
-        if exc.is_server_error():
-            raise EngineError(f"{what}: the Docker engine failed during the build: {exc}") from exc
-        raise error(f"{what}: docker build refused: {exc.explanation or exc}") from exc
-    return client.images.get(tag)
+        yield caught
+    finally:
+        with _WRAP_LOCK:
+            if api.__dict__.get("_stream_helper") is catch:
+                del api._stream_helper
+
+
+_WRAP_LOCK = threading.Lock()
+
+
+def _cut(client: Any, caught: list[Any], cut: threading.Event) -> None:
+    """Shut the build's connection: the engine cancels a build whose client went away."""
+    cut.set()
+    for response in caught:
+        sock = client.api._get_raw_response_socket(response)
+        sock = getattr(sock, "_sock", sock)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def build_specs(

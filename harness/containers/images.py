@@ -1,10 +1,16 @@
 """Resolve a submission to a local image: a reference, a ``docker save`` tarball, or a folder.
 
 A folder with a Dockerfile is built offline (:func:`build_folder`: its ``requirements.txt`` from
-wheels downloaded on the host, no network during the build; see
-:mod:`harness.containers.base_images` for the machinery). A run records and compares an image by
-its id (:attr:`ImageInfo.digest`), and refuses an image whose user is root
-(:func:`is_root_user`) unless the organizers allow it.
+wheels downloaded on the host, no network during the build, within a time limit; see
+:mod:`harness.containers.base_images` for the machinery). A tarball is read and loaded under a
+tag of selma3d's alone (:mod:`harness.containers.image_tarball`). A run records and compares an
+image by its id (:attr:`ImageInfo.digest`), creates every container from that id, and refuses an
+image whose user is root (:func:`is_root_user`) unless the organizers allow it.
+
+Tags can be moved by anyone using the engine. :class:`ImagePins` reads each tag a command relies
+on (a team's reference, the evaluation image's, the invoke relay's, a build's base) once and
+keeps its id; after every load and between a round's stages it checks that none moved
+(:meth:`ImagePins.verify`), and a folder is built on its base's pinned id, never on the tag.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,24 +26,37 @@ from typing import Any
 from harness.containers.base_images import (
     SPEC_HASH_LABEL,
     docker_build,
-    dockerfile_base,
     folder_hash,
     stage_context,
 )
-from harness.errors import SubmissionError
+from harness.errors import ConfigError, SubmissionError
 
 __all__ = [
     "API_METHOD_LABEL",
+    "DEFAULT_BUILD_TIMEOUT_S",
+    "TARBALL_REPOSITORY",
     "ImageInfo",
+    "ImagePins",
     "build_folder",
+    "check_reference",
     "check_tag",
+    "dockerfile_bases",
     "image_info",
     "is_invoke",
     "is_root_user",
+    "load_tarball",
+    "pin_dockerfile",
     "resolve_image",
+    "tarball_tag",
 ]
 
+DEFAULT_BUILD_TIMEOUT_S = 3600.0
+"""How long a submission folder's build may take by default (``build_timeout_s``): one hour."""
+TARBALL_REPOSITORY = "selma3d-tarball"
+"""Loaded tarballs are tagged ``selma3d-tarball/<name>:<sha256 of the tarball, 32 digits>``."""
+
 API_METHOD_LABEL = "org.grand-challenge.api-method"
+"""The image label by which grand-challenge picks an algorithm's interface (``invoke``)."""
 # Docker's reference grammar (distribution/reference): an optional registry host[:port], then
 # lowercase path components separated by '/', then an optional ':tag'.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -45,7 +64,8 @@ _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 # A first component is a registry host only with a '.', a port, or as 'localhost' (as Docker).
 _HOST = rf"(?:(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)/)?"
 _REFERENCE = re.compile(rf"^{_HOST}{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
-"""The image label by which grand-challenge picks an algorithm's interface (``invoke``)."""
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_IMAGE_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
 
 _TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
@@ -126,6 +146,204 @@ def check_tag(tag: str) -> str:
     return tag
 
 
+def check_reference(reference: str) -> str:
+    """``reference`` if the engine can look it up (a name, a name with a digest, or an id).
+
+    Raises
+    ------
+    SubmissionError
+        Saying what a reference looks like; the engine is never asked about a malformed one.
+
+    Examples
+    --------
+    >>> check_reference("team/seg:v1"), check_reference("sha256:" + "a" * 64)[:10]
+    ('team/seg:v1', 'sha256:aaa')
+    >>> check_reference("UPPER CASE::")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    harness.errors.SubmissionError: image 'UPPER CASE::' is not a valid image reference: ...
+    """
+    name = _DIGEST.sub("", reference)
+    if _IMAGE_ID.match(reference) or (len(name) <= 255 and _REFERENCE.match(name)):
+        return reference
+    raise SubmissionError(
+        f"image {reference!r} is not a valid image reference: expected lowercase path "
+        "components of letters, digits and . _ - separated by '/', then optionally ':' and a "
+        "tag (e.g. team/seg:v1), an image id (sha256:...), a `docker save` tarball (.tar, "
+        ".tar.gz, .tgz) or a folder with a Dockerfile"
+    )
+
+
+class ImagePins:
+    """Image tags read once, each kept with the id it named then; checked for moves later.
+
+    Parameters
+    ----------
+    client : docker.DockerClient
+    during : str, keyword-only
+        What is running, for messages (``"the round"``, ``"the check"``).
+
+    Examples
+    --------
+    A round pins every tag it uses before it loads or builds anything, creates every container
+    from the pinned ids, and calls :meth:`verify` after each load and between its stages.
+    """
+
+    def __init__(self, client: Any, *, during: str = "the run") -> None:
+        self.client = client
+        self.during = during
+        self.ids: dict[str, str] = {}
+
+    def pin(self, reference: str) -> Any:
+        """The engine's image for ``reference``, whose id is kept (again: it must not have moved).
+
+        Raises
+        ------
+        SubmissionError
+            The reference is malformed or not on the engine (nothing is pulled).
+        ConfigError
+            It was pinned before and now names another image.
+        """
+        from docker.errors import APIError, ImageNotFound
+
+        check_reference(reference)
+        try:
+            image = self.client.images.get(reference)
+        except ImageNotFound as exc:
+            if reference in self.ids:
+                raise self._moved(reference, None) from exc
+            raise SubmissionError(
+                f"image {reference!r} is not present on this engine (nothing is pulled): give a "
+                "local reference (`docker images`), a `docker save` tarball, or a folder with a "
+                "Dockerfile."
+            ) from exc
+        except APIError as exc:
+            raise SubmissionError(
+                f"image {reference!r}: the engine cannot look it up: {exc.explanation or exc}"
+            ) from exc
+        before = self.ids.setdefault(reference, image.id)
+        if before != image.id:
+            raise self._moved(reference, image.id)
+        return image
+
+    def keep(self, reference: str, image_id: str) -> None:
+        """Pin a tag selma3d itself just gave ``image_id`` (a build's, a loaded tarball's)."""
+        self.ids[reference] = image_id
+
+    def current(self, references: Iterable[str]) -> dict[str, str | None]:
+        """The id each of ``references`` names now (None for a missing or malformed one)."""
+        from docker.errors import APIError, ImageNotFound
+
+        now: dict[str, str | None] = {}
+        for ref in references:
+            try:
+                check_reference(ref)
+                now[ref] = self.client.images.get(ref).id
+            except (ImageNotFound, APIError, SubmissionError):
+                now[ref] = None
+        return now
+
+    def verify(self, *, when: str) -> None:
+        """Check that every pinned tag still names its image.
+
+        Raises
+        ------
+        ConfigError
+            Naming each tag that moved, what it named and what it names now.
+        """
+        now = self.current(self.ids)
+        moved = [ref for ref, image_id in self.ids.items() if now[ref] != image_id]
+        if moved:
+            raise self._moved(moved[0], now[moved[0]], when=when, more=moved[1:])
+
+    def _moved(
+        self, ref: str, now: str | None, *, when: str = "", more: Iterable[str] = ()
+    ) -> ConfigError:
+        others = ", ".join(repr(m) for m in more)
+        return ConfigError(
+            f"image tag {ref!r} moved during {self.during}"
+            + (f" ({when})" if when else "")
+            + f": it named {self.ids[ref]} when {self.during} pinned it and names "
+            + (now if now else "no image")
+            + " now"
+            + (f" (and so did {others})" if others else "")
+            + "; something re-tagged it on this engine (`docker tag`, `docker load`, a build). "
+            "Refusing to go on with images that may not be the ones resolved; rerun once "
+            "nothing else changes the tag."
+        )
+
+
+_FROM = re.compile(r"^(\s*FROM\s+)((?:--\S+\s+)*)(\S+)(.*)$", re.IGNORECASE)
+_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.IGNORECASE)
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def dockerfile_bases(dockerfile: Path) -> list[str]:
+    """The images a Dockerfile's ``FROM`` lines build on (not earlier stages, not ``scratch``).
+
+    A build argument in a ``FROM`` line is replaced by its default from an ``ARG`` line before
+    the first ``FROM``.
+
+    Raises
+    ------
+    SubmissionError
+        A ``FROM`` uses a build argument without a default (the base could not be pinned).
+    """
+    return [base for _, base in _from_lines(dockerfile) if base is not None]
+
+
+def _from_lines(dockerfile: Path) -> list[tuple[int, str | None]]:
+    """(line index, base image or None for a stage or ``scratch``) of every ``FROM`` line."""
+    lines = dockerfile.read_text(encoding="utf-8").splitlines()
+    args: dict[str, str] = {}
+    stages: set[str] = set()
+    out: list[tuple[int, str | None]] = []
+    for i, line in enumerate(lines):
+        arg = _ARG.match(line)
+        if arg and not out and arg.group(2) is not None:
+            args[arg.group(1)] = arg.group(2).strip("\"'")
+        m = _FROM.match(line)
+        if not m:
+            continue
+        image = m.group(3)
+        rest = m.group(4).split()
+        if len(rest) >= 2 and rest[0].lower() == "as":
+            stages.add(rest[1].lower())
+
+        def value(var: re.Match[str], where: int = i) -> str:
+            if var.group(1) not in args:
+                raise SubmissionError(
+                    f"{dockerfile}: line {where + 1}: FROM uses the build argument "
+                    f"{var.group(1)} with no default before the first FROM; name the base "
+                    "image (it is pinned to its id before the build)."
+                )
+            return args[var.group(1)]
+
+        image = _VAR.sub(value, image)
+        out.append((i, None if image.lower() in stages or image == "scratch" else image))
+    return out
+
+
+def pin_dockerfile(dockerfile: Path, pins: ImagePins) -> list[str]:
+    """Rewrite a staged Dockerfile's ``FROM`` lines to the pinned ids of their bases.
+
+    Returns the bases, in order. The tags are pinned (looked up once) if they were not yet.
+    """
+    lines = dockerfile.read_text(encoding="utf-8").splitlines()
+    bases = []
+    for i, base in _from_lines(dockerfile):
+        if base is None:
+            continue
+        image = pins.pin(base)
+        m = _FROM.match(lines[i])
+        if m is None:  # matched when listed
+            raise SubmissionError(f"{dockerfile}: line {i + 1} is not a FROM line.")
+        lines[i] = f"{m.group(1)}{m.group(2)}{image.id}{m.group(4)}"
+        bases.append(base)
+    dockerfile.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return bases
+
+
 def build_folder(
     folder: str | Path,
     tag: str | None = None,
@@ -133,12 +351,15 @@ def build_folder(
     client: Any | None = None,
     labels: dict[str, str] | None = None,
     log: Callable[[str], None] = print,
+    pins: ImagePins | None = None,
+    timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
 ) -> ImageInfo:
-    """Build a submission folder offline and return its image.
+    """Build a submission folder offline, on its bases' pinned ids, and return its image.
 
     The folder is staged into a temporary context with a ``wheels/`` folder holding the wheels
-    of its ``requirements.txt`` (downloaded on the host), then built with no network. An image
-    already carrying the folder's hash is reused.
+    of its ``requirements.txt`` (downloaded on the host), its ``FROM`` lines rewritten to the ids
+    of their bases (pinned in ``pins``), then built with no network. An image already carrying
+    the folder's hash is reused.
 
     Parameters
     ----------
@@ -148,14 +369,18 @@ def build_folder(
         Defaults to ``selma3d-submission/<folder name>:<hash prefix>``.
     labels : dict, keyword-only
         Extra image labels.
+    pins : ImagePins, keyword-only, optional
+        The command's pins; default: pins of this build alone.
+    timeout_s : float, keyword-only
+        How long the build may take (``build_timeout_s``); then it is stopped, its container
+        removed by the engine, and the folder refused.
 
     Raises
     ------
     SubmissionError
-        No Dockerfile, missing wheels, or the build failed (with the end of its log).
+        No Dockerfile, a base that is missing, missing wheels, the build failed (with the end
+        of its log) or ran past ``timeout_s``.
     """
-    from docker.errors import ImageNotFound
-
     from harness.containers.engine import connect
 
     folder = Path(folder).resolve()
@@ -164,33 +389,36 @@ def build_folder(
     if not (folder / "Dockerfile").is_file():
         raise SubmissionError(f"{folder}: no Dockerfile; a submission folder must contain one.")
     client = client if client is not None else connect()
+    pins = pins if pins is not None else ImagePins(client, during="the build")
     digest = folder_hash(folder)
-    base = dockerfile_base(folder / "Dockerfile")
-    if base:
-        # A rebuilt base image (e.g. after `make images`) must rebuild the submission too.
+    base_ids = []
+    for base in dockerfile_bases(folder / "Dockerfile"):
         try:
-            base_id = client.images.get(base).id
-        except ImageNotFound as exc:
+            base_ids.append(f"{base}|{pins.pin(base).id}")
+        except SubmissionError as exc:
             if base.startswith("selma3d/"):
                 # Without this the engine would look for it in a registry and fail obscurely.
                 raise SubmissionError(
                     f"{folder}: its base image {base} is not on this engine; build the base "
                     "images first with `make images` (or `selma3d images build`)."
                 ) from exc
-            base_id = "absent"
-        digest = "sha256:" + hashlib.sha256(f"{digest}|{base}|{base_id}".encode()).hexdigest()
+            raise SubmissionError(f"{folder}: its base image: {exc}") from exc
+    if base_ids:
+        # A rebuilt base image (e.g. after `make images`) must rebuild the submission too.
+        digest = "sha256:" + hashlib.sha256(f"{digest}|{'|'.join(base_ids)}".encode()).hexdigest()
     safe_name = "".join(c if c.isalnum() or c in "._-" else "-" for c in folder.name.lower()).strip(
         ".-"
     )
     tag = tag or f"selma3d-submission/{safe_name or 'folder'}:{digest[7:19]}"
-    try:
-        existing = client.images.get(tag)
-        if (existing.labels or {}).get(SPEC_HASH_LABEL) == digest:
-            return image_info(existing, tag)
-    except ImageNotFound:
-        pass
+    existing = pins.current([tag])[tag]
+    if existing is not None:
+        image = client.images.get(existing)
+        if (image.labels or {}).get(SPEC_HASH_LABEL) == digest:
+            pins.keep(tag, image.id)
+            return image_info(image, tag)
     ctx = stage_context(folder, log=log)
     try:
+        pin_dockerfile(ctx / "Dockerfile", pins)
         image = docker_build(
             client,
             ctx,
@@ -199,9 +427,11 @@ def build_folder(
             error=SubmissionError,
             what=str(folder),
             log=log,
+            timeout_s=timeout_s,
         )
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
+    pins.keep(tag, image.id)
     return image_info(image, tag)
 
 
@@ -212,7 +442,7 @@ def image_info(image: Any, ref: str) -> ImageInfo:
     ----------
     image : docker.models.images.Image
     ref : str
-        The reference it is run by.
+        The reference it was resolved by (recorded; containers are created from the id).
     """
     config = image.attrs.get("Config") or {}
     return ImageInfo(
@@ -223,49 +453,97 @@ def image_info(image: Any, ref: str) -> ImageInfo:
     )
 
 
-def resolve_image(
-    image: str | Path, *, client: Any | None = None, log: Callable[[str], None] = print
+def tarball_tag(tarball: Any, name: str) -> str:
+    """The one tag a loaded tarball gets: ``selma3d-tarball/<name>:<sha256 of the file>``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> tarball_tag(SimpleNamespace(sha256="sha256:" + "ab" * 32), "Team A")
+    'selma3d-tarball/team-a:abababababababababababababababab'
+    """
+    safe = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "image"
+    return f"{TARBALL_REPOSITORY}/{safe[:100]}:{tarball.sha256.removeprefix('sha256:')[:32]}"
+
+
+def load_tarball(
+    path: Path, *, client: Any, pins: ImagePins, name: str | None = None
 ) -> ImageInfo:
-    """Turn what the user gave into a local image.
+    """Read a ``docker save`` tarball, load its image under selma3d's tag alone, and check pins.
+
+    Raises
+    ------
+    SubmissionError
+        The tarball is refused (:func:`~harness.containers.image_tarball.read_image_tarball`)
+        or the engine refused its image.
+    ConfigError
+        A pinned tag, or a tag the tarball asked for, moved during the load.
+    """
+    from harness.containers.image_tarball import load_image_tarball, read_image_tarball
+
+    tarball = read_image_tarball(path)
+    tag = tarball_tag(tarball, name or path.name.split(".")[0])
+    # The names it asks for are watched too: none may move, even one nobody pinned yet.
+    asked = pins.current(tarball.names)
+    image = load_image_tarball(client, tarball, tag)
+    pins.verify(when=f"after loading {path}")
+    after = pins.current(tarball.names)
+    moved = [ref for ref in asked if asked[ref] != after[ref]]
+    if moved:
+        raise ConfigError(
+            f"image tarball {path}: loading it moved the tag(s) {', '.join(moved)}, which it "
+            "asked for; refusing to go on."
+        )
+    pins.keep(tag, image.id)
+    return image_info(image, tag)
+
+
+def resolve_image(
+    image: str | Path,
+    *,
+    client: Any | None = None,
+    log: Callable[[str], None] = print,
+    pins: ImagePins | None = None,
+    name: str | None = None,
+    build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S,
+) -> ImageInfo:
+    """Turn what the user gave into a local image, pinned by its id.
 
     Parameters
     ----------
     image : str or Path
         An image reference (``team/algo:1``), a ``docker save`` tarball (``.tar``, ``.tar.gz``,
-        ``.tgz``: loaded first) or a folder with a Dockerfile (built offline).
+        ``.tgz``: read, then loaded under a tag of selma3d's alone, see :func:`load_tarball`)
+        or a folder with a Dockerfile (built offline on its bases' pinned ids).
+    pins : ImagePins, keyword-only, optional
+        The command's pins (the reference, a build's bases and the tag given to the result are
+        added); default: pins of this call alone.
+    name : str, keyword-only, optional
+        Names a loaded tarball's tag (a team's name); default: the file's name.
+    build_timeout_s : float, keyword-only
+        A folder's build time limit.
 
     Raises
     ------
     SubmissionError
-        If the reference is not present locally (nothing is pulled), the tarball holds no image,
-        or the folder does not build.
+        The reference is malformed or not present locally (nothing is pulled), the tarball is
+        refused or holds no image, or the folder does not build.
+    ConfigError
+        A pinned tag moved.
     """
-    from docker.errors import APIError, ImageNotFound
-
     from harness.containers.engine import connect
 
     client = client if client is not None else connect()
+    pins = pins if pins is not None else ImagePins(client)
     path = Path(image)
+    text = str(image)
     if path.is_dir():
-        return build_folder(path, client=client, log=log)
-    if path.is_file() and path.name.lower().endswith(_TARBALL_SUFFIXES):
-        with path.open("rb") as fh:
-            try:
-                # A file object is streamed to the engine; a large tarball never sits in memory.
-                loaded = client.images.load(fh)
-            except APIError as exc:
-                raise SubmissionError(
-                    f"{path}: docker load failed: {exc.explanation or exc}"
-                ) from exc
-        if not loaded:
-            raise SubmissionError(f"{path}: the tarball holds no image.")
-        img = loaded[0]
-        return image_info(img, img.tags[0] if img.tags else img.id)
-    try:
-        img = client.images.get(str(image))
-    except ImageNotFound as exc:
-        raise SubmissionError(
-            f"image {image!r} is not present on this engine (nothing is pulled): give a local "
-            "reference (`docker images`), a `docker save` tarball, or a folder with a Dockerfile."
-        ) from exc
-    return image_info(img, str(image))
+        return build_folder(path, client=client, log=log, pins=pins, timeout_s=build_timeout_s)
+    if text.lower().endswith(_TARBALL_SUFFIXES):
+        if not path.is_file():
+            raise SubmissionError(
+                f"image tarball {path}: "
+                + ("not a regular file." if path.exists() else "no such file.")
+            )
+        return load_tarball(path, client=client, pins=pins, name=name)
+    return image_info(pins.pin(text), text)

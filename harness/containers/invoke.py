@@ -52,7 +52,7 @@ from harness.containers.isolation import (
 )
 from harness.containers.limits import Limits
 from harness.containers.verdicts import log_tail
-from harness.errors import EngineError
+from harness.errors import EngineError, SubmissionError
 from harness.predictions.validate import OutputLimits
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "InvokeOutcome",
     "InvokeServer",
     "Startup",
+    "relay_image_id",
     "squeeze",
 ]
 
@@ -198,6 +199,32 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+def relay_image_id(client: Any, pins: Any | None = None) -> str:
+    """The id :data:`HELPER_IMAGE` names now: what every relay of the command is created from.
+
+    Parameters
+    ----------
+    client : docker.DockerClient
+    pins : harness.containers.images.ImagePins, optional
+        The command's pins, which keep the tag (checked for moves like every other).
+
+    Raises
+    ------
+    EngineError
+        The image is missing: ``make images`` builds it.
+    """
+    from docker.errors import ImageNotFound
+
+    try:
+        image = pins.pin(HELPER_IMAGE) if pins is not None else client.images.get(HELPER_IMAGE)
+    except (ImageNotFound, SubmissionError) as exc:
+        raise EngineError(
+            f"the harness's image {HELPER_IMAGE}, which relays calls to invoke servers, is "
+            "not on this engine; build it with `make images` (or `selma3d images build`)."
+        ) from exc
+    return str(image.id)
+
+
 class InvokeServer:
     """One invoke server container and its relay, serving cases one at a time.
 
@@ -219,6 +246,9 @@ class InvokeServer:
         Mounted read-only at ``/opt/ml/model``.
     mounts : mapping of Path to str, keyword-only, optional
         More host folders mounted read-only (an evaluation container's ground truth).
+    relay_image : str, keyword-only, optional
+        The id the relay is created from (:func:`relay_image_id`, pinned once by the command);
+        default: :data:`HELPER_IMAGE`'s id when the server starts.
     """
 
     def __init__(
@@ -234,8 +264,10 @@ class InvokeServer:
         log_bytes: int,
         model_dir: Path | None = None,
         mounts: Mapping[Path, str] | None = None,
+        relay_image: str | None = None,
     ) -> None:
         self.client = client
+        self.relay_image = relay_image
         self.image = image
         self.input_dir, self.output_dir, self.relay_dir = input_dir, output_dir, relay_dir
         self.limits = limits
@@ -268,12 +300,14 @@ class InvokeServer:
         """
         from docker.errors import APIError, ImageNotFound
 
+        if self.relay_image is None:
+            self.relay_image = relay_image_id(self.client)
         try:
-            self.client.images.get(HELPER_IMAGE)
+            self.client.images.get(self.relay_image)
         except ImageNotFound as exc:
             raise EngineError(
-                f"the harness's image {HELPER_IMAGE}, which relays calls to invoke servers, is "
-                "not on this engine; build it with `make images` (or `selma3d images build`)."
+                f"the image {self.relay_image} pinned for {HELPER_IMAGE}, which relays calls to "
+                "invoke servers, is no longer on this engine (removed during the run)."
             ) from exc
         self.relay_dir.mkdir(mode=0o700)
         self._relay_fd = os.open(self.relay_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -362,7 +396,8 @@ class InvokeServer:
             os.chown(self.relay_dir, uid, gid)
         # Created, then started: a relay whose start fails is still held, so close() removes it.
         self.relay = self.client.containers.create(
-            HELPER_IMAGE,
+            # By the id pinned when the command resolved its images: a moved tag changes nothing.
+            self.relay_image,
             ["python3", "-S", "-I", "/opt/selma3d/relay.py", f"/relay/{_SOCKET}", str(INVOKE_PORT)],
             detach=True,
             # Inside the server's network namespace: its loopback, nothing else.

@@ -121,6 +121,7 @@ class Slot:
                 labels={LABEL_RUN_ID: run.run_id, LABEL_OUT_DIR: str(run.out_dir)},
                 log_bytes=run.config.log_bytes,
                 model_dir=run.model_dir,
+                relay_image=run.config.relay_image,
             )
             try:
                 startup: Startup = server.start(startup_timeout_s=limits.startup_timeout_s)

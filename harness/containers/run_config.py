@@ -63,6 +63,10 @@ class RunConfig:
         outcome is ``run.json``'s ``determinism`` (flagged, never failed).
     reuse : {"batch", "case"}
         How long an invoke server lives (:data:`Reuse`); exec images run as before.
+    relay_image : str or None
+        The id of the image the invoke relay runs on
+        (:data:`~harness.containers.invoke.HELPER_IMAGE`, pinned once by the command that made
+        these settings); None: the runner pins it when it starts.
     """
 
     contract: str = "grand-challenge"
@@ -81,6 +85,7 @@ class RunConfig:
     model: str | None = None
     determinism: bool = False
     reuse: Reuse = "batch"
+    relay_image: str | None = None
 
     def __post_init__(self) -> None:
         problems = []

@@ -43,12 +43,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from harness.containers.determinism import NOTHING_OK, judge_rerun
 from harness.containers.exec_runs import execute_exec
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
+from harness.containers.invoke import relay_image_id
 from harness.containers.invoke_slots import execute_invoke
 from harness.containers.isolation import (
     remove_run_containers,
@@ -130,6 +132,9 @@ def run_submission(
             f"invoke), which serves the grand-challenge contract; got --contract "
             f"{config.contract!r}."
         )
+    if info.invoke and config.relay_image is None:
+        # Pinned once for the whole run: every relay is created from this id, never the tag.
+        config = replace(config, relay_image=relay_image_id(client))
     model = prepare_model(config.model) if config.model is not None else None
     identity = RunIdentity(
         image=info,

@@ -147,6 +147,7 @@ def run_evaluation(
     work_dir: Path,
     client: Any,
     gate: GateOptions = OFFICIAL_GATE,
+    relay_image: str | None = None,
 ) -> EvaluationRun:
     """Run the evaluation container on one submission's predictions and compare its metrics.
 
@@ -170,6 +171,8 @@ def run_evaluation(
     client : docker.DockerClient, keyword-only
     gate : GateOptions, keyword-only
         The prediction gate the predictions were scored with.
+    relay_image : str, keyword-only, optional
+        The pinned id an invoke image's relay is created from.
 
     Raises
     ------
@@ -201,7 +204,7 @@ def run_evaluation(
     if image.invoke:
         result = _invoke_once(
             client, image, input_dir, output_dir, work_dir, limits=limits, labels=labels,
-            mounts=mounts,
+            mounts=mounts, relay_image=relay_image,
         )
     else:
         result = run_container(
@@ -304,6 +307,7 @@ def _invoke_once(
     limits: Limits,
     labels: dict[str, str],
     mounts: dict[Path, str],
+    relay_image: str | None = None,
 ) -> ContainerResult:
     """Start the server, ``POST /invoke`` once, and describe it as one container run."""
     from harness.containers.invoke import InvokeServer
@@ -313,7 +317,7 @@ def _invoke_once(
         shutil.rmtree(relay)
     server = InvokeServer(
         client, image, input_dir, output_dir, relay, limits=limits, labels=labels,
-        log_bytes=_LOG_BYTES, mounts=mounts,
+        log_bytes=_LOG_BYTES, mounts=mounts, relay_image=relay_image,
     )
     try:
         startup = server.start(startup_timeout_s=limits.startup_timeout_s)
@@ -344,6 +348,8 @@ class PreparedEvaluation:
     ground_truth_dir: Path
     ground_truth_sha256: str
     limits: Limits
+    relay_image: str | None = None
+    """The id an invoke evaluation image's relay is created from (pinned with the image)."""
 
 
 def prepare_evaluation(
@@ -353,6 +359,7 @@ def prepare_evaluation(
     client: Any,
     where: str,
     log: Callable[[str], None] = print,
+    pins: Any | None = None,
 ) -> PreparedEvaluation:
     """Resolve the evaluation image (built offline, loaded or looked up) and the ground truth.
 
@@ -364,17 +371,21 @@ def prepare_evaluation(
         Where a ground truth tarball is extracted (once per content).
     where : str, keyword-only
         Who gave the settings, for messages (the round file, or ``--container``).
+    pins : harness.containers.images.ImagePins, keyword-only, optional
+        The command's pins: the image's tag (or a build's bases) and the relay's are kept there.
 
     Raises
     ------
     ConfigError
         The image cannot be had, runs as root, or the ground truth cannot be read.
     """
-    from harness.containers.images import is_root_user, resolve_image
+    from harness.containers.images import ImagePins, is_root_user, resolve_image
+    from harness.containers.invoke import relay_image_id
     from harness.errors import ConfigError
 
+    pins = pins if pins is not None else ImagePins(client, during="the evaluation")
     try:
-        image = resolve_image(config.image, client=client, log=log)
+        image = resolve_image(config.image, client=client, log=log, pins=pins, name="evaluation")
     except SubmissionError as exc:
         raise ConfigError(f"{where}: evaluation.image: {exc}") from exc
     if is_root_user(image.user):
@@ -384,7 +395,8 @@ def prepare_evaluation(
         )
     sha = ground_truth_hash(config.ground_truth)
     folder = prepare_ground_truth(config.ground_truth, sha, cache_dir=cache_dir)
-    return PreparedEvaluation(image, config.ground_truth, folder, sha, config.limits)
+    relay = relay_image_id(client, pins) if image.invoke else None
+    return PreparedEvaluation(image, config.ground_truth, folder, sha, config.limits, relay)
 
 
 def evaluate_with_container(
@@ -430,4 +442,5 @@ def evaluate_with_container(
         work_dir=work_dir,
         client=client,
         gate=gate,
+        relay_image=prepared.relay_image,
     )

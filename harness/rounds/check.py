@@ -355,7 +355,9 @@ def run_check(
     CheckReport
         ``report.passed`` is True only if every case produced a valid prediction within limits.
     """
-    from harness.containers.images import resolve_image
+    from harness.containers.engine import connect
+    from harness.containers.images import ImagePins, resolve_image
+    from harness.containers.invoke import relay_image_id
     from harness.containers.model import prepare_model
     from harness.containers.records import RECORDS_NAME, log_name, read_case_records, read_run
     from harness.containers.run_folder import RunIdentity
@@ -364,9 +366,16 @@ def run_check(
     from harness.split.volume import read_header
 
     out_dir = Path(out_dir)
-    info = resolve_image(image)
-    model_info = prepare_model(model) if model is not None else None
     settings = settings if settings is not None else RunSettings()
+    client = connect()
+    # Every image the check uses is pinned to its id once, here: the submission (a build's bases,
+    # a loaded tarball's tag) and the invoke relay's.
+    pins = ImagePins(client, during="the check")
+    info = resolve_image(
+        image, client=client, pins=pins, build_timeout_s=settings.build_timeout_s
+    )
+    relay = relay_image_id(client, pins) if info.invoke else None
+    model_info = prepare_model(model) if model is not None else None
     identity = RunIdentity(
         info,
         split,
@@ -378,8 +387,11 @@ def run_check(
     previous = _set_aside_earlier(out_dir, identity)
     limits, contract, reuse = settings.limits, settings.contract, settings.reuse
     # A rehearsal runs every case, so the participant sees every problem at once.
-    config = replace(run_config_for(settings, canary=False, model=model), progress=progress)
-    summary = run_submission(info, split, out_dir, config=config)
+    config = replace(
+        run_config_for(settings, canary=False, model=model), progress=progress, relay_image=relay
+    )
+    summary = run_submission(info, split, out_dir, config=config, client=client)
+    pins.verify(when="after the containers ran")
     run_json = read_run(out_dir.resolve())
     records = read_case_records(out_dir / RECORDS_NAME)
     scores = _scores(split, out_dir, profile, settings.gate, settings.metrics)

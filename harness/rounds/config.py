@@ -23,6 +23,7 @@ Example
     canary: true
     determinism: true                  # rerun one case per submission, flag differing masks
     reuse: batch                       # or: case, a fresh invoke server per case
+    build_timeout_s: 3600              # a folder's build is stopped after this (the default)
     submission_policy: last            # or: best
     metrics: {connectivity: 26, iou_threshold: 0.3, matching: greedy}
     binarize: {threshold: 0.5}         # default: value > 0, as the official evaluators
@@ -68,6 +69,7 @@ from pydantic import (
 
 from common.files import config_error, load_yaml_model, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
+from harness.containers.images import DEFAULT_BUILD_TIMEOUT_S
 from harness.containers.limits import Limits
 from harness.containers.run_config import Reuse
 from harness.errors import ConfigError
@@ -340,6 +342,13 @@ class RunSettings(_Strict):
         "voxel",
         description="voxel: differing spacing, origin or direction is scored with a warning; "
         "strict: it makes the prediction invalid_output.",
+    )
+    build_timeout_s: float = Field(
+        DEFAULT_BUILD_TIMEOUT_S,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a submission folder's build may take (default 3600); a build "
+        "still running then is stopped and the submission refused with that reason.",
     )
 
     @property

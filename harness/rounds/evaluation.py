@@ -35,7 +35,12 @@ EVALUATION_DIR = "evaluation"
 
 
 def prepare_round_evaluation(
-    config: EvaluationConfig, *, out_dir: Path, source: Path | None, console: Console
+    config: EvaluationConfig,
+    *,
+    out_dir: Path,
+    source: Path | None,
+    console: Console,
+    pins: Any | None = None,
 ) -> PreparedEvaluation:
     """Resolve the evaluation image and ground truth before any container runs.
 
@@ -52,6 +57,7 @@ def prepare_round_evaluation(
         client=connect(),
         where=str(source or "round"),
         log=console.print,
+        pins=pins,
     )
     console.print(
         f"evaluation container {prepared.image.ref} ({prepared.image.digest[:19]}) · ground "

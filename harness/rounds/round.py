@@ -50,10 +50,10 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
@@ -79,6 +79,9 @@ from harness.rounds.publish import (
 )
 from harness.split.manifest import Split, load_split
 
+if TYPE_CHECKING:
+    from harness.containers.images import ImagePins
+
 __all__ = ["RoundResult", "SubmissionRecord", "run_round"]
 
 
@@ -98,6 +101,10 @@ class RoundResult:
     """Per ``team/submission``: the evaluation container's run (``evaluation:``)."""
     stages: dict[str, Any] = field(default_factory=dict)
     """The container and scoring stages' busy times and their overlap (:func:`_stage_record`)."""
+    image_failures: list[dict[str, str]] = field(default_factory=list)
+    """Submissions whose image could not be had: team, submission, source, status, reason."""
+    pinned: dict[str, str] = field(default_factory=dict)
+    """Every image tag the round relied on and the id it was pinned to."""
 
     @property
     def report(self) -> Path:
@@ -147,14 +154,21 @@ def run_round(
         console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
 
     with _stage("images", timings, console):
-        submissions = _resolve_submissions(config, out_dir, console)
+        pins = _pin_given_images(config, console)
+        submissions, image_failures = _resolve_submissions(config, out_dir, console, pins)
         prepared = None
         if config.evaluation is not None:
             prepared = evaluation.prepare_round_evaluation(
-                config.evaluation, out_dir=out_dir, source=config.source, console=console
+                config.evaluation,
+                out_dir=out_dir,
+                source=config.source,
+                console=console,
+                pins=pins,
             )
+        relay = _relay_image(submissions, prepared, pins)
+        pins.verify(when="at the end of the images stage")
         # Workers elsewhere may lack an image: they load the round's own copy.
-        tarballs = _save_tarballs(submissions, out_dir, console) if scheduler else {}
+        tarballs = _save_tarballs(submissions, relay, out_dir, console) if scheduler else {}
 
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(
@@ -167,11 +181,15 @@ def run_round(
         )
         scoring = stack.enter_context(_scoring_stage(submissions, split, config, client, console))
         with _stage("containers", timings, console):
+            pins.verify(when="before the containers started")
             containers_from = time.time()
             # Each case is scored as soon as every submission's run of it is recorded.
             settled = scoring.submit if overlap_scoring else None
-            _run_containers(submissions, split, config, client, tarballs, console, settled)
+            _run_containers(
+                submissions, split, config, client, tarballs, console, settled, relay=relay
+            )
             containers_to = time.time()
+            pins.verify(when="after the containers ran")
 
         with _stage("scoring", timings, console):
             results = _label_results(scoring.result(), submissions, config)
@@ -181,6 +199,7 @@ def run_round(
     evaluations: dict[str, dict[str, Any]] = {}
     if prepared is not None:
         with _stage("evaluation", timings, console):
+            pins.verify(when="before the evaluation container ran")
             evaluations = evaluation.run_round_evaluations(
                 prepared,
                 [(s.team, s.submission) for s in submissions],
@@ -197,6 +216,7 @@ def run_round(
         chosen = _select(results, config)
 
     with _stage("leaderboard", timings, console):
+        pins.verify(when="before the leaderboard was published")
         leaderboard_dir = out_dir / "leaderboard"
         publish(
             chosen,
@@ -228,6 +248,8 @@ def run_round(
         leaderboards=filtered,
         evaluations=evaluations,
         stages=stages,
+        image_failures=image_failures,
+        pinned=dict(pins.ids),
     )
     _write_round_json(result, config)
     flagged = nondeterministic_teams({"determinism": determinism_by_team(chosen, submissions)})
@@ -259,19 +281,85 @@ def _image_tag(config: RoundConfig, team: TeamConfig, submission: str) -> str:
     return f"selma3d-round/{config.name.lower()}-{team.name.lower()}:{submission.lower()}"
 
 
+def _pin_given_images(config: RoundConfig, console: Console) -> ImagePins:
+    """Pin every tag the round file names, before anything is loaded or built.
+
+    A team's ``image:``, the bases of every folder's Dockerfile (teams' and the evaluation
+    image's), the evaluation image's reference, and the invoke relay's image: each is read once
+    here, so a tarball loaded or a build made later cannot change what they name unnoticed. A
+    team's tag that cannot be pinned is that team's failure, told when it is resolved.
+    """
+    from harness.containers.engine import connect
+    from harness.containers.images import ImagePins, dockerfile_bases
+    from harness.containers.invoke import HELPER_IMAGE
+
+    pins = ImagePins(connect(), during="the round")
+    given: list[str] = []
+    folders: list[Path] = []
+    for team in config.teams:
+        for _sub_id, sub in config.submissions_for(team):
+            if sub.image is not None:
+                given.append(sub.image)
+            elif sub.folder is not None:
+                folders.append(Path(sub.folder))
+    if config.evaluation is not None:
+        image = Path(str(config.evaluation.image))
+        if image.is_dir():
+            folders.append(image)
+        elif not str(image).lower().endswith((".tar", ".tar.gz", ".tgz")):
+            given.append(str(config.evaluation.image))
+    for folder in folders:
+        if (folder / "Dockerfile").is_file():
+            with contextlib.suppress(SubmissionError):  # told when the folder is built
+                given.extend(dockerfile_bases(folder / "Dockerfile"))
+    for ref in dict.fromkeys([HELPER_IMAGE, *given]):
+        with contextlib.suppress(SubmissionError):  # told by whoever needs the image
+            pins.pin(ref)
+    console.print(f"pinned {len(pins.ids)} image tag(s) to their ids")
+    return pins
+
+
 def _resolve_submissions(
-    config: RoundConfig, out_dir: Path, console: Console
-) -> list[SubmissionRecord]:
+    config: RoundConfig, out_dir: Path, console: Console, pins: ImagePins
+) -> tuple[list[SubmissionRecord], list[dict[str, str]]]:
+    """Every submission's image, pinned; a submission whose image cannot be had is set aside.
+
+    Returns the submissions to run and, for each one set aside, its team, submission, source,
+    status ``image_failed`` and the reason (the round goes on with the others).
+
+    Raises
+    ------
+    ConfigError
+        A pinned tag moved, a model is refused, or no submission's image could be had.
+    """
     from harness.containers.images import build_folder, resolve_image
     from harness.containers.model import prepare_model
 
     records = []
+    failures: list[dict[str, str]] = []
     for team in config.teams:
         subs = config.submissions_for(team)
         if not subs:
             console.print(f"[yellow]{team.name}: no submission for phase {config.phase}[/yellow]")
         for sub_id, sub in subs:
-            info = _resolve_one(sub, team, sub_id, config, build_folder, resolve_image)
+            try:
+                info = _resolve_one(
+                    sub, team, sub_id, config, build_folder, resolve_image, pins=pins
+                )
+            except SubmissionError as exc:
+                console.print(
+                    f"[red]{team.name}/{sub_id}: image failed[/red]: {exc}", highlight=False
+                )
+                failures.append(
+                    {
+                        "team": team.name,
+                        "submission": sub_id,
+                        "source": sub.source,
+                        "status": "image_failed",
+                        "reason": str(exc),
+                    }
+                )
+                continue
             model_path = team.model_of(sub)
             # Checked (and a tarball extracted) now, not after hours of other teams' containers.
             try:
@@ -296,7 +384,10 @@ def _resolve_submissions(
                     image_user=info.user,
                 )
             )
-    return records
+    if not records and failures:
+        reasons = "; ".join(f"{f['team']}/{f['submission']}: {f['reason']}" for f in failures)
+        raise ConfigError(f"{config.source}: no submission's image could be had: {reasons}")
+    return records, failures
 
 
 def _resolve_one(
@@ -306,6 +397,8 @@ def _resolve_one(
     config: RoundConfig,
     build_folder: Callable[..., Any],
     resolve_image: Callable[..., Any],
+    *,
+    pins: ImagePins,
 ) -> Any:
     if sub.folder is not None:
         if not (Path(sub.folder) / "Dockerfile").is_file():
@@ -313,16 +406,38 @@ def _resolve_one(
                 f"{config.source}: team {team.name!r}: submission folder {sub.folder} has no "
                 "Dockerfile."
             )
-        return build_folder(sub.folder, tag=_image_tag(config, team, sub_id))
+        return build_folder(
+            sub.folder,
+            tag=_image_tag(config, team, sub_id),
+            pins=pins,
+            timeout_s=config.build_timeout_s,
+        )
     if sub.tarball is not None and not Path(sub.tarball).is_file():
         raise ConfigError(f"{config.source}: team {team.name!r}: no tarball at {sub.tarball}.")
-    return resolve_image(sub.source)
+    return resolve_image(
+        sub.source, pins=pins, name=team.name, build_timeout_s=config.build_timeout_s
+    )
+
+
+def _relay_image(
+    submissions: list[SubmissionRecord],
+    prepared: evaluation.PreparedEvaluation | None,
+    pins: ImagePins,
+) -> str | None:
+    """The pinned id of the invoke relay's image, when an invoke image is in the round."""
+    from harness.containers.images import is_invoke
+    from harness.containers.invoke import relay_image_id
+
+    if any(is_invoke(s.api_method) for s in submissions):
+        return relay_image_id(pins.client, pins)
+    return prepared.relay_image if prepared is not None else None
 
 
 def _save_tarballs(
-    submissions: list[SubmissionRecord], out_dir: Path, console: Console
+    submissions: list[SubmissionRecord], relay: str | None, out_dir: Path, console: Console
 ) -> dict[str, Path]:
     from harness.containers.engine import connect
+    from harness.containers.invoke import HELPER_IMAGE
 
     client = connect()
     tarballs = {}
@@ -332,6 +447,10 @@ def _save_tarballs(
         )
         console.print(f"{sub.team}/{sub.submission}: image kept as {path}")
         tarballs[f"{sub.team}/{sub.submission}"] = path
+    if relay is not None:
+        # Created from this id on every worker: a worker's own tag of it may name another image.
+        path = cluster.save_image_tarball(client, HELPER_IMAGE, relay, out_dir / cluster.IMAGES_DIR)
+        tarballs[cluster.RELAY_KEY] = path
     return tarballs
 
 
@@ -343,6 +462,8 @@ def _run_containers(
     tarballs: dict[str, Path],
     console: Console,
     on_settled: Callable[[list[str]], None] | None = None,
+    *,
+    relay: str | None = None,
 ) -> None:
     jobs = [
         cluster.SubmissionJob(
@@ -354,13 +475,15 @@ def _run_containers(
             model=s.model,
             api_method=s.api_method,
             image_user=s.image_user,
+            relay_tarball=tarballs.get(cluster.RELAY_KEY),
         )
         for s in submissions
     ]
+    base = replace(run_config_for(config), relay_image=relay)
     cluster.run_containers(
         jobs,
         split,
-        run_config_for(config),
+        base,
         client,
         out_dir=config.out_dir,
         canary=config.canary,
@@ -441,7 +564,12 @@ def _tags_text(tags: dict[str, Any]) -> str:
 
 def _select(results: pd.DataFrame, config: RoundConfig) -> pd.DataFrame:
     """Keep one submission per team: the last one, or the best by the round's ranking."""
-    order = {t.name: [sid for sid, _ in config.submissions_for(t)] for t in config.teams}
+    ran = set(zip(results["team"], results["submission"], strict=True))
+    # A submission whose image could not be had did not run: the team's others are chosen from.
+    order = {
+        t.name: [sid for sid, _ in config.submissions_for(t) if (t.name, sid) in ran]
+        for t in config.teams
+    }
     keep: dict[str, str] = {}
     for team, subs in order.items():
         if not subs:
@@ -512,6 +640,8 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
             "report": "leaderboard/index.html",
         },
         "leaderboards": result.leaderboards,
+        "image_failures": result.image_failures,
+        "pinned_images": result.pinned,
     }
     if result.evaluations:
         record["evaluation"] = result.evaluations

@@ -93,6 +93,7 @@ from harness.rounds.cluster.scoring import (
 from harness.rounds.cluster.tasks import (
     CPU,
     IMAGES_DIR,
+    RELAY_KEY,
     SLOTS,
     BatchResult,
     DeterminismResult,
@@ -112,6 +113,7 @@ from harness.rounds.cluster.worker import (
 __all__ = [
     "CPU",
     "IMAGES_DIR",
+    "RELAY_KEY",
     "SLOTS",
     "BatchResult",
     "DeterminismResult",

@@ -1,4 +1,9 @@
-"""A round's copies of its images: saved once by the organizer, loaded by a worker lacking one."""
+"""A round's copies of its images: saved once by the organizer, loaded by a worker lacking one.
+
+A copy is saved without any name and loaded the way a participant's tarball is
+(:mod:`harness.containers.image_tarball`): under one tag of selma3d's, so loading it on a worker
+moves no tag of that worker's engine; the loaded image must have the id the organizer pinned.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from common.files import atomic_path
-from harness.errors import EngineError
+from harness.errors import EngineError, SubmissionError
 
 __all__ = ["ensure_image", "save_image_tarball"]
 
@@ -29,6 +34,7 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
     """
     from docker.errors import ImageNotFound
 
+    from harness.containers.image_tarball import load_image_tarball, read_image_tarball
     from harness.containers.images import image_info
 
     try:
@@ -39,15 +45,17 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
                 f"image {ref} ({digest}) is not on the engine of {socket.gethostname()} and the "
                 "round keeps no tarball of it."
             ) from None
-        with Path(tarball).open("rb") as fh:
-            loaded = client.images.load(fh)
-        ids = [img.id for img in loaded]
-        if digest not in ids:
-            raise EngineError(
-                f"{tarball}: holds image(s) {ids}, not {digest} of {ref}; the round's copy does "
-                "not match what was submitted."
-            ) from None
-        image = client.images.get(digest)
+        try:
+            saved = read_image_tarball(tarball)
+            if saved.image_id != digest:
+                raise EngineError(
+                    f"{tarball}: holds image {saved.image_id}, not {digest} of {ref}; the "
+                    "round's copy does not match what was submitted."
+                )
+            hex_ = digest.removeprefix("sha256:")
+            image = load_image_tarball(client, saved, f"selma3d-round-copy/image:{hex_}")
+        except SubmissionError as exc:
+            raise EngineError(f"the round's copy of {ref} cannot be loaded: {exc}") from exc
     # Its labels too: an invoke image must reach the runner as one (it picks the contract).
     return image_info(image, ref)
 
@@ -55,14 +63,14 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
 def save_image_tarball(client: Any, ref: str, digest: str, folder: Path) -> Path:
     """``docker save`` the image ``digest`` into ``folder`` once; return the tarball's path.
 
-    Named after the digest, so an existing file is that image and is kept.
+    Named after the digest, so an existing file is that image and is kept. Saved by its id,
+    without names: loading it can create no tag but the one selma3d gives it.
     """
     path = folder / f"{digest.removeprefix('sha256:')}.tar"
     if path.is_file():
         return path
     image = client.images.get(digest)
-    named = ref if ref != digest and ref in (image.tags or []) else False
     with atomic_path(path) as tmp, tmp.open("wb") as fh:
-        for chunk in image.save(named=named):
+        for chunk in image.save(named=False):
             fh.write(chunk)
     return path

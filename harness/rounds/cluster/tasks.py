@@ -24,6 +24,7 @@ __all__ = [
     "CPU",
     "GPUS",
     "IMAGES_DIR",
+    "RELAY_KEY",
     "SCORES_DIR",
     "SLOTS",
     "TASKS_DIR",
@@ -50,6 +51,8 @@ CPU = "cpu"
 TASKS_DIR = "tasks"
 SCORES_DIR = "scores"
 IMAGES_DIR = "images"
+RELAY_KEY = ":relay"
+"""The key of the invoke relay's tarball among a distributed round's image tarballs."""
 # Dask's own retries of a task that raised (a worker's engine hiccup); a worker that died is
 # handled by the scheduler itself (distributed.scheduler.allowed-failures).
 TASK_RETRIES = 2
@@ -79,6 +82,8 @@ class SubmissionJob:
         (:attr:`harness.containers.images.ImageInfo.api_method`).
     image_user : str
         The image's configured user (as ``run.json`` records it).
+    relay_tarball : Path or None
+        The ``docker save`` tarball of the invoke relay's pinned image (distributed rounds).
     """
 
     key: str
@@ -89,6 +94,7 @@ class SubmissionJob:
     model: Mapping[str, Any] | None = None
     api_method: str = ""
     image_user: str = ""
+    relay_tarball: Path | None = None
 
     def config(self, base: RunConfig) -> RunConfig:
         """The round's run configuration with this submission's model."""
@@ -122,6 +128,7 @@ class SubmissionJob:
             "image_ref": self.image_ref,
             "image_digest": self.image_digest,
             "tarball": self.tarball,
+            "relay_tarball": self.relay_tarball,
             "run_config": self.config(base),
             "gpus_needed": gpus,
         }
@@ -154,6 +161,7 @@ class ContainerTask:
     tarball: Path | None
     run_config: Any  # harness.containers.run_config.RunConfig
     gpus_needed: int = 0
+    relay_tarball: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -241,6 +241,10 @@ def run_on_worker(
     client = _engine()
     _mark_engine_in_use(client)
     info = ensure_image(client, task.image_ref, task.image_digest, task.tarball)
+    relay = task.run_config.relay_image
+    if relay is not None and info.invoke:
+        # The organizer's pinned relay: loaded from its tarball on an engine lacking that id.
+        ensure_image(client, "invoke relay", relay, task.relay_tarball)
     removed = sum(remove_task_containers(client, root) for root in earlier)
     attempt = task.task_root / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     # Labels are read only by scoring tasks: the container side never sees their paths.

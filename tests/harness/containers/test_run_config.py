@@ -57,4 +57,6 @@ def test_run_json_records_the_configuration_under_its_established_keys():
         "determinism": False,
         "startup_timeout_s": 300.0,
         "reuse": "batch",
+        # The invoke relay's image id, pinned by the command (None: by the runner).
+        "relay_image": None,
     }

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from rich.console import Console
 
+from harness.containers.images import ImagePins
 from harness.errors import ConfigError
 from harness.rounds import round as round_module
 from harness.rounds.config import load_round_config
@@ -143,7 +144,7 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
     config = load_round_config(write(tmp_path, data))
     out = config.out_dir
 
-    def resolve(config, out_dir, console):
+    def resolve(config, out_dir, console, pins):
         records = []
         for (team, sub), kinds in PREDICTIONS.items():
             run_dir = out_dir / "runs" / team / sub
@@ -159,11 +160,13 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
                 SubmissionRecord(team, sub, f"{team}:{sub}", f"{team}:{sub}",
                                  "sha256:" + "0" * 64, run_dir)
             )
-        return records
+        return records, []
 
-    # Everything but building images and running containers, whose outputs are put in place.
+    # Everything but building images and running containers, whose outputs are put in place;
+    # no image is pinned, so no engine is asked.
+    monkeypatch.setattr(round_module, "_pin_given_images", lambda *a: ImagePins(None))
     monkeypatch.setattr(round_module, "_resolve_submissions", resolve)
-    monkeypatch.setattr(round_module, "_run_containers", lambda *args: None)
+    monkeypatch.setattr(round_module, "_run_containers", lambda *args, **kw: None)
     console = Console(record=True, width=120, file=io.StringIO())
     result = run_round(config, console=console)
 
