@@ -212,6 +212,14 @@ def read_image_tarball(
             with tarfile.open(fileobj=hashed, mode="r|*") as tar:  # type: ignore[call-overload]
                 for info in tar:
                     _read_member(scan, tar, info)
+                # tarfile ends quietly where the data ends; a tar ends with two zero blocks
+                # (one of them read above), and one cut short lacks them.
+                rest = tar.fileobj.read(tarfile.BLOCKSIZE)
+                if len(rest) < tarfile.BLOCKSIZE or rest.strip(b"\0"):
+                    raise scan.fail(
+                        "is cut short: it does not end with tar's end-of-archive blocks "
+                        f"(after {len(scan.members)} member(s))."
+                    )
             # Whatever follows the end-of-archive blocks is hashed too: the sha256 is the file's.
             while hashed.read(_CHUNK):
                 pass
@@ -238,6 +246,7 @@ class _Hashing(io.RawIOBase):
 
     def __init__(self, raw: IO[bytes], digest: Any) -> None:
         self.raw, self.digest = raw, digest
+        self.count = 0
 
     def readable(self) -> bool:
         return True
@@ -245,6 +254,7 @@ class _Hashing(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
         self.digest.update(data)
+        self.count += len(data)
         return data
 
     def readinto(self, buf: Any) -> int:
@@ -296,12 +306,18 @@ def _read_member(scan: _Scan, tar: tarfile.TarFile, info: tarfile.TarInfo) -> No
         member.data = stream.read()
         digest.update(member.data)
         scan.kept += info.size
+        got = len(member.data)
         member.layer_bytes, member.layer_members = _layer_size(scan, name, io.BytesIO(member.data))
     else:
         hashed = _Hashing(stream, digest)  # type: ignore[arg-type]
         member.layer_bytes, member.layer_members = _layer_size(scan, name, hashed)
         while hashed.read(_CHUNK):
             pass
+        got = hashed.count
+    if got != info.size:
+        raise scan.fail(
+            f"is cut short: member {name!r} declares {info.size} bytes and holds {got}."
+        )
     member.sha256 = "sha256:" + digest.hexdigest()
     if name not in _JSON_NAMES and not (keep and member.layer_bytes is None):
         member.data = None  # only the small documents that may be read later are kept

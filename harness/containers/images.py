@@ -467,7 +467,12 @@ def tarball_tag(tarball: Any, name: str) -> str:
 
 
 def load_tarball(
-    path: Path, *, client: Any, pins: ImagePins, name: str | None = None
+    path: Path,
+    *,
+    client: Any,
+    pins: ImagePins,
+    name: str | None = None,
+    log: Callable[[str], None] = print,
 ) -> ImageInfo:
     """Read a ``docker save`` tarball, load its image under selma3d's tag alone, and check pins.
 
@@ -483,6 +488,11 @@ def load_tarball(
 
     tarball = read_image_tarball(path)
     tag = tarball_tag(tarball, name or path.name.split(".")[0])
+    if tarball.names:
+        log(
+            f"{path}: asks for the name(s) {', '.join(tarball.names)}; not applied, loaded as "
+            f"{tag} ({tarball.image_id[:19]})"
+        )
     # The names it asks for are watched too: none may move, even one nobody pinned yet.
     asked = pins.current(tarball.names)
     image = load_image_tarball(client, tarball, tag)
@@ -545,5 +555,5 @@ def resolve_image(
                 f"image tarball {path}: "
                 + ("not a regular file." if path.exists() else "no such file.")
             )
-        return load_tarball(path, client=client, pins=pins, name=name)
+        return load_tarball(path, client=client, pins=pins, name=name, log=log)
     return image_info(pins.pin(text), text)
