@@ -224,6 +224,8 @@ def read_image_tarball(
             while hashed.read(_CHUNK):
                 pass
         except tarfile.ReadError as exc:
+            if "unexpected end of data" in str(exc):
+                raise scan.fail(f"is cut short ({exc}).") from exc
             raise scan.fail(
                 f"not a readable tar archive ({exc}); expected `docker save` output."
             ) from exc

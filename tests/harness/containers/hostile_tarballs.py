@@ -22,10 +22,54 @@ __all__ = [
     "declared_layer",
     "docker_save",
     "gzip_bomb",
+    "gzipped",
     "named",
     "oci_layout",
+    "synthetic_save",
     "tiny_image",
 ]
+
+
+def synthetic_save(dest: Path, text: str = "hello", *, tags: tuple[str, ...] = ()) -> str:
+    """A tarball laid out as ``docker save`` writes it, made without an engine; its image id.
+
+    One layer holding ``hello.txt``; the config names the layer's diff id, as the engine's do.
+    """
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        data = text.encode()
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    layer = raw.getvalue()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()],
+            },
+        }
+    ).encode()
+    image_id = hashlib.sha256(config).hexdigest()
+    layer_dir = hashlib.sha256(b"dir" + layer).hexdigest()
+    manifest = [{"Config": f"{image_id}.json", "RepoTags": list(tags),
+                 "Layers": [f"{layer_dir}/layer.tar"]}]
+    folder = tarfile.TarInfo(layer_dir)
+    folder.type = tarfile.DIRTYPE
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = [
+        (tarfile.TarInfo(f"{image_id}.json"), config),
+        (folder, None),
+        (tarfile.TarInfo(f"{layer_dir}/layer.tar"), layer),
+        (tarfile.TarInfo("manifest.json"), json.dumps(manifest).encode()),
+    ]
+    if tags:
+        repos = {t.rpartition(":")[0]: {t.rpartition(":")[2]: layer_dir} for t in tags}
+        members.append((tarfile.TarInfo("repositories"), json.dumps(repos).encode()))
+    _write(dest, members)
+    return "sha256:" + image_id
 
 
 def tiny_image(client: Any, tag: str, text: str = "") -> str:
