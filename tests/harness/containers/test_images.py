@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,8 @@ from harness.containers.base_images import (
     package_folder,
     stage_context,
 )
-from harness.containers.images import is_root_user
-from harness.errors import ConfigError
+from harness.containers.images import ImagePins, build_folder, dockerfile_bases, is_root_user
+from harness.errors import ConfigError, SubmissionError
 
 
 def spec_folder(root: Path, name: str, image_yaml: str | None, dockerfile: str | None) -> Path:
@@ -247,3 +249,122 @@ def test_building_an_unknown_spec_is_refused_before_the_engine_is_asked(tmp_path
     with pytest.raises(ConfigError, match=refused):
         # No engine is reachable through this client: the refusal must come first.
         build_specs(tmp_path, only=("nothing",), client=object())
+
+
+def test_a_cache_that_is_not_a_folder_is_refused_naming_it(tmp_path, monkeypatch):
+    cache = tmp_path / "cache-file"
+    cache.write_text("not a folder\n")
+    monkeypatch.setenv("SELMA3D_CACHE", str(cache))
+    with pytest.raises(ConfigError, match="SELMA3D_CACHE") as err:
+        cache_dir()
+    assert str(cache) in str(err.value)
+
+
+@pytest.mark.parametrize("reference", ["UPPER CASE::", "team/seg::", "a b", "-x/y:1", ""])
+def test_a_malformed_reference_is_refused_before_the_engine_is_asked(reference):
+    with pytest.raises(SubmissionError, match="is not a valid image reference"):
+        # No engine answers through this client: the refusal must come first.
+        ImagePins(object()).pin(reference)
+
+
+def test_the_bases_of_a_dockerfile_are_its_from_images_but_stages_and_scratch(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "ARG BASE=selma3d/python:3.11\n"
+        "FROM --platform=linux/amd64 ${BASE} AS build\n"
+        "RUN echo\n"
+        "from build\n"
+        "FROM scratch\n"
+        "FROM team/tools:2 as tools\n"
+    )
+    assert dockerfile_bases(dockerfile) == ["selma3d/python:3.11", "team/tools:2"]
+    dockerfile.write_text("ARG BASE\nFROM $BASE\n")
+    with pytest.raises(SubmissionError, match="build argument BASE with no default"):
+        dockerfile_bases(dockerfile)
+
+
+@pytest.fixture
+def engine():  # type: ignore[no-untyped-def]
+    from harness.containers.engine import connect
+
+    return connect()
+
+
+def _own_tag(client, image_id: str, uid: str, name: str) -> str:  # type: ignore[no-untyped-def]
+    repository = f"selma3d-pintest-{uid}/{name}"
+    client.images.get(image_id).tag(repository, "1")
+    return f"{repository}:1"
+
+
+@pytest.mark.docker
+def test_a_pinned_tag_that_moves_is_refused_naming_it(engine):
+    uid = uuid.uuid4().hex[:10]
+    rootfs = engine.images.get("selma3d/rootfs:bookworm").id
+    python = engine.images.get("selma3d/python:3.11").id
+    tag = _own_tag(engine, rootfs, uid, "moving")
+    try:
+        pins = ImagePins(engine, during="the round")
+        assert pins.pin(tag).id == rootfs
+        pins.verify(when="at once")
+        engine.images.get(python).tag(f"selma3d-pintest-{uid}/moving", "1")  # re-tagged
+        with pytest.raises(ConfigError, match="moved during the round") as err:
+            pins.verify(when="before the containers started")
+        assert tag in str(err.value) and rootfs in str(err.value) and python in str(err.value)
+        with pytest.raises(ConfigError, match="moved"):
+            pins.pin(tag)
+    finally:
+        engine.images.remove(tag)
+
+
+@pytest.mark.docker
+def test_a_folder_is_built_on_its_base_pinned_before_and_not_on_the_moved_tag(engine, tmp_path):
+    uid = uuid.uuid4().hex[:10]
+    rootfs = engine.images.get("selma3d/rootfs:bookworm").id
+    base = _own_tag(engine, rootfs, uid, "base")
+    folder = tmp_path / "team"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f"FROM {base}\nRUN echo {uid} > /uid\n")
+    tag = f"selma3d-pintest-{uid}/built:1"
+    try:
+        pins = ImagePins(engine, during="the round")
+        pins.pin(base)
+        info = build_folder(folder, tag, client=engine, pins=pins, log=lambda _: None)
+        ancestors = [step["Id"] for step in engine.images.get(info.digest).history()]
+        assert rootfs in ancestors
+        assert pins.ids[tag] == info.digest
+        # Moved after the pinning: the next build refuses rather than build on it.
+        engine.images.get("selma3d/python:3.11").tag(f"selma3d-pintest-{uid}/base", "1")
+        (folder / "Dockerfile").write_text(f"FROM {base}\nRUN echo {uid}-2 > /uid\n")
+        with pytest.raises(ConfigError, match=f"'{base}' moved"):
+            build_folder(folder, tag, client=engine, pins=pins, log=lambda _: None)
+    finally:
+        for ref in (base, tag):
+            engine.images.remove(ref, force=True)
+
+
+def _containers_running(engine, word: str) -> list[str]:  # type: ignore[no-untyped-def]
+    found = []
+    for container in engine.containers.list(all=True):
+        if word in " ".join(container.attrs.get("Config", {}).get("Cmd") or []):
+            found.append(container.id)
+    return found
+
+
+@pytest.mark.docker
+def test_a_build_past_its_time_limit_is_stopped_and_leaves_no_container(engine, tmp_path):
+    uid = uuid.uuid4().hex[:10]
+    folder = tmp_path / "sleeper"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(
+        f"FROM selma3d/rootfs:bookworm\nRUN sleep 10000 && echo {uid}\n"
+    )
+    started = time.monotonic()
+    with pytest.raises(SubmissionError, match="time limit of 4 s") as err:
+        build_folder(folder, client=engine, timeout_s=4, log=lambda _: None)
+    assert time.monotonic() - started < 60
+    assert "build_timeout_s" in str(err.value) and str(folder) in str(err.value)
+    # The engine cancels the build once its client is gone, and removes the step's container.
+    deadline = time.monotonic() + 30
+    while _containers_running(engine, uid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _containers_running(engine, uid) == []
