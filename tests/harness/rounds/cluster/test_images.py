@@ -1,4 +1,4 @@
-"""A worker lacking a team's image loads the round's tarball, checked by digest."""
+"""A worker lacking a team's image loads the round's tarball, checked by digest, moving no tag."""
 
 from __future__ import annotations
 
@@ -47,7 +47,12 @@ def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(t
             ensure_image(client, tag, image.id, wrong)
         info = ensure_image(client, tag, image.id, tarball)
         assert info.digest == image.id and info.invoke
-        assert client.images.get(tag).id == image.id
+        # The copy was saved without names and loaded under selma3d's tag alone: the team's
+        # tag is not created (nor moved) on the worker's engine.
+        with pytest.raises(ImageNotFound):
+            client.images.get(tag)
+        loaded = client.images.get(image.id)
+        assert loaded.tags == [f"selma3d-round-copy/image:{image.id.split(':')[1]}"]
     finally:
         for ref in (image.id, other.id):
             with contextlib.suppress(ImageNotFound):
