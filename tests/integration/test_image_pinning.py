@@ -354,3 +354,17 @@ def test_a_tag_moved_during_a_round_stops_it_with_exit_2_naming_it(world, client
     assert proc.returncode == 2, output[-3000:]
     assert said(output, f"image tag '{moving}' moved during the round")
     assert not (out / "leaderboard").exists()
+
+
+@pytest.mark.parametrize("container", ["cut.tar", "empty.tar", "UPPER CASE::"])
+def test_evaluate_refuses_a_bad_container_with_exit_2_naming_it(world, container):
+    predictions = world["root"] / "no-predictions"
+    predictions.mkdir(exist_ok=True)
+    given = str(world["root"] / container) if container.endswith(".tar") else container
+    code, output = selma3d(
+        "evaluate", "--split", str(world["split"].root), "--predictions", str(predictions),
+        "--out", str(world["root"] / f"evaluate-{uuid.uuid4().hex[:6]}.csv"),
+        "--container", given, "--ground-truth", str(world["gt"]),
+    )
+    assert code == 2, output[-3000:]
+    assert said(output, given) and "Traceback" not in output
