@@ -22,6 +22,9 @@ those tags to its own image. So a tarball is never handed to the engine as it is
 
 Moving tags selma3d did not name is therefore impossible by construction; the pins of
 :class:`harness.containers.images.ImagePins` check it after every load anyway.
+
+Its length (about 600 lines) is one file format's: the read, its limits, both layouts and the
+rewritten copy share one table of members and must agree on it.
 """
 
 from __future__ import annotations

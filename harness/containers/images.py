@@ -11,6 +11,9 @@ Tags can be moved by anyone using the engine. :class:`ImagePins` reads each tag 
 on (a team's reference, the evaluation image's, the invoke relay's, a build's base) once and
 keeps its id; after every load and between a round's stages it checks that none moved
 (:meth:`ImagePins.verify`), and a folder is built on its base's pinned id, never on the tag.
+
+Its length (over 500 lines) is one concern's: how what a user gave becomes an image pinned by
+its id (references, pins, tarball loads, folder builds), parts that share the pins.
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@
 ``run_round`` takes a validated :class:`~harness.rounds.config.RoundConfig` through named stages:
 
 1. **split**: load and validate the phase's split (its content hash goes into every record);
-2. **images**: load, build or look up every team's submitted images and record their digests;
+2. **images**: pin every tag the round relies on to its id, then load (under selma3d's tags
+   alone), build (on pinned bases, within ``build_timeout_s``) or look up every team's image
+   and record its id; a submission whose image cannot be had is set aside with its reason
+   (``image_failures`` in round.json) and the round goes on; the pins are checked again
+   between the stages (a moved tag stops the round, exit 2);
 3. **containers**: run every submission on every case, one Dask task per (team, case) on a local
    cluster or the configured scheduler's workers (:mod:`harness.rounds.cluster`); each result
    is recorded as it arrives, so a rerun continues where an interrupted one stopped, and never
@@ -37,7 +41,7 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
     evaluation/<team>/<sub>/    the evaluation container's staging folder (``evaluation:``)
     round.json                  configuration, split hash, image digests, versions, timings
 
-Its length (about 500 lines) is the round's stage order in one place: each stage (split,
+Its length (about 650 lines) is the round's stage order in one place: each stage (split,
 images, containers with scoring beside them, evaluation, selection, leaderboard) and the record
 it leaves in round.json read top to bottom; publishing lives in :mod:`harness.rounds.publish`.
 """
