@@ -306,11 +306,11 @@ def _read_member(scan: _Scan, tar: tarfile.TarFile, info: tarfile.TarInfo) -> No
     if stream is None:  # a regular member always has one; said rather than assumed
         raise scan.fail(f"member {name!r} cannot be read.")
     digest = hashlib.sha256()
-    keep = info.size <= _KEEP_MAX and scan.kept + info.size <= _KEEP_TOTAL
-    if keep:
+    small = info.size <= _KEEP_MAX
+    if small:
+        # Read whole (at most 4 MiB at a time): it may be a document read later.
         member.data = stream.read()
         digest.update(member.data)
-        scan.kept += info.size
         got = len(member.data)
         member.layer_bytes, member.layer_members = _layer_size(scan, name, io.BytesIO(member.data))
     else:
@@ -324,8 +324,13 @@ def _read_member(scan: _Scan, tar: tarfile.TarFile, info: tarfile.TarInfo) -> No
             f"is cut short: member {name!r} declares {info.size} bytes and holds {got}."
         )
     member.sha256 = "sha256:" + digest.hexdigest()
-    if name not in _JSON_NAMES and not (keep and member.layer_bytes is None):
-        member.data = None  # only the small documents that may be read later are kept
+    # Kept: the index files, and small files that are not tars (configs, OCI manifests), up
+    # to a total; a document dropped here is refused by name if the image needs it.
+    wanted = name in _JSON_NAMES or (small and member.layer_bytes is None)
+    if wanted and scan.kept + info.size <= _KEEP_TOTAL:
+        scan.kept += info.size
+    else:
+        member.data = None
     scan.members[name] = member
 
 
@@ -362,7 +367,10 @@ def _json(scan: _Scan, name: str) -> Any:
     if member is None or member.kind != "file":
         raise scan.fail(f"{name} is missing or not a file.")
     if member.data is None:
-        raise scan.fail(f"{name} is larger than {_KEEP_MAX} bytes; expected a small JSON file.")
+        raise scan.fail(
+            f"{name} is larger than {_KEEP_MAX} bytes, or follows more than {_KEEP_TOTAL} bytes "
+            "of other small documents; expected a small JSON file."
+        )
     try:
         return json.loads(member.data)
     except (ValueError, RecursionError) as exc:
