@@ -103,13 +103,11 @@ def refuse_overlap(
         if out is None:
             continue
         target = real(out)
-        for name, source in resolved:
-            if target == source:
-                how = "is"
-            elif source in target.parents:
-                how = "lies inside"
-            else:
-                continue
+        # The input it is, before any folder it lies in: the message names the closest.
+        found = [("is", n, s) for n, s in resolved if target == s] + [
+            ("lies inside", n, s) for n, s in resolved if s in target.parents
+        ]
+        for how, name, source in found[:1]:
             raise ConfigError(
                 f"{flag} {target} {how} the {name} {source}; selma3d never writes onto or into "
                 "an input of the command: choose an output outside it"

@@ -225,6 +225,7 @@ def check_command(
     """
     from common.outputs import claim_folder, lock_file_output, real, refuse_overlap
     from common.profiles import DEFAULT_PROFILE
+    from harness.containers.model import refuse_model_in_split
     from harness.containers.run_folder import is_run_folder
     from harness.containers.runner import run_inputs
     from harness.rounds.check import run_check, write_json_report, write_junit
@@ -277,6 +278,8 @@ def check_command(
     outputs = {"--out": run_dir, "--report": report_path, "--junit": junit_path}
     refuse_overlap(outputs, {**run_inputs(split, image=image, model=model_path),
                              "round file": round_path})
+    if model_path is not None:
+        refuse_model_in_split(model_path, split)
     # The run folder and both reports are this command's until it ends: a second check
     # writing any of them is refused.
     with contextlib.ExitStack() as held:

@@ -130,8 +130,12 @@ def run_submission(
     from harness.containers.engine import connect
 
     t_start = time.perf_counter()
-    client = client if client is not None else connect()
     split = split if isinstance(split, Split) else load_split(split)
+    # Checked before the engine is asked anything: a refused path is told at once.
+    if config.model is not None:
+        refuse_model_in_split(config.model, split)
+    refuse_overlap({"--out": out_dir}, run_inputs(split, image=image, model=config.model))
+    client = client if client is not None else connect()
     info = image if isinstance(image, ImageInfo) else resolve_image(image, client=client)
     if is_root_user(info.user) and not config.allow_root:
         raise SubmissionError(
@@ -150,9 +154,6 @@ def run_submission(
             f"invoke), which serves the grand-challenge contract; got --contract "
             f"{config.contract!r}."
         )
-    if config.model is not None:
-        refuse_model_in_split(config.model, split)
-    refuse_overlap({"--out": out_dir}, run_inputs(split, image=image, model=config.model))
     model = prepare_model(config.model) if config.model is not None else None
     identity = RunIdentity(
         image=info,

@@ -392,13 +392,15 @@ def _check_claimed(
 ) -> CheckReport:
     """:func:`run_check` once its folder is claimed."""
     from harness.containers.images import resolve_image
-    from harness.containers.model import prepare_model
+    from harness.containers.model import prepare_model, refuse_model_in_split
     from harness.containers.records import RECORDS_NAME, log_name, read_case_records, read_run
     from harness.containers.run_folder import RunIdentity
     from harness.containers.runner import run_submission
     from harness.rounds.config import RunSettings, run_config_for
     from harness.split.volume import read_header
 
+    if model is not None:
+        refuse_model_in_split(model, split)
     info = resolve_image(image)
     model_info = prepare_model(model) if model is not None else None
     settings = settings if settings is not None else RunSettings()
