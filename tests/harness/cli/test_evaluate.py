@@ -1,4 +1,4 @@
-"""``selma3d evaluate``: its table never lands on an input, one writer at a time, a bad ground truth.
+"""``selma3d evaluate``: its table never lands on an input; one writer; a bad ground truth.
 
 Each runs the real command line in a subprocess.
 """
