@@ -47,6 +47,7 @@ __all__ = [
     "read_marker",
     "real",
     "refuse_overlap",
+    "starts_with",
 ]
 
 MARKER_NAME = ".selma3d-folder.json"
@@ -287,20 +288,63 @@ def claim_folder(
     return OutputFolder(folder, kind, handle)
 
 
+def starts_with(*texts: str, within: int = 4096) -> Callable[[Path], bool]:
+    """An ``ours`` test of :func:`lock_file_output`: the file's first bytes hold every text.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "r.csv"
+    >>> _ = path.write_text("team,case_id,status")
+    >>> starts_with("case_id", "status")(path), starts_with("<testsuite")(path)
+    (True, False)
+    """
+
+    def test(path: Path) -> bool:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(within).decode("utf-8", errors="replace")
+        except OSError:
+            return False
+        return all(text in head for text in texts)
+
+    return test
+
+
 @contextlib.contextmanager
-def lock_file_output(path: str | Path, *, flag: str = "--out") -> Iterator[Path]:
+def lock_file_output(
+    path: str | Path, *, flag: str = "--out", ours: Callable[[Path], bool] | None = None
+) -> Iterator[Path]:
     """Hold the lock of a file output (``.<name>.lock`` beside it) for the body.
 
     The lock file is removed when the body ends, so nothing is left beside the user's file; a
     command that locked a lock file removed meanwhile (its inode no longer the path's) is
     refused as if it were held.
 
+    Parameters
+    ----------
+    path : str or Path
+    flag : str, keyword-only
+        How the user gave the path, for messages.
+    ours : callable, keyword-only, optional
+        Recognises a file this command writes (:func:`starts_with`): an existing file it does
+        not recognise is the user's, and is refused rather than replaced.
+
     Raises
     ------
+    ConfigError
+        The path is a folder or a link, or an existing file ``ours`` does not recognise.
     Selma3dError
         Another command holds it.
     """
     target = real(path)
+    if os.path.lexists(path) and (Path(path).is_symlink() or not Path(path).is_file()):
+        raise ConfigError(f"{flag} {path}: is not a regular file; expected a file path to write")
+    if ours is not None and target.is_file() and not ours(target):
+        raise ConfigError(
+            f"{flag} {target}: the file exists and selma3d did not write it; selma3d never "
+            "writes over a file it did not make: give a new path"
+        )
     lock = target.with_name(f".{target.name}.lock")
     busy = Selma3dError(
         f"{flag} {target}: another selma3d command is writing this file; wait for it to "

@@ -89,7 +89,7 @@ def evaluate(
     the container failed or one of its values differs from selma3d's (each is named; the run
     is recorded in <out>.container.json).
     """
-    from common.outputs import lock_file_output, refuse_overlap
+    from common.outputs import lock_file_output, refuse_overlap, starts_with
     from harness.evaluation.cli_run import log_path, record_path
     from harness.split.manifest import load_split
 
@@ -114,7 +114,8 @@ def evaluate(
         },
     )
     # One writer of the table (and its container record) at a time: a second is refused.
-    with lock_file_output(out):
+    # An existing table is replaced only if it is one (its header), never a user's file.
+    with lock_file_output(out, ours=starts_with("case_id", "status")):
         _evaluate_locked(split, predictions_dir, out, processes, team, options, gate, profile,
                          container, ground_truth, no_progress)
 

@@ -223,7 +223,13 @@ def check_command(
     rebuilt image starts a new check and keeps the earlier one beside it.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
-    from common.outputs import claim_folder, lock_file_output, real, refuse_overlap
+    from common.outputs import (
+        claim_folder,
+        lock_file_output,
+        real,
+        refuse_overlap,
+        starts_with,
+    )
     from common.profiles import DEFAULT_PROFILE
     from harness.containers.model import refuse_model_in_split
     from harness.containers.run_folder import is_run_folder
@@ -283,10 +289,14 @@ def check_command(
     # The run folder and both reports are this command's until it ends: a second check
     # writing any of them is refused.
     with contextlib.ExitStack() as held:
-        claim = held.enter_context(claim_folder(run_dir, kind="run", legacy=is_run_folder))
-        for flag, path in (("--report", report_path), ("--junit", junit_path)):
-            if claim.path not in real(path).parents:  # in the run folder: its claim covers it
-                held.enter_context(lock_file_output(path, flag=flag))
+        reports = (
+            ("--report", report_path, starts_with('{\n  "api_method": ')),
+            ("--junit", junit_path, starts_with('<testsuite name="selma3d-check"')),
+        )
+        for flag, path, ours in reports:
+            if real(run_dir) not in real(path).parents:  # in the run folder: its claim covers it
+                held.enter_context(lock_file_output(path, flag=flag, ours=ours))
+        held.enter_context(claim_folder(run_dir, kind="run", legacy=is_run_folder))
         report = run_check(
             image,
             split,

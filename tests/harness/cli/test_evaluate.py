@@ -94,6 +94,28 @@ def test_a_second_evaluate_into_the_same_out_is_refused(setting, tmp_path):
     code, text = _evaluate(split, preds, out)
     assert code == 0, text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preds", "results.csv", "split"]
+    code, text = _evaluate(split, preds, out)  # its own table is written again
+    assert code == 0, text
+
+
+@pytest.mark.parametrize("kind", ["file", "folder", "device"])
+def test_out_onto_a_users_file_or_a_special_file_is_refused(setting, tmp_path, kind):
+    split, preds = setting
+    if kind == "device":
+        out = tmp_path / "null"
+        os.symlink("/dev/null", out)
+    else:
+        out = tmp_path / "notes.csv"
+        if kind == "file":
+            out.write_text("my,own,notes\n")
+        else:
+            out.mkdir()
+    code, text = _evaluate(split, preds, out)
+    assert code == 2, text
+    if kind == "file":
+        assert f"--out {out}: the file exists and selma3d did not write it" in text
+        assert out.read_text() == "my,own,notes\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["preds", "split", out.name])
 
 
 @pytest.mark.parametrize("ground_truth", ["/proc/self/task", "fifo"])

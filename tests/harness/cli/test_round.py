@@ -85,6 +85,18 @@ def test_check_outputs_onto_the_split_exit_2_and_change_nothing(split, tmp_path,
     assert snapshot(split) == before
 
 
+@pytest.mark.parametrize("flag", ["--junit", "--report"])
+def test_check_reports_over_a_users_file_are_refused(split, tmp_path, flag):
+    mine = tmp_path / "thesis.xml"
+    mine.write_text("<thesis/>\n")
+    code, out = selma3d("check", "no/such:image", "--split", str(split), flag, str(mine),
+                        "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 2, out
+    assert f"{flag} {mine}: the file exists and selma3d did not write it" in out
+    assert mine.read_text() == "<thesis/>\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.xml"]
+
+
 def test_check_hidden_cases_below_zero_exits_2_naming_the_option(split, tmp_path):
     code, out = selma3d("check", "no/such:image", "--split", str(split), "--hidden-cases", "-5",
                         "--out", str(tmp_path / "run"))
