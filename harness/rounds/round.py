@@ -147,7 +147,9 @@ ROUND_FOLDER_NAMES = (
 )
 """What a round writes into its output folder (the module docstring's layout)."""
 
-is_round_folder = only_names(ROUND_FOLDER_NAMES, needs=("round.json", "runs", "scores"))
+is_round_folder = only_names(
+    ROUND_FOLDER_NAMES, needs=("round.json", "runs", "scores", "images", "tasks")
+)
 """Whether a folder without a marker is a round folder of an earlier release (it resumes)."""
 
 
