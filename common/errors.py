@@ -19,8 +19,13 @@ class Selma3dError(Exception):
 class WriteError(Selma3dError, OSError):
     """A file could not be written (disk full, read-only folder); nothing earlier was lost.
 
-    Also an ``OSError``, so code that handles a failed write as one keeps doing so.
+    Also an ``OSError``, so code that handles a failed write as one keeps doing so; its
+    ``errno`` and ``strerror`` may be set (an atomic writer around the failed write then names
+    its own file), and its text is always its message.
     """
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
 
 
 class ConfigError(Selma3dError):

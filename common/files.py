@@ -135,12 +135,35 @@ def read_config_text(path: str | Path, *, what: str) -> str:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing aliases (``*name``).
+    """PyYAML's safe loader, refusing aliases (``*name``) and duplicate keys.
 
     Nested aliases expand exponentially ("billion laughs": a few hundred bytes that build a
     structure of billions of nodes); a configuration never needs them, so the first alias is an
-    error naming its line.
+    error naming its line. A key written twice in one mapping (``teams:`` twice) would silently
+    keep only the last value: it is an error naming the key and both lines.
     """
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first.get(key)
+                except TypeError:
+                    continue  # an unhashable key: PyYAML's own error names it below
+                if earlier is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key!r} on line {key_node.start_mark.line + 1} (first "
+                        f"on line {earlier + 1}); write each key once",
+                        key_node.start_mark,
+                    )
+                first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.events.AliasEvent):
@@ -170,7 +193,8 @@ def load_yaml_mapping(path: str | Path, *, what: str, empty_ok: bool = False) ->
     ------
     ConfigError
         The file is missing, unreadable, not UTF-8, not YAML, holds an alias (``*name``: nested
-        aliases expand exponentially) or is not a mapping.
+        aliases expand exponentially) or a key written twice in one mapping (naming the key
+        and its lines), or is not a mapping.
     """
     path = Path(path)
     text = read_config_text(path, what=what)

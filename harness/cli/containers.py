@@ -99,8 +99,12 @@ def predict(
     from rich.console import Console
     from rich.table import Table
 
+    from common.outputs import claim_folder, refuse_overlap
+    from harness.containers.model import refuse_model_in_split
     from harness.containers.run_config import RunConfig
-    from harness.containers.runner import run_submission
+    from harness.containers.run_folder import is_run_folder
+    from harness.containers.runner import run_inputs, run_submission
+    from harness.split.manifest import load_split
 
     console = Console()
     limits = limits_from_options(
@@ -132,7 +136,13 @@ def predict(
         progress=not no_progress,
         model=None if model_path is None else str(model_path),
     )
-    summary = run_submission(image, split_path, out, config=config)
+    split = load_split(split_path)
+    refuse_overlap({"--out": out}, run_inputs(split, image=image, model=model_path))
+    if model_path is not None:
+        refuse_model_in_split(model_path, split)
+    # The folder is this command's from start to end (the runner claims it again inside).
+    with claim_folder(out, kind="run", legacy=is_run_folder):
+        summary = run_submission(image, split, out, config=config)
     table = Table(title=f"{summary.image.ref} ({summary.image.digest[:19]})")
     for col in ("case", "status", "exit", "wall s", "peak MiB", "reason"):
         table.add_column(col)

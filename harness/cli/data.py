@@ -43,6 +43,17 @@ def _summary(split: object, title: str) -> None:
     console.print(f"content hash: {split.content_hash}", soft_wrap=True)  # type: ignore[attr-defined]
 
 
+def _split_inputs(split: object) -> dict[str, object]:
+    """A split's folder, manifest, images and labels: no output may be or lie inside one."""
+    cases = split.cases  # type: ignore[attr-defined]
+    return {
+        "split": split.root,  # type: ignore[attr-defined]
+        "split's manifest": split.manifest,  # type: ignore[attr-defined]
+        "split's images": [p for c in cases for p in c.images],
+        "split's labels": [c.label for c in cases if c.label is not None],
+    }
+
+
 _NEW_FOLDER = "Folder to write the split into (new, empty, or a split this command wrote)."
 
 
@@ -86,8 +97,10 @@ def synth(out: Path, cases: int, size: tuple[int, int, int], seed: int, tracks: 
                  type=click.Path(file_okay=False, path_type=Path))
 def import_(src: Path, out: Path, track_map: Path | None, absolute: bool, profile: str) -> None:
     """Import a SELMA3D release or LSM sample folder SRC as a split in --out (no copies)."""
+    from common.outputs import refuse_overlap
     from harness.split.importers import import_layout
 
+    refuse_overlap({"--out": out}, {"source folder": src, "track map": track_map})
     split = import_layout(src, out, track_map=track_map, absolute=absolute, profile=profile)
     _summary(split, f"imported {src}")
 
@@ -107,8 +120,12 @@ def import_(src: Path, out: Path, track_map: Path | None, absolute: bool, profil
                  type=click.Path(file_okay=False, path_type=Path))
 def split_(split_path: Path, out: Path, sample: int, seed: int, absolute: bool) -> None:
     """Carve OUT/sample (public) and OUT/test (hidden) from a split, by structure."""
+    from common.outputs import refuse_overlap
+    from harness.split.manifest import load_split
     from harness.split.partition import partition_split
 
+    source = load_split(split_path, check_volumes=False)
+    refuse_overlap({"--out": out}, _split_inputs(source))
     public, test = partition_split(split_path, out, sample=sample, seed=seed, absolute=absolute)
     _summary(public, "public sample")
     _summary(test, "hidden test set")
@@ -134,10 +151,13 @@ def ground_truth(split_path: Path, out: Path) -> None:
     Each mask is task1_gt/<its case's image file name>, the SELMA3D 2026 evaluator's layout; an
     evaluation container (`selma3d template DIR --example template-evaluation`) finds it there.
     """
+    from common.outputs import refuse_overlap
     from harness.evaluation.contract import ground_truth_hash, write_ground_truth
     from harness.split.manifest import load_split
 
-    written = write_ground_truth(load_split(split_path), out)
+    split = load_split(split_path)
+    refuse_overlap({"--out": out}, _split_inputs(split))
+    written = write_ground_truth(split, out)
     click.echo(f"wrote {written} ({ground_truth_hash(written)})")
 
 

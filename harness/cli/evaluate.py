@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,11 @@ from harness.cli.options import (
     profile_option,
     split_option,
 )
+
+if TYPE_CHECKING:
+    from harness.predictions.validate import GateOptions
+    from harness.split.manifest import Split
+    from metrics import MetricOptions
 
 __all__ = ["COMMANDS", "evaluate"]
 
@@ -83,12 +89,9 @@ def evaluate(
     the container failed or one of its values differs from selma3d's (each is named; the run
     is recorded in <out>.container.json).
     """
-    from rich.console import Console
-
-    from harness.errors import EXIT_FAILED
-    from harness.scoring.evaluate import evaluate_predictions, write_results
+    from common.outputs import lock_file_output, refuse_overlap, starts_with
+    from harness.evaluation.cli_run import log_path, record_path
     from harness.split.manifest import load_split
-    from metrics import TRACK_METRICS
 
     options = metrics_from_options(connectivity, iou_threshold, matching)
     gate = gate_from_options(threshold, geometry)
@@ -96,6 +99,47 @@ def evaluate(
     if (container is None) != (ground_truth is None):
         raise click.UsageError("--container and --ground-truth go together")
     split = load_split(split_path, check_volumes=False)
+    refuse_overlap(
+        {"--out": out, "--out's container record": record_path(out),
+         "--out's container log": log_path(out)},
+        {
+            "split": split.root,
+            "split's manifest": split.manifest,
+            "split's images": [p for c in split.cases for p in c.images],
+            "split's labels": [c.label for c in split.cases if c.label is not None],
+            "predictions": predictions_dir,
+            "ground truth": ground_truth,
+            "evaluation container": Path(container) if container and Path(container).exists()
+            else None,
+        },
+    )
+    # One writer of the table (and its container record) at a time: a second is refused.
+    # An existing table is replaced only if it is one (its header), never a user's file.
+    with lock_file_output(out, ours=starts_with("case_id", "status")):
+        _evaluate_locked(split, predictions_dir, out, processes, team, options, gate, profile,
+                         container, ground_truth, no_progress)
+
+
+def _evaluate_locked(
+    split: Split,
+    predictions_dir: Path,
+    out: Path,
+    processes: int,
+    team: str | None,
+    options: MetricOptions,
+    gate: GateOptions,
+    profile: str,
+    container: str | None,
+    ground_truth: Path | None,
+    no_progress: bool,
+) -> None:
+    """:func:`evaluate` once its output is locked."""
+    from rich.console import Console
+
+    from harness.errors import EXIT_FAILED
+    from harness.scoring.evaluate import evaluate_predictions, write_results
+    from metrics import TRACK_METRICS
+
     name = team or predictions_dir.resolve().name
     frame = evaluate_predictions(
         split,

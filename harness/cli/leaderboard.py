@@ -57,7 +57,9 @@ def leaderboard(
     from rich.console import Console
     from rich.markup import escape
 
+    from common.outputs import claim_folder, only_names, refuse_overlap
     from leaderboard import RankingConfig, build_leaderboard, load_ranking_config, read_results
+    from leaderboard.build import OUTPUT_FILES
 
     for folder in (out, *out.parents):
         if folder.exists():
@@ -71,22 +73,34 @@ def leaderboard(
     else:
         config = RankingConfig(profile=profile or DEFAULT_PROFILE)
     split = volumes = None
+    inputs: dict[str, object] = {"results": results, "ranking file": ranking_path}
     if split_path is not None:
         from harness.scoring.volumes import SplitVolumes
         from harness.split.manifest import load_split
 
         split = load_split(split_path, check_volumes=False)
         volumes = SplitVolumes(split, base_dir=results.resolve().parent)
+        inputs.update({
+            "split": split.root,
+            "split's manifest": split.manifest,
+            "split's images": [p for c in split.cases for p in c.images],
+            "split's labels": [c.label for c in split.cases if c.label is not None],
+        })
+    refuse_overlap({"--out": out}, inputs)  # type: ignore[arg-type]
     table = read_results(results)
-    board = build_leaderboard(
-        table,
-        out,
-        config=config,
-        split=split,
-        volumes=volumes,
-        results_path=results,
-        progress=not no_progress,
-    )
+    # The folder is selma3d's (new, empty, marked, or a leaderboard an earlier release wrote)
+    # and this command's until it ends.
+    legacy = only_names(OUTPUT_FILES, needs=("leaderboard.json",))
+    with claim_folder(out, kind="leaderboard", legacy=legacy):
+        board = build_leaderboard(
+            table,
+            out,
+            config=config,
+            split=split,
+            volumes=volumes,
+            results_path=results,
+            progress=not no_progress,
+        )
     console = Console()
     ignored = board.results.ignored_columns
     if ignored:

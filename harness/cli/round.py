@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ from harness.cli.options import (
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
-    from harness.rounds.config import TeamConfig
+    from harness.rounds.config import RoundConfig, TeamConfig
 
 __all__ = ["COMMANDS"]
 
@@ -179,13 +180,20 @@ def round_command(
     default=None,
     help="Where to write the JUnit XML report, one test per case [default: OUT/check.xml].",
 )
-@click.option("--hidden-cases", type=int, help="Number of hidden cases, for the time estimate.")
+@click.option(
+    "--hidden-cases",
+    type=click.IntRange(min=0),
+    help="Number of hidden cases, for the time estimate.",
+)
 @profile_option(
     "The edition's rules for the metrics [default: the --round file's, else selma3d].",
     default=None,
 )
 @click.option(
-    "--hidden-size", nargs=3, type=int, help="Hidden case size Z Y X, for the time estimate."
+    "--hidden-size",
+    nargs=3,
+    type=click.IntRange(min=1),
+    help="Hidden case size Z Y X, for the time estimate.",
 )
 @no_progress_option()
 def check_command(
@@ -224,7 +232,17 @@ def check_command(
     rebuilt image starts a new check and keeps the earlier one beside it.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
+    from common.outputs import (
+        claim_folder,
+        lock_file_output,
+        real,
+        refuse_overlap,
+        starts_with,
+    )
     from common.profiles import DEFAULT_PROFILE
+    from harness.containers.model import refuse_model_in_split
+    from harness.containers.run_folder import is_run_folder
+    from harness.containers.runner import run_inputs
     from harness.rounds.check import run_check, write_json_report, write_junit
     from harness.rounds.config import RunSettings, load_round_config, ranking_config_for
     from harness.split.manifest import load_split
@@ -271,23 +289,39 @@ def check_command(
     )
     split = load_split(split_path)
     run_dir = out or Path("runs") / "check" / _safe(image)
-    report = run_check(
-        image,
-        split,
-        run_dir,
-        settings=settings,
-        hidden_cases=hidden_cases,
-        profile=profile or DEFAULT_PROFILE,
-        hidden_voxels_per_case=(
-            None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
-        ),
-        model=model_path,
-        progress=not no_progress,
-    )
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"
-    write_json_report(report, report_path)
-    write_junit(report, junit_path)
+    outputs = {"--out": run_dir, "--report": report_path, "--junit": junit_path}
+    refuse_overlap(outputs, {**run_inputs(split, image=image, model=model_path),
+                             "round file": round_path})
+    if model_path is not None:
+        refuse_model_in_split(model_path, split)
+    # The run folder and both reports are this command's until it ends: a second check
+    # writing any of them is refused.
+    with contextlib.ExitStack() as held:
+        reports = (
+            ("--report", report_path, starts_with('{\n  "api_method": ')),
+            ("--junit", junit_path, starts_with('<testsuite name="selma3d-check"')),
+        )
+        for flag, path, ours in reports:
+            if real(run_dir) not in real(path).parents:  # in the run folder: its claim covers it
+                held.enter_context(lock_file_output(path, flag=flag, ours=ours))
+        held.enter_context(claim_folder(run_dir, kind="run", legacy=is_run_folder))
+        report = run_check(
+            image,
+            split,
+            run_dir,
+            settings=settings,
+            hidden_cases=hidden_cases,
+            profile=profile or DEFAULT_PROFILE,
+            hidden_voxels_per_case=(
+                None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
+            ),
+            model=model_path,
+            progress=not no_progress,
+        )
+        write_json_report(report, report_path)
+        write_junit(report, junit_path)
     _print_check(report, report_path, junit_path)
     sys.exit(0 if report.passed else 1)
 
@@ -403,16 +437,37 @@ def demo_command(
     run. The split is written again when --cases, --size or --seed differ, or the generator
     changed.
     """
+    from common.outputs import claim_folder, only_names
     from harness.assets import asset_dir
     from harness.rounds.config import load_round_config
-    from harness.rounds.round import run_round
-    from harness.split.manifest import MANIFEST_NAME
-    from harness.split.synth import split_is_current, synthesize_split
+    from harness.rounds.round import ROUND_FOLDER_NAMES
 
     console = _round_console(no_progress=no_progress)
     config = load_round_config(asset_dir("examples") / "demo" / "round.yaml")
     picked = _demo_teams(config.teams, teams)
-    out_dir = out.resolve()
+    # Held for the whole demo; the folder of a demo of an earlier release is taken as one.
+    legacy = only_names((*ROUND_FOLDER_NAMES, "data"), needs=("data",))
+    with claim_folder(out, kind="demo", legacy=legacy) as claim:
+        _run_demo(claim.path, config, picked, cases=cases, size=size, seed=seed, resume=resume,
+                  console=console)
+
+
+def _run_demo(
+    out_dir: Path,
+    config: RoundConfig,
+    picked: tuple[TeamConfig, ...],
+    *,
+    cases: int,
+    size: int,
+    seed: int,
+    resume: bool,
+    console: Console,
+) -> None:
+    """:func:`demo_command` once its folder is claimed."""
+    from harness.rounds.round import run_round
+    from harness.split.manifest import MANIFEST_NAME
+    from harness.split.synth import split_is_current, synthesize_split
+
     hidden = out_dir / "data" / "hidden"
     if not resume:
         # Only what the round writes, and only in a folder that holds a demo's split.

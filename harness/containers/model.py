@@ -10,8 +10,11 @@ is checked before anything is written (no absolute path, no ``..``), the sum of 
 its headers declare is capped, and extraction runs under :mod:`tarfile`'s ``data`` filter (no
 links leading out, no device files, no set-uid bits). It is extracted once into a cache folder
 named by its sha256 (:func:`~harness.containers.base_images.cache_dir` ``/models/<sha256>``) and
-reused. A folder is mounted as it is, after a walk that refuses links and special files (its
-sha256 is over the sorted relative paths and file contents, never following a link).
+reused. A folder is mounted as it is, after a walk that refuses links, hard links (a file with
+more than one name, which may be a hidden label's) and special files, the prediction gate's
+rules (its sha256 is over the sorted relative paths and file contents, never following a link).
+A model inside the split, or a model folder holding a file of the split, is refused
+(:func:`refuse_model_in_split`): it would mount the labels into the container.
 """
 
 from __future__ import annotations
@@ -24,10 +27,22 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
+from common.outputs import real
 from harness.errors import SubmissionError
 
-__all__ = ["MAX_MODEL_BYTES", "MODEL_MOUNT", "ModelInfo", "model_tarball", "prepare_model"]
+if TYPE_CHECKING:
+    from harness.split.manifest import Split
+
+__all__ = [
+    "MAX_MODEL_BYTES",
+    "MODEL_MOUNT",
+    "ModelInfo",
+    "model_tarball",
+    "prepare_model",
+    "refuse_model_in_split",
+]
 
 MODEL_MOUNT = "/opt/ml/model"
 """Where a container finds the model, as on grand-challenge."""
@@ -119,6 +134,38 @@ def prepare_model(
     return ModelInfo(str(path), digest, folder, size)
 
 
+def refuse_model_in_split(source: str | Path, split: Split) -> None:
+    """Refuse a model that is, or lies inside, the split, or a folder holding any of its files.
+
+    Either would mount the split's files (its hidden labels) into the participant's container.
+    Symbolic links and ``..`` are resolved.
+
+    Raises
+    ------
+    SubmissionError
+        Naming the model and the split's file or folder.
+    """
+    model = real(source)
+    protected = [
+        ("split", split.root),
+        ("split's manifest", split.manifest),
+        *(("split's image", p) for c in split.cases for p in c.images),
+        *(("split's label", c.label) for c in split.cases if c.label is not None),
+    ]
+    for what, path in protected:
+        target = real(path)
+        if model == target or target in model.parents:
+            raise SubmissionError(
+                f"model {source}: lies inside the {what} {target}; a model is never taken "
+                "from the split (its labels would reach the container)."
+            )
+        if model in target.parents:
+            raise SubmissionError(
+                f"model {source}: the folder holds the {what} {target}; it would be mounted "
+                "into the container. Give a folder of the model's files only."
+            )
+
+
 def model_tarball(files: dict[str, Path], dest: str | Path) -> Path:
     """Write ``files`` (name in the tarball -> file) as a ``.tar.gz`` model, byte for byte stable.
 
@@ -179,6 +226,13 @@ def _folder_digest(root: Path, *, max_bytes: int) -> tuple[str, int]:
         if stat.S_ISDIR(mode):
             h.update(f"d {rel}\0".encode())
         elif stat.S_ISREG(mode):
+            links = entry.lstat().st_nlink
+            if links > 1:
+                # Another name of the same file may be anywhere, a hidden label included.
+                raise SubmissionError(
+                    f"model folder {root}: {rel} is a hard link ({links} links); a model folder "
+                    "holds regular files with one name each (copy the file instead)."
+                )
             total += entry.lstat().st_size
             if total > max_bytes:
                 raise SubmissionError(

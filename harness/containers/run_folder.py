@@ -23,7 +23,8 @@ Layout (the names are :mod:`harness.containers.records`'s)
 ``content_hash``, ``n_cases``); ``contract``; ``api_method`` (``exec`` or ``invoke``);
 ``model`` (``source``, ``sha256``, ``size_bytes``, or null); ``config`` (the run's settings,
 :meth:`~harness.containers.run_config.RunConfig.as_record`: limits, gate rule, switches);
-``state`` (``running``, ``finished``, ``stopped_by_canary``); ``started_at``, ``updated_at``,
+``state`` (``running``, ``finished``, ``stopped_by_canary``, or ``interrupted``: stopped by
+Ctrl-C or an error, its counts those of ``cases.jsonl``); ``started_at``, ``updated_at``,
 ``finished_at`` (null until finished); ``counts`` (cases per status, every status listed);
 ``passed`` (every case of the split ``ok``); ``servers`` (the invoke servers started, numbered
 across calls); ``determinism`` (the second run of one case, or null); ``orphans_removed``
@@ -51,11 +52,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from common.files import atomic_path, write_atomic
+from common.outputs import OutputFolder, claim_folder, only_names
 from common.status import STATUS, STATUSES
 from harness.containers.images import ImageInfo
 from harness.containers.records import (
     LOCK_NAME,
+    LOGS_DIR,
+    PREDICTIONS_DIR,
     RECORDS_NAME,
+    RUN_NAME,
     CaseRecord,
     append_record,
     now,
@@ -68,7 +73,22 @@ from harness.errors import Selma3dError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, BinarizeRule, GateOptions
 from harness.split.manifest import Case, Split
 
-__all__ = ["RunFolder", "RunIdentity", "canary_split", "stands"]
+__all__ = [
+    "RUN_FOLDER_NAMES",
+    "RunFolder",
+    "RunIdentity",
+    "canary_split",
+    "is_run_folder",
+    "stands",
+]
+
+RUN_FOLDER_NAMES = (
+    RUN_NAME, RECORDS_NAME, PREDICTIONS_DIR, LOGS_DIR, LOCK_NAME, ".work", "check.json", "check.xml"
+)
+"""What a run folder holds (``check.json`` and ``check.xml``: ``selma3d check``'s reports)."""
+
+is_run_folder = only_names(RUN_FOLDER_NAMES, needs=(RUN_NAME, RECORDS_NAME, LOCK_NAME))
+"""Whether a folder without a marker is a run folder of an earlier release (it still resumes)."""
 
 
 def stands(status: str) -> bool:
@@ -209,6 +229,7 @@ class RunFolder:
     orphans_removed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     handle: IO[str] | None = field(default=None, repr=False)
+    claim: OutputFolder | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -237,13 +258,19 @@ class RunFolder:
         ------
         SubmissionError
             The folder holds results of another image or model.
+        ConfigError
+            The folder holds files selma3d did not write (:func:`common.outputs.claim_folder`).
         Selma3dError
             It holds results on another split, with another contract or gate, or another
             process holds its lock.
         """
-        out = Path(path).resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        handle = _lock(out)
+        claim = claim_folder(path, kind="run", legacy=is_run_folder)
+        out = claim.path
+        try:
+            handle = _lock(out)
+        except BaseException:
+            claim.close()
+            raise
         try:
             previous = read_run(out)
             problems, submission = identity.differences(previous)
@@ -261,9 +288,11 @@ class RunFolder:
                 servers=list(previous.get("servers") or []),
                 determinism=previous.get("determinism"),
                 handle=handle,
+                claim=claim,
             )
         except BaseException:
             handle.close()
+            claim.close()
             raise
 
     def close(self) -> None:
@@ -271,6 +300,9 @@ class RunFolder:
         if self.handle is not None:
             self.handle.close()
             self.handle = None
+        if self.claim is not None:
+            self.claim.close()
+            self.claim = None
 
     def __enter__(self) -> RunFolder:
         return self
@@ -372,7 +404,7 @@ class RunFolder:
         """Replace ``run.json`` with the run as it stands (the module docstring lists its keys)."""
         ident = self.identity
         split = ident.split
-        finished = state != "running"
+        finished = state not in ("running", "interrupted")
         with self.lock:
             counts = self.counts()
             meta = {

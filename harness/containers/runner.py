@@ -47,6 +47,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from common.outputs import refuse_overlap
 from harness.containers.determinism import NOTHING_OK, judge_rerun
 from harness.containers.exec_runs import execute_exec
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
@@ -55,7 +56,7 @@ from harness.containers.invoke_slots import execute_invoke
 from harness.containers.isolation import (
     remove_run_containers,
 )
-from harness.containers.model import ModelInfo, prepare_model
+from harness.containers.model import ModelInfo, prepare_model, refuse_model_in_split
 from harness.containers.records import (
     CaseRecord,
     RunSummary,
@@ -66,7 +67,26 @@ from harness.containers.run_state import RunState
 from harness.errors import ConfigError, SubmissionError
 from harness.split.manifest import Case, Split, load_split
 
-__all__ = ["run_submission"]
+__all__ = ["run_inputs", "run_submission"]
+
+
+def run_inputs(
+    split: Split, *, image: object = None, model: str | Path | None = None
+) -> dict[str, Any]:
+    """What a run reads, by what it is: no output may be or lie inside one of them.
+
+    ``image`` counts when it is a path (a tarball or a folder), ``model`` when given.
+    """
+    inputs: dict[str, Any] = {
+        "split": split.root,
+        "split's manifest": split.manifest,
+        "split's images": [p for c in split.cases for p in c.images],
+        "split's labels": [c.label for c in split.cases if c.label is not None],
+        "model": model,
+    }
+    if isinstance(image, (str, Path)) and Path(image).exists():
+        inputs["image"] = Path(image)
+    return inputs
 
 
 def run_submission(
@@ -112,8 +132,12 @@ def run_submission(
     from harness.containers.engine import connect
 
     t_start = time.perf_counter()
-    client = client if client is not None else connect()
     split = split if isinstance(split, Split) else load_split(split)
+    # Checked before the engine is asked anything: a refused path is told at once.
+    if config.model is not None:
+        refuse_model_in_split(config.model, split)
+    refuse_overlap({"--out": out_dir}, run_inputs(split, image=image, model=config.model))
+    client = client if client is not None else connect()
     info = image if isinstance(image, ImageInfo) else resolve_image(image, client=client)
     if is_root_user(info.user) and not config.allow_root:
         raise SubmissionError(
@@ -185,9 +209,15 @@ def _run_locked(
         if config.determinism and not stopped_early:
             if pending or not folder.determinism_stands():
                 _check_determinism(run, split)
-    except BaseException:
-        # Interrupted (Ctrl-C) or a harness bug: leave no container behind.
+    except BaseException as exc:
+        # Interrupted (Ctrl-C) or a harness bug: leave no container behind, and a run.json
+        # that counts what cases.jsonl holds.
         remove_run_containers(client, folder.run_id)
+        try:
+            folder.write(state="interrupted")
+        except OSError as failed:
+            # The run's own error is the one raised; this one goes with it.
+            exc.add_note(f"{folder.path}: run.json could not be updated: {failed}")
         raise
     finally:
         if work_root.exists() and not any(work_root.iterdir()) and not config.work_dir:

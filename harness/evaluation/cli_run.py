@@ -18,7 +18,7 @@ from harness.evaluation.run import EvaluationRun, evaluate_with_container, prepa
 from harness.evaluation.summary import add_container_columns, summary_lines
 from harness.split.manifest import Split
 
-__all__ = ["SideBySide", "record_path", "run_for_cli"]
+__all__ = ["SideBySide", "log_path", "record_path", "run_for_cli"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ def record_path(out: Path) -> Path:
     The container's whole output goes beside it too, as ``<out>.container.log``.
     """
     return out.with_name(out.name + ".container.json")
+
+
+def log_path(out: Path) -> Path:
+    """Where the container's whole output is kept: ``<out>.container.log`` beside the table."""
+    return out.with_name(out.name + ".container.log")
 
 
 def run_for_cli(
@@ -76,7 +81,7 @@ def run_for_cli(
         rows = frame.to_dict("records")
         run = evaluate_with_container(prepared, rows, split, work_dir=work / "run", client=client)
         if run.log_file:
-            kept = out.with_name(out.name + ".container.log")
+            kept = log_path(out)
             shutil.copyfile(run.log_file, kept)
             run = replace(run, log_file=str(kept))
     finally:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,11 +62,41 @@ class EvaluationConfig(BaseModel):
 
 
 def ground_truth_problems(path: Path) -> list[str]:
-    """Why ``path`` cannot be a ground truth (a folder or a tarball); empty when it can."""
+    """Why ``path`` cannot be a ground truth (a folder or a tarball); empty when it can.
+
+    A folder is walked (no link followed): every entry must be a folder, a regular file or a
+    link, and readable (a FIFO would block its reader, ``/proc`` files cannot all be read).
+    """
     if path.is_dir():
-        return []
+        return _folder_problems(path)
     if path.is_file() and path.name.lower().endswith(_TARBALLS):
         return []
     if not path.exists():
         return [f"{path} does not exist; expected a folder or a .tar, .tar.gz or .tgz tarball"]
     return [f"{path} is neither a folder nor a .tar, .tar.gz or .tgz tarball"]
+
+
+def _folder_problems(root: Path, *, shown: int = 5) -> list[str]:
+    """The first ``shown`` special or unreadable entries of a ground-truth folder."""
+    problems: list[str] = []
+
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"{exc.filename} cannot be read ({exc.strerror or exc})")
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
+        for name in [*dirs, *files]:
+            entry = os.path.join(folder, name)
+            try:
+                mode = os.lstat(entry).st_mode
+            except OSError as exc:
+                problems.append(f"{entry} cannot be read ({exc.strerror or exc})")
+                continue
+            if stat.S_ISLNK(mode):
+                continue
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                problems.append(f"{entry} is a special file; expected folders and regular files")
+            elif not os.access(entry, os.R_OK | (os.X_OK if stat.S_ISDIR(mode) else 0)):
+                problems.append(f"{entry} cannot be read (permission denied)")
+        if len(problems) >= shown:
+            break
+    return list(dict.fromkeys(problems))[:shown]

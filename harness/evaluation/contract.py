@@ -240,12 +240,24 @@ def ground_truth_hash(path: Path) -> str:
     """
     if path.is_file():
         h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        try:
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: the ground truth cannot be read ({exc.strerror or exc}); expected "
+                "regular files"
+            ) from exc
         return "sha256:" + h.hexdigest()
     lines = []
-    for root, dirs, files in os.walk(path):
+
+    def unreadable(exc: OSError) -> None:
+        raise ConfigError(
+            f"{exc.filename}: the ground truth cannot be read ({exc.strerror or exc})"
+        ) from exc
+
+    for root, dirs, files in os.walk(path, onerror=unreadable):
         dirs.sort()
         linked = sorted(d for d in dirs if os.path.islink(os.path.join(root, d)))
         for name in sorted(files) + linked:

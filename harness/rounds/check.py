@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import statistics
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field, replace
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.files import write_atomic
+from common.outputs import LOCK_NAME, MARKER_NAME, claim_folder, real
 from common.profiles import DEFAULT_PROFILE
 from common.status import STATUS, STATUSES
 from harness.errors import Selma3dError
@@ -355,17 +358,51 @@ def run_check(
     CheckReport
         ``report.passed`` is True only if every case produced a valid prediction within limits.
     """
+    from harness.containers.run_folder import is_run_folder
+
+    if hidden_cases is not None and hidden_cases < 0:
+        raise Selma3dError(f"--hidden-cases: must be 0 or more, got {hidden_cases}")
+    out_dir = real(out_dir)
+    # Held for the whole check: its earlier run set aside, the run, the scores.
+    with claim_folder(out_dir, kind="run", legacy=is_run_folder):
+        return _check_claimed(
+            image,
+            split,
+            out_dir,
+            settings=settings,
+            hidden_cases=hidden_cases,
+            hidden_voxels_per_case=hidden_voxels_per_case,
+            profile=profile,
+            model=model,
+            progress=progress,
+        )
+
+
+def _check_claimed(
+    image: str | Path,
+    split: Split,
+    out_dir: Path,
+    *,
+    settings: RunSettings | None,
+    hidden_cases: int | None,
+    hidden_voxels_per_case: int | None,
+    profile: str,
+    model: str | Path | None,
+    progress: bool,
+) -> CheckReport:
+    """:func:`run_check` once its folder is claimed."""
     from harness.containers.engine import connect
     from harness.containers.images import ImagePins, resolve_image
     from harness.containers.invoke import relay_image_id
-    from harness.containers.model import prepare_model
+    from harness.containers.model import prepare_model, refuse_model_in_split
     from harness.containers.records import RECORDS_NAME, log_name, read_case_records, read_run
     from harness.containers.run_folder import RunIdentity
     from harness.containers.runner import run_submission
     from harness.rounds.config import RunSettings, run_config_for
     from harness.split.volume import read_header
 
-    out_dir = Path(out_dir)
+    if model is not None:
+        refuse_model_in_split(model, split)
     settings = settings if settings is not None else RunSettings()
     client = connect()
     # Every image the check uses is pinned to its id once, here: the submission (a build's bases,
@@ -503,7 +540,13 @@ def _set_aside_earlier(out_dir: Path, identity: RunIdentity) -> Path | None:
     while target.exists():
         n += 1
         target = base.with_name(f"{base.name}.{n}")
-    out_dir.rename(target)
+    # The folder stays claimed by this check: what the earlier one wrote moves out of it.
+    target.mkdir()
+    for name in sorted(os.listdir(out_dir)):
+        if name == MARKER_NAME:
+            shutil.copyfile(out_dir / name, target / name)
+        elif name != LOCK_NAME:
+            os.rename(out_dir / name, target / name)
     return target
 
 

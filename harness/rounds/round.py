@@ -63,6 +63,7 @@ import pandas as pd
 from rich.console import Console
 
 from common.files import write_atomic
+from common.outputs import claim_folder, only_names, refuse_overlap
 from common.tables import write_csv
 from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.rounds import cluster, evaluation
@@ -137,16 +138,64 @@ def run_round(
     RoundResult
         Paths and the results table. Rerunning with the same configuration resumes.
     """
-    from leaderboard.report import nondeterministic_teams
-
     console = console or Console(stderr=True)
-    timings: dict[str, float] = {}
     scheduler = config.cluster.scheduler
     if scheduler is not None:
         # First, and bounded: a wrong address is told before any image is saved for it.
         asyncio.run(cluster.probe_scheduler(scheduler, timeout=config.cluster.connect_timeout_s))
+    flag = f"{config.source}: output"
+    refuse_overlap({flag: config.out_dir}, _round_inputs(config))
+    # One round writes into a folder at a time, through every stage: a second is refused.
+    with claim_folder(
+        config.out_dir, kind="round", accepts=("demo",), legacy=is_round_folder, flag=flag
+    ):
+        return _run_claimed(config, console, overlap_scoring=overlap_scoring)
+
+
+ROUND_FOLDER_NAMES = (
+    "runs", "tasks", "scores", "images", "results.csv", "leaderboard", "leaderboards",
+    "evaluation", "round.json", ".lock",
+)
+"""What a round writes into its output folder (the module docstring's layout)."""
+
+is_round_folder = only_names(
+    ROUND_FOLDER_NAMES, needs=("round.json", "runs", "scores", "images", "tasks")
+)
+"""Whether a folder without a marker is a round folder of an earlier release (it resumes)."""
+
+
+def _round_inputs(config: RoundConfig) -> dict[str, list[Path]]:
+    """Every file and folder the round reads, by what it is (its output must not lie inside)."""
+    split = config.phases[config.phase].split
+    inputs: dict[str, list[Path]] = {
+        "round file": [Path(config.source)] if config.source is not None else [],
+        "split": [Path(split)],
+    }
+    if isinstance(config.ranking, Path):
+        inputs["ranking file"] = [config.ranking]
+    for team in config.teams:
+        for _, sub in config.submissions_for(team):
+            for what, path in (
+                ("tarball", sub.tarball),
+                ("submission folder", sub.folder),
+                ("model", team.model_of(sub)),
+            ):
+                if path is not None:
+                    inputs.setdefault(f"team {team.name!r} {what}", []).append(Path(path))
+    if config.evaluation is not None:
+        inputs["evaluation ground truth"] = [config.evaluation.ground_truth]
+        if Path(config.evaluation.image).is_absolute():
+            inputs["evaluation image"] = [Path(config.evaluation.image)]
+    return inputs
+
+
+def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool) -> RoundResult:
+    """:func:`run_round` once its output folder is claimed."""
+    from leaderboard.report import nondeterministic_teams
+
+    timings: dict[str, float] = {}
+    scheduler = config.cluster.scheduler
     out_dir = config.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     with _stage("split", timings, console):
         split = load_split(config.phases[config.phase].split)
@@ -155,11 +204,19 @@ def run_round(
                 f"{config.source}: phase {config.phase!r} uses split {split.root}, whose cases "
                 "are not all labeled; a round needs the labels to score."
             )
+        refuse_overlap(
+            {f"{config.source}: output": out_dir},
+            {
+                "split's manifest": split.manifest,
+                "split's images": [p for c in split.cases for p in c.images],
+                "split's labels": [c.label for c in split.cases if c.label is not None],
+            },
+        )
         console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
 
     with _stage("images", timings, console):
         pins = _pin_given_images(config, console)
-        submissions, image_failures = _resolve_submissions(config, out_dir, console, pins)
+        submissions, image_failures = _resolve_submissions(config, out_dir, console, pins, split)
         prepared = None
         if config.evaluation is not None:
             prepared = evaluation.prepare_round_evaluation(
@@ -324,7 +381,7 @@ def _pin_given_images(config: RoundConfig, console: Console) -> ImagePins:
 
 
 def _resolve_submissions(
-    config: RoundConfig, out_dir: Path, console: Console, pins: ImagePins
+    config: RoundConfig, out_dir: Path, console: Console, pins: ImagePins, split: Split
 ) -> tuple[list[SubmissionRecord], list[dict[str, str]]]:
     """Every submission's image, pinned; a submission whose image cannot be had is set aside.
 
@@ -337,7 +394,7 @@ def _resolve_submissions(
         A pinned tag moved, a model is refused, or no submission's image could be had.
     """
     from harness.containers.images import build_folder, resolve_image
-    from harness.containers.model import prepare_model
+    from harness.containers.model import prepare_model, refuse_model_in_split
 
     records = []
     failures: list[dict[str, str]] = []
@@ -367,6 +424,8 @@ def _resolve_submissions(
             model_path = team.model_of(sub)
             # Checked (and a tarball extracted) now, not after hours of other teams' containers.
             try:
+                if model_path is not None:
+                    refuse_model_in_split(model_path, split)
                 model = prepare_model(model_path) if model_path is not None else None
             except SubmissionError as exc:
                 raise ConfigError(f"{config.source}: team {team.name!r}, model: {exc}") from exc

@@ -18,7 +18,9 @@ convention, each header read before its voxels.
 
 from __future__ import annotations
 
+import errno
 import gzip
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from common.errors import WriteError
 from harness.errors import VolumeError
 from harness.split import formats
 
@@ -386,6 +389,11 @@ def write_volume(path: str | Path, array: np.ndarray, grid: Grid | None = None) 
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    common.errors.WriteError
+        The file could not be written (a full disk, a read-only folder), naming it.
     """
     path = Path(path)
     fmt = volume_format(path)
@@ -397,8 +405,27 @@ def write_volume(path: str | Path, array: np.ndarray, grid: Grid | None = None) 
     grid = grid if grid is not None else Grid(tuple(int(s) for s in array.shape))
     if tuple(grid.shape) != tuple(array.shape):
         raise VolumeError(f"{path}: array shape {array.shape} differs from grid {grid.shape}.")
-    {"nifti": _write_nifti, "tiff": _write_tiff, "mha": _write_mha}[fmt](path, array, grid)
+    try:
+        {"nifti": _write_nifti, "tiff": _write_tiff, "mha": _write_mha}[fmt](path, array, grid)
+    except OSError as exc:
+        raise _write_error(path, exc.errno, exc.strerror or str(exc)) from exc
+    except RuntimeError as exc:
+        # SimpleITK reports a failed write (a full disk, a read-only folder) as a RuntimeError
+        # whose text ends with the reason.
+        text = str(exc)
+        if "cannot be written" not in text:
+            raise
+        reason = text.rpartition("Reason:")[2].strip() or "the writer failed"
+        code = next((e for e in errno.errorcode if os.strerror(e) == reason), None)
+        raise _write_error(path, code, reason) from exc
     return path
+
+
+def _write_error(path: Path, code: int | None, reason: str) -> WriteError:
+    """The error of a failed write, with its errno: an atomic writer around it names its file."""
+    error = WriteError(f"{path}: could not be written ({reason})")
+    error.errno, error.strerror = code, reason
+    return error
 
 
 def _read_nifti(path: Path, handle: BinaryIO, size: int) -> tuple[np.ndarray, Grid]:

@@ -196,3 +196,31 @@ def test_an_anchor_without_alias_still_loads(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("a: &x 1\nb: 2\n")
     assert load_yaml_mapping(path, what="configuration") == {"a": 1, "b": 2}
+
+
+def test_a_key_written_twice_is_refused_naming_the_key_and_both_lines(tmp_path):
+    path = tmp_path / "round.yaml"
+    path.write_text("name: r\nteams:\n  - {name: a, image: x}\nphase: final\nteams: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_yaml_mapping(path, what="round configuration")
+    message = str(info.value)
+    assert str(path) in message
+    assert "duplicate key 'teams' on line 5 (first on line 2)" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: {b: 1, b: 2}\n", "a:\n  - {x: 1}\n  - {y: 1, y: 2}\n", "1: a\n1: b\n"],
+    ids=["flow-mapping", "nested", "integer-keys"],
+)
+def test_duplicates_are_refused_at_any_depth(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="duplicate key"):
+        load_yaml_mapping(path, what="configuration")
+
+
+def test_equal_keys_in_different_mappings_are_not_duplicates(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("a: {name: 1}\nb: {name: 2}\nc: [{name: 3}, {name: 4}]\n")
+    assert load_yaml_mapping(path, what="configuration")["c"] == [{"name": 3}, {"name": 4}]

@@ -149,6 +149,8 @@ def connect_cluster(
                     resources={SLOTS: 1},
                     dashboard_address=":0",  # never the fixed 8787 another program may hold
                     silence_logs=logging.ERROR,
+                    # Ctrl-C stops the round, which ends its workers: they ignore it themselves.
+                    preload=["harness.rounds.cluster.local_worker"],
                 )
             )
             # Scoring workers of their own: a LocalCluster gives every worker one spec.

@@ -3,6 +3,7 @@
 import click
 import pytest
 
+from common.outputs import MARKER_NAME
 from harness.cli import EXIT_BAD_INPUT, EXIT_ENGINE, EXIT_FAILED, EXIT_INTERNAL, cli, run
 from harness.errors import ConfigError, EngineError
 
@@ -80,6 +81,8 @@ def _demo_folder(root):
     (root / "runs" / "unet" / "s00").mkdir(parents=True)
     (root / "leaderboard").mkdir()
     (root / "results.csv").write_text("old\n")
+    # A folder a demo made (its marker), where the user left a note since.
+    (root / MARKER_NAME).write_text('{"kind": "demo", "command": "selma3d demo"}\n')
     (root / "notes.txt").write_text("not the round's\n")
 
 
@@ -108,6 +111,17 @@ def test_demo_starts_its_runs_over_unless_resumed(tmp_path, monkeypatch, resume)
     hidden = tmp_path / "data" / "hidden"
     manifest = (hidden / "manifest.csv").read_text()
     assert manifest.count("\n") == 3 and "spot_000" in manifest and "vessel_000" in manifest
+
+
+def test_demo_refuses_a_folder_it_did_not_make_and_keeps_every_file(tmp_path, monkeypatch):
+    import harness.rounds.round
+
+    monkeypatch.setattr(harness.rounds.round, "run_round", lambda *a, **k: pytest.fail("ran"))
+    _demo_folder(tmp_path)
+    (tmp_path / MARKER_NAME).unlink()  # no marker: an earlier demo's folder, with a user's note
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert exit_code(["demo", "--out", str(tmp_path), "--size", "12"]) == EXIT_BAD_INPUT
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 def test_demo_reuses_its_split_only_for_the_same_recipe(tmp_path, monkeypatch):

@@ -170,3 +170,41 @@ def test_the_canary_runs_the_first_case_alone():
     assert canary_split(["a"], canary=True) == (["a"], [])
     assert canary_split(["a", "b"], canary=False) is None
     assert canary_split([], canary=True) is None
+
+
+def test_a_run_folder_of_an_earlier_release_resumes_and_is_marked(tmp_path, split):
+    from common.outputs import LOCK_NAME as CLAIM_LOCK
+    from common.outputs import MARKER_NAME, read_marker
+
+    started(tmp_path / "old", split)
+    # What an earlier release left: run.json, cases.jsonl, .lock, no marker.
+    (tmp_path / "old" / MARKER_NAME).unlink()
+    (tmp_path / "old" / CLAIM_LOCK).unlink()
+    with RunFolder.open(tmp_path / "old", identity(split), config={}) as folder:
+        assert set(folder.records) == {split.case_ids[0]}
+        assert [c.case_id for c in folder.pending()] == list(split.case_ids[1:])
+    assert read_marker(tmp_path / "old")["kind"] == "run"
+
+
+def test_a_folder_holding_files_selma3d_did_not_write_is_refused_untouched(tmp_path, split):
+    from harness.errors import ConfigError
+
+    mine = tmp_path / "mine"
+    (mine / ".work").mkdir(parents=True)
+    (mine / ".work" / "thesis.tex").write_text("chapter 1")
+    (mine / "predictions").mkdir()
+    with pytest.raises(ConfigError, match="selma3d did not make it"):
+        RunFolder.open(mine, identity(split), config={})
+    assert sorted(str(p.relative_to(mine)) for p in mine.rglob("*")) == [
+        ".work", ".work/thesis.tex", "predictions"
+    ]
+
+
+def test_an_interrupted_run_json_counts_what_cases_jsonl_holds(tmp_path, split):
+    with RunFolder.open(tmp_path / "r", identity(split), config={}) as folder:
+        folder.write(state="running")
+        folder.append(record(split.case_ids[0]))
+        folder.write(state="interrupted")
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["state"] == "interrupted" and run["finished_at"] is None
+    assert run["counts"]["ok"] == 1 and sum(run["counts"].values()) == 1

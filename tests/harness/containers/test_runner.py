@@ -204,3 +204,27 @@ def test_a_saved_tarball_is_loaded(client, tmp_path):
 def test_a_missing_image_is_a_clear_error(client):
     with pytest.raises(SubmissionError, match="not present on this engine"):
         resolve_image("selma3d-test/never-built:0", client=client)
+
+
+@pytest.mark.docker
+def test_a_run_that_crashes_mid_way_leaves_run_json_counting_its_records(client, split2, tmp_path):
+    class Crash(Exception):
+        pass
+
+    def crash(record):
+        raise Crash(record.case_id)  # a harness bug after the first case was recorded
+
+    out = tmp_path / "out"
+    with pytest.raises(Crash):
+        run_submission(image(client, "template"), split2, out, config=config(jobs=1),
+                       client=client, on_record=crash)
+    run = json.loads((out / "run.json").read_text())
+    records = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
+    assert len(records) >= 1
+    assert run["state"] == "interrupted"
+    counted = {status: n for status, n in run["counts"].items() if n}
+    assert counted == {r["status"]: sum(x["status"] == r["status"] for x in records)
+                       for r in records}
+    # And it resumes: the recorded case is kept, the other one runs.
+    again = run_submission(image(client, "template"), split2, out, config=config(), client=client)
+    assert again.passed and again.ran == 2 - len(records)

@@ -144,7 +144,7 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
     config = load_round_config(write(tmp_path, data))
     out = config.out_dir
 
-    def resolve(config, out_dir, console, pins):
+    def resolve(config, out_dir, console, pins, split):
         records = []
         for (team, sub), kinds in PREDICTIONS.items():
             run_dir = out_dir / "runs" / team / sub

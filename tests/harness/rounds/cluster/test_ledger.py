@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common.outputs import LOCK_NAME, MARKER_NAME
 from harness.containers.images import ImageInfo
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunIdentity
@@ -55,8 +56,10 @@ def test_the_ledger_keeps_one_record_per_case_and_the_newest_files(tmp_path, spl
     assert (run_dir / "predictions" / f"{second}.nii.gz").read_bytes() == b"b2"
     assert (run_dir / "logs" / f"{third}.log").read_text() == "log of c1\n"
     assert not (run_dir / "predictions" / f"{third}.nii.gz").exists()
-    # No temporary file is left beside what the ledger wrote (and its lock).
-    assert [p.name for p in run_dir.rglob(".*") if p.is_file()] == [".lock"]
+    # No temporary file is left beside what the ledger wrote (its locks and its folder's marker).
+    assert sorted(p.name for p in run_dir.rglob(".*") if p.is_file()) == sorted(
+        [".lock", LOCK_NAME, MARKER_NAME]
+    )
     meta = json.loads((run_dir / "run.json").read_text())
     assert {k: v for k, v in meta["counts"].items() if v} == {"failed": 1, "ok": 2}
     assert meta["run_id"] and meta["state"] == "running" and meta["model"] is None
