@@ -30,6 +30,7 @@ from leaderboard import metric_info
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
+from leaderboard.public import public_metadata
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
 from leaderboard.results import Results, prepare_results
 
@@ -471,7 +472,9 @@ def build_leaderboard(
     volumes : VolumeLoader, optional, keyword-only
         With ``split``, enables the projection gallery (needs the ``prediction`` column).
     metadata : dict, optional, keyword-only
-        JSON-serialisable facts recorded under ``metadata`` in ``leaderboard.json``. Its
+        JSON-serialisable facts recorded under ``metadata`` in ``leaderboard.json``, as far as
+        :func:`leaderboard.public.public_metadata` publishes them (a key it does not know raises
+        ValueError; container logs, reasons and paths are never written). Its
         optional ``determinism`` (team -> ``{case_id, identical, reason, ...}``) marks each team
         whose ``identical`` is false in the Markdown and HTML tables, with a note
         (:func:`leaderboard.report.nondeterministic_teams`).
@@ -499,6 +502,8 @@ def build_leaderboard(
             json.dumps(metadata, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
+    # Everything written here is public: only what leaderboard.public lets a participant see.
+    metadata = public_metadata(metadata) if metadata is not None else None
     flagged = nondeterministic_teams(metadata)
     console = Console(stderr=True, quiet=not progress)
     source = str(results_path) if results_path is not None else "results"
