@@ -311,13 +311,16 @@ def leaderboard_record(
     res = board.results
     boot = board.bootstrap
     teams_json = []
+    # One count of every (team, status) and one index: a lookup per team would read the whole
+    # table once per team (time growing with the square of the teams).
+    counts = res.frame.groupby(["team", "status"]).size().to_dict()
+    index_of = {team: i for i, team in enumerate(res.teams)}
     for row in board.table.to_dict(orient="records"):
         team = row["team"]
-        i = res.teams.index(team)
-        statuses = res.frame.loc[res.frame["team"] == team, "status"].value_counts()
+        i = index_of[team]
         entry = dict(row)
         entry["image_digests"] = res.image_digests.get(team, [])
-        entry["statuses"] = {s: int(statuses.get(s, 0)) for s in STATUSES}
+        entry["statuses"] = {s: int(counts.get((team, s), 0)) for s in STATUSES}
         if boot is not None:
             entry["rank_frequency"] = boot.frequency[i]
         teams_json.append(entry)
