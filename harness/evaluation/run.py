@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.containers.cleanup import remove_tree
 from harness.containers.images import ImageInfo
 from harness.containers.isolation import (
     LABEL_DEADLINE,
@@ -213,8 +214,7 @@ def run_evaluation(
     )
     input_dir, output_dir = work_dir / "input", work_dir / "output"
     for folder in (input_dir, output_dir):
-        if folder.exists():
-            shutil.rmtree(folder)
+        remove_tree(folder)  # an interrupted run's, closed folders included
         folder.mkdir(parents=True)
     try:
         stage_predictions(jobs, split, input_dir, gate=gate)

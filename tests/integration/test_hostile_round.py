@@ -288,3 +288,19 @@ def test_the_organizer_keeps_the_evaluation_log_and_nothing_published_holds_a_lo
     runs = board["metadata"]["evaluation_container"]
     assert runs["threshold"]["status"] == "ok" and runs["threshold"]["comparison"]["values"]
     assert runs["crasher"]["status"] == "not_run"
+
+
+def test_check_of_a_server_churning_output_ends_with_a_verdict_not_a_crash(setting, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "check", str(MISBEHAVING / "invoke" / "server"),
+         "--split", str(setting["split"].root), "--model", str(setting["churn_model"]),
+         "--reuse", "batch", "--timeout-s", "60", "--memory", "1g", "--cpus", "1",
+         "--out", str(tmp_path / "check"), "--no-progress"],
+        capture_output=True, text=True, check=False, timeout=900,
+    )
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    cases = [json.loads(line) for line in (tmp_path / "check" / "cases.jsonl").read_text()
+             .splitlines()]
+    assert {c["status"] for c in cases} <= {"ok", "invalid_output"}
+    assert len({c["case_id"] for c in cases}) == len(setting["split"].cases)
