@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
 import math
+import re
+import secrets
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -380,6 +383,43 @@ def leaderboard_record(
     return _clean(record)
 
 
+def _json_text(record: dict[str, Any]) -> str:
+    """``json.dumps(record, sort_keys=True, indent=2)``, each team's rank frequencies spliced in.
+
+    Those lists hold teams x teams numbers; the encoder would keep two pieces of text per number
+    until the end (hundreds of MB for 2,000 teams). Each list is rendered alone, the same bytes.
+    A placeholder carries a fresh random token, so no other value can be taken for one.
+    """
+    teams = record.get("teams") or []
+    lists = [t.get("rank_frequency") for t in teams]
+    token = secrets.token_hex(16)
+    splice = re.compile(rf'^( *)"rank_frequency": "{token}:(\d+)"', re.MULTILINE)
+    try:
+        for i, team in enumerate(teams):
+            if "rank_frequency" in team:
+                team["rank_frequency"] = f"{token}:{i}"
+        text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
+    finally:
+        for team, values in zip(teams, lists, strict=True):
+            if values is not None:
+                team["rank_frequency"] = values
+    out = io.StringIO()
+    start = 0
+    for match in splice.finditer(text):
+        pad, values = match.group(1), lists[int(match.group(2))]
+        out.write(text[start : match.start()])
+        out.write(f'{pad}"rank_frequency": ')
+        if values:
+            inner = pad + "  "
+            out.write("[\n" + ",\n".join(inner + json.dumps(v, allow_nan=False) for v in values))
+            out.write(f"\n{pad}]")
+        else:
+            out.write("[]")
+        start = match.end()
+    out.write(text[start:])
+    return out.getvalue()
+
+
 def _markdown(board: Leaderboard, flagged: dict[str, str]) -> str:
     """The Markdown table; ``flagged`` teams (not deterministic) get a mark and a footnote."""
     from leaderboard.report import NONDETERMINISTIC_MARK
@@ -517,7 +557,7 @@ def build_leaderboard(
     out.mkdir(parents=True, exist_ok=True)
     table_text = csv_text(board.table.assign(profile=config.profile), float_format="%.6g")
     record = leaderboard_record(board, metadata=metadata)
-    json_text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
+    json_text = _json_text(record)
     with console.status("drawing the report"):
         html_text = render_html(board, record, split=split, volumes=volumes)
     write_atomic(out / "leaderboard.csv", table_text)
