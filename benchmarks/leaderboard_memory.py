@@ -77,6 +77,11 @@ def main() -> None:
         m = measure(n, args.cases)
         first = first or m
         build, build0 = m["peak_kib"] - m["before_kib"], first["peak_kib"] - first["before_kib"]
+        console.print(
+            f"{n} teams: peak {m['peak_kib'] / 1024:.0f} MiB "
+            f"(build {build / 1024:.0f} MiB, {build / max(build0, 1):.2f}x the first's)",
+            highlight=False,
+        )
         table.add_row(
             str(n),
             f"{m['before_kib'] / 1024:.0f} MiB",
