@@ -21,6 +21,10 @@ __all__ = ["BootstrapResult", "bootstrap_ranks", "draw_cases", "tied_groups"]
 
 # Replicates scored at once; bounds memory of the test-then-rank scheme's pairwise differences.
 _CHUNK = {"test-then-rank": 50}
+_CELLS = 200_000
+"""At most this many (replicate, team) cells per scored chunk: every scheme's arrays are
+(replicates, teams), so the chunk shrinks as the teams grow and memory stays linear in them.
+Replicates are scored independently, so chunks change no rank."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,8 @@ def bootstrap_ranks(
         raise ValueError(f"resamples must be >= 1, got {resamples}")
     indices = draw_cases(inputs, resamples=resamples, seed=seed)
     weights = {u: _counts(i) for u, i in indices.items()}
-    chunk = _CHUNK.get(scheme, resamples)
+    teams = len(inputs.teams)
+    chunk = max(1, min(_CHUNK.get(scheme, resamples), _CELLS // max(teams, 1)))
     parts = []
     for start in range(0, resamples, chunk):
         sl = slice(start, start + chunk)

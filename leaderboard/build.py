@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
 import math
+import re
+import secrets
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,6 +33,7 @@ from leaderboard import metric_info
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
+from leaderboard.public import public_metadata
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
 from leaderboard.results import Results, prepare_results
 
@@ -310,13 +314,16 @@ def leaderboard_record(
     res = board.results
     boot = board.bootstrap
     teams_json = []
+    # One count of every (team, status) and one index: a lookup per team would read the whole
+    # table once per team (time growing with the square of the teams).
+    counts = res.frame.groupby(["team", "status"]).size().to_dict()
+    index_of = {team: i for i, team in enumerate(res.teams)}
     for row in board.table.to_dict(orient="records"):
         team = row["team"]
-        i = res.teams.index(team)
-        statuses = res.frame.loc[res.frame["team"] == team, "status"].value_counts()
+        i = index_of[team]
         entry = dict(row)
         entry["image_digests"] = res.image_digests.get(team, [])
-        entry["statuses"] = {s: int(statuses.get(s, 0)) for s in STATUSES}
+        entry["statuses"] = {s: int(counts.get((team, s), 0)) for s in STATUSES}
         if boot is not None:
             entry["rank_frequency"] = boot.frequency[i]
         teams_json.append(entry)
@@ -374,6 +381,43 @@ def leaderboard_record(
         "columns": list(board.table.columns),
     }
     return _clean(record)
+
+
+def _json_text(record: dict[str, Any]) -> str:
+    """``json.dumps(record, sort_keys=True, indent=2)``, each team's rank frequencies spliced in.
+
+    Those lists hold teams x teams numbers; the encoder would keep two pieces of text per number
+    until the end (hundreds of MB for 2,000 teams). Each list is rendered alone, the same bytes.
+    A placeholder carries a fresh random token, so no other value can be taken for one.
+    """
+    teams = record.get("teams") or []
+    lists = [t.get("rank_frequency") for t in teams]
+    token = secrets.token_hex(16)
+    splice = re.compile(rf'^( *)"rank_frequency": "{token}:(\d+)"', re.MULTILINE)
+    try:
+        for i, team in enumerate(teams):
+            if "rank_frequency" in team:
+                team["rank_frequency"] = f"{token}:{i}"
+        text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
+    finally:
+        for team, values in zip(teams, lists, strict=True):
+            if values is not None:
+                team["rank_frequency"] = values
+    out = io.StringIO()
+    start = 0
+    for match in splice.finditer(text):
+        pad, values = match.group(1), lists[int(match.group(2))]
+        out.write(text[start : match.start()])
+        out.write(f'{pad}"rank_frequency": ')
+        if values:
+            inner = pad + "  "
+            out.write("[\n" + ",\n".join(inner + json.dumps(v, allow_nan=False) for v in values))
+            out.write(f"\n{pad}]")
+        else:
+            out.write("[]")
+        start = match.end()
+    out.write(text[start:])
+    return out.getvalue()
 
 
 def _markdown(board: Leaderboard, flagged: dict[str, str]) -> str:
@@ -471,7 +515,9 @@ def build_leaderboard(
     volumes : VolumeLoader, optional, keyword-only
         With ``split``, enables the projection gallery (needs the ``prediction`` column).
     metadata : dict, optional, keyword-only
-        JSON-serialisable facts recorded under ``metadata`` in ``leaderboard.json``. Its
+        JSON-serialisable facts recorded under ``metadata`` in ``leaderboard.json``, as far as
+        :func:`leaderboard.public.public_metadata` publishes them (a key it does not know raises
+        ValueError; container logs, reasons and paths are never written). Its
         optional ``determinism`` (team -> ``{case_id, identical, reason, ...}``) marks each team
         whose ``identical`` is false in the Markdown and HTML tables, with a note
         (:func:`leaderboard.report.nondeterministic_teams`).
@@ -499,6 +545,8 @@ def build_leaderboard(
             json.dumps(metadata, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
+    # Everything written here is public: only what leaderboard.public lets a participant see.
+    metadata = public_metadata(metadata) if metadata is not None else None
     flagged = nondeterministic_teams(metadata)
     console = Console(stderr=True, quiet=not progress)
     source = str(results_path) if results_path is not None else "results"
@@ -509,7 +557,7 @@ def build_leaderboard(
     out.mkdir(parents=True, exist_ok=True)
     table_text = csv_text(board.table.assign(profile=config.profile), float_format="%.6g")
     record = leaderboard_record(board, metadata=metadata)
-    json_text = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
+    json_text = _json_text(record)
     with console.status("drawing the report"):
         html_text = render_html(board, record, split=split, volumes=volumes)
     write_atomic(out / "leaderboard.csv", table_text)

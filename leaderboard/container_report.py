@@ -1,8 +1,9 @@
 """The report's section on the organizers' evaluation container, beside selma3d's own scores.
 
-Reads ``metadata["evaluation_container"]``: team -> the run's record (status, reason, image
-digest, ground truth hash, time, peak memory, log tail, and the comparison of
-:mod:`leaderboard.container_metrics`).
+Reads ``metadata["evaluation_container"]``: team -> the run's public record
+(:func:`leaderboard.public.public_metadata`: status and its fixed text, image digest, ground
+truth hash, time, peak memory, and the comparison of :mod:`leaderboard.container_metrics`); no
+log and no path ever reach it.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def container_section(
     Examples
     --------
     >>> body = container_section({"evaluation_container": {"a": {"status": "failed",
-    ...     "reason": "exited with code 3", "log_tail": "boom"}}}, {"a": "Team A"})
-    >>> "Team A" in body and "boom" in body
+    ...     "reason": "the evaluation container failed"}}}, {"a": "Team A"})
+    >>> "Team A" in body and "the evaluation container failed" in body
     True
     """
     runs = (metadata or {}).get(METADATA_KEY)
@@ -78,8 +79,6 @@ def container_section(
                 f"<h3>{_e(name)}: side by side</h3><table><tr><th>metric</th><th>container</th>"
                 f"<th>selma3d</th><th></th></tr>{cells}</table>"
             )
-        if run.get("status") != "ok" and run.get("log_tail"):
-            details.append(f"<h3>{_e(name)}: log tail</h3><pre>{_e(run['log_tail'])}</pre>")
     table = (
         "<table><tr><th>team</th><th>status</th><th>compared with selma3d</th><th>time</th>"
         "<th>peak memory</th><th>image</th><th>ground truth</th></tr>" + "".join(rows) + "</table>"

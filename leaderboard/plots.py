@@ -85,6 +85,24 @@ def group_colour(group: int, *, strong: bool) -> str | None:
     return bold if strong else pale
 
 
+def _by_team(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each team's rows, in the frame's order: one pass, not one scan of the frame per team."""
+    return {str(t): g for t, g in frame.groupby("team", sort=False)}
+
+
+def _of_team(by_team: dict[str, pd.DataFrame], team: str, column: str) -> pd.Series:
+    rows = by_team.get(str(team))
+    return pd.Series([], dtype=object) if rows is None else rows[column]
+
+
+BLOB_PLOT_TEAMS = 60
+"""Teams up to which the blob plot grows with their number; beyond, its size stays."""
+
+
+HEATMAP_TEAMS = 100
+"""Teams up to which a case heatmap's panel grows with their number; beyond, its height stays."""
+
+
 def blob_plot(
     frequency: np.ndarray,
     *,
@@ -114,27 +132,33 @@ def blob_plot(
         median, the bar the interval; the diagonal is the observed rank.
     """
     t = frequency.shape[0]
-    share = frequency / max(int(frequency[0].sum()), 1)
+    # Up to BLOB_PLOT_TEAMS teams the figure grows with them; beyond, it keeps that size (its
+    # area would grow with the square of the teams) and circles and labels thin out instead.
+    drawn = min(t, BLOB_PLOT_TEAMS)
+    shrink = (drawn / t) ** 2
+    step = -(-t // BLOB_PLOT_TEAMS)
+    total = max(int(frequency[0].sum()), 1)
+    # Only the ranks a team reached: at most one point per team and replicate.
+    rows, cols = np.nonzero(frequency)
+    share = frequency[rows, cols] / total
     with _style():
-        fig = _figure(max(5.0, 0.45 * t + 2.5), max(3.2, 0.3 * t + 2.0))
+        fig = _figure(max(5.0, 0.45 * drawn + 2.5), max(3.2, 0.3 * drawn + 2.0))
         ax = fig.add_subplot()
-        xs, ys = np.meshgrid(np.arange(1, t + 1), np.arange(1, t + 1), indexing="ij")
         colours = [group_colour(int(g), strong=True) or _NEUTRAL for g in groups]
-        mask = share > 0
         ax.scatter(
-            xs[mask],
-            ys[mask],
-            s=(share[mask] * 900.0),
-            c=np.repeat(np.array(colours, dtype=object)[:, None], t, axis=1)[mask],
+            rows + 1,
+            cols + 1,
+            s=(share * 900.0 * shrink),
+            c=np.array(colours, dtype=object)[rows],
             alpha=0.55,
             linewidths=0,
         )
         x = np.arange(1, t + 1)
         ax.vlines(x, low, high, colors="black", linewidth=1.2)
-        ax.scatter(x, median, s=14, c="black", zorder=3)
+        ax.scatter(x, median, s=14 * shrink, c="black", zorder=3)
         ax.plot([0.5, t + 0.5], [0.5, t + 0.5], color="#d1d5db", linewidth=0.8, zorder=0)
-        ax.set_xticks(x, [_short(s) for s in labels], rotation=45, ha="right")
-        ax.set_yticks(x)
+        ax.set_xticks(x[::step], [_short(s) for s in labels[::step]], rotation=45, ha="right")
+        ax.set_yticks(x[::step])
         ax.set_ylim(t + 0.7, 0.3)
         ax.set_xlim(0.4, t + 0.6)
         ax.set_ylabel("rank in bootstrap replicates")
@@ -172,6 +196,7 @@ def metric_distributions(
         PNG. Cases whose status is not ``ok`` are red crosses (their worst values).
     """
     rows = frame[frame["track"] == track]
+    by_team = _by_team(rows)
     n = len(metrics)
     cols = min(n, 2)
     nrows = (n + cols - 1) // cols
@@ -181,8 +206,8 @@ def metric_distributions(
         fig = _figure(min(width, 14.0), 3.0 * nrows + 0.4)
         for k, name in enumerate(metrics):
             ax = fig.add_subplot(nrows, cols, k + 1)
-            data = [rows.loc[rows["team"] == t, name].to_numpy(dtype=float) for t in teams]
-            ok = [rows.loc[rows["team"] == t, "status"].to_numpy() == "ok" for t in teams]
+            data = [_of_team(by_team, t, name).to_numpy(dtype=float) for t in teams]
+            ok = [_of_team(by_team, t, "status").to_numpy() == "ok" for t in teams]
             finite = [d[np.isfinite(d)] for d in data]
             positions = np.arange(1, len(teams) + 1)
             if any(len(d) for d in finite):
@@ -253,7 +278,11 @@ def case_heatmap(
     )
     failed = list(zip(*np.nonzero(status != "ok"), strict=True))
     w = min(14.0, max(6.0, 0.3 * len(cases) + 3.5))
-    panel_h = max(1.2, 0.3 * len(teams) + 0.5)
+    # Up to HEATMAP_TEAMS rows a panel grows with them; beyond, it keeps that height (its pixels,
+    # and the memory to draw them, would grow without bound) and row labels thin out.
+    drawn = min(len(teams), HEATMAP_TEAMS)
+    row_step = -(-len(teams) // HEATMAP_TEAMS)
+    panel_h = max(1.2, 0.3 * drawn + 0.5)
     label_h = 0.08 * max(len(_short_middle(c)) for c in cases) + 0.3
     with _style():
         fig = _figure(w, panel_h * len(metrics) + label_h + 0.4)
@@ -280,6 +309,8 @@ def case_heatmap(
             )
             for i, j in failed:
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="#ef4444", lw=1.5))
+                if row_step > 1:
+                    continue  # a letter does not fit a thinned row
                 ax.text(
                     j,
                     i,
@@ -290,7 +321,9 @@ def case_heatmap(
                     fontsize=9,
                     fontweight="bold",
                 )
-            ax.set_yticks(range(len(teams)), [_short(s) for s in labels])
+            ax.set_yticks(
+                range(0, len(teams), row_step), [_short(s) for s in labels[::row_step]]
+            )
             ax.set_title(f"{track}: {metric} per case", loc="left")
             fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
         step = max(1, len(cases) // 40)
@@ -327,13 +360,14 @@ def resource_plot(
     ]
     if not panels:
         return None
+    by_team = _by_team(frame)
     with _style():
         fig = _figure(min(14.0, max(5.0, 0.4 * len(teams) + 2.0)) * len(panels) / 1.3, 3.4)
         positions = np.arange(1, len(teams) + 1)
         for k, column in enumerate(panels):
             ax = fig.add_subplot(1, len(panels), k + 1)
             if column == "wall_time_s":
-                data = [frame.loc[frame["team"] == t, column].dropna().to_numpy() for t in teams]
+                data = [_of_team(by_team, t, column).dropna().to_numpy() for t in teams]
                 ax.boxplot(
                     [d if len(d) else [np.nan] for d in data],
                     positions=positions,
@@ -344,7 +378,7 @@ def resource_plot(
                 )
                 ax.set_ylabel("wall time per case (s)")
             else:
-                peak = [frame.loc[frame["team"] == t, column].max() / 2**30 for t in teams]
+                peak = [_of_team(by_team, t, column).max() / 2**30 for t in teams]
                 ax.bar(positions, np.nan_to_num(np.asarray(peak, dtype=float)), color="#60a5fa")
                 ax.set_ylabel("peak memory (GiB, max over cases)")
             ax.set_xticks(positions, [_short(s, 14) for s in labels], rotation=45, ha="right")

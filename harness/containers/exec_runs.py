@@ -7,13 +7,13 @@ one batch per job slot.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from harness.containers.cleanup import remove_tree
 from harness.containers.contracts import Contract
 from harness.containers.isolation import (
     LABEL_OUT_DIR,
@@ -51,7 +51,7 @@ def run_exec_batch(
         engine_error = ""
         for attempt in range(cfg.limits.retries + 1):
             if output_dir.exists():
-                shutil.rmtree(output_dir)
+                remove_tree(output_dir)
             output_dir.mkdir()
             os.chmod(output_dir, 0o777)
             try:
@@ -78,7 +78,7 @@ def run_exec_batch(
             for s in staged
         ]
     finally:
-        shutil.rmtree(work, ignore_errors=False)
+        remove_tree(work)
 
 
 def exec_batches(cases: Sequence[Case], contract: Contract, jobs: int) -> list[list[Case]]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from harness.containers.cleanup import empty_folder, remove_tree
 from harness.containers.contracts import StagedCase
 from harness.containers.invoke import InvokeServer, Startup
 from harness.containers.isolation import (
@@ -30,12 +30,14 @@ __all__ = ["Slot", "clear_folder", "execute_invoke"]
 
 
 def clear_folder(folder: Path) -> None:
-    """Empty ``folder`` in place (a bind mount keeps its folder), never following a link."""
-    for entry in folder.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+    """Empty ``folder`` in place (a bind mount keeps its folder), never following a link.
+
+    Raises
+    ------
+    OSError
+        A process still writes into it, or it holds what cannot be removed.
+    """
+    empty_folder(folder)
 
 
 class Slot:
@@ -48,15 +50,18 @@ class Slot:
     def __init__(self, run: RunState, index: int) -> None:
         self.run = run
         self.index = index
-        self.dir = Path(tempfile.mkdtemp(prefix=f"slot{index}-", dir=run.work_root))
+        self._make_folders()
+        self.server: InvokeServer | None = None
+        self.entry: dict[str, Any] | None = None
+
+    def _make_folders(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"slot{self.index}-", dir=self.run.work_root))
         self.input_dir, self.output_dir = self.dir / "input", self.dir / "output"
         self.input_dir.mkdir()
         self.output_dir.mkdir()
         # The container's user is not the harness's: inputs world-readable, output writable.
         os.chmod(self.input_dir, 0o755)
         os.chmod(self.output_dir, 0o777)
-        self.server: InvokeServer | None = None
-        self.entry: dict[str, Any] | None = None
 
     def work(self, queue: list[Case], attempt_of: dict[str, int]) -> None:
         """Run cases from the shared ``queue`` until it is empty."""
@@ -94,9 +99,18 @@ class Slot:
         return record
 
     def stage(self, case: Case) -> StagedCase:
-        """Empty the slot's ``/input`` and ``/output`` and stage ``case`` alone."""
-        clear_folder(self.input_dir)
-        clear_folder(self.output_dir)
+        """Empty the slot's ``/input`` and ``/output`` and stage ``case`` alone.
+
+        A server still writing into ``/output`` after its answer (or leaving there what cannot
+        be removed while it runs) is stopped, and the slot takes fresh folders: the next case
+        starts a fresh server, and nothing it left reaches another case or stops the run.
+        """
+        try:
+            clear_folder(self.input_dir)
+            clear_folder(self.output_dir)
+        except OSError:
+            self.stop(ended="output_not_cleared")
+            self.renew()
         staged = self.run.contract.stage([case], self.input_dir)[0]
         chmod_tree(self.input_dir, dirs=0o755, files=0o644)
         return staged
@@ -156,10 +170,16 @@ class Slot:
                 self.entry.setdefault("ended", ended)
         self.server = self.entry = None
 
+    def renew(self) -> None:
+        """Replace the slot's folders by fresh ones (its server stopped), removing the old."""
+        old = self.dir
+        self._make_folders()
+        remove_tree(old)
+
     def close(self) -> None:
         """Remove the server and the slot's folders."""
         self.stop(ended="finished")
-        shutil.rmtree(self.dir)
+        remove_tree(self.dir)
 
 
 def execute_invoke(run: RunState, pending: list[Case], attempt_of: dict[str, int]) -> bool:

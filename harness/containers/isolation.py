@@ -24,6 +24,7 @@ from harness.containers.model import MODEL_MOUNT
 from harness.predictions.validate import OutputLimits, scan_output_tree
 
 __all__ = [
+    "LABEL_DEADLINE",
     "LABEL_OUT_DIR",
     "LABEL_RUN_ID",
     "STOP_GRACE_S",
@@ -33,6 +34,7 @@ __all__ = [
     "container_options",
     "grand_challenge_environment",
     "is_engine_failure",
+    "remove_expired_containers",
     "remove_run_containers",
     "run_container",
     "stop_container",
@@ -40,6 +42,9 @@ __all__ = [
 
 LABEL_RUN_ID = "org.selma3d.run-id"
 LABEL_OUT_DIR = "org.selma3d.out-dir"
+LABEL_DEADLINE = "org.selma3d.deadline"
+"""Unix time after which the container has outlived every limit: any later sweep removes it
+(:func:`remove_expired_containers`), even when the process that ran it was killed."""
 STOP_GRACE_S = 5.0
 """Seconds between SIGTERM and SIGKILL when a container is stopped, as grand-challenge's shim
 waits (``GRAND_CHALLENGE_COMPONENT_SIGTERM_GRACE_SECONDS``, 5 by default)."""
@@ -98,6 +103,27 @@ def remove_run_containers(client: Any, run_id: str) -> int:
         with contextlib.suppress(NotFound):  # removed meanwhile by its own worker: the goal
             c.remove(force=True, v=True)
     return len(containers)
+
+
+def remove_expired_containers(client: Any, *, now: float | None = None) -> int:
+    """Force-remove every container whose :data:`LABEL_DEADLINE` has passed; return how many."""
+    from docker.errors import NotFound
+
+    now = time.time() if now is None else now
+    containers = client.containers.list(
+        all=True, filters={"label": LABEL_DEADLINE}, ignore_removed=True
+    )
+    removed = 0
+    for c in containers:
+        try:
+            deadline = float((c.labels or {}).get(LABEL_DEADLINE, ""))
+        except ValueError:
+            continue  # not selma3d's label value: not selma3d's container
+        if deadline < now:
+            with contextlib.suppress(NotFound):
+                c.remove(force=True, v=True)
+            removed += 1
+    return removed
 
 
 def cgroup_memory_files(container_id: str) -> list[Path]:

@@ -6,6 +6,7 @@ record; every way a case runs ends there.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Callable
@@ -23,10 +24,17 @@ from harness.containers.model import ModelInfo
 from harness.containers.records import CaseRecord, log_name, now, prediction_name
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunFolder
-from harness.containers.verdicts import case_verdict
+from harness.containers.verdicts import CaseVerdict, case_verdict
 from harness.predictions.validate import save_mask
 
-__all__ = ["RunState", "chmod_tree", "finish_case"]
+__all__ = ["OUTPUT_CHANGED", "RunState", "chmod_tree", "finish_case"]
+
+OUTPUT_CHANGED = (
+    "/output changed while selma3d read it (files appeared or vanished after the container's "
+    "answer); its output was not used"
+)
+# What reading a folder another process still writes raises.
+_CHANGED_UNDER_READ = (errno.ENOENT, errno.ENOTDIR, errno.ENOTEMPTY, errno.ESTALE)
 
 
 @dataclass
@@ -85,16 +93,22 @@ def finish_case(
     cfg = run.config
     pred_path = run.out_dir / prediction_name(staged.case_id)
     log_path = run.out_dir / log_name(staged.case_id)
-    verdict = case_verdict(
-        result,
-        staged,
-        output_dir,
-        contract=run.contract,
-        limits=cfg.limits,
-        gate=cfg.gate,
-        cases_in_run=cases_in_run,
-        engine_error=engine_error,
-    )
+    try:
+        verdict = case_verdict(
+            result,
+            staged,
+            output_dir,
+            contract=run.contract,
+            limits=cfg.limits,
+            gate=cfg.gate,
+            cases_in_run=cases_in_run,
+            engine_error=engine_error,
+        )
+    except OSError as exc:
+        if exc.errno not in _CHANGED_UNDER_READ:
+            raise
+        # A server that keeps writing after its answer: the error names a host path, not shown.
+        verdict = CaseVerdict("invalid_output", OUTPUT_CHANGED)
     status, reason = verdict.status, verdict.reason
     exit_code, wall, peak, log = (
         (result.exit_code, result.wall_time_s, result.peak_memory_bytes, result.log)

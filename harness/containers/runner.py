@@ -38,7 +38,6 @@ containers labeled with the run id: the rerun removes them first.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from collections import Counter
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from common.outputs import refuse_overlap
+from harness.containers.cleanup import remove_tree
 from harness.containers.determinism import NOTHING_OK, judge_rerun
 from harness.containers.exec_runs import execute_exec
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
@@ -185,7 +185,7 @@ def _run_locked(
     folder.orphans_removed = remove_run_containers(client, folder.run_id)
     work_root = Path(config.work_dir) if config.work_dir else out / ".work"
     if not config.work_dir and work_root.exists():
-        shutil.rmtree(work_root)  # staging folders of an interrupted run
+        remove_tree(work_root)  # staging folders of an interrupted run
     work_root.mkdir(parents=True, exist_ok=True)
 
     pending = folder.pending(retry_failed=config.retry_failed)
@@ -255,7 +255,7 @@ def _check_determinism(run: RunState, split: Split) -> None:
         )
         outcome, servers = judge_rerun(again, case.case_id, reference), again.servers
     finally:
-        shutil.rmtree(scratch)
+        remove_tree(scratch)
     # The second run's servers: numbered on from the run's, slot -1 (apart from the slots).
     _, added = folder.add_servers(servers, slot=-1)
     run.servers.extend(added)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,13 +11,22 @@ import pandas as pd
 from pydantic import ValidationError
 
 from common.files import config_error, validation_problems, write_atomic
+from harness.containers.scratch import owned_scratch
 from harness.evaluation.config import EvaluationConfig, ground_truth_problems
 from harness.evaluation.contract import image_names
-from harness.evaluation.run import EvaluationRun, evaluate_with_container, prepare_evaluation
+from harness.evaluation.run import (
+    EvaluationRun,
+    evaluate_with_container,
+    evaluation_run_id,
+    prepare_evaluation,
+)
 from harness.evaluation.summary import add_container_columns, summary_lines
 from harness.split.manifest import Split
 
-__all__ = ["SideBySide", "log_path", "record_path", "run_for_cli"]
+__all__ = ["SCRATCH_PREFIX", "SideBySide", "log_path", "record_path", "run_for_cli"]
+
+SCRATCH_PREFIX = "selma3d-evaluation-"
+"""Temporary folders of ``evaluate --container`` (in the system's temporary folder)."""
 
 
 @dataclass(frozen=True)
@@ -73,19 +81,21 @@ def run_for_cli(
     if problems:
         raise config_error("the command line", problems, what="evaluate --container")
     client = connect()
-    work = Path(tempfile.mkdtemp(prefix="selma3d-evaluation-"))
-    try:
+    # The extracted ground truth lives there: removed on exit and Ctrl-C, and by the next
+    # evaluate after a kill -9 (owned_scratch).
+    with owned_scratch(SCRATCH_PREFIX) as work:
         prepared = prepare_evaluation(
             config, cache_dir=work / "cache", client=client, where="--container"
         )
         rows = frame.to_dict("records")
-        run = evaluate_with_container(prepared, rows, split, work_dir=work / "run", client=client)
+        run = evaluate_with_container(
+            prepared, rows, split, work_dir=work / "run", client=client,
+            run_id=evaluation_run_id(out),
+        )
         if run.log_file:
             kept = log_path(out)
             shutil.copyfile(run.log_file, kept)
             run = replace(run, log_file=str(kept))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     case_of_image = {name: case for case, name in image_names(split).items()}
     frame = add_container_columns(frame, run, case_of_image=case_of_image)
     write_atomic(record_path(out), json.dumps(run.as_record(), indent=2) + "\n")

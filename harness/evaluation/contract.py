@@ -33,6 +33,7 @@ import tarfile
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ from typing import Any
 import numpy as np
 
 from common.files import atomic_path
+from harness.containers.cleanup import remove_tree
 from harness.containers.contracts import gc_socket, gc_socket_value
+from harness.containers.scratch import owned_scratch
 from harness.errors import ConfigError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
 from harness.split.checks import image_grid
@@ -282,6 +285,8 @@ def prepare_ground_truth(path: Path, sha256: str, *, cache_dir: Path) -> Path:
     if dest.is_dir():
         return dest
     cache_dir.mkdir(parents=True, exist_ok=True)
+    for partial in cache_dir.glob(".ground-truth-*"):
+        remove_tree(partial)  # an extraction killed midway (the cache's folder is locked)
     tmp = Path(tempfile.mkdtemp(prefix=".ground-truth-", dir=cache_dir))
     try:
         with tarfile.open(path) as tar:
@@ -323,8 +328,9 @@ def write_ground_truth(split: Split, dest: Path) -> Path:
     if unlabeled:
         raise ConfigError(f"{split.root}: cases without a label: {', '.join(unlabeled[:5])}")
     tarball = dest.name.lower().endswith(_TARBALLS)
-    folder = Path(tempfile.mkdtemp(prefix="ground-truth-")) if tarball else dest
-    try:
+    # A tarball's masks are written first into a temporary folder removed on exit, on Ctrl-C
+    # and, after a kill -9, by the next writer (owned_scratch).
+    with owned_scratch("selma3d-ground-truth-") if tarball else nullcontext(dest) as folder:
         masks = folder / GROUND_TRUTH_SUBFOLDER
         masks.mkdir(parents=True)
         for case in split.cases:
@@ -335,7 +341,4 @@ def write_ground_truth(split: Split, dest: Path) -> Path:
             mode = "w:gz" if dest.name.lower().endswith(("gz", "tgz")) else "w"
             with atomic_path(dest) as tmp, tarfile.open(tmp, mode) as tar:
                 tar.add(masks, arcname=GROUND_TRUTH_SUBFOLDER)
-    finally:
-        if tarball:
-            shutil.rmtree(folder, ignore_errors=True)
     return dest

@@ -15,18 +15,28 @@ becomes the run's ``status`` with a reason and the end of its log.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import stat
-import uuid
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.containers.cleanup import remove_tree
 from harness.containers.images import ImageInfo
-from harness.containers.isolation import LABEL_RUN_ID, ContainerResult, run_container
+from harness.containers.isolation import (
+    LABEL_DEADLINE,
+    LABEL_RUN_ID,
+    STOP_GRACE_S,
+    ContainerResult,
+    remove_expired_containers,
+    remove_run_containers,
+    run_container,
+)
 from harness.containers.limits import Limits
 from harness.containers.verdicts import log_tail
 from harness.errors import SubmissionError
@@ -51,6 +61,7 @@ __all__ = [
     "EvaluationRun",
     "PreparedEvaluation",
     "evaluate_with_container",
+    "evaluation_run_id",
     "prepare_evaluation",
     "read_metrics",
     "run_evaluation",
@@ -134,6 +145,16 @@ class EvaluationRun:
         }
 
 
+def evaluation_run_id(key: Path) -> str:
+    """The run label of the evaluation container of ``key`` (a run's folder or ``--out``).
+
+    Derived from the path, so the next run on the same folder finds and removes a container
+    that an interrupted (even ``kill -9``-ed) run left behind.
+    """
+    digest = hashlib.sha256(str(Path(key).resolve()).encode()).hexdigest()
+    return f"evaluation-{digest[:16]}"
+
+
 def run_evaluation(
     image: ImageInfo,
     jobs: Sequence[EvaluationJob],
@@ -148,6 +169,7 @@ def run_evaluation(
     client: Any,
     gate: GateOptions = OFFICIAL_GATE,
     relay_image: str | None = None,
+    run_id: str | None = None,
 ) -> EvaluationRun:
     """Run the evaluation container on one submission's predictions and compare its metrics.
 
@@ -173,12 +195,17 @@ def run_evaluation(
         The prediction gate the predictions were scored with.
     relay_image : str, keyword-only, optional
         The pinned id an invoke image's relay is created from.
+    run_id : str, keyword-only
+        The container's run label; :func:`evaluation_run_id` of ``work_dir`` by default. A
+        container left with this label by an interrupted run is removed first.
 
     Raises
     ------
     docker.errors.APIError, requests.exceptions.ConnectionError
         The engine failed (not the container).
     """
+    run_id = run_id or evaluation_run_id(work_dir)
+    remove_run_containers(client, run_id)
     base = EvaluationRun(
         status="ok",
         image=image.ref,
@@ -190,8 +217,7 @@ def run_evaluation(
     )
     input_dir, output_dir = work_dir / "input", work_dir / "output"
     for folder in (input_dir, output_dir):
-        if folder.exists():
-            shutil.rmtree(folder)
+        remove_tree(folder)  # an interrupted run's, closed folders included
         folder.mkdir(parents=True)
     try:
         stage_predictions(jobs, split, input_dir, gate=gate)
@@ -200,7 +226,9 @@ def run_evaluation(
     # The container's user is not this process's: it reads the inputs and writes /output.
     _open_modes(input_dir, output_dir)
     mounts = {ground_truth_dir: GROUND_TRUTH_MOUNT}
-    labels = {LABEL_RUN_ID: f"evaluation-{uuid.uuid4().hex[:12]}"}
+    # Past every limit, a container whose runner was killed is removed by any later sweep.
+    lifetime = limits.startup_timeout_s + limits.timeout_s + 2 * STOP_GRACE_S + 60.0
+    labels = {LABEL_RUN_ID: run_id, LABEL_DEADLINE: f"{time.time() + lifetime:.0f}"}
     if image.invoke:
         result = _invoke_once(
             client, image, input_dir, output_dir, work_dir, limits=limits, labels=labels,
@@ -384,6 +412,7 @@ def prepare_evaluation(
     from harness.errors import ConfigError
 
     pins = pins if pins is not None else ImagePins(client, during="the evaluation")
+    remove_expired_containers(client)
     try:
         image = resolve_image(config.image, client=client, log=log, pins=pins, name="evaluation")
     except SubmissionError as exc:
@@ -407,6 +436,7 @@ def evaluate_with_container(
     work_dir: Path,
     client: Any,
     gate: GateOptions = OFFICIAL_GATE,
+    run_id: str | None = None,
 ) -> EvaluationRun:
     """Run the evaluation container on one submission, unless a job failed (then ``not_run``).
 
@@ -418,6 +448,8 @@ def evaluate_with_container(
     split : Split
     work_dir : Path, keyword-only
         This submission's own folder for the run.
+    run_id : str, keyword-only
+        As in :func:`run_evaluation`.
     """
     jobs, reason = jobs_from_results(rows, split)
     if reason:
@@ -443,4 +475,5 @@ def evaluate_with_container(
         client=client,
         gate=gate,
         relay_image=prepared.relay_image,
+        run_id=run_id,
     )

@@ -9,7 +9,6 @@ hash, time, peak memory, log tail, the comparison with selma3d's scores) goes in
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
+from harness.containers.cleanup import remove_tree
 from harness.evaluation.config import EvaluationConfig
 from harness.evaluation.run import PreparedEvaluation, evaluate_with_container, prepare_evaluation
 from harness.evaluation.summary import CONTAINER_PREFIX, summary_lines
@@ -94,7 +94,7 @@ def run_round_evaluations(
         )
         # The staged predictions are copies; the record is what is kept.
         for folder in ("input", "output"):
-            shutil.rmtree(work / folder, ignore_errors=True)
+            remove_tree(work / folder)
         record = run.as_record()
         record.pop("metrics")
         records[f"{team}/{submission}"] = record

@@ -77,21 +77,24 @@ def test_invalid_metrics_are_named(metrics, problem):
     assert any(problem in p for p in metrics_problems(metrics))
 
 
-def test_the_report_section_names_every_difference_and_the_log_of_a_failure():
+def test_the_report_section_names_every_difference_and_never_the_log_of_a_failure():
     from leaderboard.container_report import container_section
+    from leaderboard.public import public_metadata
 
     comparison = compare_container_metrics(
         {"aggregates": {"con_dice_mean": 0.61, "con_cldice_mean": 0.5}}, ROWS, case_of_image=NAMES
     ).as_record()
     body = container_section(
-        {"evaluation_container": {
+        public_metadata({"evaluation_container": {
             "a": {"status": "ok", "comparison": comparison, "wall_time_s": 0.8,
                   "peak_memory_bytes": 200 << 20, "image_digest": "sha256:abc"},
-            "b": {"status": "failed", "reason": "exited with code 3", "log_tail": "<boom>"},
-        }},
+            "b": {"status": "failed", "reason": "exited with code 3; log tail:\n<boom>",
+                  "log_tail": "<boom>"},
+        }}),
         {"a": "Team A", "b": "Team B"},
     )
     assert "1 difference(s) in 2" in body and "200 MiB" in body
     assert "con_dice_mean (all): container 0.61 vs selma3d 0.6" in body
-    assert "&lt;boom&gt;" in body and "<boom>" not in body
+    assert "the evaluation container failed" in body
+    assert "boom" not in body and "exited with code 3" not in body
     assert container_section({}, {}) is None

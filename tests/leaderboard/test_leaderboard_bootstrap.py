@@ -104,3 +104,18 @@ def test_tied_groups_chain_adjacent_overlaps():
     assert tied_groups(rank, low, high).tolist() == [1, 1, 1, 0, 0]
     # equal ranks are always tied, even without a bootstrap
     assert tied_groups(np.array([2, 1, 1, 4]), None, None).tolist() == [0, 1, 1, 0]
+
+
+def test_replicates_scored_in_small_chunks_give_the_same_ranks(monkeypatch):
+    # Many teams score their replicates in chunks (memory linear in the teams): the chunks are
+    # independent, so one replicate per chunk must give exactly the ranks of one chunk for all.
+    import leaderboard.bootstrap as bootstrap
+
+    table = noisy_table(seed=3, teams=7)
+    for scheme in ("aggregate-then-rank", "rank-then-aggregate", "test-then-rank"):
+        whole = boot(table, 5, resamples=60, scheme=scheme)
+        monkeypatch.setattr(bootstrap, "_CELLS", 7)
+        chunked = boot(table, 5, resamples=60, scheme=scheme)
+        monkeypatch.undo()
+        assert np.array_equal(whole.bootstrap.ranks, chunked.bootstrap.ranks), scheme
+        assert whole.table.equals(chunked.table), scheme

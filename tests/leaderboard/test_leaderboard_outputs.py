@@ -176,3 +176,19 @@ def test_a_non_deterministic_team_is_marked_and_explained_but_still_ranked(small
 
     with pytest.raises(ValueError, match="must map each team to its determinism outcome"):
         build_leaderboard(results, tmp_path / "bad", config=CFG, metadata={"determinism": [1]})
+
+
+def test_the_json_is_exactly_what_the_json_encoder_writes(built):
+    from leaderboard.build import _json_text
+
+    record = json.loads((built / "leaderboard.json").read_text())
+    assert any(t.get("rank_frequency") for t in record["teams"])
+    expected = json.dumps(record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
+    assert _json_text(record) == expected
+    assert (built / "leaderboard.json").read_text() == expected + "\n"
+    # Empty lists, and a value that only looks like the placeholder, come out as encoded.
+    record["teams"][0]["rank_frequency"] = []
+    record["metadata"]["affiliations"] = {"rank_frequency": "rank_frequency:0"}
+    assert _json_text(record) == json.dumps(
+        record, sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False
+    )

@@ -95,3 +95,76 @@ def test_every_failure_status_has_a_heatmap_letter():
     from common.status import FAILURES
 
     assert set(plots.STATUS_CODES) == set(FAILURES)
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    # The IHDR chunk: width and height, big-endian, right after the signature and chunk header.
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _blob_inputs(t: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    ranks = np.argsort(rng.random((200, t)) + np.arange(t) / t, axis=1).argsort(axis=1)
+    frequency = np.stack([np.bincount(ranks[:, i], minlength=t) for i in range(t)])
+    order = np.arange(1, t + 1, dtype=float)
+    return {
+        "frequency": frequency,
+        "labels": [f"team {i}" for i in range(t)],
+        "median": order, "low": np.maximum(order - 1, 1), "high": np.minimum(order + 1, t),
+        "groups": np.array([1 + i // 3 if i < 6 else 0 for i in range(t)]),
+    }  # fmt: skip
+
+
+def _blob_plot_every_cell(frequency, *, labels, median, low, high, groups) -> bytes:
+    """The blob plot drawn over the whole (team, rank) grid, as before the team cap."""
+    t = frequency.shape[0]
+    share = frequency / max(int(frequency[0].sum()), 1)
+    with plots._style():
+        fig = plots._figure(max(5.0, 0.45 * t + 2.5), max(3.2, 0.3 * t + 2.0))
+        ax = fig.add_subplot()
+        xs, ys = np.meshgrid(np.arange(1, t + 1), np.arange(1, t + 1), indexing="ij")
+        colours = [plots.group_colour(int(g), strong=True) or plots._NEUTRAL for g in groups]
+        mask = share > 0
+        ax.scatter(xs[mask], ys[mask], s=(share[mask] * 900.0),
+                   c=np.repeat(np.array(colours, dtype=object)[:, None], t, axis=1)[mask],
+                   alpha=0.55, linewidths=0)
+        x = np.arange(1, t + 1)
+        ax.vlines(x, low, high, colors="black", linewidth=1.2)
+        ax.scatter(x, median, s=14, c="black", zorder=3)
+        ax.plot([0.5, t + 0.5], [0.5, t + 0.5], color="#d1d5db", linewidth=0.8, zorder=0)
+        ax.set_xticks(x, [plots._short(s) for s in labels], rotation=45, ha="right")
+        ax.set_yticks(x)
+        ax.set_ylim(t + 0.7, 0.3)
+        ax.set_xlim(0.4, t + 0.6)
+        ax.set_ylabel("rank in bootstrap replicates")
+        ax.grid(axis="y", color="#f3f4f6")
+        ax.set_axisbelow(True)
+        return plots._png(fig)  # fmt: skip
+
+
+@pytest.mark.parametrize("t", [3, 12])
+def test_up_to_its_team_cap_the_blob_plot_is_the_whole_grid_drawn(t):
+    inputs = _blob_inputs(t)
+    assert plots.blob_plot(**inputs) == _blob_plot_every_cell(**inputs)
+
+
+def test_past_their_team_caps_the_blob_plot_and_heatmap_keep_their_size():
+    cap = plots.BLOB_PLOT_TEAMS
+    sizes = {t: _png_size(plots.blob_plot(**_blob_inputs(t))) for t in (cap // 2, cap, 3 * cap)}
+    assert sizes[cap // 2][0] < sizes[cap][0] and sizes[cap // 2][1] < sizes[cap][1]
+    assert sizes[3 * cap] == sizes[cap]
+
+    def heatmap(t: int) -> tuple[int, int]:
+        teams = [f"t{i:04d}" for i in range(t)]
+        frame = pd.DataFrame([
+            {"team": team, "case_id": c, "track": "spot", "status": "ok" if i else "timeout",
+             "dice": i / t}
+            for i, team in enumerate(teams) for c in ("s1", "s2")
+        ])  # fmt: skip
+        png = plots.case_heatmap(frame, track="spot", metrics=("dice",), teams=teams,
+                                 labels=teams, directions=(True,))
+        return _png_size(png)
+
+    cap = plots.HEATMAP_TEAMS
+    small, at_cap, past = heatmap(cap // 4), heatmap(cap), heatmap(4 * cap)
+    assert small[1] < at_cap[1] and past == at_cap

@@ -510,3 +510,22 @@ def test_determinism_reruns_one_case_and_flags_a_different_mask(
         assert det["differing_voxels"] == 0
     # The rerun's server is started apart from the run's, and removed like them.
     assert [s["slot"] for s in run_json["servers"]] == [0, -1]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_server_churning_output_after_its_answer_fails_only_its_own_cases(
+    client, server_image, split3, tmp_path, jobs
+):
+    # After each answer its threads keep writing /output, closing folders with mode 000.
+    summary, run_json = run(
+        client, server_image, split3, tmp_path, model=behaviour(tmp_path, churn=True), jobs=jobs
+    )
+    records = list(summary.records.values())
+    assert len(records) == 3
+    for rec in records:
+        assert rec.status in {"ok", "invalid_output"}, (rec.status, rec.reason)
+        assert str(tmp_path) not in rec.reason and "/.work" not in rec.reason, rec.reason
+    # A server still writing when the next case is staged is stopped; a fresh one serves it.
+    ended = {s["ended"] for s in run_json["servers"]}
+    assert ended <= {"finished", "output_not_cleared"}, ended

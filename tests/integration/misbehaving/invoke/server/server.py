@@ -5,13 +5,16 @@ Keys (all optional): ``load_s`` (seconds of "model loading" before it listens), 
 HTTP code, "hang"), ``crash_on``
 (the invocation number during which the process exits with code 9), ``allocate_mb`` (memory it
 holds during each invocation), ``random`` (a random mask: not deterministic), ``exit_at_start``
-(an exit code: the process ends at once, as a server whose model cannot be found does).
+(an exit code: the process ends at once, as a server whose model cannot be found does),
+``churn`` (after each answer a thread keeps creating and removing files and folders under
+/output, some of them folders of mode 000 holding files, for as long as the server lives).
 """
 
 import http.server
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +46,27 @@ def write_mask():
     dest = Path("/output/images/isolated-biological-structure/output.mha")
     dest.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(mask, str(dest))
+
+
+def churn():
+    """Keep /output changing: new files, new folders closed with mode 000, some removed again."""
+    n = 0
+    while True:
+        n += 1
+        folder = Path(f"/output/churn-{n % 50}")
+        try:
+            folder.mkdir(exist_ok=True)
+            (folder / f"f{n}").write_bytes(b"x" * 64)
+            closed = Path(f"/output/closed-{n % 7}")
+            closed.mkdir(exist_ok=True)
+            (closed / f"f{n}").write_bytes(b"y")
+            os.chmod(closed, 0)
+            if n % 3 == 0:
+                for f in folder.iterdir():
+                    f.unlink()
+        except OSError:
+            pass  # the harness removes what it can meanwhile
+        time.sleep(0.001)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -80,6 +104,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             hold[i] = 1
         write_mask()
         del hold
+        if behaviour.get("churn"):
+            threading.Thread(target=churn, daemon=True).start()
         self.answer(201)
 
     def log_message(self, fmt, *args):
