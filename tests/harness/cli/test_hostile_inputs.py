@@ -100,15 +100,20 @@ def test_evaluate_out_on_a_full_disk_exits_2_and_keeps_the_previous_table(
     team.mkdir()
     write_volume(team / "c1.nii.gz", mask)
     full = tmpfs("full")
-    (full / "m.csv").write_text("previous\n")
+    args = ["evaluate", "--split", str(root), "--predictions", str(team), "--out",
+            str(full / "m.csv"), "--no-progress"]
+    # The previous table is evaluate's own: selma3d never replaces a file it did not write.
+    assert run(args) == 0
+    _text(capsys)
+    previous = (full / "m.csv").read_text()
+    names = sorted(p.name for p in full.iterdir())
     _fill(full)
-    assert run(["evaluate", "--split", str(root), "--predictions", str(team), "--out",
-                str(full / "m.csv"), "--no-progress"]) == 2
+    assert run(args) == 2
     err = _text(capsys)
     assert f"{full / 'm.csv'}: could not be written (No space left on device)" in err
     assert "nothing earlier was lost" in err
-    assert (full / "m.csv").read_text() == "previous\n"
-    assert sorted(p.name for p in full.iterdir()) == ["filler", "m.csv"]
+    assert (full / "m.csv").read_text() == previous
+    assert sorted(p.name for p in full.iterdir()) == sorted([*names, "filler"])
 
 
 def test_data_synth_onto_a_full_disk_exits_2_naming_the_file(tmpfs, capsys):
