@@ -51,7 +51,7 @@ from harness.containers.isolation import (
     stop_container,
 )
 from harness.containers.limits import Limits
-from harness.containers.verdicts import log_tail
+from harness.containers.verdicts import log_reason, log_tail
 from harness.errors import EngineError
 from harness.predictions.validate import OutputLimits
 
@@ -387,7 +387,6 @@ class InvokeServer:
         self.container.reload()
         oom = bool((self.container.attrs.get("State") or {}).get("OOMKilled"))
         log = self._logs(since=self.started_at)
-        tail = log_tail(squeeze(log))
         if oom:
             return Startup(
                 False,
@@ -402,7 +401,7 @@ class InvokeServer:
             elapsed,
             "failed",
             f"the server exited with code {code} before GET /health answered 200"
-            + (f"; log tail:\n{tail}" if tail else ""),
+            + log_reason(squeeze(log)),
             log,
         )
 
@@ -426,8 +425,14 @@ class InvokeServer:
         finally:
             conn.close()
 
-    def invoke(self, *, timeout_s: float) -> InvokeOutcome:
-        """Run the staged case: ``POST /invoke``, the server killed at ``timeout_s``."""
+    def invoke(self, *, timeout_s: float, last: bool = False) -> InvokeOutcome:
+        """Run the staged case: ``POST /invoke``, the server killed at ``timeout_s``.
+
+        A server that did not answer 201 is stopped (SIGTERM, then SIGKILL after a grace)
+        before its log is read, and so is every server with ``last``: the engine has all of a
+        container's log only once it stopped, and a server's last lines (the traceback before
+        a 500) often reach it after the answer.
+        """
         import requests
         from docker.errors import APIError, NotFound
 
@@ -466,6 +471,20 @@ class InvokeServer:
         if exit_code is not None:
             self.container.reload()
             state = self.container.attrs.get("State") or {}
+        stopped = False
+        if exit_code is None and not timed_out and (last or answer.status != 201):
+            # Its own exit code, if any, was read above; this stop only completes the log.
+            stop_container(self.container)
+            with contextlib.suppress(
+                requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError, NotFound
+            ):
+                self.container.wait(timeout=30)
+            stopped = gone = True
+        elif timed_out:
+            with contextlib.suppress(
+                requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError, NotFound
+            ):
+                self.container.wait(timeout=30)
         log = self._logs(since=since)
         mem = self.limits.memory_bytes
         oom = not timed_out and (
@@ -474,6 +493,10 @@ class InvokeServer:
         )
         if oom:
             peak = max(peak or 0, mem)
+        stop_note = (
+            "; the server was stopped so that its whole log could be read, and a fresh one "
+            "serves the next cases" if stopped and not last else ""
+        )
         failure = None
         if timed_out:
             failure = (
@@ -491,31 +514,29 @@ class InvokeServer:
             if exit_code is not None:
                 # stderr alone: the streams interleave unreliably, and errors go there.
                 err = self._logs(since=since, stdout=False)
-                tail = log_tail(err if err.strip() else log)
                 failure = (
                     "failed",
                     f"the server exited with code {exit_code} during POST /invoke; a fresh "
-                    "container serves the next cases" + (f"; log tail:\n{tail}" if tail else ""),
+                    "container serves the next cases" + log_reason(err if err.strip() else log),
                 )
             elif answer.status is None:
-                tail = log_tail(log)
                 failure = (
                     "failed",
                     f"POST /invoke got no answer ({answer.error}) and the server kept running; "
-                    "it was replaced" + (f"; log tail:\n{tail}" if tail else ""),
+                    "it was replaced" + log_reason(log),
                 )
             elif answer.status != 201:
                 body = log_tail(answer.body, lines=5, chars=300)
-                tail = log_tail(log)
                 failure = (
                     "failed",
                     f"POST /invoke answered HTTP {answer.status} where 201 means done"
                     + (f"; body: {body}" if body else "; empty body")
-                    + (f"; log tail:\n{tail}" if tail else ""),
+                    + stop_note
+                    + log_reason(log),
                 )
         result = ContainerResult(
             # None while the server lives on (an answer, not an exit) or when it was killed.
-            exit_code=None if timed_out else exit_code,
+            exit_code=None if timed_out or stopped else exit_code,
             timed_out=timed_out,
             oom=oom,
             wall_time_s=wall,
