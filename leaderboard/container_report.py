@@ -1,8 +1,9 @@
 """The report's section on the organizers' evaluation container, beside selma3d's own scores.
 
 Reads ``metadata["evaluation_container"]``: team -> the run's record (status, reason, image
-digest, ground truth hash, time, peak memory, log tail, and the comparison of
-:mod:`leaderboard.container_metrics`).
+digest, ground truth hash, time, peak memory, log tail, and the comparison with selma3d's
+values that ``harness.evaluation`` made: the form of its ``metrics.json``, each value by its
+path, and notes). It renders what it is given; it parses and compares nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ def _e(value: Any) -> str:
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{float(value):.6g}"
+
+
+def _what(value: Mapping[str, Any]) -> str:
+    """``dice, vessel, mean`` or ``dice, case vessel_000``."""
+    if value.get("case"):
+        return f"{value.get('metric')}, case {value['case']}"
+    return f"{value.get('metric')}, {value.get('track')}, {value.get('statistic')}"
 
 
 def container_section(
@@ -62,22 +70,27 @@ def container_section(
         )
         if differences:
             items = "".join(
-                f"<li>{_e(d['metric'])} ({_e(d['case'])}): container {_num(d['container'])} vs "
-                f"selma3d {_num(d['selma3d'])}</li>"
+                f"<li><code>{_e(d['path'])}</code> ({_e(_what(d))}): container "
+                f"{_num(d['container'])} vs selma3d {_num(d['selma3d'])}</li>"
                 for d in differences
             )
             details.append(f"<h3>{_e(name)}: differences</h3><ul>{items}</ul>")
-        aggregates = [v for v in comparison.get("values") or [] if v.get("case") == "all"]
+        aggregates = [v for v in comparison.get("values") or [] if not v.get("case")]
         if aggregates:
             cells = "".join(
-                f"<tr><td>{_e(v['metric'])}</td><td>{_num(v['container'])}</td>"
-                f"<td>{_num(v['selma3d'])}</td><td>{'≠' if v.get('differs') else '='}</td></tr>"
+                f"<tr><td><code>{_e(v['path'])}</code></td><td>{_e(_what(v))}</td>"
+                f"<td>{_num(v['container'])}</td><td>{_num(v['selma3d'])}</td>"
+                f"<td>{'≠' if v.get('differs') else '='}</td></tr>"
                 for v in aggregates
             )
             details.append(
-                f"<h3>{_e(name)}: side by side</h3><table><tr><th>metric</th><th>container</th>"
+                f"<h3>{_e(name)}: side by side ({_e(comparison.get('form', ''))} form)</h3>"
+                "<table><tr><th>path</th><th>selma3d value</th><th>container</th>"
                 f"<th>selma3d</th><th></th></tr>{cells}</table>"
             )
+        if comparison.get("notes"):
+            items = "".join(f"<li>{_e(n)}</li>" for n in comparison["notes"])
+            details.append(f"<h3>{_e(name)}: notes</h3><ul>{items}</ul>")
         if run.get("status") != "ok" and run.get("log_tail"):
             details.append(f"<h3>{_e(name)}: log tail</h3><pre>{_e(run['log_tail'])}</pre>")
     table = (
