@@ -166,7 +166,7 @@ def evaluate(
     console.print(f"wrote {out}")
     if side_by_side is not None:
         for line in side_by_side.lines:
-            console.print(line, highlight=False, markup=False)
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     if (frame["status"] != "ok").any() or (side_by_side is not None and not side_by_side.agrees):
         # sys.exit, not click's Exit: the entry point runs click with standalone_mode=False,
         # where click returns an Exit's code instead of exiting with it.

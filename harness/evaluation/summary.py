@@ -138,7 +138,9 @@ def summary_lines(run: EvaluationRun, *, table: bool = False) -> list[str]:
         comparison = run.comparison
         differences = run.differences
         compared = comparison["compared"]
-        lines.append(f"  metrics.json form: {comparison.get('form', 'unknown')}")
+        form = comparison.get("form", "unknown")
+        how = {"declared": " (round.yaml evaluation.compare)", "unknown": ""}.get(form, " (detected)")
+        lines.append(f"  metrics.json form: {form}{how}")
         if differences:
             lines.append(f"  {len(differences)} of {compared} value(s) differ from selma3d's:")
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 TEMPLATE = asset_dir("submissions") / "template-evaluation"
 THRESHOLD = asset_dir("submissions") / "baseline-threshold"
+EVALUTILS = Path(__file__).resolve().parent / "evaluators" / "evalutils"
 TAG = "selma3d-test-evaluation"
 
 
@@ -92,12 +94,36 @@ def setting(tmp_path_factory: pytest.TempPathFactory, client):  # type: ignore[n
         "open('/output/metrics.json', 'w').write(json.dumps({'aggregates': "
         "{'con_dice_mean': 'high'}}))\"]\n"
     )
+    # evalutils' classic form, and the same with 0.01 added to every DiceCoefficient.
+    evalutils = build_folder(EVALUTILS, f"{TAG}/evalutils:1", client=client, log=lambda _: None)
+    evalutils_plus = _variant(
+        root / "evalutils-plus", evalutils.ref, EVALUTILS / "evaluate.py",
+        'row = {"DiceCoefficient": float(scores["dice"])}',
+        'row = {"DiceCoefficient": float(scores["dice"]) + 0.01}',
+    )
+    # The 2026 evaluator's results do not name their cases: the template without image_name.
+    anonymous = _variant(
+        root / "anonymous", template.ref, TEMPLATE / "evaluate.py",
+        'result = {"image_name": name, "dice": float(scores["dice"])}',
+        'result = {"dice": float(scores["dice"])}',
+    )
     frame = evaluate_predictions(split, {"team": preds}, progress=False)
     return {
         "root": root, "split": split, "preds": preds, "gt": gt, "dice": dice, "frame": frame,
         "template": template.ref, "plus": plus, "failing": failing, "invalid": invalid,
-        "invoke": invoke, "silent": silent,
+        "invoke": invoke, "silent": silent, "evalutils": evalutils.ref,
+        "evalutils_plus": evalutils_plus, "anonymous": anonymous,
     }
+
+
+def _variant(folder: Path, base: str, source: Path, exact: str, changed: str) -> Path:
+    """A folder building ``base`` with one line of its evaluate.py replaced."""
+    folder.mkdir()
+    text = source.read_text()
+    assert exact in text
+    (folder / "evaluate.py").write_text(text.replace(exact, changed))
+    (folder / "Dockerfile").write_text(f"FROM {base}\nCOPY evaluate.py /opt/app/evaluate.py\n")
+    return folder
 
 
 def _run(setting, image: str, client, name: str):  # type: ignore[no-untyped-def]
@@ -135,10 +161,12 @@ def test_the_template_container_agrees_with_selma3d_on_every_value(setting, clie
 def test_a_container_adding_001_to_every_dice_has_each_difference_named(setting, client):
     run = _run(setting, str(setting["plus"]), client, "plus")
     assert run.status == "ok", run.reason
-    named = {(d["metric"], d["case"]) for d in run.differences}
+    named = {(d["path"], d["case"]) for d in run.differences}
+    order = {r["image_name"]: i for i, r in enumerate(run.metrics["results"])}
     assert named == {
-        ("con_dice_mean", "all"), ("iso_dice_mean", "all"),
-        *(("dice", c.case_id) for c in setting["split"].cases),
+        ("aggregates.con_dice_mean", ""), ("aggregates.iso_dice_mean", ""),
+        *((f"results[{order[c.case_id + '.nii.gz']}].dice", c.case_id)
+          for c in setting["split"].cases),
     }
     for d in run.differences:
         assert d["container"] - d["selma3d"] == pytest.approx(0.01, abs=1e-9)
@@ -168,7 +196,7 @@ def test_a_failing_container_is_a_status_with_its_log(setting, client):
 def test_a_non_numeric_metric_is_invalid_metrics_naming_the_key(setting, client):
     run = _run(setting, str(setting["invalid"]), client, "invalid")
     assert run.status == "invalid_metrics"
-    assert "aggregates.con_dice_mean is 'high', not a number" in run.reason
+    assert "aggregates.con_dice_mean is a string ('high'), not a number" in run.reason
 
 
 def test_evaluate_command_puts_the_container_values_beside_its_own(setting):
@@ -282,3 +310,247 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.HTTPServer(("0.0.0.0", 4743), Handler).serve_forever()
 '''
+
+
+# ---- evalutils' classic form --------------------------------------------------------------
+
+
+def test_an_evalutils_container_is_read_by_path_and_agrees_on_every_value(setting, client):
+    run = _run(setting, setting["evalutils"], client, "evalutils")
+    assert run.status == "ok", run.reason
+    assert run.comparison["form"] == "evalutils"
+    assert run.differences == []
+    paths = {v["path"] for v in run.comparison["values"]}
+    # Every statistic of the three metric columns, and each case's value of each.
+    for column in ("DiceCoefficient", "clDice", "PanopticQuality"):
+        for stat in ("count", "mean", "std", "min", "25%", "50%", "75%", "max"):
+            assert f"aggregates.{column}.{stat}" in paths
+        assert {f"case.{column}.{i}" for i in range(4)} <= paths
+    assert run.comparison["compared"] == 3 * 8 + 3 * 4
+    # The cases are named by gt_fname (pred_fname is the algorithm's output file).
+    assert "case: cases named by the column 'gt_fname'" in run.comparison["notes"]
+    # pandas writes NaN where a row has no value (clDice of a spot case): kept as no value.
+    [nan_note] = [n for n in run.comparison["notes"] if "not finite" in n]
+    assert "4 value(s) not finite" in nan_note and "case.clDice." in nan_note
+    assert run.metrics["case"]["clDice"]["2"] is None or run.metrics["case"]["clDice"]["0"] is None
+    dice = setting["dice"]
+    values = {v["path"]: v for v in run.comparison["values"]}
+    assert values["aggregates.DiceCoefficient.mean"]["container"] == pytest.approx(
+        np.mean(list(dice.values())), abs=1e-12
+    )
+    assert values["aggregates.DiceCoefficient.25%"]["container"] == pytest.approx(
+        np.percentile(list(dice.values()), 25), abs=1e-12
+    )
+
+
+def test_an_evalutils_container_adding_001_to_every_dice_has_each_difference_named(
+    setting, client
+):
+    run = _run(setting, str(setting["evalutils_plus"]), client, "evalutils-plus")
+    assert run.status == "ok", run.reason
+    named = {d["path"] for d in run.differences}
+    # Shifting every value moves each location statistic; count and std stay.
+    assert named == {
+        *(f"aggregates.DiceCoefficient.{s}" for s in ("mean", "min", "25%", "50%", "75%", "max")),
+        *(f"case.DiceCoefficient.{i}" for i in range(4)),
+    }
+    for d in run.differences:
+        assert d["container"] - d["selma3d"] == pytest.approx(0.01, abs=1e-9)
+    cases = {d["case"] for d in run.differences if d["case"]}
+    assert cases == {c.case_id for c in setting["split"].cases}
+
+
+def _evaluate(setting, out, image, *extra, preds=None):
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "evaluate", "--split", str(setting["split"].root),
+         "--predictions", str(preds or setting["preds"]), "--out", str(out), "--no-progress",
+         "--container", image, "--ground-truth", str(setting["gt"]), *extra],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def test_evaluate_prints_the_detected_form_and_every_compared_value(setting):
+    out = setting["root"] / "evalutils-scores.csv"
+    proc = _evaluate(setting, out, setting["evalutils"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "metrics.json form: evalutils" in proc.stdout
+    assert "36 value(s) compared with selma3d's: no difference beyond 1e-09" in proc.stdout
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["path", "selma3d",
+                                                                             "value"])
+    table = lines[header + 1: header + 37]
+    assert any(line.split()[0] == "aggregates.DiceCoefficient.mean" for line in table)
+    assert any(line.split()[0] == "case.PanopticQuality.3" for line in table)
+    assert not any("differs" in line for line in table)
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert (frame["container_dice"] == frame["dice"]).all()
+    assert (frame["container_scope"] == "case").all()
+
+
+def test_results_naming_no_case_fill_the_container_columns_with_the_track_mean(setting):
+    out = setting["root"] / "anonymous-scores.csv"
+    proc = _evaluate(setting, out, str(setting["anonymous"]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "do not name their case (image_name)" in proc.stdout
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert (frame["container_scope"] == "track mean").all()
+    for track, rows in frame.groupby("track"):
+        assert rows["container_dice"].nunique() == 1
+        assert rows["container_dice"].iloc[0] == pytest.approx(rows["dice"].mean(), abs=1e-12)
+    vessel = frame[frame["track"] == "vessel"]
+    assert vessel["container_cldice"].iloc[0] == pytest.approx(vessel["cldice"].mean(), abs=1e-12)
+
+
+def test_evaluate_limits_the_container_with_timeout_s_and_memory(setting):
+    sleeper = setting["root"] / "sleeper"
+    if not sleeper.exists():
+        sleeper.mkdir()
+        (sleeper / "Dockerfile").write_text(
+            f"FROM {setting['template']}\nENTRYPOINT [\"sleep\", \"600\"]\n"
+        )
+    out = setting["root"] / "sleeper-scores.csv"
+    proc = _evaluate(setting, out, str(sleeper), "--timeout-s", "3", "--memory", "256m")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ": timeout - still running after 3 s; killed" in proc.stdout
+    record = json.loads(out.with_name(out.name + ".container.json").read_text())
+    assert record["status"] == "timeout" and record["wall_time_s"] < 60
+    proc = _evaluate(setting, out, str(sleeper), "--memory", "lots")
+    assert proc.returncode == 2 and "--memory" in proc.stderr
+
+
+def test_evaluate_passes_its_gate_on_to_the_container(setting):
+    # Probabilities: 0.9 on the label, 0.3 elsewhere in a band. With --threshold 0.5 selma3d
+    # scores the label itself (Dice 1), and the container must be given the same masks.
+    preds = setting["root"] / "probabilities"
+    if not preds.exists():
+        preds.mkdir()
+        for case in setting["split"].cases:
+            label = read_volume(case.label)
+            values = np.where(label.array > 0, 0.9, 0.0).astype(np.float32)
+            values[:, :, :4] = np.where(label.array[:, :, :4] > 0, 0.9, 0.3)
+            write_volume(preds / f"{case.case_id}.nii.gz", values, label.grid)
+    out = setting["root"] / "gate-scores.csv"
+    proc = _evaluate(setting, out, setting["template"], "--threshold", "0.5", preds=preds)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    assert (frame["dice"] == 1.0).all() and (frame["container_dice"] == 1.0).all()
+
+
+# ---- complete logs ------------------------------------------------------------------------
+
+# An evaluation failing as the SELMA3D 2026 evaluator fails on a name it cannot categorize: the
+# cause, then the exception that ends the program, 30 lines below it.
+_FAILING_EVALUATION = '''
+def category(name):
+    raise RuntimeError(f"Unknown category: {name}")
+
+
+class PredictionProcessingError(Exception):
+    pass
+
+
+def deep(n):
+    if n == 0:
+        try:
+            category("spot_000.nii.gz")
+        except RuntimeError as exc:
+            raise PredictionProcessingError("the evaluation failed") from exc
+    deep(n - 1)
+
+
+deep(12)
+'''
+
+_FORWARDING_SERVER = '''
+import http.server, os, signal, subprocess, sys, threading
+
+forwarders = []
+
+
+def graceful(signum, frame):
+    for thread in forwarders:
+        thread.join(timeout=10)
+    os._exit(0)
+
+
+signal.signal(signal.SIGTERM, graceful)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def _answer(self, code):
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        self._answer(200 if self.path == "/health" else 404)
+
+    def do_POST(self):
+        # As grand-challenge's shim: the evaluation in a subprocess, its output forwarded line
+        # by line by a thread, the answer given as soon as the subprocess has ended.
+        proc = subprocess.Popen([sys.executable, "/opt/app/failing.py"], stderr=subprocess.PIPE)
+
+        def forward():
+            for line in proc.stderr:
+                sys.stderr.write(line.decode())
+                sys.stderr.flush()
+                __import__("time").sleep(0.003)
+
+        thread = threading.Thread(target=forward)
+        forwarders.append(thread)
+        thread.start()
+        proc.wait()
+        self._answer(500)
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+http.server.HTTPServer(("0.0.0.0", 4743), Handler).serve_forever()
+'''
+
+
+@pytest.fixture(scope="module")
+def failing_evaluations(setting):
+    root = setting["root"]
+    exec_folder, invoke_folder = root / "failing-exec", root / "failing-invoke"
+    for folder in (exec_folder, invoke_folder):
+        folder.mkdir()
+        (folder / "failing.py").write_text(_FAILING_EVALUATION)
+    (exec_folder / "Dockerfile").write_text(
+        f"FROM {setting['template']}\nCOPY failing.py /opt/app/failing.py\n"
+        'ENTRYPOINT ["python3", "/opt/app/failing.py"]\n'
+    )
+    (invoke_folder / "server.py").write_text(_FORWARDING_SERVER)
+    (invoke_folder / "Dockerfile").write_text(
+        f"FROM {setting['template']}\nCOPY failing.py server.py /opt/app/\n"
+        "LABEL org.grand-challenge.api-method=invoke\n"
+        'ENTRYPOINT ["python3", "/opt/app/server.py"]\n'
+    )
+    return {"exec": exec_folder, "invoke": invoke_folder}
+
+
+@pytest.mark.parametrize("kind", ["exec", "invoke"])
+def test_a_traceback_written_just_before_the_end_is_always_in_the_log(
+    setting, client, failing_evaluations, kind
+):
+    for attempt in range(10):
+        run = _run(setting, str(failing_evaluations[kind]), client, f"failing-{kind}-{attempt}")
+        assert run.status == "failed", (attempt, run.reason)
+        assert (
+            "first exception in the log" in run.reason
+            and "RuntimeError: Unknown category: spot_000.nii.gz" in run.reason
+            and "PredictionProcessingError: the evaluation failed" in run.reason
+        ), (attempt, run.reason)
+        log = Path(run.log_file).read_text()
+        assert log.rstrip().endswith("PredictionProcessingError: the evaluation failed"), (
+            attempt, log[-500:]
+        )
+        assert log.count("Traceback (most recent call last)") == 2, (attempt, log)
+        assert "RuntimeError: Unknown category: spot_000.nii.gz" in log, (attempt, log)
