@@ -139,9 +139,13 @@ def summary_lines(run: EvaluationRun, *, table: bool = False) -> list[str]:
         differences = run.differences
         compared = comparison["compared"]
         form = comparison.get("form", "unknown")
-        how = {"declared": " (round.yaml evaluation.compare)", "unknown": ""}.get(form, " (detected)")
+        how = {"declared": " (round.yaml evaluation.compare)", "unknown": ""}.get(
+            form, " (detected)"
+        )
         lines.append(f"  metrics.json form: {form}{how}")
-        if differences:
+        if not compared:
+            lines.append("  no value compared with selma3d's: none has a counterpart (see notes)")
+        elif differences:
             lines.append(f"  {len(differences)} of {compared} value(s) differ from selma3d's:")
         else:
             lines.append(

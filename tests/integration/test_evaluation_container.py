@@ -398,7 +398,7 @@ def test_results_naming_no_case_fill_the_container_columns_with_the_track_mean(s
 
     frame = pd.read_csv(out)
     assert (frame["container_scope"] == "track mean").all()
-    for track, rows in frame.groupby("track"):
+    for _track, rows in frame.groupby("track"):
         assert rows["container_dice"].nunique() == 1
         assert rows["container_dice"].iloc[0] == pytest.approx(rows["dice"].mean(), abs=1e-12)
     vessel = frame[frame["track"] == "vessel"]
@@ -554,3 +554,121 @@ def test_a_traceback_written_just_before_the_end_is_always_in_the_log(
         )
         assert log.count("Traceback (most recent call last)") == 2, (attempt, log)
         assert "RuntimeError: Unknown category: spot_000.nii.gz" in log, (attempt, log)
+
+
+# ---- hostile metrics.json in a round ------------------------------------------------------
+
+# Each team marks as many voxels as its number; the evaluation container writes the hostile
+# metrics.json of that number, so one round meets every kind.
+_COUNTED_PREDICT = '''
+import glob, os
+import numpy as np
+import SimpleITK as sitk
+src = glob.glob("/input/images/light-sheet-3d-microscopy/*")[0]
+img = sitk.ReadImage(src)
+mask = np.zeros(sitk.GetArrayFromImage(img).shape, np.uint8)
+mask.flat[:COUNT] = 1
+out = sitk.GetImageFromArray(mask)
+out.CopyInformation(img)
+os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
+sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
+'''
+
+_HOSTILE_EVALUATION = '''
+import glob, json
+import SimpleITK as sitk
+jobs = json.load(open("/input/predictions.json"))
+first = glob.glob(f"/input/{jobs[0]['pk']}/output/images/*/*")[0]
+kind = int(sitk.GetArrayFromImage(sitk.ReadImage(first)).sum())
+name = jobs[0]["inputs"][0]["image"]["name"]
+if kind == 1:  # what the official 2026 evaluator writes for empty masks: NaN per case
+    text = ('{"aggregates": {"con_dice_mean": NaN, "con_dice_std": Infinity, '
+            '"iso_dice_mean": -Infinity}, "results": [{"image_name": "%s", "dice": NaN}]}' % name)
+elif kind == 2:
+    text = '{"a": ' * 200000 + "1" + "}" * 200000
+elif kind == 3:
+    text = '{"aggregates": {"con_dice_mean": ' + "9" * 5000 + "}}"
+elif kind == 4:
+    text = '{"pad": "' + "x" * (16 << 20) + '"}'
+else:
+    text = json.dumps({"aggregates": {"con_dice_mean": 0.5},
+                       "results": [{"image_name": [name, name], "dice": 0.5}]})
+open("/output/metrics.json", "w").write(text)
+print(f"wrote kind {kind}", flush=True)
+'''
+
+
+def _strict(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} in a file selma3d wrote")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_round_with_hostile_metrics_json_names_each_and_still_writes_its_leaderboard(
+    setting, tmp_path
+):
+    root = tmp_path / "hostile"
+    root.mkdir()
+    teams = []
+    for count in range(1, 6):
+        team = root / f"team{count}"
+        team.mkdir()
+        (team / "Dockerfile").write_text(
+            "FROM selma3d/python:3.11\nRUN useradd --uid 1000 --no-create-home app\n"
+            "COPY predict.py /opt/predict.py\nUSER app\n"
+            'ENTRYPOINT ["python3", "/opt/predict.py"]\n'
+        )
+        (team / "predict.py").write_text(_COUNTED_PREDICT.replace("COUNT", str(count)))
+        teams.append({"name": f"t{count}", "folder": str(team)})
+    evaluation = root / "hostile-evaluation"
+    evaluation.mkdir()
+    (evaluation / "hostile.py").write_text(_HOSTILE_EVALUATION)
+    (evaluation / "Dockerfile").write_text(
+        f"FROM {setting['template']}\nCOPY hostile.py /opt/app/hostile.py\n"
+        'ENTRYPOINT ["python3", "/opt/app/hostile.py"]\n'
+    )
+    out = root / "round"
+    config = {
+        "name": "hostile",
+        "output": str(out),
+        "phases": {"final": {"split": str(setting["split"].root)}},
+        "phase": "final",
+        "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
+        "canary": False,
+        "expose_structure": True,
+        "teams": teams,
+        "evaluation": {"image": str(evaluation), "ground_truth": str(setting["gt"])},
+    }
+    path = root / "round.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "round", str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = _strict((out / "round.json").read_text())
+    runs = record["evaluation"]
+    assert runs["t1/s00"]["status"] == "ok"
+    [note] = [n for n in runs["t1/s00"]["comparison"]["notes"] if "not finite" in n]
+    assert note == (
+        "metrics.json: 4 value(s) not finite, kept as no value: aggregates.con_dice_mean (NaN), "
+        "aggregates.con_dice_std (Infinity), aggregates.iso_dice_mean (-Infinity), "
+        "results[0].dice (NaN)"
+    )
+    expected = {
+        "t2/s00": "/output/metrics.json is nested 200000 deep; at most 64 levels are read",
+        "t3/s00": "/output/metrics.json holds a number of 5000 characters (999999999999...); "
+                  "at most 100 are read",
+        "t4/s00": f"/output/metrics.json is {(16 << 20) + 11} bytes; at most 16777216 are read",
+        "t5/s00": "/output/metrics.json: results[0].image_name is a list, not a string",
+    }
+    for key, reason in expected.items():
+        assert (runs[key]["status"], runs[key]["reason"]) == ("invalid_metrics", reason), key
+    board = out / "leaderboard"
+    assert (board / "index.html").is_file()
+    for published in board.rglob("*.json"):
+        _strict(published.read_text())
+    html = (board / "index.html").read_text()
+    assert "aggregates.con_dice_mean (NaN)" in html
+    assert "results[0].image_name is a list, not a string" in html
