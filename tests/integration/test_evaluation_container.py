@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -672,3 +673,79 @@ def test_a_round_with_hostile_metrics_json_names_each_and_still_writes_its_leade
     html = (board / "index.html").read_text()
     assert "aggregates.con_dice_mean (NaN)" in html
     assert "results[0].image_name is a list, not a string" in html
+
+
+# ---- a form selma3d does not know, declared in round.yaml ----------------------------------
+
+_CUSTOM_FORM = '''
+import json, sys
+sys.path.insert(0, "/opt/app")
+import evaluate
+evaluate.main()
+m = json.load(open("/output/metrics.json"))
+a = m["aggregates"]
+custom = {
+    "board": {"vessels": {"overlap": a["con_dice_mean"], "skeleton": a["con_cldice_mean"]},
+              "spots": {"overlap": a["iso_dice_mean"], "spread": a["iso_dice_std"]}},
+    "per_case": {r["image_name"].split(".")[0]: r["dice"] for r in m["results"]},
+}
+json.dump(custom, open("/output/metrics.json", "w"))
+'''
+
+
+def test_a_round_compares_the_paths_its_round_file_declares(setting, tmp_path):
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    (folder / "custom.py").write_text(_CUSTOM_FORM)
+    (folder / "Dockerfile").write_text(
+        f"FROM {setting['template']}\nCOPY custom.py /opt/app/custom.py\n"
+        'ENTRYPOINT ["python3", "/opt/app/custom.py"]\n'
+    )
+    out = tmp_path / "round"
+    config = {
+        "name": "declared",
+        "output": str(out),
+        "phases": {"final": {"split": str(setting["split"].root)}},
+        "phase": "final",
+        "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
+        "canary": False,
+        "expose_structure": True,
+        "teams": [{"name": "threshold", "folder": str(THRESHOLD)}],
+        "evaluation": {
+            "image": str(folder),
+            "ground_truth": str(setting["gt"]),
+            "compare": {
+                "board.vessels.overlap": {"metric": "dice", "track": "vessel", "statistic": "mean"},
+                "board.vessels.skeleton": {"metric": "cldice", "track": "vessel",
+                                           "statistic": "mean"},
+                "board.spots.overlap": {"metric": "dice", "track": "spot", "statistic": "mean"},
+                "board.spots.spread": {"metric": "dice", "track": "spot", "statistic": "std"},
+                "per_case.vessel_000": {"metric": "dice", "case": "vessel_000"},
+                "per_case.spot_001": {"metric": "cldice", "case": "spot_001"},
+            },
+        },
+    }
+    path = tmp_path / "round.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "round", str(path)],
+        capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "400"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    printed = proc.stdout + proc.stderr
+    run = json.loads((out / "round.json").read_text())["evaluation"]["threshold/s00"]
+    assert run["status"] == "ok", run["reason"]
+    comparison = run["comparison"]
+    assert comparison["form"] == "declared" and comparison["compared"] == 6
+    # per_case holds Dice; declared as clDice for a spot case (selma3d has none), it is named.
+    [wrong] = comparison["differences"]
+    assert (wrong["path"], wrong["metric"], wrong["case"], wrong["selma3d"]) == (
+        "per_case.spot_001", "cldice", "spot_001", None
+    )
+    import pandas as pd
+
+    table = pd.read_csv(out / "results.csv")
+    spot = table[table["case_id"] == "spot_001"]
+    assert wrong["container"] == pytest.approx(float(spot["dice"].iloc[0]), abs=1e-12)
+    assert "metrics.json form: declared (round.yaml evaluation.compare)" in printed
+    assert "1 of 6 value(s) differ from selma3d's" in printed
