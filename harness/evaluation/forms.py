@@ -30,7 +30,7 @@ the file ``invalid_metrics``, naming its path.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,8 +44,11 @@ __all__ = [
     "FORMS",
     "STATISTICS",
     "CompareTarget",
+    "Entry",
     "Plan",
     "Target",
+    "compare_paths_problems",
+    "detect_form",
     "metric_of_column",
     "plan_comparison",
 ]
@@ -186,6 +189,18 @@ class Plan:
     problems: tuple[str, ...] = field(default=())
 
 
+_LISTED = 10
+"""Items named in one note; the rest are counted (a note stays one line, whatever the file)."""
+
+
+def _listed(what: str, items: Sequence[str]) -> list[str]:
+    """One note naming the first :data:`_LISTED` of ``items``, or none for no items."""
+    if not items:
+        return []
+    more = len(items) - _LISTED
+    return [f"{what}: {', '.join(items[:_LISTED])}" + (f" and {more} more" if more > 0 else "")]
+
+
 def _kind(value: Any) -> str:
     return "null" if value is None else {
         dict: "an object", list: "a list", str: "a string", bool: "a boolean",
@@ -316,11 +331,12 @@ def _flat(
     if not isinstance(aggregates, dict):
         problems.append(f"aggregates is {_kind(aggregates)}, not an object")
         aggregates = {}
+    unknown: list[str] = []
     for key in sorted(aggregates, key=str):
         path = f"aggregates.{key}"
         m = _FLAT_AGGREGATE.match(str(key))
         if m is None:
-            notes.append(f"{path}: no selma3d counterpart; not compared")
+            unknown.append(path)
             continue
         category, metric, stat = m.groups()
         if _check_number(path, aggregates[key], problems):
@@ -330,8 +346,11 @@ def _flat(
     if not isinstance(results, list):
         problems.append(f"results is {_kind(results)}, not a list")
         results = []
+    notes += _listed("no selma3d counterpart, not compared", unknown)
     lookup = _case_lookup(case_of_image)
     unnamed = 0
+    strangers: list[str] = []
+    seen: set[str] = set()
     for i, result in enumerate(results):
         if not isinstance(result, dict):
             problems.append(f"results[{i}] is {_kind(result)}, not an object")
@@ -344,13 +363,15 @@ def _flat(
             problems.append(f"results[{i}].image_name is {_kind(name)}, not a string")
             continue
         case = lookup.get(_case_key(name))
-        if case is None:
-            notes.append(f"results[{i}].image_name {name!r:.80} is no case of this submission")
+        if case is None or case in seen:
+            strangers.append(f"results[{i}].image_name {name!r:.80}")
             continue
+        seen.add(case)
         for key, metric in _FLAT_METRICS.items():
             if key in result and _check_number(f"results[{i}].{key}", result[key], problems):
                 target = Target(metric, track_of_case.get(case, ""), "", case)
                 entries.append(Entry(f"results[{i}].{key}", target, result[key]))
+    notes += _listed("no case of this submission, or one named before; not compared", strangers)
     if unnamed:
         notes.append(
             f"results: {unnamed} per-job value(s) do not name their case (image_name); only "
@@ -392,29 +413,25 @@ def _evalutils(
     if not isinstance(aggregates, dict):
         problems.append(f"aggregates is {_kind(aggregates)}, not an object")
         aggregates = {}
+    unknown: list[str] = []
     for column in sorted(aggregates, key=str):
         path = f"aggregates.{column}"
         metric = metric_of_column(str(column))
-        if metric is None:
-            notes.append(f"{path}: no selma3d counterpart; not compared")
-            continue
         stats = aggregates[column]
-        if not isinstance(stats, dict):
-            # A single number: evalutils' score_aggregates overridden with one value per metric.
-            if _check_number(path, stats, problems):
-                notes.append(f"{path}: a number with no statistic named; not compared")
+        if metric is None or not isinstance(stats, dict):
+            # Not a metric, or one number with no statistic named (evalutils'
+            # score_aggregates overridden).
+            unknown.append(path)
             continue
-        skipped = []
         for stat in sorted(stats, key=str):
             canonical = _STAT_ALIASES.get(str(stat))
             if canonical is None:
-                skipped.append(str(stat))
+                unknown.append(f"{path}.{stat}")
                 continue
             if _check_number(f"{path}.{stat}", stats[stat], problems):
                 target = Target(metric[1], metric[0], canonical)
                 entries.append(Entry(f"{path}.{stat}", target, stats[stat]))
-        if skipped:
-            notes.append(f"{path}: {', '.join(skipped)} have no selma3d counterpart; not compared")
+    notes += _listed("no selma3d counterpart, not compared", unknown)
     table = metrics.get("case")
     if table is None:
         notes.append("no case table: only the aggregates are compared")
@@ -426,11 +443,11 @@ def _evalutils(
     lookup = _case_lookup(case_of_image)
     naming, named = "", {}
     for column, rows in columns.items():
-        found = {
-            row: lookup[_case_key(v)]
-            for row, v in rows.items()
-            if isinstance(v, str) and _case_key(v) in lookup
-        }
+        found: dict[str, str] = {}
+        for row, v in rows.items():
+            case = lookup.get(_case_key(v)) if isinstance(v, str) else None
+            if case is not None and case not in found.values():
+                found[row] = case
         if len(found) > len(named):
             naming, named = column, found
     if not named:
@@ -438,10 +455,11 @@ def _evalutils(
             "case: no column holds the cases' image file names; per-case values not compared"
         )
         return Plan("evalutils", tuple(entries), tuple(notes), tuple(problems))
-    for row, value in columns[naming].items():
-        if row not in named:
-            notes.append(f"case.{naming}.{row} {value!r:.80} is no case of this submission")
-    prefix = "case" if isinstance(table, dict) else "case[{row}]"
+    notes += _listed(
+        "no case of this submission, or one named before; not compared",
+        [f"case.{naming}.{row} {value!r:.80}" for row, value in columns[naming].items()
+         if row not in named],
+    )
     for column, rows in columns.items():
         metric = metric_of_column(column)
         if metric is None:
@@ -449,9 +467,8 @@ def _evalutils(
         for row, case in named.items():
             if row not in rows:
                 continue
-            path = (
-                f"case.{column}.{row}" if prefix == "case" else f"case[{row}].{column}"
-            )
+            # to_dict()'s table is addressed by path; a list of rows by index.
+            path = f"case.{column}.{row}" if isinstance(table, dict) else f"case[{row}].{column}"
             if _check_number(path, rows[row], problems):
                 target = Target(metric[1], track_of_case.get(case, ""), "", case)
                 entries.append(Entry(path, target, rows[row]))
