@@ -328,30 +328,41 @@ class InvokeServer:
             # slow model's log is not buried under health checks.
             time.sleep(min(HEALTH_POLL_MAX_S, HEALTH_POLL_S * 1.5**tries))
             tries += 1
-        log = self._logs(since=self.started_at)
-        tail = log_tail(squeeze(log))
+        elapsed = time.perf_counter() - t0
+        log = self._final_log()
         return Startup(
             False,
-            time.perf_counter() - t0,
+            elapsed,
             "failed",
             f"the server never answered GET /health with 200 within {startup_timeout_s:g} s "
-            f"(--startup-timeout-s); last try: {last.describe()}"
-            + (f"; log tail:\n{tail}" if tail else ""),
+            f"(--startup-timeout-s); last try: {last.describe()}" + log_reason(squeeze(log)),
             log,
         )
 
     def _redirected(self, answer: Answer, elapsed: float) -> Startup:
-        log = self._logs(since=self.started_at)
-        tail = log_tail(squeeze(log))
+        log = self._final_log()
         return Startup(
             False,
             elapsed,
             "failed",
             f"GET /health answered {answer.describe()}, a redirect: grand-challenge fails the "
             "start at once on a redirect; answer GET /health itself with 200 when ready"
-            + (f"; log tail:\n{tail}" if tail else ""),
+            + log_reason(squeeze(log)),
             log,
         )
+
+    def _final_log(self) -> str:
+        """The server's whole log, read once it stopped (only then has the engine all of it)."""
+        import requests
+        from docker.errors import NotFound
+
+        with contextlib.suppress(NotFound):
+            stop_container(self.container)
+            with contextlib.suppress(
+                requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError
+            ):
+                self.container.wait(timeout=30)
+        return self._logs(since=self.started_at)
 
     def _start_relay(self) -> None:
         # The relay runs as the harness's user, so only the harness may use its socket; as
