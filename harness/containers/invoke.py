@@ -528,7 +528,7 @@ class InvokeServer:
                 failure = (
                     "failed",
                     f"the server exited with code {exit_code} during POST /invoke; a fresh "
-                    "container serves the next cases" + log_reason(err if err.strip() else log),
+                    "container serves the next cases" + log_reason(log, tail_of=err),
                 )
             elif answer.status is None:
                 failure = (

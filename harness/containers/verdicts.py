@@ -138,10 +138,14 @@ def log_exceptions(log: str) -> str:
     )
 
 
-def log_reason(log: str) -> str:
-    """``; <first and last exception>; log tail: <tail>`` for a reason; ``""`` for no log."""
+def log_reason(log: str, *, tail_of: str = "") -> str:
+    """``; <first and last exception>; log tail: <tail>`` for a reason; ``""`` for no log.
+
+    The exceptions are looked for in all of ``log``; the tail is ``tail_of``'s when it holds
+    anything (a failed run's stderr: errors go there), else ``log``'s.
+    """
     exceptions = log_exceptions(log)
-    tail = log_tail(log)
+    tail = log_tail(tail_of if tail_of.strip() else log)
     return (f"; {exceptions}" if exceptions else "") + (f"; log tail:\n{tail}" if tail else "")
 
 
@@ -163,7 +167,7 @@ def run_failure(result: ContainerResult, *, limits: Limits) -> tuple[str, str] |
         return "oom", f"killed for exceeding the memory limit of {limits.memory} (no swap)"
     if result.exit_code is not None and result.exit_code != 0:
         return "failed", f"exited with code {result.exit_code}" + log_reason(
-            result.stderr if result.stderr.strip() else result.log
+            result.log, tail_of=result.stderr
         )
     return None
 

@@ -272,8 +272,9 @@ def _container_problem(result: ContainerResult, limits: Limits) -> tuple[str, st
     if result.output_problem is not None:
         return "failed", f"killed for its output: {result.output_problem}"
     if result.exit_code not in (0, None):
-        err = result.stderr if result.stderr.strip() else result.log
-        return "failed", f"exited with code {result.exit_code}" + (log_reason(err) or "; no output")
+        return "failed", f"exited with code {result.exit_code}" + (
+            log_reason(result.log, tail_of=result.stderr) or "; no output"
+        )
     return None
 
 

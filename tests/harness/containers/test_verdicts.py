@@ -50,3 +50,9 @@ def test_a_reason_carries_the_exceptions_then_the_tail():
     assert reason.endswith("INFO: 127.0.0.1 - POST /invoke 500")
     assert log_reason("") == ""
     assert log_reason("just output") == "; log tail:\njust output"
+
+
+def test_the_tail_may_come_from_stderr_while_exceptions_come_from_the_whole_log():
+    reason = log_reason(CHAINED, tail_of="only the end\nof stderr")
+    assert "RuntimeError: Unknown category: spot_000.nii.gz" in reason
+    assert reason.endswith("; log tail:\nonly the end\nof stderr")
