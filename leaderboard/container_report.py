@@ -2,8 +2,11 @@
 
 Reads ``metadata["evaluation_container"]``: team -> the run's public record
 (:func:`leaderboard.public.public_metadata`: status and its fixed text, image digest, ground
-truth hash, time, peak memory, and the comparison of :mod:`leaderboard.container_metrics`); no
-log and no path ever reach it.
+truth hash, time, peak memory, and the comparison with selma3d's values that
+``harness.evaluation`` made: the form of its ``metrics.json``, each value by what selma3d
+compared it with, and how many notes the organizer's record holds); no log, no path and no
+name from the container's ``metrics.json`` ever reach it. It renders what it is given; it
+parses and compares nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,13 @@ def _e(value: Any) -> str:
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{float(value):.6g}"
+
+
+def _what(value: Mapping[str, Any]) -> str:
+    """``dice, vessel, mean`` or ``dice, case vessel_000``."""
+    if value.get("case"):
+        return f"{value.get('metric')}, case {value['case']}"
+    return f"{value.get('metric')}, {value.get('track')}, {value.get('statistic')}"
 
 
 def container_section(
@@ -63,21 +73,29 @@ def container_section(
         )
         if differences:
             items = "".join(
-                f"<li>{_e(d['metric'])} ({_e(d['case'])}): container {_num(d['container'])} vs "
-                f"selma3d {_num(d['selma3d'])}</li>"
+                f"<li>{_e(_what(d))}: container "
+                f"{_num(d['container'])} vs selma3d {_num(d['selma3d'])}</li>"
                 for d in differences
             )
             details.append(f"<h3>{_e(name)}: differences</h3><ul>{items}</ul>")
-        aggregates = [v for v in comparison.get("values") or [] if v.get("case") == "all"]
+        aggregates = [v for v in comparison.get("values") or [] if not v.get("case")]
         if aggregates:
             cells = "".join(
-                f"<tr><td>{_e(v['metric'])}</td><td>{_num(v['container'])}</td>"
-                f"<td>{_num(v['selma3d'])}</td><td>{'≠' if v.get('differs') else '='}</td></tr>"
+                f"<tr><td>{_e(_what(v))}</td>"
+                f"<td>{_num(v['container'])}</td><td>{_num(v['selma3d'])}</td>"
+                f"<td>{'≠' if v.get('differs') else '='}</td></tr>"
                 for v in aggregates
             )
             details.append(
-                f"<h3>{_e(name)}: side by side</h3><table><tr><th>metric</th><th>container</th>"
+                f"<h3>{_e(name)}: side by side ({_e(comparison.get('form', ''))} form)</h3>"
+                "<table><tr><th>selma3d value</th><th>container</th>"
                 f"<th>selma3d</th><th></th></tr>{cells}</table>"
+            )
+        if comparison.get("note_count"):
+            details.append(
+                f"<p>{_e(name)}: {int(comparison['note_count'])} note(s) on values with no "
+                "counterpart or no value (NaN, Infinity); the organizer's round.json names them."
+                "</p>"
             )
     table = (
         "<table><tr><th>team</th><th>status</th><th>compared with selma3d</th><th>time</th>"

@@ -42,7 +42,8 @@ _EVALUATION_FIELDS = (
     "wall_time_s",
     "peak_memory_bytes",
 )
-_COMPARED_FIELDS = ("metric", "case", "container", "selma3d", "differs")
+_COMPARED_FIELDS = ("metric", "track", "statistic", "case", "container", "selma3d", "differs")
+_FORM = re.compile(r"^[a-z0-9_-]{1,40}$")
 _DETERMINISM_FIELDS = ("case_id", "status", "identical", "differing_voxels")
 PUBLIC_FIELDS: Mapping[str, str] = {
     "round": "the round's name",
@@ -82,7 +83,12 @@ def _evaluation(run: Mapping[str, Any]) -> dict[str, Any]:
     out["reason"] = EVALUATION_STATUS_TEXT.get(status, f"the evaluation container's run: {status}")
     comparison = run.get("comparison")
     if isinstance(comparison, Mapping):
+        form = str(comparison.get("form", ""))
         out["comparison"] = {
+            # The form is selma3d's name for what it detected or was told; paths and notes
+            # quote the container's metrics.json and stay in round.json.
+            "form": form if _FORM.match(form) else "",
+            "note_count": len(comparison.get("notes") or []),
             "compared": comparison.get("compared"),
             "tolerance": comparison.get("tolerance"),
             "differences": [

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.cli.options import (
+    LIMIT_FLAGS,
     Command,
     gate_from_options,
     gate_options,
+    limits_from_options,
     metric_options,
     metrics_from_options,
     no_progress_option,
@@ -23,6 +25,7 @@ from harness.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from harness.containers.limits import Limits
     from harness.predictions.validate import GateOptions
     from harness.split.manifest import Split
     from metrics import MetricOptions
@@ -61,6 +64,23 @@ __all__ = ["COMMANDS", "evaluate"]
     type=click.Path(path_type=Path),
     help="With --container: the ground truth tarball or folder it reads.",
 )
+@option(
+    LIMIT_FLAGS["timeout_s"].name,
+    "timeout_s",
+    type=float,
+    default=None,
+    mirrors="evaluation.limits.timeout_s",
+    help="With --container: wall-clock seconds the evaluation container may run "
+    "[default: 3600, grand-challenge's].",
+)
+@option(
+    LIMIT_FLAGS["memory"].name,
+    "memory",
+    type=str,
+    default=None,
+    mirrors="evaluation.limits.memory",
+    help="With --container: its memory limit, no swap (512m, 8g) [default: 8g, grand-challenge's].",
+)
 @click.option("--team", default=None, help="Team name in the table [default: the folder's name].")
 @metric_options()
 @gate_options()
@@ -80,17 +100,20 @@ def evaluate(
     profile: str,
     container: str | None,
     ground_truth: Path | None,
+    timeout_s: float | None,
+    memory: str | None,
     no_progress: bool,
 ) -> None:
     """Score predictions against a split; one CSV row per case with a status and the metrics.
 
     Exit status 0 when every case is `ok`, 1 when some case is missing, invalid or failed (the
     table is written either way), 2 for a bad split or folder. With --container, also 1 when
-    the container failed or one of its values differs from selma3d's (each is named; the run
-    is recorded in <out>.container.json).
+    the container failed, one of its values differs from selma3d's (each is named; every
+    compared value is printed; the run is recorded in <out>.container.json) or none could be
+    compared.
     """
     from common.outputs import lock_file_output, refuse_overlap, starts_with
-    from harness.evaluation.cli_run import log_path, record_path
+    from harness.cli.evaluate_container import log_path, record_path
     from harness.split.manifest import load_split
 
     options = metrics_from_options(connectivity, iou_threshold, matching)
@@ -98,6 +121,14 @@ def evaluate(
     _check_out(out)
     if (container is None) != (ground_truth is None):
         raise click.UsageError("--container and --ground-truth go together")
+    if container is None and (timeout_s is not None or memory is not None):
+        raise click.UsageError("--timeout-s and --memory limit the evaluation container: give "
+                               "them with --container")
+    from harness.evaluation.config import DEFAULT_EVALUATION_LIMITS
+
+    limits = limits_from_options(
+        {"timeout_s": timeout_s, "memory": memory}, base=DEFAULT_EVALUATION_LIMITS
+    )
     split = load_split(split_path, check_volumes=False)
     refuse_overlap(
         {"--out": out, "--out's container record": record_path(out),
@@ -117,7 +148,7 @@ def evaluate(
     # An existing table is replaced only if it is one (its header), never a user's file.
     with lock_file_output(out, ours=starts_with("case_id", "status")):
         _evaluate_locked(split, predictions_dir, out, processes, team, options, gate, profile,
-                         container, ground_truth, no_progress)
+                         container, ground_truth, limits, no_progress)
 
 
 def _evaluate_locked(
@@ -131,6 +162,7 @@ def _evaluate_locked(
     profile: str,
     container: str | None,
     ground_truth: Path | None,
+    limits: Limits,
     no_progress: bool,
 ) -> None:
     """:func:`evaluate` once its output is locked."""
@@ -152,10 +184,11 @@ def _evaluate_locked(
     )
     side_by_side = None
     if container is not None and ground_truth is not None:
-        from harness.evaluation.cli_run import run_for_cli
+        from harness.cli.evaluate_container import run_for_cli
 
         frame, side_by_side = run_for_cli(
-            frame, split, container=container, ground_truth=ground_truth, out=out
+            frame, split, container=container, ground_truth=ground_truth, out=out,
+            limits=limits, gate=gate,
         )
     write_results(frame, out)
 
@@ -179,7 +212,7 @@ def _evaluate_locked(
     console.print(f"wrote {out}")
     if side_by_side is not None:
         for line in side_by_side.lines:
-            console.print(line, highlight=False, markup=False)
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     if (frame["status"] != "ok").any() or (side_by_side is not None and not side_by_side.agrees):
         # sys.exit, not click's Exit: the entry point runs click with standalone_mode=False,
         # where click returns an Exit's code instead of exiting with it.

@@ -51,7 +51,7 @@ from harness.containers.isolation import (
     stop_container,
 )
 from harness.containers.limits import Limits
-from harness.containers.verdicts import log_tail
+from harness.containers.verdicts import log_reason, log_tail
 from harness.errors import EngineError, SubmissionError
 from harness.predictions.validate import OutputLimits
 
@@ -362,30 +362,41 @@ class InvokeServer:
             # slow model's log is not buried under health checks.
             time.sleep(min(HEALTH_POLL_MAX_S, HEALTH_POLL_S * 1.5**tries))
             tries += 1
-        log = self._logs(since=self.started_at)
-        tail = log_tail(squeeze(log))
+        elapsed = time.perf_counter() - t0
+        log = self._final_log()
         return Startup(
             False,
-            time.perf_counter() - t0,
+            elapsed,
             "failed",
             f"the server never answered GET /health with 200 within {startup_timeout_s:g} s "
-            f"(--startup-timeout-s); last try: {last.describe()}"
-            + (f"; log tail:\n{tail}" if tail else ""),
+            f"(--startup-timeout-s); last try: {last.describe()}" + log_reason(squeeze(log)),
             log,
         )
 
     def _redirected(self, answer: Answer, elapsed: float) -> Startup:
-        log = self._logs(since=self.started_at)
-        tail = log_tail(squeeze(log))
+        log = self._final_log()
         return Startup(
             False,
             elapsed,
             "failed",
             f"GET /health answered {answer.describe()}, a redirect: grand-challenge fails the "
             "start at once on a redirect; answer GET /health itself with 200 when ready"
-            + (f"; log tail:\n{tail}" if tail else ""),
+            + log_reason(squeeze(log)),
             log,
         )
+
+    def _final_log(self) -> str:
+        """The server's whole log, read once it stopped (only then has the engine all of it)."""
+        import requests
+        from docker.errors import NotFound
+
+        with contextlib.suppress(NotFound):
+            stop_container(self.container)
+            with contextlib.suppress(
+                requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError
+            ):
+                self.container.wait(timeout=30)
+        return self._logs(since=self.started_at)
 
     def _start_relay(self) -> None:
         # The relay runs as the harness's user, so only the harness may use its socket; as
@@ -422,7 +433,6 @@ class InvokeServer:
         self.container.reload()
         oom = bool((self.container.attrs.get("State") or {}).get("OOMKilled"))
         log = self._logs(since=self.started_at)
-        tail = log_tail(squeeze(log))
         if oom:
             return Startup(
                 False,
@@ -437,7 +447,7 @@ class InvokeServer:
             elapsed,
             "failed",
             f"the server exited with code {code} before GET /health answered 200"
-            + (f"; log tail:\n{tail}" if tail else ""),
+            + log_reason(squeeze(log)),
             log,
         )
 
@@ -461,8 +471,14 @@ class InvokeServer:
         finally:
             conn.close()
 
-    def invoke(self, *, timeout_s: float) -> InvokeOutcome:
-        """Run the staged case: ``POST /invoke``, the server killed at ``timeout_s``."""
+    def invoke(self, *, timeout_s: float, last: bool = False) -> InvokeOutcome:
+        """Run the staged case: ``POST /invoke``, the server killed at ``timeout_s``.
+
+        A server that did not answer 201 is stopped (SIGTERM, then SIGKILL after a grace)
+        before its log is read, and so is every server with ``last``: the engine has all of a
+        container's log only once it stopped, and a server's last lines (the traceback before
+        a 500) often reach it after the answer.
+        """
         import requests
         from docker.errors import APIError, NotFound
 
@@ -501,6 +517,20 @@ class InvokeServer:
         if exit_code is not None:
             self.container.reload()
             state = self.container.attrs.get("State") or {}
+        stopped = False
+        if exit_code is None and not timed_out and (last or answer.status != 201):
+            # Its own exit code, if any, was read above; this stop only completes the log.
+            stop_container(self.container)
+            with contextlib.suppress(
+                requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError, NotFound
+            ):
+                self.container.wait(timeout=30)
+            stopped = gone = True
+        elif timed_out:
+            with contextlib.suppress(
+                requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError, NotFound
+            ):
+                self.container.wait(timeout=30)
         log = self._logs(since=since)
         mem = self.limits.memory_bytes
         oom = not timed_out and (
@@ -509,6 +539,10 @@ class InvokeServer:
         )
         if oom:
             peak = max(peak or 0, mem)
+        stop_note = (
+            "; the server was stopped so that its whole log could be read, and a fresh one "
+            "serves the next cases" if stopped and not last else ""
+        )
         failure = None
         if timed_out:
             failure = (
@@ -526,31 +560,29 @@ class InvokeServer:
             if exit_code is not None:
                 # stderr alone: the streams interleave unreliably, and errors go there.
                 err = self._logs(since=since, stdout=False)
-                tail = log_tail(err if err.strip() else log)
                 failure = (
                     "failed",
                     f"the server exited with code {exit_code} during POST /invoke; a fresh "
-                    "container serves the next cases" + (f"; log tail:\n{tail}" if tail else ""),
+                    "container serves the next cases" + log_reason(log, tail_of=err),
                 )
             elif answer.status is None:
-                tail = log_tail(log)
                 failure = (
                     "failed",
                     f"POST /invoke got no answer ({answer.error}) and the server kept running; "
-                    "it was replaced" + (f"; log tail:\n{tail}" if tail else ""),
+                    "it was replaced" + log_reason(log),
                 )
             elif answer.status != 201:
                 body = log_tail(answer.body, lines=5, chars=300)
-                tail = log_tail(log)
                 failure = (
                     "failed",
                     f"POST /invoke answered HTTP {answer.status} where 201 means done"
                     + (f"; body: {body}" if body else "; empty body")
-                    + (f"; log tail:\n{tail}" if tail else ""),
+                    + stop_note
+                    + log_reason(log),
                 )
         result = ContainerResult(
             # None while the server lives on (an answer, not an exit) or when it was killed.
-            exit_code=None if timed_out else exit_code,
+            exit_code=None if timed_out or stopped else exit_code,
             timed_out=timed_out,
             oom=oom,
             wall_time_s=wall,

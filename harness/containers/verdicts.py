@@ -9,6 +9,7 @@ because the engine failed is an ``infrastructure_error``, never charged to the t
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,23 @@ from harness.predictions.validate import (
     validate_prediction,
 )
 
-__all__ = ["CaseVerdict", "Verdict", "case_verdict", "judge", "log_tail", "run_failure"]
+__all__ = [
+    "CaseVerdict",
+    "Verdict",
+    "case_verdict",
+    "exceptions_in",
+    "judge",
+    "log_exceptions",
+    "log_reason",
+    "log_tail",
+    "run_failure",
+]
+
+# An exception's last line as Python prints it, unindented: ``pkg.mod.SomeError: message``.
+_EXCEPTION = re.compile(
+    r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Failure|Fault)"
+    r"(?::\s.*)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,68 @@ def log_tail(log: str, *, lines: int = 8, chars: int = 600) -> str:
     return tail[-chars:]
 
 
+def _log_line(line: str) -> str:
+    """A log line's text; grand-challenge's shim writes each line as JSON with a ``log`` key."""
+    if line.startswith("{") and '"log"' in line:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(record, dict) and isinstance(record.get("log"), str):
+            return record["log"]
+    return line
+
+
+def exceptions_in(log: str) -> list[tuple[int, str]]:
+    r"""``(line number, line)`` of each exception Python printed in ``log``, in order.
+
+    A chained exception's cause is printed first (``The above exception was the direct cause
+    of the following exception``), the exception that ended the program last.
+
+    Examples
+    --------
+    >>> exceptions_in("Traceback (most recent call last):\n  File 'x'\nRuntimeError: no\n"
+    ...               "\nThe above exception was the direct cause of the following exception:\n"
+    ...               "Traceback (most recent call last):\n  File 'y'\nmod.ProcessingError: failed")
+    [(3, 'RuntimeError: no'), (8, 'mod.ProcessingError: failed')]
+    """
+    found = []
+    for number, raw in enumerate(log.splitlines(), start=1):
+        line = _log_line(raw).rstrip()
+        if line and not line[0].isspace() and _EXCEPTION.match(line):
+            found.append((number, line[:300]))
+    return found
+
+
+def log_exceptions(log: str) -> str:
+    """The first and the last exception of ``log`` in words, or ``""`` when it holds none.
+
+    The last is what ended the run; the first is often its cause, printed far above the end.
+    """
+    found = exceptions_in(log)
+    if not found:
+        return ""
+    total = len(log.splitlines())
+    (first_at, first), (last_at, last) = found[0], found[-1]
+    if len(found) == 1 or first == last:
+        return f"exception in the log (line {last_at} of {total}): {last}"
+    return (
+        f"first exception in the log (line {first_at} of {total}): {first}; last (line "
+        f"{last_at}): {last}"
+    )
+
+
+def log_reason(log: str, *, tail_of: str = "") -> str:
+    """``; <first and last exception>; log tail: <tail>`` for a reason; ``""`` for no log.
+
+    The exceptions are looked for in all of ``log``; the tail is ``tail_of``'s when it holds
+    anything (a failed run's stderr: errors go there), else ``log``'s.
+    """
+    exceptions = log_exceptions(log)
+    tail = log_tail(tail_of if tail_of.strip() else log)
+    return (f"; {exceptions}" if exceptions else "") + (f"; log tail:\n{tail}" if tail else "")
+
+
 def run_failure(result: ContainerResult, *, limits: Limits) -> tuple[str, str] | None:
     """How the container run itself failed (timeout, OOM, non-zero exit); None if it exited 0.
 
@@ -87,9 +166,8 @@ def run_failure(result: ContainerResult, *, limits: Limits) -> tuple[str, str] |
     if result.oom:
         return "oom", f"killed for exceeding the memory limit of {limits.memory} (no swap)"
     if result.exit_code is not None and result.exit_code != 0:
-        tail = log_tail(result.stderr if result.stderr.strip() else result.log)
-        return "failed", f"exited with code {result.exit_code}" + (
-            f"; log tail:\n{tail}" if tail else ""
+        return "failed", f"exited with code {result.exit_code}" + log_reason(
+            result.log, tail_of=result.stderr
         )
     return None
 

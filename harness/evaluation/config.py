@@ -6,6 +6,8 @@
       image: evaluation/            # an image reference, a `docker save` tarball or a folder
       ground_truth: ground-truth.tar.gz   # the tarball uploaded to grand-challenge, or a folder
       limits: {timeout_s: 3600, memory: 8g}   # grand-challenge's defaults: 60 min, 8 GB, no GPU
+      compare:                      # only for an evaluator in no form selma3d knows
+        aggregates.DiceVessel.mean: {metric: dice, track: vessel, statistic: mean}
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import os
 import stat
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.containers.limits import Limits
+from harness.evaluation.forms import CompareTarget, compare_paths_problems
 
 __all__ = ["DEFAULT_EVALUATION_LIMITS", "EvaluationConfig", "ground_truth_problems"]
 
@@ -39,6 +42,10 @@ class EvaluationConfig(BaseModel):
         a folder, mounted read-only at ``/opt/ml/input/data/ground_truth``.
     limits : Limits
         The container's limits (the isolation is every container's).
+    compare : dict of str to CompareTarget, optional
+        For an evaluator whose ``metrics.json`` is in no form selma3d knows
+        (:mod:`harness.evaluation.forms`): each path (``aggregates.dice.mean``) and the value
+        of selma3d's it holds. When given, only these paths are compared.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -46,6 +53,18 @@ class EvaluationConfig(BaseModel):
     image: str = Field(min_length=1)
     ground_truth: Path
     limits: Limits = DEFAULT_EVALUATION_LIMITS
+    compare: dict[str, CompareTarget] | None = None
+
+    @field_validator("compare")
+    @classmethod
+    def _paths(cls, value: dict[str, CompareTarget] | None) -> dict[str, CompareTarget] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("an empty mapping compares nothing; leave 'compare' out")
+            problems = compare_paths_problems(value)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return value
 
     def resolved(self, base: Path) -> tuple[EvaluationConfig, list[str]]:
         """The same settings with relative paths taken from ``base``, and what is wrong with them.

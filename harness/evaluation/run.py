@@ -5,9 +5,11 @@ truth read-only at ``/opt/ml/input/data/ground_truth``, and runs the image under
 flag of a participant's container (:func:`harness.containers.isolation.container_options`: no
 network, non-root, read-only root file system and inputs) and the evaluation's limits: once as a
 program, or, for an image labeled ``org.grand-challenge.api-method=invoke``, as a server asked
-once with ``POST /invoke``. It then reads ``/output/metrics.json`` (a regular file, at most
-:data:`MAX_METRICS_BYTES`, a JSON object of numbers) and compares it with selma3d's rows
-(:func:`leaderboard.container_metrics.compare_container_metrics`).
+once with ``POST /invoke`` and then stopped. Its log is read once the container stopped (the
+engine has all of it only then). It then reads ``/output/metrics.json`` within its bounds
+(:mod:`harness.evaluation.metrics_json`) and compares it with selma3d's rows
+(:func:`harness.evaluation.compare.compare_metrics`, in the form
+:mod:`harness.evaluation.forms` detects or the round declares).
 
 Nothing the container does raises: a failure, a timeout, a missing or invalid ``metrics.json``
 becomes the run's ``status`` with a reason and the end of its log.
@@ -16,10 +18,8 @@ becomes the run's ``status`` with a reason and the end of its log.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,8 +38,9 @@ from harness.containers.isolation import (
     run_container,
 )
 from harness.containers.limits import Limits
-from harness.containers.verdicts import log_tail
+from harness.containers.verdicts import log_reason, log_tail
 from harness.errors import SubmissionError
+from harness.evaluation.compare import compare_metrics
 from harness.evaluation.config import EvaluationConfig
 from harness.evaluation.contract import (
     GROUND_TRUTH_MOUNT,
@@ -50,9 +51,10 @@ from harness.evaluation.contract import (
     prepare_ground_truth,
     stage_predictions,
 )
+from harness.evaluation.forms import CompareTarget
+from harness.evaluation.metrics_json import MAX_METRICS_BYTES, finite_or_none, read_metrics
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 from harness.split.manifest import Split
-from leaderboard.container_metrics import compare_container_metrics, metrics_problems
 
 __all__ = [
     "LOG_NAME",
@@ -67,8 +69,6 @@ __all__ = [
     "run_evaluation",
 ]
 
-MAX_METRICS_BYTES = 16 << 20
-"""A larger ``metrics.json`` is refused unread."""
 STATUSES = ("ok", "not_run", "failed", "timeout", "oom", "missing_metrics", "invalid_metrics")
 """``ok``: metrics.json read and compared (differences may be flagged); ``not_run``: grand-challenge
 would not evaluate the submission (a job failed); the others: what went wrong with the container."""
@@ -100,9 +100,10 @@ class EvaluationRun:
     log_file : str
         Where its whole output (the last MiB) was written.
     metrics : dict or None
-        The parsed ``metrics.json`` when it is valid.
+        The parsed ``metrics.json`` when it is valid (a value that is not finite is None).
     comparison : dict or None
-        :meth:`~leaderboard.container_metrics.Comparison.as_record`, when there are metrics.
+        :meth:`~harness.evaluation.compare.Comparison.as_record`, when there are metrics; its
+        ``notes`` name every value read as no value (NaN, Infinity).
     """
 
     status: str
@@ -140,8 +141,9 @@ class EvaluationRun:
             "peak_memory_bytes": self.peak_memory_bytes,
             "log_tail": self.log_tail,
             "log_file": self.log_file,
-            "metrics": self.metrics,
-            "comparison": self.comparison,
+            # No value JSON cannot hold reaches a record, whatever the container wrote.
+            "metrics": finite_or_none(self.metrics),
+            "comparison": finite_or_none(self.comparison),
         }
 
 
@@ -170,6 +172,7 @@ def run_evaluation(
     gate: GateOptions = OFFICIAL_GATE,
     relay_image: str | None = None,
     run_id: str | None = None,
+    compare: dict[str, CompareTarget] | None = None,
 ) -> EvaluationRun:
     """Run the evaluation container on one submission's predictions and compare its metrics.
 
@@ -198,6 +201,8 @@ def run_evaluation(
     run_id : str, keyword-only
         The container's run label; :func:`evaluation_run_id` of ``work_dir`` by default. A
         container left with this label by an interrupted run is removed first.
+    compare : dict of str to CompareTarget, keyword-only, optional
+        round.yaml ``evaluation.compare``; without it the form is detected.
 
     Raises
     ------
@@ -252,11 +257,21 @@ def run_evaluation(
     if problem is not None:
         status, reason = problem
         return _replace(base, status=status, reason=reason)
-    metrics, status, reason = read_metrics(output_dir / "metrics.json")
-    if metrics is None:
-        return _replace(base, status=status, reason=reason)
-    comparison = compare_container_metrics(metrics, rows, case_of_image=_case_of_image(split))
-    return _replace(base, metrics=metrics, comparison=comparison.as_record())
+    read = read_metrics(output_dir / "metrics.json")
+    if read.metrics is None:
+        return _replace(base, status=read.status, reason=read.reason)
+    comparison, problems = compare_metrics(
+        read.metrics, rows, case_of_image=_case_of_image(split), compare=compare
+    )
+    if comparison is None:
+        more = len(problems) - 10
+        shown = "; ".join(problems[:10]) + (f"; and {more} more" if more > 0 else "")
+        return _replace(
+            base, status="invalid_metrics", reason=f"/output/metrics.json: {shown}"
+        )
+    record = comparison.as_record()
+    record["notes"] = [*read.notes, *record["notes"]]
+    return _replace(base, metrics=read.metrics, comparison=record)
 
 
 def _case_of_image(split: Split) -> dict[str, str]:
@@ -278,8 +293,7 @@ def _open_modes(input_dir: Path, output_dir: Path) -> None:
 
 
 def _container_problem(result: ContainerResult, limits: Limits) -> tuple[str, str] | None:
-    tail = log_tail(result.log)
-    with_log = f"; log tail:\n{tail}" if tail else "; no output"
+    with_log = log_reason(result.log) or "; no output"
     if result.failure is not None:
         return result.failure
     if result.timed_out:
@@ -289,40 +303,10 @@ def _container_problem(result: ContainerResult, limits: Limits) -> tuple[str, st
     if result.output_problem is not None:
         return "failed", f"killed for its output: {result.output_problem}"
     if result.exit_code not in (0, None):
-        err = log_tail(result.stderr) or tail
         return "failed", f"exited with code {result.exit_code}" + (
-            f"; log tail:\n{err}" if err else "; no output"
+            log_reason(result.log, tail_of=result.stderr) or "; no output"
         )
     return None
-
-
-def read_metrics(path: Path) -> tuple[dict[str, Any] | None, str, str]:
-    """Read a container's ``metrics.json``: ``(metrics, "ok", "")`` or ``(None, status, reason)``.
-
-    The file is the container's: a link is never followed, a folder or a file over
-    :data:`MAX_METRICS_BYTES` is refused unread.
-    """
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None, "missing_metrics", "/output/metrics.json was not written"
-    if not stat.S_ISREG(st.st_mode):
-        return None, "invalid_metrics", "/output/metrics.json is not a regular file"
-    if st.st_size > MAX_METRICS_BYTES:
-        return None, "invalid_metrics", (
-            f"/output/metrics.json is {st.st_size} bytes; at most {MAX_METRICS_BYTES} are read"
-        )
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as fh:
-        data = fh.read(MAX_METRICS_BYTES + 1)
-    try:
-        metrics = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, "invalid_metrics", f"/output/metrics.json is not valid JSON: {exc}"
-    problems = metrics_problems(metrics)
-    if problems:
-        return None, "invalid_metrics", "/output/metrics.json: " + "; ".join(problems[:10])
-    return metrics, "ok", ""
 
 
 def _invoke_once(
@@ -355,7 +339,8 @@ def _invoke_once(
                 wall_time_s=startup.startup_s, peak_memory_bytes=None, log=startup.log,
                 failure=(startup.status if startup.status != "ok" else "failed", startup.reason),
             )
-        outcome = server.invoke(timeout_s=limits.timeout_s)
+        # Stopped once it answered: its log is complete only once it stopped.
+        outcome = server.invoke(timeout_s=limits.timeout_s, last=True)
         result = outcome.result
         return ContainerResult(
             exit_code=result.exit_code, timed_out=result.timed_out, oom=result.oom,
@@ -378,6 +363,7 @@ class PreparedEvaluation:
     limits: Limits
     relay_image: str | None = None
     """The id an invoke evaluation image's relay is created from (pinned with the image)."""
+    compare: dict[str, CompareTarget] | None = None
 
 
 def prepare_evaluation(
@@ -425,7 +411,9 @@ def prepare_evaluation(
     sha = ground_truth_hash(config.ground_truth)
     folder = prepare_ground_truth(config.ground_truth, sha, cache_dir=cache_dir)
     relay = relay_image_id(client, pins) if image.invoke else None
-    return PreparedEvaluation(image, config.ground_truth, folder, sha, config.limits, relay)
+    return PreparedEvaluation(
+        image, config.ground_truth, folder, sha, config.limits, relay, compare=config.compare
+    )
 
 
 def evaluate_with_container(
@@ -476,4 +464,5 @@ def evaluate_with_container(
         gate=gate,
         relay_image=prepared.relay_image,
         run_id=run_id,
+        compare=prepared.compare,
     )

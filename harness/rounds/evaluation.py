@@ -19,10 +19,9 @@ from rich.console import Console
 from harness.containers.cleanup import remove_tree
 from harness.evaluation.config import EvaluationConfig
 from harness.evaluation.run import PreparedEvaluation, evaluate_with_container, prepare_evaluation
-from harness.evaluation.summary import CONTAINER_PREFIX, summary_lines
+from harness.evaluation.summary import add_container_columns, summary_lines
 from harness.predictions.validate import GateOptions
 from harness.split.manifest import Split
-from leaderboard.container_metrics import METRIC_NAMES
 
 __all__ = [
     "EVALUATION_DIR",
@@ -108,22 +107,11 @@ def with_container_columns(
 ) -> pd.DataFrame:
     """``results`` with the container's per-case values beside selma3d's.
 
-    ``container_dice``, ``container_cldice``, ``container_pq``: empty where the container gave
-    no value for the case (it did not run, or its results do not name their cases).
+    ``container_dice``, ``container_cldice``, ``container_pq`` (and any other metric the
+    container reports): empty where the container gave no value for the case (it did not run);
+    the track's mean where its results do not name cases (``container_scope`` says which).
     """
-    out = results.copy()
-    values: dict[str, dict[tuple[str, str, str], float | None]] = {
-        c: {} for c in METRIC_NAMES.values()
+    comparisons = {
+        tuple(key.split("/", 1)): record.get("comparison") for key, record in records.items()
     }
-    for key, record in records.items():
-        team, submission = key.split("/", 1)
-        for value in (record.get("comparison") or {}).get("values", []):
-            column = METRIC_NAMES.get(value["metric"])
-            if column is not None and value["case"] != "all":
-                values[column][(team, submission, value["case"])] = value["container"]
-    keys = list(zip(out["team"], out["submission"], out["case_id"], strict=True))
-    for column, by_key in values.items():
-        out[CONTAINER_PREFIX + column] = pd.Series(
-            [by_key.get(k) for k in keys], index=out.index, dtype=float
-        )
-    return out
+    return add_container_columns(results, comparisons, keys=("team", "submission"))

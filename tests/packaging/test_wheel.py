@@ -125,7 +125,9 @@ def test_the_archives_carry_the_shipped_folders_and_no_build_cache(installed):
         "harness/_assets/submissions/template-evaluation/evaluate.py",
         "harness/_assets/docker/evaluation/Dockerfile",
         "harness/evaluation/run.py",
-        "leaderboard/container_metrics.py",
+        "harness/evaluation/metrics_json.py",
+        "harness/evaluation/forms.py",
+        "leaderboard/container_report.py",
         "harness/_assets/submissions/client-selma3d2026-invoke/requirements.txt",
         "harness/_assets/submissions/client-selma3d2026-invoke/model/a_tarball_subdirectory/"
         "some_tarball_resource.txt",

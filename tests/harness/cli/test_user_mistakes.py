@@ -175,3 +175,26 @@ def test_a_round_naming_a_missing_model_exits_2_naming_the_file_and_team(tmp_pat
     err = " ".join(capsys.readouterr().err.split())
     assert f"{config}: team 'a', model: model {tmp_path / 'missing' / 'model.tar'}" in err
     assert not list((tmp_path / "out").rglob("cases.jsonl")), "no container ran"
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--timeout-s", "5"], "--timeout-s and --memory limit the evaluation container"),
+        (["--container", "e:1", "--ground-truth", "{gt}", "--memory", "lots"],
+         "--memory: expected a size such as 512m"),
+        (["--container", "e:1", "--ground-truth", "{gt}", "--timeout-s", "-1"], "--timeout-s"),
+    ],
+)
+def test_evaluation_container_limits_are_checked_before_anything_is_scored(
+    tmp_path, split, capsys, extra, words
+):
+    team = _team(tmp_path, split)
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    out = tmp_path / "scores.csv"
+    argv = ["evaluate", "--split", str(split.root), "--predictions", str(team), "--out", str(out),
+            "--no-progress", *(a.format(gt=gt) for a in extra)]
+    assert run(argv) == 2
+    assert words in capsys.readouterr().err
+    assert not out.exists()

@@ -332,8 +332,33 @@ def test_an_answer_other_than_201_fails_the_case_with_code_and_body(
     for rec in summary.records.values():
         assert "answered HTTP 500 where 201 means done" in rec.reason
         assert "ValueError: the model cannot read this" in rec.reason
-    # The server answered: it lives on and serves the next cases.
-    assert len(run_json["servers"]) == 1
+    # Stopped so that its whole log could be read; a fresh server serves each next case.
+    assert len(run_json["servers"]) == 3
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_traceback_written_just_before_a_500_is_always_in_the_log(
+    client, server_image, split3, tmp_path
+):
+    # 4 runs of 3 cases: 12 servers, each printing 33 lines to stderr just before its answer.
+    for attempt in range(4):
+        folder = tmp_path / f"run{attempt}"
+        folder.mkdir()
+        summary, run_json = run(
+            client, server_image, split3, folder, model=behaviour(folder, invoke=500)
+        )
+        assert len(run_json["servers"]) == 3
+        for case_id, rec in summary.records.items():
+            assert rec.status == "failed"
+            assert "first exception in the log" in rec.reason, rec.reason
+            assert "RuntimeError: Unknown category: spot_001.nii.gz" in rec.reason
+            assert "PredictionProcessingError: invocation 1 failed" in rec.reason
+            log = case_log(folder, case_id)
+            assert "RuntimeError: Unknown category: spot_001.nii.gz" in log
+            assert all(f"frame{i}.py" in log for i in range(25))
+            assert "PredictionProcessingError: invocation 1 failed" in log
+            assert log.rstrip().endswith("500 Internal Server Error"), log[-300:]
 
 
 @pytest.mark.docker

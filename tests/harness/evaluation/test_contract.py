@@ -1,7 +1,6 @@
 """grand-challenge's evaluation contract as staged, the ground truth, round.yaml's evaluation:."""
 
 import json
-import os
 import tarfile
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from harness.evaluation.contract import (
     stage_predictions,
     write_ground_truth,
 )
-from harness.evaluation.run import read_metrics
 from harness.rounds.config import load_round_config
 from harness.split.synth import synthesize_split
 from harness.split.volume import read_volume, write_volume
@@ -91,18 +89,6 @@ def test_a_folders_hash_changes_with_any_file(split, tmp_path):
     path = folder / "task1_gt" / split.cases[0].images[0].name
     write_volume(path, np.zeros((16, 16, 16), np.uint8))
     assert ground_truth_hash(folder) != before
-
-
-def test_metrics_json_is_read_as_a_hostile_file(tmp_path):
-    assert read_metrics(tmp_path / "metrics.json")[1] == "missing_metrics"
-    (tmp_path / "elsewhere.json").write_text('{"aggregates": {}}')
-    os.symlink(tmp_path / "elsewhere.json", tmp_path / "metrics.json")
-    assert read_metrics(tmp_path / "metrics.json")[1:] == (
-        "invalid_metrics", "/output/metrics.json is not a regular file"
-    )
-    os.unlink(tmp_path / "metrics.json")
-    (tmp_path / "metrics.json").write_text("{not json")
-    assert read_metrics(tmp_path / "metrics.json")[1] == "invalid_metrics"
 
 
 ROUND = """

@@ -8,11 +8,19 @@ holds during each invocation), ``random`` (a random mask: not deterministic), ``
 (an exit code: the process ends at once, as a server whose model cannot be found does),
 ``churn`` (after each answer a thread keeps creating and removing files and folders under
 /output, some of them folders of mode 000 holding files, for as long as the server lives).
+
+Before any answer other than 201 it prints a chained traceback to stderr, as grand-challenge's
+shim does for a failed inference: the cause (``RuntimeError: Unknown category``), 25 frames,
+then the exception that failed the request and the access line of the answer. As in the shim,
+the failed inference's output reaches the server's own stderr through a forwarding thread, so
+the lines are still being written while the answer goes out; on SIGTERM the server lets the
+forwarding finish before it exits, as uvicorn's graceful shutdown does.
 """
 
 import http.server
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -28,6 +36,17 @@ if "exit_at_start" in behaviour:
     os._exit(int(behaviour["exit_at_start"]))
 time.sleep(float(behaviour.get("load_s", 0)))
 invocations = 0
+forwarders = []
+
+
+def graceful(signum, frame):
+    for thread in forwarders:
+        thread.join(timeout=10)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+signal.signal(signal.SIGTERM, graceful)
 
 
 def write_mask():
@@ -69,6 +88,31 @@ def churn():
         time.sleep(0.001)
 
 
+def print_traceback(invocation):
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "/opt/app/inference.py", line 12, in category',
+        f"RuntimeError: Unknown category: spot_{invocation:03d}.nii.gz",
+        "",
+        "The above exception was the direct cause of the following exception:",
+        "",
+        "Traceback (most recent call last):",
+        *[f'  File "/opt/app/frame{i}.py", line {i}, in call{i}' for i in range(25)],
+        f"PredictionProcessingError: invocation {invocation} failed",
+        'INFO: "POST /invoke HTTP/1.1" 500 Internal Server Error',
+    ]
+
+    def forward():
+        for line in lines:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+            time.sleep(0.003)
+
+    thread = threading.Thread(target=forward)
+    forwarders.append(thread)
+    thread.start()
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def answer(self, code, text=""):
         body = text.encode()
@@ -98,6 +142,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "hang":
             time.sleep(3600)
         if mode != "ok":
+            print_traceback(invocations)
             return self.answer(int(mode), "Traceback: ValueError: the model cannot read this")
         hold = bytearray(int(behaviour.get("allocate_mb", 0)) << 20)
         for i in range(0, len(hold), 4096):

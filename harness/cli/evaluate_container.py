@@ -11,9 +11,9 @@ import pandas as pd
 from pydantic import ValidationError
 
 from common.files import config_error, validation_problems, write_atomic
+from harness.containers.limits import Limits
 from harness.containers.scratch import owned_scratch
 from harness.evaluation.config import EvaluationConfig, ground_truth_problems
-from harness.evaluation.contract import image_names
 from harness.evaluation.run import (
     EvaluationRun,
     evaluate_with_container,
@@ -21,6 +21,7 @@ from harness.evaluation.run import (
     prepare_evaluation,
 )
 from harness.evaluation.summary import add_container_columns, summary_lines
+from harness.predictions.validate import GateOptions
 from harness.split.manifest import Split
 
 __all__ = ["SCRATCH_PREFIX", "SideBySide", "log_path", "record_path", "run_for_cli"]
@@ -38,8 +39,17 @@ class SideBySide:
 
     @property
     def agrees(self) -> bool:
-        """The container ran, wrote valid metrics and no value differs from selma3d's."""
-        return self.run.status == "ok" and not self.run.differences
+        """Whether the container ran, wrote valid metrics, and agreed on every compared value.
+
+        At least one value must have been compared: a file selma3d can map to none of its own
+        values agrees with nothing.
+        """
+        comparison = self.run.comparison or {}
+        return (
+            self.run.status == "ok"
+            and bool(comparison.get("compared"))
+            and not self.run.differences
+        )
 
 
 def record_path(out: Path) -> Path:
@@ -56,9 +66,31 @@ def log_path(out: Path) -> Path:
 
 
 def run_for_cli(
-    frame: pd.DataFrame, split: Split, *, container: str, ground_truth: Path, out: Path
+    frame: pd.DataFrame,
+    split: Split,
+    *,
+    container: str,
+    ground_truth: Path,
+    out: Path,
+    limits: Limits,
+    gate: GateOptions,
 ) -> tuple[pd.DataFrame, SideBySide]:
     """Run the container on the one team of ``frame`` and put its values beside selma3d's.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        selma3d's per-case rows of one team.
+    split : Split
+    container, ground_truth : keyword-only
+        ``--container`` and ``--ground-truth``.
+    out : Path, keyword-only
+        ``--out``: the record and the log go beside it.
+    limits : Limits, keyword-only
+        The container's limits (``--timeout-s``, ``--memory`` over the evaluation defaults).
+    gate : GateOptions, keyword-only
+        The prediction gate the predictions were scored with; they reach the container through
+        it.
 
     Returns
     -------
@@ -75,7 +107,9 @@ def run_for_cli(
 
     problems = [f"--ground-truth: {p}" for p in ground_truth_problems(ground_truth)]
     try:
-        config = EvaluationConfig(image=container, ground_truth=ground_truth.resolve())
+        config = EvaluationConfig(
+            image=container, ground_truth=ground_truth.resolve(), limits=limits
+        )
     except ValidationError as exc:
         problems += validation_problems(exc)
     if problems:
@@ -89,15 +123,15 @@ def run_for_cli(
         )
         rows = frame.to_dict("records")
         run = evaluate_with_container(
-            prepared, rows, split, work_dir=work / "run", client=client,
+            prepared, rows, split, work_dir=work / "run", client=client, gate=gate,
             run_id=evaluation_run_id(out),
         )
         if run.log_file:
             kept = log_path(out)
             shutil.copyfile(run.log_file, kept)
             run = replace(run, log_file=str(kept))
-    case_of_image = {name: case for case, name in image_names(split).items()}
-    frame = add_container_columns(frame, run, case_of_image=case_of_image)
-    write_atomic(record_path(out), json.dumps(run.as_record(), indent=2) + "\n")
-    lines = (*summary_lines(run), f"wrote {record_path(out)}")
+    team = str(frame["team"].iloc[0]) if len(frame) else ""
+    frame = add_container_columns(frame, {(team,): run.comparison}, keys=("team",))
+    write_atomic(record_path(out), json.dumps(run.as_record(), indent=2, allow_nan=False) + "\n")
+    lines = (*summary_lines(run, table=True), f"wrote {record_path(out)}")
     return frame, SideBySide(run, lines)
