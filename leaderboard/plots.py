@@ -210,6 +210,14 @@ def metric_distributions(
             ok = [_of_team(by_team, t, "status").to_numpy() == "ok" for t in teams]
             finite = [d[np.isfinite(d)] for d in data]
             positions = np.arange(1, len(teams) + 1)
+            if len(teams) > DISTRIBUTION_TEAMS:
+                # A box and two point sets per team are a dozen drawn objects per team: past the
+                # cap, every team's points are one set and the medians another.
+                _many_teams(ax, data, ok, finite, positions, jitter, labels)
+                ax.set_title(f"{track}: {name}" + (" (ranked)" if name in ranked else ""))
+                ax.grid(axis="y", color="#f3f4f6")
+                ax.set_axisbelow(True)
+                continue
             if any(len(d) for d in finite):
                 ax.boxplot(
                     [d if len(d) else [np.nan] for d in finite],
@@ -230,6 +238,33 @@ def metric_distributions(
             ax.grid(axis="y", color="#f3f4f6")
             ax.set_axisbelow(True)
         return _png(fig)
+
+
+DISTRIBUTION_TEAMS = 60
+"""Teams up to which a metric's distribution is drawn as one box and point set per team."""
+
+
+def _many_teams(
+    ax: object,
+    data: list[np.ndarray],
+    ok: list[np.ndarray],
+    finite: list[np.ndarray],
+    positions: np.ndarray,
+    jitter: np.ndarray,
+    labels: Sequence[str],
+) -> None:
+    """Every team's values as one point set (failures another) and the medians as a third."""
+    xs = np.concatenate([positions[i] + jitter[: len(d)] for i, d in enumerate(data)])
+    ys = np.concatenate(data)
+    good = np.concatenate(ok).astype(bool)
+    ax.scatter(xs[good], ys[good], s=4, c="#2563eb", alpha=0.5, linewidths=0)  # type: ignore[attr-defined]
+    ax.scatter(xs[~good], ys[~good], s=8, c="#dc2626", marker="x", linewidths=0.8)  # type: ignore[attr-defined]
+    medians = np.array([np.median(d) if len(d) else np.nan for d in finite])
+    ax.scatter(positions, medians, s=10, c="#111827", marker="_", linewidths=1)  # type: ignore[attr-defined]
+    step = -(-len(positions) // DISTRIBUTION_TEAMS)
+    ax.set_xticks(  # type: ignore[attr-defined]
+        positions[::step], [_short(s, 14) for s in labels[::step]], rotation=45, ha="right"
+    )
 
 
 def _short_middle(label: str, width: int = 22) -> str:
@@ -366,6 +401,15 @@ def resource_plot(
         positions = np.arange(1, len(teams) + 1)
         for k, column in enumerate(panels):
             ax = fig.add_subplot(1, len(panels), k + 1)
+            if column == "wall_time_s" and len(teams) > DISTRIBUTION_TEAMS:
+                data = [_of_team(by_team, t, column).dropna().to_numpy(float) for t in teams]
+                ok = [np.ones(len(d), bool) for d in data]
+                jitter = np.zeros(max((len(d) for d in data), default=0) + 1)
+                _many_teams(ax, data, ok, data, positions, jitter, labels)
+                ax.set_ylabel("wall time per case (s)")
+                ax.grid(axis="y", color="#f3f4f6")
+                ax.set_axisbelow(True)
+                continue
             if column == "wall_time_s":
                 data = [_of_team(by_team, t, column).dropna().to_numpy() for t in teams]
                 ax.boxplot(
@@ -381,7 +425,10 @@ def resource_plot(
                 peak = [_of_team(by_team, t, column).max() / 2**30 for t in teams]
                 ax.bar(positions, np.nan_to_num(np.asarray(peak, dtype=float)), color="#60a5fa")
                 ax.set_ylabel("peak memory (GiB, max over cases)")
-            ax.set_xticks(positions, [_short(s, 14) for s in labels], rotation=45, ha="right")
+            step = -(-len(teams) // DISTRIBUTION_TEAMS) if len(teams) > DISTRIBUTION_TEAMS else 1
+            ax.set_xticks(
+                positions[::step], [_short(s, 14) for s in labels[::step]], rotation=45, ha="right"
+            )
             ax.grid(axis="y", color="#f3f4f6")
             ax.set_axisbelow(True)
         return _png(fig)

@@ -168,3 +168,22 @@ def test_past_their_team_caps_the_blob_plot_and_heatmap_keep_their_size():
     cap = plots.HEATMAP_TEAMS
     small, at_cap, past = heatmap(cap // 4), heatmap(cap), heatmap(4 * cap)
     assert small[1] < at_cap[1] and past == at_cap
+
+
+def test_past_the_cap_distributions_draw_every_point_in_a_fixed_size():
+    t = 3 * plots.DISTRIBUTION_TEAMS
+    teams = [f"t{i:04d}" for i in range(t)]
+    frame = pd.DataFrame([
+        {"team": team, "case_id": c, "track": "spot", "status": "ok" if i % 7 else "timeout",
+         "dice": (i % 10) / 10, "wall_time_s": float(i), "peak_memory_bytes": i * 2**20}
+        for i, team in enumerate(teams) for c in ("s1", "s2")
+    ])  # fmt: skip
+    many = plots.metric_distributions(frame, track="spot", metrics=("dice",), teams=teams,
+                                      labels=teams, ranked=("dice",))
+    few = plots.metric_distributions(frame, track="spot", metrics=("dice",), teams=teams[:40],
+                                     labels=teams[:40], ranked=("dice",))
+    assert _png_size(many) == _png_size(few)
+    pixels = matplotlib.image.imread(io.BytesIO(many), format="png")
+    assert pixels.std() > 0
+    resources = plots.resource_plot(frame, teams=teams, labels=teams)
+    assert resources is not None and _png_size(resources)[0] <= 1400 * 2
