@@ -32,7 +32,9 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
     results.csv                 one row per (team, submission, case), every submission; the
                                 submission's tags as JSON text in column ``tags``; with
                                 ``evaluation:``, the container's values (``container_dice``...)
-    leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html)
+    leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html); with
+                                ``evaluation.leaderboard:``, grand-challenge.csv: grand-challenge's
+                                board of the phase from the evaluation container's metrics.json
     leaderboards/<name>/        the same files for the teams matching the filter <name>
     evaluation/<team>/<sub>/    the evaluation container's staging folder (``evaluation:``)
     round.json                  configuration, split hash, image digests, versions, timings
@@ -179,6 +181,7 @@ def run_round(
     stages = _stage_record((containers_from, containers_to), scoring, after_s=timings["scoring"])
 
     evaluations: dict[str, dict[str, Any]] = {}
+    grand_challenge = None
     if prepared is not None:
         with _stage("evaluation", timings, console):
             evaluations = evaluation.run_round_evaluations(
@@ -192,6 +195,12 @@ def run_round(
             )
             results = evaluation.with_container_columns(results, evaluations)
             _write_results(results, out_dir)
+            if config.evaluation is not None and config.evaluation.leaderboard is not None:
+                grand_challenge = evaluation.grand_challenge_leaderboard(
+                    evaluations,
+                    [(s.team, s.submission) for s in submissions],
+                    config.evaluation.leaderboard,
+                )
 
     with _stage("selection", timings, console):
         chosen = _select(results, config)
@@ -206,7 +215,11 @@ def run_round(
             submissions,
             evaluations=evaluations,
             stages=stages,
+            grand_challenge=grand_challenge,
         )
+        if grand_challenge is not None:
+            path = evaluation.write_grand_challenge_csv(grand_challenge, leaderboard_dir)
+            console.print(f"grand-challenge's leaderboard: {path}")
         filtered = publish_filtered(
             chosen,
             out_dir,
@@ -515,4 +528,10 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
     }
     if result.evaluations:
         record["evaluation"] = result.evaluations
+    if (result.leaderboard_dir / evaluation.GC_LEADERBOARD_CSV).is_file() and (
+        config.evaluation is not None and config.evaluation.leaderboard is not None
+    ):
+        record["outputs"]["grand_challenge_leaderboard"] = (
+            f"leaderboard/{evaluation.GC_LEADERBOARD_CSV}"
+        )
     write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
