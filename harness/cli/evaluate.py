@@ -106,6 +106,10 @@ def evaluate(
         progress=not no_progress,
         profile=profile,
     )
+    from harness.evaluation.official import profile_name_warnings
+
+    for line in profile_name_warnings(split, frame, profile):
+        click.echo(f"warning: {line}", err=True)
     side_by_side = None
     if container is not None and ground_truth is not None:
         from harness.evaluation.cli_run import run_for_cli

@@ -147,6 +147,7 @@ def run_round(
                 "are not all labeled; a round needs the labels to score."
             )
         console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
+        _warn_official_names(split, config, console)
 
     with _stage("images", timings, console):
         submissions = _resolve_submissions(config, out_dir, console)
@@ -246,6 +247,20 @@ def run_round(
     flagged = nondeterministic_teams({"determinism": determinism_by_team(chosen, submissions)})
     print_summary(chosen, leaderboard_dir, console, timings, flagged=flagged)
     return result
+
+
+def _warn_official_names(split: Split, config: RoundConfig, console: Console) -> None:
+    """Under ``selma3d-2026``: each case the organizers' evaluator cannot score as selma3d does."""
+    from rich.markup import escape
+
+    from harness.evaluation.official import PROFILE, name_warnings
+    from harness.scoring.evaluate import profile_cases
+
+    profile = ranking_config_for(config).profile
+    if profile == PROFILE:
+        tracks = {c.case_id: c.track for c in profile_cases(split, profile)}
+        for line in name_warnings(split, tracks):
+            console.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
 
 
 def _write_results(results: pd.DataFrame, out_dir: Path) -> None:
