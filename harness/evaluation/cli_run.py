@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from common.files import config_error, validation_problems, write_atomic
 from harness.evaluation.config import EvaluationConfig, ground_truth_problems
 from harness.evaluation.contract import image_names
-from harness.evaluation.official import official_failure_lines
+from harness.evaluation.official import official_evaluator_lines
 from harness.evaluation.run import EvaluationRun, evaluate_with_container, prepare_evaluation
 from harness.evaluation.summary import add_container_columns, summary_lines
 from harness.split.manifest import Split
@@ -85,6 +85,6 @@ def run_for_cli(
     case_of_image = {name: case for case, name in image_names(split).items()}
     frame = add_container_columns(frame, run, case_of_image=case_of_image)
     write_atomic(record_path(out), json.dumps(run.as_record(), indent=2) + "\n")
-    official = official_failure_lines(split, rows)
+    official = official_evaluator_lines(split, rows)
     lines = (*summary_lines(run), *official, f"wrote {record_path(out)}")
     return frame, SideBySide(run, lines)

@@ -33,7 +33,7 @@ __all__ = [
     "case_facts",
     "category_of",
     "name_warnings",
-    "official_failure_lines",
+    "official_evaluator_lines",
     "official_failures",
     "profile_name_warnings",
 ]
@@ -149,7 +149,9 @@ def official_failures(cases: Sequence[CaseFacts]) -> list[str]:
     return reasons + nan_cases
 
 
-def name_warnings(split: Split, tracks: Mapping[str, str]) -> list[str]:
+def name_warnings(
+    split: Split, tracks: Mapping[str, str], *, uncategorized: bool = True
+) -> list[str]:
     """What the 2026 evaluator would make of a split's image names, one line per case at odds.
 
     Parameters
@@ -157,6 +159,8 @@ def name_warnings(split: Split, tracks: Mapping[str, str]) -> list[str]:
     split : Split
     tracks : mapping of str to str
         Case id -> its track under the profile in force (selma3d's scores follow it).
+    uncategorized : bool, keyword-only
+        Include the cases whose name has no category (False: only the tracks at odds).
 
     Returns
     -------
@@ -170,14 +174,14 @@ def name_warnings(split: Split, tracks: Mapping[str, str]) -> list[str]:
         name = case.images[0].name
         category = category_of(name)
         track = tracks.get(case.case_id, case.track)
-        if category is None:
+        if category is None and uncategorized:
             lines.append(
                 f"case {case.case_id!r}: image name {name} has none of the 2026 evaluator's "
                 f"category prefixes; the official evaluator will fail (RuntimeError: Unknown "
                 f"category: {name}). `selma3d data synth --profile selma3d-2026` names cases as "
                 "the organizers do"
             )
-        elif CATEGORY_TRACKS[category] != track:
+        elif category is not None and CATEGORY_TRACKS[category] != track:
             lines.append(
                 f"case {case.case_id!r} ({case.structure}): its track is {track}, but its image "
                 f"name {name} makes it {category} ({CATEGORY_TRACKS[category]}-like) for the "
@@ -223,16 +227,28 @@ def case_facts(
     return facts
 
 
-def official_failure_lines(
+def official_evaluator_lines(
     split: Split, rows: Sequence[Mapping[str, Any]], *, gate: GateOptions = OFFICIAL_GATE
 ) -> list[str]:
-    """:func:`official_failures` of scored rows, as ``evaluate --container`` prints them."""
+    """What ``evaluate --container`` says of the 2026 evaluator on scored rows.
+
+    :func:`official_failures`, introduced by :data:`WOULD_FAIL`, then a note for each case
+    whose track (the rows') is not its image name's category there (why its values, and its
+    categories' aggregates, would differ), unless the rows were scored under ``selma3d-2026``,
+    whose warnings name those cases before.
+    """
+    lines = []
     reasons = official_failures(case_facts(split, rows, gate=gate))
-    if not reasons:
-        return []
-    return [f"  {WOULD_FAIL} (the SELMA3D 2026 evaluator, on these cases):"] + [
-        f"    {reason}" for reason in reasons
-    ]
+    if reasons:
+        lines.append(f"  {WOULD_FAIL} (the SELMA3D 2026 evaluator, on these cases):")
+        lines.extend(f"    {reason}" for reason in reasons)
+    if all(r.get("profile") == PROFILE for r in rows):
+        return lines  # the profile's own warnings named them already
+    tracks = {str(r.get("case_id")): str(r.get("track")) for r in rows}
+    lines.extend(
+        f"  note: {line}" for line in name_warnings(split, tracks, uncategorized=False)
+    )
+    return lines
 
 
 def profile_name_warnings(split: Split, frame: Any, profile: str) -> list[str]:

@@ -99,6 +99,24 @@ def test_a_track_at_odds_with_the_names_category_is_named(tmp_path: Path) -> Non
     assert "makes it isolated (spot-like)" in lines[0]
 
 
+def test_evaluate_container_notes_a_track_at_odds_with_the_name(tmp_path: Path) -> None:
+    from harness.evaluation.official import official_evaluator_lines
+    from harness.scoring.evaluate import evaluate_predictions
+
+    split_dir = tmp_path / "split"
+    synthesize_split(split_dir, cases=4, size=(24, 24, 24), seed=5, profile="selma3d-2026")
+    # Under selma3d's own profile the manifest's track counts: cfos_neuron_000 made vessel-like.
+    _rewrite_manifest(split_dir, "cfos_neuron_000", track="vessel")
+    split = load_split(split_dir)
+    preds = _labels_as_predictions(split, tmp_path / "preds")
+    rows = evaluate_predictions(split, {"t": preds}, progress=False).to_dict("records")
+    lines = official_evaluator_lines(split, rows)
+    # Two cases per category by name and no empty mask: nothing fails, one note.
+    assert all(np.any(read_volume(c.label).array) for c in split.cases)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("  note: case 'cfos_neuron_000' (cfos): its track is vessel")
+
+
 def _labels_as_predictions(split, folder: Path, *, empty: tuple[str, ...] = ()) -> Path:
     folder.mkdir()
     for case in split.cases:
