@@ -2,7 +2,8 @@
 
 Renders ``metadata["grand_challenge_leaderboard"]``, a table computed elsewhere
 (``harness.evaluation.gc_leaderboard``): ``headers`` and ``rows`` (``rank``, ``team``,
-``submission``, ``rank_score``, then the phase's columns as grand-challenge shows them),
+``submission``, ``rank_score``, then the phase's columns), ``shown`` (the same rows as
+grand-challenge's leaderboard shows them: ``0.7731 ± 0.0362 (2)``; optional),
 ``hidden`` (submissions grand-challenge would not show, each with why) and ``settings`` (the
 phase's settings). Each team's rank there (its best row's) is set beside its rank in selma3d's
 board, and every team whose two ranks differ is named.
@@ -75,7 +76,7 @@ def grand_challenge_section(
         f'<th class="{"team" if h == "team" else ""}">{_e(h)}</th>' for h in headers
     )
     body = []
-    for row in table["rows"]:
+    for row in table.get("shown") or table["rows"]:
         cells = []
         for i, value in enumerate(row):
             if i == team_at:

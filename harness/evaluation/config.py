@@ -103,13 +103,13 @@ class LeaderboardSettings(BaseModel):
         # grand-challenge allows two columns one title; a table cannot have two such columns.
         seen = {"rank", "team", "submission", "rank_score"}
         for title in (self.score_title, *(c.title for c in self.extra_results_columns)):
-            for heading in (title, f"{title} error", f"{title} position"):
-                if heading in seen:
-                    raise ValueError(
-                        f"column title {title!r} gives the heading {heading!r} twice in "
-                        "grand-challenge.csv; give each column its own title"
-                    )
-                seen.add(heading)
+            if title in seen:
+                raise ValueError(
+                    f"column title {title!r} is used twice (or is one of rank, team, "
+                    "submission, rank_score) in grand-challenge.csv; give each column its own "
+                    "title"
+                )
+            seen.add(title)
         return self
 
 

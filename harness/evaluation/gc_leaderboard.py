@@ -388,13 +388,24 @@ def floatformat(value: Any, places: int = -1) -> str:
     return format(rounded, "f")
 
 
-def board_table(board: Board, settings: LeaderboardSettings) -> tuple[list[str], list[list[Any]]]:
+def board_table(
+    board: Board, settings: LeaderboardSettings, *, shown: bool = False
+) -> tuple[list[str], list[list[Any]]]:
     """The board as a table: ``rank``, ``team``, ``submission``, ``rank_score``, then each column.
 
-    Each column (the score, then every extra column in order) is headed by its title and
-    holds its value as grand-challenge shows it (``score_decimal_places``); a column with an
-    error path is followed by ``<title> error``, and, unless the scoring method is absolute,
-    a ranked column by ``<title> position`` (its rank for that metric).
+    Each column (the score, then every extra column in order) is headed by its title.
+
+    Parameters
+    ----------
+    board : Board
+    settings : LeaderboardSettings
+    shown : bool, keyword-only
+        False: each column holds its value rounded to ``score_decimal_places`` as
+        grand-challenge shows it (text with those digits), ``rank_score`` the exact rank score.
+        True: each cell is the text of grand-challenge's leaderboard row template
+        (``leaderboard_row.html``): the value, ``± error`` with an error path, and ``(rank)``
+        for a ranked column unless the scoring method is absolute; ``rank_score`` with
+        ``floatformat``'s default (one decimal when not whole).
 
     Returns
     -------
@@ -402,30 +413,26 @@ def board_table(board: Board, settings: LeaderboardSettings) -> tuple[list[str],
         Headers and rows.
     """
     places = settings.score_decimal_places
-    ranked = settings.scoring_method_choice != "abs"
+    positioned = settings.scoring_method_choice != "abs"
     columns = [
-        (settings.score_title, settings.score_jsonpath, settings.score_error_jsonpath, ranked),
+        (settings.score_title, settings.score_jsonpath, settings.score_error_jsonpath, True),
         *(
-            (c.title, c.path, c.error_path, ranked and not c.exclude_from_ranking)
+            (c.title, c.path, c.error_path, not c.exclude_from_ranking)
             for c in settings.extra_results_columns
         ),
     ]
-    headers = ["rank", "team", "submission", "rank_score"]
-    for title, _path, error_path, positioned in columns:
-        headers.append(title)
-        if error_path:
-            headers.append(f"{title} error")
-        if positioned:
-            headers.append(f"{title} position")
+    headers = ["rank", "team", "submission", "rank_score", *(c[0] for c in columns)]
     rows = []
     for r in board.rows:
         metrics = r.evaluation.metrics
-        row: list[Any] = [r.rank, r.evaluation.participant, r.evaluation.submission, r.rank_score]
-        for _title, path, error_path, positioned in columns:
-            row.append(floatformat(get_jsonpath(metrics, path), places))
-            if error_path:
-                row.append(floatformat(get_jsonpath(metrics, error_path), places))
-            if positioned:
-                row.append(r.rank_per_metric.get(path, ""))
+        score: Any = floatformat(r.rank_score) if shown else r.rank_score
+        row: list[Any] = [r.rank, r.evaluation.participant, r.evaluation.submission, score]
+        for _title, path, error_path, ranked in columns:
+            cell = floatformat(get_jsonpath(metrics, path), places)
+            if shown and error_path:
+                cell += " ± " + floatformat(get_jsonpath(metrics, error_path), places)
+            if shown and positioned and ranked:
+                cell += f" ({r.rank_per_metric.get(path, '')})"
+            row.append(cell)
         rows.append(row)
     return headers, rows

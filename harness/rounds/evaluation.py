@@ -149,9 +149,10 @@ def grand_challenge_leaderboard(
     Returns
     -------
     dict
-        ``headers`` and ``rows`` (:func:`~harness.evaluation.gc_leaderboard.board_table`),
-        ``hidden`` (each submission not on the board: ``team``, ``submission``, ``reason``)
-        and ``settings``: what the report's section renders.
+        ``headers``, ``rows`` and ``shown`` (the same rows as grand-challenge's leaderboard
+        shows them: :func:`~harness.evaluation.gc_leaderboard.board_table`), ``hidden``
+        (each submission not on the board: ``team``, ``submission``, ``reason``) and
+        ``settings``: what the report's section renders.
     """
     from harness.evaluation.gc_leaderboard import (
         Evaluation,
@@ -179,6 +180,7 @@ def grand_challenge_leaderboard(
             })
     board = calculate_ranks(evaluations, settings)
     headers, rows = board_table(board, settings)
+    _, shown = board_table(board, settings, shown=True)
     for key, reason in board.hidden.items():
         team, submission = key.split("/", 1)
         hidden.append({"team": team, "submission": submission, "reason": reason})
@@ -186,6 +188,7 @@ def grand_challenge_leaderboard(
     return {
         "headers": headers,
         "rows": rows,
+        "shown": shown,
         "hidden": hidden,
         "settings": settings.model_dump(mode="json"),
     }

@@ -245,7 +245,7 @@ def test_floatformat_rounds_the_decimal_text_half_up() -> None:
     assert floatformat({"a": 1}, 2) == ""
 
 
-def test_board_table_columns_by_title_with_errors_and_positions() -> None:
+def test_board_table_columns_by_title_and_the_cells_as_shown() -> None:
     # Mean position of dice (desc) and hd (asc), 2 decimal places; "Time" excluded from
     # ranking has no position. A: dice 1, hd 2 -> 1.5; B: dice 2, hd 1 -> 1.5: tie at 1.
     evals = _evals(
@@ -258,19 +258,24 @@ def test_board_table_columns_by_title_with_errors_and_positions() -> None:
         score_title="Dice",
         score_decimal_places=2,
         extra_results_columns=[
-            {"title": "HD", "path": "hd", "order": "asc"},
+            {"title": "HD", "path": "hd", "order": "asc", "error_path": "hd_std"},
             {"title": "Time", "path": "time", "order": "asc", "exclude_from_ranking": True},
         ],
         scoring_method_choice="avg",
     )
-    headers, rows = board_table(calculate_ranks(evals, settings), settings)
-    assert headers == [
-        "rank", "team", "submission", "rank_score", "Dice", "Dice error", "Dice position",
-        "HD", "HD position", "Time",
-    ]
+    board = calculate_ranks(evals, settings)
+    headers, rows = board_table(board, settings)
+    assert headers == ["rank", "team", "submission", "rank_score", "Dice", "HD", "Time"]
     assert rows == [
-        [1, "A", "1", 1.5, "0.88", "0.01", 1, "2.68", 2, "10.00"],
-        [1, "B", "1", 1.5, "0.50", "0.10", 2, "1.00", 1, ""],
+        [1, "A", "1", 1.5, "0.88", "2.68", "10.00"],
+        [1, "B", "1", 1.5, "0.50", "1.00", ""],
+    ]
+    # As leaderboard_row.html writes each cell: value, "± error" with an error path (a missing
+    # error shows empty), "(position)" for a ranked column when not absolute.
+    _, shown = board_table(board, settings, shown=True)
+    assert shown == [
+        [1, "A", "1", "1.5", "0.88 ± 0.01 (1)", "2.68 ±  (2)", "10.00"],
+        [1, "B", "1", "1.5", "0.50 ± 0.10 (2)", "1.00 ±  (1)", ""],
     ]
     json.dumps(rows)  # the table goes into the report's metadata
 
@@ -286,7 +291,7 @@ def test_settings_are_checked_at_load() -> None:
         LeaderboardSettings(score_jsonpath="")
     with pytest.raises(ValidationError, match="extra"):
         LeaderboardSettings(score_jsonpath="a", score_sort="asc")
-    with pytest.raises(ValidationError, match="twice"):
+    with pytest.raises(ValidationError, match="used twice"):
         LeaderboardSettings(
             score_jsonpath="a",
             score_title="Dice",
