@@ -12,6 +12,11 @@ summary
     A run in words (console) and columns (``--out``).
 run
     One evaluation container run (exec or invoke) under the harness's isolation, and its record.
+gc_leaderboard
+    grand-challenge's leaderboard of a phase from each submission's ``metrics.json``, ported
+    from grand-challenge's ranking code.
+official
+    Where the SELMA3D 2026 evaluator fails (names it cannot categorize, too few cases, NaN).
 """
 
 from harness.evaluation.config import EvaluationConfig
