@@ -18,6 +18,7 @@ from common.errors import ResultsError
 from leaderboard import metric_info, plots
 from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.container_report import container_section
+from leaderboard.gc_report import grand_challenge_section
 from leaderboard.mips import error_projection, image_projection
 
 __all__ = ["NONDETERMINISTIC_MARK", "nondeterministic_teams", "render_html"]
@@ -346,6 +347,13 @@ def render_html(
             f"{int((res.cases['track'] == track).sum())} cases, failed cases at their worst "
             "values.</p>" + _track_table(board, track),
         )
+    gc_body = grand_challenge_section(
+        record.get("metadata"),
+        res.display_names,
+        dict(zip(board.table["team"], board.table["rank"], strict=True)),
+    )
+    if gc_body is not None:
+        section("grand-challenge", "grand-challenge's leaderboard", gc_body)
     container_body = container_section(record.get("metadata"), res.display_names)
     if container_body is not None:
         section("evaluation-container", "Evaluation container", container_body)

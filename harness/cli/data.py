@@ -69,17 +69,21 @@ _NEW_FOLDER = "Folder to write the split into (new, empty, or a split this comma
               help="Comma-separated tracks to generate.")
 @click.option("--unlabeled", is_flag=True,
               help="Write images only (empty label column), for self-supervised pretraining.")
+@profile_option("Name cases as this edition's organizers do (selma3d-2026: cell_nuclei_001, "
+                "blood_vessel_000...: the 2026 evaluator's categories); the default keeps "
+                "vessel_000, spot_000...", default=None)
 @no_progress_option()
 @moved_to_option("out", flag="--out", metavar="OUT",
                  type=click.Path(file_okay=False, path_type=Path))
 def synth(out: Path, cases: int, size: tuple[int, int, int], seed: int, tracks: str,
-          unlabeled: bool, no_progress: bool) -> None:
+          unlabeled: bool, profile: str | None, no_progress: bool) -> None:
     """Generate a split of synthetic light-sheet patches in --out."""
     from harness.split.synth import synthesize_split
 
     track_list = tuple(t.strip() for t in tracks.split(",") if t.strip())
     split = synthesize_split(out, cases=cases, size=size, seed=seed, tracks=track_list,
-                             labeled=not unlabeled, progress=not no_progress)
+                             labeled=not unlabeled, progress=not no_progress,
+                             profile=profile)
     _summary(split, f"synthetic split ({cases} cases, seed {seed})")
 
 

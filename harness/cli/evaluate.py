@@ -182,6 +182,10 @@ def _evaluate_locked(
         progress=not no_progress,
         profile=profile,
     )
+    from harness.evaluation.official import profile_name_warnings
+
+    for line in profile_name_warnings(split, frame, profile):
+        click.echo(f"warning: {line}", err=True)
     side_by_side = None
     if container is not None and ground_truth is not None:
         from harness.cli.evaluate_container import run_for_cli

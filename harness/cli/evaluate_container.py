@@ -14,6 +14,7 @@ from common.files import config_error, validation_problems, write_atomic
 from harness.containers.limits import Limits
 from harness.containers.scratch import owned_scratch
 from harness.evaluation.config import EvaluationConfig, ground_truth_problems
+from harness.evaluation.official import official_evaluator_lines
 from harness.evaluation.run import (
     EvaluationRun,
     evaluate_with_container,
@@ -133,5 +134,6 @@ def run_for_cli(
     team = str(frame["team"].iloc[0]) if len(frame) else ""
     frame = add_container_columns(frame, {(team,): run.comparison}, keys=("team",))
     write_atomic(record_path(out), json.dumps(run.as_record(), indent=2, allow_nan=False) + "\n")
-    lines = (*summary_lines(run, table=True), f"wrote {record_path(out)}")
+    official = official_evaluator_lines(split, rows)
+    lines = (*summary_lines(run, table=True), *official, f"wrote {record_path(out)}")
     return frame, SideBySide(run, lines)

@@ -21,6 +21,11 @@ run
     One evaluation container run (exec or invoke) under the harness's isolation, and its record.
 summary
     A run in words (console, every compared value as a table) and columns (per-case tables).
+gc_leaderboard
+    grand-challenge's leaderboard of a phase from each submission's ``metrics.json``, ported
+    from grand-challenge's ranking code.
+official
+    Where the SELMA3D 2026 evaluator fails (names it cannot categorize, too few cases, NaN).
 """
 
 from harness.evaluation.compare import TOLERANCE, Compared, Comparison, compare_metrics

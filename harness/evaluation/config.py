@@ -8,6 +8,13 @@
       limits: {timeout_s: 3600, memory: 8g}   # grand-challenge's defaults: 60 min, 8 GB, no GPU
       compare:                      # only for an evaluator in no form selma3d knows
         aggregates.DiceVessel.mean: {metric: dice, track: vessel, statistic: mean}
+      leaderboard:                  # the phase's leaderboard settings, by grand-challenge's names
+        score_jsonpath: aggregates.con_dice_mean
+        score_default_sort: desc
+        extra_results_columns:
+          - {title: clDice, path: aggregates.con_cldice_mean, order: desc}
+        scoring_method_choice: avg  # abs (absolute), avg (mean position), med (median position)
+        result_display_choice: bst  # all, rec (most recent), bst (best per participant)
 """
 
 from __future__ import annotations
@@ -15,18 +22,100 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.containers.limits import Limits
 from harness.evaluation.forms import CompareTarget, compare_paths_problems
 
-__all__ = ["DEFAULT_EVALUATION_LIMITS", "EvaluationConfig", "ground_truth_problems"]
+__all__ = [
+    "DEFAULT_EVALUATION_LIMITS",
+    "EvaluationConfig",
+    "ExtraResultsColumn",
+    "LeaderboardSettings",
+    "ground_truth_problems",
+]
 
 DEFAULT_EVALUATION_LIMITS = Limits(timeout_s=3600.0, memory="8g", cpus=2.0)
 """grand-challenge's defaults for an evaluation: 60 minutes, 8 GB of memory, no GPU."""
 
 _TARBALLS = (".tar", ".tar.gz", ".tgz")
+
+
+class ExtraResultsColumn(BaseModel):
+    """One of a phase's ``extra_results_columns`` (grand-challenge's JSON schema for them).
+
+    Attributes
+    ----------
+    title : str
+        The column's heading.
+    path : str
+        Where its value is in ``metrics.json`` (dotted keys: ``aggregates.dice.mean``).
+    order : {"asc", "desc"}
+        ``desc``: higher is better.
+    error_path : str
+        Where the value shown after ``±`` is; empty for none.
+    exclude_from_ranking : bool
+        Shown, but not ranked (nor required: a result lacking it still ranks).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str
+    path: str
+    order: Literal["asc", "desc"]
+    error_path: str = ""
+    exclude_from_ranking: bool = False
+
+
+class LeaderboardSettings(BaseModel):
+    """A phase's leaderboard settings, by the names of grand-challenge's ``Phase`` model.
+
+    Defaults are grand-challenge's. The values are those grand-challenge stores (the phase
+    form shows their labels: ``abs`` "Use the absolute value of the score column", ``avg``
+    "... the mean of the relative ranks ...", ``med`` "... the median ..."; ``all`` "Display
+    all results", ``rec`` "Only display each users most recent result", ``bst`` "Only display
+    each users best result").
+
+    Attributes
+    ----------
+    score_jsonpath : str
+        The score's path in ``metrics.json``. Required here: grand-challenge allows it blank,
+        and then no result has a valid score and the board is empty.
+    score_error_jsonpath : str
+    score_title : str
+    score_default_sort : {"asc", "desc"}
+    score_decimal_places : int
+    extra_results_columns : tuple of ExtraResultsColumn
+    scoring_method_choice : {"abs", "avg", "med"}
+    result_display_choice : {"all", "rec", "bst"}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    score_jsonpath: str = Field(min_length=1, max_length=255)
+    score_error_jsonpath: str = Field("", max_length=255)
+    score_title: str = Field("Score", min_length=1, max_length=64)
+    score_default_sort: Literal["asc", "desc"] = "desc"
+    score_decimal_places: int = Field(4, ge=0, le=32767)
+    extra_results_columns: tuple[ExtraResultsColumn, ...] = ()
+    scoring_method_choice: Literal["abs", "avg", "med"] = "abs"
+    result_display_choice: Literal["all", "rec", "bst"] = "all"
+
+    @model_validator(mode="after")
+    def _distinct_headings(self) -> LeaderboardSettings:
+        # grand-challenge allows two columns one title; a table cannot have two such columns.
+        seen = {"rank", "team", "submission", "rank_score"}
+        for title in (self.score_title, *(c.title for c in self.extra_results_columns)):
+            if title in seen:
+                raise ValueError(
+                    f"column title {title!r} is used twice (or is one of rank, team, "
+                    "submission, rank_score) in grand-challenge.csv; give each column its own "
+                    "title"
+                )
+            seen.add(title)
+        return self
 
 
 class EvaluationConfig(BaseModel):
@@ -46,6 +135,9 @@ class EvaluationConfig(BaseModel):
         For an evaluator whose ``metrics.json`` is in no form selma3d knows
         (:mod:`harness.evaluation.forms`): each path (``aggregates.dice.mean``) and the value
         of selma3d's it holds. When given, only these paths are compared.
+    leaderboard : LeaderboardSettings or None
+        The phase's leaderboard settings: a round computes grand-challenge's leaderboard from
+        each submission's ``metrics.json`` (:mod:`harness.evaluation.gc_leaderboard`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -53,6 +145,7 @@ class EvaluationConfig(BaseModel):
     image: str = Field(min_length=1)
     ground_truth: Path
     limits: Limits = DEFAULT_EVALUATION_LIMITS
+    leaderboard: LeaderboardSettings | None = None
     compare: dict[str, CompareTarget] | None = None
 
     @field_validator("compare")

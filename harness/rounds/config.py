@@ -44,6 +44,11 @@ Example
     evaluation:                        # the organizers' evaluation container, beside selma3d's
       image: evaluation/               # scores: a reference, a `docker save` tarball or a folder
       ground_truth: ground-truth.tar.gz  # a tarball or a folder (harness.evaluation)
+      leaderboard:                     # grand-challenge's board from each metrics.json, by the
+        score_jsonpath: aggregates.con_dice_mean   # phase's own fields: leaderboard/
+        extra_results_columns:                     # grand-challenge.csv (docs/leaderboard.md)
+          - {title: clDice, path: aggregates.con_cldice_mean, order: desc}
+        scoring_method_choice: avg
     leaderboards:                      # besides the full one: leaderboards/<name>/
       - {name: no-ssl, where: {ssl: false}}
 

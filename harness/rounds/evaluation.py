@@ -3,34 +3,44 @@
 After scoring, each submission's predictions go to the evaluation container as grand-challenge
 gives them (:mod:`harness.evaluation`), one run per submission, in
 ``evaluation/<team>/<submission>/``; each run's record (status, image digest, ground truth
-hash, time, peak memory, log tail, the comparison with selma3d's scores) goes into
-``round.json`` and, for each team's selected submission, into the report.
+hash, time, peak memory, log tail, the parsed ``metrics.json``, the comparison with selma3d's
+scores) goes into ``round.json`` and, for each team's selected submission, into the report.
+With ``evaluation.leaderboard:``, grand-challenge's leaderboard of the phase is computed from
+those ``metrics.json`` (:func:`grand_challenge_leaderboard`) and written as
+``leaderboard/grand-challenge.csv`` and a section of the report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from rich.console import Console
 
+from common.tables import write_csv
 from harness.containers.cleanup import remove_tree
-from harness.evaluation.config import EvaluationConfig
+from harness.evaluation.config import EvaluationConfig, LeaderboardSettings
 from harness.evaluation.run import PreparedEvaluation, evaluate_with_container, prepare_evaluation
 from harness.evaluation.summary import add_container_columns, summary_lines
 from harness.predictions.validate import GateOptions
 from harness.split.manifest import Split
+from leaderboard.public import EVALUATION_STATUS_TEXT
 
 __all__ = [
     "EVALUATION_DIR",
+    "GC_LEADERBOARD_CSV",
+    "grand_challenge_leaderboard",
     "prepare_round_evaluation",
     "run_round_evaluations",
     "with_container_columns",
+    "write_grand_challenge_csv",
 ]
 
 EVALUATION_DIR = "evaluation"
+GC_LEADERBOARD_CSV = "grand-challenge.csv"
 
 
 def prepare_round_evaluation(
@@ -94,9 +104,7 @@ def run_round_evaluations(
         # The staged predictions are copies; the record is what is kept.
         for folder in ("input", "output"):
             remove_tree(work / folder)
-        record = run.as_record()
-        record.pop("metrics")
-        records[f"{team}/{submission}"] = record
+        records[f"{team}/{submission}"] = run.as_record()
         for line in summary_lines(run):
             console.print(f"{team}/{submission}: {line.strip()}", highlight=False, markup=False)
     return records
@@ -115,3 +123,94 @@ def with_container_columns(
         tuple(key.split("/", 1)): record.get("comparison") for key, record in records.items()
     }
     return add_container_columns(results, comparisons, keys=("team", "submission"))
+
+
+def grand_challenge_leaderboard(
+    records: dict[str, dict[str, Any]],
+    submissions: Sequence[tuple[str, str]],
+    settings: LeaderboardSettings,
+) -> dict[str, Any]:
+    """grand-challenge's leaderboard of the phase from each submission's ``metrics.json``.
+
+    Parameters
+    ----------
+    records : dict
+        ``team/submission`` -> the evaluation run's record (:func:`run_round_evaluations`).
+    submissions : sequence of (str, str)
+        ``(team, submission)`` in the order they were submitted (a team's later submission
+        after its earlier one: "most recent" and the newest of equal "best" follow it).
+    settings : LeaderboardSettings
+
+    Returns
+    -------
+    dict
+        ``headers``, ``rows`` and ``shown`` (the same rows as grand-challenge's leaderboard
+        shows them: :func:`~harness.evaluation.gc_leaderboard.board_table`), ``hidden``
+        (each submission not on the board: ``team``, ``submission``, ``reason``) and
+        ``settings``: what the report's section renders.
+    """
+    from harness.evaluation.gc_leaderboard import (
+        Evaluation,
+        board_table,
+        calculate_ranks,
+        stored_metrics,
+    )
+
+    evaluations = []
+    hidden = []
+    for team, submission in submissions:
+        record = records.get(f"{team}/{submission}") or {}
+        metrics = record.get("metrics")
+        if isinstance(metrics, dict):
+            evaluations.append(Evaluation(
+                f"{team}/{submission}", team, submission, stored_metrics(metrics)
+            ))
+        else:
+            # grand-challenge ranks successful evaluations only. The board is published: the
+            # reason is its status's fixed text, never the run's own (it may quote a log).
+            status = str(record.get("status") or "not_run")
+            why = EVALUATION_STATUS_TEXT.get(status) or "no metrics.json"
+            hidden.append({
+                "team": team,
+                "submission": submission,
+                "reason": f"evaluation {status}: {why}",
+            })
+    board = calculate_ranks(evaluations, settings)
+    headers, rows = board_table(board, settings)
+    _, shown = board_table(board, settings, shown=True)
+    for key, reason in board.hidden.items():
+        team, submission = key.split("/", 1)
+        hidden.append({"team": team, "submission": submission, "reason": reason})
+    hidden.sort(key=lambda h: (h["team"], h["submission"]))
+    return {
+        "headers": headers,
+        "rows": rows,
+        "shown": shown,
+        "hidden": hidden,
+        "settings": settings.model_dump(mode="json"),
+    }
+
+
+def write_grand_challenge_csv(table: dict[str, Any], leaderboard_dir: Path) -> Path:
+    """Write the board as ``<leaderboard_dir>/grand-challenge.csv`` (atomically); its path.
+
+    Values keep the digits grand-challenge shows (``0.8000``), written as numbers.
+    """
+    path = leaderboard_dir / GC_LEADERBOARD_CSV
+    names = {i for i, h in enumerate(table["headers"]) if h in ("team", "submission")}
+    rows = [
+        [v if i in names else _as_decimal(v) for i, v in enumerate(row)] for row in table["rows"]
+    ]
+    write_csv(pd.DataFrame(rows, columns=table["headers"]), path)
+    return path
+
+
+def _as_decimal(value: Any) -> Any:
+    # A shown value is a number's text; as a Decimal it is written with its digits and is no
+    # text a spreadsheet could run (a minus sign would otherwise be neutralised).
+    if isinstance(value, str) and value:
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return value
+    return value

@@ -57,13 +57,16 @@ def publish(
     board: LeaderboardFilter | None = None,
     evaluations: dict[str, dict[str, Any]] | None = None,
     stages: dict[str, Any] | None = None,
+    grand_challenge: dict[str, Any] | None = None,
 ) -> None:
     """Build the leaderboard of ``chosen`` (one submission per team) into ``leaderboard_dir``.
 
     With ``board``, the leaderboard of a tag filter: its name and ``where`` go into the
     report's metadata and title. ``evaluations`` (per ``team/submission``, the evaluation
     container's runs) go into the report beside selma3d's scores; ``stages`` (the container
-    and scoring stages' busy times and overlap) into its provenance.
+    and scoring stages' busy times and overlap) into its provenance; ``grand_challenge``
+    (grand-challenge's board, :func:`harness.rounds.evaluation.grand_challenge_leaderboard`)
+    into its own section.
     """
     from harness.scoring.volumes import SplitVolumes
     from leaderboard import build_leaderboard
@@ -90,9 +93,16 @@ def publish(
     if board is not None:
         metadata_["leaderboard"] = {"name": board.name, "where": board.where}
     if evaluations:
+        # The whole metrics.json stays in round.json; the report shows the comparison.
         metadata_[METADATA_KEY] = {
-            t: evaluations[f"{t}/{s}"] for t, s in sorted(picked) if f"{t}/{s}" in evaluations
+            t: {k: v for k, v in evaluations[f"{t}/{s}"].items() if k != "metrics"}
+            for t, s in sorted(picked)
+            if f"{t}/{s}" in evaluations
         }
+    if grand_challenge is not None:
+        from leaderboard.gc_report import METADATA_KEY as GC_KEY
+
+        metadata_[GC_KEY] = grand_challenge
     if stages:
         metadata_["stages"] = stages
     ranking = ranking_config_for(config)

@@ -36,7 +36,9 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
     results.csv                 one row per (team, submission, case), every submission; the
                                 submission's tags as JSON text in column ``tags``; with
                                 ``evaluation:``, the container's values (``container_dice``...)
-    leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html)
+    leaderboard/                the ranked teams (leaderboard.csv/.json/.md, index.html); with
+                                ``evaluation.leaderboard:``, grand-challenge.csv: grand-challenge's
+                                board of the phase from the evaluation container's metrics.json
     leaderboards/<name>/        the same files for the teams matching the filter <name>
     evaluation/<team>/<sub>/    the evaluation container's staging folder (``evaluation:``)
     round.json                  configuration, split hash, image digests, versions, timings
@@ -213,6 +215,7 @@ def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool
             },
         )
         console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
+        _warn_official_names(split, config, console)
 
     with _stage("images", timings, console):
         pins = _pin_given_images(config, console)
@@ -258,6 +261,7 @@ def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool
     stages = _stage_record((containers_from, containers_to), scoring, after_s=timings["scoring"])
 
     evaluations: dict[str, dict[str, Any]] = {}
+    grand_challenge = None
     if prepared is not None:
         with _stage("evaluation", timings, console):
             pins.verify(when="before the evaluation container ran")
@@ -272,6 +276,12 @@ def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool
             )
             results = evaluation.with_container_columns(results, evaluations)
             _write_results(results, out_dir)
+            if config.evaluation is not None and config.evaluation.leaderboard is not None:
+                grand_challenge = evaluation.grand_challenge_leaderboard(
+                    evaluations,
+                    [(s.team, s.submission) for s in submissions],
+                    config.evaluation.leaderboard,
+                )
 
     with _stage("selection", timings, console):
         chosen = _select(results, config)
@@ -287,7 +297,11 @@ def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool
             submissions,
             evaluations=evaluations,
             stages=stages,
+            grand_challenge=grand_challenge,
         )
+        if grand_challenge is not None:
+            path = evaluation.write_grand_challenge_csv(grand_challenge, leaderboard_dir)
+            console.print(f"grand-challenge's leaderboard: {path}")
         filtered = publish_filtered(
             chosen,
             out_dir,
@@ -316,6 +330,20 @@ def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool
     flagged = nondeterministic_teams({"determinism": determinism_by_team(chosen, submissions)})
     print_summary(chosen, leaderboard_dir, console, timings, flagged=flagged)
     return result
+
+
+def _warn_official_names(split: Split, config: RoundConfig, console: Console) -> None:
+    """Under ``selma3d-2026``: each case the organizers' evaluator cannot score as selma3d does."""
+    from rich.markup import escape
+
+    from harness.evaluation.official import PROFILE, name_warnings
+    from harness.scoring.evaluate import profile_cases
+
+    profile = ranking_config_for(config).profile
+    if profile == PROFILE:
+        tracks = {c.case_id: c.track for c in profile_cases(split, profile)}
+        for line in name_warnings(split, tracks):
+            console.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
 
 
 def _write_results(results: pd.DataFrame, out_dir: Path) -> None:
@@ -708,4 +736,10 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
     }
     if result.evaluations:
         record["evaluation"] = result.evaluations
+    if (result.leaderboard_dir / evaluation.GC_LEADERBOARD_CSV).is_file() and (
+        config.evaluation is not None and config.evaluation.leaderboard is not None
+    ):
+        record["outputs"]["grand_challenge_leaderboard"] = (
+            f"leaderboard/{evaluation.GC_LEADERBOARD_CSV}"
+        )
     write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -16,6 +16,18 @@ grand-challenge runs this once per submission, after every algorithm job of the 
 
 The values come from ``metrics.prepare_reference`` and ``metrics.score_prediction``, the code
 ``selma3d evaluate`` scores with, so on the same cases the two agree exactly.
+
+Where the official 2026 evaluator fails, this one scores, and says so (in its log and in
+``metrics.json`` under ``official_evaluator_would_fail``, one line per cause):
+
+- an image name with none of the official prefixes (``spot_000.nii.gz``): the official one
+  raises ``RuntimeError: Unknown category``; this one also knows selma3d's names (``vessel``,
+  ``spot``, ``cfos``...);
+- an empty mask: the official clDice is NaN when either mask is empty, PQ when both are, and its
+  ``statistics.stdev`` then raises; this one gives selma3d's values (1 when both are empty, 0
+  when one is);
+- a category with one case (or none): the official ``statistics.stdev`` (``statistics.mean``)
+  raises; this one writes null.
 """
 
 from __future__ import annotations
@@ -47,6 +59,11 @@ ISOLATED = (
     "amyloid_plaque", "cell_nucleus", "cfos", "spot",
 )
 OPTIONS = MetricOptions(connectivity=26, iou_threshold=0.3, matching="greedy")
+# The official evaluator's own prefixes: any other name makes it raise.
+OFFICIAL_CONTIGUOUS = CONTIGUOUS[:5]
+OFFICIAL_ISOLATED = ISOLATED[:5]
+WOULD_FAIL = []
+"""What the official evaluator would fail on, found while scoring."""
 
 
 def socket_of(value: dict) -> dict:
@@ -97,10 +114,27 @@ def score_job(job: dict) -> dict:
     )
     scores = score_prediction(prepared, prediction)
     result = {"image_name": name, "dice": float(scores["dice"])}
+    if not name.startswith(OFFICIAL_CONTIGUOUS + OFFICIAL_ISOLATED):
+        WOULD_FAIL.append(
+            f"{name}: no category for the official evaluator (RuntimeError: Unknown category); "
+            f"scored here as {kind} by selma3d's prefix"
+        )
+    empty = [what for what, a in (("reference", reference), ("prediction", prediction))
+             if not a.any()]
     if kind == "con":
         result["cldice"] = float(scores["cldice"])
+        if empty:
+            WOULD_FAIL.append(
+                f"{name}: empty {' and '.join(empty)}: the official clDice is NaN and its "
+                f"statistics.stdev raises; clDice here {result['cldice']:g}"
+            )
     else:
         result["panoptic_quality"] = float(scores["pq"])
+        if len(empty) == 2:
+            WOULD_FAIL.append(
+                f"{name}: empty reference and prediction: the official PQ is NaN and its "
+                f"statistics.stdev raises; PQ here {result['panoptic_quality']:g}"
+            )
     print(f"scored {name} ({kind})", flush=True)
     return result
 
@@ -118,6 +152,14 @@ def aggregate(results: list) -> dict:
         values = [r[metric] for r in results if marker in r]
         out[f"{key}_mean"] = statistics.mean(values) if values else None
         out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+    for category, marker in (("contiguous", "cldice"), ("isolated", "panoptic_quality")):
+        n = sum(marker in r for r in results)
+        if n < 2:
+            failing = "statistics.stdev" if n else "statistics.mean"
+            WOULD_FAIL.append(
+                f"{n} case(s) of category {category}: the official {failing} raises; "
+                "null here"
+            )
     return out
 
 
@@ -125,6 +167,10 @@ def main() -> int:
     jobs = json.loads((INPUT / "predictions.json").read_text(encoding="utf-8"))
     results = [score_job(job) for job in jobs]
     metrics = {"results": results, "aggregates": aggregate(results)}
+    if WOULD_FAIL:
+        metrics["official_evaluator_would_fail"] = WOULD_FAIL
+        for line in WOULD_FAIL:
+            print(f"the official evaluator would fail here: {line}", flush=True)
     (OUTPUT / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     print(f"wrote /output/metrics.json ({len(results)} jobs)", flush=True)
     return 0

@@ -10,8 +10,13 @@ Cases
 divide). Within a track, case ``k`` has id ``<track>_<k:03d>`` and its structure cycles through
 :data:`STRUCTURES` (vessel: blood_vessel, microglia; spot: cfos, cell_nucleus, amyloid_plaque).
 Spot case ``k`` with ``k % 8 == 3`` has no object of interest (an empty truth: participants must
-handle it). Each case is seeded from ``(seed, track, k)`` alone, so it is the same whatever the
-number of cases asked for; the same seed gives byte-identical files.
+handle it). With a ``profile`` that names structures (``selma3d-2026``), a case is named as that
+edition's organizers name theirs, ``<structure>_<k:03d>`` by the edition's structure names
+(``cell_nuclei_001``, ``blood_vessel_000``: the 2026 evaluator takes each case's category from
+that prefix), and only structures the profile gives the case's track are drawn (2026:
+microglia, drawn branching, counts as isolated, so the vessel track draws blood vessels only).
+Each case is seeded from ``(seed, track, k)`` alone, so it is the same whatever the number of
+cases asked for; the same seed gives byte-identical files.
 
 Public API
 ----------
@@ -31,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from common.files import atomic_path, write_atomic
+from common.profiles import get_profile
 from harness.errors import ConfigError
 from harness.split.manifest import Split, load_split, write_manifest
 from harness.split.synth.imaging import IMAGING_STYLES, acquire
@@ -87,8 +93,10 @@ class CasePlan:
     empty: bool
 
 
-def plan_cases(cases: int, *, tracks: tuple[str, ...] = TRACKS) -> list[CasePlan]:
-    """Share ``cases`` between ``tracks`` and name them.
+def plan_cases(
+    cases: int, *, tracks: tuple[str, ...] = TRACKS, profile: str | None = None
+) -> list[CasePlan]:
+    """Share ``cases`` between ``tracks`` and name them (as ``profile``'s edition does, if given).
 
     Examples
     --------
@@ -98,6 +106,8 @@ def plan_cases(cases: int, *, tracks: tuple[str, ...] = TRACKS) -> list[CasePlan
      ('spot_001', 'cell_nucleus', False)]
     >>> plan_cases(8, tracks=("spot",))[3].empty
     True
+    >>> [p.case_id for p in plan_cases(4, profile="selma3d-2026")]
+    ['blood_vessel_000', 'blood_vessel_001', 'cfos_neuron_000', 'cell_nuclei_001']
     """
     if cases < 1:
         raise ConfigError(f"cases must be at least 1. Got {cases}.")
@@ -105,16 +115,23 @@ def plan_cases(cases: int, *, tracks: tuple[str, ...] = TRACKS) -> list[CasePlan
     unknown = [t for t in tracks if t not in TRACKS]
     if not tracks or unknown or len(set(tracks)) != len(tracks):
         raise ConfigError(f"tracks must be distinct values among {TRACKS}. Got {tracks}.")
+    rules = get_profile(profile) if profile is not None else None
+    if rules is not None and rules.structure_tracks is None:
+        rules = None  # the profile keeps selma3d's own names and tracks
     plans = []
     for i, track in enumerate(tracks):
         n = cases // len(tracks) + (1 if i < cases % len(tracks) else 0)
         names = STRUCTURES[track]
+        if rules is not None:
+            names = tuple(name for name in names if rules.track_of(name) == track)
         for k in range(n):
+            structure = names[k % len(names)]
+            prefix = track if rules is None else rules.structure_name(structure)
             plans.append(
                 CasePlan(
-                    case_id=f"{track}_{k:03d}",
+                    case_id=f"{prefix}_{k:03d}",
                     track=track,
-                    structure=names[k % len(names)],
+                    structure=structure,
                     index=k,
                     empty=track == "spot" and k % EMPTY_EVERY == _EMPTY_AT,
                 )
@@ -183,6 +200,7 @@ def synthesize_split(
     tracks: tuple[str, ...] = TRACKS,
     labeled: bool = True,
     progress: bool = False,
+    profile: str | None = None,
 ) -> Split:
     """Generate a split of synthetic light-sheet patches and return it loaded.
 
@@ -210,6 +228,9 @@ def synthesize_split(
         False writes unlabeled volumes for self-supervised pretraining.
     progress : bool, keyword-only
         Show a rich progress bar.
+    profile : str, optional, keyword-only
+        Name the cases as this edition's organizers do (:func:`plan_cases`); recorded in
+        ``synth.json``.
 
     Returns
     -------
@@ -224,7 +245,7 @@ def synthesize_split(
     (('spot_000', 'vessel_000'), ['cfos', 'blood_vessel'])
     """
     out = Path(out_dir)
-    plans = plan_cases(cases, tracks=tuple(tracks))
+    plans = plan_cases(cases, tracks=tuple(tracks), profile=profile)
     _check_size_and_seed(size, seed)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: is a file; expected a folder for the split.")
@@ -249,6 +270,8 @@ def synthesize_split(
         "generator": generator_version(),
         "cases": {},
     }
+    if profile is not None:
+        record["profile"] = profile
     with _progress(progress, len(plans)) as advance:
         for plan in plans:
             t0 = time.perf_counter()
@@ -345,6 +368,7 @@ def split_is_current(
     seed: int = 0,
     tracks: tuple[str, ...] = TRACKS,
     labeled: bool = True,
+    profile: str | None = None,
 ) -> bool:
     """Whether ``out_dir`` holds what :func:`synthesize_split` would write with these arguments.
 
@@ -356,7 +380,7 @@ def split_is_current(
     Parameters
     ----------
     out_dir : str or Path
-    cases, size, seed, tracks, labeled : keyword-only
+    cases, size, seed, tracks, labeled, profile : keyword-only
         As for :func:`synthesize_split`.
 
     Returns
@@ -371,13 +395,16 @@ def split_is_current(
         record = json.loads(record_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         return False  # a cut-short file from an interrupted run: the split is rewritten
-    wanted_ids = sorted(p.case_id for p in plan_cases(cases, tracks=tuple(tracks)))
+    wanted_ids = sorted(
+        p.case_id for p in plan_cases(cases, tracks=tuple(tracks), profile=profile)
+    )
     return (
         isinstance(record, dict)
         and record.get("generator") == generator_version()
         and record.get("seed") == int(seed)
         and record.get("size") == [int(s) for s in size]
         and record.get("labeled") == labeled
+        and record.get("profile") == profile
         and sorted(record.get("cases") or {}) == wanted_ids
     )
 

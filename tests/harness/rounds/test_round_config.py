@@ -267,3 +267,25 @@ def test_a_wrong_metrics_key_is_named_at_load(tmp_path, section, words):
     text = str(err.value)
     assert text.startswith(f"{tmp_path / 'round.yaml'}: 1 problem(s) in the round configuration")
     assert words in text and "metrics" in text
+
+
+def test_a_wrong_grand_challenge_leaderboard_setting_is_named_at_load(tmp_path):
+    (tmp_path / "gt").mkdir()
+    text = GOOD + (
+        "evaluation:\n  image: evaluator:1\n  ground_truth: gt\n  leaderboard:\n"
+        "    score_jsonpath: aggregates.dice.mean\n    scoring_method_choice: mean\n"
+        "    extra_results_columns:\n      - {title: HD, path: aggregates.hd.mean, order: up}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_round_config(write(tmp_path, text))
+    message = str(info.value)
+    assert str(tmp_path / "round.yaml") in message
+    assert "evaluation.leaderboard.scoring_method_choice" in message
+    assert "evaluation.leaderboard.extra_results_columns.0.order" in message
+    good = GOOD + (
+        "evaluation:\n  image: evaluator:1\n  ground_truth: gt\n  leaderboard:\n"
+        "    score_jsonpath: aggregates.dice.mean\n    result_display_choice: bst\n"
+    )
+    config = load_round_config(write(tmp_path, good))
+    assert config.evaluation.leaderboard.result_display_choice == "bst"
+    assert config.evaluation.leaderboard.score_decimal_places == 4

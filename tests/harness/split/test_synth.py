@@ -286,3 +286,29 @@ def test_the_generator_version_follows_the_libraries_that_draw_the_volumes(
     assert other_scipy != before
     monkeypatch.setattr(np, "__version__", "0.0.1")
     assert generator_version() not in (before, other_scipy)
+
+
+def test_cli_synth_names_cases_as_the_2026_organizers_do(tmp_path: Path) -> None:
+    # 8 cases: vessel k = 0..3 all blood_vessel (microglia is isolated in 2026, and drawn
+    # branching); spot k = 0..3 cycle cfos, cell_nucleus, amyloid_plaque, cfos, named by the
+    # 2026 structure names; each name starts with one of the 2026 evaluator's prefixes.
+    out = tmp_path / "s"
+    result = CliRunner().invoke(cli, ["data", "synth", "--out", str(out), "--cases", "8",
+                                      "--size", "12", "16", "16", "--profile", "selma3d-2026",
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = _rows(out / "manifest.csv")
+    assert sorted((r["case_id"], r["track"], r["structure"], r["image"]) for r in rows) == [
+        ("AD_plaques_002", "spot", "amyloid_plaque", "images/AD_plaques_002.nii.gz"),
+        ("blood_vessel_000", "vessel", "blood_vessel", "images/blood_vessel_000.nii.gz"),
+        ("blood_vessel_001", "vessel", "blood_vessel", "images/blood_vessel_001.nii.gz"),
+        ("blood_vessel_002", "vessel", "blood_vessel", "images/blood_vessel_002.nii.gz"),
+        ("blood_vessel_003", "vessel", "blood_vessel", "images/blood_vessel_003.nii.gz"),
+        ("cell_nuclei_001", "spot", "cell_nucleus", "images/cell_nuclei_001.nii.gz"),
+        ("cfos_neuron_000", "spot", "cfos", "images/cfos_neuron_000.nii.gz"),
+        ("cfos_neuron_003", "spot", "cfos", "images/cfos_neuron_003.nii.gz"),
+    ]
+    record = json.loads((out / "synth.json").read_text())
+    assert record["profile"] == "selma3d-2026"
+    assert split_is_current(out, cases=8, size=(12, 16, 16), profile="selma3d-2026")
+    assert not split_is_current(out, cases=8, size=(12, 16, 16))
