@@ -10,6 +10,7 @@ import click
 
 from harness.cli.options import (
     Command,
+    engine_option,
     gate_from_options,
     gate_options,
     metric_options,
@@ -25,6 +26,7 @@ __all__ = ["COMMANDS", "evaluate"]
 
 
 @click.command("evaluate", cls=Command)
+@engine_option()
 @split_option("Split folder or its manifest.csv (must be labeled).")
 @click.option(
     "--predictions",

@@ -14,6 +14,7 @@ from rich.table import Table
 from harness.cli.options import (
     Command,
     contract_option,
+    engine_option,
     gate_from_options,
     gate_options,
     limit_option,
@@ -52,6 +53,7 @@ def _round_console(*, no_progress: bool) -> Console:
 
 
 @click.command("round", cls=Command)
+@engine_option()
 @click.argument(
     "config_path",
     metavar="ROUND.yaml",
@@ -111,6 +113,7 @@ def round_command(
 
 
 @click.command("check", cls=Command)
+@engine_option()
 @click.argument(
     "image",
     help="The submission: an image reference, a `docker save` tarball or a folder with a "
@@ -216,6 +219,7 @@ def check_command(
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
     from common.profiles import DEFAULT_PROFILE
+    from harness.containers.engine import select_engine
     from harness.rounds.check import run_check, write_json_report, write_junit
     from harness.rounds.config import RunSettings, load_round_config, ranking_config_for
     from harness.split.manifest import load_split
@@ -225,6 +229,7 @@ def check_command(
     if round_path is not None:
         round_config = load_round_config(round_path)
         settings = round_config
+        select_engine(round_config.engine, from_round_file=True)
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
@@ -353,6 +358,7 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
 
 
 @click.command("demo", cls=Command)
+@engine_option()
 @out_option(
     "Where the data, runs and leaderboard go (relative to the current folder).",
     required=False,

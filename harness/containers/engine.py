@@ -1,8 +1,11 @@
-"""Connect to the Docker engine and describe it (``selma3d doctor``).
+"""Connect to the container engine and describe it (``selma3d doctor``).
 
-Everything that talks to Docker goes through :func:`connect`, so an unreachable engine always
+Everything that talks to an engine goes through :func:`connect`, so an unreachable engine always
 becomes one :class:`~harness.errors.EngineError` that says how to fix it, never a traceback from
-the SDK.
+the SDK. Any engine that speaks the Docker API will do: Docker, or Podman's API service. It is
+chosen by ``DOCKER_HOST`` (an address), or by name (``--engine docker|podman``, ``engine:`` in a
+round file, ``SELMA3D_ENGINE``), a name finding the engine's socket where the engine puts it.
+Where Podman behaves differently from Docker, :class:`EngineTraits` says how, in one place.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +22,17 @@ from harness.errors import EngineError
 
 __all__ = [
     "BASE_IMAGES",
+    "ENGINES",
+    "ENGINE_VARIABLE",
     "EngineReport",
+    "EngineTraits",
     "ImagePresence",
     "connect",
+    "engine_address",
     "engine_report",
+    "engine_traits",
+    "podman_socket",
+    "select_engine",
 ]
 
 BASE_IMAGES: tuple[str, ...] = (
@@ -32,21 +43,150 @@ BASE_IMAGES: tuple[str, ...] = (
 )
 """Images ``make images`` builds; ``doctor`` reports which are present."""
 
+ENGINES: tuple[str, ...] = ("docker", "podman")
+"""The engines selma3d knows by name."""
+ENGINE_VARIABLE = "SELMA3D_ENGINE"
+"""The environment variable that names the engine (``docker`` or ``podman``)."""
+
 _DEFAULT_HOST = "unix:///var/run/docker.sock"
 """Where the SDK looks for the engine when ``DOCKER_HOST`` is not set."""
-_HOW_TO_FIX = (
-    "Start a Docker engine and check it with `docker info`: on this project's Debian machines "
-    "run `bash docker/ensure-engine.sh` (as root it installs docker.io and starts dockerd); "
-    "elsewhere start your engine (`sudo systemctl start docker`) or add your user to the "
-    "`docker` group. DOCKER_HOST selects a non-default engine."
-)
+_HOW_TO_FIX = {
+    "docker": (
+        "Start a Docker engine and check it with `docker info`: on this project's Debian machines "
+        "run `bash docker/ensure-engine.sh` (as root it installs docker.io and starts dockerd); "
+        "elsewhere start your engine (`sudo systemctl start docker`) or add your user to the "
+        "`docker` group. DOCKER_HOST selects a non-default engine."
+    ),
+    "podman": (
+        "Start Podman's API service: on this project's Debian machines run "
+        "`SELMA3D_ENGINE=podman bash docker/ensure-engine.sh` (as root it installs and "
+        "configures Podman and starts its service); elsewhere run `podman system service "
+        "--time=0 unix://SOCKET &` with the socket named here (rootless: `systemctl --user start "
+        "podman.socket`). DOCKER_HOST selects another address."
+    ),
+}
 
 
-def connect(*, timeout: float = 120.0) -> Any:
+def podman_socket() -> Path:
+    """Where Podman's API service listens by default: rootful or rootless.
+
+    Root's service listens at ``/run/podman/podman.sock``; a user's (rootless) at
+    ``$XDG_RUNTIME_DIR/podman/podman.sock`` (``/run/user/UID`` when the variable is unset), as
+    ``podman system service`` and its systemd socket units place them.
+    """
+    if os.geteuid() == 0:
+        return Path("/run/podman/podman.sock")
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    return Path(runtime) / "podman" / "podman.sock"
+
+
+def _engine_name(name: str, *, source: str) -> str:
+    if name not in ENGINES:
+        expected = ", ".join(ENGINES)
+        raise EngineError(f"{source} names the engine {name!r}; expected one of {expected}")
+    return name
+
+
+_NAMED_ON_COMMAND_LINE: list[str] = []
+
+
+def select_engine(name: str | None, *, from_round_file: bool = False) -> None:
+    """Use the engine ``name`` for the rest of this process and the processes it starts.
+
+    What ``--engine`` and a round file's ``engine:`` do: the name goes into ``SELMA3D_ENGINE``,
+    so local Dask workers and ``selma3d`` subprocesses use the same engine. A round file's
+    choice (``from_round_file``) yields to ``--engine`` given on the command line and overrides
+    the variable. None changes nothing.
+    """
+    if name is None:
+        return
+    source = "the round file's engine:" if from_round_file else "--engine"
+    name = _engine_name(name, source=source)
+    if from_round_file and _NAMED_ON_COMMAND_LINE:
+        return
+    if not from_round_file:
+        _NAMED_ON_COMMAND_LINE[:] = [name]
+    os.environ[ENGINE_VARIABLE] = name
+
+
+def engine_address(name: str | None = None) -> tuple[str | None, str]:
+    """The engine asked for and the address to reach it: ``(name or None, url)``.
+
+    ``DOCKER_HOST`` wins when set (an address says exactly where); otherwise the engine named by
+    ``name`` or ``SELMA3D_ENGINE`` is looked for at its own socket (:func:`podman_socket` for
+    Podman); otherwise Docker's default socket. The name, when given, is checked against what
+    answers (:func:`connect`).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.pop("DOCKER_HOST", None) and None
+    >>> engine_address("docker")
+    ('docker', 'unix:///var/run/docker.sock')
+    """
+    if name is None:
+        env = os.environ.get(ENGINE_VARIABLE, "").strip()
+        name = _engine_name(env, source=ENGINE_VARIABLE) if env else None
+    else:
+        name = _engine_name(name, source="--engine")
+    host = os.environ.get("DOCKER_HOST", "").strip()
+    if host:
+        return name, host
+    if name == "podman":
+        return name, f"unix://{podman_socket()}"
+    return name, _DEFAULT_HOST
+
+
+@dataclass(frozen=True)
+class EngineTraits:
+    """How the engine at the other end of a client differs from Docker: the one place that says.
+
+    Attributes
+    ----------
+    name : str
+        ``docker`` or ``podman`` (Podman's API service names a ``Podman Engine`` component).
+    version : str
+        The engine's own version.
+    """
+
+    name: str
+    version: str
+
+    @property
+    def podman(self) -> bool:
+        """Whether the engine is Podman."""
+        return self.name == "podman"
+
+
+_TRAITS: weakref.WeakKeyDictionary[Any, EngineTraits] = weakref.WeakKeyDictionary()
+
+
+def engine_traits(client: Any) -> EngineTraits:
+    """What engine answers ``client`` (asked once per client).
+
+    Raises
+    ------
+    docker.errors.DockerException
+        If the engine does not answer.
+    """
+    traits = _TRAITS.get(client)
+    if traits is None:
+        version = client.version()
+        names = {str(c.get("Name", "")) for c in version.get("Components") or ()}
+        name = "podman" if any(n.startswith("Podman") for n in names) else "docker"
+        traits = EngineTraits(name=name, version=str(version.get("Version", "?")))
+        _TRAITS[client] = traits
+    return traits
+
+
+def connect(*, engine: str | None = None, timeout: float = 120.0) -> Any:
     """Return a ``docker.DockerClient`` that has answered a ping.
 
     Parameters
     ----------
+    engine : str, keyword-only, optional
+        ``docker`` or ``podman``; defaults to ``SELMA3D_ENGINE``, then to whatever answers at
+        ``DOCKER_HOST`` (:func:`engine_address`). A named engine must be the one that answers.
     timeout : float, keyword-only
         Seconds the SDK waits for one API call before giving up (long calls such as ``wait``
         pass their own timeout).
@@ -54,7 +194,8 @@ def connect(*, timeout: float = 120.0) -> Any:
     Raises
     ------
     EngineError
-        If the SDK is missing or no engine answers; the message says how to fix it.
+        If the SDK is missing, no engine answers, or another engine than the one named answers;
+        the message says how to fix it.
     """
     try:
         from docker.errors import DockerException
@@ -64,18 +205,29 @@ def connect(*, timeout: float = 120.0) -> Any:
         raise EngineError(
             f"the Docker SDK for Python is not installed ({exc}); run `pip install docker`."
         ) from exc
-    where = os.environ.get("DOCKER_HOST") or _DEFAULT_HOST
+    name, where = engine_address(engine)
+    label = "Podman" if name == "podman" else "Docker"
+    fix = _HOW_TO_FIX[name or "docker"]
     if where.startswith("unix://") and not Path(where.removeprefix("unix://")).exists():
         # Said before the SDK tries: its failed connection to a missing socket is never closed.
-        raise EngineError(f"no Docker engine answers at {where} (no such socket). {_HOW_TO_FIX}")
+        raise EngineError(f"no {label} engine answers at {where} (no such socket). {fix}")
     client = None
     try:
-        client = docker.from_env(timeout=int(timeout))
+        client = docker.from_env(
+            environment={**os.environ, "DOCKER_HOST": where}, timeout=int(timeout)
+        )
         client.ping()
+        found = engine_traits(client).name
     except DockerException as exc:
         if client is not None:
             client.close()  # its connection pool would otherwise outlive the error
-        raise EngineError(f"no Docker engine answers at {where} ({exc}). {_HOW_TO_FIX}") from exc
+        raise EngineError(f"no {label} engine answers at {where} ({exc}). {fix}") from exc
+    if name is not None and found != name:
+        client.close()
+        raise EngineError(
+            f"{name} was asked for, but {found} answers at {where}: unset DOCKER_HOST to use "
+            f"{name}'s own socket, or ask for {found}."
+        )
     return client
 
 

@@ -48,6 +48,7 @@ from harness.containers.isolation import (
     ContainerResult,
     Watcher,
     container_options,
+    container_ulimits,
     stop_container,
 )
 from harness.containers.limits import Limits
@@ -373,6 +374,7 @@ class InvokeServer:
             user=f"{uid}:{gid}",
             pids_limit=64,
             mem_limit=64 << 20,
+            ulimits=container_ulimits(self.limits),
             volumes={
                 str(_RELAY_SCRIPT): {"bind": "/opt/selma3d/relay.py", "mode": "ro"},
                 str(self.relay_dir): {"bind": "/relay", "mode": "rw"},

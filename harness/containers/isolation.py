@@ -31,6 +31,7 @@ __all__ = [
     "Watcher",
     "cgroup_memory_files",
     "container_options",
+    "container_ulimits",
     "grand_challenge_environment",
     "is_engine_failure",
     "remove_run_containers",
@@ -258,6 +259,50 @@ def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
                 raise
 
 
+_PID_MAX_LIMIT = 1 << 22
+"""The kernel's ceiling on process ids (``PID_MAX_LIMIT``): a finite stand-in for unlimited."""
+
+
+def container_ulimits(limits: Limits) -> list[Any]:
+    """The resource limits of every container, stated and within the host's hard limits.
+
+    Stated on every engine, never left to it: Docker passes its daemon's own limits on, and
+    Podman, once any ulimit is given, drops its configured ``default_ulimits`` and asks for a
+    built-in ``nofile`` that may exceed the host's hard limit (the container then fails to
+    start: ``error setting rlimit type 7``). So: ``core`` 0 (no core dumps: they could be huge
+    and hold data); ``nofile`` from the limits; ``nproc`` at the host's hard limit, since the
+    kernel counts it per user across every container of that user, so a lower value would let
+    one team's processes stop another's (the per-container cap is ``pids``).
+
+    Raises
+    ------
+    Selma3dError
+        If ``limits.nofile`` exceeds this host's hard limit of open files.
+    """
+    import resource
+
+    from docker.types import Ulimit
+
+    from harness.errors import Selma3dError
+
+    def hard(which: int) -> int:
+        value = resource.getrlimit(which)[1]
+        return _PID_MAX_LIMIT if value == resource.RLIM_INFINITY else min(value, _PID_MAX_LIMIT)
+
+    host_nofile = hard(resource.RLIMIT_NOFILE)
+    if limits.nofile > host_nofile:
+        raise Selma3dError(
+            f"limits.nofile is {limits.nofile}, above this host's hard limit of open files "
+            f"({host_nofile}, `ulimit -Hn`); give at most {host_nofile} (--nofile)."
+        )
+    nproc = hard(resource.RLIMIT_NPROC)
+    return [
+        Ulimit(name="core", soft=0, hard=0),
+        Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+        Ulimit(name="nproc", soft=nproc, hard=nproc),
+    ]
+
+
 def container_options(
     image: ImageInfo,
     input_dir: Path,
@@ -288,7 +333,7 @@ def container_options(
         More host folders, each mounted read-only at the given path (an evaluation container's
         ground truth).
     """
-    from docker.types import DeviceRequest, Ulimit
+    from docker.types import DeviceRequest
 
     mem = limits.memory_bytes
     threads = str(max(1, math.floor(limits.cpus)))
@@ -342,9 +387,10 @@ def container_options(
         # CPU limit in billionths of a CPU.
         nano_cpus=int(limits.cpus * 1e9),
         device_requests=device_requests,
-        # Private IPC namespace; no core dumps (they could be huge and hold data).
+        # Private IPC namespace.
         ipc_mode="private",
-        ulimits=[Ulimit(name="core", soft=0, hard=0)],
+        # No core dumps; open files and processes stated, within the host's hard limits.
+        ulimits=container_ulimits(limits),
         # A tiny init reaps zombies and forwards the kill signal to every process.
         init=True,
         # Docker's own copy of the output is capped too, so a chatty container cannot fill the disk.

@@ -126,8 +126,11 @@ def run_round(
     RoundResult
         Paths and the results table. Rerunning with the same configuration resumes.
     """
+    from harness.containers.engine import select_engine
     from leaderboard.report import nondeterministic_teams
 
+    # The round file's engine, unless --engine named one (every connection below reads it).
+    select_engine(config.engine, from_round_file=True)
     console = console or Console(stderr=True)
     timings: dict[str, float] = {}
     scheduler = config.cluster.scheduler
