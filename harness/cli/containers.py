@@ -174,7 +174,7 @@ def predict(
 @click.command(cls=Command)
 @engine_option()
 def doctor() -> None:
-    """Report the Docker engine, base images, GPUs and free disk."""
+    """Report the engine (Docker or Podman) and what it lacks, base images, GPUs and free disk."""
     from rich.console import Console
     from rich.table import Table
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import weakref
 from dataclasses import dataclass, field
@@ -116,13 +117,6 @@ def engine_address(name: str | None = None) -> tuple[str | None, str]:
     ``name`` or ``SELMA3D_ENGINE`` is looked for at its own socket (:func:`podman_socket` for
     Podman); otherwise Docker's default socket. The name, when given, is checked against what
     answers (:func:`connect`).
-
-    Examples
-    --------
-    >>> import os
-    >>> os.environ.pop("DOCKER_HOST", None) and None
-    >>> engine_address("docker")
-    ('docker', 'unix:///var/run/docker.sock')
     """
     if name is None:
         env = os.environ.get(ENGINE_VARIABLE, "").strip()
@@ -137,9 +131,28 @@ def engine_address(name: str | None = None) -> tuple[str | None, str]:
     return name, _DEFAULT_HOST
 
 
+CDI_PODMAN = (5, 4)
+"""The first Podman whose Docker API honours CDI device requests (earlier ones drop them)."""
+
+
 @dataclass(frozen=True)
 class EngineTraits:
     """How the engine at the other end of a client differs from Docker: the one place that says.
+
+    Podman's differences that selma3d meets, and where each is handled:
+
+    - GPUs: Podman gives devices through CDI (``nvidia.com/gpu=0``), not Docker's ``--gpus``
+      (:meth:`device_requests`).
+    - Memory: Podman's cgroups are ``libpod_parent/libpod-<id>`` (cgroupfs) or
+      ``libpod-<id>.scope`` (systemd), not ``docker/<id>``
+      (:func:`harness.containers.isolation.cgroup_memory_files`); its stats API answers a
+      container that has just exited with a body that is not JSON
+      (:meth:`harness.containers.isolation.Watcher.sample_memory`).
+    - Limits: once any ulimit is given Podman drops its configured defaults and asks for
+      built-in ones above the host's hard limits, so every container states its own
+      (:func:`harness.containers.isolation.container_ulimits`).
+    - Image import: Podman's service ignores a separate ``tag`` parameter; the tag goes in the
+      repository (:mod:`harness.containers.base_images`).
 
     Attributes
     ----------
@@ -156,6 +169,47 @@ class EngineTraits:
     def podman(self) -> bool:
         """Whether the engine is Podman."""
         return self.name == "podman"
+
+    def device_requests(self, gpus: tuple[int, tuple[str, ...] | None] | None) -> list[Any]:
+        """The device requests of a container for ``gpus`` (``Limits.gpu_request()``).
+
+        Docker: the ``--gpus`` request (the nvidia runtime's capability ``gpu``). Podman: CDI
+        devices named ``nvidia.com/gpu=<id>`` (``all``; a count ``n`` is devices ``0`` to
+        ``n - 1``), through the ``cdi`` driver of its Docker API, which Podman honours from
+        5.4 on; an earlier Podman would start the container without them, so it is refused.
+
+        Examples
+        --------
+        >>> [r["DeviceIDs"] for r in EngineTraits("podman", "5.4.0").device_requests((2, None))]
+        [['nvidia.com/gpu=0', 'nvidia.com/gpu=1']]
+        >>> EngineTraits("docker", "26.1.5").device_requests((-1, None))[0]["Count"]
+        -1
+        """
+        from docker.types import DeviceRequest
+
+        if gpus is None:
+            return []
+        count, ids = gpus
+        if not self.podman:
+            return [
+                DeviceRequest(
+                    count=count, device_ids=list(ids) if ids else None, capabilities=[["gpu"]]
+                )
+            ]
+        numbers = tuple(int(x) for x in re.findall(r"\d+", self.version)[:2])
+        if numbers < CDI_PODMAN:
+            raise EngineError(
+                f"GPUs were asked for, but Podman {self.version} drops CDI device requests made "
+                f"through its Docker API (honoured from Podman {CDI_PODMAN[0]}.{CDI_PODMAN[1]} "
+                "on); upgrade Podman or run GPU rounds on Docker."
+            )
+        if count == -1:
+            names = ["all"]
+        elif ids:
+            names = list(ids)
+        else:
+            names = [str(i) for i in range(count)]
+        return [DeviceRequest(driver="cdi", device_ids=[f"nvidia.com/gpu={n}" for n in names])]
 
 
 _TRAITS: weakref.WeakKeyDictionary[Any, EngineTraits] = weakref.WeakKeyDictionary()
@@ -247,6 +301,8 @@ class EngineReport:
 
     Attributes
     ----------
+    engine : str
+        ``docker`` or ``podman``, and where it answers.
     server_version, api_version : str
         Engine and API versions.
     storage_driver : str
@@ -263,8 +319,12 @@ class EngineReport:
         Free space where the engine stores images (``DockerRootDir`` when visible, else ``/``).
     warnings : tuple of str
         Engine warnings (e.g. missing swap or memory limit support).
+    lacks : tuple of str
+        What the engine lacks to run selma3d's containers, each with its fix
+        (:func:`engine_lacks`).
     """
 
+    engine: str
     server_version: str
     api_version: str
     storage_driver: str
@@ -276,11 +336,12 @@ class EngineReport:
     free_disk_bytes: int
     docker_root: str
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    lacks: tuple[str, ...] = field(default_factory=tuple)
 
     def as_rows(self) -> list[tuple[str, str]]:
         """Return ``(name, value)`` pairs in display order."""
         rows = [
-            ("engine", f"{self.server_version} (API {self.api_version})"),
+            ("engine", f"{self.engine} {self.server_version} (API {self.api_version})"),
             ("storage driver", self.storage_driver),
             ("cgroup", f"v{self.cgroup_version} ({self.cgroup_driver})"),
             ("runtimes", ", ".join(self.runtimes)),
@@ -291,6 +352,7 @@ class EngineReport:
             value = f"present {img.digest[:19]} ({img.created[:19]})" if img.present else "missing"
             rows.append((img.ref, value))
         rows.extend(("warning", w) for w in self.warnings)
+        rows.extend(("lacks", w) for w in self.lacks)
         return rows
 
 
@@ -315,7 +377,10 @@ def engine_report(
     info = client.info()
     version = client.version()
     runtimes = tuple(sorted((info.get("Runtimes") or {}).keys()))
-    if "nvidia" in runtimes:
+    traits = engine_traits(client)
+    if traits.podman:
+        gpus = _podman_gpus(traits)
+    elif "nvidia" in runtimes:
         gpus = "nvidia runtime present: --gpus can request devices"
     else:
         gpus = "no nvidia runtime: --gpus is unavailable (CPU only)"
@@ -333,7 +398,9 @@ def engine_report(
         )
     root = str(info.get("DockerRootDir") or "/")
     probe = Path(root) if Path(root).exists() else Path("/")
+    local = str(client.api.base_url).startswith("http+docker://localhost")
     return EngineReport(
+        engine=f"{traits.name} at {engine_address(traits.name)[1]}",
         server_version=str(version.get("Version", "?")),
         api_version=str(version.get("ApiVersion", "?")),
         storage_driver=str(info.get("Driver", "?")),
@@ -345,4 +412,78 @@ def engine_report(
         free_disk_bytes=shutil.disk_usage(probe).free,
         docker_root=str(probe),
         warnings=tuple(info.get("Warnings") or ()),
+        lacks=engine_lacks(traits, info, local=local),
     )
+
+
+def _podman_gpus(traits: EngineTraits) -> str:
+    """A sentence on GPUs through Podman: CDI devices, from Podman 5.4 on."""
+    if tuple(int(x) for x in re.findall(r"\d+", traits.version)[:2]) < CDI_PODMAN:
+        return (
+            f"Podman {traits.version} drops CDI device requests made through its API: CPU only "
+            f"(GPUs from Podman {CDI_PODMAN[0]}.{CDI_PODMAN[1]} on)"
+        )
+    specs = [p for d in ("/etc/cdi", "/var/run/cdi") for p in sorted(Path(d).glob("*.*ml"))]
+    if not specs:
+        return "no CDI specification in /etc/cdi or /var/run/cdi (nvidia-ctk cdi generate)"
+    return f"CDI devices nvidia.com/gpu=... from {', '.join(map(str, specs))}"
+
+
+def engine_lacks(traits: EngineTraits, info: dict[str, Any], *, local: bool) -> tuple[str, ...]:
+    """What the engine lacks to run selma3d's containers, each with its fix.
+
+    Parameters
+    ----------
+    traits : EngineTraits
+    info : dict
+        The engine's ``/info``.
+    local : bool, keyword-only
+        Whether the engine runs on this machine (a unix socket): only then are its binaries and
+        this host's limits looked at.
+
+    Examples
+    --------
+    >>> info = {"DefaultRuntime": "crun", "CgroupVersion": "1", "CgroupDriver": "cgroupfs"}
+    >>> engine_lacks(EngineTraits("podman", "4.3.1"), info, local=False)  # doctest: +ELLIPSIS
+    ('a runtime for cgroup v1: crun ... runtime = "runc" in /etc/containers/containers.conf',)
+    """
+    import resource
+
+    from harness.containers.limits import Limits
+
+    lacks = []
+    if traits.podman:
+        runtime = str(info.get("DefaultRuntime", ""))
+        if runtime == "crun" and str(info.get("CgroupVersion", "2")) == "1":
+            lacks.append(
+                "a runtime for cgroup v1: crun does not support cgroup v1 or hybrid hosts; set "
+                'runtime = "runc" in /etc/containers/containers.conf'
+            )
+        if info.get("CgroupDriver") == "systemd" and not Path("/run/systemd/system").is_dir():
+            lacks.append(
+                "a cgroup manager: systemd is not this host's init; set "
+                'cgroup_manager = "cgroupfs" in /etc/containers/containers.conf'
+            )
+        if info.get("Rootless") and str(info.get("CgroupVersion", "2")) == "1":
+            lacks.append(
+                "cgroup v2: rootless Podman on cgroup v1 cannot apply memory, CPU or process "
+                "limits; run Podman as root, or on a host with cgroup v2 (docs/cluster.md)"
+            )
+    if local:
+        if traits.podman and not (
+            shutil.which("catatonit") or Path("/usr/libexec/podman/catatonit").exists()
+        ):
+            lacks.append("catatonit, the init of --init: apt-get install catatonit")
+        paths = info.get("Runtimes") or {}
+        runtime = str(info.get("DefaultRuntime", ""))
+        path = (paths.get(runtime) or {}).get("path")
+        if traits.podman and path and not shutil.which(str(path)):
+            lacks.append(f"its runtime {runtime} ({path}): apt-get install {runtime}")
+        host_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        nofile = Limits().nofile
+        if host_nofile != resource.RLIM_INFINITY and host_nofile < nofile:
+            lacks.append(
+                f"open files: this host's hard limit ({host_nofile}) is below the default "
+                f"limits.nofile ({nofile}); give --nofile {host_nofile} or raise the limit"
+            )
+    return tuple(lacks)

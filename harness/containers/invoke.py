@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.containers.engine import engine_traits
 from harness.containers.images import ImageInfo
 from harness.containers.isolation import (
     ContainerResult,
@@ -288,6 +289,7 @@ class InvokeServer:
                 labels=labels,
                 model_dir=self.model_dir,
                 mounts=self.mounts,
+                engine=engine_traits(self.client),
             )
         )
         self.watcher = Watcher(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.containers.engine import EngineTraits, engine_traits
 from harness.containers.images import ImageInfo
 from harness.containers.limits import Limits
 from harness.containers.model import MODEL_MOUNT
@@ -105,19 +106,26 @@ def cgroup_memory_files(container_id: str) -> list[Path]:
     """Where a local engine's cgroup of a container keeps its memory high-water mark.
 
     cgroup v1 (``memory.max_usage_in_bytes``) and v2 (``memory.peak``), with the cgroupfs and
-    systemd drivers' folder names; the caller keeps those whose folder exists.
+    systemd drivers' folder names: Docker's (``docker/<id>``, ``docker-<id>.scope``) and
+    Podman's (``libpod_parent/libpod-<id>``, ``libpod-<id>.scope``); the caller keeps those
+    whose folder exists.
     """
     root = Path("/sys/fs/cgroup")
-    return [
-        root / "memory" / "docker" / container_id / "memory.max_usage_in_bytes",
-        root
-        / "memory"
-        / "system.slice"
-        / f"docker-{container_id}.scope"
-        / "memory.max_usage_in_bytes",
-        root / "system.slice" / f"docker-{container_id}.scope" / "memory.peak",
-        root / "docker" / container_id / "memory.peak",
-    ]
+    v1, v2 = "memory.max_usage_in_bytes", "memory.peak"
+    files = []
+    for prefix in ("docker", "libpod"):
+        parent = "docker" if prefix == "docker" else "libpod_parent"
+        files += [
+            root / "memory" / parent / container_id / v1,
+            root / "memory" / parent / f"libpod-{container_id}" / v1,
+            root / "memory" / "system.slice" / f"{prefix}-{container_id}.scope" / v1,
+            root / "memory" / "machine.slice" / f"{prefix}-{container_id}.scope" / v1,
+            root / "system.slice" / f"{prefix}-{container_id}.scope" / v2,
+            root / "machine.slice" / f"{prefix}-{container_id}.scope" / v2,
+            root / parent / container_id / v2,
+            root / parent / f"libpod-{container_id}" / v2,
+        ]
+    return list(dict.fromkeys(files))
 
 
 class Watcher(threading.Thread):
@@ -154,7 +162,9 @@ class Watcher(threading.Thread):
         if not self.files:
             from docker.errors import APIError
 
-            with contextlib.suppress(APIError):
+            # ValueError: Podman's service answers a container that has just exited with a
+            # body that is not JSON.
+            with contextlib.suppress(APIError, ValueError):
                 stats = self.container.stats(stream=False, one_shot=True)
                 mem = stats.get("memory_stats") or {}
                 value = mem.get("max_usage") or mem.get("usage")
@@ -259,6 +269,8 @@ def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
                 raise
 
 
+_DOCKER = EngineTraits(name="docker", version="")
+"""Docker's traits, for options made without a client."""
 _PID_MAX_LIMIT = 1 << 22
 """The kernel's ceiling on process ids (``PID_MAX_LIMIT``): a finite stand-in for unlimited."""
 
@@ -270,9 +282,12 @@ def container_ulimits(limits: Limits) -> list[Any]:
     Podman, once any ulimit is given, drops its configured ``default_ulimits`` and asks for a
     built-in ``nofile`` that may exceed the host's hard limit (the container then fails to
     start: ``error setting rlimit type 7``). So: ``core`` 0 (no core dumps: they could be huge
-    and hold data); ``nofile`` from the limits; ``nproc`` at the host's hard limit, since the
-    kernel counts it per user across every container of that user, so a lower value would let
-    one team's processes stop another's (the per-container cap is ``pids``).
+    and hold data); ``nofile`` from the limits; ``nproc`` at the system's ceiling of process
+    ids (``kernel.pid_max``) or the host's hard limit, whichever is lower: the kernel counts it
+    per user across every container of that user, so a binding value would let one team's
+    processes stop another's (the per-container cap is ``pids``). Podman's service lowers its
+    own hard limit of processes to ``pid_max`` when it starts, and a container cannot be given
+    more than the engine has.
 
     Raises
     ------
@@ -296,6 +311,8 @@ def container_ulimits(limits: Limits) -> list[Any]:
             f"({host_nofile}, `ulimit -Hn`); give at most {host_nofile} (--nofile)."
         )
     nproc = hard(resource.RLIMIT_NPROC)
+    with contextlib.suppress(OSError, ValueError):  # not Linux: the hard limit alone
+        nproc = min(nproc, int(Path("/proc/sys/kernel/pid_max").read_text()))
     return [
         Ulimit(name="core", soft=0, hard=0),
         Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
@@ -312,6 +329,7 @@ def container_options(
     labels: dict[str, str],
     model_dir: Path | None = None,
     mounts: Mapping[Path, str] | None = None,
+    engine: EngineTraits | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of ``containers.create`` for a participant's container.
 
@@ -332,21 +350,14 @@ def container_options(
     mounts : mapping of Path to str, keyword-only, optional
         More host folders, each mounted read-only at the given path (an evaluation container's
         ground truth).
+    engine : EngineTraits, keyword-only, optional
+        The engine the container is made on (:func:`~harness.containers.engine.engine_traits`);
+        Docker when not given.
     """
-    from docker.types import DeviceRequest
-
     mem = limits.memory_bytes
     threads = str(max(1, math.floor(limits.cpus)))
-    device_requests = None
-    gpus = limits.gpu_request()
-    if gpus is not None:
-        # GPUs only when asked: a device request exposes the host's driver to the container.
-        count, ids = gpus
-        device_requests = [
-            DeviceRequest(
-                count=count, device_ids=list(ids) if ids else None, capabilities=[["gpu"]]
-            )
-        ]
+    # GPUs only when asked: a device request exposes the host's driver to the container.
+    device_requests = (engine or _DOCKER).device_requests(limits.gpu_request()) or None
     volumes = {
         # The staged inputs of this run only, read-only: never the organizer's data folder.
         str(input_dir): {"bind": "/input", "mode": "ro"},
@@ -463,6 +474,7 @@ def run_container(
             labels=labels,
             model_dir=model_dir,
             mounts=mounts,
+            engine=engine_traits(client),
         )
     )
     watcher = Watcher(
