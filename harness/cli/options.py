@@ -261,6 +261,7 @@ def engine_option() -> Callable[[F], F]:
         default=None,
         expose_value=False,
         callback=select,
+        mirrors="engine",
         help="Container engine: docker or podman, at its own socket [default: $SELMA3D_ENGINE, "
         "else $DOCKER_HOST, else docker].",
     )

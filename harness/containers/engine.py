@@ -32,8 +32,10 @@ __all__ = [
     "engine_address",
     "engine_report",
     "engine_traits",
+    "is_not_running",
     "podman_socket",
     "select_engine",
+    "short_reference",
 ]
 
 BASE_IMAGES: tuple[str, ...] = (
@@ -151,8 +153,17 @@ class EngineTraits:
     - Limits: once any ulimit is given Podman drops its configured defaults and asks for
       built-in ones above the host's hard limits, so every container states its own
       (:func:`harness.containers.isolation.container_ulimits`).
+    - Rootless Podman on cgroup v1 ignores every resource limit: refused
+      (:meth:`check_limits_apply`).
     - Image import: Podman's service ignores a separate ``tag`` parameter; the tag goes in the
       repository (:mod:`harness.containers.base_images`).
+    - Image names: Podman qualifies a short name with ``docker.io/``; names are shown and
+      recorded as Docker writes them (:func:`short_reference`).
+    - A container that is not running: Docker refuses to kill it with 409, Podman with 500
+      ``container state improper`` (:func:`is_not_running`).
+    - Removal: Podman refuses to remove a container while another shares its network namespace
+      (an invoke server's relay), so helpers are removed first
+      (:func:`harness.containers.isolation.remove_run_containers`).
 
     Attributes
     ----------
@@ -160,10 +171,34 @@ class EngineTraits:
         ``docker`` or ``podman`` (Podman's API service names a ``Podman Engine`` component).
     version : str
         The engine's own version.
+    rootless : bool
+        Whether the engine runs as an unprivileged user.
+    cgroup_version : str
+        ``1`` or ``2``.
     """
 
     name: str
     version: str
+    rootless: bool = False
+    cgroup_version: str = "2"
+
+    def check_limits_apply(self) -> None:
+        """Refuse an engine that would run containers without their limits.
+
+        Rootless Podman on cgroup v1 starts containers with memory, CPU and process limits
+        ignored (it says so on its terminal only): a round's limits would not hold.
+
+        Raises
+        ------
+        EngineError
+            On such an engine.
+        """
+        if self.rootless and self.cgroup_version == "1":
+            raise EngineError(
+                f"rootless {self.name} on cgroup v1 ignores memory, CPU and process limits, so "
+                "no container is run on it: run the engine as root, or on a host with cgroup v2 "
+                "(docs/cluster.md, 'Podman without root')."
+            )
 
     @property
     def podman(self) -> bool:
@@ -212,6 +247,34 @@ class EngineTraits:
         return [DeviceRequest(driver="cdi", device_ids=[f"nvidia.com/gpu={n}" for n in names])]
 
 
+def is_not_running(exc: Exception) -> bool:
+    """Whether the engine refused an API call because the container is not running.
+
+    Docker answers 409; Podman's service 500 with ``container state improper``.
+    """
+    status = getattr(exc, "status_code", None)
+    explanation = str(getattr(exc, "explanation", "") or "")
+    return status == 409 or (status == 500 and "container state improper" in explanation)
+
+
+def short_reference(name: str) -> str:
+    """An image name as Docker writes it: Podman's ``docker.io/`` qualification removed.
+
+    Examples
+    --------
+    >>> short_reference("docker.io/selma3d-test/tiny:latest")
+    'selma3d-test/tiny:latest'
+    >>> short_reference("docker.io/library/x")
+    'x'
+    >>> short_reference("selma3d/python:3.11")
+    'selma3d/python:3.11'
+    """
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name.removeprefix(prefix)
+    return name
+
+
 _TRAITS: weakref.WeakKeyDictionary[Any, EngineTraits] = weakref.WeakKeyDictionary()
 
 
@@ -228,7 +291,14 @@ def engine_traits(client: Any) -> EngineTraits:
         version = client.version()
         names = {str(c.get("Name", "")) for c in version.get("Components") or ()}
         name = "podman" if any(n.startswith("Podman") for n in names) else "docker"
-        traits = EngineTraits(name=name, version=str(version.get("Version", "?")))
+        info = client.info()
+        traits = EngineTraits(
+            name=name,
+            version=str(version.get("Version", "?")),
+            rootless=bool(info.get("Rootless"))
+            or "rootless" in " ".join(map(str, info.get("SecurityOptions") or ())),
+            cgroup_version=str(info.get("CgroupVersion") or "1"),
+        )
         _TRAITS[client] = traits
     return traits
 

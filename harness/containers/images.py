@@ -242,7 +242,7 @@ def resolve_image(
     """
     from docker.errors import APIError, ImageNotFound
 
-    from harness.containers.engine import connect
+    from harness.containers.engine import connect, short_reference
 
     client = client if client is not None else connect()
     path = Path(image)
@@ -260,7 +260,7 @@ def resolve_image(
         if not loaded:
             raise SubmissionError(f"{path}: the tarball holds no image.")
         img = loaded[0]
-        return image_info(img, img.tags[0] if img.tags else img.id)
+        return image_info(img, short_reference(img.tags[0]) if img.tags else img.id)
     try:
         img = client.images.get(str(image))
     except ImageNotFound as exc:

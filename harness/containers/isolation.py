@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.containers.engine import EngineTraits, engine_traits
+from harness.containers.engine import EngineTraits, engine_traits, is_not_running
 from harness.containers.images import ImageInfo
 from harness.containers.limits import Limits
 from harness.containers.model import MODEL_MOUNT
@@ -96,6 +96,8 @@ def remove_run_containers(client: Any, run_id: str) -> int:
     containers = client.containers.list(
         all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"}, ignore_removed=True
     )
+    # Helpers first: Podman refuses to remove a server whose network namespace a relay shares.
+    containers.sort(key=lambda c: (c.labels or {}).get("org.selma3d.role") != "invoke-relay")
     for c in containers:
         with contextlib.suppress(NotFound):  # removed meanwhile by its own worker: the goal
             c.remove(force=True, v=True)
@@ -253,7 +255,7 @@ def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
     except NotFound:
         return
     except APIError as exc:
-        if exc.status_code == 409:  # not running: nothing to stop
+        if is_not_running(exc):  # nothing to stop
             return
         raise
     try:
@@ -265,7 +267,7 @@ def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
         try:
             container.kill()
         except APIError as exc:
-            if exc.status_code != 409:  # exited meanwhile
+            if not is_not_running(exc):  # exited meanwhile
                 raise
 
 
@@ -354,10 +356,12 @@ def container_options(
         The engine the container is made on (:func:`~harness.containers.engine.engine_traits`);
         Docker when not given.
     """
+    engine = engine or _DOCKER
+    engine.check_limits_apply()
     mem = limits.memory_bytes
     threads = str(max(1, math.floor(limits.cpus)))
     # GPUs only when asked: a device request exposes the host's driver to the container.
-    device_requests = (engine or _DOCKER).device_requests(limits.gpu_request()) or None
+    device_requests = engine.device_requests(limits.gpu_request()) or None
     volumes = {
         # The staged inputs of this run only, read-only: never the organizer's data folder.
         str(input_dir): {"bind": "/input", "mode": "ro"},

@@ -139,3 +139,10 @@ def test_the_engine_named_must_be_the_engine_that_answers(engine_name, monkeypat
     monkeypatch.setenv("DOCKER_HOST", address)
     with pytest.raises(EngineError, match=f"{other} was asked for, but {engine_name} answers"):
         connect(engine=other, timeout=10)
+
+
+def test_rootless_podman_on_cgroup_v1_is_refused_since_it_ignores_every_limit():
+    with pytest.raises(EngineError, match="ignores memory, CPU and process limits"):
+        EngineTraits("podman", "4.3.1", rootless=True, cgroup_version="1").check_limits_apply()
+    EngineTraits("podman", "4.3.1", rootless=True, cgroup_version="2").check_limits_apply()
+    EngineTraits("podman", "4.3.1", rootless=False, cgroup_version="1").check_limits_apply()
