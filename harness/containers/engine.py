@@ -157,8 +157,10 @@ class EngineTraits:
       (:meth:`check_limits_apply`).
     - Image import: Podman's service ignores a separate ``tag`` parameter; the tag goes in the
       repository (:mod:`harness.containers.base_images`).
-    - Image names: Podman qualifies a short name with ``docker.io/``; names are shown and
-      recorded as Docker writes them (:func:`short_reference`).
+    - Image names: Podman qualifies a short name with ``docker.io/`` (``localhost/`` when
+      loaded from a tarball); names are shown and recorded as Docker writes them
+      (:func:`short_reference`). Image ids are the same: a ``docker save`` tarball loads on
+      Podman under the id Docker gave it.
     - A container that is not running: Docker refuses to kill it with 409, Podman with 500
       ``container state improper`` (:func:`is_not_running`).
     - Removal: Podman refuses to remove a container while another shares its network namespace
@@ -258,7 +260,10 @@ def is_not_running(exc: Exception) -> bool:
 
 
 def short_reference(name: str) -> str:
-    """An image name as Docker writes it: Podman's ``docker.io/`` qualification removed.
+    """An image name as Docker writes it, without Podman's qualification.
+
+    Podman names an image it built or imported ``docker.io/...`` and one loaded from a tarball
+    ``localhost/...``.
 
     Examples
     --------
@@ -266,10 +271,10 @@ def short_reference(name: str) -> str:
     'selma3d-test/tiny:latest'
     >>> short_reference("docker.io/library/x")
     'x'
-    >>> short_reference("selma3d/python:3.11")
-    'selma3d/python:3.11'
+    >>> short_reference("localhost/team/model:1"), short_reference("selma3d/python:3.11")
+    ('team/model:1', 'selma3d/python:3.11')
     """
-    for prefix in ("docker.io/library/", "docker.io/"):
+    for prefix in ("docker.io/library/", "docker.io/", "localhost/"):
         if name.startswith(prefix):
             return name.removeprefix(prefix)
     return name
