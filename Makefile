@@ -18,7 +18,8 @@ test: setup browser
 # compared across both engines; then the demo round.
 PODMAN_SUITES := tests/integration/test_hostile_outputs.py tests/integration/test_containers.py \
 	tests/harness/containers/test_invoke.py tests/harness/containers/test_runner.py \
-	tests/harness/containers/test_engine.py tests/packaging/test_client_corpus.py \
+	tests/harness/containers/test_engine.py tests/harness/containers/test_isolation.py \
+	tests/packaging/test_client_corpus.py \
 	tests/integration/test_evaluation_container.py tests/integration/test_engines.py
 
 test-podman: venv

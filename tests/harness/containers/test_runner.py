@@ -201,3 +201,11 @@ def test_a_saved_tarball_is_loaded(client, tmp_path):
 def test_a_missing_image_is_a_clear_error(client):
     with pytest.raises(SubmissionError, match="not present on this engine"):
         resolve_image("selma3d-test/never-built:0", client=client)
+
+
+@pytest.mark.docker
+def test_run_json_names_the_engine_that_ran_the_containers(client, split2, tmp_path, engine_name):
+    out = tmp_path / "out"
+    run_submission(image(client, "template"), split2, out, config=config(), client=client)
+    settings = json.loads((out / "run.json").read_text())["config"]
+    assert settings["engine"].startswith(f"{engine_name} ") and settings["nofile"] == 4096
