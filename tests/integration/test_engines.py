@@ -7,16 +7,22 @@ on its machine (times, memory, ids of the images, which differ by engine) left o
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from docker.errors import ImageNotFound
 
+from harness.containers.engine import connect
 from harness.split.synth import synthesize_split
+from harness.split.volume import read_volume
 from tests.conftest import engines_that_answer
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -55,7 +61,10 @@ def _round(tmp_path: Path, split: Path, engine: str) -> pd.DataFrame:
         env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return pd.read_csv(out / "results.csv")
+    results = pd.read_csv(out / "results.csv")
+    # Each round writes into its own folder: its predictions are compared by content below.
+    results["prediction"] = [str(Path(p).relative_to(out)) for p in results["prediction"]]
+    return results
 
 
 def test_a_round_gives_the_same_results_on_docker_and_on_podman(tmp_path):
@@ -72,3 +81,14 @@ def test_a_round_gives_the_same_results_on_docker_and_on_podman(tmp_path):
         docker[kept].sort_values(["team", "case_id"]).reset_index(drop=True),
         podman[kept].sort_values(["team", "case_id"]).reset_index(drop=True),
     )
+    # Each round ran on the engine its file names: its images are in that engine's store only.
+    for engine, other in (("docker", "podman"), ("podman", "docker")):
+        record = json.loads((tmp_path / engine / "round.json").read_text())
+        digests = {s["digest"] for s in record["submissions"]}
+        with contextlib.closing(connect(engine=engine)) as own:
+            assert all(own.images.get(d).id == d for d in digests)
+        with contextlib.closing(connect(engine=other)) as client, pytest.raises(ImageNotFound):
+            client.images.get(sorted(digests)[0])
+    for rel in docker["prediction"]:
+        a, b = (read_volume(tmp_path / engine / rel) for engine in ("docker", "podman"))
+        assert np.array_equal(a.array, b.array), rel
