@@ -114,20 +114,20 @@ def cgroup_memory_files(container_id: str) -> list[Path]:
     """
     root = Path("/sys/fs/cgroup")
     v1, v2 = "memory.max_usage_in_bytes", "memory.peak"
-    files = []
-    for prefix in ("docker", "libpod"):
-        parent = "docker" if prefix == "docker" else "libpod_parent"
-        files += [
-            root / "memory" / parent / container_id / v1,
-            root / "memory" / parent / f"libpod-{container_id}" / v1,
-            root / "memory" / "system.slice" / f"{prefix}-{container_id}.scope" / v1,
-            root / "memory" / "machine.slice" / f"{prefix}-{container_id}.scope" / v1,
-            root / "system.slice" / f"{prefix}-{container_id}.scope" / v2,
-            root / "machine.slice" / f"{prefix}-{container_id}.scope" / v2,
-            root / parent / container_id / v2,
-            root / parent / f"libpod-{container_id}" / v2,
-        ]
-    return list(dict.fromkeys(files))
+    docker_scope, podman_scope = f"docker-{container_id}.scope", f"libpod-{container_id}.scope"
+    podman_dir = f"libpod-{container_id}"
+    return [
+        # Docker: cgroupfs, then systemd.
+        root / "memory" / "docker" / container_id / v1,
+        root / "memory" / "system.slice" / docker_scope / v1,
+        root / "docker" / container_id / v2,
+        root / "system.slice" / docker_scope / v2,
+        # Podman: cgroupfs, then systemd.
+        root / "memory" / "libpod_parent" / podman_dir / v1,
+        root / "memory" / "machine.slice" / podman_scope / v1,
+        root / "libpod_parent" / podman_dir / v2,
+        root / "machine.slice" / podman_scope / v2,
+    ]
 
 
 class Watcher(threading.Thread):
