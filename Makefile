@@ -15,12 +15,14 @@ test: setup browser
 
 # The real-container suites that must hold on every engine, run again on Podman: the hostile
 # containers (exec and invoke), the runner, the client corpus, the evaluation container, a round
-# compared across both engines; then the demo round.
+# compared across both engines, a round through two `selma3d worker --engine podman`; then the
+# demo round.
 PODMAN_SUITES := tests/integration/test_hostile_outputs.py tests/integration/test_containers.py \
 	tests/harness/containers/test_invoke.py tests/harness/containers/test_runner.py \
 	tests/harness/containers/test_engine.py tests/harness/containers/test_isolation.py \
 	tests/packaging/test_client_corpus.py \
-	tests/integration/test_evaluation_container.py tests/integration/test_engines.py
+	tests/integration/test_evaluation_container.py tests/integration/test_engines.py \
+	tests/harness/rounds/cluster/test_dispatch.py::test_a_round_through_two_workers_gives_the_local_table
 
 test-podman: venv
 	SELMA3D_ENGINE=podman $(MAKE) engine images
