@@ -1,16 +1,33 @@
 # The README's two promises: `make demo` and `make test` do all set-up on a fresh machine.
+# SELMA3D_ENGINE=podman runs them on Podman instead of Docker (docker/ensure-engine.sh sets it up).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup venv engine images browser lint clean
+.PHONY: demo test test-podman setup venv engine images browser lint clean
 
 demo: setup
 	$(BIN)/selma3d demo --out runs/demo
 
 test: setup browser
 	$(BIN)/python -m pytest
+
+# The real-container suites that must hold on every engine, run again on Podman: the hostile
+# containers (exec and invoke), the runner, the client corpus, the evaluation container, a round
+# compared across both engines, a round through two `selma3d worker --engine podman`; then the
+# demo round.
+PODMAN_SUITES := tests/integration/test_hostile_outputs.py tests/integration/test_containers.py \
+	tests/harness/containers/test_invoke.py tests/harness/containers/test_runner.py \
+	tests/harness/containers/test_engine.py tests/harness/containers/test_isolation.py \
+	tests/packaging/test_client_corpus.py \
+	tests/integration/test_evaluation_container.py tests/integration/test_engines.py \
+	tests/harness/rounds/cluster/test_dispatch.py::test_a_round_through_two_workers_gives_the_local_table
+
+test-podman: venv
+	SELMA3D_ENGINE=podman $(MAKE) engine images
+	SELMA3D_ENGINE=podman $(BIN)/python -m pytest -m docker $(PODMAN_SUITES)
+	SELMA3D_ENGINE=podman $(BIN)/selma3d demo --out runs/demo-podman
 
 setup: venv engine images
 

@@ -15,6 +15,7 @@ from harness.cli.options import (
     Command,
     Group,
     contract_option,
+    engine_option,
     gate_from_options,
     gate_options,
     limit_option,
@@ -30,6 +31,7 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
 
 
 @click.command(cls=Command)
+@engine_option()
 @click.argument(
     "image",
     help="The submission: an image reference, a `docker save` tarball or a folder with a "
@@ -55,6 +57,7 @@ __all__ = ["COMMANDS", "doctor", "images", "predict"]
     help="grand-challenge input image format.",
 )
 @limit_option("pids")
+@limit_option("nofile")
 @limit_option("tmp_size")
 @limit_option("max_output")
 @limit_option("max_output_files")
@@ -80,6 +83,7 @@ def predict(
     expose_structure: bool,
     input_format: str,
     pids: int,
+    nofile: int,
     tmp_size: str,
     max_output: str,
     max_output_files: int,
@@ -115,6 +119,7 @@ def predict(
             gpus=gpus,
             jobs=jobs,
             pids=pids,
+            nofile=nofile,
             tmp_size=tmp_size,
             max_output=max_output,
             max_output_files=max_output_files,
@@ -177,8 +182,9 @@ def predict(
 
 
 @click.command(cls=Command)
+@engine_option()
 def doctor() -> None:
-    """Report the Docker engine, base images, GPUs and free disk."""
+    """Report the engine (Docker or Podman) and what it lacks, base images, GPUs and free disk."""
     from rich.console import Console
     from rich.table import Table
 
@@ -202,6 +208,7 @@ def images() -> None:
 
 
 @images.command("build")
+@engine_option()
 @click.option(
     "--from-registry",
     is_flag=True,
@@ -220,6 +227,7 @@ def images_build(from_registry: bool, force: bool, only: tuple[str, ...]) -> Non
 
 
 @images.command("build-folder")
+@engine_option()
 @click.argument(
     "folder",
     type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -12,6 +12,7 @@ import click
 from harness.cli.options import (
     LIMIT_FLAGS,
     Command,
+    engine_option,
     gate_from_options,
     gate_options,
     limits_from_options,
@@ -34,6 +35,7 @@ __all__ = ["COMMANDS", "evaluate"]
 
 
 @click.command("evaluate", cls=Command)
+@engine_option()
 @split_option("Split folder or its manifest.csv (must be labeled).")
 @click.option(
     "--predictions",

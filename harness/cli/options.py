@@ -50,6 +50,7 @@ __all__ = [
     "Group",
     "Option",
     "contract_option",
+    "engine_option",
     "gate_from_options",
     "gate_options",
     "limit_option",
@@ -242,6 +243,30 @@ def out_option(
     )
 
 
+def engine_option() -> Callable[[F], F]:
+    """``--engine docker|podman``: the container engine, found at its own socket.
+
+    The choice is made for the whole process and the processes it starts
+    (:func:`harness.containers.engine.select_engine`); without it ``SELMA3D_ENGINE``, then
+    ``DOCKER_HOST``, then Docker's default socket decide.
+    """
+    from harness.containers.engine import ENGINES, select_engine
+
+    def select(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        select_engine(value)
+
+    return option(
+        "--engine",
+        type=click.Choice(list(ENGINES)),
+        default=None,
+        expose_value=False,
+        callback=select,
+        mirrors="engine",
+        help="Container engine: docker or podman, at its own socket [default: $SELMA3D_ENGINE, "
+        "else $DOCKER_HOST, else docker].",
+    )
+
+
 def no_progress_option(
     help: str = "No progress display (bars, spinners, step lines); results and problems are "
     "printed as usual.",
@@ -376,7 +401,8 @@ LIMIT_FLAGS: dict[str, _Flag] = {
     "max_output_files": _Flag(
         _flag("max_output_files"), int, "Cap on the number of entries in /output per container run."
     ),
-    "retries": _Flag(_flag("retries"), int, "Extra attempts when the Docker engine fails."),
+    "nofile": _Flag(_flag("nofile"), int, "Open files per process inside a container."),
+    "retries": _Flag(_flag("retries"), int, "Extra attempts when the engine fails."),
     "startup_timeout_s": _Flag(
         _flag("startup_timeout_s"),
         float,

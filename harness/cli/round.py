@@ -15,6 +15,7 @@ from rich.table import Table
 from harness.cli.options import (
     Command,
     contract_option,
+    engine_option,
     gate_from_options,
     gate_options,
     limit_option,
@@ -53,6 +54,7 @@ def _round_console(*, no_progress: bool) -> Console:
 
 
 @click.command("round", cls=Command)
+@engine_option()
 @click.argument(
     "config_path",
     metavar="ROUND.yaml",
@@ -112,6 +114,7 @@ def round_command(
 
 
 @click.command("check", cls=Command)
+@engine_option()
 @click.argument(
     "image",
     help="The submission: an image reference, a `docker save` tarball or a folder with a "
@@ -240,6 +243,7 @@ def check_command(
         starts_with,
     )
     from common.profiles import DEFAULT_PROFILE
+    from harness.containers.engine import select_engine
     from harness.containers.model import refuse_model_in_split
     from harness.containers.run_folder import is_run_folder
     from harness.containers.runner import run_inputs
@@ -252,6 +256,7 @@ def check_command(
     if round_path is not None:
         round_config = load_round_config(round_path)
         settings = round_config
+        select_engine(round_config.engine, from_round_file=True)
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
@@ -397,6 +402,7 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
 
 
 @click.command("demo", cls=Command)
+@engine_option()
 @out_option(
     "Where the data, runs and leaderboard go (relative to the current folder).",
     required=False,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.options import Command, option
+from harness.cli.options import Command, engine_option, option
 
 __all__ = ["COMMANDS"]
 
 
 @click.command("worker", cls=Command)
+@engine_option()
 @click.argument(
     "scheduler_address",
     metavar="SCHEDULER_ADDRESS",

@@ -767,12 +767,13 @@ def _build_rootfs(client: Any, spec: ImageSpec, deb: Debootstrap, digest: str, m
                 )
         finally:
             shutil.rmtree(root, ignore_errors=True)
-    repository, _, tag = spec.tag.rpartition(":")
     mode.log(f"  docker import {tarball.name} {spec.tag}")
     changes = [
         f"LABEL {SPEC_HASH_LABEL}={digest}",
         "ENV LANG=C.UTF-8",
         'CMD ["/bin/bash"]',
     ]
-    client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+    # The tag inside the repository parameter, as the API allows: Podman's service ignores a
+    # separate tag parameter and would tag the image "latest".
+    client.api.import_image_from_file(str(tarball), repository=spec.tag, changes=changes)
     return client.images.get(spec.tag)

@@ -43,11 +43,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.containers.engine import engine_traits
 from harness.containers.images import ImageInfo
 from harness.containers.isolation import (
     ContainerResult,
     Watcher,
     container_options,
+    container_ulimits,
     stop_container,
 )
 from harness.containers.limits import Limits
@@ -321,6 +323,7 @@ class InvokeServer:
                 labels=labels,
                 model_dir=self.model_dir,
                 mounts=self.mounts,
+                engine=engine_traits(self.client),
             )
         )
         self.watcher = Watcher(
@@ -419,6 +422,7 @@ class InvokeServer:
             user=f"{uid}:{gid}",
             pids_limit=64,
             mem_limit=64 << 20,
+            ulimits=container_ulimits(self.limits),
             volumes={
                 str(_RELAY_SCRIPT): {"bind": "/opt/selma3d/relay.py", "mode": "ro"},
                 str(self.relay_dir): {"bind": "/relay", "mode": "rw"},

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.containers.engine import EngineTraits, engine_traits, is_not_running
 from harness.containers.images import ImageInfo
 from harness.containers.limits import Limits
 from harness.containers.model import MODEL_MOUNT
@@ -32,6 +33,7 @@ __all__ = [
     "Watcher",
     "cgroup_memory_files",
     "container_options",
+    "container_ulimits",
     "grand_challenge_environment",
     "is_engine_failure",
     "remove_expired_containers",
@@ -99,6 +101,8 @@ def remove_run_containers(client: Any, run_id: str) -> int:
     containers = client.containers.list(
         all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"}, ignore_removed=True
     )
+    # Helpers first: Podman refuses to remove a server whose network namespace a relay shares.
+    containers.sort(key=lambda c: (c.labels or {}).get("org.selma3d.role") != "invoke-relay")
     for c in containers:
         with contextlib.suppress(NotFound):  # removed meanwhile by its own worker: the goal
             c.remove(force=True, v=True)
@@ -130,18 +134,25 @@ def cgroup_memory_files(container_id: str) -> list[Path]:
     """Where a local engine's cgroup of a container keeps its memory high-water mark.
 
     cgroup v1 (``memory.max_usage_in_bytes``) and v2 (``memory.peak``), with the cgroupfs and
-    systemd drivers' folder names; the caller keeps those whose folder exists.
+    systemd drivers' folder names: Docker's (``docker/<id>``, ``docker-<id>.scope``) and
+    Podman's (``libpod_parent/libpod-<id>``, ``libpod-<id>.scope``); the caller keeps those
+    whose folder exists.
     """
     root = Path("/sys/fs/cgroup")
+    v1, v2 = "memory.max_usage_in_bytes", "memory.peak"
+    docker_scope, podman_scope = f"docker-{container_id}.scope", f"libpod-{container_id}.scope"
+    podman_dir = f"libpod-{container_id}"
     return [
-        root / "memory" / "docker" / container_id / "memory.max_usage_in_bytes",
-        root
-        / "memory"
-        / "system.slice"
-        / f"docker-{container_id}.scope"
-        / "memory.max_usage_in_bytes",
-        root / "system.slice" / f"docker-{container_id}.scope" / "memory.peak",
-        root / "docker" / container_id / "memory.peak",
+        # Docker: cgroupfs, then systemd.
+        root / "memory" / "docker" / container_id / v1,
+        root / "memory" / "system.slice" / docker_scope / v1,
+        root / "docker" / container_id / v2,
+        root / "system.slice" / docker_scope / v2,
+        # Podman: cgroupfs, then systemd.
+        root / "memory" / "libpod_parent" / podman_dir / v1,
+        root / "memory" / "machine.slice" / podman_scope / v1,
+        root / "libpod_parent" / podman_dir / v2,
+        root / "machine.slice" / podman_scope / v2,
     ]
 
 
@@ -179,7 +190,9 @@ class Watcher(threading.Thread):
         if not self.files:
             from docker.errors import APIError
 
-            with contextlib.suppress(APIError):
+            # ValueError: Podman's service answers a container that has just exited with a
+            # body that is not JSON.
+            with contextlib.suppress(APIError, ValueError):
                 stats = self.container.stats(stream=False, one_shot=True)
                 mem = stats.get("memory_stats") or {}
                 value = mem.get("max_usage") or mem.get("usage")
@@ -268,7 +281,7 @@ def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
     except NotFound:
         return
     except APIError as exc:
-        if exc.status_code == 409:  # not running: nothing to stop
+        if is_not_running(exc):  # nothing to stop
             return
         raise
     try:
@@ -280,8 +293,59 @@ def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
         try:
             container.kill()
         except APIError as exc:
-            if exc.status_code != 409:  # exited meanwhile
+            if not is_not_running(exc):  # exited meanwhile
                 raise
+
+
+_DOCKER = EngineTraits(name="docker", version="")
+"""Docker's traits, for options made without a client."""
+_PID_MAX_LIMIT = 1 << 22
+"""The kernel's ceiling on process ids (``PID_MAX_LIMIT``): a finite stand-in for unlimited."""
+
+
+def container_ulimits(limits: Limits) -> list[Any]:
+    """The resource limits of every container, stated and within the host's hard limits.
+
+    Stated on every engine, never left to it: Docker passes its daemon's own limits on, and
+    Podman, once any ulimit is given, drops its configured ``default_ulimits`` and asks for a
+    built-in ``nofile`` that may exceed the host's hard limit (the container then fails to
+    start: ``error setting rlimit type 7``). So: ``core`` 0 (no core dumps: they could be huge
+    and hold data); ``nofile`` from the limits; ``nproc`` at the system's ceiling of process
+    ids (``kernel.pid_max``) or the host's hard limit, whichever is lower: the kernel counts it
+    per user across every container of that user, so a binding value would let one team's
+    processes stop another's (the per-container cap is ``pids``). Podman's service lowers its
+    own hard limit of processes to ``pid_max`` when it starts, and a container cannot be given
+    more than the engine has.
+
+    Raises
+    ------
+    Selma3dError
+        If ``limits.nofile`` exceeds this host's hard limit of open files.
+    """
+    import resource
+
+    from docker.types import Ulimit
+
+    from harness.errors import Selma3dError
+
+    def hard(which: int) -> int:
+        value = resource.getrlimit(which)[1]
+        return _PID_MAX_LIMIT if value == resource.RLIM_INFINITY else min(value, _PID_MAX_LIMIT)
+
+    host_nofile = hard(resource.RLIMIT_NOFILE)
+    if limits.nofile > host_nofile:
+        raise Selma3dError(
+            f"limits.nofile is {limits.nofile}, above this host's hard limit of open files "
+            f"({host_nofile}, `ulimit -Hn`); give at most {host_nofile} (--nofile)."
+        )
+    nproc = hard(resource.RLIMIT_NPROC)
+    with contextlib.suppress(OSError, ValueError):  # not Linux: the hard limit alone
+        nproc = min(nproc, int(Path("/proc/sys/kernel/pid_max").read_text()))
+    return [
+        Ulimit(name="core", soft=0, hard=0),
+        Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+        Ulimit(name="nproc", soft=nproc, hard=nproc),
+    ]
 
 
 def container_options(
@@ -293,6 +357,7 @@ def container_options(
     labels: dict[str, str],
     model_dir: Path | None = None,
     mounts: Mapping[Path, str] | None = None,
+    engine: EngineTraits | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of ``containers.create`` for a participant's container.
 
@@ -313,21 +378,16 @@ def container_options(
     mounts : mapping of Path to str, keyword-only, optional
         More host folders, each mounted read-only at the given path (an evaluation container's
         ground truth).
+    engine : EngineTraits, keyword-only, optional
+        The engine the container is made on (:func:`~harness.containers.engine.engine_traits`);
+        Docker when not given.
     """
-    from docker.types import DeviceRequest, Ulimit
-
+    engine = engine or _DOCKER
+    engine.check_limits_apply()
     mem = limits.memory_bytes
     threads = str(max(1, math.floor(limits.cpus)))
-    device_requests = None
-    gpus = limits.gpu_request()
-    if gpus is not None:
-        # GPUs only when asked: a device request exposes the host's driver to the container.
-        count, ids = gpus
-        device_requests = [
-            DeviceRequest(
-                count=count, device_ids=list(ids) if ids else None, capabilities=[["gpu"]]
-            )
-        ]
+    # GPUs only when asked: a device request exposes the host's driver to the container.
+    device_requests = engine.device_requests(limits.gpu_request()) or None
     volumes = {
         # The staged inputs of this run only, read-only: never the organizer's data folder.
         str(input_dir): {"bind": "/input", "mode": "ro"},
@@ -368,9 +428,10 @@ def container_options(
         # CPU limit in billionths of a CPU.
         nano_cpus=int(limits.cpus * 1e9),
         device_requests=device_requests,
-        # Private IPC namespace; no core dumps (they could be huge and hold data).
+        # Private IPC namespace.
         ipc_mode="private",
-        ulimits=[Ulimit(name="core", soft=0, hard=0)],
+        # No core dumps; open files and processes stated, within the host's hard limits.
+        ulimits=container_ulimits(limits),
         # A tiny init reaps zombies and forwards the kill signal to every process.
         init=True,
         # Docker's own copy of the output is capped too, so a chatty container cannot fill the disk.
@@ -443,6 +504,7 @@ def run_container(
             labels=labels,
             model_dir=model_dir,
             mounts=mounts,
+            engine=engine_traits(client),
         )
     )
     watcher = Watcher(

@@ -129,6 +129,11 @@ class Limits(BaseModel):
         Containers run at once.
     pids : int
         Process and thread limit inside a container (``--pids-limit``).
+    nofile : int
+        Open files per process inside a container (``--ulimit nofile``, soft and hard alike).
+        Stated on every engine: Docker would pass on its own daemon's limit, and Podman asks
+        for a built-in one that may exceed what the host allows; it must fit the host's hard
+        limit (:func:`harness.containers.isolation.container_ulimits`).
     retries : int
         Extra attempts of a container run that failed for engine reasons.
     tmp_size : str
@@ -155,6 +160,9 @@ class Limits(BaseModel):
     # A Python process with a few threads, the init and a shell already take about ten.
     pids: int = Field(
         256, ge=16, le=1 << 22, description="Process and thread limit inside a container."
+    )
+    nofile: int = Field(
+        4096, ge=64, le=1 << 20, description="Open files per process inside a container."
     )
     retries: int = Field(
         2, ge=0, le=100, description="Extra attempts when the Docker engine fails."

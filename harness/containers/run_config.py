@@ -146,6 +146,7 @@ class RunConfig:
             "gpus": lim.gpus,
             "jobs": lim.jobs,
             "pids_limit": lim.pids,
+            "nofile": lim.nofile,
             "retries": lim.retries,
             "tmp_size": lim.tmp_size,
             "max_output_bytes": lim.max_output_bytes,

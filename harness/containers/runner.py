@@ -129,7 +129,7 @@ def run_submission(
     EngineError
         The engine is unreachable.
     """
-    from harness.containers.engine import connect
+    from harness.containers.engine import connect, engine_traits
 
     t_start = time.perf_counter()
     split = split if isinstance(split, Split) else load_split(split)
@@ -168,7 +168,10 @@ def run_submission(
         gate=config.gate,
         reuse=config.reuse,
     )
-    with RunFolder.open(out_dir, identity, config=config.as_record()) as folder:
+    # The engine that ran the containers, beside the settings (Docker or Podman, its version).
+    traits = engine_traits(client)
+    record = {**config.as_record(), "engine": f"{traits.name} {traits.version}"}
+    with RunFolder.open(out_dir, identity, config=record) as folder:
         return _run_locked(client, folder, config, on_record, t_start, model)
 
 

@@ -407,6 +407,11 @@ class RoundConfig(RunSettings):
         None, description="The edition's rules (common.profiles); else the ranking's."
     )
     cluster: ClusterSettings = ClusterSettings()
+    engine: Literal["docker", "podman"] | None = Field(
+        None,
+        description="Container engine, found at its own socket (--engine and SELMA3D_ENGINE "
+        "name it too); none: DOCKER_HOST, else Docker's default socket.",
+    )
     teams: tuple[TeamConfig, ...]
     evaluation: EvaluationConfig | None = Field(
         None,

@@ -140,6 +140,10 @@ def run_round(
     RoundResult
         Paths and the results table. Rerunning with the same configuration resumes.
     """
+    from harness.containers.engine import select_engine
+
+    # The round file's engine, unless --engine named one (every connection below reads it).
+    select_engine(config.engine, from_round_file=True)
     console = console or Console(stderr=True)
     scheduler = config.cluster.scheduler
     if scheduler is not None:

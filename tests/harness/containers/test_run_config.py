@@ -44,6 +44,7 @@ def test_run_json_records_the_configuration_under_its_established_keys():
         "input_slug": "light-sheet-3d-microscopy",
         "output_slug": "isolated-biological-structure",
         "pids_limit": 256,
+        "nofile": 4096,
         "tmp_size": "1g",
         "max_output_bytes": 1073741824,
         "max_output_files": 1000,

@@ -228,3 +228,11 @@ def test_a_run_that_crashes_mid_way_leaves_run_json_counting_its_records(client,
     # And it resumes: the recorded case is kept, the other one runs.
     again = run_submission(image(client, "template"), split2, out, config=config(), client=client)
     assert again.passed and again.ran == 2 - len(records)
+
+
+@pytest.mark.docker
+def test_run_json_names_the_engine_that_ran_the_containers(client, split2, tmp_path, engine_name):
+    out = tmp_path / "out"
+    run_submission(image(client, "template"), split2, out, config=config(), client=client)
+    settings = json.loads((out / "run.json").read_text())["config"]
+    assert settings["engine"].startswith(f"{engine_name} ") and settings["nofile"] == 4096

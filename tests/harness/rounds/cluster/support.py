@@ -120,6 +120,8 @@ class Cluster:
                     "1",
                     "--name",
                     name,
+                    # The engine the tests run on, named as a worker's operator names it.
+                    *(["--engine", engine] if (engine := os.environ.get("SELMA3D_ENGINE")) else []),
                 ],
             )
         self.wait_for(len(names))
