@@ -321,16 +321,22 @@ def _declared(metrics: Mapping[str, Any], compare: Mapping[str, CompareTarget]) 
     return Plan("declared", tuple(entries), (), tuple(problems))
 
 
+def _aggregates(metrics: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The statistics both built-in forms keep under ``aggregates``; ``{}`` (told) if no object."""
+    aggregates = metrics.get("aggregates", {})
+    if not isinstance(aggregates, dict):
+        problems.append(f"aggregates is {_kind(aggregates)}, not an object")
+        return {}
+    return aggregates
+
+
 def _flat(
     metrics: Mapping[str, Any], case_of_image: Mapping[str, str], track_of_case: Mapping[str, str]
 ) -> Plan:
     entries: list[Entry] = []
     notes: list[str] = []
     problems: list[str] = []
-    aggregates = metrics.get("aggregates", {})
-    if not isinstance(aggregates, dict):
-        problems.append(f"aggregates is {_kind(aggregates)}, not an object")
-        aggregates = {}
+    aggregates = _aggregates(metrics, problems)
     unknown: list[str] = []
     for key in sorted(aggregates, key=str):
         path = f"aggregates.{key}"
@@ -409,10 +415,7 @@ def _evalutils(
     entries: list[Entry] = []
     notes: list[str] = []
     problems: list[str] = []
-    aggregates = metrics.get("aggregates", {})
-    if not isinstance(aggregates, dict):
-        problems.append(f"aggregates is {_kind(aggregates)}, not an object")
-        aggregates = {}
+    aggregates = _aggregates(metrics, problems)
     unknown: list[str] = []
     for column in sorted(aggregates, key=str):
         path = f"aggregates.{column}"
