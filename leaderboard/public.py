@@ -56,9 +56,13 @@ PUBLIC_FIELDS: Mapping[str, str] = {
     "determinism": f"team -> {', '.join(_DETERMINISM_FIELDS)} and a reason made here",
     "evaluation_container": f"team -> {', '.join(_EVALUATION_FIELDS)}, the status's fixed text "
     "and the comparison's values",
+    "grand_challenge_leaderboard": "grand-challenge's board: the organizer's column titles and "
+    "settings, each shown result's team, submission, rank and numbers, and each result left off "
+    "with selma3d's reason",
 }
 """The metadata keys a leaderboard may carry, and what of each is published."""
 _WORD = re.compile(r"^[a-z_]{1,40}$")
+_NUMBER_TEXT = re.compile(r"^[0-9.eE+\-±() ]{0,80}$")
 _VOXELS_DIFFER = re.compile(r"^\d+ of \d+ voxels differ between two runs of the same case$")
 
 
@@ -99,6 +103,39 @@ def _evaluation(run: Mapping[str, Any]) -> dict[str, Any]:
             ],
         }
     return out
+
+
+def _cell(value: Any) -> Any:
+    """A board's cell: a number, or the text of one (grand-challenge shows numbers as text)."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    return text if _NUMBER_TEXT.match(text) else ""
+
+
+def _grand_challenge(board: Mapping[str, Any]) -> dict[str, Any]:
+    # Titles, settings, teams and submissions are the organizer's; values reach the board only
+    # as numbers (gc_leaderboard shows what is not a number as ""); a reason is selma3d's own
+    # text (harness.rounds.evaluation gives a failed evaluation its status's fixed text).
+    headers = [str(h) for h in board.get("headers", [])]
+    named = {i for i, h in enumerate(headers) if h in ("team", "submission")}
+
+    def rows(key: str) -> list[list[Any]]:
+        return [
+            [str(v) if i in named else _cell(v) for i, v in enumerate(row)]
+            for row in board.get(key, [])
+        ]
+
+    return {
+        "headers": headers,
+        "rows": rows("rows"),
+        "shown": rows("shown"),
+        "hidden": [
+            {k: str(h.get(k, "")) for k in ("team", "submission", "reason")}
+            for h in board.get("hidden", [])
+        ],
+        "settings": board.get("settings", {}),
+    }
 
 
 def _determinism(outcome: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,6 +187,8 @@ def public_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
                 str(t): _determinism(o) if isinstance(o, Mapping) else o
                 for t, o in value.items()
             }
+        elif key == "grand_challenge_leaderboard" and isinstance(value, Mapping):
+            out[key] = _grand_challenge(value)
         elif key == "stages":
             out[key] = _numbers(value)
         else:

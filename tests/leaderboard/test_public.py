@@ -80,3 +80,20 @@ def test_a_key_the_rule_does_not_know_is_refused():
     with pytest.raises(ValueError, match="'log_tail' is not publishable"):
         public_metadata({"round": "r", "log_tail": "x"})
     assert set(public_metadata({k: {} for k in PUBLIC_FIELDS})) == set(PUBLIC_FIELDS)
+
+
+def test_grand_challenges_board_is_published_with_numbers_only_in_its_cells():
+    board = {
+        "headers": ["rank", "team", "submission", "rank_score", "Dice"],
+        "rows": [[1, "a", "s01", 1.5, "0.5000"], [2, "b", "s00", 2, "/data/gt/case7.nii.gz"]],
+        "shown": [[1, "a", "s01", "1.5", "0.5000 ± 0.0100 (1)"],
+                  [2, "b", "s00", "2", "Traceback (most recent call last)"]],
+        "hidden": [{"team": "c", "submission": "s00",
+                    "reason": "evaluation failed: the evaluation container failed"}],
+        "settings": {"score_jsonpath": "aggregates.dice.mean"},
+    }
+    out = public_metadata({"grand_challenge_leaderboard": board})["grand_challenge_leaderboard"]
+    assert out["rows"] == [[1, "a", "s01", 1.5, "0.5000"], [2, "b", "s00", 2, ""]]
+    assert out["shown"] == [[1, "a", "s01", "1.5", "0.5000 ± 0.0100 (1)"],
+                            [2, "b", "s00", "2", ""]]
+    assert out["hidden"] == board["hidden"] and out["settings"] == board["settings"]
