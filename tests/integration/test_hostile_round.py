@@ -255,7 +255,7 @@ def test_the_organizer_keeps_the_evaluation_log_and_nothing_published_holds_a_lo
     hostile = rounds["hostile"]
     # The chatty evaluator did print the hidden names: the organizer's record keeps them.
     record = json.loads((hostile / "round.json").read_text())
-    assert "CHATTY-EVALUATOR" in record["evaluation"]["threshold/s00"]["log_tail"]
+    assert "CHATTY-EVALUATOR" in Path(record["evaluation"]["threshold/s00"]["log_file"]).read_text()
     hidden = sorted(image_names(setting["split"]).values())
     logs = "".join(p.read_text() for p in (hostile / "evaluation").rglob("container.log"))
     assert all(name in logs for name in hidden)
