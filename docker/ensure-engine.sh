@@ -118,7 +118,9 @@ CONF
 
   mkdir -p "$(dirname "$sock")"
   echo "podman engine: starting \`podman system service --time=0 unix://$sock\` (log: $log)"
-  nohup setsid podman system service --time=0 "unix://$sock" >"$log" 2>&1 </dev/null &
+  # From /: conmon leaves an `oom` file in the service's working folder when a container is
+  # killed for memory, which must not land in the caller's checkout.
+  (cd / && exec nohup setsid podman system service --time=0 "unix://$sock") >"$log" 2>&1 </dev/null &
 
   for _ in $(seq 1 60); do
     if service_answers; then
