@@ -65,3 +65,14 @@ def engine_name() -> str:
         from harness.containers.engine import engine_traits
 
         return engine_traits(client).name
+
+
+@pytest.fixture(scope="session")
+def engine_client():  # type: ignore[no-untyped-def]
+    """One client of the engine for the whole session, closed at its end.
+
+    A client left to the garbage collector closes its socket whenever it is collected, which
+    pytest reports (as an error) against whichever test happens to run then.
+    """
+    with contextlib.closing(connect()) as client:
+        yield client

@@ -104,7 +104,7 @@ def run_for_cli(
         The image cannot be had or runs as root; the ground truth is neither a folder nor a
         tarball (naming the option).
     """
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
 
     problems = [f"--ground-truth: {p}" for p in ground_truth_problems(ground_truth)]
     try:
@@ -115,25 +115,32 @@ def run_for_cli(
         problems += validation_problems(exc)
     if problems:
         raise config_error("the command line", problems, what="evaluate --container")
-    client = connect()
-    # The extracted ground truth lives there: removed on exit and Ctrl-C, and by the next
-    # evaluate after a kill -9 (owned_scratch).
-    with owned_scratch(SCRATCH_PREFIX) as work:
-        prepared = prepare_evaluation(
-            config, cache_dir=work / "cache", client=client, where="--container"
+    with engine_client() as client:
+        # The extracted ground truth lives there: removed on exit and Ctrl-C, and by the next
+        # evaluate after a kill -9 (owned_scratch).
+        with owned_scratch(SCRATCH_PREFIX) as work:
+            prepared = prepare_evaluation(
+                config, cache_dir=work / "cache", client=client, where="--container"
+            )
+            rows = frame.to_dict("records")
+            run = evaluate_with_container(
+                prepared,
+                rows,
+                split,
+                work_dir=work / "run",
+                client=client,
+                gate=gate,
+                run_id=evaluation_run_id(out),
+            )
+            if run.log_file:
+                kept = log_path(out)
+                shutil.copyfile(run.log_file, kept)
+                run = replace(run, log_file=str(kept))
+        team = str(frame["team"].iloc[0]) if len(frame) else ""
+        frame = add_container_columns(frame, {(team,): run.comparison}, keys=("team",))
+        write_atomic(
+            record_path(out), json.dumps(run.as_record(), indent=2, allow_nan=False) + "\n"
         )
-        rows = frame.to_dict("records")
-        run = evaluate_with_container(
-            prepared, rows, split, work_dir=work / "run", client=client, gate=gate,
-            run_id=evaluation_run_id(out),
-        )
-        if run.log_file:
-            kept = log_path(out)
-            shutil.copyfile(run.log_file, kept)
-            run = replace(run, log_file=str(kept))
-    team = str(frame["team"].iloc[0]) if len(frame) else ""
-    frame = add_container_columns(frame, {(team,): run.comparison}, keys=("team",))
-    write_atomic(record_path(out), json.dumps(run.as_record(), indent=2, allow_nan=False) + "\n")
-    official = official_evaluator_lines(split, rows)
-    lines = (*summary_lines(run, table=True), *official, f"wrote {record_path(out)}")
-    return frame, SideBySide(run, lines)
+        official = official_evaluator_lines(split, rows)
+        lines = (*summary_lines(run, table=True), *official, f"wrote {record_path(out)}")
+        return frame, SideBySide(run, lines)

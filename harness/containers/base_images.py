@@ -641,7 +641,7 @@ def build_specs(
     ConfigError
         ``only`` names a spec that does not exist.
     """
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
 
     specs = discover_specs(docker_dir)
     unknown = sorted(set(only) - {spec.name for spec in specs})
@@ -650,17 +650,17 @@ def build_specs(
             f"--only: no image spec named {', '.join(map(repr, unknown))}; the specs are "
             f"{', '.join(spec.name for spec in specs)}"
         )
-    client = client if client is not None else connect()
-    mode = _Mode(from_registry=from_registry, force=force, log=log)
-    results = []
-    for spec in specs:
-        if only and spec.name not in only:
-            continue
-        if spec.debootstrap is not None and from_registry:
-            log(f"{spec.tag}: skipped (--from-registry builds on registry bases)")
-            continue
-        results.append(_build_spec(client, spec, mode))
-    return results
+    with engine_client(client) as client:
+        mode = _Mode(from_registry=from_registry, force=force, log=log)
+        results = []
+        for spec in specs:
+            if only and spec.name not in only:
+                continue
+            if spec.debootstrap is not None and from_registry:
+                log(f"{spec.tag}: skipped (--from-registry builds on registry bases)")
+                continue
+            results.append(_build_spec(client, spec, mode))
+        return results
 
 
 def _build_spec(client: Any, spec: ImageSpec, mode: _Mode) -> BuildResult:

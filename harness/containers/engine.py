@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -358,6 +359,23 @@ def connect(*, engine: str | None = None, timeout: float = 120.0) -> Any:
             f"{name}'s own socket, or ask for {found}."
         )
     return client
+
+
+@contextlib.contextmanager
+def engine_client(client: Any | None = None) -> Iterator[Any]:
+    """Yield ``client``, or a new :func:`connect` closed on leaving.
+
+    A client left to the garbage collector leaves its socket open until then; every command
+    that connects for itself closes what it opened, and leaves a caller's client open.
+    """
+    if client is not None:
+        yield client
+        return
+    own = connect()
+    try:
+        yield own
+    finally:
+        own.close()
 
 
 @dataclass(frozen=True)

@@ -384,58 +384,60 @@ def build_folder(
         No Dockerfile, a base that is missing, missing wheels, the build failed (with the end
         of its log) or ran past ``timeout_s``.
     """
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
 
     folder = Path(folder).resolve()
     if tag is not None:
         check_tag(tag)
     if not (folder / "Dockerfile").is_file():
         raise SubmissionError(f"{folder}: no Dockerfile; a submission folder must contain one.")
-    client = client if client is not None else connect()
-    pins = pins if pins is not None else ImagePins(client, during="the build")
-    digest = folder_hash(folder)
-    base_ids = []
-    for base in dockerfile_bases(folder / "Dockerfile"):
+    with engine_client(client) as client:
+        pins = pins if pins is not None else ImagePins(client, during="the build")
+        digest = folder_hash(folder)
+        base_ids = []
+        for base in dockerfile_bases(folder / "Dockerfile"):
+            try:
+                base_ids.append(f"{base}|{pins.pin(base).id}")
+            except SubmissionError as exc:
+                if base.startswith("selma3d/"):
+                    # Without this the engine would look for it in a registry and fail obscurely.
+                    raise SubmissionError(
+                        f"{folder}: its base image {base} is not on this engine; build the base "
+                        "images first with `make images` (or `selma3d images build`)."
+                    ) from exc
+                raise SubmissionError(f"{folder}: its base image: {exc}") from exc
+        if base_ids:
+            # A rebuilt base image (e.g. after `make images`) must rebuild the submission too.
+            digest = (
+                "sha256:" + hashlib.sha256(f"{digest}|{'|'.join(base_ids)}".encode()).hexdigest()
+            )
+        safe_name = "".join(
+            c if c.isalnum() or c in "._-" else "-" for c in folder.name.lower()
+        ).strip(".-")
+        tag = tag or f"selma3d-submission/{safe_name or 'folder'}:{digest[7:19]}"
+        existing = pins.current([tag])[tag]
+        if existing is not None:
+            image = client.images.get(existing)
+            if (image.labels or {}).get(SPEC_HASH_LABEL) == digest:
+                pins.keep(tag, image.id)
+                return image_info(image, tag)
+        ctx = stage_context(folder, log=log)
         try:
-            base_ids.append(f"{base}|{pins.pin(base).id}")
-        except SubmissionError as exc:
-            if base.startswith("selma3d/"):
-                # Without this the engine would look for it in a registry and fail obscurely.
-                raise SubmissionError(
-                    f"{folder}: its base image {base} is not on this engine; build the base "
-                    "images first with `make images` (or `selma3d images build`)."
-                ) from exc
-            raise SubmissionError(f"{folder}: its base image: {exc}") from exc
-    if base_ids:
-        # A rebuilt base image (e.g. after `make images`) must rebuild the submission too.
-        digest = "sha256:" + hashlib.sha256(f"{digest}|{'|'.join(base_ids)}".encode()).hexdigest()
-    safe_name = "".join(c if c.isalnum() or c in "._-" else "-" for c in folder.name.lower()).strip(
-        ".-"
-    )
-    tag = tag or f"selma3d-submission/{safe_name or 'folder'}:{digest[7:19]}"
-    existing = pins.current([tag])[tag]
-    if existing is not None:
-        image = client.images.get(existing)
-        if (image.labels or {}).get(SPEC_HASH_LABEL) == digest:
-            pins.keep(tag, image.id)
-            return image_info(image, tag)
-    ctx = stage_context(folder, log=log)
-    try:
-        pin_dockerfile(ctx / "Dockerfile", pins)
-        image = docker_build(
-            client,
-            ctx,
-            tag,
-            labels={SPEC_HASH_LABEL: digest, **(labels or {})},
-            error=SubmissionError,
-            what=str(folder),
-            log=log,
-            timeout_s=timeout_s,
-        )
-    finally:
-        shutil.rmtree(ctx, ignore_errors=True)
-    pins.keep(tag, image.id)
-    return image_info(image, tag)
+            pin_dockerfile(ctx / "Dockerfile", pins)
+            image = docker_build(
+                client,
+                ctx,
+                tag,
+                labels={SPEC_HASH_LABEL: digest, **(labels or {})},
+                error=SubmissionError,
+                what=str(folder),
+                log=log,
+                timeout_s=timeout_s,
+            )
+        finally:
+            shutil.rmtree(ctx, ignore_errors=True)
+        pins.keep(tag, image.id)
+        return image_info(image, tag)
 
 
 def image_info(image: Any, ref: str) -> ImageInfo:
@@ -544,19 +546,19 @@ def resolve_image(
     ConfigError
         A pinned tag moved.
     """
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
 
-    client = client if client is not None else connect()
-    pins = pins if pins is not None else ImagePins(client)
-    path = Path(image)
-    text = str(image)
-    if path.is_dir():
-        return build_folder(path, client=client, log=log, pins=pins, timeout_s=build_timeout_s)
-    if text.lower().endswith(_TARBALL_SUFFIXES):
-        if not path.is_file():
-            raise SubmissionError(
-                f"image tarball {path}: "
-                + ("not a regular file." if path.exists() else "no such file.")
-            )
-        return load_tarball(path, client=client, pins=pins, name=name, log=log)
-    return image_info(pins.pin(text), text)
+    with engine_client(client) as client:
+        pins = pins if pins is not None else ImagePins(client)
+        path = Path(image)
+        text = str(image)
+        if path.is_dir():
+            return build_folder(path, client=client, log=log, pins=pins, timeout_s=build_timeout_s)
+        if text.lower().endswith(_TARBALL_SUFFIXES):
+            if not path.is_file():
+                raise SubmissionError(
+                    f"image tarball {path}: "
+                    + ("not a regular file." if path.exists() else "no such file.")
+                )
+            return load_tarball(path, client=client, pins=pins, name=name, log=log)
+        return image_info(pins.pin(text), text)

@@ -129,7 +129,7 @@ def run_submission(
     EngineError
         The engine is unreachable.
     """
-    from harness.containers.engine import connect, engine_traits
+    from harness.containers.engine import engine_client, engine_traits
 
     t_start = time.perf_counter()
     split = split if isinstance(split, Split) else load_split(split)
@@ -137,42 +137,42 @@ def run_submission(
     if config.model is not None:
         refuse_model_in_split(config.model, split)
     refuse_overlap({"--out": out_dir}, run_inputs(split, image=image, model=config.model))
-    client = client if client is not None else connect()
-    info = image if isinstance(image, ImageInfo) else resolve_image(image, client=client)
-    if is_root_user(info.user) and not config.allow_root:
-        raise SubmissionError(
-            f"image {info.ref} runs as root (configured user {info.user or 'empty'!r}); add a "
-            "non-root user and `USER` to its Dockerfile (see submissions/template), or pass "
-            "--allow-root if the organizers accept it."
+    with engine_client(client) as client:
+        info = image if isinstance(image, ImageInfo) else resolve_image(image, client=client)
+        if is_root_user(info.user) and not config.allow_root:
+            raise SubmissionError(
+                f"image {info.ref} runs as root (configured user {info.user or 'empty'!r}); add a "
+                "non-root user and `USER` to its Dockerfile (see submissions/template), or pass "
+                "--allow-root if the organizers accept it."
+            )
+        ncpu = int(client.info().get("NCPU") or 0)
+        if ncpu and config.limits.cpus > ncpu:
+            raise ConfigError(
+                f"RunConfig: cpus is {config.limits.cpus}, but the engine has only {ncpu} CPU(s)."
+            )
+        if info.invoke and config.contract != "grand-challenge":
+            raise SubmissionError(
+                f"image {info.ref} is an invoke server (label org.grand-challenge.api-method="
+                f"invoke), which serves the grand-challenge contract; got --contract "
+                f"{config.contract!r}."
+            )
+        if info.invoke and config.relay_image is None:
+            # Pinned once for the whole run: every relay is created from this id, never the tag.
+            config = replace(config, relay_image=relay_image_id(client))
+        model = prepare_model(config.model) if config.model is not None else None
+        identity = RunIdentity(
+            image=info,
+            split=split,
+            contract=config.contract,
+            model=None if model is None else model.as_record(),
+            gate=config.gate,
+            reuse=config.reuse,
         )
-    ncpu = int(client.info().get("NCPU") or 0)
-    if ncpu and config.limits.cpus > ncpu:
-        raise ConfigError(
-            f"RunConfig: cpus is {config.limits.cpus}, but the engine has only {ncpu} CPU(s)."
-        )
-    if info.invoke and config.contract != "grand-challenge":
-        raise SubmissionError(
-            f"image {info.ref} is an invoke server (label org.grand-challenge.api-method="
-            f"invoke), which serves the grand-challenge contract; got --contract "
-            f"{config.contract!r}."
-        )
-    if info.invoke and config.relay_image is None:
-        # Pinned once for the whole run: every relay is created from this id, never the tag.
-        config = replace(config, relay_image=relay_image_id(client))
-    model = prepare_model(config.model) if config.model is not None else None
-    identity = RunIdentity(
-        image=info,
-        split=split,
-        contract=config.contract,
-        model=None if model is None else model.as_record(),
-        gate=config.gate,
-        reuse=config.reuse,
-    )
-    # The engine that ran the containers, beside the settings (Docker or Podman, its version).
-    traits = engine_traits(client)
-    record = {**config.as_record(), "engine": f"{traits.name} {traits.version}"}
-    with RunFolder.open(out_dir, identity, config=record) as folder:
-        return _run_locked(client, folder, config, on_record, t_start, model)
+        # The engine that ran the containers, beside the settings (Docker or Podman, its version).
+        traits = engine_traits(client)
+        record = {**config.as_record(), "engine": f"{traits.name} {traits.version}"}
+        with RunFolder.open(out_dir, identity, config=record) as folder:
+            return _run_locked(client, folder, config, on_record, t_start, model)
 
 
 def _run_locked(

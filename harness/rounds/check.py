@@ -391,7 +391,7 @@ def _check_claimed(
     progress: bool,
 ) -> CheckReport:
     """:func:`run_check` once its folder is claimed."""
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
     from harness.containers.images import ImagePins, resolve_image
     from harness.containers.invoke import relay_image_id
     from harness.containers.model import prepare_model, refuse_model_in_split
@@ -404,103 +404,105 @@ def _check_claimed(
     if model is not None:
         refuse_model_in_split(model, split)
     settings = settings if settings is not None else RunSettings()
-    client = connect()
-    # Every image the check uses is pinned to its id once, here: the submission (a build's bases,
-    # a loaded tarball's tag) and the invoke relay's.
-    pins = ImagePins(client, during="the check")
-    info = resolve_image(
-        image, client=client, pins=pins, build_timeout_s=settings.build_timeout_s
-    )
-    relay = relay_image_id(client, pins) if info.invoke else None
-    model_info = prepare_model(model) if model is not None else None
-    identity = RunIdentity(
-        info,
-        split,
-        settings.contract,
-        model=None if model_info is None else model_info.as_record(),
-        gate=settings.gate,
-        reuse=settings.reuse,
-    )
-    previous = _set_aside_earlier(out_dir, identity)
-    limits, contract, reuse = settings.limits, settings.contract, settings.reuse
-    # A rehearsal runs every case, so the participant sees every problem at once.
-    config = replace(
-        run_config_for(settings, canary=False, model=model), progress=progress, relay_image=relay
-    )
-    summary = run_submission(info, split, out_dir, config=config, client=client)
-    pins.verify(when="after the containers ran")
-    run_json = read_run(out_dir.resolve())
-    records = read_case_records(out_dir / RECORDS_NAME)
-    scores = _scores(split, out_dir, profile, settings.gate, settings.metrics)
-    limits_dict = limits.model_dump()
-    outcomes = []
-    for case in split.cases:
-        rec = records.get(case.case_id)
-        if rec is None:
-            raise Selma3dError(f"{out_dir}: the runner left no record for case {case.case_id!r}.")
-        voxels = read_header(case.image).voxels
-        status = str(rec["status"])
-        outcomes.append(
-            CaseOutcome(
-                case_id=case.case_id,
-                status=status,
-                reason=str(rec.get("reason") or ""),
-                exit_code=rec.get("exit_code"),
-                wall_time_s=rec.get("wall_time_s"),
-                peak_memory_bytes=rec.get("peak_memory_bytes"),
-                voxels=voxels,
-                metrics=scores.get(case.case_id, {}),
-                advice=advice_for(
-                    status,
+    with engine_client() as client:
+        # Every image the check uses is pinned to its id once, here: the submission (a build's
+        # bases, a loaded tarball's tag) and the invoke relay's.
+        pins = ImagePins(client, during="the check")
+        info = resolve_image(
+            image, client=client, pins=pins, build_timeout_s=settings.build_timeout_s
+        )
+        relay = relay_image_id(client, pins) if info.invoke else None
+        model_info = prepare_model(model) if model is not None else None
+        identity = RunIdentity(
+            info,
+            split,
+            settings.contract,
+            model=None if model_info is None else model_info.as_record(),
+            gate=settings.gate,
+            reuse=settings.reuse,
+        )
+        previous = _set_aside_earlier(out_dir, identity)
+        limits, contract, reuse = settings.limits, settings.contract, settings.reuse
+        # A rehearsal runs every case, so the participant sees every problem at once.
+        config = replace(
+            run_config_for(settings, canary=False, model=model),
+            progress=progress,
+            relay_image=relay,
+        )
+        summary = run_submission(info, split, out_dir, config=config, client=client)
+        pins.verify(when="after the containers ran")
+        run_json = read_run(out_dir.resolve())
+        records = read_case_records(out_dir / RECORDS_NAME)
+        scores = _scores(split, out_dir, profile, settings.gate, settings.metrics)
+        limits_dict = limits.model_dump()
+        outcomes = []
+        for case in split.cases:
+            rec = records.get(case.case_id)
+            if rec is None:
+                raise Selma3dError(
+                    f"{out_dir}: the runner left no record for case {case.case_id!r}."
+                )
+            voxels = read_header(case.image).voxels
+            status = str(rec["status"])
+            outcomes.append(
+                CaseOutcome(
+                    case_id=case.case_id,
+                    status=status,
                     reason=str(rec.get("reason") or ""),
-                    limits=limits_dict,
                     exit_code=rec.get("exit_code"),
-                    output_hint=OUTPUT_HINTS[contract],
-                ),
-                log_tail=_log_tail(out_dir / log_name(case.case_id))
-                if status != "ok"
-                else "",
-                startup_s=rec.get("startup_s"),
+                    wall_time_s=rec.get("wall_time_s"),
+                    peak_memory_bytes=rec.get("peak_memory_bytes"),
+                    voxels=voxels,
+                    metrics=scores.get(case.case_id, {}),
+                    advice=advice_for(
+                        status,
+                        reason=str(rec.get("reason") or ""),
+                        limits=limits_dict,
+                        exit_code=rec.get("exit_code"),
+                        output_hint=OUTPUT_HINTS[contract],
+                    ),
+                    log_tail=_log_tail(out_dir / log_name(case.case_id)) if status != "ok" else "",
+                    startup_s=rec.get("startup_s"),
+                )
             )
+        timed = [o for o in outcomes if o.status == "ok" and o.wall_time_s]
+        api_method = str(run_json.get("api_method") or "exec")
+        billed = _billed_time(timed, reuse) if api_method == "invoke" else None
+        estimate = None
+        if timed:
+            # With a server per case, each case costs its start-up too.
+            per_case = [
+                float(o.wall_time_s) + (float(o.startup_s or 0.0) if reuse == "case" else 0.0)  # type: ignore[arg-type]
+                for o in timed
+            ]
+            estimate = estimate_time(
+                per_case,
+                [o.voxels for o in timed],
+                hidden_cases=hidden_cases if hidden_cases is not None else len(outcomes),
+                hidden_voxels_per_case=(
+                    hidden_voxels_per_case
+                    if hidden_voxels_per_case is not None
+                    else int(statistics.mean(o.voxels for o in outcomes))
+                ),
+                jobs=limits.jobs,
+            )
+        return CheckReport(
+            image=info.ref,
+            image_digest=info.digest,
+            split_hash=split.content_hash,
+            contract=contract,
+            limits=limits_dict,
+            cases=outcomes,
+            estimate=estimate,
+            profile=profile,
+            api_method=api_method,
+            model=run_json.get("model"),
+            servers=summary.servers,
+            previous=None if previous is None else str(previous),
+            determinism=run_json.get("determinism"),
+            reuse=reuse,
+            billed=billed,
         )
-    timed = [o for o in outcomes if o.status == "ok" and o.wall_time_s]
-    api_method = str(run_json.get("api_method") or "exec")
-    billed = _billed_time(timed, reuse) if api_method == "invoke" else None
-    estimate = None
-    if timed:
-        # With a server per case, each case costs its start-up too.
-        per_case = [
-            float(o.wall_time_s) + (float(o.startup_s or 0.0) if reuse == "case" else 0.0)  # type: ignore[arg-type]
-            for o in timed
-        ]
-        estimate = estimate_time(
-            per_case,
-            [o.voxels for o in timed],
-            hidden_cases=hidden_cases if hidden_cases is not None else len(outcomes),
-            hidden_voxels_per_case=(
-                hidden_voxels_per_case
-                if hidden_voxels_per_case is not None
-                else int(statistics.mean(o.voxels for o in outcomes))
-            ),
-            jobs=limits.jobs,
-        )
-    return CheckReport(
-        image=info.ref,
-        image_digest=info.digest,
-        split_hash=split.content_hash,
-        contract=contract,
-        limits=limits_dict,
-        cases=outcomes,
-        estimate=estimate,
-        profile=profile,
-        api_method=api_method,
-        model=run_json.get("model"),
-        servers=summary.servers,
-        previous=None if previous is None else str(previous),
-        determinism=run_json.get("determinism"),
-        reuse=reuse,
-        billed=billed,
-    )
 
 
 def _billed_time(timed: list[CaseOutcome], reuse: str) -> BilledTime | None:

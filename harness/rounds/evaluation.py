@@ -49,7 +49,7 @@ def prepare_round_evaluation(
     out_dir: Path,
     source: Path | None,
     console: Console,
-    pins: Any | None = None,
+    pins: Any,
 ) -> PreparedEvaluation:
     """Resolve the evaluation image and ground truth before any container runs.
 
@@ -58,12 +58,10 @@ def prepare_round_evaluation(
     ConfigError
         Naming the round file and ``evaluation.image`` or the ground truth.
     """
-    from harness.containers.engine import connect
-
     prepared = prepare_evaluation(
         config,
         cache_dir=out_dir / EVALUATION_DIR / ".ground-truth",
-        client=connect(),
+        client=pins.client,
         where=str(source or "round"),
         log=console.print,
         pins=pins,
@@ -90,24 +88,24 @@ def run_round_evaluations(
     A container that fails, times out or writes no valid ``metrics.json`` gets its status and
     log tail in the record; nothing here stops the round.
     """
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
 
-    client = connect()
-    records: dict[str, dict[str, Any]] = {}
-    for team, submission in submissions:
-        mask = (results["team"] == team) & (results["submission"] == submission)
-        rows = results[mask].to_dict("records")
-        work = out_dir / EVALUATION_DIR / team / submission
-        run = evaluate_with_container(
-            prepared, rows, split, work_dir=work, client=client, gate=gate
-        )
-        # The staged predictions are copies; the record is what is kept.
-        for folder in ("input", "output"):
-            remove_tree(work / folder)
-        records[f"{team}/{submission}"] = run.as_record()
-        for line in summary_lines(run):
-            console.print(f"{team}/{submission}: {line.strip()}", highlight=False, markup=False)
-    return records
+    with engine_client() as client:
+        records: dict[str, dict[str, Any]] = {}
+        for team, submission in submissions:
+            mask = (results["team"] == team) & (results["submission"] == submission)
+            rows = results[mask].to_dict("records")
+            work = out_dir / EVALUATION_DIR / team / submission
+            run = evaluate_with_container(
+                prepared, rows, split, work_dir=work, client=client, gate=gate
+            )
+            # The staged predictions are copies; the record is what is kept.
+            for folder in ("input", "output"):
+                remove_tree(work / folder)
+            records[f"{team}/{submission}"] = run.as_record()
+            for line in summary_lines(run):
+                console.print(f"{team}/{submission}: {line.strip()}", highlight=False, markup=False)
+        return records
 
 
 def with_container_columns(
@@ -162,19 +160,21 @@ def grand_challenge_leaderboard(
         record = records.get(f"{team}/{submission}") or {}
         metrics = record.get("metrics")
         if isinstance(metrics, dict):
-            evaluations.append(Evaluation(
-                f"{team}/{submission}", team, submission, stored_metrics(metrics)
-            ))
+            evaluations.append(
+                Evaluation(f"{team}/{submission}", team, submission, stored_metrics(metrics))
+            )
         else:
             # grand-challenge ranks successful evaluations only. The board is published: the
             # reason is its status's fixed text, never the run's own (it may quote a log).
             status = str(record.get("status") or "not_run")
             why = EVALUATION_STATUS_TEXT.get(status) or "no metrics.json"
-            hidden.append({
-                "team": team,
-                "submission": submission,
-                "reason": f"evaluation {status}: {why}",
-            })
+            hidden.append(
+                {
+                    "team": team,
+                    "submission": submission,
+                    "reason": f"evaluation {status}: {why}",
+                }
+            )
     board = calculate_ranks(evaluations, settings)
     headers, rows = board_table(board, settings)
     _, shown = board_table(board, settings, shown=True)

@@ -159,8 +159,16 @@ def run_round(
 
 
 ROUND_FOLDER_NAMES = (
-    "runs", "tasks", "scores", "images", "results.csv", "leaderboard", "leaderboards",
-    "evaluation", "round.json", ".lock",
+    "runs",
+    "tasks",
+    "scores",
+    "images",
+    "results.csv",
+    "leaderboard",
+    "leaderboards",
+    "evaluation",
+    "round.json",
+    ".lock",
 )
 """What a round writes into its output folder (the module docstring's layout)."""
 
@@ -196,7 +204,17 @@ def _round_inputs(config: RoundConfig) -> dict[str, list[Path]]:
 
 
 def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool) -> RoundResult:
-    """:func:`run_round` once its output folder is claimed."""
+    """:func:`run_round` once its output folder is claimed, with one engine client for it."""
+    from harness.containers.engine import engine_client
+
+    with engine_client() as engine:
+        return _run_stages(config, console, engine, overlap_scoring=overlap_scoring)
+
+
+def _run_stages(
+    config: RoundConfig, console: Console, engine: Any, *, overlap_scoring: bool
+) -> RoundResult:
+    """The round's stages, in order; each is timed in round.json."""
     from leaderboard.report import nondeterministic_teams
 
     timings: dict[str, float] = {}
@@ -222,7 +240,7 @@ def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool
         _warn_official_names(split, config, console)
 
     with _stage("images", timings, console):
-        pins = _pin_given_images(config, console)
+        pins = _pin_given_images(config, console, engine)
         submissions, image_failures = _resolve_submissions(config, out_dir, console, pins, split)
         prepared = None
         if config.evaluation is not None:
@@ -236,7 +254,7 @@ def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool
         relay = _relay_image(submissions, prepared, pins)
         pins.verify(when="at the end of the images stage")
         # Workers elsewhere may lack an image: they load the round's own copy.
-        tarballs = _save_tarballs(submissions, relay, out_dir, console) if scheduler else {}
+        tarballs = _save_tarballs(engine, submissions, relay, out_dir, console) if scheduler else {}
 
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(
@@ -374,7 +392,7 @@ def _image_tag(config: RoundConfig, team: TeamConfig, submission: str) -> str:
     return f"selma3d-round/{config.name.lower()}-{team.name.lower()}:{submission.lower()}"
 
 
-def _pin_given_images(config: RoundConfig, console: Console) -> ImagePins:
+def _pin_given_images(config: RoundConfig, console: Console, engine: Any) -> ImagePins:
     """Pin every tag the round file names, before anything is loaded or built.
 
     A team's ``image:``, the bases of every folder's Dockerfile (teams' and the evaluation
@@ -382,11 +400,10 @@ def _pin_given_images(config: RoundConfig, console: Console) -> ImagePins:
     here, so a tarball loaded or a build made later cannot change what they name unnoticed. A
     team's tag that cannot be pinned is that team's failure, told when it is resolved.
     """
-    from harness.containers.engine import connect
     from harness.containers.images import ImagePins, dockerfile_bases
     from harness.containers.invoke import HELPER_IMAGE
 
-    pins = ImagePins(connect(), during="the round")
+    pins = ImagePins(engine, during="the round")
     given: list[str] = []
     folders: list[Path] = []
     for team in config.teams:
@@ -529,22 +546,24 @@ def _relay_image(
 
 
 def _save_tarballs(
-    submissions: list[SubmissionRecord], relay: str | None, out_dir: Path, console: Console
+    engine: Any,
+    submissions: list[SubmissionRecord],
+    relay: str | None,
+    out_dir: Path,
+    console: Console,
 ) -> dict[str, Path]:
-    from harness.containers.engine import connect
     from harness.containers.invoke import HELPER_IMAGE
 
-    client = connect()
     tarballs = {}
     for sub in submissions:
         path = cluster.save_image_tarball(
-            client, sub.image_ref, sub.image_digest, out_dir / cluster.IMAGES_DIR
+            engine, sub.image_ref, sub.image_digest, out_dir / cluster.IMAGES_DIR
         )
         console.print(f"{sub.team}/{sub.submission}: image kept as {path}")
         tarballs[f"{sub.team}/{sub.submission}"] = path
     if relay is not None:
         # Created from this id on every worker: a worker's own tag of it may name another image.
-        path = cluster.save_image_tarball(client, HELPER_IMAGE, relay, out_dir / cluster.IMAGES_DIR)
+        path = cluster.save_image_tarball(engine, HELPER_IMAGE, relay, out_dir / cluster.IMAGES_DIR)
         tarballs[cluster.RELAY_KEY] = path
     return tarballs
 

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from harness.containers.engine import connect
 from harness.containers.images import build_folder
 from harness.containers.isolation import LABEL_RUN_ID
 from harness.containers.limits import Limits
@@ -71,8 +70,8 @@ def patch_rows(n: int | None = None) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def client():
-    return connect()
+def client(engine_client):
+    return engine_client
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import yaml
 
 from harness.assets import asset_dir
 from harness.containers.base_images import build_specs
-from harness.containers.engine import connect
 from harness.containers.images import build_folder
 from harness.evaluation import EvaluationConfig, prepare_evaluation, write_ground_truth
 from harness.evaluation.run import evaluate_with_container
@@ -38,8 +37,8 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def client():  # type: ignore[no-untyped-def]
-    return connect()
+def client(engine_client):  # type: ignore[no-untyped-def]
+    return engine_client
 
 
 @pytest.fixture(scope="module")
@@ -80,40 +79,55 @@ def setting(tmp_path_factory: pytest.TempPathFactory, client):  # type: ignore[n
     silent = root / "silent"
     silent.mkdir()
     (silent / "Dockerfile").write_text(
-        f"FROM {template.ref}\nENTRYPOINT [\"python3\", \"-c\", \"print('done')\"]\n"
+        f'FROM {template.ref}\nENTRYPOINT ["python3", "-c", "print(\'done\')"]\n'
     )
     failing = root / "failing"
     failing.mkdir()
     (failing / "Dockerfile").write_text(
-        f"FROM {template.ref}\nENTRYPOINT [\"python3\", \"-c\", "
+        f'FROM {template.ref}\nENTRYPOINT ["python3", "-c", '
         "\"import sys; print('ground truth not found'); sys.exit(3)\"]\n"
     )
     invalid = root / "invalid"
     invalid.mkdir()
     (invalid / "Dockerfile").write_text(
-        f"FROM {template.ref}\nENTRYPOINT [\"python3\", \"-c\", \"import json; "
+        f'FROM {template.ref}\nENTRYPOINT ["python3", "-c", "import json; '
         "open('/output/metrics.json', 'w').write(json.dumps({'aggregates': "
         "{'con_dice_mean': 'high'}}))\"]\n"
     )
     # evalutils' classic form, and the same with 0.01 added to every DiceCoefficient.
     evalutils = build_folder(EVALUTILS, f"{TAG}/evalutils:1", client=client, log=lambda _: None)
     evalutils_plus = _variant(
-        root / "evalutils-plus", evalutils.ref, EVALUTILS / "evaluate.py",
+        root / "evalutils-plus",
+        evalutils.ref,
+        EVALUTILS / "evaluate.py",
         'row = {"DiceCoefficient": float(scores["dice"])}',
         'row = {"DiceCoefficient": float(scores["dice"]) + 0.01}',
     )
     # The 2026 evaluator's results do not name their cases: the template without image_name.
     anonymous = _variant(
-        root / "anonymous", template.ref, TEMPLATE / "evaluate.py",
+        root / "anonymous",
+        template.ref,
+        TEMPLATE / "evaluate.py",
         'result = {"image_name": name, "dice": float(scores["dice"])}',
         'result = {"dice": float(scores["dice"])}',
     )
     frame = evaluate_predictions(split, {"team": preds}, progress=False)
     return {
-        "root": root, "split": split, "preds": preds, "gt": gt, "dice": dice, "frame": frame,
-        "template": template.ref, "plus": plus, "failing": failing, "invalid": invalid,
-        "invoke": invoke, "silent": silent, "evalutils": evalutils.ref,
-        "evalutils_plus": evalutils_plus, "anonymous": anonymous,
+        "root": root,
+        "split": split,
+        "preds": preds,
+        "gt": gt,
+        "dice": dice,
+        "frame": frame,
+        "template": template.ref,
+        "plus": plus,
+        "failing": failing,
+        "invalid": invalid,
+        "invoke": invoke,
+        "silent": silent,
+        "evalutils": evalutils.ref,
+        "evalutils_plus": evalutils_plus,
+        "anonymous": anonymous,
     }
 
 
@@ -130,7 +144,10 @@ def _variant(folder: Path, base: str, source: Path, exact: str, changed: str) ->
 def _run(setting, image: str, client, name: str):  # type: ignore[no-untyped-def]
     config = EvaluationConfig(image=image, ground_truth=setting["gt"])
     prepared = prepare_evaluation(
-        config, cache_dir=setting["root"] / "cache", client=client, where="test",
+        config,
+        cache_dir=setting["root"] / "cache",
+        client=client,
+        where="test",
         log=lambda _: None,
     )
     rows = setting["frame"].to_dict("records")
@@ -165,9 +182,12 @@ def test_a_container_adding_001_to_every_dice_has_each_difference_named(setting,
     named = {(d["path"], d["case"]) for d in run.differences}
     order = {r["image_name"]: i for i, r in enumerate(run.metrics["results"])}
     assert named == {
-        ("aggregates.con_dice_mean", ""), ("aggregates.iso_dice_mean", ""),
-        *((f"results[{order[c.case_id + '.nii.gz']}].dice", c.case_id)
-          for c in setting["split"].cases),
+        ("aggregates.con_dice_mean", ""),
+        ("aggregates.iso_dice_mean", ""),
+        *(
+            (f"results[{order[c.case_id + '.nii.gz']}].dice", c.case_id)
+            for c in setting["split"].cases
+        ),
     }
     for d in run.differences:
         assert d["container"] - d["selma3d"] == pytest.approx(0.01, abs=1e-9)
@@ -203,10 +223,26 @@ def test_a_non_numeric_metric_is_invalid_metrics_naming_the_key(setting, client)
 def test_evaluate_command_puts_the_container_values_beside_its_own(setting):
     out = setting["root"] / "scores.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "evaluate", "--split", str(setting["split"].root),
-         "--predictions", str(setting["preds"]), "--out", str(out), "--no-progress",
-         "--container", setting["template"], "--ground-truth", str(setting["gt"])],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "evaluate",
+            "--split",
+            str(setting["split"].root),
+            "--predictions",
+            str(setting["preds"]),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--container",
+            setting["template"],
+            "--ground-truth",
+            str(setting["gt"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no difference beyond 1e-09" in proc.stdout
@@ -247,7 +283,9 @@ def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path)
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = json.loads((out / "round.json").read_text())
@@ -272,7 +310,7 @@ def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path)
 
 
 # A team marking every voxel brighter than the mean plus one standard deviation.
-_BRIGHT_PREDICT = '''
+_BRIGHT_PREDICT = """
 import glob, json, os, sys
 import SimpleITK as sitk
 src = glob.glob("/input/images/light-sheet-3d-microscopy/*")[0]
@@ -283,10 +321,10 @@ out = sitk.GetImageFromArray(mask)
 out.CopyInformation(img)
 os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
 sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
-'''
+"""
 
 
-_INVOKE_SERVER = '''
+_INVOKE_SERVER = """
 import http.server
 import sys
 
@@ -310,7 +348,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 http.server.HTTPServer(("0.0.0.0", 4743), Handler).serve_forever()
-'''
+"""
 
 
 # ---- evalutils' classic form --------------------------------------------------------------
@@ -344,9 +382,7 @@ def test_an_evalutils_container_is_read_by_path_and_agrees_on_every_value(settin
     )
 
 
-def test_an_evalutils_container_adding_001_to_every_dice_has_each_difference_named(
-    setting, client
-):
+def test_an_evalutils_container_adding_001_to_every_dice_has_each_difference_named(setting, client):
     run = _run(setting, str(setting["evalutils_plus"]), client, "evalutils-plus")
     assert run.status == "ok", run.reason
     named = {d["path"] for d in run.differences}
@@ -363,10 +399,27 @@ def test_an_evalutils_container_adding_001_to_every_dice_has_each_difference_nam
 
 def _evaluate(setting, out, image, *extra, preds=None):
     return subprocess.run(
-        [sys.executable, "-m", "harness", "evaluate", "--split", str(setting["split"].root),
-         "--predictions", str(preds or setting["preds"]), "--out", str(out), "--no-progress",
-         "--container", image, "--ground-truth", str(setting["gt"]), *extra],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "evaluate",
+            "--split",
+            str(setting["split"].root),
+            "--predictions",
+            str(preds or setting["preds"]),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--container",
+            image,
+            "--ground-truth",
+            str(setting["gt"]),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -377,9 +430,10 @@ def test_evaluate_prints_the_detected_form_and_every_compared_value(setting):
     assert "metrics.json form: evalutils" in proc.stdout
     assert "36 value(s) compared with selma3d's: no difference beyond 1e-09" in proc.stdout
     lines = proc.stdout.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["path", "selma3d",
-                                                                             "value"])
-    table = lines[header + 1: header + 37]
+    header = next(
+        i for i, line in enumerate(lines) if line.split()[:3] == ["path", "selma3d", "value"]
+    )
+    table = lines[header + 1 : header + 37]
     assert any(line.split()[0] == "aggregates.DiceCoefficient.mean" for line in table)
     assert any(line.split()[0] == "case.PanopticQuality.3" for line in table)
     assert not any("differs" in line for line in table)
@@ -411,7 +465,7 @@ def test_evaluate_limits_the_container_with_timeout_s_and_memory(setting):
     if not sleeper.exists():
         sleeper.mkdir()
         (sleeper / "Dockerfile").write_text(
-            f"FROM {setting['template']}\nENTRYPOINT [\"sleep\", \"600\"]\n"
+            f'FROM {setting["template"]}\nENTRYPOINT ["sleep", "600"]\n'
         )
     out = setting["root"] / "sleeper-scores.csv"
     proc = _evaluate(setting, out, str(sleeper), "--timeout-s", "3", "--memory", "256m")
@@ -447,7 +501,7 @@ def test_evaluate_passes_its_gate_on_to_the_container(setting):
 
 # An evaluation failing as the SELMA3D 2026 evaluator fails on a name it cannot categorize: the
 # cause, then the exception that ends the program, 30 lines below it.
-_FAILING_EVALUATION = '''
+_FAILING_EVALUATION = """
 def category(name):
     raise RuntimeError(f"Unknown category: {name}")
 
@@ -466,9 +520,9 @@ def deep(n):
 
 
 deep(12)
-'''
+"""
 
-_FORWARDING_SERVER = '''
+_FORWARDING_SERVER = """
 import http.server, os, signal, subprocess, sys, threading
 
 forwarders = []
@@ -514,7 +568,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 http.server.HTTPServer(("0.0.0.0", 4743), Handler).serve_forever()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -551,7 +605,8 @@ def test_a_traceback_written_just_before_the_end_is_always_in_the_log(
         ), (attempt, run.reason)
         log = Path(run.log_file).read_text()
         assert log.rstrip().endswith("PredictionProcessingError: the evaluation failed"), (
-            attempt, log[-500:]
+            attempt,
+            log[-500:],
         )
         assert log.count("Traceback (most recent call last)") == 2, (attempt, log)
         assert "RuntimeError: Unknown category: spot_000.nii.gz" in log, (attempt, log)
@@ -561,7 +616,7 @@ def test_a_traceback_written_just_before_the_end_is_always_in_the_log(
 
 # Each team marks as many voxels as its number; the evaluation container writes the hostile
 # metrics.json of that number, so one round meets every kind.
-_COUNTED_PREDICT = '''
+_COUNTED_PREDICT = """
 import glob, os
 import numpy as np
 import SimpleITK as sitk
@@ -573,9 +628,9 @@ out = sitk.GetImageFromArray(mask)
 out.CopyInformation(img)
 os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
 sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
-'''
+"""
 
-_HOSTILE_EVALUATION = '''
+_HOSTILE_EVALUATION = """
 import glob, json
 import SimpleITK as sitk
 jobs = json.load(open("/input/predictions.json"))
@@ -596,7 +651,7 @@ else:
                        "results": [{"image_name": [name, name], "dice": 0.5}]})
 open("/output/metrics.json", "w").write(text)
 print(f"wrote kind {kind}", flush=True)
-'''
+"""
 
 
 def _strict(text: str):
@@ -645,7 +700,9 @@ def test_a_round_with_hostile_metrics_json_names_each_and_still_writes_its_leade
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = _strict((out / "round.json").read_text())
@@ -660,7 +717,7 @@ def test_a_round_with_hostile_metrics_json_names_each_and_still_writes_its_leade
     expected = {
         "t2/s00": "/output/metrics.json is nested 200000 deep; at most 64 levels are read",
         "t3/s00": "/output/metrics.json holds a number of 5000 characters (999999999999...); "
-                  "at most 100 are read",
+        "at most 100 are read",
         "t4/s00": f"/output/metrics.json is {(16 << 20) + 11} bytes; at most 16777216 are read",
         "t5/s00": "/output/metrics.json: results[0].image_name is a list, not a string",
     }
@@ -681,7 +738,7 @@ def test_a_round_with_hostile_metrics_json_names_each_and_still_writes_its_leade
 
 # ---- a form selma3d does not know, declared in round.yaml ----------------------------------
 
-_CUSTOM_FORM = '''
+_CUSTOM_FORM = """
 import json, sys
 sys.path.insert(0, "/opt/app")
 import evaluate
@@ -694,7 +751,7 @@ custom = {
     "per_case": {r["image_name"].split(".")[0]: r["dice"] for r in m["results"]},
 }
 json.dump(custom, open("/output/metrics.json", "w"))
-'''
+"""
 
 
 def test_a_round_compares_the_paths_its_round_file_declares(setting, tmp_path):
@@ -720,8 +777,11 @@ def test_a_round_compares_the_paths_its_round_file_declares(setting, tmp_path):
             "ground_truth": str(setting["gt"]),
             "compare": {
                 "board.vessels.overlap": {"metric": "dice", "track": "vessel", "statistic": "mean"},
-                "board.vessels.skeleton": {"metric": "cldice", "track": "vessel",
-                                           "statistic": "mean"},
+                "board.vessels.skeleton": {
+                    "metric": "cldice",
+                    "track": "vessel",
+                    "statistic": "mean",
+                },
                 "board.spots.overlap": {"metric": "dice", "track": "spot", "statistic": "mean"},
                 "board.spots.spread": {"metric": "dice", "track": "spot", "statistic": "std"},
                 "per_case.vessel_000": {"metric": "dice", "case": "vessel_000"},
@@ -733,7 +793,10 @@ def test_a_round_compares_the_paths_its_round_file_declares(setting, tmp_path):
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "400"},
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "400"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     printed = proc.stdout + proc.stderr
@@ -744,7 +807,10 @@ def test_a_round_compares_the_paths_its_round_file_declares(setting, tmp_path):
     # per_case holds Dice; declared as clDice for a spot case (selma3d has none), it is named.
     [wrong] = comparison["differences"]
     assert (wrong["path"], wrong["metric"], wrong["case"], wrong["selma3d"]) == (
-        "per_case.spot_001", "cldice", "spot_001", None
+        "per_case.spot_001",
+        "cldice",
+        "spot_001",
+        None,
     )
     import pandas as pd
 

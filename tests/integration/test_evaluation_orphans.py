@@ -22,7 +22,6 @@ from docker.errors import NotFound
 
 from harness.assets import asset_dir
 from harness.containers.base_images import build_specs
-from harness.containers.engine import connect
 from harness.containers.images import build_folder
 from harness.containers.isolation import LABEL_DEADLINE, LABEL_RUN_ID, remove_expired_containers
 from harness.evaluation import write_ground_truth
@@ -38,8 +37,8 @@ TAG = "selma3d-test-orphans"
 
 
 @pytest.fixture(scope="module")
-def client():  # type: ignore[no-untyped-def]
-    return connect()
+def client(engine_client):  # type: ignore[no-untyped-def]
+    return engine_client
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +56,38 @@ def setting(tmp_path_factory: pytest.TempPathFactory, client):  # type: ignore[n
     never = root / "never-ends"
     never.mkdir()
     (never / "Dockerfile").write_text(
-        f"FROM {template.ref}\nENTRYPOINT [\"python3\", \"-c\", \"import time; "
+        f'FROM {template.ref}\nENTRYPOINT ["python3", "-c", "import time; '
         "print('evaluating', flush=True); time.sleep(3600)\"]\n"
     )
     slow = build_folder(never, f"{TAG}/never-ends:1", client=client, log=lambda _: None)
-    return {"root": root, "split": split, "preds": preds, "gt": gt,
-            "template": template.ref, "never": slow.ref}
+    return {
+        "root": root,
+        "split": split,
+        "preds": preds,
+        "gt": gt,
+        "template": template.ref,
+        "never": slow.ref,
+    }
 
 
 def _evaluate(setting, image: str, out: Path) -> list[str]:  # type: ignore[no-untyped-def]
-    return [sys.executable, "-m", "harness", "evaluate", "--split", str(setting["split"].root),
-            "--predictions", str(setting["preds"]), "--out", str(out), "--no-progress",
-            "--container", image, "--ground-truth", str(setting["gt"])]
+    return [
+        sys.executable,
+        "-m",
+        "harness",
+        "evaluate",
+        "--split",
+        str(setting["split"].root),
+        "--predictions",
+        str(setting["preds"]),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--container",
+        image,
+        "--ground-truth",
+        str(setting["gt"]),
+    ]
 
 
 def _env(tmpdir: Path) -> dict[str, str]:
@@ -94,8 +113,13 @@ def test_ctrl_c_leaves_no_container_and_no_ground_truth_copy(setting, client, tm
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     out = tmp_path / "scores.csv"
-    proc = subprocess.Popen(_evaluate(setting, setting["never"], out), env=_env(tmpdir),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _evaluate(setting, setting["never"], out),
+        env=_env(tmpdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     container = _running(client, evaluation_run_id(out))
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
@@ -111,8 +135,12 @@ def test_after_kill_9_the_next_evaluate_removes_the_container_and_the_ground_tru
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     out = tmp_path / "scores.csv"
-    proc = subprocess.Popen(_evaluate(setting, setting["never"], out), env=_env(tmpdir),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _evaluate(setting, setting["never"], out),
+        env=_env(tmpdir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     orphan = _running(client, evaluation_run_id(out))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -125,8 +153,14 @@ def test_after_kill_9_the_next_evaluate_removes_the_container_and_the_ground_tru
     assert list(left[0].rglob(f"{GROUND_TRUTH_SUBFOLDER}/*.nii.gz")), "no extracted copy found"
 
     # The next evaluate into the same --out, with an evaluation container that finishes.
-    done = subprocess.run(_evaluate(setting, setting["template"], out), env=_env(tmpdir),
-                          capture_output=True, text=True, check=False, timeout=600)
+    done = subprocess.run(
+        _evaluate(setting, setting["template"], out),
+        env=_env(tmpdir),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     with pytest.raises(NotFound):
         orphan.reload()
@@ -136,7 +170,9 @@ def test_after_kill_9_the_next_evaluate_removes_the_container_and_the_ground_tru
 def test_a_container_past_its_deadline_is_removed_by_the_next_sweep(setting, client):
     def start(deadline: float):  # type: ignore[no-untyped-def]
         return client.containers.run(
-            setting["never"], detach=True, network_disabled=True,
+            setting["never"],
+            detach=True,
+            network_disabled=True,
             labels={LABEL_DEADLINE: f"{deadline:.0f}", LABEL_RUN_ID: f"{TAG}-sweep"},
         )
 

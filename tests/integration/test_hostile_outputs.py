@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.containers.engine import connect
 from harness.containers.images import build_folder
 from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
@@ -73,15 +72,22 @@ def _split(root: Path, n: int):
     for k in range(n):
         write_volume(root / f"c{k}.nii.gz", np.full(SHAPE, k, np.uint8))
         write_volume(root / f"c{k}_label.nii", _label())
-        rows.append({"case_id": f"c{k}", "track": "spot", "structure": "x",
-                     "image": f"c{k}.nii.gz", "label": f"c{k}_label.nii"})
+        rows.append(
+            {
+                "case_id": f"c{k}",
+                "track": "spot",
+                "structure": "x",
+                "image": f"c{k}.nii.gz",
+                "label": f"c{k}_label.nii",
+            }
+        )
     write_manifest(root, rows)
     return load_split(root)
 
 
 @pytest.fixture(scope="module")
-def client():
-    return connect()
+def client(engine_client):
+    return engine_client
 
 
 def _image(client, folder: Path, files: dict[int, tuple[str, bytes]]) -> str:
@@ -95,8 +101,9 @@ def _image(client, folder: Path, files: dict[int, tuple[str, bytes]]) -> str:
         'USER app\nENTRYPOINT ["python3", "/opt/predict.py"]\n'
     )
     build_folder(BASE, "selma3d-test/misbehaving-base:latest", client=client, log=lambda m: None)
-    return build_folder(folder, "selma3d-test/gate-hostile:latest", client=client,
-                        log=lambda m: None).ref
+    return build_folder(
+        folder, "selma3d-test/gate-hostile:latest", client=client, log=lambda m: None
+    ).ref
 
 
 def _run(client, ref, split, out, contract):
@@ -138,8 +145,15 @@ def test_hostile_outputs_are_invalid_and_nothing_else_is_read(client, tmp_path):
         for case_id in sorted(keep):
             shutil.copyfile(split.root / f"{case_id}.nii.gz", root / f"{case_id}.nii.gz")
             label = str(split.root / f"{case_id}_label.nii")
-            sub.append({"case_id": case_id, "track": "spot", "structure": "x",
-                        "image": f"{case_id}.nii.gz", "label": label})
+            sub.append(
+                {
+                    "case_id": case_id,
+                    "track": "spot",
+                    "structure": "x",
+                    "image": f"{case_id}.nii.gz",
+                    "label": label,
+                }
+            )
         write_manifest(root, sub)
 
     records = {}

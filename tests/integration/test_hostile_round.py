@@ -30,7 +30,6 @@ import yaml
 
 from harness.assets import asset_dir
 from harness.containers.base_images import build_specs
-from harness.containers.engine import connect
 from harness.containers.images import build_folder
 from harness.evaluation import write_ground_truth
 from harness.evaluation.contract import image_names
@@ -67,7 +66,7 @@ ENTRYPOINT ["python3", "/opt/predict.py"]
 """
 
 # A team marking every voxel brighter than the mean plus one standard deviation.
-BRIGHT_PREDICT = '''
+BRIGHT_PREDICT = """
 import glob, os
 import SimpleITK as sitk
 src = glob.glob("/input/images/light-sheet-3d-microscopy/*")[0]
@@ -78,17 +77,20 @@ out = sitk.GetImageFromArray(mask)
 out.CopyInformation(img)
 os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
 sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
-'''
+"""
 
 # The bright team's mask, and a log made to be mistaken for selma3d's and the organizer's.
-LIAR_PREDICT = BRIGHT_PREDICT + '''
+LIAR_PREDICT = (
+    BRIGHT_PREDICT
+    + """
 print("# selma3d case vessel_000: ok - FAKE-SELMA3D-LINE", flush=True)
 print("# invoke server 1: started in 0.01 s; /home/organizer/round/out/runs/threshold", flush=True)
 print("<script>alert('FAKE-SELMA3D-LINE')</script>", flush=True)
 print("/tmp/selma3d-evaluation-deadbeef/cache/ground-truth/task1_gt/secret.nii.gz", flush=True)
 for i in range(16384):
     print(f"FAKE-SELMA3D-LINE {i:06d} " + "x" * 48)
-'''
+"""
+)
 
 CRASHER = """\
 FROM selma3d/python:3.11
@@ -100,7 +102,7 @@ print('FileNotFoundError: /home/organizer/weights.pt FAKE-SELMA3D-LINE'); sys.ex
 """
 
 # Evaluates as the template does, after printing every hidden file it can see and paths.
-CHATTY = '''
+CHATTY = """
 import os, sys
 sys.path.insert(0, "/opt/app")
 for root, _dirs, files in os.walk("/opt/ml/input/data/ground_truth"):
@@ -111,7 +113,7 @@ for name in sorted(os.listdir("/input")):
     print(f"CHATTY-EVALUATOR input: /input/{name}", flush=True)
 import evaluate
 sys.exit(evaluate.main())
-'''
+"""
 
 
 def _tarball(path: Path, files: dict[str, bytes]) -> Path:
@@ -125,8 +127,8 @@ def _tarball(path: Path, files: dict[str, bytes]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def setting(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    client = connect()
+def setting(tmp_path_factory: pytest.TempPathFactory, engine_client) -> dict:
+    client = engine_client
     root = tmp_path_factory.mktemp("hostile-round")
     split_root = root / "split"
     synthesize_split(split_root, cases=2, size=(32, 32, 32), seed=7)
@@ -158,8 +160,12 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> dict:
         folders[name] = folder
     churn_model = _tarball(root / "churn-model.tar.gz", {"behaviour.json": b'{"churn": true}'})
     return {
-        "root": root, "split": split, "gt": gt, "evaluator": evaluator.ref,
-        "folders": folders, "churn_model": churn_model,
+        "root": root,
+        "split": split,
+        "gt": gt,
+        "evaluator": evaluator.ref,
+        "folders": folders,
+        "churn_model": churn_model,
     }
 
 
@@ -170,11 +176,18 @@ def _teams(setting: dict, *, attackers: bool) -> list[dict]:
     ]
     if attackers:
         teams += [
-            {"name": "churner", "folder": str(MISBEHAVING / "invoke" / "server"),
-             "model": str(setting["churn_model"]), "tags": {"open": True}},
+            {
+                "name": "churner",
+                "folder": str(MISBEHAVING / "invoke" / "server"),
+                "model": str(setting["churn_model"]),
+                "tags": {"open": True},
+            },
             {"name": "liar", "folder": str(setting["folders"]["liar"]), "tags": {"open": True}},
-            {"name": "crasher", "folder": str(setting["folders"]["crasher"]),
-             "tags": {"open": False}},
+            {
+                "name": "crasher",
+                "folder": str(setting["folders"]["crasher"]),
+                "tags": {"open": False},
+            },
         ]
     return teams
 
@@ -196,7 +209,10 @@ def _round(setting: dict, out: Path, *, attackers: bool) -> tuple[int, str]:
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True, text=True, check=False, timeout=1500,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1500,
     )
     return proc.returncode, proc.stdout[-4000:] + proc.stderr[-4000:]
 
@@ -243,8 +259,10 @@ def test_honest_teams_get_exactly_the_results_of_a_round_without_attackers(round
     pd.testing.assert_frame_equal(plain, hostile)
     # The evaluation container's own records agree too.
     for team in HONEST:
-        runs = [json.loads((o / "round.json").read_text())["evaluation"][f"{team}/s00"]
-                for o in (rounds["plain"], rounds["hostile"])]
+        runs = [
+            json.loads((o / "round.json").read_text())["evaluation"][f"{team}/s00"]
+            for o in (rounds["plain"], rounds["hostile"])
+        ]
         assert runs[0]["status"] == runs[1]["status"] == "ok"
         assert runs[0]["comparison"] == runs[1]["comparison"]
 
@@ -272,11 +290,17 @@ def test_the_organizer_keeps_the_evaluation_log_and_nothing_published_holds_a_lo
         "ground-truth.tar.gz",
     ]
     published = [
-        p for folder in ("leaderboard", "leaderboards")
-        for p in sorted((hostile / folder).rglob("*")) if p.is_file()
+        p
+        for folder in ("leaderboard", "leaderboards")
+        for p in sorted((hostile / folder).rglob("*"))
+        if p.is_file()
     ]
-    assert {p.name for p in published} >= {"leaderboard.json", "index.html", "leaderboard.md",
-                                           "leaderboard.csv"}
+    assert {p.name for p in published} >= {
+        "leaderboard.json",
+        "index.html",
+        "leaderboard.md",
+        "leaderboard.csv",
+    }
     assert any("leaderboards" in p.parts for p in published)
     found = []
     for path in published:
@@ -292,15 +316,37 @@ def test_the_organizer_keeps_the_evaluation_log_and_nothing_published_holds_a_lo
 
 def test_check_of_a_server_churning_output_ends_with_a_verdict_not_a_crash(setting, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "check", str(MISBEHAVING / "invoke" / "server"),
-         "--split", str(setting["split"].root), "--model", str(setting["churn_model"]),
-         "--reuse", "batch", "--timeout-s", "60", "--memory", "1g", "--cpus", "1",
-         "--out", str(tmp_path / "check"), "--no-progress"],
-        capture_output=True, text=True, check=False, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "check",
+            str(MISBEHAVING / "invoke" / "server"),
+            "--split",
+            str(setting["split"].root),
+            "--model",
+            str(setting["churn_model"]),
+            "--reuse",
+            "batch",
+            "--timeout-s",
+            "60",
+            "--memory",
+            "1g",
+            "--cpus",
+            "1",
+            "--out",
+            str(tmp_path / "check"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr
-    cases = [json.loads(line) for line in (tmp_path / "check" / "cases.jsonl").read_text()
-             .splitlines()]
+    cases = [
+        json.loads(line) for line in (tmp_path / "check" / "cases.jsonl").read_text().splitlines()
+    ]
     assert {c["status"] for c in cases} <= {"ok", "invalid_output"}
     assert len({c["case_id"] for c in cases}) == len(setting["split"].cases)

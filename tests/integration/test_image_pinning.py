@@ -25,7 +25,6 @@ import pytest
 import yaml
 
 from harness.assets import asset_dir
-from harness.containers.engine import connect
 from harness.containers.images import build_folder
 from harness.evaluation import write_ground_truth
 from harness.split.synth import synthesize_split
@@ -55,15 +54,19 @@ def selma3d(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     """Run the real CLI in a subprocess; (exit code, stdout + stderr)."""
     proc = subprocess.run(
         [sys.executable, "-m", "harness", *args],
-        capture_output=True, text=True, check=False, timeout=900,
-        env={**os.environ, **(env or {})}, cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
     return proc.returncode, proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
-def client():  # type: ignore[no-untyped-def]
-    return connect()
+def client(engine_client):  # type: ignore[no-untyped-def]
+    return engine_client
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +117,17 @@ def world(tmp_path_factory, client, shared_tag_kept):  # type: ignore[no-untyped
     gt = write_ground_truth(split, root / "ground-truth.tar.gz")
     before = {ref: client.images.get(ref).id for ref in targets}
     yield {
-        "root": root, "uid": uid, "split": split, "victim": victim, "evaluation": evaluation,
-        "tarballs": tarballs, "attackers": attackers, "before": before, "gt": gt,
-        "sleeper": sleeper, "mine": mine,
+        "root": root,
+        "uid": uid,
+        "split": split,
+        "victim": victim,
+        "evaluation": evaluation,
+        "tarballs": tarballs,
+        "attackers": attackers,
+        "before": before,
+        "gt": gt,
+        "sleeper": sleeper,
+        "mine": mine,
     }
     for image in client.images.list():
         for tag in image.tags:
@@ -186,20 +197,29 @@ def test_a_round_of_hostile_teams_runs_each_image_by_its_pinned_id(world, client
     # The evaluation container ran by its id for every team, never the attacker's image.
     for key, run in record["evaluation"].items():
         assert run["image_digest"] == world["evaluation"].digest, key
-    published = "".join(p.read_text(errors="replace") for p in (out / "leaderboard").iterdir()
-                        if p.is_file())
+    published = "".join(
+        p.read_text(errors="replace") for p in (out / "leaderboard").iterdir() if p.is_file()
+    )
     assert f"ATTACKER {world['uid']}" not in published
     # No build container of the stopped build is left.
-    left = [c.id for c in client.containers.list(all=True)
-            if world["uid"] in " ".join(c.attrs["Config"].get("Cmd") or [])]
+    left = [
+        c.id
+        for c in client.containers.list(all=True)
+        if world["uid"] in " ".join(c.attrs["Config"].get("Cmd") or [])
+    ]
     assert left == []
 
 
 def test_check_runs_a_hostile_tarball_as_itself_and_moves_no_tag(world, client):
     out = world["root"] / "check-hostile"
     code, output = selma3d(
-        "check", str(world["tarballs"]["attacker-b"]), "--split", str(world["split"].root),
-        "--out", str(out), "--no-progress",
+        "check",
+        str(world["tarballs"]["attacker-b"]),
+        "--split",
+        str(world["split"].root),
+        "--out",
+        str(out),
+        "--no-progress",
     )
     assert code == 1, output[-3000:]  # it ran, and wrote no prediction
     assert _tags_now(client, world["before"]) == world["before"]
@@ -223,8 +243,13 @@ def test_check_refuses_a_bad_tarball_with_exit_2_naming_it(world, client, name, 
     io_file = Path("/proc") / str(pid) / "io" if pid else None
     written = _written(io_file)
     code, output = selma3d(
-        "check", str(world["root"] / name), "--split", str(world["split"].root),
-        "--out", str(world["root"] / f"check-{name}"), "--no-progress",
+        "check",
+        str(world["root"] / name),
+        "--split",
+        str(world["split"].root),
+        "--out",
+        str(world["root"] / f"check-{name}"),
+        "--no-progress",
     )
     assert code == 2, output[-3000:]
     assert said(output, str(world["root"] / name)) and said(output, words)
@@ -257,8 +282,13 @@ def _written(io_file: Path | None) -> int:
 
 def test_check_refuses_a_malformed_reference_with_exit_2(world):
     code, output = selma3d(
-        "check", "UPPER CASE::", "--split", str(world["split"].root),
-        "--out", str(world["root"] / "check-upper"), "--no-progress",
+        "check",
+        "UPPER CASE::",
+        "--split",
+        str(world["split"].root),
+        "--out",
+        str(world["root"] / "check-upper"),
+        "--no-progress",
     )
     assert code == 2, output[-3000:]
     assert said(output, "'UPPER CASE::'") and said(output, "not a valid image reference")
@@ -272,8 +302,13 @@ def test_check_refuses_a_cache_that_is_a_file_with_exit_2_naming_it(world):
     cache = world["root"] / "cache-file"
     cache.write_text("a file\n")
     code, output = selma3d(
-        "check", str(folder), "--split", str(world["split"].root),
-        "--out", str(world["root"] / "check-cache"), "--no-progress",
+        "check",
+        str(folder),
+        "--split",
+        str(world["split"].root),
+        "--out",
+        str(world["root"] / "check-cache"),
+        "--no-progress",
         env={"SELMA3D_CACHE": str(cache)},
     )
     assert code == 2, output[-3000:]
@@ -282,16 +317,26 @@ def test_check_refuses_a_cache_that_is_a_file_with_exit_2_naming_it(world):
 
 def test_check_stops_a_build_at_build_timeout_s(world, client):
     code, output = selma3d(
-        "check", str(world["sleeper"]), "--split", str(world["split"].root),
-        "--out", str(world["root"] / "check-sleeper"), "--no-progress", "--build-timeout-s", "4",
+        "check",
+        str(world["sleeper"]),
+        "--split",
+        str(world["split"].root),
+        "--out",
+        str(world["root"] / "check-sleeper"),
+        "--no-progress",
+        "--build-timeout-s",
+        "4",
     )
     assert code == 2, output[-3000:]
     assert said(output, "build_timeout_s") and said(output, str(world["sleeper"]))
     assert "Traceback" not in output
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        left = [c.id for c in client.containers.list(all=True)
-                if world["uid"] in " ".join(c.attrs["Config"].get("Cmd") or [])]
+        left = [
+            c.id
+            for c in client.containers.list(all=True)
+            if world["uid"] in " ".join(c.attrs["Config"].get("Cmd") or [])
+        ]
         if not left:
             break
         time.sleep(0.5)
@@ -334,7 +379,9 @@ def test_a_tag_moved_during_a_round_stops_it_with_exit_2_naming_it(world, client
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "round", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines = []
     try:
@@ -362,9 +409,17 @@ def test_evaluate_refuses_a_bad_container_with_exit_2_naming_it(world, container
     predictions.mkdir(exist_ok=True)
     given = str(world["root"] / container) if container.endswith(".tar") else container
     code, output = selma3d(
-        "evaluate", "--split", str(world["split"].root), "--predictions", str(predictions),
-        "--out", str(world["root"] / f"evaluate-{uuid.uuid4().hex[:6]}.csv"),
-        "--container", given, "--ground-truth", str(world["gt"]),
+        "evaluate",
+        "--split",
+        str(world["split"].root),
+        "--predictions",
+        str(predictions),
+        "--out",
+        str(world["root"] / f"evaluate-{uuid.uuid4().hex[:6]}.csv"),
+        "--container",
+        given,
+        "--ground-truth",
+        str(world["gt"]),
     )
     assert code == 2, output[-3000:]
     assert said(output, given) and "Traceback" not in output

@@ -55,8 +55,9 @@ def test_a_docker_save_tarball_is_read_to_its_one_image_and_the_names_it_asks_fo
 @pytest.mark.parametrize("with_manifest", [True, False])
 def test_the_oci_layout_of_docker_25_is_read_to_the_same_image(tmp_path, with_manifest):
     image_id = synthetic_save(tmp_path / "a.tar")
-    oci = oci_layout(tmp_path / "a.tar", tmp_path / "oci.tar", ["team-b/seg:1"],
-                     with_manifest=with_manifest)
+    oci = oci_layout(
+        tmp_path / "a.tar", tmp_path / "oci.tar", ["team-b/seg:1"], with_manifest=with_manifest
+    )
     read = read_image_tarball(oci)
     assert read.image_id == image_id
     assert read.layout == ("docker-archive" if with_manifest else "oci")
@@ -174,11 +175,15 @@ def test_two_images_or_none_are_refused(tmp_path):
     with tarfile.open(tmp_path / "a.tar") as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())
         members = [(m, tar.extractfile(m).read() if m.isreg() else None) for m in tar]
-    twice = [(m, json.dumps(manifest * 2).encode() if m.name == "manifest.json" else d)
-             for m, d in members]
+    twice = [
+        (m, json.dumps(manifest * 2).encode() if m.name == "manifest.json" else d)
+        for m, d in members
+    ]
     none = [(m, d) for m, d in members if m.name != "manifest.json"]
-    for name, content, words in (("two.tar", twice, "lists 2 images"),
-                                 ("none.tar", none, "neither manifest.json nor index.json")):
+    for name, content, words in (
+        ("two.tar", twice, "lists 2 images"),
+        ("none.tar", none, "neither manifest.json nor index.json"),
+    ):
         with tarfile.open(tmp_path / name, "w") as out:
             for m, d in content:
                 if d is not None:
@@ -204,10 +209,8 @@ def test_a_layer_that_is_not_a_tar_is_refused(tmp_path):
 
 
 @pytest.mark.docker
-def test_loading_a_tarball_that_names_other_tags_moves_none_of_them(tmp_path):
-    from harness.containers.engine import connect
-
-    client = connect()
+def test_loading_a_tarball_that_names_other_tags_moves_none_of_them(tmp_path, engine_client):
+    client = engine_client
     uid = uuid.uuid4().hex[:10]
     victim, evaluation = f"selma3d-pintest-{uid}/victim:1", f"selma3d-pintest-{uid}/evaluation:1"
     shared = "selma3d/python:3.11"

@@ -284,10 +284,8 @@ def test_the_bases_of_a_dockerfile_are_its_from_images_but_stages_and_scratch(tm
 
 
 @pytest.fixture
-def engine():  # type: ignore[no-untyped-def]
-    from harness.containers.engine import connect
-
-    return connect()
+def engine(engine_client):  # type: ignore[no-untyped-def]
+    return engine_client
 
 
 def _own_tag(client, image_id: str, uid: str, name: str) -> str:  # type: ignore[no-untyped-def]

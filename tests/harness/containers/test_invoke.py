@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from harness.containers.engine import connect
 from harness.containers.images import build_folder
 from harness.containers.isolation import LABEL_RUN_ID
 from harness.containers.limits import Limits
@@ -124,8 +123,8 @@ def test_a_folder_digest_follows_its_content(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def client():
-    return connect()
+def client(engine_client):
+    return engine_client
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from docker.errors import APIError
 from docker.models.containers import ContainerCollection
 
 from harness.assets import asset_dir
-from harness.containers.engine import connect, short_reference
+from harness.containers.engine import short_reference
 from harness.containers.images import build_folder, resolve_image
 from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
@@ -28,8 +28,8 @@ MISBEHAVING = Path(__file__).resolve().parents[2] / "integration" / "misbehaving
 
 
 @pytest.fixture(scope="module")
-def client():
-    return connect()
+def client(engine_client):
+    return engine_client
 
 
 @pytest.fixture(scope="module")
@@ -217,15 +217,22 @@ def test_a_run_that_crashes_mid_way_leaves_run_json_counting_its_records(client,
 
     out = tmp_path / "out"
     with pytest.raises(Crash):
-        run_submission(image(client, "template"), split2, out, config=config(jobs=1),
-                       client=client, on_record=crash)
+        run_submission(
+            image(client, "template"),
+            split2,
+            out,
+            config=config(jobs=1),
+            client=client,
+            on_record=crash,
+        )
     run = json.loads((out / "run.json").read_text())
     records = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
     assert len(records) >= 1
     assert run["state"] == "interrupted"
     counted = {status: n for status, n in run["counts"].items() if n}
-    assert counted == {r["status"]: sum(x["status"] == r["status"] for x in records)
-                       for r in records}
+    assert counted == {
+        r["status"]: sum(x["status"] == r["status"] for x in records) for r in records
+    }
     # And it resumes: the recorded case is kept, the other one runs.
     again = run_submission(image(client, "template"), split2, out, config=config(), client=client)
     assert again.passed and again.ran == 2 - len(records)

@@ -62,12 +62,14 @@ def test_failures_name_each_cause() -> None:
         CaseFacts("s2", "cell_nuclei_2.mha", False, True),
     ]
     assert official_failures(ok) == []
-    reasons = official_failures([
-        CaseFacts("v1", "blood_vessel_1.mha", False, True),  # clDice NaN
-        CaseFacts("s1", "cell_nuclei_1.mha", True, True),  # PQ NaN
-        CaseFacts("s2", "cell_nuclei_2.mha"),
-        CaseFacts("x", "spot_000.nii.gz"),
-    ])
+    reasons = official_failures(
+        [
+            CaseFacts("v1", "blood_vessel_1.mha", False, True),  # clDice NaN
+            CaseFacts("s1", "cell_nuclei_1.mha", True, True),  # PQ NaN
+            CaseFacts("s2", "cell_nuclei_2.mha"),
+            CaseFacts("x", "spot_000.nii.gz"),
+        ]
+    )
     assert len(reasons) == 4
     assert "case 'x'" in reasons[0] and "Unknown category: spot_000.nii.gz" in reasons[0]
     assert reasons[1].startswith("one case of category contiguous")
@@ -129,15 +131,25 @@ def _labels_as_predictions(split, folder: Path, *, empty: tuple[str, ...] = ()) 
 def _evaluate(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "harness", "evaluate", "--no-progress", *args],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
 def test_evaluate_under_2026_warns_that_the_official_evaluator_will_fail(tmp_path: Path) -> None:
     split = synthesize_split(tmp_path / "split", cases=4, size=SMALL)
     preds = _labels_as_predictions(split, tmp_path / "preds")
-    proc = _evaluate("--split", str(split.root), "--predictions", str(preds),
-                     "--out", str(tmp_path / "s.csv"), "--profile", "selma3d-2026")
+    proc = _evaluate(
+        "--split",
+        str(split.root),
+        "--predictions",
+        str(preds),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--profile",
+        "selma3d-2026",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     warned = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warned) == 4
@@ -147,11 +159,20 @@ def test_evaluate_under_2026_warns_that_the_official_evaluator_will_fail(tmp_pat
     # Named as the organizers name them: no warning. Under selma3d's own profile: none either.
     named = synthesize_split(tmp_path / "named", cases=4, size=SMALL, profile="selma3d-2026")
     preds2 = _labels_as_predictions(named, tmp_path / "preds2")
-    proc = _evaluate("--split", str(named.root), "--predictions", str(preds2),
-                     "--out", str(tmp_path / "n.csv"), "--profile", "selma3d-2026")
+    proc = _evaluate(
+        "--split",
+        str(named.root),
+        "--predictions",
+        str(preds2),
+        "--out",
+        str(tmp_path / "n.csv"),
+        "--profile",
+        "selma3d-2026",
+    )
     assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
-    proc = _evaluate("--split", str(split.root), "--predictions", str(preds),
-                     "--out", str(tmp_path / "d.csv"))
+    proc = _evaluate(
+        "--split", str(split.root), "--predictions", str(preds), "--out", str(tmp_path / "d.csv")
+    )
     assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
 
 
@@ -159,19 +180,27 @@ def test_evaluate_under_2026_warns_that_the_official_evaluator_will_fail(tmp_pat
 @pytest.mark.slow
 def test_evaluate_container_says_where_the_official_evaluator_would_fail(tmp_path: Path) -> None:
     from harness.containers.base_images import build_specs
-    from harness.containers.engine import connect
     from harness.evaluation import write_ground_truth
 
-    build_specs(only=("evaluation",), client=connect(), log=lambda _: None)
+    build_specs(only=("evaluation",), log=lambda _: None)
     folder = tmp_path / "evaluator"
     shutil.copytree(TEMPLATE, folder)
     # selma3d's own names: the template scores them, the official evaluator would not.
     split = synthesize_split(tmp_path / "split", cases=4, size=(24, 24, 24), seed=5)
     preds = _labels_as_predictions(split, tmp_path / "preds")
     out = tmp_path / "own.csv"
-    proc = _evaluate("--split", str(split.root), "--predictions", str(preds), "--out", str(out),
-                     "--container", str(folder),
-                     "--ground-truth", str(write_ground_truth(split, tmp_path / "gt.tar.gz")))
+    proc = _evaluate(
+        "--split",
+        str(split.root),
+        "--predictions",
+        str(preds),
+        "--out",
+        str(out),
+        "--container",
+        str(folder),
+        "--ground-truth",
+        str(write_ground_truth(split, tmp_path / "gt.tar.gz")),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     stdout = " ".join(proc.stdout.split())  # the console wraps long lines
     assert WOULD_FAIL in stdout
@@ -183,16 +212,28 @@ def test_evaluate_container_says_where_the_official_evaluator_would_fail(tmp_pat
     # Named as the organizers do; 8 cases: cfos_neuron_003 has an empty truth (synth: spot
     # k % 8 == 3; at 24^3 others may have no object either), and the predictions are the
     # labels: PQ is NaN on each isolated case with an empty truth, the only causes.
-    named = synthesize_split(tmp_path / "named", cases=8, size=(24, 24, 24), seed=5,
-                             profile="selma3d-2026")
+    named = synthesize_split(
+        tmp_path / "named", cases=8, size=(24, 24, 24), seed=5, profile="selma3d-2026"
+    )
     preds2 = _labels_as_predictions(named, tmp_path / "preds2")
     empty = [c.case_id for c in named.cases if not np.any(read_volume(c.label).array)]
     assert "cfos_neuron_003" in empty
     assert all(c.startswith(("AD_plaques", "cell_nuclei", "cfos_neuron")) for c in empty)
     out2 = tmp_path / "named.csv"
-    proc = _evaluate("--split", str(named.root), "--predictions", str(preds2), "--out", str(out2),
-                     "--profile", "selma3d-2026", "--container", str(folder),
-                     "--ground-truth", str(write_ground_truth(named, tmp_path / "gt2.tar.gz")))
+    proc = _evaluate(
+        "--split",
+        str(named.root),
+        "--predictions",
+        str(preds2),
+        "--out",
+        str(out2),
+        "--profile",
+        "selma3d-2026",
+        "--container",
+        str(folder),
+        "--ground-truth",
+        str(write_ground_truth(named, tmp_path / "gt2.tar.gz")),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     stdout = " ".join(proc.stdout.split())
     assert WOULD_FAIL in stdout

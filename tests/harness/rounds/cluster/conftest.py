@@ -42,8 +42,8 @@ def images() -> dict[str, str]:
 def tarballs(images, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The slow image saved once; rounds of it start with a link to it (a round saves an image
     only when its folder has no tarball of that digest)."""
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
 
-    client = connect()
-    digest = client.images.get(images["slow"]).id
-    return save_image_tarball(client, images["slow"], digest, tmp_path_factory.mktemp("images"))
+    with engine_client() as client:
+        digest = client.images.get(images["slow"]).id
+        return save_image_tarball(client, images["slow"], digest, tmp_path_factory.mktemp("images"))

@@ -184,11 +184,12 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
 
 
 def task_containers(out: Path) -> list:
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
 
-    found = connect().containers.list(
-        all=True, filters={"label": LABEL_OUT_DIR}, ignore_removed=True
-    )
+    with engine_client() as client:
+        found = client.containers.list(
+            all=True, filters={"label": LABEL_OUT_DIR}, ignore_removed=True
+        )
     return [c for c in found if c.labels[LABEL_OUT_DIR].startswith(f"{out}/tasks/")]
 
 

@@ -257,7 +257,7 @@ def test_a_worker_killed_mid_batch_reruns_the_batch_elsewhere_and_records_each_c
 ):
     from distributed import Client
 
-    from harness.containers.engine import connect
+    from harness.containers.engine import engine_client
     from harness.containers.images import build_folder
 
     quiet = {"log": lambda message: None}
@@ -268,7 +268,8 @@ def test_a_worker_killed_mid_batch_reruns_the_batch_elsewhere_and_records_each_c
     root = real_split(tmp_path / "split", 4)
     model = model_tarball(tmp_path / "model.tar.gz", {"load_s": 3})
     out = tmp_path / "out"
-    save_image_tarball(connect(), image.ref, image.digest, out / "images")
+    with engine_client() as client:
+        save_image_tarball(client, image.ref, image.digest, out / "images")
     config = tmp_path / "r.yaml"
     config.write_text(
         yaml.safe_dump(

@@ -15,12 +15,12 @@ from harness.rounds.cluster import (
 
 
 @pytest.mark.docker
-def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(tmp_path):
+def test_a_worker_lacking_the_image_loads_the_rounds_tarball_checked_by_digest(
+    tmp_path, engine_client
+):
     from docker.errors import ImageNotFound
 
-    from harness.containers.engine import connect
-
-    client = connect()
+    client = engine_client
     context = tmp_path / "context"
     context.mkdir()
     (context / "payload").write_text(str(tmp_path))  # unique content: a unique image id
