@@ -12,6 +12,7 @@ from typing import Literal
 import cc3d
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.morphology import skeletonize
 
 __all__ = [
     "STRUCTURE_TRACKS",
@@ -187,8 +188,6 @@ def tubularity(image: np.ndarray, *, percentile: float = 95.0, min_size: int = 2
     therefore misreads plaques as vessel-like; a round that sends ``biological-structure`` avoids
     the guess altogether.
     """
-    from skimage.morphology import skeletonize
-
     smooth = ndi.gaussian_filter(normalise(image), 1.0)
     mask = smooth > np.percentile(smooth, percentile)
     mask = remove_small_objects(mask, min_size=min_size)

@@ -16,7 +16,9 @@ from typing import Any
 import cc3d
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.feature import peak_local_max
 from skimage.filters import apply_hysteresis_threshold, sato
+from skimage.segmentation import watershed
 
 from baselines._common import TrackChoice, choose_track, normalise, remove_small_objects
 
@@ -229,9 +231,6 @@ def spot_mask(
 
 
 def _split_touching(mask: np.ndarray, response: np.ndarray, *, min_distance: int) -> np.ndarray:
-    from skimage.feature import peak_local_max
-    from skimage.segmentation import watershed
-
     peaks = peak_local_max(
         response, min_distance=min_distance, labels=mask.astype(np.int32), exclude_border=False
     )

@@ -75,6 +75,7 @@ def read_image(path: Path) -> tuple[np.ndarray, Any]:
     """
     ext = _extension(path)
     if ext in (".tif", ".tiff"):
+        # Each format's reader is loaded when a file of that format is met.
         import tifffile
 
         with tifffile.TiffFile(str(path)) as tif:
@@ -88,6 +89,7 @@ def read_image(path: Path) -> tuple[np.ndarray, Any]:
             }
         header: Any = {"spacing_z": spacing_z, "resolution": res}
     elif ext is not None:
+        # Each format's reader is loaded when a file of that format is met.
         import SimpleITK as sitk
 
         header = sitk.ReadImage(str(path))
@@ -110,6 +112,7 @@ def write_mask(path: Path, mask: np.ndarray, header: Any) -> Path:
     # The writers pick the format from the name: the temporary file keeps the real extension.
     tmp = path.with_name(".tmp-" + path.name)
     if isinstance(header, dict):
+        # Each format's reader is loaded when a file of that format is met.
         import tifffile
 
         res = header["resolution"]
@@ -125,6 +128,7 @@ def write_mask(path: Path, mask: np.ndarray, header: Any) -> Path:
             compression="zlib",
         )
     else:
+        # Each format's reader is loaded when a file of that format is met.
         import SimpleITK as sitk
 
         out = sitk.GetImageFromArray(mask)

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.filters import sato
 
 from baselines._common import canonical_structure, normalise
-from baselines.classical import SpotParams, VesselParams, segment_vessel, spot_mask
+from baselines.classical import SpotParams, VesselParams, blob_response, segment_vessel, spot_mask
 
 __all__ = ["SPOT_GRID", "VESSEL_GRID", "LabeledCase", "TuneResult", "tune"]
 
@@ -98,6 +99,7 @@ def _spot_grid() -> list[SpotParams]:
 
 
 def _score(case: LabeledCase, mask: np.ndarray) -> float:
+    # The baselines' images carry baselines/ alone: tuning runs on the host, where metrics is.
     from metrics import blob_f1, cldice, dice
 
     second = cldice(case.label, mask) if case.track == "vessel" else blob_f1(case.label, mask)
@@ -105,8 +107,6 @@ def _score(case: LabeledCase, mask: np.ndarray) -> float:
 
 
 def _vessel_scores(case: LabeledCase, grid: list[VesselParams]) -> np.ndarray:
-    from skimage.filters import sato
-
     norm = normalise(case.image)
     per_sigma = {
         s: sato(norm, sigmas=[s], black_ridges=False)
@@ -124,8 +124,6 @@ def _vessel_scores(case: LabeledCase, grid: list[VesselParams]) -> np.ndarray:
 
 
 def _spot_scores(case: LabeledCase, grid: list[SpotParams]) -> np.ndarray:
-    from baselines.classical import blob_response
-
     norm = normalise(case.image)
     responses = {s: blob_response(case.image, sigmas=s) for s in {p.sigmas for p in grid}}
     means = {ls: ndi.gaussian_filter(norm, ls) for ls in {p.local_sigma for p in grid}}

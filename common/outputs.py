@@ -375,6 +375,7 @@ def lock_file_output(
 def _command_line() -> str:
     """The running command (``selma3d predict``), from click's context when there is one."""
     try:
+        # common/ needs no CLI: click's context is read only when a command runs.
         import click
 
         ctx = click.get_current_context(silent=True)

@@ -104,6 +104,7 @@ def run_for_cli(
         The image cannot be had or runs as root; the ground truth is neither a folder nor a
         tarball (naming the option).
     """
+    # Loaded when the command runs: the CLI starts in 0.1 s, the library takes 1 s.
     from harness.containers.engine import engine_client
 
     problems = [f"--ground-truth: {p}" for p in ground_truth_problems(ground_truth)]

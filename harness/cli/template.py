@@ -29,6 +29,7 @@ def template_command(folder: Path, example: str) -> None:
     FOLDER must be new or empty: nothing is ever overwritten. Then build and check it with
     `selma3d check FOLDER --split SAMPLE`.
     """
+    # Loaded when the command runs: the CLI starts in 0.1 s, the library takes 1 s.
     from harness.assets import write_submission
 
     written = write_submission(folder, example=example)

@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.files import atomic_path, load_yaml_model, write_atomic
 from harness.assets import asset_dir
+from harness.containers.engine import engine_client
 from harness.errors import ConfigError, EngineError, SubmissionError
 
 __all__ = [
@@ -511,6 +512,7 @@ def docker_build(
     EngineError
         The engine failed during the build.
     """
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     from docker.errors import APIError
     from requests.exceptions import RequestException
     from urllib3.exceptions import HTTPError
@@ -641,8 +643,6 @@ def build_specs(
     ConfigError
         ``only`` names a spec that does not exist.
     """
-    from harness.containers.engine import engine_client
-
     specs = discover_specs(docker_dir)
     unknown = sorted(set(only) - {spec.name for spec in specs})
     if unknown:
@@ -664,6 +664,7 @@ def build_specs(
 
 
 def _build_spec(client: Any, spec: ImageSpec, mode: _Mode) -> BuildResult:
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     from docker.errors import ImageNotFound
 
     t0 = time.perf_counter()

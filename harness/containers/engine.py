@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import weakref
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.containers.limits import Limits
 from harness.errors import EngineError
 
 __all__ = [
@@ -223,6 +225,7 @@ class EngineTraits:
         >>> EngineTraits("docker", "26.1.5").device_requests((-1, None))[0]["Count"]
         -1
         """
+        # Docker's SDK is loaded only where an engine is called, as connect() loads it.
         from docker.types import DeviceRequest
 
         if gpus is None:
@@ -328,6 +331,7 @@ def connect(*, engine: str | None = None, timeout: float = 120.0) -> Any:
         the message says how to fix it.
     """
     try:
+        # Loaded here, not at import: a missing SDK is told as an EngineError with its fix.
         from docker.errors import DockerException
 
         import docker
@@ -465,6 +469,7 @@ def engine_report(
         client = connect()
         with contextlib.closing(client):
             return engine_report(client, images=images)
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     from docker.errors import ImageNotFound
 
     info = client.info()
@@ -540,10 +545,6 @@ def engine_lacks(traits: EngineTraits, info: dict[str, Any], *, local: bool) -> 
     >>> engine_lacks(EngineTraits("podman", "4.3.1"), info, local=False)  # doctest: +ELLIPSIS
     ('a runtime for cgroup v1: crun ... runtime = "runc" in /etc/containers/containers.conf',)
     """
-    import resource
-
-    from harness.containers.limits import Limits
-
     lacks = []
     if traits.podman:
         runtime = str(info.get("DefaultRuntime", ""))

@@ -579,6 +579,7 @@ def load_image_tarball(client: Any, tarball: ImageTarball, tag: str) -> Any:
     EngineError
         The engine failed.
     """
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     from docker.errors import APIError, ImageLoadError, ImageNotFound
     from requests.exceptions import ConnectionError as RequestsConnectionError
 

@@ -32,6 +32,8 @@ from harness.containers.base_images import (
     folder_hash,
     stage_context,
 )
+from harness.containers.engine import engine_client
+from harness.containers.image_tarball import load_image_tarball, read_image_tarball
 from harness.errors import ConfigError, SubmissionError
 
 __all__ = [
@@ -207,6 +209,7 @@ class ImagePins:
         ConfigError
             It was pinned before and now names another image.
         """
+        # Docker's SDK is loaded only where an engine is called, as connect() loads it.
         from docker.errors import APIError, ImageNotFound
 
         check_reference(reference)
@@ -235,6 +238,7 @@ class ImagePins:
 
     def current(self, references: Iterable[str]) -> dict[str, str | None]:
         """The id each of ``references`` names now (None for a missing or malformed one)."""
+        # Docker's SDK is loaded only where an engine is called, as connect() loads it.
         from docker.errors import APIError, ImageNotFound
 
         now: dict[str, str | None] = {}
@@ -384,8 +388,6 @@ def build_folder(
         No Dockerfile, a base that is missing, missing wheels, the build failed (with the end
         of its log) or ran past ``timeout_s``.
     """
-    from harness.containers.engine import engine_client
-
     folder = Path(folder).resolve()
     if tag is not None:
         check_tag(tag)
@@ -489,8 +491,6 @@ def load_tarball(
     ConfigError
         A pinned tag, or a tag the tarball asked for, moved during the load.
     """
-    from harness.containers.image_tarball import load_image_tarball, read_image_tarball
-
     tarball = read_image_tarball(path)
     tag = tarball_tag(tarball, name or path.name.split(".")[0])
     if tarball.names:
@@ -546,8 +546,6 @@ def resolve_image(
     ConfigError
         A pinned tag moved.
     """
-    from harness.containers.engine import engine_client
-
     with engine_client(client) as client:
         pins = pins if pins is not None else ImagePins(client)
         path = Path(image)

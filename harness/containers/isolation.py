@@ -94,6 +94,7 @@ class ContainerResult:
 
 def remove_run_containers(client: Any, run_id: str) -> int:
     """Force-remove every container labeled with ``run_id`` (running or not); return how many."""
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     from docker.errors import NotFound
 
     # ignore_removed: listing inspects each container, and a worker may remove its own
@@ -111,6 +112,7 @@ def remove_run_containers(client: Any, run_id: str) -> int:
 
 def remove_expired_containers(client: Any, *, now: float | None = None) -> int:
     """Force-remove every container whose :data:`LABEL_DEADLINE` has passed; return how many."""
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     from docker.errors import NotFound
 
     now = time.time() if now is None else now
@@ -188,6 +190,7 @@ class Watcher(threading.Thread):
                 self._case_high = max(self._case_high or 0, current)
                 return
         if not self.files:
+            # Docker's SDK is loaded only where an engine is called, as connect() loads it.
             from docker.errors import APIError
 
             # ValueError: Podman's service answers a container that has just exited with a
@@ -239,6 +242,7 @@ class Watcher(threading.Thread):
 
 def is_engine_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is the engine's fault (a server error, a lost connection), not the run's."""
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     import requests
     from docker.errors import APIError
 
@@ -273,6 +277,7 @@ def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
     follows after ``grace_s`` seconds if it is still running. A container already gone is not
     an error.
     """
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     import requests
     from docker.errors import APIError, NotFound
 
@@ -322,6 +327,7 @@ def container_ulimits(limits: Limits) -> list[Any]:
     Selma3dError
         If ``limits.nofile`` exceeds this host's hard limit of open files.
     """
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     import resource
 
     from docker.types import Ulimit
@@ -491,6 +497,7 @@ def run_container(
         When the engine fails (:func:`is_engine_failure` tells these apart); the container is
         removed all the same.
     """
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     import requests
     from docker.errors import NotFound
 

@@ -19,7 +19,9 @@ A model inside the split, or a model folder holding a file of the split, is refu
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -29,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from common.files import write_atomic
 from common.outputs import real
+from harness.containers.base_images import cache_dir
 from harness.errors import SubmissionError
 
 if TYPE_CHECKING:
@@ -123,8 +127,6 @@ def prepare_model(
         )
     digest = _file_digest(path)
     if cache is None:
-        from harness.containers.base_images import cache_dir
-
         cache = cache_dir() / "models"
     target = Path(cache) / digest.removeprefix("sha256:")
     if not (target / _COMPLETE).is_file():
@@ -184,11 +186,6 @@ def model_tarball(files: dict[str, Path], dest: str | Path) -> Path:
     Path
         ``dest``.
     """
-    import gzip
-    import io
-
-    from common.files import write_atomic
-
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(files):

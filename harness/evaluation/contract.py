@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -205,8 +206,6 @@ def stage_predictions(
     SubmissionError
         A prediction does not pass the gate (it passed it when scored: the file changed since).
     """
-    import json
-
     cases = {c.case_id: c for c in split.cases}
     input_dir.mkdir(parents=True, exist_ok=True)
     entries = []

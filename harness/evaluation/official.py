@@ -21,8 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.predictions.validate import OFFICIAL_GATE, GateOptions
+import numpy as np
+
+from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
+from harness.split.checks import image_grid
 from harness.split.manifest import Split
+from harness.split.volume import read_volume
 
 __all__ = [
     "CATEGORY_TRACKS",
@@ -200,12 +204,6 @@ def case_facts(
     (``harness.evaluation.contract.stage_predictions``); a case without a readable prediction
     has ``prediction_empty`` None.
     """
-    import numpy as np
-
-    from harness.predictions.validate import validate_prediction
-    from harness.split.checks import image_grid
-    from harness.split.volume import read_volume
-
     cases = {c.case_id: c for c in split.cases}
     facts = []
     for row in rows:

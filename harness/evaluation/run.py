@@ -22,12 +22,13 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.containers.cleanup import remove_tree
-from harness.containers.images import ImageInfo
+from harness.containers.images import ImageInfo, ImagePins, is_root_user, resolve_image
+from harness.containers.invoke import InvokeServer, relay_image_id
 from harness.containers.isolation import (
     LABEL_DEADLINE,
     LABEL_RUN_ID,
@@ -39,7 +40,7 @@ from harness.containers.isolation import (
 )
 from harness.containers.limits import Limits
 from harness.containers.verdicts import log_reason, log_tail
-from harness.errors import SubmissionError
+from harness.errors import ConfigError, SubmissionError
 from harness.evaluation.compare import compare_metrics
 from harness.evaluation.config import EvaluationConfig
 from harness.evaluation.contract import (
@@ -279,8 +280,6 @@ def _case_of_image(split: Split) -> dict[str, str]:
 
 
 def _replace(run: EvaluationRun, **changes: Any) -> EvaluationRun:
-    from dataclasses import replace
-
     return replace(run, **changes)
 
 
@@ -322,8 +321,6 @@ def _invoke_once(
     relay_image: str | None = None,
 ) -> ContainerResult:
     """Start the server, ``POST /invoke`` once, and describe it as one container run."""
-    from harness.containers.invoke import InvokeServer
-
     relay = work_dir / "relay"
     if relay.exists():
         shutil.rmtree(relay)
@@ -393,10 +390,6 @@ def prepare_evaluation(
     ConfigError
         The image cannot be had, runs as root, or the ground truth cannot be read.
     """
-    from harness.containers.images import ImagePins, is_root_user, resolve_image
-    from harness.containers.invoke import relay_image_id
-    from harness.errors import ConfigError
-
     pins = pins if pins is not None else ImagePins(client, during="the evaluation")
     remove_expired_containers(client)
     try:

@@ -302,6 +302,7 @@ def _header_tiff(handle: BinaryIO, size: int) -> VolumeHeader:
 
 
 def _tiff_file(handle: BinaryIO, size: int) -> object:
+    # Each format's reader is loaded when a file of that format is met.
     import tifffile
 
     formats.check_tiff_chain(handle, size)
@@ -439,6 +440,7 @@ def _read_nifti(path: Path, handle: BinaryIO, size: int) -> tuple[np.ndarray, Gr
 
 def _nifti_grid(header: object, shape: tuple[int, ...]) -> Grid:
     """The grid of a nibabel header (``shape`` is ``(z, y, x)``); refused when not finite."""
+    # Each format's reader is loaded when a file of that format is met.
     from nibabel.spatialimages import HeaderDataError
 
     try:
@@ -461,6 +463,7 @@ def _nifti_grid(header: object, shape: tuple[int, ...]) -> Grid:
 
 
 def _write_nifti(path: Path, array: np.ndarray, grid: Grid) -> None:
+    # Each format's reader is loaded when a file of that format is met.
     import nibabel as nib
 
     sx, sy, sz = grid.spacing[2], grid.spacing[1], grid.spacing[0]
@@ -497,6 +500,7 @@ def _tiff_pixel_size(page: object, tag_name: str) -> float:
 
 
 def _write_tiff(path: Path, array: np.ndarray, grid: Grid) -> None:
+    # Each format's reader is loaded when a file of that format is met.
     import tifffile
 
     sz, sy, sx = grid.spacing
@@ -521,6 +525,7 @@ def _read_mha(path: Path, handle: BinaryIO, size: int) -> tuple[np.ndarray, Grid
 
 
 def _write_mha(path: Path, array: np.ndarray, grid: Grid) -> None:
+    # Each format's reader is loaded when a file of that format is met.
     import SimpleITK as sitk
 
     img = sitk.GetImageFromArray(array)

@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import logging
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -51,12 +53,14 @@ def local_scoring_workers() -> int:
     gate reading each prediction) and the organizer's process; on a 2-core machine this is one
     scoring task at a time beside every container slot.
     """
+    # Dask (0.3 s to import) is loaded by the calls that use it, not by importing the module.
     from dask.system import CPU_COUNT
 
     return max(1, CPU_COUNT - 1)
 
 
 async def _identity(address: str, timeout: float, reached: list[str]) -> dict[str, Any]:
+    # Dask (0.3 s to import) is loaded by the calls that use it, not by importing the module.
     from distributed.comm import connect
     from distributed.comm.addressing import parse_address, parse_host_port
 
@@ -137,6 +141,7 @@ def connect_cluster(
     ClusterError
         The scheduler has no worker with a container slot, or none with a scoring one.
     """
+    # Dask (0.3 s to import) is loaded by the calls that use it, not by importing the module.
     from distributed import Client, LocalCluster
 
     with contextlib.ExitStack() as stack:
@@ -214,9 +219,6 @@ def _serves(url: str) -> bool:
     The scheduler names its dashboard even when it serves none (``--no-dashboard``, or no bokeh
     installed), so the address is shown only once it answers.
     """
-    import urllib.error
-    import urllib.request
-
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
             return bool(response.status == 200)
@@ -226,6 +228,7 @@ def _serves(url: str) -> bool:
 
 def is_scheduler_lost(exc: BaseException) -> TypeGuard[FutureCancelledError]:
     """Whether ``exc`` is a future cancelled because the scheduler went away."""
+    # Dask (0.3 s to import) is loaded by the calls that use it, not by importing the module.
     from distributed.client import FutureCancelledError
 
     return isinstance(exc, FutureCancelledError) and "scheduler" in exc.reason
@@ -233,6 +236,7 @@ def is_scheduler_lost(exc: BaseException) -> TypeGuard[FutureCancelledError]:
 
 def cluster_failure(exc: BaseException, stage: str) -> ClusterError | None:
     """The cluster's own failures as a :class:`ClusterError` (exit 3), or None for the rest."""
+    # Dask (0.3 s to import) is loaded by the calls that use it, not by importing the module.
     from distributed.comm.core import CommClosedError
 
     # The scheduler's death shows as cancelled futures, or, when a result was being gathered
@@ -299,6 +303,7 @@ def finished(
     stops early (an error, Ctrl-C: the generator is closed), the tasks still queued are
     cancelled (:func:`cancel_on_exit`).
     """
+    # Dask (0.3 s to import) is loaded by the calls that use it, not by importing the module.
     from distributed.scheduler import KilledWorker
 
     with cancel_on_exit(client, queue):

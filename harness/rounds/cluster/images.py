@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from common.files import atomic_path
+from harness.containers.image_tarball import load_image_tarball, read_image_tarball
+from harness.containers.images import image_info
 from harness.errors import EngineError, SubmissionError
 
 __all__ = ["ensure_image", "save_image_tarball"]
@@ -32,10 +34,8 @@ def ensure_image(client: Any, ref: str, digest: str, tarball: Path | None) -> An
         The image is missing and there is no tarball, or the tarball holds another image
         (infrastructure: never charged to the team).
     """
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     from docker.errors import ImageNotFound
-
-    from harness.containers.image_tarball import load_image_tarball, read_image_tarball
-    from harness.containers.images import image_info
 
     try:
         image = client.images.get(digest)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import re
 import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +18,10 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.errors import ClusterError
+from harness.containers.engine import connect
+from harness.containers.isolation import LABEL_OUT_DIR
+from harness.containers.runner import run_submission
+from harness.errors import ClusterError, ConfigError
 from harness.rounds.cluster.connect import probe_scheduler
 from harness.rounds.cluster.images import ensure_image
 from harness.rounds.cluster.tasks import (
@@ -29,6 +34,7 @@ from harness.rounds.cluster.tasks import (
     CaseTask,
     TaskResult,
 )
+from harness.scoring.allocator import keep_freed_memory
 from harness.split.manifest import Case, Split
 
 __all__ = [
@@ -52,8 +58,6 @@ _WORKER_GPUS: GpuPool | None = None
 def _engine() -> Any:
     """The Docker client of this process (one per worker, shared by its task threads)."""
     global _ENGINE
-    from harness.containers.engine import connect
-
     with _ENGINE_LOCK:
         if _ENGINE is None:
             _ENGINE = connect()
@@ -128,10 +132,6 @@ def gpu_devices(gpus: str | None) -> list[str]:
     >>> gpu_devices("0,2"), gpu_devices(None)
     (['0', '2'], [])
     """
-    import subprocess
-
-    from harness.errors import ConfigError
-
     if gpus is None:
         return []
     if re.fullmatch(r"\d+(,\d+)*", gpus):
@@ -159,8 +159,6 @@ def remove_task_containers(client: Any, under: Path) -> int:
     The runner labels each container with its run folder; every attempt of a case runs in a
     folder under the case's task folder, so this finds what an earlier attempt left behind.
     """
-    from harness.containers.isolation import LABEL_OUT_DIR
-
     prefix = str(under).rstrip("/") + "/"
     found = client.containers.list(all=True, filters={"label": LABEL_OUT_DIR}, ignore_removed=True)
     removed = 0
@@ -174,6 +172,7 @@ def remove_task_containers(client: Any, under: Path) -> int:
 
 def worker_name() -> tuple[str, str]:
     """The name and host of the worker running this (``("local", host)`` elsewhere)."""
+    # Dask (0.3 s to import) is loaded by the calls that use it, not by importing the module.
     from distributed import get_worker
 
     try:
@@ -236,8 +235,6 @@ def run_on_worker(
     Returns the runner's summary, the attempt folder and how many containers of earlier
     attempts (under the folders ``earlier``) were removed first.
     """
-    from harness.containers.runner import run_submission
-
     client = _engine()
     _mark_engine_in_use(client)
     info = ensure_image(client, task.image_ref, task.image_digest, task.tarball)
@@ -315,6 +312,7 @@ def _mark_engine_in_use(client: Any, *, clean: Callable[[], None] | None = None)
 
 def _remove_quietly(container: Any) -> None:
     """Force-remove a container; one that is gone or being removed already is the goal."""
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
     from docker.errors import APIError, NotFound
 
     try:
@@ -351,13 +349,8 @@ def serve_worker(
     EngineError
         No engine answers.
     """
-    import asyncio
-
+    # Dask (0.3 s to import) is loaded by the calls that use it, not by importing the module.
     from distributed import Worker
-
-    from harness.containers.isolation import LABEL_OUT_DIR
-    from harness.errors import ConfigError
-    from harness.scoring.allocator import keep_freed_memory
 
     global _WORKER_GPUS
     console = console or Console(stderr=True)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy
 
 from common.files import atomic_path, write_atomic
 from common.profiles import get_profile
@@ -352,8 +353,6 @@ def generator_version() -> str:
     str
         ``"sha256:"`` and 16 hex digits.
     """
-    import scipy
-
     h = hashlib.sha256(f"numpy {np.__version__}\0scipy {scipy.__version__}\0".encode())
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -423,6 +422,7 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return lambda name: None
+        # Rich's progress bars are loaded only when a bar is shown.
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self._bar = Progress(TextColumn("synth {task.description}"), BarColumn(),

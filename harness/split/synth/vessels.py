@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.split.synth.shapes import Scene, draw_capsule, draw_ellipsoid
+from harness.split.synth.spots import random_rotation
 
 __all__ = ["MIN_RADIUS_FACTOR", "Segment", "blood_vessels", "microglia"]
 
@@ -320,8 +321,6 @@ def blood_vessels(scene: Scene, rng: np.random.Generator) -> dict[str, float]:
 
 def _spread_directions(n: int, rng: np.random.Generator) -> list[np.ndarray]:
     """``n`` roughly evenly spread unit vectors (a randomly rotated Fibonacci sphere)."""
-    from harness.split.synth.spots import random_rotation
-
     i = np.arange(n) + 0.5
     polar = np.arccos(1 - 2 * i / n)
     azimuth = np.pi * (1 + 5**0.5) * i
