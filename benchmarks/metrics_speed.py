@@ -37,6 +37,11 @@ with pip on first use, ignored by git) and runs in a subprocess; masks go throug
 in a temporary folder. This file is also that subprocess's entry point (``--panoptica-worker``)
 and the memory probe's (``--memory-worker``), so it imports only the standard library and numpy
 at module level.
+
+Its length (about 650 lines) is four measurements and the generated cases they share. It stays
+one file because it is also its subprocesses' program (panoptica's worker, run in panoptica's venv
+where only the standard library and numpy are importable, and the memory probe): split, every
+module the workers load would have to keep that import rule.
 """
 
 from __future__ import annotations
