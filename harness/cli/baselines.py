@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
 from harness.cli.options import Group, no_progress_option, out_option
 
@@ -228,7 +229,6 @@ def _train_with_progress(
     """
     # torch (the deep extra) and rich's progress bars: imported when the command runs, not at
     # every start of selma3d.
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from baselines import unet
@@ -337,8 +337,5 @@ def _progress_lines(*, no_progress: bool) -> Callable[[str], None] | None:
     """Where a long command's progress lines go: stderr, or nowhere with ``--no-progress``."""
     if no_progress:
         return None
-    # rich's console: imported when a command runs, not at every start of selma3d.
-    from rich.console import Console
-
     console = Console(stderr=True)
     return lambda line: console.print(line, highlight=False)
