@@ -33,7 +33,6 @@ from metrics import blob_f1, cldice, dice
 __all__ = [
     "GENERATED",
     "METHODS",
-    "TABLE_METRICS",
     "GeneratedSpec",
     "load_labeled",
     "load_unlabeled",
@@ -48,7 +47,6 @@ __all__ = [
 ]
 
 METHODS: tuple[str, ...] = ("threshold", "classical", "unet-scratch", "unet")
-TABLE_METRICS: tuple[str, ...] = ("dice", "cldice", "blob_f1")
 
 
 @dataclass(frozen=True)
