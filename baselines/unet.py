@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import monai
 import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
@@ -593,8 +594,6 @@ def segment(
 
 def environment() -> dict[str, str]:
     """Versions that matter for reproducing a training run."""
-    import monai
-
     return {
         "python": platform.python_version(),
         "torch": str(torch.__version__),
