@@ -15,7 +15,7 @@ contract
     ``run(segment, *, name)``: the container side of the grand-challenge and folder contracts.
 tuning
     Host-side only: the parameter search (loading training data and the results table are
-    :mod:`harness.experiments`'s, a layer above).
+    :mod:`harness.develop.experiments`'s, a layer above).
 
 Nothing is imported here, so ``import baselines`` stays light in every image.
 """

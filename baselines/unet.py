@@ -465,7 +465,7 @@ def serialize_model(
     """The content of a weights file: the state dict, the config and the provenance.
 
     This package writes no weights file itself (it may import only ``metrics``, and the atomic
-    writer lives in ``common.files``): ``harness.experiments.save_weights`` writes these
+    writer lives in ``common.files``): ``harness.develop.experiments.save_weights`` writes these
     bytes. :func:`load_model` reads them back.
 
     Parameters

@@ -25,11 +25,11 @@ from rich.console import Console
 from rich.table import Table
 
 from leaderboard.bootstrap import bootstrap_ranks, draw_cases
+from leaderboard.config import SCHEMES
 from leaderboard.ranking import ranking_inputs, score
 from leaderboard.results import prepare_results
 
 RANKED = {"vessel": ("dice", "cldice", "betti0_error"), "spot": ("dice", "blob_f1")}
-SCHEMES = ("aggregate-then-rank", "rank-then-aggregate", "test-then-rank")
 
 
 def results_table(teams: int, cases: int, seed: int) -> pd.DataFrame:

@@ -37,6 +37,11 @@ with pip on first use, ignored by git) and runs in a subprocess; masks go throug
 in a temporary folder. This file is also that subprocess's entry point (``--panoptica-worker``)
 and the memory probe's (``--memory-worker``), so it imports only the standard library and numpy
 at module level.
+
+Its length (about 650 lines) is four measurements and the generated cases they share. It stays
+one file because it is also its subprocesses' program (panoptica's worker, run in panoptica's venv
+where only the standard library and numpy are importable, and the memory probe): split, every
+module the workers load would have to keep that import rule.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -221,8 +227,7 @@ def run_panoptica(track: str, reference: np.ndarray, prediction: np.ndarray) -> 
 
 
 def panoptica_worker(track: str, ref_path: str, pred_path: str) -> None:
-    import warnings
-
+    # Only panoptica's venv has panoptica: this function runs there, as the worker.
     from panoptica import (
         ConnectedComponentsInstanceApproximator,
         InputType,
@@ -260,6 +265,7 @@ def panoptica_worker(track: str, ref_path: str, pred_path: str) -> None:
 
 
 def time_suite(track: str, reference: np.ndarray, prediction: np.ndarray, repeats: int):
+    # Not at the top: panoptica's venv runs this file too and has none of selma3d's packages.
     from metrics import prepare_reference, score_prediction
 
     best, scores = np.inf, {}
@@ -279,6 +285,7 @@ def time_vessel_against_floor(reference: np.ndarray, prediction: np.ndarray, rep
     two runs at all. Returns the best time of each, the per-round ratios (against the separate
     floor, and against the skeletonizations inside the suite) and the suite's scores.
     """
+    # Not at the top: panoptica's venv runs this file too and has none of selma3d's packages.
     from skimage.morphology import skeletonize
 
     from metrics import prepare_reference, score_prediction
@@ -318,6 +325,7 @@ def time_vessel_against_floor(reference: np.ndarray, prediction: np.ndarray, rep
 
 def time_reuse(track: str, reference: np.ndarray, predictions: list[np.ndarray]):
     """In memory: one prepared reference and N scores vs N (prepare + score)."""
+    # Not at the top: panoptica's venv runs this file too and has none of selma3d's packages.
     from metrics import prepare_reference, score_prediction
 
     start = time.perf_counter()
@@ -341,6 +349,7 @@ def time_split_evaluation(
     (``evaluate_predictions(split, {team: folder, ...})``) vs N separate evaluations; files are
     ``.nii.gz`` as the runner writes them. ``rounds`` rounds, the two ways in turn (which goes
     first alternates); returns (together, separate) seconds per round."""
+    # Not at the top: panoptica's venv runs this file too and has none of selma3d's packages.
     import pandas as pd
 
     from harness.scoring.evaluate import evaluate_predictions
@@ -404,6 +413,7 @@ def time_split_evaluation(
 
 
 def memory_worker(track: str, ref_path: str, pred_path: str) -> None:
+    # Not at the top: panoptica's venv runs this file too and has none of selma3d's packages.
     from metrics import prepare_reference, score_prediction
 
     reference, prediction = np.load(ref_path), np.load(pred_path)
@@ -511,6 +521,7 @@ def main() -> None:
     global SYSTEM_MALLOC
     SYSTEM_MALLOC = args.system_malloc
     if not args.system_malloc and not args.panoptica_worker:
+        # Not at the top: panoptica's venv runs this file too and has none of selma3d's packages.
         from harness.scoring.allocator import keep_freed_memory
 
         if not keep_freed_memory():
@@ -523,6 +534,7 @@ def main() -> None:
         memory_worker(*args.memory_worker)
         return
 
+    # Not at the top: panoptica's venv runs this file too and has none of selma3d's packages.
     from rich.console import Console
     from rich.table import Table
 

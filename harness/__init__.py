@@ -1,11 +1,15 @@
-"""selma3d harness: data, containers, validation, evaluation and rounds."""
+"""selma3d harness: data, containers, validation, scoring, evaluation, rounds and the CLI.
+
+The developers' tools, apart from all of these, are :mod:`harness.develop`.
+"""
 
 __all__ = [
     "assets",
     "cli",
     "containers",
+    "develop",
     "errors",
-    "experiments",
+    "evaluation",
     "predictions",
     "rounds",
     "scoring",

@@ -2,11 +2,15 @@
 
 Modules follow the data flow: ``results`` (load, validate, fill worst values) -> ``ranking``
 (the three schemes) -> ``bootstrap`` (rank intervals, tied groups) -> ``build`` (CSV, JSON,
-Markdown) and ``report`` (HTML with ``plots`` and ``mips``). ``metric_info`` is the one place
-metric directions and defaults are read from (``metrics.METRICS``); ``config`` holds
-``RankingConfig``. ``status`` (the per-case statuses), ``errors`` (the project's exception tree)
-and ``cases`` (what the leaderboard needs of a split) are the vocabulary the harness above
-shares with it.
+Markdown, and the HTML page of ``report``). ``report`` draws its figures with ``plots`` and
+``mips``; its sections on what a round brings beside selma3d's ranking, ``gc_report``
+(grand-challenge's leaderboard) and ``container_report`` (the organizers' evaluation container),
+render what the harness computed and compute nothing. ``public`` is the one rule for what a
+published leaderboard may tell a participant. ``metric_info`` is the one place metric directions
+and defaults are read from (``metrics.METRICS``); ``config`` holds ``RankingConfig``; ``cases``
+states, as protocols, what the leaderboard needs of a split and its volumes, which the harness
+above provides. The statuses and the exception tree the leaderboard shares with the harness are
+``common``'s (``common.status``, ``common.errors``).
 
 Examples
 --------

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,8 +25,12 @@ __all__ = [
     "load_ranking_config",
 ]
 
-SCHEMES: tuple[str, ...] = ("aggregate-then-rank", "rank-then-aggregate", "test-then-rank")
-AGGREGATIONS: tuple[str, ...] = ("track", "structure")
+Scheme = Literal["aggregate-then-rank", "rank-then-aggregate", "test-then-rank"]
+Aggregation = Literal["track", "structure"]
+SCHEMES: tuple[str, ...] = get_args(Scheme)
+"""The ranking schemes, as :attr:`RankingConfig.scheme` accepts them."""
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
+"""The units of aggregation, as :attr:`RankingConfig.aggregation` accepts them."""
 
 
 class _Frozen(BaseModel):
@@ -137,10 +141,8 @@ class RankingConfig(_Frozen):
     """
 
     profile: str = DEFAULT_PROFILE
-    scheme: Literal["aggregate-then-rank", "rank-then-aggregate", "test-then-rank"] = (
-        "aggregate-then-rank"
-    )
-    aggregation: Literal["track", "structure"] = "track"
+    scheme: Scheme = "aggregate-then-rank"
+    aggregation: Aggregation = "track"
     ranked_metrics: dict[str, tuple[str, ...]] | None = None
     categories: dict[str, str] | None = None
     bootstrap: BootstrapConfig = BootstrapConfig()

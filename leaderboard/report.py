@@ -295,22 +295,50 @@ def render_html(
         The whole HTML document.
     """
     res = board.results
-    cfg = board.config
-    order = list(board.order)
-    teams = [res.teams[i] for i in order]
+    teams = [res.teams[i] for i in board.order]
     labels = [res.display_names[t] for t in teams]
-    frame = res.frame
-    sections: list[str] = []
-    nav: list[tuple[str, str]] = []
+    metadata = record.get("metadata")
+    # In page order; a section with nothing to show is left out, of the page and of its links.
+    candidates: list[tuple[str, str, str | None]] = [
+        ("overall", "Overall ranking", _overall_section(board, metadata)),
+        *(
+            (f"track-{track}", f"{track.capitalize()}-like track", _track_section(board, track))
+            for track in board.ranking.track_scores
+        ),
+        (
+            "grand-challenge",
+            "grand-challenge's leaderboard",
+            grand_challenge_section(
+                metadata,
+                res.display_names,
+                dict(zip(board.table["team"], board.table["rank"], strict=True)),
+            ),
+        ),
+        (
+            "evaluation-container",
+            "Evaluation container",
+            container_section(metadata, res.display_names),
+        ),
+        ("uncertainty", "Ranking uncertainty", _uncertainty_section(board, labels)),
+        ("distributions", "Per-case scores", _distributions_section(board, teams, labels)),
+        ("cases", "Where teams fail", _cases_section(board, teams, labels)),
+        ("resources", "Runtime and memory", _resources_section(board, teams, labels)),
+        (
+            "projections",
+            "Maximum-intensity projections",
+            _projections_section(board, split, volumes),
+        ),
+        ("provenance", "Provenance", _provenance_section(board, record, teams)),
+    ]
+    sections = [(anchor, title, body) for anchor, title, body in candidates if body is not None]
+    return _page(board, record, sections, teams=teams)
 
-    def section(anchor: str, title: str, body: str) -> None:
-        nav.append((anchor, title))
-        sections.append(f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>')
 
+def _overall_section(board: Any, metadata: Mapping[str, Any] | None) -> str:
+    """The overall table, with the notes on flagged and tied teams."""
+    res, cfg = board.results, board.config
     flagged = {
-        t: why
-        for t, why in nondeterministic_teams(record.get("metadata")).items()
-        if t in res.display_names
+        t: why for t, why in nondeterministic_teams(metadata).items() if t in res.display_names
     }
     nondet_note = ""
     if flagged:
@@ -329,60 +357,58 @@ def render_html(
             "their bootstrap rank intervals overlap with a neighbour's, so the data cannot "
             "separate them.</p>"
         )
-    section(
-        "overall",
-        "Overall ranking",
+    return (
         f'<p class="note">Profile {_e(cfg.profile)}: {_e(cfg.scheme)}, aggregated per '
         f"{_e(cfg.unit_kind)}. Score = mean of "
         "the track ranks; lower is better. Ties share the lowest rank.</p>"
         + _overall_table(board, flagged)
         + nondet_note
-        + tied_note,
+        + tied_note
     )
-    for track in board.ranking.track_scores:
-        section(
-            f"track-{track}",
-            f"{track.capitalize()}-like track",
-            f'<p class="note">Ranked: {_e(", ".join(board.ranked[track]))} (★). Means over '
-            f"{int((res.cases['track'] == track).sum())} cases, failed cases at their worst "
-            "values.</p>" + _track_table(board, track),
-        )
-    gc_body = grand_challenge_section(
-        record.get("metadata"),
-        res.display_names,
-        dict(zip(board.table["team"], board.table["rank"], strict=True)),
+
+
+def _track_section(board: Any, track: str) -> str:
+    """One track's ranked metrics and its table."""
+    cases = int((board.results.cases["track"] == track).sum())
+    return (
+        f'<p class="note">Ranked: {_e(", ".join(board.ranked[track]))} (★). Means over '
+        f"{cases} cases, failed cases at their worst "
+        "values.</p>" + _track_table(board, track)
     )
-    if gc_body is not None:
-        section("grand-challenge", "grand-challenge's leaderboard", gc_body)
-    container_body = container_section(record.get("metadata"), res.display_names)
-    if container_body is not None:
-        section("evaluation-container", "Evaluation container", container_body)
-    if board.bootstrap is not None:
-        b = board.bootstrap
-        taus = b.kendall_tau[np.isfinite(b.kendall_tau)]
-        tau_text = (
-            f"Kendall's tau between the full ranking and the resamples: mean {taus.mean():.3f}, "
-            f"median {np.median(taus):.3f}."
-            if taus.size
-            else "Kendall's tau is undefined (every resample ties all teams)."
-        )
-        freq = b.frequency[order]
-        png = plots.blob_plot(
-            freq,
-            labels=labels,
-            median=b.median[order],
-            low=b.low[order],
-            high=b.high[order],
-            groups=board.groups[order],
-        )
-        section(
-            "uncertainty",
-            "Ranking uncertainty",
-            f'<p class="note">{b.resamples} bootstrap resamples of the cases (seed {b.seed}, '
-            f"stratified per {_e(cfg.unit_kind)}). Circle area: share of resamples with that "
-            f"rank; black: median and {round(b.confidence * 100)}% interval. {tau_text}</p>"
-            + _img(png, "bootstrap rank distribution"),
-        )
+
+
+def _uncertainty_section(board: Any, labels: list[str]) -> str | None:
+    """The bootstrap's rank distribution; None without a bootstrap."""
+    if board.bootstrap is None:
+        return None
+    b, cfg, order = board.bootstrap, board.config, list(board.order)
+    taus = b.kendall_tau[np.isfinite(b.kendall_tau)]
+    tau_text = (
+        f"Kendall's tau between the full ranking and the resamples: mean {taus.mean():.3f}, "
+        f"median {np.median(taus):.3f}."
+        if taus.size
+        else "Kendall's tau is undefined (every resample ties all teams)."
+    )
+    png = plots.blob_plot(
+        b.frequency[order],
+        labels=labels,
+        median=b.median[order],
+        low=b.low[order],
+        high=b.high[order],
+        groups=board.groups[order],
+    )
+    return (
+        f'<p class="note">{b.resamples} bootstrap resamples of the cases (seed {b.seed}, '
+        f"stratified per {_e(cfg.unit_kind)}). Circle area: share of resamples with that "
+        f"rank; black: median and {round(b.confidence * 100)}% interval. {tau_text}</p>"
+        + _img(png, "bootstrap rank distribution")
+    )
+
+
+def _distributions_section(board: Any, teams: list[str], labels: list[str]) -> str:
+    """Per track, each ranked metric's (and the extra plotted metrics') values per case."""
+    res, cfg = board.results, board.config
+    frame = res.frame
     dist = []
     for track in board.ranking.track_scores:
         applicable = metric_info.track_metrics()[track]
@@ -404,17 +430,19 @@ def render_html(
             ranked=board.ranked[track],
         )
         dist.append(f"<h3>{_e(track)}</h3>" + _img(png, f"{track} metric distributions"))
-    section(
-        "distributions",
-        "Per-case scores",
+    return (
         '<p class="note">Each point is a case; red crosses are failed cases scored at the worst '
-        "value.</p>" + "".join(dist),
+        "value.</p>" + "".join(dist)
     )
+
+
+def _cases_section(board: Any, teams: list[str], labels: list[str]) -> str:
+    """Per track, a heat map of each team's ranked scores per case, failures lettered."""
     heat = []
     for track in board.ranking.track_scores:
         metrics = board.ranked[track]
         png = plots.case_heatmap(
-            frame,
+            board.results.frame,
             track=track,
             metrics=metrics,
             teams=teams,
@@ -423,25 +451,35 @@ def render_html(
         )
         heat.append(_img(png, f"{track} scores per case"))
     legend = ", ".join(f"{code} {status}" for status, code in plots.STATUS_CODES.items())
-    section(
-        "cases",
-        "Where teams fail",
+    return (
         f'<p class="note">Rows in rank order. Letters mark cases that did not run cleanly: '
-        f"{_e(legend)}.</p>" + "".join(heat),
+        f"{_e(legend)}.</p>" + "".join(heat)
     )
-    png = plots.resource_plot(frame, teams=teams, labels=labels)
-    if png is not None:
-        section("resources", "Runtime and memory", _img(png, "runtime and peak memory"))
+
+
+def _resources_section(board: Any, teams: list[str], labels: list[str]) -> str | None:
+    """Runtime and peak memory per team; None when the table records neither."""
+    png = plots.resource_plot(board.results.frame, teams=teams, labels=labels)
+    return None if png is None else _img(png, "runtime and peak memory")
+
+
+def _projections_section(
+    board: Any, split: SplitInfo | None, volumes: VolumeLoader | None
+) -> str | None:
+    """The projection gallery; None when there is nothing to draw."""
     gallery = _mip_gallery(board, split, volumes)
-    if gallery:
-        section(
-            "projections",
-            "Maximum-intensity projections",
-            '<p class="note">Projections along z. Prediction panels: true positives white, false '
-            "positives magenta, false negatives green (each pixel mixes the colours by voxel "
-            "counts along its ray).</p>"
-            + "".join(gallery),
-        )
+    if not gallery:
+        return None
+    return (
+        '<p class="note">Projections along z. Prediction panels: true positives white, false '
+        "positives magenta, false negatives green (each pixel mixes the colours by voxel "
+        "counts along its ray).</p>" + "".join(gallery)
+    )
+
+
+def _provenance_section(board: Any, record: dict[str, Any], teams: list[str]) -> str:
+    """What the ranking was computed from and with: split, results, tool, images and models."""
+    res, cfg = board.results, board.config
     provenance = [
         ("split", record.get("split_hash") or "not recorded"),
         ("results", record["results_digest"]),
@@ -460,15 +498,21 @@ def render_html(
         provenance.append((f"image of {team}", ", ".join(digests)))
         if team in models:
             provenance.append((f"model of {team}", str(models[team])))
-    section(
-        "provenance",
-        "Provenance",
-        "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in provenance) + "</dl>",
-    )
+    return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in provenance) + "</dl>"
+
+
+def _page(
+    board: Any, record: dict[str, Any], sections: list[tuple[str, str, str]], *, teams: list[str]
+) -> str:
+    """The whole document: header, links to the sections, the sections, footer."""
+    res, cfg = board.results, board.config
     subtitle = f"{len(teams)} teams · {len(res.cases)} cases · " + " · ".join(
         f"{t}: {int((res.cases['track'] == t).sum())} cases" for t in res.tracks
     )
-    links = "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in nav)
+    links = "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t, _ in sections)
+    body = "\n".join(
+        f'<section id="{a}"><h2>{_e(t)}</h2>{text}</section>' for a, t, text in sections
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(cfg.report.title)}</title>"
@@ -477,7 +521,7 @@ def render_html(
         f"<header><h1>{_e(cfg.report.title)}</h1><p>{_e(subtitle)}</p>"
         f"<p>split <code>{_e(record.get('split_hash') or 'not recorded')}</code></p></header>"
         f"<main><nav>{links}</nav>"
-        + "\n".join(sections)
+        + body
         + f"</main><footer>selma3d {_e(record['tool']['version'])}</footer></body></html>\n"
     )
 

@@ -194,100 +194,19 @@ def prepare_results(
     per_track = metric_info.track_metrics()
     problems: list[str] = []
 
-    missing = [c for c in ID_COLUMNS if c not in table.columns]
-    if missing:
-        raise ResultsError(
-            source, [f"missing column(s) {missing}; a results table needs {list(ID_COLUMNS)}"]
-        )
-    if len(table) == 0:
-        raise ResultsError(source, ["the table has no rows"])
-    df = pd.DataFrame({c: _as_text(table[c]) for c in ID_COLUMNS})
-    for c in _TEXT_OPTIONAL:
-        df[c] = _as_text(table[c]) if c in table.columns else ""
+    df = _id_frame(table, source)
     labels = [_row_label(is_csv, i) for i in range(len(table))]
-
     present = tuple(m for m in all_metrics if m in table.columns)
     known = {*ID_COLUMNS, *OPTIONAL_COLUMNS, *all_metrics, "filled"}
     ignored = tuple(str(c) for c in table.columns if c not in known)
     for name in (*present, *(c for c in _NUMERIC_OPTIONAL if c in table.columns)):
-        raw = table[name]
-        values = pd.to_numeric(
-            raw.replace("", np.nan) if raw.dtype == object else raw, errors="coerce"
-        )
-        missing = raw.isna() | _as_text(raw).str.lower().isin(["", "nan", "none", "null", "<na>"])
-        bad = values.isna() & ~missing
-        for i in np.flatnonzero(bad.to_numpy()):
-            problems.append(f"{labels[i]}, column {name!r}: expected a number, got {raw.iloc[i]!r}")
-        floats = values.astype(float).to_numpy()
-        low, high = metric_info.bounds(name) if name in all_metrics else (0.0, math.inf)
-        # Bounds are closed, but every value must be finite: an infinite count is impossible.
-        outside = ~np.isnan(floats) & (~np.isfinite(floats) | (floats < low) | (floats > high))
-        for i in np.flatnonzero(outside):
-            problems.append(
-                f"{labels[i]} (team {df['team'].iat[i]!r}, case {df['case_id'].iat[i]!r}), "
-                f"column {name!r}: value {_as_text(raw).iloc[i]} is outside the bounds "
-                f"[{low:g}, {high:g}] and must be finite"
-            )
-        if name in all_metrics and metric_info.is_integer(name):
-            fractional = np.isfinite(floats) & (floats != np.floor(floats))
-            for i in np.flatnonzero(fractional & ~outside):
-                problems.append(
-                    f"{labels[i]} (team {df['team'].iat[i]!r}, case {df['case_id'].iat[i]!r}), "
-                    f"column {name!r}: value {_as_text(raw).iloc[i]} is not a whole number; "
-                    f"{name} is a count"
-                )
-        df[name] = floats
-
-    for i, row in enumerate(df[list(ID_COLUMNS)].itertuples(index=False)):
-        where = labels[i]
-        for column in ("team", "case_id", "structure"):
-            if not getattr(row, column):
-                problems.append(f"{where}, column {column!r}: empty")
-        if row.track not in per_track:
-            problems.append(
-                f"{where}, column 'track': unknown track {row.track!r}; "
-                f"expected one of {sorted(per_track)}"
-            )
-        if row.status not in STATUSES:
-            problems.append(
-                f"{where}, column 'status': unknown status {row.status!r}; "
-                f"expected one of {list(STATUSES)}"
-            )
-
-    for track, names in ranked.items():
-        if not (df["track"] == track).any():
-            continue
-        absent = [n for n in names if n not in present]
-        if absent:
-            problems.append(f"missing metric column(s) {absent}, ranked for track {track!r}")
+        df[name] = _numbers(table[name], name, df, labels, problems)
+    _check_rows(df, labels, per_track, problems)
+    _check_ranked_present(df, ranked, present, problems)
     if problems:
         raise ResultsError(source, problems)
 
-    # Table-level consistency.
-    dup = df.duplicated(["team", "case_id"], keep=False)
-    if dup.any():
-        for (team, case), group in df[dup].groupby(["team", "case_id"], sort=True):
-            rows = ", ".join(labels[i] for i in group.index)
-            problems.append(f"duplicate rows for team {team!r}, case {case!r}: {rows}")
-    for column in ("track", "structure"):
-        for case, group in df.groupby("case_id", sort=True):
-            values = sorted(group[column].unique())
-            if len(values) > 1:
-                problems.append(
-                    f"case {case!r}, column {column!r}: differs between rows ({values}); "
-                    f"first at {labels[group.index[0]]}"
-                )
-    names: dict[str, str] = {}
-    for team, group in df.groupby("team", sort=True):
-        given = sorted(v for v in group["display_name"].unique() if v)
-        if len(given) > 1:
-            problems.append(f"team {team!r}, column 'display_name': several values {given}")
-        names[str(team)] = given[0] if given else str(team)
-    hashes = sorted(v for v in df["split_hash"].unique() if v)
-    if len(hashes) > 1:
-        problems.append(f"column 'split_hash': rows come from several splits {hashes}")
-    split_hash = hashes[0] if hashes else None
-
+    names, split_hash = _check_table(df, labels, problems)
     cases = df.drop_duplicates("case_id")[["case_id", "track", "structure"]]
     if split is not None:
         split_hash = _check_against_split(cases, split, split_hash, problems)
@@ -321,6 +240,138 @@ def prepare_results(
         source=source,
         ignored_columns=ignored,
     )
+
+
+def _id_frame(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The id and text columns as stripped text (empty where the table gives none).
+
+    Raises
+    ------
+    ResultsError
+        An id column is missing, or the table has no rows.
+    """
+    missing = [c for c in ID_COLUMNS if c not in table.columns]
+    if missing:
+        raise ResultsError(
+            source, [f"missing column(s) {missing}; a results table needs {list(ID_COLUMNS)}"]
+        )
+    if len(table) == 0:
+        raise ResultsError(source, ["the table has no rows"])
+    df = pd.DataFrame({c: _as_text(table[c]) for c in ID_COLUMNS})
+    for c in _TEXT_OPTIONAL:
+        df[c] = _as_text(table[c]) if c in table.columns else ""
+    return df
+
+
+def _numbers(
+    raw: pd.Series, name: str, df: pd.DataFrame, labels: list[str], problems: list[str]
+) -> np.ndarray:
+    """Column ``name`` as floats, NaN where empty.
+
+    A cell that is no number, lies outside the column's bounds or is a fractional count adds a
+    problem naming its row.
+    """
+    all_metrics = metric_info.metric_columns()
+    values = pd.to_numeric(raw.replace("", np.nan) if raw.dtype == object else raw, errors="coerce")
+    missing = raw.isna() | _as_text(raw).str.lower().isin(["", "nan", "none", "null", "<na>"])
+    bad = values.isna() & ~missing
+    for i in np.flatnonzero(bad.to_numpy()):
+        problems.append(f"{labels[i]}, column {name!r}: expected a number, got {raw.iloc[i]!r}")
+    floats = values.astype(float).to_numpy()
+    low, high = metric_info.bounds(name) if name in all_metrics else (0.0, math.inf)
+    # Bounds are closed, but every value must be finite: an infinite count is impossible.
+    outside = ~np.isnan(floats) & (~np.isfinite(floats) | (floats < low) | (floats > high))
+    for i in np.flatnonzero(outside):
+        problems.append(
+            f"{labels[i]} (team {df['team'].iat[i]!r}, case {df['case_id'].iat[i]!r}), "
+            f"column {name!r}: value {_as_text(raw).iloc[i]} is outside the bounds "
+            f"[{low:g}, {high:g}] and must be finite"
+        )
+    if name in all_metrics and metric_info.is_integer(name):
+        fractional = np.isfinite(floats) & (floats != np.floor(floats))
+        for i in np.flatnonzero(fractional & ~outside):
+            problems.append(
+                f"{labels[i]} (team {df['team'].iat[i]!r}, case {df['case_id'].iat[i]!r}), "
+                f"column {name!r}: value {_as_text(raw).iloc[i]} is not a whole number; "
+                f"{name} is a count"
+            )
+    return floats
+
+
+def _check_rows(
+    df: pd.DataFrame,
+    labels: list[str],
+    per_track: dict[str, tuple[str, ...]],
+    problems: list[str],
+) -> None:
+    """Each row's ids: none empty, a known track and a known status."""
+    for i, row in enumerate(df[list(ID_COLUMNS)].itertuples(index=False)):
+        where = labels[i]
+        for column in ("team", "case_id", "structure"):
+            if not getattr(row, column):
+                problems.append(f"{where}, column {column!r}: empty")
+        if row.track not in per_track:
+            problems.append(
+                f"{where}, column 'track': unknown track {row.track!r}; "
+                f"expected one of {sorted(per_track)}"
+            )
+        if row.status not in STATUSES:
+            problems.append(
+                f"{where}, column 'status': unknown status {row.status!r}; "
+                f"expected one of {list(STATUSES)}"
+            )
+
+
+def _check_ranked_present(
+    df: pd.DataFrame,
+    ranked: dict[str, tuple[str, ...]],
+    present: tuple[str, ...],
+    problems: list[str],
+) -> None:
+    """Every metric ranked for a track the table has cases of is a column of the table."""
+    for track, names in ranked.items():
+        if not (df["track"] == track).any():
+            continue
+        absent = [n for n in names if n not in present]
+        if absent:
+            problems.append(f"missing metric column(s) {absent}, ranked for track {track!r}")
+
+
+def _check_table(
+    df: pd.DataFrame, labels: list[str], problems: list[str]
+) -> tuple[dict[str, str], str | None]:
+    """Table-wide checks: no duplicates, one track and structure per case, one name per team.
+
+    Also one split: the rows may record at most one split hash.
+
+    Returns
+    -------
+    tuple
+        Each team's display name (its id where none is given), and the split hash recorded.
+    """
+    dup = df.duplicated(["team", "case_id"], keep=False)
+    if dup.any():
+        for (team, case), group in df[dup].groupby(["team", "case_id"], sort=True):
+            rows = ", ".join(labels[i] for i in group.index)
+            problems.append(f"duplicate rows for team {team!r}, case {case!r}: {rows}")
+    for column in ("track", "structure"):
+        for case, group in df.groupby("case_id", sort=True):
+            values = sorted(group[column].unique())
+            if len(values) > 1:
+                problems.append(
+                    f"case {case!r}, column {column!r}: differs between rows ({values}); "
+                    f"first at {labels[group.index[0]]}"
+                )
+    names: dict[str, str] = {}
+    for team, group in df.groupby("team", sort=True):
+        given = sorted(v for v in group["display_name"].unique() if v)
+        if len(given) > 1:
+            problems.append(f"team {team!r}, column 'display_name': several values {given}")
+        names[str(team)] = given[0] if given else str(team)
+    hashes = sorted(v for v in df["split_hash"].unique() if v)
+    if len(hashes) > 1:
+        problems.append(f"column 'split_hash': rows come from several splits {hashes}")
+    return names, hashes[0] if hashes else None
 
 
 def _check_against_split(

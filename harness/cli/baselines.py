@@ -1,7 +1,10 @@
 """Developer commands ``selma3d dev baselines``: prepare data, tune, train, the results table.
 
 They remake the shipped baseline artefacts (the installed ``baselines`` package's weights and
-parameters) and their documentation; see :mod:`harness.cli.dev`.
+parameters) and their documentation; :mod:`harness.cli.dev` registers them, and
+:mod:`harness.develop.experiments` does the work. The modules each command needs (the experiments,
+scikit-image, torch, rich's progress bars) are imported when it runs: this module is imported by
+every ``selma3d`` start.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
 
 from harness.cli.options import Group, no_progress_option, out_option
 
@@ -35,12 +40,14 @@ def _real_data_option(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _params_path(path: Path | None) -> Path:
+    # scikit-image: imported when a command runs, not at every start of selma3d.
     from baselines.classical import PARAMS_PATH
 
     return PARAMS_PATH if path is None else path
 
 
 def _weights_dir(path: Path | None) -> Path:
+    # torch, the deep extra: imported when a command runs, not at every start of selma3d.
     from baselines.unet import WEIGHTS_PATH
 
     return WEIGHTS_PATH.parent if path is None else path
@@ -75,7 +82,8 @@ def baselines() -> None:
 @_real_data_option
 def prepare(work: Path, real_data: Path) -> None:
     """Generate the baselines' synthetic splits and import the real patches; print their paths."""
-    from harness.experiments import prepare_generated, prepare_real
+    # The experiments import the splits' readers and the metrics: not at every start of selma3d.
+    from harness.develop.experiments import prepare_generated, prepare_real
 
     # The real data first: a wrong folder is reported before minutes of generating.
     real = prepare_real(work, source=real_data)
@@ -95,7 +103,8 @@ def prepare(work: Path, real_data: Path) -> None:
 @no_progress_option()
 def tune(data: tuple[Path, ...], out: Path | None, no_progress: bool) -> None:
     """Grid-search the classical baseline's parameters per structure and track."""
-    from harness.experiments import tune_to_file
+    # The experiments import the splits' readers and the metrics: not at every start of selma3d.
+    from harness.develop.experiments import tune_to_file
 
     out = _params_path(out)
     doc = tune_to_file(list(data), out, progress=_progress_lines(no_progress=no_progress))
@@ -112,13 +121,28 @@ def tune(data: tuple[Path, ...], out: Path | None, no_progress: bool) -> None:
     type=click.Path(exists=True, path_type=Path),
     help="Split or folder of volumes for pretraining (repeatable); the --data images are added.",
 )
-@click.option("--pretrain-steps", type=click.IntRange(min=0), default=400, show_default=True,
-              help="Steps of masked-volume reconstruction on the unlabeled volumes.")
-@click.option("--finetune-steps", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Steps of supervised finetuning on the labeled splits.")
+@click.option(
+    "--pretrain-steps",
+    type=click.IntRange(min=0),
+    default=400,
+    show_default=True,
+    help="Steps of masked-volume reconstruction on the unlabeled volumes.",
+)
+@click.option(
+    "--finetune-steps",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Steps of supervised finetuning on the labeled splits.",
+)
 @click.option("--no-pretrain", is_flag=True, help="Train from scratch (the comparison model).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of crops, masks and initial weights: same seed, same weights.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of crops, masks and initial weights: same seed, same weights.",
+)
 @click.option("--crop", type=int, default=48, show_default=True, help="Edge of the training crops.")
 @click.option("--channels", default="8,16,32,64", show_default=True, help="Feature maps per level.")
 @out_option("Weights file (.pt); the provenance goes beside it as .json.", dir_okay=False)
@@ -136,15 +160,14 @@ def train(
     no_progress: bool,
 ) -> None:
     """Pretrain the U-Net by masked-volume reconstruction, finetune, save weights + provenance."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+    # torch (the deep extra) and the experiments: imported when the command runs, not at every
+    # start of selma3d.
     from baselines import unet
-    from harness.experiments import (
-        _split_hash,
+    from harness.develop.experiments import (
         load_labeled,
         load_unlabeled,
         save_weights,
+        split_hash,
         write_json,
     )
 
@@ -161,27 +184,7 @@ def train(
     cases = load_labeled(list(data))
     pool = [] if no_pretrain else load_unlabeled(list(unlabeled)) + [c.image for c in cases]
     labeled = [(c.image, c.label, c.track, c.structure) for c in cases]
-    total = config.pretrain_steps + config.finetune_steps
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]:.4f}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, disable=no_progress) as bar:
-        task = bar.add_task("train", total=total, loss=float("nan"))
-
-        def tick(stage: str, step: int, loss: float) -> None:
-            bar.update(task, advance=1, description=stage, loss=loss)
-            # Without a terminal the bar is not drawn: leave a line in the log now and then.
-            if not no_progress and not console.is_terminal and (step + 1) % 25 == 0:
-                console.print(f"{stage} step {step + 1}: loss {loss:.4f}", highlight=False)
-
-        start = time.perf_counter()
-        result = unet.train(labeled, pool, config=config, progress=tick)
-        seconds = time.perf_counter() - start
+    result, seconds = _train_with_progress(labeled, pool, config=config, no_progress=no_progress)
     provenance = {
         "command": "selma3d dev baselines train "
         + shlex.join(
@@ -193,7 +196,7 @@ def train(
         ),
         "seed": seed,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
-        "data": [{"split": str(p), "content_hash": _split_hash(p)} for p in data],
+        "data": [{"split": str(p), "content_hash": split_hash(p)} for p in data],
         "labeled_cases": [c.case_id for c in cases],
         "unlabeled": [str(p) for p in unlabeled] if not no_pretrain else [],
         "unlabeled_volumes": len(pool),
@@ -215,6 +218,43 @@ def train(
     click.echo(
         f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {seconds:.0f} s, weights {digest[:19]})"
     )
+
+
+def _train_with_progress(
+    labeled: list[Any], pool: list[Any], *, config: Any, no_progress: bool
+) -> tuple[Any, float]:
+    """``baselines.unet.train`` under a progress bar, and the seconds it took.
+
+    Without a terminal the bar is not drawn; a line every 25 steps goes to the log instead.
+    """
+    # torch (the deep extra) and rich's progress bars: imported when the command runs, not at
+    # every start of selma3d.
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from baselines import unet
+
+    total = config.pretrain_steps + config.finetune_steps
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=no_progress) as bar:
+        task = bar.add_task("train", total=total, loss=float("nan"))
+
+        def tick(stage: str, step: int, loss: float) -> None:
+            bar.update(task, advance=1, description=stage, loss=loss)
+            # Without a terminal the bar is not drawn: leave a line in the log now and then.
+            if not no_progress and not console.is_terminal and (step + 1) % 25 == 0:
+                console.print(f"{stage} step {step + 1}: loss {loss:.4f}", highlight=False)
+
+        start = time.perf_counter()
+        result = unet.train(labeled, pool, config=config, progress=tick)
+        seconds = time.perf_counter() - start
+    return result, seconds
 
 
 @baselines.command("table")
@@ -263,7 +303,8 @@ def table(
     no_progress: bool,
 ) -> None:
     """Score every baseline on the generated and real validation splits; write the table."""
-    from harness.experiments import prepare_generated, prepare_real, run_table
+    # The experiments import the splits' readers and the metrics: not at every start of selma3d.
+    from harness.develop.experiments import prepare_generated, prepare_real, run_table
 
     weights_dir, params_path = _weights_dir(weights_dir), _params_path(params_path)
     if retrain:
@@ -296,7 +337,5 @@ def _progress_lines(*, no_progress: bool) -> Callable[[str], None] | None:
     """Where a long command's progress lines go: stderr, or nowhere with ``--no-progress``."""
     if no_progress:
         return None
-    from rich.console import Console
-
     console = Console(stderr=True)
     return lambda line: console.print(line, highlight=False)

@@ -1,8 +1,8 @@
 """Command group ``dev``: the developers' commands, apart from the participants' and organizers'.
 
-``selma3d dev baselines`` remakes the shipped baseline artefacts and their results table. The
-group was ``selma3d baselines`` before; that spelling still works for one release, with a
-deprecation message.
+``selma3d dev baselines`` remakes the shipped baseline artefacts and their results table; the
+work is :mod:`harness.develop.experiments`'s. The group was ``selma3d baselines`` before; that
+spelling still works for one release, with a deprecation message.
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+from docker.errors import APIError, ImageNotFound, NotFound
+
 from harness.containers.engine import engine_traits
 from harness.containers.images import ImageInfo
 from harness.containers.isolation import (
@@ -215,8 +218,6 @@ def relay_image_id(client: Any, pins: Any | None = None) -> str:
     EngineError
         The image is missing: ``make images`` builds it.
     """
-    from docker.errors import ImageNotFound
-
     try:
         image = pins.pin(HELPER_IMAGE) if pins is not None else client.images.get(HELPER_IMAGE)
     except (ImageNotFound, SubmissionError) as exc:
@@ -300,8 +301,6 @@ class InvokeServer:
         docker.errors.APIError, requests.exceptions.ConnectionError
             The engine failed (the caller retries, then records ``infrastructure_error``).
         """
-        from docker.errors import APIError, ImageNotFound
-
         if self.relay_image is None:
             self.relay_image = relay_image_id(self.client)
         try:
@@ -390,9 +389,6 @@ class InvokeServer:
 
     def _final_log(self) -> str:
         """The server's whole log, read once it stopped (only then has the engine all of it)."""
-        import requests
-        from docker.errors import NotFound
-
         with contextlib.suppress(NotFound):
             stop_container(self.container)
             with contextlib.suppress(
@@ -483,15 +479,58 @@ class InvokeServer:
         container's log only once it stopped, and a server's last lines (the traceback before
         a 500) often reach it after the answer.
         """
-        import requests
-        from docker.errors import APIError, NotFound
-
         watcher = self.watcher
         if watcher is None or self.container is None:
             raise RuntimeError("InvokeServer.invoke before start")
         since = self.started_at if self.cases_served == 0 else time.time()
         self.cases_served += 1
         watcher.mark()
+        answer, wall = self._post_invoke(timeout_s)
+        peak = watcher.case_peak()
+        timed_out = self._killed_for_timeout.is_set()
+        gone = timed_out or watcher.output_problem is not None or answer.status is None
+        exit_code, state, stopped = self._settle(answer, gone=gone, timed_out=timed_out, last=last)
+        gone = gone or stopped
+        log = self._logs(since=since)
+        mem = self.limits.memory_bytes
+        oom = not timed_out and (
+            bool(state.get("OOMKilled"))
+            or (exit_code == 137 and watcher.output_problem is None and (peak or 0) >= 0.95 * mem)
+        )
+        if oom:
+            peak = max(peak or 0, mem)
+        failure = None
+        if timed_out:
+            failure = (
+                "timeout",
+                f"POST /invoke still running after {timeout_s:g} s (--timeout-s); the server was "
+                "stopped and a fresh one serves the next cases",
+            )
+        elif oom:
+            failure = (
+                "oom",
+                f"the server was killed for exceeding the memory limit of {self.limits.memory} "
+                "(no swap) during POST /invoke; a fresh one serves the next cases",
+            )
+        elif watcher.output_problem is None:
+            failure = self._failure(
+                answer, exit_code=exit_code, log=log, since=since, stopped=stopped and not last
+            )
+        result = ContainerResult(
+            # None while the server lives on (an answer, not an exit) or when it was killed.
+            exit_code=None if timed_out or stopped else exit_code,
+            timed_out=timed_out,
+            oom=oom,
+            wall_time_s=wall,
+            peak_memory_bytes=peak,
+            log=log[-self.log_bytes :],
+            output_problem=watcher.output_problem,
+            failure=failure,
+        )
+        return InvokeOutcome(result, server_gone=gone)
+
+    def _post_invoke(self, timeout_s: float) -> tuple[Answer, float]:
+        """``POST /invoke`` with the server stopped by a timer at ``timeout_s``; its wall time."""
         self._killed_for_timeout.clear()
 
         def kill() -> None:
@@ -507,11 +546,17 @@ class InvokeServer:
             answer = self.request("POST", "/invoke", timeout=timeout_s + 30)
         finally:
             timer.cancel()
-        wall = time.perf_counter() - t0
-        peak = watcher.case_peak()
-        timed_out = self._killed_for_timeout.is_set()
+        return answer, time.perf_counter() - t0
+
+    def _settle(
+        self, answer: Answer, *, gone: bool, timed_out: bool, last: bool
+    ) -> tuple[int | None, dict[str, Any], bool]:
+        """The server after the answer: exit code and state if it exited, whether it was stopped.
+
+        A server still running is stopped here when it did not answer 201 or served the last
+        case: only then does the engine have its whole log.
+        """
         exit_code: int | None = None
-        gone = timed_out or watcher.output_problem is not None or answer.status is None
         if gone:
             try:
                 exit_code = int(self.container.wait(timeout=10)["StatusCode"])
@@ -529,77 +574,53 @@ class InvokeServer:
                 requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError, NotFound
             ):
                 self.container.wait(timeout=30)
-            stopped = gone = True
+            stopped = True
         elif timed_out:
             with contextlib.suppress(
                 requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError, NotFound
             ):
                 self.container.wait(timeout=30)
-        log = self._logs(since=since)
-        mem = self.limits.memory_bytes
-        oom = not timed_out and (
-            bool(state.get("OOMKilled"))
-            or (exit_code == 137 and watcher.output_problem is None and (peak or 0) >= 0.95 * mem)
-        )
-        if oom:
-            peak = max(peak or 0, mem)
-        stop_note = (
-            "; the server was stopped so that its whole log could be read, and a fresh one "
-            "serves the next cases" if stopped and not last else ""
-        )
-        failure = None
-        if timed_out:
-            failure = (
-                "timeout",
-                f"POST /invoke still running after {timeout_s:g} s (--timeout-s); the server was "
-                "stopped and a fresh one serves the next cases",
+        return exit_code, state, stopped
+
+    def _failure(
+        self, answer: Answer, *, exit_code: int | None, log: str, since: float, stopped: bool
+    ) -> tuple[str, str] | None:
+        """Why a case that neither timed out, ran out of memory nor broke its output failed.
+
+        ``stopped``: the server was stopped to read its whole log and a fresh one follows.
+        """
+        if exit_code is not None:
+            # stderr alone: the streams interleave unreliably, and errors go there.
+            err = self._logs(since=since, stdout=False)
+            return (
+                "failed",
+                f"the server exited with code {exit_code} during POST /invoke; a fresh "
+                "container serves the next cases" + log_reason(log, tail_of=err),
             )
-        elif oom:
-            failure = (
-                "oom",
-                f"the server was killed for exceeding the memory limit of {self.limits.memory} "
-                "(no swap) during POST /invoke; a fresh one serves the next cases",
+        if answer.status is None:
+            return (
+                "failed",
+                f"POST /invoke got no answer ({answer.error}) and the server kept running; "
+                "it was replaced" + log_reason(log),
             )
-        elif watcher.output_problem is None:
-            if exit_code is not None:
-                # stderr alone: the streams interleave unreliably, and errors go there.
-                err = self._logs(since=since, stdout=False)
-                failure = (
-                    "failed",
-                    f"the server exited with code {exit_code} during POST /invoke; a fresh "
-                    "container serves the next cases" + log_reason(log, tail_of=err),
-                )
-            elif answer.status is None:
-                failure = (
-                    "failed",
-                    f"POST /invoke got no answer ({answer.error}) and the server kept running; "
-                    "it was replaced" + log_reason(log),
-                )
-            elif answer.status != 201:
-                body = log_tail(answer.body, lines=5, chars=300)
-                failure = (
-                    "failed",
-                    f"POST /invoke answered HTTP {answer.status} where 201 means done"
-                    + (f"; body: {body}" if body else "; empty body")
-                    + stop_note
-                    + log_reason(log),
-                )
-        result = ContainerResult(
-            # None while the server lives on (an answer, not an exit) or when it was killed.
-            exit_code=None if timed_out or stopped else exit_code,
-            timed_out=timed_out,
-            oom=oom,
-            wall_time_s=wall,
-            peak_memory_bytes=peak,
-            log=log[-self.log_bytes :],
-            output_problem=watcher.output_problem,
-            failure=failure,
-        )
-        return InvokeOutcome(result, server_gone=gone)
+        if answer.status != 201:
+            body = log_tail(answer.body, lines=5, chars=300)
+            stop_note = (
+                "; the server was stopped so that its whole log could be read, and a fresh one "
+                "serves the next cases"
+                if stopped
+                else ""
+            )
+            return (
+                "failed",
+                f"POST /invoke answered HTTP {answer.status} where 201 means done"
+                + (f"; body: {body}" if body else "; empty body")
+                + stop_note
+                + log_reason(log),
+            )
+        return None
 
     def _logs(self, *, since: float, stdout: bool = True) -> str:
-        from docker.errors import NotFound
-
         try:
             data = self.container.logs(stdout=stdout, stderr=True, since=since, timestamps=False)
         except NotFound:
@@ -608,8 +629,6 @@ class InvokeServer:
 
     def close(self) -> None:
         """Remove the server and its relay (running or not) and the relay's socket."""
-        from docker.errors import NotFound
-
         if self.watcher is not None:
             self.watcher.stop.set()
             self.watcher.join(timeout=5)

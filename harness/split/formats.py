@@ -143,9 +143,7 @@ def _read_exactly(stream: BinaryIO, n: int, *, what: str) -> bytearray:
     while len(data) < n:
         chunk = stream.read(min(_CHUNK, n - len(data)))
         if not chunk:
-            raise VolumeError(
-                f"truncated: {what} needs {n:,} bytes, the file holds {len(data):,}."
-            )
+            raise VolumeError(f"truncated: {what} needs {n:,} bytes, the file holds {len(data):,}.")
         data += chunk
     if stream.read(1):
         raise VolumeError(
@@ -231,6 +229,7 @@ def parse_nifti_header(stream: BinaryIO) -> NiftiHeader:
     VolumeError
         Whatever the module's rules refuse, saying which field and what was expected.
     """
+    # nibabel takes about a third of a second to import, and only NIfTI files need it.
     import nibabel as nib
 
     try:
@@ -343,8 +342,10 @@ def decode_nifti(stream: BinaryIO, header: NiftiHeader) -> np.ndarray:
     scaled data), so a slope that overflows is refused rather than scored as infinity.
     """
     if header.dtype is None or len(header.shape) != 3:
-        raise VolumeError(f"expected a 3D volume of real numbers, got {header.pixel_type} "
-                          f"of shape {header.shape}.")
+        raise VolumeError(
+            f"expected a 3D volume of real numbers, got {header.pixel_type} "
+            f"of shape {header.shape}."
+        )
     try:
         raw = _read_exactly(stream, header.nbytes, what="the voxels its dim and datatype declare")
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -455,9 +456,7 @@ def parse_mha_header(handle: BinaryIO, file_size: int) -> MetaHeader:
             continue
         key, eq, value = text.partition("=")
         if not eq:
-            raise VolumeError(
-                f"not a MetaImage header (line {text[:40]!r} is not 'Key = Value')."
-            )
+            raise VolumeError(f"not a MetaImage header (line {text[:40]!r} is not 'Key = Value').")
         fields[key.strip()] = value.strip()
         if key.strip() == "ElementDataFile":
             data_offset = pos
@@ -483,6 +482,36 @@ def _mha_numbers(fields: dict[str, str], key: str, n: int, default: float) -> tu
 
 
 def _check_mha(fields: dict[str, str], data_offset: int, file_size: int) -> MetaHeader:
+    """Check the fields read up to ``ElementDataFile``; the voxels start at ``data_offset``."""
+    _check_mha_source(fields)
+    dims, ndims, channels = _mha_grid(fields)
+    dtype, pixel_type = _mha_voxel_type(fields, channels)
+    spacing = _mha_numbers(fields, "ElementSpacing", ndims, 1.0)
+    if any(not s > 0 for s in spacing):
+        raise VolumeError(f"ElementSpacing is {spacing}; expected positive numbers.")
+    origin_key = next((k for k in ("Offset", "Origin", "Position") if k in fields), "Offset")
+    origin = _mha_numbers(fields, origin_key, ndims, 0.0)
+    direction = _mha_direction(fields, ndims)
+    compressed = fields.get("CompressedData", "False").lower() in _TRUE
+    data_size = file_size - data_offset
+    if compressed and "CompressedDataSize" in fields:
+        _check_compressed_size(fields["CompressedDataSize"], data_size)
+    return MetaHeader(
+        shape=tuple(reversed(dims)),
+        dtype=dtype,
+        pixel_type=pixel_type,
+        channels=channels,
+        spacing=spacing,
+        origin=origin,
+        direction=direction,
+        compressed=compressed,
+        data_offset=data_offset,
+        data_size=data_size,
+    )
+
+
+def _check_mha_source(fields: dict[str, str]) -> None:
+    """The voxels are binary and right after the header: nothing makes a reader look elsewhere."""
     source = fields["ElementDataFile"]
     if source.upper() != "LOCAL":
         raise VolumeError(
@@ -500,6 +529,10 @@ def _check_mha(fields: dict[str, str], data_offset: int, file_size: int) -> Meta
         raise VolumeError(f"ObjectType is {fields['ObjectType']!r}, expected 'Image'.")
     if fields.get("BinaryData", "True").lower() not in _TRUE:
         raise VolumeError("BinaryData is False: voxels as ASCII text are not read; write binary.")
+
+
+def _mha_grid(fields: dict[str, str]) -> tuple[tuple[int, ...], int, int]:
+    """``DimSize`` (as written, x first), ``NDims`` and ``ElementNumberOfChannels``, checked."""
     try:
         dims = tuple(int(v) for v in fields["DimSize"].split())
         ndims = int(fields.get("NDims", len(dims)))
@@ -512,6 +545,11 @@ def _check_mha(fields: dict[str, str], data_offset: int, file_size: int) -> Meta
         raise VolumeError(f"NDims is {ndims} and DimSize {dims}; expected NDims positive sizes.")
     if channels < 1:
         raise VolumeError(f"ElementNumberOfChannels is {channels}; expected at least 1.")
+    return dims, ndims, channels
+
+
+def _mha_voxel_type(fields: dict[str, str], channels: int) -> tuple[np.dtype | None, str]:
+    """The voxels' dtype in the file's byte order (None unless one real scalar), and its name."""
     element = fields.get("ElementType", "")
     big = any(
         fields.get(k, "False").lower() in _TRUE
@@ -524,11 +562,11 @@ def _check_mha(fields: dict[str, str], data_offset: int, file_size: int) -> Meta
         dtype, pixel_type = None, element or "(no ElementType)"
     if channels != 1:
         dtype, pixel_type = None, f"{channels} components of {pixel_type}"
-    spacing = _mha_numbers(fields, "ElementSpacing", ndims, 1.0)
-    if any(not s > 0 for s in spacing):
-        raise VolumeError(f"ElementSpacing is {spacing}; expected positive numbers.")
-    origin_key = next((k for k in ("Offset", "Origin", "Position") if k in fields), "Offset")
-    origin = _mha_numbers(fields, origin_key, ndims, 0.0)
+    return dtype, pixel_type
+
+
+def _mha_direction(fields: dict[str, str], ndims: int) -> tuple[float, ...]:
+    """ITK's direction, row-major, from whichever matrix key the header uses (identity if none)."""
     matrix_key = next(
         (k for k in ("TransformMatrix", "Rotation", "Orientation") if k in fields),
         "TransformMatrix",
@@ -538,33 +576,20 @@ def _check_mha(fields: dict[str, str], data_offset: int, file_size: int) -> Meta
     else:
         matrix = np.eye(ndims).reshape(-1)
     # MetaIO writes the matrix with one index axis per row; ITK's direction has them as columns.
-    direction = tuple(float(v) for v in matrix.reshape(ndims, ndims).T.reshape(-1))
-    compressed = fields.get("CompressedData", "False").lower() in _TRUE
-    data_size = file_size - data_offset
-    if compressed and "CompressedDataSize" in fields:
-        try:
-            declared = int(fields["CompressedDataSize"])
-        except ValueError as exc:
-            raise VolumeError(
-                f"CompressedDataSize is {fields['CompressedDataSize']!r}; expected bytes."
-            ) from exc
-        if declared != data_size:
-            raise VolumeError(
-                f"CompressedDataSize is {declared:,} but {data_size:,} bytes follow the header; "
-                "the header must say what the file holds."
-            )
-    return MetaHeader(
-        shape=tuple(reversed(dims)),
-        dtype=dtype,
-        pixel_type=pixel_type,
-        channels=channels,
-        spacing=spacing,
-        origin=origin,
-        direction=direction,
-        compressed=compressed,
-        data_offset=data_offset,
-        data_size=data_size,
-    )
+    return tuple(float(v) for v in matrix.reshape(ndims, ndims).T.reshape(-1))
+
+
+def _check_compressed_size(field: str, data_size: int) -> None:
+    """``CompressedDataSize`` must be the bytes that follow the header."""
+    try:
+        declared = int(field)
+    except ValueError as exc:
+        raise VolumeError(f"CompressedDataSize is {field!r}; expected bytes.") from exc
+    if declared != data_size:
+        raise VolumeError(
+            f"CompressedDataSize is {declared:,} but {data_size:,} bytes follow the header; "
+            "the header must say what the file holds."
+        )
 
 
 def decode_mha(handle: BinaryIO, header: MetaHeader) -> np.ndarray:

@@ -48,7 +48,13 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "case_id", "track", "structure", "image", "label", "phase", "spacing"
+    "case_id",
+    "track",
+    "structure",
+    "image",
+    "label",
+    "phase",
+    "spacing",
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "track", "structure", "image", "label")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -223,23 +229,13 @@ def _read_rows(
     Returns the number of rows read (or the header's problems, which stop everything) and,
     when reading stopped early, the row where it stopped and how many rows were left unchecked.
     """
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    missing_cols = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing_cols or duplicated:
-        lines = []
-        if missing_cols:
-            lines.append(
-                f"missing column(s): {', '.join(missing_cols)}; "
-                f"got {', '.join(header) or 'none'}"
-            )
-        if duplicated:
-            lines.append(f"column(s) named twice in the header: {', '.join(duplicated)}")
-        return lines, None
+    header_problems = _header_problems(header)
+    if header_problems:
+        return header_problems, None
     unknown_cols = [c for c in header if c not in MANIFEST_COLUMNS]
     if unknown_cols:
         problems.append(
-            f"unknown column(s): {', '.join(unknown_cols)}; "
-            f"expected {', '.join(MANIFEST_COLUMNS)}"
+            f"unknown column(s): {', '.join(unknown_cols)}; expected {', '.join(MANIFEST_COLUMNS)}"
         )
     seen_folded: dict[str, tuple[str, int]] = {}
     n_rows = 0
@@ -250,61 +246,103 @@ def _read_rows(
         if not cells:
             continue  # a blank line, as csv.DictReader skips it
         n_rows += 1
-        row = dict(zip(header, cells, strict=False))
-        case_id = (row.get("case_id") or "").strip()
-        where = f"row {lineno} (case {case_id!r})"
         row_problems: list[str] = []
-        if len(cells) > len(header):
-            row_problems.append(
-                f"{where}: {len(cells)} cells, more than the header's {len(header)} columns"
-            )
-        if not _SAFE_ID.match(case_id):
-            row_problems.append(
-                f"{where}: case_id must be letters, digits, '.', '_' or '-' (at most 128), "
-                "not starting with '.' or '-'"
-            )
-        elif case_id in seen:
-            row_problems.append(f"{where}: duplicate case_id, first seen on row {seen[case_id]}")
-        elif case_id.casefold() in seen_folded:
-            other, other_row = seen_folded[case_id.casefold()]
-            row_problems.append(
-                f"{where}: case_id differs only by case from {other!r} on row {other_row}; "
-                "both would name the same file on case-insensitive file systems"
-            )
-        else:
-            seen[case_id] = lineno
-            seen_folded[case_id.casefold()] = (case_id, lineno)
-        track = (row.get("track") or "").strip()
-        if track not in TRACKS:
-            row_problems.append(f"{where}: unknown track {track!r}; expected one of {TRACKS}")
-        structure = (row.get("structure") or "").strip()
-        if not structure:
-            row_problems.append(f"{where}: empty structure")
-        images = _resolve_paths(root, row.get("image") or "", where, "image", row_problems)
-        if not images:
-            row_problems.append(f"{where}: no image given")
-        label_field = (row.get("label") or "").strip()
-        labels = _resolve_paths(root, label_field, where, "label", row_problems)
-        if len(labels) > 1:
-            row_problems.append(f"{where}: one label expected, got {len(labels)}")
-        if labels and labels[0] in images:
-            row_problems.append(f"{where}: the label file is also listed as an image")
-        spacing = _parse_spacing(row.get("spacing") or "", where, row_problems)
-        phase = (row.get("phase") or "").strip() or None
+        case = _read_row(cells, header, lineno, root, seen, seen_folded, row_problems)
         problems.extend(row_problems)
-        if not row_problems:
-            cases.append(
-                Case(
-                    case_id=case_id,
-                    track=track,  # type: ignore[arg-type]
-                    structure=structure,
-                    images=tuple(images),
-                    label=labels[0] if labels else None,
-                    phase=phase,
-                    spacing=spacing,
-                )
-            )
+        if case is not None:
+            cases.append(case)
     return n_rows, None
+
+
+def _header_problems(header: list[str]) -> list[str]:
+    """What stops a manifest at its header: a required column missing, a column named twice."""
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    missing_cols = [c for c in REQUIRED_COLUMNS if c not in header]
+    lines = []
+    if missing_cols:
+        lines.append(
+            f"missing column(s): {', '.join(missing_cols)}; got {', '.join(header) or 'none'}"
+        )
+    if duplicated:
+        lines.append(f"column(s) named twice in the header: {', '.join(duplicated)}")
+    return lines
+
+
+def _read_row(
+    cells: list[str],
+    header: list[str],
+    lineno: int,
+    root: Path,
+    seen: dict[str, int],
+    seen_folded: dict[str, tuple[str, int]],
+    row_problems: list[str],
+) -> Case | None:
+    """One manifest row as a case, or None when something is wrong with it.
+
+    What is wrong goes into ``row_problems``, each naming the row.
+    """
+    row = dict(zip(header, cells, strict=False))
+    case_id = (row.get("case_id") or "").strip()
+    where = f"row {lineno} (case {case_id!r})"
+    if len(cells) > len(header):
+        row_problems.append(
+            f"{where}: {len(cells)} cells, more than the header's {len(header)} columns"
+        )
+    _check_case_id(case_id, where, lineno, seen, seen_folded, row_problems)
+    track = (row.get("track") or "").strip()
+    if track not in TRACKS:
+        row_problems.append(f"{where}: unknown track {track!r}; expected one of {TRACKS}")
+    structure = (row.get("structure") or "").strip()
+    if not structure:
+        row_problems.append(f"{where}: empty structure")
+    images = _resolve_paths(root, row.get("image") or "", where, "image", row_problems)
+    if not images:
+        row_problems.append(f"{where}: no image given")
+    label_field = (row.get("label") or "").strip()
+    labels = _resolve_paths(root, label_field, where, "label", row_problems)
+    if len(labels) > 1:
+        row_problems.append(f"{where}: one label expected, got {len(labels)}")
+    if labels and labels[0] in images:
+        row_problems.append(f"{where}: the label file is also listed as an image")
+    spacing = _parse_spacing(row.get("spacing") or "", where, row_problems)
+    if row_problems:
+        return None
+    return Case(
+        case_id=case_id,
+        track=track,  # type: ignore[arg-type]
+        structure=structure,
+        images=tuple(images),
+        label=labels[0] if labels else None,
+        phase=(row.get("phase") or "").strip() or None,
+        spacing=spacing,
+    )
+
+
+def _check_case_id(
+    case_id: str,
+    where: str,
+    lineno: int,
+    seen: dict[str, int],
+    seen_folded: dict[str, tuple[str, int]],
+    row_problems: list[str],
+) -> None:
+    """A safe id, not seen before even but for case; a new one is recorded as seen."""
+    if not _SAFE_ID.match(case_id):
+        row_problems.append(
+            f"{where}: case_id must be letters, digits, '.', '_' or '-' (at most 128), "
+            "not starting with '.' or '-'"
+        )
+    elif case_id in seen:
+        row_problems.append(f"{where}: duplicate case_id, first seen on row {seen[case_id]}")
+    elif case_id.casefold() in seen_folded:
+        other, other_row = seen_folded[case_id.casefold()]
+        row_problems.append(
+            f"{where}: case_id differs only by case from {other!r} on row {other_row}; "
+            "both would name the same file on case-insensitive file systems"
+        )
+    else:
+        seen[case_id] = lineno
+        seen_folded[case_id.casefold()] = (case_id, lineno)
 
 
 def write_manifest(path: str | Path, rows: Iterable[dict[str, str]]) -> Path:

@@ -133,19 +133,6 @@ def test_training_leaves_no_torch_setting_behind(caller_settings):
     assert _torch_settings() == caller_settings
 
 
-def test_save_weights_writes_what_load_model_reads(tmp_path):
-    from harness.experiments import save_weights
-
-    config = unet.TrainConfig(crop=16, channels=(4, 8))
-    model = unet.build_model(channels=config.channels)
-    path = tmp_path / "w" / "net.pt"
-    digest = save_weights(model, path, config=config, provenance={"seed": 3})
-    loaded, loaded_config = unet.load_model(path)
-    assert digest == unet.weights_digest(model) == unet.weights_digest(loaded)
-    assert loaded_config == config
-    assert [p.name for p in path.parent.iterdir()] == ["net.pt"]  # no temporary file left
-
-
 def test_docstring_examples():
     import doctest
 

@@ -1,8 +1,8 @@
-"""Host-side experiments: load training data, tune, train, and the results table.
+"""The baselines' experiments: load training data, tune, train, and the results table.
 
-Used by ``selma3d dev baselines tune|train|table``. Unlike the rest of the package this module uses
-the harness (splits, volume I/O, the generator) and the metrics; it imports them inside the
-functions so that ``import baselines`` in a container never touches them.
+Used by ``selma3d dev baselines prepare|tune|train|table`` (:mod:`harness.cli.baselines`).
+It reads splits with the harness and scores with the metrics, on the host; the ``baselines``
+package that runs in containers imports none of it.
 """
 
 from __future__ import annotations
@@ -16,16 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import skimage
 
-from baselines.tuning import LabeledCase
+from baselines import classical, threshold
+from baselines._common import choose_track
+from baselines.tuning import SPOT_GRID, VESSEL_GRID, LabeledCase, tune
 from common.files import write_atomic
+from harness.errors import ConfigError
+from harness.split.importers import import_layout
+from harness.split.manifest import MANIFEST_NAME, load_split
+from harness.split.synth import split_is_current, synthesize_split
+from harness.split.volume import SUPPORTED_EXTENSIONS, read_volume
+from metrics import blob_f1, cldice, dice
 
 __all__ = [
     "GENERATED",
     "METHODS",
-    "TABLE_METRICS",
     "GeneratedSpec",
-    "default_paths",
     "load_labeled",
     "load_unlabeled",
     "prepare_generated",
@@ -33,12 +41,12 @@ __all__ = [
     "results_table",
     "run_table",
     "save_weights",
+    "split_hash",
     "tune_to_file",
     "write_json",
 ]
 
 METHODS: tuple[str, ...] = ("threshold", "classical", "unet-scratch", "unet")
-TABLE_METRICS: tuple[str, ...] = ("dice", "cldice", "blob_f1")
 
 
 @dataclass(frozen=True)
@@ -84,21 +92,11 @@ def save_weights(
     str
         ``baselines.unet.weights_digest(model)``.
     """
+    # torch, the deep extra: needed only when weights are saved.
     from baselines import unet
 
     write_atomic(path, unet.serialize_model(model, config=config, provenance=provenance))
     return unet.weights_digest(model)
-
-
-def default_paths(work: Path) -> dict[str, Path]:
-    """Where :func:`prepare_generated` and :func:`prepare_real` put their splits under ``work``."""
-    return {
-        "generated-train": work / "generated-train",
-        "generated-val": work / "generated-val",
-        "generated-unlabeled": work / "generated-unlabeled",
-        "real-train": work / "real-train",
-        "real-val": work / "real-val",
-    }
 
 
 def prepare_generated(work: Path) -> dict[str, Path]:
@@ -107,9 +105,6 @@ def prepare_generated(work: Path) -> dict[str, Path]:
     A split already there is reused only when this version of the generator wrote it with
     the same recipe (``harness.split.synth.split_is_current``); otherwise it is written again.
     """
-    from harness.split.manifest import load_split
-    from harness.split.synth import split_is_current, synthesize_split
-
     out = {}
     for name, spec in GENERATED.items():
         folder = work / f"generated-{name}"
@@ -138,9 +133,6 @@ def prepare_real(work: Path, *, source: Path) -> dict[str, Path]:
     ConfigError
         ``source`` lacks ``train/`` or ``val/``.
     """
-    from harness.errors import ConfigError
-    from harness.split.importers import import_layout
-
     missing = [p for p in ("train", "val") if not (source / p).is_dir()]
     if missing:
         raise ConfigError(
@@ -157,9 +149,6 @@ def prepare_real(work: Path, *, source: Path) -> dict[str, Path]:
 
 def load_labeled(splits: Sequence[str | Path]) -> list[LabeledCase]:
     """Read every labeled case of the given split folders."""
-    from harness.split.manifest import load_split
-    from harness.split.volume import read_volume
-
     cases = []
     for path in splits:
         split = load_split(path)
@@ -183,9 +172,6 @@ def load_labeled(splits: Sequence[str | Path]) -> list[LabeledCase]:
 
 def load_unlabeled(folders: Sequence[str | Path]) -> list[np.ndarray]:
     """Images of split folders (by manifest) or plain folders (every volume but ``*_label*``)."""
-    from harness.split.manifest import MANIFEST_NAME, load_split
-    from harness.split.volume import SUPPORTED_EXTENSIONS, read_volume
-
     images = []
     for folder in map(Path, folders):
         if (folder / MANIFEST_NAME).is_file():
@@ -208,11 +194,6 @@ def tune_to_file(
     splits: Sequence[str | Path], out: Path, *, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Run the classical parameter search on ``splits``; write the table with its provenance."""
-    import skimage
-
-    from baselines.classical import load_params, params_to_dict
-    from baselines.tuning import SPOT_GRID, VESSEL_GRID, tune
-
     start = time.perf_counter()
     cases = load_labeled(splits)
     result = tune(cases, progress=progress)
@@ -222,7 +203,7 @@ def tune_to_file(
             "command": "selma3d dev baselines tune "
             + " ".join(f"--data {_shown(s)}" for s in splits)
             + f" --out {_shown(out)}",
-            "data": [{"split": _shown(s), "content_hash": _split_hash(s)} for s in splits],
+            "data": [{"split": _shown(s), "content_hash": split_hash(s)} for s in splits],
             "cases": [c.case_id for c in cases],
             "objective": "mean over cases of (Dice + clDice)/2 for vessel-like, "
             "(Dice + blob F1)/2 for spot-like",
@@ -236,15 +217,15 @@ def tune_to_file(
                 "scikit-image": skimage.__version__,
             },
         },
-        "tracks": {t: params_to_dict(p) for t, (p, _) in result.tracks.items()},
+        "tracks": {t: classical.params_to_dict(p) for t, (p, _) in result.tracks.items()},
         "track_scores": {t: round(s, 4) for t, (_, s) in result.tracks.items()},
         "structures": {
-            name: {"track": track, "params": params_to_dict(p), "score": round(score, 4)}
+            name: {"track": track, "params": classical.params_to_dict(p), "score": round(score, 4)}
             for name, (track, p, score) in result.structures.items()
         },
     }
     write_json(out, doc)
-    load_params(out)  # the table must read back
+    classical.load_params(out)  # the table must read back
     return doc
 
 
@@ -257,22 +238,20 @@ def _plain(grid: dict[str, tuple[Any, ...]]) -> dict[str, list[Any]]:
     return {k: [list(v) if isinstance(v, tuple) else v for v in vs] for k, vs in grid.items()}
 
 
-def _split_hash(path: str | Path) -> str:
-    from harness.split.manifest import load_split
-
+def split_hash(path: str | Path) -> str:
+    """The content hash of the split at ``path`` (its volumes are not opened)."""
     return load_split(path, check_volumes=False).content_hash
 
 
 def _segmenters(
     weights_dir: Path, params_path: Path
 ) -> dict[str, Callable[[np.ndarray, str], np.ndarray]]:
-    from baselines import classical, threshold, unet
+    # torch, the deep extra: needed only when the U-Nets are scored.
+    from baselines import unet
 
     table = classical.load_params(params_path)
 
     def run_classical(image: np.ndarray, structure: str) -> np.ndarray:
-        from baselines._common import choose_track
-
         choice = choose_track(image, structure=structure)
         return classical.segment(
             image, structure=structure, params=classical.params_for(choice, table=table)
@@ -309,10 +288,6 @@ def results_table(
         One row per (method, case): method, case_id, track, structure, dice, cldice, blob_f1,
         seconds.
     """
-    from harness.split.manifest import load_split
-    from harness.split.volume import read_volume
-    from metrics import blob_f1, cldice, dice
-
     segmenters = _segmenters(weights_dir, params_path)
     rows = []
     for case in load_split(split).cases:
@@ -340,8 +315,6 @@ def results_table(
 
 
 def _markdown(rows: list[dict[str, Any]], title: str, methods: Sequence[str]) -> str:
-    import pandas as pd
-
     df = pd.DataFrame(rows)
     lines = [
         f"### {title}",
@@ -408,7 +381,7 @@ def run_table(
         )
         all_rows[name] = rows
         sections[name] = (
-            _markdown(rows, f"{title}: {_split_hash(paths[name])[:19]}", methods)
+            _markdown(rows, f"{title}: {split_hash(paths[name])[:19]}", methods)
             + f"\nEvaluated in {time.perf_counter() - start:.0f} s.\n"
         )
     write_json(work / "table-rows.json", all_rows)
