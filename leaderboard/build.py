@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
 
 from common.errors import ResultsError
 from common.files import write_atomic
@@ -35,6 +36,7 @@ from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
 from leaderboard.public import public_metadata
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
+from leaderboard.report import NONDETERMINISTIC_MARK, nondeterministic_teams, render_html
 from leaderboard.results import Results, prepare_results
 
 __all__ = [
@@ -422,8 +424,6 @@ def _json_text(record: dict[str, Any]) -> str:
 
 def _markdown(board: Leaderboard, flagged: dict[str, str]) -> str:
     """The Markdown table; ``flagged`` teams (not deterministic) get a mark and a footnote."""
-    from leaderboard.report import NONDETERMINISTIC_MARK
-
     t = board.table
     tracks = list(board.ranking.track_scores)
     header = ["Rank", "Team", "Score", *[f"{tr} rank" for tr in tracks]]
@@ -535,10 +535,6 @@ def build_leaderboard(
     leaderboard.results.ResultsError
         When the table is invalid (every problem listed with its row and column).
     """
-    from rich.console import Console
-
-    from leaderboard.report import nondeterministic_teams, render_html
-
     config = config or RankingConfig()
     if metadata is not None:
         try:

@@ -25,6 +25,7 @@ __all__ = [
 
 
 def _registry() -> Mapping[str, Any]:
+    # metrics (0.5 s to import: scipy, scikit-image) is loaded when the registry is first read.
     import metrics
 
     return metrics.METRICS
@@ -45,6 +46,7 @@ def metric_columns() -> tuple[str, ...]:
     >>> "dice" in metric_columns()
     True
     """
+    # metrics (0.5 s to import: scipy, scikit-image) is loaded when the registry is first read.
     import metrics
 
     return tuple(metrics.METRIC_COLUMNS)
@@ -58,6 +60,7 @@ def track_metrics() -> dict[str, tuple[str, ...]]:
     >>> sorted(track_metrics())
     ['spot', 'vessel']
     """
+    # metrics (0.5 s to import: scipy, scikit-image) is loaded when the registry is first read.
     import metrics
 
     return {track: tuple(names) for track, names in sorted(metrics.TRACK_METRICS.items())}

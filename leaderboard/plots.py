@@ -51,6 +51,7 @@ _NEUTRAL = "#6b7280"
 
 @contextmanager
 def _style() -> Iterator[None]:
+    # matplotlib (0.4 s to import) is loaded when a figure is drawn.
     import matplotlib
 
     with matplotlib.rc_context(_RC):
@@ -58,6 +59,7 @@ def _style() -> Iterator[None]:
 
 
 def _figure(width: float, height: float) -> object:
+    # matplotlib (0.4 s to import) is loaded when a figure is drawn.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -302,6 +304,7 @@ def case_heatmap(
     bytes
         PNG.
     """
+    # matplotlib (0.4 s to import) is loaded when a figure is drawn.
     from matplotlib.patches import Rectangle
 
     rows = frame[frame["track"] == track]
@@ -448,6 +451,7 @@ def mip_panels(panels: Sequence[tuple[str, np.ndarray, str | None]], *, columns:
     bytes
         PNG.
     """
+    # matplotlib (0.4 s to import) is loaded when a figure is drawn.
     from matplotlib.patches import Patch
 
     n = len(panels)
