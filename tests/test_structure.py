@@ -179,3 +179,70 @@ def test_no_function_is_longer_than_the_limit_without_saying_why():
         f"named steps, or say why above the def in a comment starting with {LONG_MARK!r}:\n  "
         + "\n  ".join(found)
     )
+
+
+def _import_groups(body: list[ast.stmt]) -> list[list[ast.stmt]]:
+    """Runs of consecutive import statements in one block of statements."""
+    groups: list[list[ast.stmt]] = []
+    run: list[ast.stmt] = []
+    for statement in body:
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            run.append(statement)
+            continue
+        if run:
+            groups.append(run)
+        run = []
+    if run:
+        groups.append(run)
+    return groups
+
+
+def unexplained_imports(source: str, where: str) -> list[str]:
+    """``where:line`` of each run of imports inside a function with no comment saying why.
+
+    A run is explained by a comment on the line right above its first import, or on one of its
+    lines.
+    """
+    lines = source.splitlines()
+    found = []
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            blocks = [getattr(node, name, None) for name in ("body", "orelse", "finalbody")]
+            blocks += [handler.body for handler in getattr(node, "handlers", [])]
+            for block in blocks:
+                if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
+                    continue
+                for run in _import_groups(block):
+                    first, last = run[0].lineno, run[-1].end_lineno or run[-1].lineno
+                    above = lines[first - 2].strip() if first >= 2 else ""
+                    inline = any("#" in lines[i - 1] for i in range(first, last + 1))
+                    if not (above.startswith("#") or inline):
+                        found.append(f"{where}:{first}")
+    return sorted(set(found), key=lambda s: (s.split(":")[0], int(s.split(":")[1])))
+
+
+def test_the_import_rule_by_hand():
+    bare = "def f():\n    import json\n\n    return json\n"
+    assert unexplained_imports(bare, "m.py") == ["m.py:2"]
+    said = "def f():\n    # json is slow to import here.\n    import json\n    import os\n"
+    assert unexplained_imports(said, "m.py") == []
+    inline = "def f():\n    import json  # a cycle\n"
+    assert unexplained_imports(inline, "m.py") == []
+    nested = "def f():\n    if x:\n        from a import b\n"
+    assert unexplained_imports(nested, "m.py") == ["m.py:3"]
+    assert unexplained_imports("import json\n\ndef f():\n    return json\n", "m.py") == []
+
+
+def test_imports_inside_functions_say_why():
+    # An import inside a function hides a dependency from the top of the module: it stays only
+    # for a reason (a heavy or optional library, a cycle, the CLI's start-up), written above it.
+    found = []
+    for module in modules(code_packages()):
+        source = (ROOT / module).read_text(encoding="utf-8")
+        found += unexplained_imports(source, module.as_posix())
+    assert not found, (
+        "imports inside functions with no comment above saying why (move them to the top, or "
+        "say why):\n  " + "\n  ".join(found)
+    )
