@@ -88,7 +88,6 @@ from harness.rounds.cluster.scoring import (
     ScoringStage,
     busy_time,
     score_case_task,
-    score_cases,
 )
 from harness.rounds.cluster.tasks import (
     CPU,
@@ -138,6 +137,5 @@ __all__ = [
     "run_determinism_task",
     "save_image_tarball",
     "score_case_task",
-    "score_cases",
     "serve_worker",
 ]

@@ -27,7 +27,7 @@ from harness.rounds.cluster.connect import submit_task, task_result
 from harness.rounds.cluster.tasks import CPU, SCORES_DIR
 from harness.split.manifest import Case, Split
 
-__all__ = ["ScoredCase", "ScoringStage", "busy_time", "score_case_task", "score_cases"]
+__all__ = ["ScoredCase", "ScoringStage", "busy_time", "score_case_task"]
 
 
 @dataclass(frozen=True)
@@ -285,33 +285,3 @@ def busy_time(intervals: Iterable[tuple[float, float]]) -> float:
             reach = end
     return total
 
-
-def score_cases(
-    split: Split,
-    folders: Mapping[str, Path],
-    client: Any,
-    *,
-    options: Any,
-    gate: GateOptions,
-    profile: str,
-    out_dir: Path,
-    console: Console,
-) -> pd.DataFrame:
-    """Score every case as one cluster task each, after the fact; see :class:`ScoringStage`.
-
-    Raises
-    ------
-    ClusterError
-        The scheduler was lost (the cases scored so far are kept).
-    """
-    with ScoringStage(
-        split,
-        folders,
-        client,
-        options=options,
-        gate=gate,
-        profile=profile,
-        out_dir=out_dir,
-        console=console,
-    ) as stage:
-        return stage.result()
