@@ -18,6 +18,7 @@ and compares the two masks.
 # helper container.
 __all__ = [
     "base_images",
+    "canary",
     "contracts",
     "determinism",
     "engine",

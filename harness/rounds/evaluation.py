@@ -118,9 +118,10 @@ def with_container_columns(
 ) -> pd.DataFrame:
     """``results`` with the container's per-case values beside selma3d's.
 
-    ``container_dice``, ``container_cldice``, ``container_pq`` (and any other metric the
-    container reports): empty where the container gave no value for the case (it did not run);
-    the track's mean where its results do not name cases (``container_scope`` says which).
+    The columns are :func:`harness.evaluation.summary.add_container_columns`'s (the one
+    builder, which ``selma3d evaluate --container`` uses too); this only keys each record's
+    comparison by its ``team`` and ``submission``. A submission whose container did not run
+    keeps empty cells.
     """
     comparisons = {
         tuple(key.split("/", 1)): record.get("comparison") for key, record in records.items()
