@@ -8,6 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.containers.images import build_folder
+from harness.containers.limits import Limits
+from harness.containers.run_config import RunConfig
+from harness.containers.runner import run_submission
 from harness.split.manifest import load_split
 from tests.harness.rounds.cluster.support import (
     MISBEHAVING,
@@ -20,8 +24,6 @@ from tests.harness.rounds.cluster.support import (
 
 @pytest.mark.docker
 def test_a_round_reruns_one_case_per_submission_once_and_flags_a_random_one(tmp_path):
-    from harness.containers.images import build_folder
-
     quiet = {"log": lambda message: None}
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
     image = build_folder(
@@ -104,11 +106,6 @@ def test_a_round_reruns_one_case_per_submission_once_and_flags_a_random_one(tmp_
 
 @pytest.mark.docker
 def test_a_round_with_no_ok_case_records_what_the_runner_records(tmp_path):
-    from harness.containers.images import build_folder
-    from harness.containers.limits import Limits
-    from harness.containers.run_config import RunConfig
-    from harness.containers.runner import run_submission
-
     quiet = {"log": lambda message: None}
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
     image = build_folder(MISBEHAVING / "exit-3", "selma3d-test/exit-3:latest", **quiet)
@@ -132,9 +129,6 @@ def test_a_round_with_no_ok_case_records_what_the_runner_records(tmp_path):
     )
     code, first = finish(selma3d("round", str(config), start_new_session=True))
     assert code == 0, first
-    # Every case failed (exit code 3): nothing to run again, and it is said.
-    assert "determinism: running case" not in first, first
-    assert "broken/s00: determinism not judged: no case was ok: nothing to compare" in first
     # The runner on the same image and split keeps the same record.
     local = run_submission(
         image.ref,
@@ -151,6 +145,9 @@ def test_a_round_with_no_ok_case_records_what_the_runner_records(tmp_path):
         "reason": "no case was ok: nothing to compare",
     }
     assert run_json["determinism"] == by_runner == nothing_ok
+    # Every case failed (exit code 3): nothing ran again, and the console says why.
+    assert "determinism: running case" not in first, first
+    assert "broken/s00: determinism not judged: no case was ok: nothing to compare" in first
     assert (run_json["state"], run_json["servers"]) == ("finished", [])
     round_json = json.loads((out / "round.json").read_text())
     assert [s["determinism"] for s in round_json["submissions"]] == [nothing_ok]

@@ -11,7 +11,7 @@ import yaml
 
 from common.outputs import LOCK_NAME, MARKER_NAME
 from harness.containers.determinism import NOTHING_OK, plan_rerun
-from harness.containers.images import ImageInfo
+from harness.containers.images import ImageInfo, build_folder
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunIdentity
 from harness.errors import SubmissionError
@@ -204,8 +204,6 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
 
 @pytest.mark.docker
 def test_a_round_resumed_after_a_teams_model_changed_mixes_no_two_models(tmp_path):
-    from harness.containers.images import build_folder
-
     quiet = {"log": lambda message: None}
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
     image = build_folder(
