@@ -167,7 +167,7 @@ class _ContainerStage:
         self.stopped: set[str] = set()  # submissions whose canary case was not ok
         self.per_worker: Counter[str] = Counter()
         self.lost: list[str] = []
-        self.t0 = time.perf_counter()
+        self.t0 = 0.0  # when the first tasks were sent: the console's clock
 
     def start(self, jobs: Sequence[SubmissionJob]) -> list[Any]:
         """Send each submission's first tasks (its canary alone, with a canary); the futures."""
@@ -190,9 +190,11 @@ class _ContainerStage:
             self.on_settled([c for c in self.split.case_ids if self.outstanding[c] == 0])
         # Case by case across the submissions (not submission after submission): each case's
         # runs finish close together, so its scoring can start while later cases run.
-        return self.send(
+        futures = self.send(
             [spec for row in itertools.zip_longest(*first) for spec in row if spec is not None]
         )
+        self.t0 = time.perf_counter()
+        return futures
 
     def specs_for(self, job: SubmissionJob, cases: Sequence[Case]) -> list[_Spec]:
         """One task per case of an exec image; batches of an invoke image's cases."""
