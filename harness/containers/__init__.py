@@ -17,8 +17,9 @@ relay :mod:`~harness.containers.invoke_relay` runs in a helper container;
 The runner. :mod:`~harness.containers.runner` runs every case of a split, resumably, with the same
 limits: exec batches in :mod:`~harness.containers.exec_runs`, invoke servers per job slot in
 :mod:`~harness.containers.invoke_slots`, both ending each case in
-:mod:`~harness.containers.run_state`; :mod:`~harness.containers.determinism` runs a case again and
-compares the two masks. :mod:`~harness.containers.run_folder` owns a run folder (its lock,
+:mod:`~harness.containers.run_state`; :mod:`~harness.containers.canary` decides, from the canary
+case, whether the other cases are sent; :mod:`~harness.containers.determinism` chooses the case
+to run again and compares the two masks (for the runner and a round alike). :mod:`~harness.containers.run_folder` owns a run folder (its lock,
 resuming, ``run.json``) and :mod:`~harness.containers.records` the records it keeps.
 
 Folders. :mod:`~harness.containers.scratch` makes the temporary folders that hold hidden data,
@@ -30,6 +31,7 @@ left in a folder selma3d mounted.
 # helper container.
 __all__ = [
     "base_images",
+    "canary",
     "cleanup",
     "contracts",
     "determinism",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+from harness.containers.canary import after_canary
 from harness.containers.cleanup import remove_tree
 from harness.containers.contracts import Contract
 from harness.containers.isolation import (
@@ -23,9 +24,7 @@ from harness.containers.isolation import (
     remove_run_containers,
     run_container,
 )
-from harness.containers.records import (
-    CaseRecord,
-)
+from harness.containers.records import CaseRecord
 from harness.containers.run_folder import canary_split
 from harness.containers.run_state import RunState, chmod_tree, finish_case
 from harness.split.manifest import Case
@@ -95,7 +94,8 @@ def execute_exec(run: RunState, pending: list[Case], attempt_of: dict[str, int])
     canary = canary_split(pending, canary=cfg.canary)
     if canary is not None:
         first, pending = canary
-        if run_exec_batch(run, first, attempt_of)[0].status != "ok":
+        record = run_exec_batch(run, first, attempt_of)[0]
+        if not after_canary(record, held=len(pending)).send_rest:
             return True
     batches = exec_batches(pending, run.contract, cfg.limits.jobs)
     if not batches:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from harness.containers.canary import after_canary
 from harness.containers.cleanup import empty_folder, remove_tree
 from harness.containers.contracts import StagedCase
 from harness.containers.invoke import InvokeServer, Startup
@@ -19,9 +20,7 @@ from harness.containers.isolation import (
     is_engine_failure,
     remove_run_containers,
 )
-from harness.containers.records import (
-    CaseRecord,
-)
+from harness.containers.records import CaseRecord
 from harness.containers.run_folder import canary_split
 from harness.containers.run_state import RunState, chmod_tree, finish_case
 from harness.split.manifest import Case
@@ -190,7 +189,8 @@ def execute_invoke(run: RunState, pending: list[Case], attempt_of: dict[str, int
         canary = canary_split(queue, canary=run.config.canary)
         if canary is not None:
             (first,), queue = canary
-            if slots[0].run_case(first, attempt_of).status != "ok":
+            record = slots[0].run_case(first, attempt_of)
+            if not after_canary(record, held=len(queue)).send_rest:
                 return True
         slots += [Slot(run, i) for i in range(1, min(run.config.limits.jobs, len(queue)))]
         if len(slots) == 1:

@@ -46,9 +46,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from common.outputs import refuse_overlap
+from harness.containers.canary import FINISHED, STOPPED_BY_CANARY
 from harness.containers.cleanup import remove_tree
-from harness.containers.determinism import NOTHING_OK, judge_rerun
+from harness.containers.determinism import judge_rerun, plan_rerun
+from harness.containers.engine import engine_client, engine_traits
 from harness.containers.exec_runs import execute_exec
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
 from harness.containers.invoke import relay_image_id
@@ -129,8 +133,6 @@ def run_submission(
     EngineError
         The engine is unreachable.
     """
-    from harness.containers.engine import engine_client, engine_traits
-
     t_start = time.perf_counter()
     split = split if isinstance(split, Split) else load_split(split)
     # Checked before the engine is asked anything: a refused path is told at once.
@@ -209,9 +211,8 @@ def _run_locked(
     try:
         stopped_early = _execute(run, pending, attempt_of, on_record)
         folder.servers.extend(run.servers)  # numbered on from the folder's already
-        if config.determinism and not stopped_early:
-            if pending or not folder.determinism_stands():
-                _check_determinism(run, split)
+        if config.determinism:
+            _check_determinism(run, split, ran=bool(pending), stopped=stopped_early)
     except BaseException as exc:
         # Interrupted (Ctrl-C) or a harness bug: leave no container behind, and a run.json
         # that counts what cases.jsonl holds.
@@ -237,17 +238,22 @@ def _run_locked(
         wall_time_s=time.perf_counter() - t_start,
         servers=list(run.servers),
     )
-    folder.write(state="stopped_by_canary" if stopped_early else "finished")
+    folder.write(state=STOPPED_BY_CANARY if stopped_early else FINISHED)
     return summary
 
 
-def _check_determinism(run: RunState, split: Split) -> None:
-    """Run the first ``ok`` case again, apart, and keep the outcome as ``run.json``'s."""
+def _check_determinism(run: RunState, split: Split, *, ran: bool, stopped: bool) -> None:
+    """Make the determinism check :func:`plan_rerun` asks for; keep its outcome in ``run.json``.
+
+    The case to check runs again, apart (an ordinary run of that case alone).
+    """
     folder = run.folder
-    case = folder.first_ok_case()
-    if case is None:
-        folder.determinism = dict(NOTHING_OK)
+    plan = plan_rerun(split.cases, folder.records, folder.determinism, ran=ran, stopped=stopped)
+    if plan.outcome is not None:
+        folder.determinism = dict(plan.outcome)
+    if plan.case is None:
         return
+    case = plan.case
     scratch = Path(tempfile.mkdtemp(prefix="rerun-", dir=run.work_root))
     try:
         reference = folder.path / folder.records[case.case_id].prediction
@@ -271,8 +277,6 @@ def _execute(
     attempt_of: dict[str, int],
     on_record: Callable[[CaseRecord], None] | None,
 ) -> bool:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     cfg = run.config
     statuses: Counter[str] = Counter()
     progress = Progress(

@@ -22,7 +22,14 @@ from rich.console import Console
 
 from common.tables import write_csv
 from harness.containers.cleanup import remove_tree
+from harness.containers.engine import engine_client
 from harness.evaluation.config import EvaluationConfig, LeaderboardSettings
+from harness.evaluation.gc_leaderboard import (
+    Evaluation,
+    board_table,
+    calculate_ranks,
+    stored_metrics,
+)
 from harness.evaluation.run import PreparedEvaluation, evaluate_with_container, prepare_evaluation
 from harness.evaluation.summary import add_container_columns, summary_lines
 from harness.predictions.validate import GateOptions
@@ -88,8 +95,6 @@ def run_round_evaluations(
     A container that fails, times out or writes no valid ``metrics.json`` gets its status and
     log tail in the record; nothing here stops the round.
     """
-    from harness.containers.engine import engine_client
-
     with engine_client() as client:
         records: dict[str, dict[str, Any]] = {}
         for team, submission in submissions:
@@ -113,9 +118,10 @@ def with_container_columns(
 ) -> pd.DataFrame:
     """``results`` with the container's per-case values beside selma3d's.
 
-    ``container_dice``, ``container_cldice``, ``container_pq`` (and any other metric the
-    container reports): empty where the container gave no value for the case (it did not run);
-    the track's mean where its results do not name cases (``container_scope`` says which).
+    The columns are :func:`harness.evaluation.summary.add_container_columns`'s (the one
+    builder, which ``selma3d evaluate --container`` uses too); this only keys each record's
+    comparison by its ``team`` and ``submission``. A submission whose container did not run
+    keeps empty cells.
     """
     comparisons = {
         tuple(key.split("/", 1)): record.get("comparison") for key, record in records.items()
@@ -147,13 +153,6 @@ def grand_challenge_leaderboard(
         (each submission not on the board: ``team``, ``submission``, ``reason``) and
         ``settings``: what the report's section renders.
     """
-    from harness.evaluation.gc_leaderboard import (
-        Evaluation,
-        board_table,
-        calculate_ranks,
-        stored_metrics,
-    )
-
     evaluations = []
     hidden = []
     for team, submission in submissions:

@@ -42,11 +42,12 @@ and the rerun retries them.
 
 Determinism
 -----------
-With ``determinism: true`` the case tasks rerun nothing; once every case is recorded, each
-submission with an ``ok`` case and no determinism result yet gets one more task
-(:func:`run_determinism_task`, one container slot): its first ``ok`` case runs again in a fresh
-attempt folder (same image, model and limits) and the new mask is compared with the ledger's
-(:func:`harness.containers.determinism.compare_runs`). The ledger keeps the outcome as
+With ``determinism: true`` the case tasks rerun nothing; once every case is recorded, the
+runner's rule (:func:`harness.containers.determinism.plan_rerun`) decides per submission: one
+with no ``ok`` case keeps ``NOTHING_OK`` as the runner does; one the check is due for gets one
+more task (:func:`run_determinism_task`, one container slot): its first ``ok`` case runs again
+in a fresh attempt folder (same image, model and limits) and the new mask is compared with the
+ledger's (:func:`harness.containers.determinism.compare_runs`). The ledger keeps the outcome as
 ``run.json``'s ``determinism``, so a rerun of the round does not send it again; a second run
 that failed is kept as such (``identical`` null, never charged to the team), one that failed
 for infrastructure reasons is sent again by the next rerun.
@@ -88,7 +89,6 @@ from harness.rounds.cluster.scoring import (
     ScoringStage,
     busy_time,
     score_case_task,
-    score_cases,
 )
 from harness.rounds.cluster.tasks import (
     CPU,
@@ -138,6 +138,5 @@ __all__ = [
     "run_determinism_task",
     "save_image_tarball",
     "score_case_task",
-    "score_cases",
     "serve_worker",
 ]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from distributed import as_completed
 from rich.console import Console
 
+from harness.containers.determinism import judge_rerun, plan_rerun
 from harness.rounds.cluster.connect import finished, submit_task
+from harness.rounds.cluster.ledger import Ledger
 from harness.rounds.cluster.tasks import (
     DeterminismResult,
     DeterminismTask,
@@ -17,9 +20,6 @@ from harness.rounds.cluster.tasks import (
 )
 from harness.rounds.cluster.worker import ran_at, run_on_worker
 from harness.split.manifest import Case, Split
-
-if TYPE_CHECKING:
-    from harness.rounds.cluster.ledger import Ledger
 
 __all__ = ["check_determinism", "run_determinism_task"]
 
@@ -36,8 +36,6 @@ def run_determinism_task(task: DeterminismTask) -> DeterminismResult:
     EngineError
         The engine is unreachable or lacks the image (infrastructure).
     """
-    from harness.containers.determinism import judge_rerun
-
     case = task.run.case
     summary, attempt, removed = run_on_worker(task.run, (case,), [task.run.task_root])
     determinism = judge_rerun(summary, case.case_id, task.reference)
@@ -58,21 +56,34 @@ def check_determinism(
     resources: dict[str, int],
     gpus: int,
     console: Console,
+    ran: Collection[str],
+    stopped: Collection[str],
 ) -> None:
-    """Send one determinism task per submission that needs one; record each as it arrives.
+    """Make each submission's determinism check as the runner makes it; record each outcome.
 
-    A task lost with its worker is not recorded (the next rerun sends it again): a flag is not
-    worth stopping the round for.
+    :func:`harness.containers.determinism.plan_rerun` decides, per submission: nothing, a
+    second run of its first ``ok`` case (one task each, recorded as it arrives), or
+    ``NOTHING_OK`` recorded at once when no case is ``ok``. ``ran`` names the submissions
+    that ran cases in this call, ``stopped`` those the canary stopped. A task lost with its
+    worker is not recorded (the next rerun sends it again): a flag is not worth stopping the
+    round for.
     """
-    from distributed import as_completed
-
     owner: dict[str, tuple[SubmissionJob, Case]] = {}
     futures = []
     for job in jobs:
         ledger = ledgers[job.key]
-        case = ledger.determinism_case()
-        if case is None:
+        plan = plan_rerun(
+            split.cases,
+            ledger.records,
+            ledger.determinism,
+            ran=job.key in ran,
+            stopped=job.key in stopped,
+        )
+        if plan.outcome is not None:
+            _print_outcome(job.key, ledger.keep_determinism(plan.outcome), console)
+        if plan.case is None:
             continue
+        case = plan.case
         task = DeterminismTask(
             run=job.case_task(case, split, out_dir=out_dir, base=run_config, gpus=gpus),
             reference=ledger.run_dir / ledger.records[case.case_id].prediction,
@@ -93,15 +104,17 @@ def check_determinism(
             continue
         det = ledgers[job.key].record_determinism(result)
         remove_task_folder(result.attempt_dir.parent, console)
-        if det["identical"] is False:
-            console.print(
-                f"[yellow]{job.key}: not deterministic[/yellow]: case {det['case_id']} run "
-                f"twice: {det['reason']} (flagged, not failed)",
-                highlight=False,
-            )
-        elif det["identical"]:
-            console.print(
-                f"{job.key}: deterministic: case {det['case_id']} gave the same mask twice"
-            )
-        else:
-            console.print(f"{job.key}: determinism not judged: {det['reason']}")
+        _print_outcome(job.key, det, console)
+
+
+def _print_outcome(key: str, det: Mapping[str, Any], console: Console) -> None:
+    if det["identical"] is False:
+        console.print(
+            f"[yellow]{key}: not deterministic[/yellow]: case {det['case_id']} run "
+            f"twice: {det['reason']} (flagged, not failed)",
+            highlight=False,
+        )
+    elif det["identical"]:
+        console.print(f"{key}: deterministic: case {det['case_id']} gave the same mask twice")
+    else:
+        console.print(f"{key}: determinism not judged: {det['reason']}")

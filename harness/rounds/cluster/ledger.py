@@ -99,13 +99,14 @@ class Ledger:
         """Cases with no record, or whose record is an infrastructure failure, in split order."""
         return self.folder.pending()
 
-    def determinism_case(self) -> Case | None:
-        """The case to run again for the determinism check, or None when none is needed.
+    def keep_determinism(self, outcome: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep a determinism outcome made without a second run (``NOTHING_OK``) in ``run.json``.
 
-        The first ``ok`` case in split order, unless a result stands
-        (:meth:`RunFolder.determinism_stands`).
+        Which outcome, and when, is :func:`harness.containers.determinism.plan_rerun`'s rule.
         """
-        return None if self.folder.determinism_stands() else self.folder.first_ok_case()
+        self.folder.determinism = dict(outcome)
+        self.folder.write(state="running")
+        return self.folder.determinism
 
     def record_determinism(self, result: DeterminismResult) -> dict[str, Any]:
         """Keep a determinism task's outcome (and its servers, slot -1) in ``run.json``."""

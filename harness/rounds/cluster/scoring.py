@@ -21,13 +21,19 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
+import harness.predictions.validate
+import harness.scoring.evaluate
+import harness.split.volume
+import metrics
 from common.files import atomic_path
+from harness.containers.records import read_records
 from harness.predictions.validate import GateOptions
 from harness.rounds.cluster.connect import submit_task, task_result
 from harness.rounds.cluster.tasks import CPU, SCORES_DIR
+from harness.scoring.evaluate import evaluate_predictions
 from harness.split.manifest import Case, Split
 
-__all__ = ["ScoredCase", "ScoringStage", "busy_time", "score_case_task", "score_cases"]
+__all__ = ["ScoredCase", "ScoringStage", "busy_time", "score_case_task"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,6 @@ def score_case_task(
     The case's reference is read and prepared once for all submissions, as in
     :func:`harness.scoring.evaluate.evaluate_predictions`, which this calls on a one-case split.
     """
-    from harness.scoring.evaluate import evaluate_predictions
-
     started, cpu = time.time(), time.thread_time()
     one = Split(root=split_root, cases=(case,), content_hash=split_hash)
     frame = evaluate_predictions(
@@ -70,11 +74,6 @@ def score_case_task(
 
 def _code_fingerprint() -> str:
     """Hash of the code that turns predictions into scores: a change invalidates saved scores."""
-    import harness.predictions.validate
-    import harness.scoring.evaluate
-    import harness.split.volume
-    import metrics
-
     digest = hashlib.sha256()
     files = sorted(Path(metrics.__file__).parent.rglob("*.py"))
     files += [
@@ -182,8 +181,6 @@ class ScoringStage:
 
     def submit(self, case_ids: Iterable[str]) -> None:
         """Send these cases (each once), or take their kept rows if their inputs are unchanged."""
-        from harness.containers.records import read_records
-
         fresh = [c for c in case_ids if c not in self._sent]
         if not fresh:
             return
@@ -284,34 +281,3 @@ def busy_time(intervals: Iterable[tuple[float, float]]) -> float:
             total += end - reach
             reach = end
     return total
-
-
-def score_cases(
-    split: Split,
-    folders: Mapping[str, Path],
-    client: Any,
-    *,
-    options: Any,
-    gate: GateOptions,
-    profile: str,
-    out_dir: Path,
-    console: Console,
-) -> pd.DataFrame:
-    """Score every case as one cluster task each, after the fact; see :class:`ScoringStage`.
-
-    Raises
-    ------
-    ClusterError
-        The scheduler was lost (the cases scored so far are kept).
-    """
-    with ScoringStage(
-        split,
-        folders,
-        client,
-        options=options,
-        gate=gate,
-        profile=profile,
-        out_dir=out_dir,
-        console=console,
-    ) as stage:
-        return stage.result()

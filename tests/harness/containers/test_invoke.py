@@ -168,7 +168,18 @@ def behaviour(tmp_path: Path, **keys: object) -> str:
     return str(tarball(tmp_path / "model.tar.gz", {"behaviour.json": json.dumps(keys).encode()}))
 
 
-def run(client, image, split, tmp_path, *, model=None, determinism=False, reuse="batch", **limits):
+def run(
+    client,
+    image,
+    split,
+    tmp_path,
+    *,
+    model=None,
+    determinism=False,
+    reuse="batch",
+    canary=False,
+    **limits,
+):
     settings = {"timeout_s": 30, "memory": "512m", "cpus": 1, "jobs": 1, "startup_timeout_s": 20}
     settings.update(limits)
     config = RunConfig(
@@ -177,6 +188,7 @@ def run(client, image, split, tmp_path, *, model=None, determinism=False, reuse=
         model=model,
         determinism=determinism,
         reuse=reuse,
+        canary=canary,
     )
     summary = run_submission(image, split, tmp_path / "out", config=config, client=client)
     left = client.containers.list(
@@ -333,6 +345,27 @@ def test_an_answer_other_than_201_fails_the_case_with_code_and_body(
         assert "ValueError: the model cannot read this" in rec.reason
     # Stopped so that its whole log could be read; a fresh server serves each next case.
     assert len(run_json["servers"]) == 3
+
+
+@pytest.mark.docker
+def test_a_canary_case_the_server_fails_stops_the_run_before_a_second_server(
+    client, server_image, split3, tmp_path
+):
+    summary, run_json = run(
+        client,
+        server_image,
+        split3,
+        tmp_path,
+        model=behaviour(tmp_path, invoke=500),
+        canary=True,
+        jobs=2,
+    )
+    assert summary.stopped_early and not summary.passed
+    first = split3.cases[0].case_id
+    assert {k: r.status for k, r in summary.records.items()} == {first: "failed"}
+    assert run_json["state"] == "stopped_by_canary"
+    # Only the canary's slot ever started a server: the second slot was never opened.
+    assert [s["slot"] for s in run_json["servers"]] == [0]
 
 
 @pytest.mark.docker

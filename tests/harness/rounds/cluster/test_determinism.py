@@ -8,6 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.containers.images import build_folder
+from harness.containers.limits import Limits
+from harness.containers.run_config import RunConfig
+from harness.containers.runner import run_submission
 from harness.split.manifest import load_split
 from tests.harness.rounds.cluster.support import (
     MISBEHAVING,
@@ -20,8 +24,6 @@ from tests.harness.rounds.cluster.support import (
 
 @pytest.mark.docker
 def test_a_round_reruns_one_case_per_submission_once_and_flags_a_random_one(tmp_path):
-    from harness.containers.images import build_folder
-
     quiet = {"log": lambda message: None}
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
     image = build_folder(
@@ -100,3 +102,62 @@ def test_a_round_reruns_one_case_per_submission_once_and_flags_a_random_one(tmp_
         after = json.loads((out / "runs" / team / "s00" / "run.json").read_text())
         assert after["determinism"] == before["determinism"]
         assert after["servers"] == before["servers"]
+
+
+@pytest.mark.docker
+def test_a_round_with_no_ok_case_records_what_the_runner_records(tmp_path):
+    quiet = {"log": lambda message: None}
+    build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
+    image = build_folder(MISBEHAVING / "exit-3", "selma3d-test/exit-3:latest", **quiet)
+    root = real_split(tmp_path / "split", 2)
+    limits = {"timeout_s": 120, "memory": "512m", "cpus": 1, "jobs": 2}
+    out = tmp_path / "round"
+    config = tmp_path / "round.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "det",
+                "output": str(out),
+                "phases": {"final": {"split": str(root)}},
+                "phase": "final",
+                "limits": limits,
+                "canary": False,
+                "determinism": True,
+                "teams": [{"name": "broken", "image": image.ref}],
+            }
+        )
+    )
+    code, first = finish(selma3d("round", str(config), start_new_session=True))
+    assert code == 0, first
+    # The runner on the same image and split keeps the same record.
+    local = run_submission(
+        image.ref,
+        root,
+        tmp_path / "local",
+        config=RunConfig(limits=Limits(**limits), determinism=True, progress=False),
+    )
+    assert {r.status for r in local.records.values()} == {"failed"}
+    by_runner = json.loads((tmp_path / "local" / "run.json").read_text())["determinism"]
+    run_json = json.loads((out / "runs" / "broken" / "s00" / "run.json").read_text())
+    nothing_ok = {
+        "case_id": None,
+        "identical": None,
+        "reason": "no case was ok: nothing to compare",
+    }
+    assert run_json["determinism"] == by_runner == nothing_ok
+    # Every case failed (exit code 3): nothing ran again, and the console says why.
+    assert "determinism: running case" not in first, first
+    assert "broken/s00: determinism not judged: no case was ok: nothing to compare" in first
+    assert (run_json["state"], run_json["servers"]) == ("finished", [])
+    round_json = json.loads((out / "round.json").read_text())
+    assert [s["determinism"] for s in round_json["submissions"]] == [nothing_ok]
+    # Nothing was compared, so nothing is flagged on the leaderboard.
+    html = (out / "leaderboard" / "index.html").read_text()
+    assert 'class="nondet"' not in html and 'id="nondeterministic"' not in html
+
+    # The same command again records the same, and still sends no task.
+    code, again = finish(selma3d("round", str(config), start_new_session=True))
+    assert code == 0, again
+    assert "determinism: running case" not in again, again
+    after = json.loads((out / "runs" / "broken" / "s00" / "run.json").read_text())
+    assert after["determinism"] == nothing_ok

@@ -16,11 +16,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from distributed import Client
+from rich.console import Console
 
+from harness.containers.engine import engine_client
+from harness.containers.images import build_folder
 from harness.containers.isolation import LABEL_OUT_DIR
+from harness.containers.run_config import RunConfig
 from harness.rounds.cluster import (
+    run_containers,
     save_image_tarball,
 )
+from harness.scoring.evaluate import evaluate_predictions, write_results
 from harness.split.manifest import load_split
 from harness.split.synth import synthesize_split
 from harness.split.volume import read_volume
@@ -79,8 +86,6 @@ def test_a_round_through_two_workers_gives_the_local_table(tmp_path, split, imag
     assert not list((tmp_path / "spread" / "tasks").rglob("*.jsonl"))
 
     # The scores equal an evaluation of the round's folders in one process.
-    from harness.scoring.evaluate import evaluate_predictions, write_results
-
     direct = evaluate_predictions(
         split, {t: tmp_path / "spread" / "runs" / t / "s00" for t in teams}, progress=False
     )
@@ -98,8 +103,6 @@ def test_a_round_through_two_workers_gives_the_local_table(tmp_path, split, imag
 @pytest.mark.docker
 @pytest.mark.slow
 def test_a_worker_killed_mid_round_loses_no_case_and_records_none_twice(tmp_path, images, tarballs):
-    from distributed import Client
-
     root = tmp_path / "split"
     synthesize_split(root, cases=6, size=(24, 24, 24), seed=7)
     out = tmp_path / "out"
@@ -175,9 +178,6 @@ def test_losing_the_scheduler_exits_3_and_the_rerun_resumes(tmp_path, images, ta
 
 @pytest.mark.docker
 def test_a_local_round_starts_one_invoke_server_per_slot_not_per_case(tmp_path):
-    from harness.containers.images import build_folder
-    from harness.scoring.evaluate import evaluate_predictions, write_results
-
     quiet = {"log": lambda message: None}
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
     image = build_folder(
@@ -255,11 +255,6 @@ def test_a_local_round_starts_one_invoke_server_per_slot_not_per_case(tmp_path):
 def test_a_worker_killed_mid_batch_reruns_the_batch_elsewhere_and_records_each_case_once(
     tmp_path,
 ):
-    from distributed import Client
-
-    from harness.containers.engine import engine_client
-    from harness.containers.images import build_folder
-
     quiet = {"log": lambda message: None}
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
     image = build_folder(
@@ -313,3 +308,45 @@ def test_a_worker_killed_mid_batch_reruns_the_batch_elsewhere_and_records_each_c
     # The killed worker's containers were removed (by label) before its batch ran again.
     assert "leftover container(s)" in " ".join(output.split()), output
     assert task_containers(out) == []
+
+
+@pytest.mark.docker
+def test_a_rounds_canary_holds_a_broken_submissions_other_cases_and_no_one_elses(
+    tmp_path, split, images
+):
+    teams = {"broken": images["exit-3"], "fine": images["template"]}
+    config = write_round(tmp_path / "round.yaml", split.root, tmp_path / "round", teams)
+    config.write_text(config.read_text().replace("canary: false", "canary: true"))
+    code, out = finish(selma3d("round", str(config), start_new_session=True))
+    assert code == 0, out
+    canary, *held = split.case_ids
+    assert (
+        f"broken/s00: the canary case {canary} is failed; its other {len(held)} case(s) are "
+        "not run" in out.replace("\n", " ")
+    ), out
+    runs = tmp_path / "round" / "runs"
+    broken = json.loads((runs / "broken" / "s00" / "run.json").read_text())
+    fine = json.loads((runs / "fine" / "s00" / "run.json").read_text())
+    assert broken["state"] == "stopped_by_canary" and fine["state"] == "finished"
+    lines = (runs / "broken" / "s00" / "cases.jsonl").read_text().splitlines()
+    assert [json.loads(line)["case_id"] for line in lines] == [canary]  # the rest never ran
+    assert {k: n for k, n in fine["counts"].items() if n} == {"ok": len(split.case_ids)}
+
+
+def test_a_canary_flag_the_run_configuration_contradicts_is_refused(tmp_path, split):
+
+    with pytest.raises(
+        ValueError,
+        match=r"canary=True differs from run_config.canary=False; the run configuration's",
+    ):
+        run_containers(
+            [],
+            split,
+            RunConfig(canary=False),
+            None,
+            out_dir=tmp_path,
+            canary=True,
+            distributed=False,
+            console=Console(),
+        )
+    assert not any(tmp_path.iterdir())

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from common.outputs import LOCK_NAME, MARKER_NAME
-from harness.containers.images import ImageInfo
+from harness.containers.determinism import NOTHING_OK, plan_rerun
+from harness.containers.images import ImageInfo, build_folder
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunIdentity
 from harness.errors import SubmissionError
@@ -32,6 +33,13 @@ from tests.harness.rounds.cluster.support import (
 def open_ledger(run_dir: Path, split, digest: str = "sha256:aaa", model=None) -> Ledger:
     identity = RunIdentity(ImageInfo("team/x:1", digest, "1000"), split, "grand-challenge", model)
     return Ledger.open(run_dir, identity, config=RunConfig().as_record())
+
+
+def rerun_case(ledger: Ledger, split):
+    """The case the determinism check runs again on a rerun of the round that runs no case."""
+    return plan_rerun(
+        split.cases, ledger.records, ledger.determinism, ran=False, stopped=False
+    ).case
 
 
 def test_the_ledger_keeps_one_record_per_case_and_the_newest_files(tmp_path, split):
@@ -144,10 +152,17 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
     run_dir = tmp_path / "runs" / "team" / "s00"
     ledger = open_ledger(run_dir, split)
     first, second, third = split.case_ids
-    assert ledger.determinism_case() is None  # no ok case to run again
+    assert rerun_case(ledger, split) is None  # no ok case to run again
+    # Kept without a second run, as the runner keeps it.
+    assert ledger.keep_determinism(NOTHING_OK) == NOTHING_OK
+    assert json.loads((run_dir / "run.json").read_text())["determinism"] == {
+        "case_id": None,
+        "identical": None,
+        "reason": "no case was ok: nothing to compare",
+    }
     ledger.merge(finished(tmp_path, first, "failed", run_id="a1"))
     ledger.merge(finished(tmp_path, second, "ok", run_id="b1"))
-    assert ledger.determinism_case().case_id == second  # the first ok case
+    assert rerun_case(ledger, split).case_id == second  # the first ok case
 
     def outcome(det: dict, servers: tuple = ()) -> DeterminismResult:
         where = {"attempt_dir": tmp_path / "x", "worker": "w2", "host": "host"}
@@ -158,7 +173,7 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
     ledger.record_determinism(outcome(infra))
     ledger.close()
     with open_ledger(run_dir, split) as again:
-        assert again.determinism_case().case_id == second
+        assert rerun_case(again, split).case_id == second
     ledger = open_ledger(run_dir, split)
     differs = {
         "case_id": second,
@@ -175,7 +190,7 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
     assert meta["servers"] == [{**server, "slot": -1, "worker": "w2"}]
     ledger.close()
     reopened = open_ledger(run_dir, split)
-    assert reopened.determinism == differs and reopened.determinism_case() is None
+    assert reopened.determinism == differs and rerun_case(reopened, split) is None
     # Later cases rewrite run.json and keep the outcome.
     reopened.merge(finished(tmp_path, third, "ok", run_id="c1"))
     assert json.loads((run_dir / "run.json").read_text())["determinism"] == differs
@@ -184,13 +199,11 @@ def test_the_ledger_asks_for_one_determinism_run_and_keeps_what_stands(tmp_path,
     reopened.record_determinism(outcome(timed_out))
     reopened.close()
     with open_ledger(run_dir, split) as again:
-        assert again.determinism_case() is None
+        assert rerun_case(again, split) is None
 
 
 @pytest.mark.docker
 def test_a_round_resumed_after_a_teams_model_changed_mixes_no_two_models(tmp_path):
-    from harness.containers.images import build_folder
-
     quiet = {"log": lambda message: None}
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
     image = build_folder(
