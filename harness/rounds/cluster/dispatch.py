@@ -43,7 +43,6 @@ def run_containers(
     client: Any,
     *,
     out_dir: Path,
-    canary: bool,
     distributed: bool,
     console: Console,
     on_settled: Callable[[list[str]], None] | None = None,
@@ -59,14 +58,13 @@ def run_containers(
     jobs : sequence of SubmissionJob
     split : Split
     run_config : harness.containers.run_config.RunConfig
-        The round's limits; each task runs its case(s) with it.
+        The round's limits; each task runs its case(s) with it. With its ``canary``, per
+        submission, the first pending case runs alone first and the rest only if it is ok.
+        With its ``determinism``, once every case is recorded, one more task per submission
+        runs a recorded case again (see the module docstring).
     client : distributed.Client
     out_dir : Path, keyword-only
         The round's folder (attempt folders go under ``tasks/``).
-    canary : bool, keyword-only
-        Per submission, run the first pending case alone first and the rest only if it is ok.
-        With ``run_config.determinism``, once every case is recorded, one more task per
-        submission runs a recorded case again (see the module docstring).
     distributed : bool, keyword-only
         Tasks ask for the round's GPUs as the ``gpus`` resource (workers of ``selma3d worker``
         advertise them); a local cluster's tasks use the configured devices directly.
@@ -155,7 +153,7 @@ def run_containers(
             )
             for case in pending:
                 outstanding[case.case_id] += 1
-            split_off = canary_split(pending, canary=canary)
+            split_off = canary_split(pending, canary=run_config.canary)
             if split_off is not None:
                 pending, held[job.key] = split_off
             first.append(specs_for(job, pending))
@@ -264,7 +262,7 @@ def _opened_ledgers(
             job.key: stack.enter_context(
                 Ledger.open(
                     job.run_dir,
-                    job.identity(split, run_config),
+                    job.identity,
                     config=job.config(run_config).as_record(),
                 )
             )
