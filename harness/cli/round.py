@@ -75,8 +75,9 @@ def _round_console(*, no_progress: bool) -> Console:
     help="The round configuration (docs/rounds.md).",
 )
 @option("--phase", mirrors="phase", help="Run this phase instead of the one the file names.")
-@profile_option("The edition's rules [default: the file's profile:, else its ranking's].",
-                default=None)
+@profile_option(
+    "The edition's rules [default: the file's profile:, else its ranking's].", default=None
+)
 @option(
     "--scheduler",
     metavar="ADDRESS",
@@ -275,8 +276,9 @@ def check_command(
     report_path = report_path or run_dir / "check.json"
     junit_path = junit_path or run_dir / "check.xml"
     outputs = {"--out": run_dir, "--report": report_path, "--junit": junit_path}
-    refuse_overlap(outputs, {**run_inputs(split, image=image, model=model_path),
-                             "round file": round_path})
+    refuse_overlap(
+        outputs, {**run_inputs(split, image=image, model=model_path), "round file": round_path}
+    )
     if model_path is not None:
         refuse_model_in_split(model_path, split)
     report = _check_held(
@@ -329,7 +331,10 @@ def _check_settings(
         limits=limits_from_options(limits, base=settings.limits),
         gate=gate_from_options(*gate, base=settings.gate),
         metrics=metrics_from_options(
-            connectivity, iou_threshold, matching, base=settings.metrics  # type: ignore[arg-type]
+            connectivity,
+            iou_threshold,
+            matching,
+            base=settings.metrics,  # type: ignore[arg-type]
         ),
         **{k: v for k, v in flags.items() if v is not None},
     ), profile
@@ -449,8 +454,13 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
 )
 @click.option("--cases", type=int, default=8, show_default=True, help="Hidden cases to generate.")
 @click.option("--size", type=int, default=96, show_default=True, help="Edge of each cubic case.")
-@click.option("--seed", type=int, default=2024, show_default=True,
-              help="Seed of the generated split: same seed, same data.")
+@click.option(
+    "--seed",
+    type=int,
+    default=2024,
+    show_default=True,
+    help="Seed of the generated split: same seed, same data.",
+)
 @click.option(
     "--teams",
     default=None,
@@ -490,8 +500,16 @@ def demo_command(
     # Held for the whole demo; the folder of a demo of an earlier release is taken as one.
     legacy = only_names((*ROUND_FOLDER_NAMES, "data"), needs=("data",))
     with claim_folder(out, kind="demo", legacy=legacy) as claim:
-        _run_demo(claim.path, config, picked, cases=cases, size=size, seed=seed, resume=resume,
-                  console=console)
+        _run_demo(
+            claim.path,
+            config,
+            picked,
+            cases=cases,
+            size=size,
+            seed=seed,
+            resume=resume,
+            console=console,
+        )
 
 
 def _run_demo(
