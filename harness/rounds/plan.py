@@ -36,7 +36,14 @@ from harness.split.manifest import Split, load_split
 from leaderboard import RankingConfig
 from metrics import MetricOptions
 
-__all__ = ["RoundPlan", "Submission", "plan_round", "plan_submission", "submission_key"]
+__all__ = [
+    "RoundPlan",
+    "Submission",
+    "SubmissionEntry",
+    "plan_round",
+    "plan_submission",
+    "submission_key",
+]
 
 
 def submission_key(team: str, submission: str) -> str:
@@ -48,6 +55,37 @@ def submission_key(team: str, submission: str) -> str:
     'team-a/s00'
     """
     return f"{team}/{submission}"
+
+
+@dataclass(frozen=True)
+class SubmissionEntry:
+    """One team submission to the round's phase as the round file gives it, before its image.
+
+    Attributes
+    ----------
+    team : TeamConfig
+    submission : str
+        Its id: its label, else ``s<index>`` (:meth:`RoundConfig.submissions_for`).
+    source : SubmissionSource
+        Its image, tarball or folder, its own model and tags.
+    tags : mapping
+        Its tags: the team's, overridden by the submission's (:meth:`RoundConfig.tags_of`).
+    """
+
+    team: TeamConfig
+    submission: str
+    source: SubmissionSource
+    tags: Mapping[str, TagValue]
+
+    @property
+    def key(self) -> str:
+        """``team/submission`` (:func:`submission_key`)."""
+        return submission_key(self.team.name, self.submission)
+
+    @property
+    def model(self) -> Path | None:
+        """Its model's path: its own, else the team's."""
+        return self.team.model_of(self.source)
 
 
 @dataclass(frozen=True)
@@ -107,6 +145,8 @@ class RoundPlan:
         determinism, reuse); once the images are resolved, the invoke relay's pinned id too.
     metrics : MetricOptions
         The metric suite's options every case is scored with.
+    entries : tuple of SubmissionEntry
+        Every team submission to the phase, in the round file's order.
     submissions : tuple of Submission
         Every submission whose image was had, in the round file's order (empty until the
         images stage).
@@ -117,6 +157,7 @@ class RoundPlan:
     ranking: RankingConfig
     run: RunConfig
     metrics: MetricOptions
+    entries: tuple[SubmissionEntry, ...]
     submissions: tuple[Submission, ...] = ()
 
     @property
@@ -170,27 +211,27 @@ def plan_round(config: RoundConfig) -> RoundPlan:
         ranking=ranking_config_for(config),
         run=run_config_for(config),
         metrics=config.metrics,
+        entries=tuple(
+            SubmissionEntry(team, sub_id, source, config.tags_of(team.name, sub_id))
+            for team in config.teams
+            for sub_id, source in config.submissions_for(team)
+        ),
     )
 
 
 def plan_submission(
-    plan: RoundPlan,
-    team: TeamConfig,
-    submission: str,
-    source: SubmissionSource,
-    image: ImageInfo,
-    model: ModelInfo | None,
+    plan: RoundPlan, entry: SubmissionEntry, image: ImageInfo, model: ModelInfo | None
 ) -> Submission:
-    """One team submission of ``plan`` once its image (and model) are resolved: the one maker."""
+    """A team submission of ``plan`` once its image (and model) are resolved: the one maker."""
     record = None if model is None else model.as_record()
     return Submission(
-        team=team.name,
-        submission=submission,
-        source=source.source,
+        team=entry.team.name,
+        submission=entry.submission,
+        source=entry.source.source,
         image=image,
-        run_dir=plan.out_dir / "runs" / team.name / submission,
+        run_dir=plan.out_dir / "runs" / entry.team.name / entry.submission,
         identity=run_identity(image, plan.split, plan.run, record),
         limits=plan.run.limits,
         model=record,
-        tags=plan.config.tags_of(team.name, submission),
+        tags=entry.tags,
     )

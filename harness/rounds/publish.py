@@ -18,7 +18,7 @@ from rich.table import Table
 
 from harness.containers.records import read_run
 from harness.rounds.config import LeaderboardFilter, tags_match
-from harness.rounds.plan import RoundPlan, Submission, submission_key
+from harness.rounds.plan import RoundPlan, Submission
 from harness.scoring.volumes import SplitVolumes
 from leaderboard import build_leaderboard
 from leaderboard.container_report import METADATA_KEY
@@ -83,17 +83,15 @@ def _metadata(
 ) -> dict[str, Any]:
     """The report's metadata of ``chosen``: the round, its teams' models, determinism, board."""
     picked = set(zip(chosen["team"], chosen["submission"], strict=True))
+    # In the round file's order.
+    selected = [s for s in plan.submissions if (s.team, s.submission) in picked]
     metadata_: dict[str, Any] = {
         "round": plan.config.name,
         "phase": plan.phase,
         "split_hash": plan.split.content_hash,
         "affiliations": {t.name: t.affiliation for t in plan.config.teams if t.affiliation},
         # Beside the image digests in the report's provenance.
-        "models": {
-            s.team: s.model["sha256"]
-            for s in plan.submissions
-            if s.model is not None and (s.team, s.submission) in picked
-        },
+        "models": {s.team: s.model["sha256"] for s in selected if s.model is not None},
     }
     # Only when the round ran the check, so a round without it writes the same files as before.
     determinism = determinism_by_team(chosen, plan.submissions)
@@ -104,9 +102,9 @@ def _metadata(
     if evaluations:
         # The whole metrics.json stays in round.json; the report shows the comparison.
         metadata_[METADATA_KEY] = {
-            t: {k: v for k, v in evaluations[key].items() if k != "metrics"}
-            for t, s in sorted(picked)
-            if (key := submission_key(t, s)) in evaluations
+            s.team: {k: v for k, v in evaluations[s.key].items() if k != "metrics"}
+            for s in sorted(selected, key=lambda s: (s.team, s.submission))
+            if s.key in evaluations
         }
     return metadata_
 
@@ -125,10 +123,10 @@ def publish_filtered(
     filter's tags; the teams are ranked among themselves.
     """
     records: dict[str, dict[str, Any]] = {}
-    tags = {s.key: s.tags for s in plan.submissions}
+    tags = {(s.team, s.submission): s.tags for s in plan.submissions}
     for board in plan.config.leaderboards:
         keep = [
-            tags_match(dict(tags[submission_key(t, s)]), board.where)
+            tags_match(dict(tags[t, s]), board.where)
             for t, s in zip(chosen["team"], chosen["submission"], strict=True)
         ]
         rows = chosen[keep].reset_index(drop=True)

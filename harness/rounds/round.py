@@ -84,10 +84,11 @@ from harness.containers.model import ModelInfo, prepare_model, refuse_model_in_s
 from harness.errors import ConfigError, Selma3dError, SubmissionError
 from harness.evaluation import official
 from harness.rounds import cluster, evaluation
-from harness.rounds.config import RoundConfig, SubmissionSource, TeamConfig
+from harness.rounds.config import RoundConfig, TeamConfig
 from harness.rounds.plan import (
     RoundPlan,
     Submission,
+    SubmissionEntry,
     plan_round,
     plan_submission,
     submission_key,
@@ -162,13 +163,15 @@ def run_round(
     if scheduler is not None:
         # First, and bounded: a wrong address is told before any image is saved for it.
         asyncio.run(cluster.probe_scheduler(scheduler, timeout=config.cluster.connect_timeout_s))
+    # Resolved once, before anything is written: a refused split or ranking leaves no trace.
+    plan = plan_round(config)
     flag = f"{config.source}: output"
-    refuse_overlap({flag: config.out_dir}, _round_inputs(config))
+    refuse_overlap({flag: plan.out_dir}, _round_inputs(plan))
     # One round writes into a folder at a time, through every stage: a second is refused.
     with claim_folder(
-        config.out_dir, kind="round", accepts=("demo",), legacy=is_round_folder, flag=flag
+        plan.out_dir, kind="round", accepts=("demo",), legacy=is_round_folder, flag=flag
     ):
-        return _run_claimed(config, console, overlap_scoring=overlap_scoring)
+        return _run_claimed(plan, console, overlap_scoring=overlap_scoring)
 
 
 ROUND_FOLDER_NAMES = (
@@ -191,24 +194,23 @@ is_round_folder = only_names(
 """Whether a folder without a marker is a round folder of an earlier release (it resumes)."""
 
 
-def _round_inputs(config: RoundConfig) -> dict[str, list[Path]]:
+def _round_inputs(plan: RoundPlan) -> dict[str, list[Path]]:
     """Every file and folder the round reads, by what it is (its output must not lie inside)."""
-    split = config.phases[config.phase].split
+    config = plan.config
     inputs: dict[str, list[Path]] = {
         "round file": [Path(config.source)] if config.source is not None else [],
-        "split": [Path(split)],
+        "split": [Path(config.phases[plan.phase].split)],
     }
     if isinstance(config.ranking, Path):
         inputs["ranking file"] = [config.ranking]
-    for team in config.teams:
-        for _, sub in config.submissions_for(team):
-            for what, path in (
-                ("tarball", sub.tarball),
-                ("submission folder", sub.folder),
-                ("model", team.model_of(sub)),
-            ):
-                if path is not None:
-                    inputs.setdefault(f"team {team.name!r} {what}", []).append(Path(path))
+    for entry in plan.entries:
+        for what, path in (
+            ("tarball", entry.source.tarball),
+            ("submission folder", entry.source.folder),
+            ("model", entry.model),
+        ):
+            if path is not None:
+                inputs.setdefault(f"team {entry.team.name!r} {what}", []).append(Path(path))
     if config.evaluation is not None:
         inputs["evaluation ground truth"] = [config.evaluation.ground_truth]
         if Path(config.evaluation.image).is_absolute():
@@ -216,10 +218,10 @@ def _round_inputs(config: RoundConfig) -> dict[str, list[Path]]:
     return inputs
 
 
-def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool) -> RoundResult:
+def _run_claimed(plan: RoundPlan, console: Console, *, overlap_scoring: bool) -> RoundResult:
     """:func:`run_round` once its output folder is claimed, with one engine client for it."""
     with engine_client() as engine:
-        return _run_stages(config, console, engine, overlap_scoring=overlap_scoring)
+        return _run_stages(plan, console, engine, overlap_scoring=overlap_scoring)
 
 
 @dataclass(frozen=True)
@@ -244,12 +246,12 @@ class _Scored:
 
 
 def _run_stages(
-    config: RoundConfig, console: Console, engine: Any, *, overlap_scoring: bool
+    plan: RoundPlan, console: Console, engine: Any, *, overlap_scoring: bool
 ) -> RoundResult:
     """The round's stages, in order; each is timed in round.json."""
     timings: dict[str, float] = {}
     with _stage("split", timings, console):
-        plan = _split_stage(config, console)
+        _split_stage(plan, console)
     with _stage("images", timings, console):
         images = _images_stage(plan, engine, console)
     plan = images.plan
@@ -281,12 +283,11 @@ def _run_stages(
     return result
 
 
-def _split_stage(config: RoundConfig, console: Console) -> RoundPlan:
-    """The round's plan, its split loaded; the split's files are never the round's output."""
-    plan = plan_round(config)
+def _split_stage(plan: RoundPlan, console: Console) -> None:
+    """The plan's split: its files are never the round's output; names it cannot score told."""
     split = plan.split
     refuse_overlap(
-        {f"{config.source}: output": plan.out_dir},
+        {f"{plan.config.source}: output": plan.out_dir},
         {
             "split's manifest": split.manifest,
             "split's images": [p for c in split.cases for p in c.images],
@@ -295,7 +296,6 @@ def _split_stage(config: RoundConfig, console: Console) -> RoundPlan:
     )
     console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
     _warn_official_names(split, plan.profile, console)
-    return plan
 
 
 def _warn_official_names(split: Split, profile: str, console: Console) -> None:
@@ -344,12 +344,11 @@ def _pin_given_images(plan: RoundPlan, console: Console, engine: Any) -> ImagePi
     pins = ImagePins(engine, during="the round")
     given: list[str] = []
     folders: list[Path] = []
-    for team in config.teams:
-        for _sub_id, sub in config.submissions_for(team):
-            if sub.image is not None:
-                given.append(sub.image)
-            elif sub.folder is not None:
-                folders.append(Path(sub.folder))
+    for entry in plan.entries:
+        if entry.source.image is not None:
+            given.append(entry.source.image)
+        elif entry.source.folder is not None:
+            folders.append(Path(entry.source.folder))
     if config.evaluation is not None:
         image = Path(str(config.evaluation.image))
         if image.is_dir():
@@ -384,29 +383,26 @@ def _resolve_submissions(
     records: list[Submission] = []
     failures: list[dict[str, str]] = []
     for team in config.teams:
-        subs = config.submissions_for(team)
-        if not subs:
+        entries = [e for e in plan.entries if e.team.name == team.name]
+        if not entries:
             console.print(f"[yellow]{team.name}: no submission for phase {config.phase}[/yellow]")
-        for sub_id, sub in subs:
+        for entry in entries:
             try:
-                info = _resolve_one(sub, team, sub_id, config, pins=pins)
+                info = _resolve_one(entry, config, pins=pins)
             except SubmissionError as exc:
-                console.print(
-                    f"[red]{submission_key(team.name, sub_id)}: image failed[/red]: {exc}",
-                    highlight=False,
-                )
+                console.print(f"[red]{entry.key}: image failed[/red]: {exc}", highlight=False)
                 failures.append(
                     {
                         "team": team.name,
-                        "submission": sub_id,
-                        "source": sub.source,
+                        "submission": entry.submission,
+                        "source": entry.source.source,
                         "status": "image_failed",
                         "reason": str(exc),
                     }
                 )
                 continue
-            model = _prepared_model(plan, team, sub)
-            submission = plan_submission(plan, team, sub_id, sub, info, model)
+            model = _prepared_model(plan, entry)
+            submission = plan_submission(plan, entry, info, model)
             console.print(
                 f"{submission.key}: {info.ref} [dim]{info.digest[:19]}[/dim]"
                 + (f" model [dim]{model.sha256[:19]}[/dim]" if model is not None else "")
@@ -421,14 +417,9 @@ def _resolve_submissions(
     return records, failures
 
 
-def _resolve_one(
-    sub: SubmissionSource,
-    team: TeamConfig,
-    sub_id: str,
-    config: RoundConfig,
-    *,
-    pins: ImagePins,
-) -> ImageInfo:
+def _resolve_one(entry: SubmissionEntry, config: RoundConfig, *, pins: ImagePins) -> ImageInfo:
+    """A submission's image: built from its folder, loaded from its tarball, or looked up."""
+    sub, team = entry.source, entry.team
     if sub.folder is not None:
         if not (Path(sub.folder) / "Dockerfile").is_file():
             raise ConfigError(
@@ -437,7 +428,7 @@ def _resolve_one(
             )
         return build_folder(
             sub.folder,
-            tag=_image_tag(config, team, sub_id),
+            tag=_image_tag(config, team, entry.submission),
             pins=pins,
             timeout_s=config.build_timeout_s,
         )
@@ -448,7 +439,7 @@ def _resolve_one(
     )
 
 
-def _prepared_model(plan: RoundPlan, team: TeamConfig, sub: SubmissionSource) -> ModelInfo | None:
+def _prepared_model(plan: RoundPlan, entry: SubmissionEntry) -> ModelInfo | None:
     """The submission's model, checked (and a tarball extracted) now, not after hours of others'.
 
     Raises
@@ -456,14 +447,13 @@ def _prepared_model(plan: RoundPlan, team: TeamConfig, sub: SubmissionSource) ->
     ConfigError
         The model is refused (inside the split, unreadable, not a tarball or a folder).
     """
-    model_path = team.model_of(sub)
-    if model_path is None:
+    if entry.model is None:
         return None
     try:
-        refuse_model_in_split(model_path, plan.split)
-        return prepare_model(model_path)
+        refuse_model_in_split(entry.model, plan.split)
+        return prepare_model(entry.model)
     except SubmissionError as exc:
-        raise ConfigError(f"{plan.config.source}: team {team.name!r}, model: {exc}") from exc
+        raise ConfigError(f"{plan.config.source}: team {entry.team.name!r}, model: {exc}") from exc
 
 
 def _relay_image(

@@ -147,7 +147,7 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
 
     def resolve(plan, console, pins):
         records = []
-        teams = {t.name: t for t in plan.config.teams}
+        entries = {(e.team.name, e.submission): e for e in plan.entries}
         for (team, sub), kinds in PREDICTIONS.items():
             run_dir = plan.out_dir / "runs" / team / sub
             run_dir.mkdir(parents=True)
@@ -158,9 +158,8 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
                 else:
                     label = read_volume(case.label)
                     write_volume(target, np.zeros_like(label.array), label.grid)
-            source = dict(plan.config.submissions_for(teams[team]))[sub]
             image = ImageInfo(f"{team}:{sub}", "sha256:" + "0" * 64, "")
-            records.append(plan_submission(plan, teams[team], sub, source, image, None))
+            records.append(plan_submission(plan, entries[team, sub], image, None))
         return records, []
 
     # Everything but building images and running containers, whose outputs are put in place;
