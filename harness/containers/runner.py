@@ -46,9 +46,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from common.outputs import refuse_overlap
 from harness.containers.cleanup import remove_tree
 from harness.containers.determinism import NOTHING_OK, judge_rerun
+from harness.containers.engine import engine_client, engine_traits
 from harness.containers.exec_runs import execute_exec
 from harness.containers.images import ImageInfo, is_root_user, resolve_image
 from harness.containers.invoke import relay_image_id
@@ -129,8 +132,6 @@ def run_submission(
     EngineError
         The engine is unreachable.
     """
-    from harness.containers.engine import engine_client, engine_traits
-
     t_start = time.perf_counter()
     split = split if isinstance(split, Split) else load_split(split)
     # Checked before the engine is asked anything: a refused path is told at once.
@@ -264,8 +265,6 @@ def _execute(
     attempt_of: dict[str, int],
     on_record: Callable[[CaseRecord], None] | None,
 ) -> bool:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     cfg = run.config
     statuses: Counter[str] = Counter()
     progress = Progress(

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -76,15 +76,12 @@ from common.files import config_error, load_yaml_model, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
 from harness.containers.images import DEFAULT_BUILD_TIMEOUT_S
 from harness.containers.limits import Limits
-from harness.containers.run_config import Reuse
+from harness.containers.run_config import Reuse, RunConfig
 from harness.errors import ConfigError
 from harness.evaluation.config import EvaluationConfig
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
 from metrics import MetricOptions
-
-if TYPE_CHECKING:
-    from harness.containers.run_config import RunConfig
 
 __all__ = [
     "ClusterSettings",
@@ -390,8 +387,6 @@ def run_config_for(
     model : str or Path, keyword-only, optional
         The submission's model tarball or folder.
     """
-    from harness.containers.run_config import RunConfig
-
     return RunConfig(
         contract=settings.contract,
         limits=settings.limits,

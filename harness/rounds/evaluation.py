@@ -22,7 +22,14 @@ from rich.console import Console
 
 from common.tables import write_csv
 from harness.containers.cleanup import remove_tree
+from harness.containers.engine import engine_client
 from harness.evaluation.config import EvaluationConfig, LeaderboardSettings
+from harness.evaluation.gc_leaderboard import (
+    Evaluation,
+    board_table,
+    calculate_ranks,
+    stored_metrics,
+)
 from harness.evaluation.run import PreparedEvaluation, evaluate_with_container, prepare_evaluation
 from harness.evaluation.summary import add_container_columns, summary_lines
 from harness.predictions.validate import GateOptions
@@ -89,8 +96,6 @@ def run_round_evaluations(
     A container that fails, times out or writes no valid ``metrics.json`` gets its status and
     log tail in the record; nothing here stops the round.
     """
-    from harness.containers.engine import engine_client
-
     with engine_client() as client:
         records: dict[str, dict[str, Any]] = {}
         for team, submission in submissions:
@@ -149,13 +154,6 @@ def grand_challenge_leaderboard(
         (each submission not on the board: ``team``, ``submission``, ``reason``) and
         ``settings``: what the report's section renders.
     """
-    from harness.evaluation.gc_leaderboard import (
-        Evaluation,
-        board_table,
-        calculate_ranks,
-        stored_metrics,
-    )
-
     evaluations = []
     hidden = []
     for team, submission in submissions:
