@@ -1,4 +1,10 @@
-"""Commands ``round`` (organizers), ``check`` (participants and CI) and ``demo``."""
+"""Commands ``round`` (organizers), ``check`` (participants and CI) and ``demo``.
+
+Its length (about 600 lines) is three commands' faces: their options (about 150 lines of
+declarations, most of them ``check``'s, which mirrors a round file's settings), the check's
+settings, held outputs and report on the terminal, and the demo's data and models. What each
+command does lives in :mod:`harness.rounds`.
+"""
 
 from __future__ import annotations
 

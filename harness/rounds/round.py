@@ -258,7 +258,8 @@ def _run_stages(
     scored = _containers_and_scoring(plan, images, console, timings, overlap=overlap_scoring)
     if images.prepared is not None:
         with _stage("evaluation", timings, console):
-            scored = _evaluation_stage(plan, images, scored, console)
+            images.pins.verify(when="before the evaluation container ran")
+            scored = _evaluation_stage(plan, images.prepared, scored, console)
     with _stage("selection", timings, console):
         chosen = _select(scored.results, plan)
     with _stage("leaderboard", timings, console):
@@ -599,15 +600,12 @@ def _tags_text(tags: dict[str, Any]) -> str:
 
 
 def _evaluation_stage(
-    plan: RoundPlan, images: _Images, scored: _Scored, console: Console
+    plan: RoundPlan, prepared: evaluation.PreparedEvaluation, scored: _Scored, console: Console
 ) -> _Scored:
     """The organizers' evaluation container on every submission, its values beside selma3d's."""
-    if images.prepared is None:
-        raise ValueError("the evaluation stage needs the prepared evaluation container")
-    images.pins.verify(when="before the evaluation container ran")
     pairs = [(s.team, s.submission) for s in plan.submissions]
     evaluations = evaluation.run_round_evaluations(
-        images.prepared,
+        prepared,
         pairs,
         scored.results,
         plan.split,
