@@ -2,12 +2,12 @@
 
 :func:`plan_round` reads a validated :class:`~harness.rounds.config.RoundConfig` into a frozen
 :class:`RoundPlan`: the phase's loaded split, the ranking (profile included), the runner's
-settings (contract, limits, gate, canary, determinism, reuse) and the metric options, each made
-here and nowhere else. The images stage resolves every submission's image and model and adds one
-:class:`Submission` per team submission (:func:`plan_submission`,
-:meth:`RoundPlan.with_images`). Every later stage (containers, scoring, evaluation, selection,
-publishing, ``round.json``) reads the plan or its parts; none reads the round file again or
-rebuilds what the plan holds.
+settings (contract, limits, gate, canary, determinism, reuse), the metric options and the
+team submissions to the phase (:class:`SubmissionEntry`), each made once for the whole round.
+The images stage resolves every submission's image and model and adds one :class:`Submission`
+per team submission (:func:`plan_submission`, :meth:`RoundPlan.with_images`). Every later stage
+(containers, scoring, evaluation, selection, publishing, ``round.json``) reads the plan or its
+parts; none reads the round file again or rebuilds what the plan holds.
 """
 
 from __future__ import annotations
