@@ -33,7 +33,9 @@ from rich.console import Console
 from harness.containers.images import build_folder
 from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
+from harness.containers.run_folder import run_identity
 from harness.rounds.cluster import SLOTS, SubmissionJob, run_containers
+from harness.rounds.plan import Submission
 from harness.split.manifest import load_split
 from harness.split.synth import synthesize_split
 
@@ -136,12 +138,16 @@ def main() -> int:
                 roundtrip = (time.perf_counter() - t0) / args.noops
 
                 def stage(name: str) -> tuple[float, float]:
-                    job = SubmissionJob(
-                        key="bench/s00",
-                        image_ref=info.ref,
-                        image_digest=info.digest,
+                    submission = Submission(
+                        team="bench",
+                        submission="s00",
+                        source=info.ref,
+                        image=info,
                         run_dir=tmp / name / "runs" / "bench" / "s00",
+                        identity=run_identity(info, split, config, None),
+                        limits=config.limits,
                     )
+                    job = SubmissionJob(submission)
                     with get_task_stream(client) as stream:
                         t = time.perf_counter()
                         run_containers(
@@ -150,7 +156,6 @@ def main() -> int:
                             config,
                             client,
                             out_dir=tmp / name,
-                            canary=False,
                             distributed=True,
                             console=console,
                         )

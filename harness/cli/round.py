@@ -1,17 +1,34 @@
-"""Commands ``round`` (organizers), ``check`` (participants and CI) and ``demo``."""
+"""Commands ``round`` (organizers), ``check`` (participants and CI) and ``demo``.
+
+Its length (about 600 lines) is three commands' faces: their options (about 150 lines of
+declarations, most of them ``check``'s, which mirrors a round file's settings), the check's
+settings, held outputs and report on the terminal, and the demo's data and models. What each
+command does lives in :mod:`harness.rounds`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
 import sys
+from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from common.outputs import (
+    claim_folder,
+    lock_file_output,
+    only_names,
+    real,
+    refuse_overlap,
+    starts_with,
+)
+from common.profiles import DEFAULT_PROFILE
+from harness.assets import asset_dir
 from harness.cli.options import (
     Command,
     contract_option,
@@ -34,7 +51,9 @@ from harness.cli.options import (
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
-    from harness.rounds.config import RoundConfig, TeamConfig
+    from harness.rounds.check import CheckReport
+    from harness.rounds.config import RoundConfig, RunSettings, TeamConfig
+    from harness.split.manifest import Split
 
 __all__ = ["COMMANDS"]
 
@@ -62,8 +81,9 @@ def _round_console(*, no_progress: bool) -> Console:
     help="The round configuration (docs/rounds.md).",
 )
 @option("--phase", mirrors="phase", help="Run this phase instead of the one the file names.")
-@profile_option("The edition's rules [default: the file's profile:, else its ranking's].",
-                default=None)
+@profile_option(
+    "The edition's rules [default: the file's profile:, else its ranking's].", default=None
+)
 @option(
     "--scheduler",
     metavar="ADDRESS",
@@ -94,22 +114,18 @@ def round_command(
 
     Rerunning the same command resumes: finished cases are kept.
     """
-    from harness.rounds.config import load_round_config, ranking_config_for
+    # Imported when the command runs: the CLI starts without the round's modules.
+    from harness.rounds.config import load_round_config
     from harness.rounds.round import run_round
 
     # The option is checked before the file is read: a usage mistake is named as such.
     settings = None if scheduler is None else scheduler_option_value(scheduler, flag="--scheduler")
-    config = load_round_config(config_path)
-    if phase is not None:
-        config = config.with_phase(phase)
-    if profile is not None:
-        config = config.model_copy(update={"profile": profile})
-        ranking_config_for(config)  # a ranking naming another profile is an error now
-    if settings is not None or connect_timeout is not None:
-        update: dict[str, object] = {} if settings is None else {"scheduler": settings.scheduler}
-        if connect_timeout is not None:
-            update["connect_timeout_s"] = connect_timeout
-        config = config.model_copy(update={"cluster": config.cluster.model_copy(update=update)})
+    config = load_round_config(config_path).with_overrides(
+        phase=phase,
+        profile=profile,
+        scheduler=None if settings is None else settings.scheduler,
+        connect_timeout_s=connect_timeout,
+    )
     run_round(config, console=_round_console(no_progress=no_progress))
 
 
@@ -235,23 +251,79 @@ def check_command(
     rebuilt image starts a new check and keeps the earlier one beside it.
     Exit code 0 only if every case produced a valid prediction within the limits.
     """
-    from common.outputs import (
-        claim_folder,
-        lock_file_output,
-        real,
-        refuse_overlap,
-        starts_with,
-    )
-    from common.profiles import DEFAULT_PROFILE
-    from harness.containers.engine import select_engine
+    # Imported when the command runs: the CLI starts without the engine's and the round's modules.
     from harness.containers.model import refuse_model_in_split
-    from harness.containers.run_folder import is_run_folder
     from harness.containers.runner import run_inputs
-    from harness.rounds.check import run_check, write_json_report, write_junit
-    from harness.rounds.config import RunSettings, load_round_config, ranking_config_for
     from harness.split.manifest import load_split
 
-    # The round's settings (all of them: limits, gate, metric options...), else a round's defaults.
+    settings, profile = _check_settings(
+        round_path,
+        profile,
+        limits=dict(
+            timeout_s=timeout_s,
+            memory=memory,
+            cpus=cpus,
+            gpus=gpus,
+            jobs=jobs,
+            startup_timeout_s=startup_timeout_s,
+        ),
+        gate=(threshold, geometry),
+        metrics=(connectivity, iou_threshold, matching),
+        flags={
+            "contract": contract,
+            "expose_structure": expose_structure,
+            "determinism": determinism,
+            "reuse": reuse,
+            "build_timeout_s": build_timeout_s,
+        },
+    )
+    split = load_split(split_path)
+    run_dir = out or Path("runs") / "check" / _safe(image)
+    report_path = report_path or run_dir / "check.json"
+    junit_path = junit_path or run_dir / "check.xml"
+    outputs = {"--out": run_dir, "--report": report_path, "--junit": junit_path}
+    refuse_overlap(
+        outputs, {**run_inputs(split, image=image, model=model_path), "round file": round_path}
+    )
+    if model_path is not None:
+        refuse_model_in_split(model_path, split)
+    report = _check_held(
+        image,
+        split,
+        run_dir,
+        report_path,
+        junit_path,
+        settings=settings,
+        hidden_cases=hidden_cases,
+        profile=profile or DEFAULT_PROFILE,
+        hidden_voxels_per_case=(
+            None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
+        ),
+        model=model_path,
+        progress=not no_progress,
+    )
+    _print_check(report, report_path, junit_path)
+    sys.exit(0 if report.passed else 1)
+
+
+def _check_settings(
+    round_path: Path | None,
+    profile: str | None,
+    *,
+    limits: dict[str, Any],
+    gate: tuple[float | None, str | None],
+    metrics: tuple[str | None, float | None, str | None],
+    flags: dict[str, Any],
+) -> tuple[RunSettings, str | None]:
+    """The round file's settings (all of them), else a round's defaults, with the options given.
+
+    Returns the settings and the profile: the option's, else the round file's ranking's, else
+    None (a round's default).
+    """
+    # Imported when the command runs: the CLI starts without the engine's and the round's modules.
+    from harness.containers.engine import select_engine
+    from harness.rounds.config import RunSettings, load_round_config, ranking_config_for
+
     settings = RunSettings()
     if round_path is not None:
         round_config = load_round_config(round_path)
@@ -260,49 +332,37 @@ def check_command(
         if profile is not None:
             round_config = round_config.model_copy(update={"profile": profile})
         profile = ranking_config_for(round_config).profile
-    limits = limits_from_options(
-        dict(
-            timeout_s=timeout_s,
-            memory=memory,
-            cpus=cpus,
-            gpus=gpus,
-            jobs=jobs,
-            startup_timeout_s=startup_timeout_s,
+    connectivity, iou_threshold, matching = metrics
+    return settings.with_options(
+        limits=limits_from_options(limits, base=settings.limits),
+        gate=gate_from_options(*gate, base=settings.gate),
+        metrics=metrics_from_options(
+            connectivity,
+            iou_threshold,
+            matching,
+            base=settings.metrics,  # type: ignore[arg-type]
         ),
-        base=settings.limits,
-    )
-    gate = gate_from_options(threshold, geometry, base=settings.gate)
-    options = metrics_from_options(
-        connectivity, iou_threshold, matching, base=settings.metrics  # type: ignore[arg-type]
-    )
-    flags = {
-        "contract": contract,
-        "expose_structure": expose_structure,
-        "determinism": determinism,
-        "reuse": reuse,
-        "build_timeout_s": build_timeout_s,
-    }
-    given = {k: v for k, v in flags.items() if v is not None}
-    settings = settings.model_copy(
-        update={
-            "limits": limits,
-            "binarize": gate.binarize,
-            "geometry": gate.geometry,
-            "metrics": options,
-            **given,
-        }
-    )
-    split = load_split(split_path)
-    run_dir = out or Path("runs") / "check" / _safe(image)
-    report_path = report_path or run_dir / "check.json"
-    junit_path = junit_path or run_dir / "check.xml"
-    outputs = {"--out": run_dir, "--report": report_path, "--junit": junit_path}
-    refuse_overlap(outputs, {**run_inputs(split, image=image, model=model_path),
-                             "round file": round_path})
-    if model_path is not None:
-        refuse_model_in_split(model_path, split)
-    # The run folder and both reports are this command's until it ends: a second check
-    # writing any of them is refused.
+        **{k: v for k, v in flags.items() if v is not None},
+    ), profile
+
+
+def _check_held(
+    image: str,
+    split: Split,
+    run_dir: Path,
+    report_path: Path,
+    junit_path: Path,
+    **check: Any,
+) -> CheckReport:
+    """Run the check with its run folder and both reports held, then write the reports.
+
+    The run folder and both reports are this command's until it ends: a second check writing
+    any of them is refused.
+    """
+    # Imported when the command runs: the CLI starts without the engine's and the round's modules.
+    from harness.containers.run_folder import is_run_folder
+    from harness.rounds.check import run_check, write_json_report, write_junit
+
     with contextlib.ExitStack() as held:
         reports = (
             ("--report", report_path, starts_with('{\n  "api_method": ')),
@@ -312,23 +372,10 @@ def check_command(
             if real(run_dir) not in real(path).parents:  # in the run folder: its claim covers it
                 held.enter_context(lock_file_output(path, flag=flag, ours=ours))
         held.enter_context(claim_folder(run_dir, kind="run", legacy=is_run_folder))
-        report = run_check(
-            image,
-            split,
-            run_dir,
-            settings=settings,
-            hidden_cases=hidden_cases,
-            profile=profile or DEFAULT_PROFILE,
-            hidden_voxels_per_case=(
-                None if not hidden_size else hidden_size[0] * hidden_size[1] * hidden_size[2]
-            ),
-            model=model_path,
-            progress=not no_progress,
-        )
+        report = run_check(image, split, run_dir, **check)
         write_json_report(report, report_path)
         write_junit(report, junit_path)
-    _print_check(report, report_path, junit_path)
-    sys.exit(0 if report.passed else 1)
+    return report
 
 
 def _safe(text: str) -> str:
@@ -337,6 +384,7 @@ def _safe(text: str) -> str:
 
 
 def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
+    # Imported when the command runs: the CLI starts without the engine's and the round's modules.
     from harness.rounds.check import CheckReport
 
     if not isinstance(report, CheckReport):
@@ -412,8 +460,13 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
 )
 @click.option("--cases", type=int, default=8, show_default=True, help="Hidden cases to generate.")
 @click.option("--size", type=int, default=96, show_default=True, help="Edge of each cubic case.")
-@click.option("--seed", type=int, default=2024, show_default=True,
-              help="Seed of the generated split: same seed, same data.")
+@click.option(
+    "--seed",
+    type=int,
+    default=2024,
+    show_default=True,
+    help="Seed of the generated split: same seed, same data.",
+)
 @click.option(
     "--teams",
     default=None,
@@ -443,8 +496,7 @@ def demo_command(
     run. The split is written again when --cases, --size or --seed differ, or the generator
     changed.
     """
-    from common.outputs import claim_folder, only_names
-    from harness.assets import asset_dir
+    # Imported when the command runs: the CLI starts without the engine's and the round's modules.
     from harness.rounds.config import load_round_config
     from harness.rounds.round import ROUND_FOLDER_NAMES
 
@@ -454,8 +506,16 @@ def demo_command(
     # Held for the whole demo; the folder of a demo of an earlier release is taken as one.
     legacy = only_names((*ROUND_FOLDER_NAMES, "data"), needs=("data",))
     with claim_folder(out, kind="demo", legacy=legacy) as claim:
-        _run_demo(claim.path, config, picked, cases=cases, size=size, seed=seed, resume=resume,
-                  console=console)
+        _run_demo(
+            claim.path,
+            config,
+            picked,
+            cases=cases,
+            size=size,
+            seed=seed,
+            resume=resume,
+            console=console,
+        )
 
 
 def _run_demo(
@@ -470,6 +530,7 @@ def _run_demo(
     console: Console,
 ) -> None:
     """:func:`demo_command` once its folder is claimed."""
+    # Imported when the command runs: the CLI starts without the engine's and the round's modules.
     from harness.rounds.round import run_round
     from harness.split.manifest import MANIFEST_NAME
     from harness.split.synth import split_is_current, synthesize_split
@@ -510,8 +571,6 @@ def _demo_teams(teams: tuple[TeamConfig, ...], wanted: str | None) -> tuple[Team
     The round file names its folders by the shipped submissions' names; they are taken from
     :func:`harness.assets.asset_dir` so the demo runs the same in a checkout and a wheel.
     """
-    from harness.assets import asset_dir
-
     names = [t.name for t in teams]
     chosen = names if wanted is None else [n.strip() for n in wanted.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in names]
@@ -534,8 +593,7 @@ def _demo_models(teams: tuple[TeamConfig, ...], data: Path) -> tuple[TeamConfig,
     The round file names each tarball; it is made here from the shipped baseline weights, with
     stable bytes, so a rerun of the demo finds the same sha256.
     """
-    from importlib.resources import files
-
+    # Imported when the command runs: the CLI starts without the engine's and the round's modules.
     from harness.containers.model import model_tarball
 
     weights = Path(str(files("baselines") / "weights"))

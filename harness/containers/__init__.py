@@ -19,8 +19,9 @@ limits: exec batches in :mod:`~harness.containers.exec_runs`, invoke servers per
 :mod:`~harness.containers.invoke_slots`, both ending each case in
 :mod:`~harness.containers.run_state`; :mod:`~harness.containers.canary` decides, from the canary
 case, whether the other cases are sent; :mod:`~harness.containers.determinism` chooses the case
-to run again and compares the two masks (for the runner and a round alike). :mod:`~harness.containers.run_folder` owns a run folder (its lock,
-resuming, ``run.json``) and :mod:`~harness.containers.records` the records it keeps.
+to run again and compares the two masks (for the runner and a round alike).
+:mod:`~harness.containers.run_folder` owns a run folder (its lock, resuming, ``run.json``) and
+:mod:`~harness.containers.records` the records it keeps.
 
 Folders. :mod:`~harness.containers.scratch` makes the temporary folders that hold hidden data,
 removed even after a ``kill -9``; :mod:`~harness.containers.cleanup` removes whatever a container

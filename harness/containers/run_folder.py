@@ -69,6 +69,7 @@ from harness.containers.records import (
     read_run,
     write_run,
 )
+from harness.containers.run_config import RunConfig
 from harness.errors import Selma3dError, SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, BinarizeRule, GateOptions
 from harness.split.manifest import Case, Split
@@ -79,6 +80,7 @@ __all__ = [
     "RunIdentity",
     "canary_split",
     "is_run_folder",
+    "run_identity",
     "stands",
 ]
 
@@ -196,6 +198,29 @@ class RunIdentity:
                 f"servers reused per {reuse_before}; this run reuses them per {self.reuse}"
             )
         return problems, submission
+
+
+def run_identity(
+    image: ImageInfo, split: Split, config: RunConfig, model: Mapping[str, Any] | None
+) -> RunIdentity:
+    """What a run of ``image`` on ``split`` with ``config`` depends on: the one maker.
+
+    The runner, ``check`` and a round's submissions each make theirs here, so a run folder
+    judges every one of them by the same fields.
+
+    Parameters
+    ----------
+    image : ImageInfo
+        The resolved image (its id is what runs).
+    split : Split
+    config : RunConfig
+        The run's settings: its contract, gate and reuse mode are part of the identity.
+    model : mapping or None
+        :meth:`harness.containers.model.ModelInfo.as_record` of the run's model, or None.
+    """
+    return RunIdentity(
+        image, split, config.contract, model=model, gate=config.gate, reuse=config.reuse
+    )
 
 
 def _recorded_gate(previous: Mapping[str, Any]) -> GateOptions:

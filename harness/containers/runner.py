@@ -66,7 +66,7 @@ from harness.containers.records import (
     RunSummary,
 )
 from harness.containers.run_config import RunConfig
-from harness.containers.run_folder import RunFolder, RunIdentity
+from harness.containers.run_folder import RunFolder, run_identity
 from harness.containers.run_state import RunState
 from harness.errors import ConfigError, SubmissionError
 from harness.split.manifest import Case, Split, load_split
@@ -162,14 +162,7 @@ def run_submission(
             # Pinned once for the whole run: every relay is created from this id, never the tag.
             config = replace(config, relay_image=relay_image_id(client))
         model = prepare_model(config.model) if config.model is not None else None
-        identity = RunIdentity(
-            image=info,
-            split=split,
-            contract=config.contract,
-            model=None if model is None else model.as_record(),
-            gate=config.gate,
-            reuse=config.reuse,
-        )
+        identity = run_identity(info, split, config, None if model is None else model.as_record())
         # The engine that ran the containers, beside the settings (Docker or Podman, its version).
         traits = engine_traits(client)
         record = {**config.as_record(), "engine": f"{traits.name} {traits.version}"}

@@ -14,8 +14,11 @@ image, the model or the round's settings changed (anything its run folder would 
 resume, the reuse mode included), it starts over, and the earlier run folder, report included,
 is kept beside the new one (``<folder>.<earlier image id>``).
 
-Its length (over 500 lines) is the advice: every status and every kind of invalid output
-explained in the participant's words sits beside the check that gives it.
+Its length (about 680 lines) is one command's whole rehearsal, read top to bottom: the advice
+in the participant's words (about 120 lines: every status and every kind of invalid output
+with what to change), the report's types (about 100), the check's named steps (about 270:
+the image and run settings, setting an earlier check aside, the run, each case's outcome, the
+scores and the hidden split's time) and the JSON and JUnit writers (about 75).
 """
 
 from __future__ import annotations
@@ -28,20 +31,29 @@ import statistics
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
 
 from common.files import write_atomic
 from common.outputs import LOCK_NAME, MARKER_NAME, claim_folder, real
 from common.profiles import DEFAULT_PROFILE
 from common.status import STATUS, STATUSES
+from harness.containers.engine import engine_client
+from harness.containers.images import ImageInfo, ImagePins, resolve_image
+from harness.containers.invoke import relay_image_id
+from harness.containers.model import prepare_model, refuse_model_in_split
+from harness.containers.records import RECORDS_NAME, log_name, read_case_records, read_run
+from harness.containers.run_config import RunConfig
+from harness.containers.run_folder import RunIdentity, is_run_folder, run_identity
+from harness.containers.runner import run_submission
 from harness.errors import Selma3dError
 from harness.predictions.validate import GateOptions
-
-if TYPE_CHECKING:
-    from harness.containers.run_folder import RunIdentity
-    from harness.rounds.config import RunSettings
-    from harness.split.manifest import Split
-    from metrics import MetricOptions
+from harness.rounds.config import RunSettings, run_config_for
+from harness.scoring.evaluate import evaluate_predictions
+from harness.split.manifest import Split
+from harness.split.volume import read_header
+from metrics import METRIC_COLUMNS, MetricOptions
 
 __all__ = [
     "OUTPUT_HINTS",
@@ -358,8 +370,6 @@ def run_check(
     CheckReport
         ``report.passed`` is True only if every case produced a valid prediction within limits.
     """
-    from harness.containers.run_folder import is_run_folder
-
     if hidden_cases is not None and hidden_cases < 0:
         raise Selma3dError(f"--hidden-cases: must be 0 or more, got {hidden_cases}")
     out_dir = real(out_dir)
@@ -391,16 +401,6 @@ def _check_claimed(
     progress: bool,
 ) -> CheckReport:
     """:func:`run_check` once its folder is claimed."""
-    from harness.containers.engine import engine_client
-    from harness.containers.images import ImagePins, resolve_image
-    from harness.containers.invoke import relay_image_id
-    from harness.containers.model import prepare_model, refuse_model_in_split
-    from harness.containers.records import RECORDS_NAME, log_name, read_case_records, read_run
-    from harness.containers.run_folder import RunIdentity
-    from harness.containers.runner import run_submission
-    from harness.rounds.config import RunSettings, run_config_for
-    from harness.split.volume import read_header
-
     if model is not None:
         refuse_model_in_split(model, split)
     settings = settings if settings is not None else RunSettings()
@@ -411,98 +411,124 @@ def _check_claimed(
         info = resolve_image(
             image, client=client, pins=pins, build_timeout_s=settings.build_timeout_s
         )
-        relay = relay_image_id(client, pins) if info.invoke else None
+        config = _run_config(settings, client, pins, info, model=model, progress=progress)
         model_info = prepare_model(model) if model is not None else None
-        identity = RunIdentity(
-            info,
-            split,
-            settings.contract,
-            model=None if model_info is None else model_info.as_record(),
-            gate=settings.gate,
-            reuse=settings.reuse,
-        )
-        previous = _set_aside_earlier(out_dir, identity)
-        limits, contract, reuse = settings.limits, settings.contract, settings.reuse
-        # A rehearsal runs every case, so the participant sees every problem at once.
-        config = replace(
-            run_config_for(settings, canary=False, model=model),
-            progress=progress,
-            relay_image=relay,
-        )
+        record = None if model_info is None else model_info.as_record()
+        previous = _set_aside_earlier(out_dir, run_identity(info, split, config, record))
         summary = run_submission(info, split, out_dir, config=config, client=client)
         pins.verify(when="after the containers ran")
-        run_json = read_run(out_dir.resolve())
-        records = read_case_records(out_dir / RECORDS_NAME)
-        scores = _scores(split, out_dir, profile, settings.gate, settings.metrics)
-        limits_dict = limits.model_dump()
-        outcomes = []
-        for case in split.cases:
-            rec = records.get(case.case_id)
-            if rec is None:
-                raise Selma3dError(
-                    f"{out_dir}: the runner left no record for case {case.case_id!r}."
-                )
-            voxels = read_header(case.image).voxels
-            status = str(rec["status"])
-            outcomes.append(
-                CaseOutcome(
-                    case_id=case.case_id,
-                    status=status,
+    run_json = read_run(out_dir.resolve())
+    scores = _scores(split, out_dir, profile, config.gate, settings.metrics)
+    outcomes = _outcomes(split, out_dir, scores, config)
+    api_method = str(run_json.get("api_method") or "exec")
+    timed = [o for o in outcomes if o.status == "ok" and o.wall_time_s]
+    return CheckReport(
+        image=info.ref,
+        image_digest=info.digest,
+        split_hash=split.content_hash,
+        contract=config.contract,
+        limits=config.limits.model_dump(),
+        cases=outcomes,
+        estimate=_estimate(
+            outcomes,
+            timed,
+            config,
+            hidden_cases=hidden_cases,
+            hidden_voxels_per_case=hidden_voxels_per_case,
+        ),
+        profile=profile,
+        api_method=api_method,
+        model=run_json.get("model"),
+        servers=summary.servers,
+        previous=None if previous is None else str(previous),
+        determinism=run_json.get("determinism"),
+        reuse=config.reuse,
+        billed=_billed_time(timed, config.reuse) if api_method == "invoke" else None,
+    )
+
+
+def _run_config(
+    settings: RunSettings,
+    client: Any,
+    pins: ImagePins,
+    info: ImageInfo,
+    *,
+    model: str | Path | None,
+    progress: bool,
+) -> RunConfig:
+    """The runner's settings of a check: the round's, every case run, the relay pinned."""
+    relay = relay_image_id(client, pins) if info.invoke else None
+    # A rehearsal runs every case, so the participant sees every problem at once.
+    return replace(
+        run_config_for(settings, canary=False, model=model),
+        progress=progress,
+        relay_image=relay,
+    )
+
+
+def _outcomes(
+    split: Split, out_dir: Path, scores: dict[str, dict[str, float]], config: RunConfig
+) -> list[CaseOutcome]:
+    """Each case's record as the participant reads it: status, advice, metrics, log tail."""
+    records = read_case_records(out_dir / RECORDS_NAME)
+    limits = config.limits.model_dump()
+    outcomes = []
+    for case in split.cases:
+        rec = records.get(case.case_id)
+        if rec is None:
+            raise Selma3dError(f"{out_dir}: the runner left no record for case {case.case_id!r}.")
+        status = str(rec["status"])
+        outcomes.append(
+            CaseOutcome(
+                case_id=case.case_id,
+                status=status,
+                reason=str(rec.get("reason") or ""),
+                exit_code=rec.get("exit_code"),
+                wall_time_s=rec.get("wall_time_s"),
+                peak_memory_bytes=rec.get("peak_memory_bytes"),
+                voxels=read_header(case.image).voxels,
+                metrics=scores.get(case.case_id, {}),
+                advice=advice_for(
+                    status,
                     reason=str(rec.get("reason") or ""),
+                    limits=limits,
                     exit_code=rec.get("exit_code"),
-                    wall_time_s=rec.get("wall_time_s"),
-                    peak_memory_bytes=rec.get("peak_memory_bytes"),
-                    voxels=voxels,
-                    metrics=scores.get(case.case_id, {}),
-                    advice=advice_for(
-                        status,
-                        reason=str(rec.get("reason") or ""),
-                        limits=limits_dict,
-                        exit_code=rec.get("exit_code"),
-                        output_hint=OUTPUT_HINTS[contract],
-                    ),
-                    log_tail=_log_tail(out_dir / log_name(case.case_id)) if status != "ok" else "",
-                    startup_s=rec.get("startup_s"),
-                )
-            )
-        timed = [o for o in outcomes if o.status == "ok" and o.wall_time_s]
-        api_method = str(run_json.get("api_method") or "exec")
-        billed = _billed_time(timed, reuse) if api_method == "invoke" else None
-        estimate = None
-        if timed:
-            # With a server per case, each case costs its start-up too.
-            per_case = [
-                float(o.wall_time_s) + (float(o.startup_s or 0.0) if reuse == "case" else 0.0)  # type: ignore[arg-type]
-                for o in timed
-            ]
-            estimate = estimate_time(
-                per_case,
-                [o.voxels for o in timed],
-                hidden_cases=hidden_cases if hidden_cases is not None else len(outcomes),
-                hidden_voxels_per_case=(
-                    hidden_voxels_per_case
-                    if hidden_voxels_per_case is not None
-                    else int(statistics.mean(o.voxels for o in outcomes))
+                    output_hint=OUTPUT_HINTS[config.contract],
                 ),
-                jobs=limits.jobs,
+                log_tail=_log_tail(out_dir / log_name(case.case_id)) if status != "ok" else "",
+                startup_s=rec.get("startup_s"),
             )
-        return CheckReport(
-            image=info.ref,
-            image_digest=info.digest,
-            split_hash=split.content_hash,
-            contract=contract,
-            limits=limits_dict,
-            cases=outcomes,
-            estimate=estimate,
-            profile=profile,
-            api_method=api_method,
-            model=run_json.get("model"),
-            servers=summary.servers,
-            previous=None if previous is None else str(previous),
-            determinism=run_json.get("determinism"),
-            reuse=reuse,
-            billed=billed,
         )
+    return outcomes
+
+
+def _estimate(
+    outcomes: list[CaseOutcome],
+    timed: list[CaseOutcome],
+    config: RunConfig,
+    *,
+    hidden_cases: int | None,
+    hidden_voxels_per_case: int | None,
+) -> TimeEstimate | None:
+    """The hidden split's time from the ``ok`` cases' (none without one)."""
+    if not timed:
+        return None
+    # With a server per case, each case costs its start-up too.
+    per_case = [
+        float(o.wall_time_s) + (float(o.startup_s or 0.0) if config.reuse == "case" else 0.0)  # type: ignore[arg-type]
+        for o in timed
+    ]
+    return estimate_time(
+        per_case,
+        [o.voxels for o in timed],
+        hidden_cases=hidden_cases if hidden_cases is not None else len(outcomes),
+        hidden_voxels_per_case=(
+            hidden_voxels_per_case
+            if hidden_voxels_per_case is not None
+            else int(statistics.mean(o.voxels for o in outcomes))
+        ),
+        jobs=config.limits.jobs,
+    )
 
 
 def _billed_time(timed: list[CaseOutcome], reuse: str) -> BilledTime | None:
@@ -530,8 +556,6 @@ def _set_aside_earlier(out_dir: Path, identity: RunIdentity) -> Path | None:
     rehearsal: the earlier folder becomes ``<out_dir>.<its image id, 12 hex digits>`` (``.2``,
     ``.3`` ... when taken), so its report stays readable beside the new one.
     """
-    from harness.containers.records import read_run
-
     earlier = read_run(out_dir) if out_dir.is_dir() else {}
     problems, _ = identity.differences(earlier)
     if not problems:
@@ -561,11 +585,6 @@ def _scores(
     """
     if not split.labeled:
         return {}
-    import pandas as pd
-
-    from harness.scoring.evaluate import evaluate_predictions
-    from metrics import METRIC_COLUMNS
-
     table = evaluate_predictions(
         split,
         {"submission": out_dir},

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -76,15 +76,12 @@ from common.files import config_error, load_yaml_model, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
 from harness.containers.images import DEFAULT_BUILD_TIMEOUT_S
 from harness.containers.limits import Limits
-from harness.containers.run_config import Reuse
+from harness.containers.run_config import Reuse, RunConfig
 from harness.errors import ConfigError
 from harness.evaluation.config import EvaluationConfig
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config
 from metrics import MetricOptions
-
-if TYPE_CHECKING:
-    from harness.containers.run_config import RunConfig
 
 __all__ = [
     "ClusterSettings",
@@ -358,8 +355,22 @@ class RunSettings(_Strict):
 
     @property
     def gate(self) -> GateOptions:
-        """The prediction gate's options for every path of a round (runner, scoring, check)."""
+        """The prediction gate's options, from the file's ``binarize:`` and ``geometry:``.
+
+        A round makes it once, into its run settings (:func:`run_config_for`); every path of
+        the round (runner, scoring, evaluation, check) reads it there.
+        """
         return GateOptions(binarize=self.binarize, geometry=self.geometry)
+
+    def with_options(
+        self, *, limits: Limits, gate: GateOptions, metrics: MetricOptions, **given: Any
+    ) -> RunSettings:
+        """These settings with a command line's limits, gate, metric options and switches.
+
+        The gate goes back into the file's own keys, ``binarize`` and ``geometry``.
+        """
+        update = {"limits": limits, "binarize": gate.binarize, "geometry": gate.geometry}
+        return self.model_copy(update={**update, "metrics": metrics, **given})
 
 
 def run_config_for(
@@ -376,8 +387,6 @@ def run_config_for(
     model : str or Path, keyword-only, optional
         The submission's model tarball or folder.
     """
-    from harness.containers.run_config import RunConfig
-
     return RunConfig(
         contract=settings.contract,
         limits=settings.limits,
@@ -449,6 +458,34 @@ class RoundConfig(RunSettings):
                 f"{self.source}: phase {phase!r} is not one of phases {sorted(self.phases)}"
             )
         return self.model_copy(update={"phase": phase})
+
+    def with_overrides(
+        self,
+        *,
+        phase: str | None = None,
+        profile: str | None = None,
+        scheduler: str | None = None,
+        connect_timeout_s: float | None = None,
+    ) -> RoundConfig:
+        """A copy with the command line's phase, profile and cluster settings, where given.
+
+        Raises
+        ------
+        ConfigError
+            No such phase, or the ranking names another profile than ``profile``.
+        """
+        config = self if phase is None else self.with_phase(phase)
+        if profile is not None:
+            config = config.model_copy(update={"profile": profile})
+            ranking_config_for(config)  # a ranking naming another profile is an error now
+        update: dict[str, Any] = {}
+        if scheduler is not None:
+            update["scheduler"] = scheduler
+        if connect_timeout_s is not None:
+            update["connect_timeout_s"] = connect_timeout_s
+        if update:
+            config = config.model_copy(update={"cluster": config.cluster.model_copy(update=update)})
+        return config
 
     @property
     def out_dir(self) -> Path:

@@ -33,6 +33,7 @@ from harness.evaluation.gc_leaderboard import (
 from harness.evaluation.run import PreparedEvaluation, evaluate_with_container, prepare_evaluation
 from harness.evaluation.summary import add_container_columns, summary_lines
 from harness.predictions.validate import GateOptions
+from harness.rounds.plan import submission_key
 from harness.split.manifest import Split
 from leaderboard.public import EVALUATION_STATUS_TEXT
 
@@ -107,9 +108,10 @@ def run_round_evaluations(
             # The staged predictions are copies; the record is what is kept.
             for folder in ("input", "output"):
                 remove_tree(work / folder)
-            records[f"{team}/{submission}"] = run.as_record()
+            key = submission_key(team, submission)
+            records[key] = run.as_record()
             for line in summary_lines(run):
-                console.print(f"{team}/{submission}: {line.strip()}", highlight=False, markup=False)
+                console.print(f"{key}: {line.strip()}", highlight=False, markup=False)
         return records
 
 
@@ -156,12 +158,11 @@ def grand_challenge_leaderboard(
     evaluations = []
     hidden = []
     for team, submission in submissions:
-        record = records.get(f"{team}/{submission}") or {}
+        key = submission_key(team, submission)
+        record = records.get(key) or {}
         metrics = record.get("metrics")
         if isinstance(metrics, dict):
-            evaluations.append(
-                Evaluation(f"{team}/{submission}", team, submission, stored_metrics(metrics))
-            )
+            evaluations.append(Evaluation(key, team, submission, stored_metrics(metrics)))
         else:
             # grand-challenge ranks successful evaluations only. The board is published: the
             # reason is its status's fixed text, never the run's own (it may quote a log).

@@ -7,7 +7,7 @@ one is selected per team.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness.rounds.config import LeaderboardFilter, RoundConfig, ranking_config_for, tags_match
-from harness.split.manifest import Split
+from harness.containers.records import read_run
+from harness.rounds.config import LeaderboardFilter, tags_match
+from harness.rounds.plan import RoundPlan, Submission
+from harness.scoring.volumes import SplitVolumes
+from leaderboard import build_leaderboard
+from leaderboard.container_report import METADATA_KEY
+from leaderboard.gc_report import METADATA_KEY as GC_KEY
+from leaderboard.report import NONDETERMINISTIC_MARK
+from metrics import METRIC_COLUMNS
 
 __all__ = [
-    "SubmissionRecord",
     "determinism_by_team",
     "determinism_of",
     "print_summary",
@@ -29,30 +35,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class SubmissionRecord:
-    """One submission of one team in this phase, after its image was resolved."""
-
-    team: str
-    submission: str
-    source: str
-    image_ref: str
-    image_digest: str
-    run_dir: Path
-    model: dict[str, Any] | None = None
-    """Its model: source, sha256, size (``ModelInfo.as_record``); None without one."""
-    api_method: str = ""
-    """The image's ``org.grand-challenge.api-method`` label (``invoke`` for a model server)."""
-    image_user: str = ""
-    """The image's configured user."""
-
-
 def publish(
     chosen: pd.DataFrame,
     leaderboard_dir: Path,
-    split: Split,
-    config: RoundConfig,
-    submissions: list[SubmissionRecord],
+    plan: RoundPlan,
     *,
     board: LeaderboardFilter | None = None,
     evaluations: dict[str, dict[str, Any]] | None = None,
@@ -68,26 +54,47 @@ def publish(
     (grand-challenge's board, :func:`harness.rounds.evaluation.grand_challenge_leaderboard`)
     into its own section.
     """
-    from harness.scoring.volumes import SplitVolumes
-    from leaderboard import build_leaderboard
-    from leaderboard.container_report import METADATA_KEY
+    metadata_ = _metadata(chosen, plan, board=board, evaluations=evaluations)
+    if grand_challenge is not None:
+        metadata_[GC_KEY] = grand_challenge
+    if stages:
+        metadata_["stages"] = stages
+    ranking = plan.ranking
+    if "title" not in ranking.report.model_fields_set:
+        title = f"{plan.config.name} · {plan.phase}" + (f" · {board.name}" if board else "")
+        report = ranking.report.model_copy(update={"title": title})
+        ranking = ranking.model_copy(update={"report": report})
+    build_leaderboard(
+        chosen.drop(columns=["submission"]),
+        leaderboard_dir,
+        config=ranking,
+        split=plan.split,
+        volumes=SplitVolumes(plan.split, base_dir=None, gate=plan.gate),
+        metadata=metadata_,
+    )
 
-    teams = {t.name: t for t in config.teams}
+
+def _metadata(
+    chosen: pd.DataFrame,
+    plan: RoundPlan,
+    *,
+    board: LeaderboardFilter | None,
+    evaluations: dict[str, dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The report's metadata of ``chosen``: the round, its teams' models, determinism, board."""
     picked = set(zip(chosen["team"], chosen["submission"], strict=True))
-    metadata_ = {
-        "round": config.name,
-        "phase": config.phase,
-        "split_hash": split.content_hash,
-        "affiliations": {n: t.affiliation for n, t in teams.items() if t.affiliation},
+    # In the round file's order.
+    selected = [s for s in plan.submissions if (s.team, s.submission) in picked]
+    metadata_: dict[str, Any] = {
+        "round": plan.config.name,
+        "phase": plan.phase,
+        "split_hash": plan.split.content_hash,
+        "affiliations": {t.name: t.affiliation for t in plan.config.teams if t.affiliation},
         # Beside the image digests in the report's provenance.
-        "models": {
-            s.team: s.model["sha256"]
-            for s in submissions
-            if s.model is not None and (s.team, s.submission) in picked
-        },
+        "models": {s.team: s.model["sha256"] for s in selected if s.model is not None},
     }
     # Only when the round ran the check, so a round without it writes the same files as before.
-    determinism = determinism_by_team(chosen, submissions)
+    determinism = determinism_by_team(chosen, plan.submissions)
     if determinism:
         metadata_["determinism"] = determinism
     if board is not None:
@@ -95,37 +102,16 @@ def publish(
     if evaluations:
         # The whole metrics.json stays in round.json; the report shows the comparison.
         metadata_[METADATA_KEY] = {
-            t: {k: v for k, v in evaluations[f"{t}/{s}"].items() if k != "metrics"}
-            for t, s in sorted(picked)
-            if f"{t}/{s}" in evaluations
+            s.team: {k: v for k, v in evaluations[s.key].items() if k != "metrics"}
+            for s in sorted(selected, key=lambda s: (s.team, s.submission))
+            if s.key in evaluations
         }
-    if grand_challenge is not None:
-        from leaderboard.gc_report import METADATA_KEY as GC_KEY
-
-        metadata_[GC_KEY] = grand_challenge
-    if stages:
-        metadata_["stages"] = stages
-    ranking = ranking_config_for(config)
-    if "title" not in ranking.report.model_fields_set:
-        title = f"{config.name} · {config.phase}" + (f" · {board.name}" if board else "")
-        report = ranking.report.model_copy(update={"title": title})
-        ranking = ranking.model_copy(update={"report": report})
-    build_leaderboard(
-        chosen.drop(columns=["submission"]),
-        leaderboard_dir,
-        config=ranking,
-        split=split,
-        volumes=SplitVolumes(split, base_dir=None, gate=config.gate),
-        metadata=metadata_,
-    )
+    return metadata_
 
 
 def publish_filtered(
     chosen: pd.DataFrame,
-    out_dir: Path,
-    split: Split,
-    config: RoundConfig,
-    submissions: list[SubmissionRecord],
+    plan: RoundPlan,
     console: Console,
     *,
     evaluations: dict[str, dict[str, Any]] | None = None,
@@ -137,9 +123,10 @@ def publish_filtered(
     filter's tags; the teams are ranked among themselves.
     """
     records: dict[str, dict[str, Any]] = {}
-    for board in config.leaderboards:
+    tags = {(s.team, s.submission): s.tags for s in plan.submissions}
+    for board in plan.config.leaderboards:
         keep = [
-            tags_match(config.tags_of(t, s), board.where)
+            tags_match(dict(tags[t, s]), board.where)
             for t, s in zip(chosen["team"], chosen["submission"], strict=True)
         ]
         rows = chosen[keep].reset_index(drop=True)
@@ -148,10 +135,8 @@ def publish_filtered(
         if teams:
             publish(
                 rows,
-                out_dir / "leaderboards" / board.name,
-                split,
-                config,
-                submissions,
+                plan.out_dir / "leaderboards" / board.name,
+                plan,
                 board=board,
                 evaluations=evaluations,
                 stages=stages,
@@ -168,7 +153,7 @@ def publish_filtered(
 
 
 def determinism_by_team(
-    chosen: pd.DataFrame, submissions: list[SubmissionRecord]
+    chosen: pd.DataFrame, submissions: Sequence[Submission]
 ) -> dict[str, dict[str, Any]]:
     """The determinism outcome of each team's selected submission, for those that have one."""
     picked = set(zip(chosen["team"], chosen["submission"], strict=True))
@@ -181,8 +166,6 @@ def determinism_by_team(
 
 def determinism_of(run_dir: Path) -> dict[str, Any] | None:
     """The second run of one case (``determinism: true``), from the ledger's ``run.json``."""
-    from harness.containers.records import read_run
-
     return read_run(run_dir).get("determinism") if run_dir.is_dir() else None
 
 
@@ -199,9 +182,6 @@ def print_summary(
     flagged: dict[str, str] | None = None,
 ) -> None:
     """The ranked board on the terminal; ``flagged`` teams (not deterministic) marked, with why."""
-    from leaderboard.report import NONDETERMINISTIC_MARK
-    from metrics import METRIC_COLUMNS
-
     flagged = flagged or {}
     board = pd.read_csv(leaderboard_dir / "leaderboard.csv")
     # The metrics that ranked each track (columns "<track>_<metric>_rank", or

@@ -1,8 +1,10 @@
 """A whole evaluation round: images -> containers -> predictions -> metrics -> leaderboard.
 
-``run_round`` takes a validated :class:`~harness.rounds.config.RoundConfig` through named stages:
+``run_round`` takes a validated :class:`~harness.rounds.config.RoundConfig` through named stages,
+each a function of the round's plan (:class:`~harness.rounds.plan.RoundPlan`) or its parts:
 
-1. **split**: load and validate the phase's split (its content hash goes into every record);
+1. **split**: resolve the round into its plan: load and validate the phase's split (its content
+   hash goes into every record), derive the ranking and the run settings once;
 2. **images**: pin every tag the round relies on to its id, then load (under selma3d's tags
    alone), build (on pinned bases, within ``build_timeout_s``) or look up every team's image
    and record its id; a submission whose image cannot be had is set aside with its reason
@@ -43,9 +45,10 @@ Folder layout under the configured ``output`` (``{phase}`` in it replaced by the
     evaluation/<team>/<sub>/    the evaluation container's staging folder (``evaluation:``)
     round.json                  configuration, split hash, image digests, versions, timings
 
-Its length (about 650 lines) is the round's stage order in one place: each stage (split,
+Its length (about 760 lines) is the round's stage order in one place: each stage (split,
 images, containers with scoring beside them, evaluation, selection, leaderboard) and the record
-it leaves in round.json read top to bottom; publishing lives in :mod:`harness.rounds.publish`.
+it leaves in round.json read top to bottom; the plan lives in :mod:`harness.rounds.plan`,
+publishing in :mod:`harness.rounds.publish`.
 """
 
 from __future__ import annotations
@@ -56,40 +59,53 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 
 from common.files import write_atomic
 from common.outputs import claim_folder, only_names, refuse_overlap
 from common.tables import write_csv
+from harness.containers.engine import engine_client, select_engine
+from harness.containers.images import (
+    ImageInfo,
+    ImagePins,
+    build_folder,
+    dockerfile_bases,
+    resolve_image,
+)
+from harness.containers.invoke import HELPER_IMAGE, relay_image_id
+from harness.containers.model import ModelInfo, prepare_model, refuse_model_in_split
 from harness.errors import ConfigError, Selma3dError, SubmissionError
+from harness.evaluation import official
 from harness.rounds import cluster, evaluation
-from harness.rounds.config import (
-    RoundConfig,
-    SubmissionSource,
-    TeamConfig,
-    ranking_config_for,
-    run_config_for,
+from harness.rounds.config import RoundConfig, TeamConfig
+from harness.rounds.plan import (
+    RoundPlan,
+    Submission,
+    SubmissionEntry,
+    plan_round,
+    plan_submission,
+    submission_key,
 )
 from harness.rounds.publish import (
-    SubmissionRecord,
     determinism_by_team,
     determinism_of,
     print_summary,
     publish,
     publish_filtered,
 )
-from harness.split.manifest import Split, load_split
+from harness.scoring.evaluate import profile_cases
+from harness.split.manifest import Split
+from leaderboard import RankingConfig, compute_leaderboard
+from leaderboard.report import nondeterministic_teams
 
-if TYPE_CHECKING:
-    from harness.containers.images import ImagePins
-
-__all__ = ["RoundResult", "SubmissionRecord", "run_round"]
+__all__ = ["RoundResult", "run_round"]
 
 
 @dataclass
@@ -98,7 +114,7 @@ class RoundResult:
 
     out_dir: Path
     split: Split
-    submissions: list[SubmissionRecord]
+    submissions: list[Submission]
     results: pd.DataFrame
     leaderboard_dir: Path
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -140,8 +156,6 @@ def run_round(
     RoundResult
         Paths and the results table. Rerunning with the same configuration resumes.
     """
-    from harness.containers.engine import select_engine
-
     # The round file's engine, unless --engine named one (every connection below reads it).
     select_engine(config.engine, from_round_file=True)
     console = console or Console(stderr=True)
@@ -149,13 +163,15 @@ def run_round(
     if scheduler is not None:
         # First, and bounded: a wrong address is told before any image is saved for it.
         asyncio.run(cluster.probe_scheduler(scheduler, timeout=config.cluster.connect_timeout_s))
+    # Resolved once, before anything is written: a refused split or ranking leaves no trace.
+    plan = plan_round(config)
     flag = f"{config.source}: output"
-    refuse_overlap({flag: config.out_dir}, _round_inputs(config))
+    refuse_overlap({flag: plan.out_dir}, _round_inputs(plan))
     # One round writes into a folder at a time, through every stage: a second is refused.
     with claim_folder(
-        config.out_dir, kind="round", accepts=("demo",), legacy=is_round_folder, flag=flag
+        plan.out_dir, kind="round", accepts=("demo",), legacy=is_round_folder, flag=flag
     ):
-        return _run_claimed(config, console, overlap_scoring=overlap_scoring)
+        return _run_claimed(plan, console, overlap_scoring=overlap_scoring)
 
 
 ROUND_FOLDER_NAMES = (
@@ -178,24 +194,23 @@ is_round_folder = only_names(
 """Whether a folder without a marker is a round folder of an earlier release (it resumes)."""
 
 
-def _round_inputs(config: RoundConfig) -> dict[str, list[Path]]:
+def _round_inputs(plan: RoundPlan) -> dict[str, list[Path]]:
     """Every file and folder the round reads, by what it is (its output must not lie inside)."""
-    split = config.phases[config.phase].split
+    config = plan.config
     inputs: dict[str, list[Path]] = {
         "round file": [Path(config.source)] if config.source is not None else [],
-        "split": [Path(split)],
+        "split": [Path(config.phases[plan.phase].split)],
     }
     if isinstance(config.ranking, Path):
         inputs["ranking file"] = [config.ranking]
-    for team in config.teams:
-        for _, sub in config.submissions_for(team):
-            for what, path in (
-                ("tarball", sub.tarball),
-                ("submission folder", sub.folder),
-                ("model", team.model_of(sub)),
-            ):
-                if path is not None:
-                    inputs.setdefault(f"team {team.name!r} {what}", []).append(Path(path))
+    for entry in plan.entries:
+        for what, path in (
+            ("tarball", entry.source.tarball),
+            ("submission folder", entry.source.folder),
+            ("model", entry.model),
+        ):
+            if path is not None:
+                inputs.setdefault(f"team {entry.team.name!r} {what}", []).append(Path(path))
     if config.evaluation is not None:
         inputs["evaluation ground truth"] = [config.evaluation.ground_truth]
         if Path(config.evaluation.image).is_absolute():
@@ -203,196 +218,122 @@ def _round_inputs(config: RoundConfig) -> dict[str, list[Path]]:
     return inputs
 
 
-def _run_claimed(config: RoundConfig, console: Console, *, overlap_scoring: bool) -> RoundResult:
+def _run_claimed(plan: RoundPlan, console: Console, *, overlap_scoring: bool) -> RoundResult:
     """:func:`run_round` once its output folder is claimed, with one engine client for it."""
-    from harness.containers.engine import engine_client
-
     with engine_client() as engine:
-        return _run_stages(config, console, engine, overlap_scoring=overlap_scoring)
+        return _run_stages(plan, console, engine, overlap_scoring=overlap_scoring)
+
+
+@dataclass(frozen=True)
+class _Images:
+    """What the images stage leaves the later ones: the plan with its submissions, and more."""
+
+    plan: RoundPlan
+    pins: ImagePins
+    failures: list[dict[str, str]]
+    prepared: evaluation.PreparedEvaluation | None
+    tarballs: dict[str, Path]
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Every submission's rows (with the evaluation container's columns once it ran)."""
+
+    results: pd.DataFrame
+    stages: dict[str, Any]
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    grand_challenge: dict[str, Any] | None = None
 
 
 def _run_stages(
-    config: RoundConfig, console: Console, engine: Any, *, overlap_scoring: bool
+    plan: RoundPlan, console: Console, engine: Any, *, overlap_scoring: bool
 ) -> RoundResult:
     """The round's stages, in order; each is timed in round.json."""
-    from leaderboard.report import nondeterministic_teams
-
     timings: dict[str, float] = {}
-    scheduler = config.cluster.scheduler
-    out_dir = config.out_dir
-
     with _stage("split", timings, console):
-        split = load_split(config.phases[config.phase].split)
-        if not split.labeled:
-            raise ConfigError(
-                f"{config.source}: phase {config.phase!r} uses split {split.root}, whose cases "
-                "are not all labeled; a round needs the labels to score."
-            )
-        refuse_overlap(
-            {f"{config.source}: output": out_dir},
-            {
-                "split's manifest": split.manifest,
-                "split's images": [p for c in split.cases for p in c.images],
-                "split's labels": [c.label for c in split.cases if c.label is not None],
-            },
-        )
-        console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
-        _warn_official_names(split, config, console)
-
+        _split_stage(plan, console)
     with _stage("images", timings, console):
-        pins = _pin_given_images(config, console, engine)
-        submissions, image_failures = _resolve_submissions(config, out_dir, console, pins, split)
-        prepared = None
-        if config.evaluation is not None:
-            prepared = evaluation.prepare_round_evaluation(
-                config.evaluation,
-                out_dir=out_dir,
-                source=config.source,
-                console=console,
-                pins=pins,
-            )
-        relay = _relay_image(submissions, prepared, pins)
-        pins.verify(when="at the end of the images stage")
-        # Workers elsewhere may lack an image: they load the round's own copy.
-        tarballs = _save_tarballs(engine, submissions, relay, out_dir, console) if scheduler else {}
-
-    with contextlib.ExitStack() as stack:
-        client = stack.enter_context(
-            cluster.connect_cluster(
-                scheduler,
-                jobs=config.limits.jobs,
-                console=console,
-                connect_timeout=config.cluster.connect_timeout_s,
-            )
-        )
-        scoring = stack.enter_context(_scoring_stage(submissions, split, config, client, console))
-        with _stage("containers", timings, console):
-            pins.verify(when="before the containers started")
-            containers_from = time.time()
-            # Each case is scored as soon as every submission's run of it is recorded.
-            settled = scoring.submit if overlap_scoring else None
-            _run_containers(
-                submissions, split, config, client, tarballs, console, settled, relay=relay
-            )
-            containers_to = time.time()
-            pins.verify(when="after the containers ran")
-
-        with _stage("scoring", timings, console):
-            results = _label_results(scoring.result(), submissions, config)
-            _write_results(results, out_dir)
-    stages = _stage_record((containers_from, containers_to), scoring, after_s=timings["scoring"])
-
-    evaluations: dict[str, dict[str, Any]] = {}
-    grand_challenge = None
-    if prepared is not None:
+        images = _images_stage(plan, engine, console)
+    plan = images.plan
+    scored = _containers_and_scoring(plan, images, console, timings, overlap=overlap_scoring)
+    if images.prepared is not None:
         with _stage("evaluation", timings, console):
-            pins.verify(when="before the evaluation container ran")
-            evaluations = evaluation.run_round_evaluations(
-                prepared,
-                [(s.team, s.submission) for s in submissions],
-                results,
-                split,
-                out_dir=out_dir,
-                gate=config.gate,
-                console=console,
-            )
-            results = evaluation.with_container_columns(results, evaluations)
-            _write_results(results, out_dir)
-            if config.evaluation is not None and config.evaluation.leaderboard is not None:
-                grand_challenge = evaluation.grand_challenge_leaderboard(
-                    evaluations,
-                    [(s.team, s.submission) for s in submissions],
-                    config.evaluation.leaderboard,
-                )
-
+            images.pins.verify(when="before the evaluation container ran")
+            scored = _evaluation_stage(plan, images.prepared, scored, console)
     with _stage("selection", timings, console):
-        chosen = _select(results, config)
-
+        chosen = _select(scored.results, plan)
     with _stage("leaderboard", timings, console):
-        pins.verify(when="before the leaderboard was published")
-        leaderboard_dir = out_dir / "leaderboard"
-        publish(
-            chosen,
-            leaderboard_dir,
-            split,
-            config,
-            submissions,
-            evaluations=evaluations,
-            stages=stages,
-            grand_challenge=grand_challenge,
-        )
-        if grand_challenge is not None:
-            path = evaluation.write_grand_challenge_csv(grand_challenge, leaderboard_dir)
-            console.print(f"grand-challenge's leaderboard: {path}")
-        filtered = publish_filtered(
-            chosen,
-            out_dir,
-            split,
-            config,
-            submissions,
-            console,
-            evaluations=evaluations,
-            stages=stages,
-        )
-
+        images.pins.verify(when="before the leaderboard was published")
+        filtered = _leaderboard_stage(plan, chosen, scored, console)
     result = RoundResult(
-        out_dir=out_dir,
-        split=split,
-        submissions=submissions,
-        results=results,
-        leaderboard_dir=leaderboard_dir,
+        out_dir=plan.out_dir,
+        split=plan.split,
+        submissions=list(plan.submissions),
+        results=scored.results,
+        leaderboard_dir=plan.out_dir / "leaderboard",
         timings_s=timings,
         leaderboards=filtered,
-        evaluations=evaluations,
-        stages=stages,
-        image_failures=image_failures,
-        pinned=dict(pins.ids),
+        evaluations=scored.evaluations,
+        stages=scored.stages,
+        image_failures=images.failures,
+        pinned=dict(images.pins.ids),
     )
-    _write_round_json(result, config)
-    flagged = nondeterministic_teams({"determinism": determinism_by_team(chosen, submissions)})
-    print_summary(chosen, leaderboard_dir, console, timings, flagged=flagged)
+    _write_round_json(result, plan)
+    flagged = nondeterministic_teams({"determinism": determinism_by_team(chosen, plan.submissions)})
+    print_summary(chosen, result.leaderboard_dir, console, timings, flagged=flagged)
     return result
 
 
-def _warn_official_names(split: Split, config: RoundConfig, console: Console) -> None:
+def _split_stage(plan: RoundPlan, console: Console) -> None:
+    """The plan's split: its files are never the round's output; names it cannot score told."""
+    split = plan.split
+    refuse_overlap(
+        {f"{plan.config.source}: output": plan.out_dir},
+        {
+            "split's manifest": split.manifest,
+            "split's images": [p for c in split.cases for p in c.images],
+            "split's labels": [c.label for c in split.cases if c.label is not None],
+        },
+    )
+    console.print(f"split {split.root} · {len(split.cases)} cases · {split.content_hash[:19]}")
+    _warn_official_names(split, plan.profile, console)
+
+
+def _warn_official_names(split: Split, profile: str, console: Console) -> None:
     """Under ``selma3d-2026``: each case the organizers' evaluator cannot score as selma3d does."""
-    from rich.markup import escape
-
-    from harness.evaluation.official import PROFILE, name_warnings
-    from harness.scoring.evaluate import profile_cases
-
-    profile = ranking_config_for(config).profile
-    if profile == PROFILE:
+    if profile == official.PROFILE:
         tracks = {c.case_id: c.track for c in profile_cases(split, profile)}
-        for line in name_warnings(split, tracks):
+        for line in official.name_warnings(split, tracks):
             console.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
 
 
-def _write_results(results: pd.DataFrame, out_dir: Path) -> None:
-    write_csv(results, out_dir / "results.csv")
-
-
-class _stage:
-    """Times a named stage and says which one failed."""
-
-    def __init__(self, name: str, timings: dict[str, float], console: Console) -> None:
-        self.name, self.timings, self.console = name, timings, console
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-        self.console.rule(f"[bold]{self.name}")
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
-        self.timings[self.name] = round(time.perf_counter() - self.start, 3)
-        if exc is not None and isinstance(exc, Selma3dError):
-            self.console.print(f"[red]stage {self.name!r} failed[/red]")
+def _images_stage(plan: RoundPlan, engine: Any, console: Console) -> _Images:
+    """Every image the round runs, pinned to its id: the teams', the evaluation's, the relay's."""
+    config = plan.config
+    pins = _pin_given_images(plan, console, engine)
+    submissions, failures = _resolve_submissions(plan, console, pins)
+    prepared = None
+    if config.evaluation is not None:
+        prepared = evaluation.prepare_round_evaluation(
+            config.evaluation,
+            out_dir=plan.out_dir,
+            source=config.source,
+            console=console,
+            pins=pins,
+        )
+    relay = _relay_image(submissions, prepared, pins)
+    pins.verify(when="at the end of the images stage")
+    plan = plan.with_images(submissions, relay)
+    # Workers elsewhere may lack an image: they load the round's own copy.
+    tarballs = _save_tarballs(engine, plan, console) if config.cluster.scheduler else {}
+    return _Images(plan, pins, failures, prepared, tarballs)
 
 
 def _image_tag(config: RoundConfig, team: TeamConfig, submission: str) -> str:
     return f"selma3d-round/{config.name.lower()}-{team.name.lower()}:{submission.lower()}"
 
 
-def _pin_given_images(config: RoundConfig, console: Console, engine: Any) -> ImagePins:
+def _pin_given_images(plan: RoundPlan, console: Console, engine: Any) -> ImagePins:
     """Pin every tag the round file names, before anything is loaded or built.
 
     A team's ``image:``, the bases of every folder's Dockerfile (teams' and the evaluation
@@ -400,18 +341,15 @@ def _pin_given_images(config: RoundConfig, console: Console, engine: Any) -> Ima
     here, so a tarball loaded or a build made later cannot change what they name unnoticed. A
     team's tag that cannot be pinned is that team's failure, told when it is resolved.
     """
-    from harness.containers.images import ImagePins, dockerfile_bases
-    from harness.containers.invoke import HELPER_IMAGE
-
+    config = plan.config
     pins = ImagePins(engine, during="the round")
     given: list[str] = []
     folders: list[Path] = []
-    for team in config.teams:
-        for _sub_id, sub in config.submissions_for(team):
-            if sub.image is not None:
-                given.append(sub.image)
-            elif sub.folder is not None:
-                folders.append(Path(sub.folder))
+    for entry in plan.entries:
+        if entry.source.image is not None:
+            given.append(entry.source.image)
+        elif entry.source.folder is not None:
+            folders.append(Path(entry.source.folder))
     if config.evaluation is not None:
         image = Path(str(config.evaluation.image))
         if image.is_dir():
@@ -430,8 +368,8 @@ def _pin_given_images(config: RoundConfig, console: Console, engine: Any) -> Ima
 
 
 def _resolve_submissions(
-    config: RoundConfig, out_dir: Path, console: Console, pins: ImagePins, split: Split
-) -> tuple[list[SubmissionRecord], list[dict[str, str]]]:
+    plan: RoundPlan, console: Console, pins: ImagePins
+) -> tuple[list[Submission], list[dict[str, str]]]:
     """Every submission's image, pinned; a submission whose image cannot be had is set aside.
 
     Returns the submissions to run and, for each one set aside, its team, submission, source,
@@ -442,76 +380,47 @@ def _resolve_submissions(
     ConfigError
         A pinned tag moved, a model is refused, or no submission's image could be had.
     """
-    from harness.containers.images import build_folder, resolve_image
-    from harness.containers.model import prepare_model, refuse_model_in_split
-
-    records = []
+    config = plan.config
+    records: list[Submission] = []
     failures: list[dict[str, str]] = []
     for team in config.teams:
-        subs = config.submissions_for(team)
-        if not subs:
+        entries = [e for e in plan.entries if e.team.name == team.name]
+        if not entries:
             console.print(f"[yellow]{team.name}: no submission for phase {config.phase}[/yellow]")
-        for sub_id, sub in subs:
+        for entry in entries:
             try:
-                info = _resolve_one(
-                    sub, team, sub_id, config, build_folder, resolve_image, pins=pins
-                )
+                info = _resolve_one(entry, config, pins=pins)
             except SubmissionError as exc:
-                console.print(
-                    f"[red]{team.name}/{sub_id}: image failed[/red]: {exc}", highlight=False
-                )
+                console.print(f"[red]{entry.key}: image failed[/red]: {exc}", highlight=False)
                 failures.append(
                     {
                         "team": team.name,
-                        "submission": sub_id,
-                        "source": sub.source,
+                        "submission": entry.submission,
+                        "source": entry.source.source,
                         "status": "image_failed",
                         "reason": str(exc),
                     }
                 )
                 continue
-            model_path = team.model_of(sub)
-            # Checked (and a tarball extracted) now, not after hours of other teams' containers.
-            try:
-                if model_path is not None:
-                    refuse_model_in_split(model_path, split)
-                model = prepare_model(model_path) if model_path is not None else None
-            except SubmissionError as exc:
-                raise ConfigError(f"{config.source}: team {team.name!r}, model: {exc}") from exc
+            model = _prepared_model(plan, entry)
+            submission = plan_submission(plan, entry, info, model)
             console.print(
-                f"{team.name}/{sub_id}: {info.ref} [dim]{info.digest[:19]}[/dim]"
+                f"{submission.key}: {info.ref} [dim]{info.digest[:19]}[/dim]"
                 + (f" model [dim]{model.sha256[:19]}[/dim]" if model is not None else "")
                 + (" (invoke)" if info.invoke else "")
             )
-            records.append(
-                SubmissionRecord(
-                    team=team.name,
-                    submission=sub_id,
-                    source=sub.source,
-                    image_ref=info.ref,
-                    image_digest=info.digest,
-                    run_dir=out_dir / "runs" / team.name / sub_id,
-                    model=model.as_record() if model is not None else None,
-                    api_method=info.api_method,
-                    image_user=info.user,
-                )
-            )
+            records.append(submission)
     if not records and failures:
-        reasons = "; ".join(f"{f['team']}/{f['submission']}: {f['reason']}" for f in failures)
+        reasons = "; ".join(
+            f"{submission_key(f['team'], f['submission'])}: {f['reason']}" for f in failures
+        )
         raise ConfigError(f"{config.source}: no submission's image could be had: {reasons}")
     return records, failures
 
 
-def _resolve_one(
-    sub: SubmissionSource,
-    team: TeamConfig,
-    sub_id: str,
-    config: RoundConfig,
-    build_folder: Callable[..., Any],
-    resolve_image: Callable[..., Any],
-    *,
-    pins: ImagePins,
-) -> Any:
+def _resolve_one(entry: SubmissionEntry, config: RoundConfig, *, pins: ImagePins) -> ImageInfo:
+    """A submission's image: built from its folder, loaded from its tarball, or looked up."""
+    sub, team = entry.source, entry.team
     if sub.folder is not None:
         if not (Path(sub.folder) / "Dockerfile").is_file():
             raise ConfigError(
@@ -520,7 +429,7 @@ def _resolve_one(
             )
         return build_folder(
             sub.folder,
-            tag=_image_tag(config, team, sub_id),
+            tag=_image_tag(config, team, entry.submission),
             pins=pins,
             timeout_s=config.build_timeout_s,
         )
@@ -531,116 +440,130 @@ def _resolve_one(
     )
 
 
+def _prepared_model(plan: RoundPlan, entry: SubmissionEntry) -> ModelInfo | None:
+    """The submission's model, checked (and a tarball extracted) now, not after hours of others'.
+
+    Raises
+    ------
+    ConfigError
+        The model is refused (inside the split, unreadable, not a tarball or a folder).
+    """
+    if entry.model is None:
+        return None
+    try:
+        refuse_model_in_split(entry.model, plan.split)
+        return prepare_model(entry.model)
+    except SubmissionError as exc:
+        raise ConfigError(f"{plan.config.source}: team {entry.team.name!r}, model: {exc}") from exc
+
+
 def _relay_image(
-    submissions: list[SubmissionRecord],
+    submissions: list[Submission],
     prepared: evaluation.PreparedEvaluation | None,
     pins: ImagePins,
 ) -> str | None:
     """The pinned id of the invoke relay's image, when an invoke image is in the round."""
-    from harness.containers.images import is_invoke
-    from harness.containers.invoke import relay_image_id
-
-    if any(is_invoke(s.api_method) for s in submissions):
+    if any(s.image.invoke for s in submissions):
         return relay_image_id(pins.client, pins)
     return prepared.relay_image if prepared is not None else None
 
 
-def _save_tarballs(
-    engine: Any,
-    submissions: list[SubmissionRecord],
-    relay: str | None,
-    out_dir: Path,
-    console: Console,
-) -> dict[str, Path]:
-    from harness.containers.invoke import HELPER_IMAGE
-
+def _save_tarballs(engine: Any, plan: RoundPlan, console: Console) -> dict[str, Path]:
+    """``docker save`` tarballs of the submissions' images and the relay's, by submission key."""
+    folder = plan.out_dir / cluster.IMAGES_DIR
     tarballs = {}
-    for sub in submissions:
-        path = cluster.save_image_tarball(
-            engine, sub.image_ref, sub.image_digest, out_dir / cluster.IMAGES_DIR
-        )
-        console.print(f"{sub.team}/{sub.submission}: image kept as {path}")
-        tarballs[f"{sub.team}/{sub.submission}"] = path
+    for sub in plan.submissions:
+        path = cluster.save_image_tarball(engine, sub.image.ref, sub.image.digest, folder)
+        console.print(f"{sub.key}: image kept as {path}")
+        tarballs[sub.key] = path
+    relay = plan.run.relay_image
     if relay is not None:
         # Created from this id on every worker: a worker's own tag of it may name another image.
-        path = cluster.save_image_tarball(engine, HELPER_IMAGE, relay, out_dir / cluster.IMAGES_DIR)
-        tarballs[cluster.RELAY_KEY] = path
+        tarballs[cluster.RELAY_KEY] = cluster.save_image_tarball(
+            engine, HELPER_IMAGE, relay, folder
+        )
     return tarballs
 
 
+def _containers_and_scoring(
+    plan: RoundPlan, images: _Images, console: Console, timings: dict[str, float], *, overlap: bool
+) -> _Scored:
+    """Run every submission's containers on the cluster and score each case (beside them)."""
+    config = plan.config
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(
+            cluster.connect_cluster(
+                config.cluster.scheduler,
+                jobs=plan.run.limits.jobs,
+                console=console,
+                connect_timeout=config.cluster.connect_timeout_s,
+            )
+        )
+        scoring = stack.enter_context(_scoring_stage(plan, client, console))
+        with _stage("containers", timings, console):
+            images.pins.verify(when="before the containers started")
+            containers_from = time.time()
+            # Each case is scored as soon as every submission's run of it is recorded.
+            settled = scoring.submit if overlap else None
+            _run_containers(plan, client, images.tarballs, console, settled)
+            containers_to = time.time()
+            images.pins.verify(when="after the containers ran")
+
+        with _stage("scoring", timings, console):
+            results = _label_results(scoring.result(), plan)
+            _write_results(results, plan.out_dir)
+    stages = _stage_record((containers_from, containers_to), scoring, after_s=timings["scoring"])
+    return _Scored(results, stages)
+
+
 def _run_containers(
-    submissions: list[SubmissionRecord],
-    split: Split,
-    config: RoundConfig,
+    plan: RoundPlan,
     client: Any,
     tarballs: dict[str, Path],
     console: Console,
     on_settled: Callable[[list[str]], None] | None = None,
-    *,
-    relay: str | None = None,
 ) -> None:
+    relay_tarball = tarballs.get(cluster.RELAY_KEY)
     jobs = [
-        cluster.SubmissionJob(
-            key=f"{s.team}/{s.submission}",
-            image_ref=s.image_ref,
-            image_digest=s.image_digest,
-            run_dir=s.run_dir,
-            tarball=tarballs.get(f"{s.team}/{s.submission}"),
-            model=s.model,
-            api_method=s.api_method,
-            image_user=s.image_user,
-            relay_tarball=tarballs.get(cluster.RELAY_KEY),
-        )
-        for s in submissions
+        cluster.SubmissionJob(s, tarball=tarballs.get(s.key), relay_tarball=relay_tarball)
+        for s in plan.submissions
     ]
-    base = replace(run_config_for(config), relay_image=relay)
     cluster.run_containers(
         jobs,
-        split,
-        base,
+        plan.split,
+        plan.run,
         client,
-        out_dir=config.out_dir,
-        canary=config.canary,
-        distributed=config.cluster.scheduler is not None,
+        out_dir=plan.out_dir,
+        distributed=plan.config.cluster.scheduler is not None,
         console=console,
         on_settled=on_settled,
     )
 
 
-def _scoring_stage(
-    submissions: list[SubmissionRecord],
-    split: Split,
-    config: RoundConfig,
-    client: Any,
-    console: Console,
-) -> cluster.ScoringStage:
+def _scoring_stage(plan: RoundPlan, client: Any, console: Console) -> cluster.ScoringStage:
     return cluster.ScoringStage(
-        split,
-        {f"{s.team}/{s.submission}": s.run_dir for s in submissions},
+        plan.split,
+        {s.key: s.run_dir for s in plan.submissions},
         client,
-        options=config.metrics,
-        profile=ranking_config_for(config).profile,
-        gate=config.gate,
-        out_dir=config.out_dir,
+        options=plan.metrics,
+        profile=plan.profile,
+        gate=plan.gate,
+        out_dir=plan.out_dir,
         console=console,
     )
 
 
-def _label_results(
-    table: pd.DataFrame, submissions: list[SubmissionRecord], config: RoundConfig
-) -> pd.DataFrame:
+def _label_results(table: pd.DataFrame, plan: RoundPlan) -> pd.DataFrame:
     """The scored rows with each submission's team, submission, display name and tags."""
-    keys = {f"{s.team}/{s.submission}": s for s in submissions}
+    keys = plan.by_key()
+    tags = [_tags_text(dict(keys[k].tags)) for k in table["team"]]
     table = table.rename(columns={"team": "_key"})
     table.insert(0, "team", table["_key"].map(lambda k: keys[k].team))
     table.insert(1, "submission", table["_key"].map(lambda k: keys[k].submission))
     table = table.drop(columns="_key")
-    names = {t.name: (t.display_name or t.name) for t in config.teams}
+    names = {t.name: (t.display_name or t.name) for t in plan.config.teams}
     table["display_name"] = table["team"].map(names)
-    table["tags"] = [
-        _tags_text(config.tags_of(t, s))
-        for t, s in zip(table["team"], table["submission"], strict=True)
-    ]
+    table["tags"] = tags
     return table.sort_values(["team", "submission", "case_id"], kind="stable").reset_index(
         drop=True
     )
@@ -676,35 +599,55 @@ def _tags_text(tags: dict[str, Any]) -> str:
     return json.dumps(tags, sort_keys=True, ensure_ascii=False)
 
 
-def _select(results: pd.DataFrame, config: RoundConfig) -> pd.DataFrame:
+def _evaluation_stage(
+    plan: RoundPlan, prepared: evaluation.PreparedEvaluation, scored: _Scored, console: Console
+) -> _Scored:
+    """The organizers' evaluation container on every submission, its values beside selma3d's."""
+    pairs = [(s.team, s.submission) for s in plan.submissions]
+    evaluations = evaluation.run_round_evaluations(
+        prepared,
+        pairs,
+        scored.results,
+        plan.split,
+        out_dir=plan.out_dir,
+        gate=plan.gate,
+        console=console,
+    )
+    results = evaluation.with_container_columns(scored.results, evaluations)
+    _write_results(results, plan.out_dir)
+    settings = plan.config.evaluation
+    grand_challenge = None
+    if settings is not None and settings.leaderboard is not None:
+        grand_challenge = evaluation.grand_challenge_leaderboard(
+            evaluations, pairs, settings.leaderboard
+        )
+    return _Scored(results, scored.stages, evaluations, grand_challenge)
+
+
+def _select(results: pd.DataFrame, plan: RoundPlan) -> pd.DataFrame:
     """Keep one submission per team: the last one, or the best by the round's ranking."""
     ran = set(zip(results["team"], results["submission"], strict=True))
     # A submission whose image could not be had did not run: the team's others are chosen from.
-    order = {
-        t.name: [sid for sid, _ in config.submissions_for(t) if (t.name, sid) in ran]
-        for t in config.teams
-    }
+    order: dict[str, list[str]] = {}
+    for s in plan.submissions:
+        if (s.team, s.submission) in ran:
+            order.setdefault(s.team, []).append(s.submission)
     keep: dict[str, str] = {}
     for team, subs in order.items():
-        if not subs:
-            continue
-        if config.submission_policy == "last" or len(subs) == 1:
+        if plan.config.submission_policy == "last" or len(subs) == 1:
             keep[team] = subs[-1]
         else:
-            keep[team] = _best_submission(results[results["team"] == team], subs, config)
+            keep[team] = _best_submission(results[results["team"] == team], subs, plan.ranking)
     mask = [keep.get(t) == s for t, s in zip(results["team"], results["submission"], strict=True)]
     return results[mask].reset_index(drop=True)
 
 
-def _best_submission(team_rows: pd.DataFrame, subs: list[str], config: RoundConfig) -> str:
+def _best_submission(team_rows: pd.DataFrame, subs: list[str], ranking: RankingConfig) -> str:
     """Rank a team's own submissions against each other with the round's ranking scheme."""
-    from leaderboard import compute_leaderboard
-
     as_teams = team_rows.drop(columns=["team", "display_name"]).rename(
         columns={"submission": "team"}
     )
     # Uncertainty plays no part in choosing; ties go to the later submission.
-    ranking = ranking_config_for(config)
     ranking = ranking.model_copy(
         update={"bootstrap": ranking.bootstrap.model_copy(update={"resamples": 0})}
     )
@@ -714,11 +657,33 @@ def _best_submission(team_rows: pd.DataFrame, subs: list[str], config: RoundConf
     return [s for s in subs if s in tied][-1]
 
 
-def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
+def _leaderboard_stage(
+    plan: RoundPlan, chosen: pd.DataFrame, scored: _Scored, console: Console
+) -> dict[str, dict[str, Any]]:
+    """The full leaderboard, grand-challenge's board, and one per tag filter (their records)."""
+    leaderboard_dir = plan.out_dir / "leaderboard"
+    publish(
+        chosen,
+        leaderboard_dir,
+        plan,
+        evaluations=scored.evaluations,
+        stages=scored.stages,
+        grand_challenge=scored.grand_challenge,
+    )
+    if scored.grand_challenge is not None:
+        path = evaluation.write_grand_challenge_csv(scored.grand_challenge, leaderboard_dir)
+        console.print(f"grand-challenge's leaderboard: {path}")
+    return publish_filtered(
+        chosen, plan, console, evaluations=scored.evaluations, stages=scored.stages
+    )
+
+
+def _write_round_json(result: RoundResult, plan: RoundPlan) -> None:
+    config = plan.config
     record = {
         "round": config.name,
-        "phase": config.phase,
-        "profile": ranking_config_for(config).profile,
+        "phase": plan.phase,
+        "profile": plan.profile,
         "config": json.loads(config.model_dump_json()),
         "split": {
             "root": str(result.split.root),
@@ -730,12 +695,12 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
                 "team": s.team,
                 "submission": s.submission,
                 "source": s.source,
-                "image": s.image_ref,
-                "digest": s.image_digest,
+                "image": s.image.ref,
+                "digest": s.image.digest,
                 "model": s.model,
                 "determinism": determinism_of(s.run_dir),
                 "run_dir": str(s.run_dir),
-                "tags": config.tags_of(s.team, s.submission),
+                "tags": dict(s.tags),
             }
             for s in result.submissions
         ],
@@ -766,3 +731,23 @@ def _write_round_json(result: RoundResult, config: RoundConfig) -> None:
             f"leaderboard/{evaluation.GC_LEADERBOARD_CSV}"
         )
     write_atomic(result.out_dir / "round.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _write_results(results: pd.DataFrame, out_dir: Path) -> None:
+    write_csv(results, out_dir / "results.csv")
+
+
+class _stage:
+    """Times a named stage and says which one failed."""
+
+    def __init__(self, name: str, timings: dict[str, float], console: Console) -> None:
+        self.name, self.timings, self.console = name, timings, console
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+        self.console.rule(f"[bold]{self.name}")
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        self.timings[self.name] = round(time.perf_counter() - self.start, 3)
+        if exc is not None and isinstance(exc, Selma3dError):
+            self.console.print(f"[red]stage {self.name!r} failed[/red]")

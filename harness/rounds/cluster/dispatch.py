@@ -47,7 +47,6 @@ def run_containers(
     client: Any,
     *,
     out_dir: Path,
-    canary: bool | None = None,
     distributed: bool,
     console: Console,
     on_settled: Callable[[list[str]], None] | None = None,
@@ -71,8 +70,6 @@ def run_containers(
     client : distributed.Client
     out_dir : Path, keyword-only
         The round's folder (attempt folders go under ``tasks/``).
-    canary : bool, keyword-only, optional
-        Must equal ``run_config.canary`` when given (the run configuration's is the one read).
     distributed : bool, keyword-only
         Tasks ask for the round's GPUs as the ``gpus`` resource (workers of ``selma3d worker``
         advertise them); a local cluster's tasks use the configured devices directly.
@@ -94,14 +91,7 @@ def run_containers(
     ClusterError
         The scheduler was lost, or some cases failed for infrastructure reasons (nothing was
         charged to a team; rerunning retries them).
-    ValueError
-        ``canary`` is given and differs from ``run_config.canary``.
     """
-    if canary is not None and canary != run_config.canary:
-        raise ValueError(
-            f"run_containers: canary={canary} differs from run_config.canary="
-            f"{run_config.canary}; the run configuration's is the one read"
-        )
     with _opened_ledgers(jobs, split, run_config) as ledgers:
         stage = _ContainerStage(
             ledgers,
@@ -341,7 +331,7 @@ def _opened_ledgers(
             job.key: stack.enter_context(
                 Ledger.open(
                     job.run_dir,
-                    job.identity(split, run_config),
+                    job.identity,
                     config=job.config(run_config).as_record(),
                 )
             )

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
-from harness.containers.images import ImageInfo, is_invoke
 from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunIdentity
 from harness.split.manifest import Case, Split
+
+if TYPE_CHECKING:
+    from harness.rounds.plan import Submission
 
 __all__ = [
     "CPU",
@@ -65,45 +67,47 @@ class SubmissionJob:
 
     Attributes
     ----------
-    key : str
-        ``team/submission``.
-    image_ref, image_digest : str
-        The reference it was resolved by, and the image id every container is created from.
-    run_dir : Path
-        The round's folder of this submission (``runs/<team>/<submission>``): the ledger.
+    submission : Submission
+        The round plan's submission (:class:`harness.rounds.plan.Submission`): its key, image,
+        model, run folder and run identity.
     tarball : Path or None
         The ``docker save`` tarball a worker lacking the image loads (distributed rounds).
-    model : dict or None
-        The submission's model (:meth:`harness.containers.model.ModelInfo.as_record`: its
-        ``source`` tarball or folder on the shared file system, mounted read-only at
-        ``/opt/ml/model``, and its ``sha256``).
-    api_method : str
-        The image's ``org.grand-challenge.api-method`` label
-        (:attr:`harness.containers.images.ImageInfo.api_method`).
-    image_user : str
-        The image's configured user (as ``run.json`` records it).
     relay_tarball : Path or None
         The ``docker save`` tarball of the invoke relay's pinned image (distributed rounds).
     """
 
-    key: str
-    image_ref: str
-    image_digest: str
-    run_dir: Path
+    submission: Submission
     tarball: Path | None = None
-    model: Mapping[str, Any] | None = None
-    api_method: str = ""
-    image_user: str = ""
     relay_tarball: Path | None = None
+
+    @property
+    def key(self) -> str:
+        """``team/submission``."""
+        return self.submission.key
+
+    @property
+    def image_ref(self) -> str:
+        """The reference its image was resolved by."""
+        return self.submission.image.ref
+
+    @property
+    def run_dir(self) -> Path:
+        """The round's folder of this submission (``runs/<team>/<submission>``): the ledger."""
+        return self.submission.run_dir
+
+    @property
+    def identity(self) -> RunIdentity:
+        """What its run folder's results depend on: a different one is refused on resuming."""
+        return self.submission.identity
 
     def config(self, base: RunConfig) -> RunConfig:
         """The round's run configuration with this submission's model."""
-        return replace(base, model=None if self.model is None else str(self.model["source"]))
+        model = self.submission.model
+        return replace(base, model=None if model is None else str(model["source"]))
 
     def tasks_dir(self, out_dir: Path) -> Path:
         """Its task folders' parent: ``<round>/tasks/<team>/<submission>``."""
-        team, submission = self.key.split("/", 1)
-        return out_dir / TASKS_DIR / team / submission
+        return out_dir / TASKS_DIR / self.submission.team / self.submission.submission
 
     def case_task(
         self, case: Case, split: Split, *, out_dir: Path, base: RunConfig, gpus: int
@@ -125,25 +129,18 @@ class SubmissionJob:
             "key": self.key,
             "split_root": split.root,
             "split_hash": split.content_hash,
-            "image_ref": self.image_ref,
-            "image_digest": self.image_digest,
+            "image_ref": self.submission.image.ref,
+            "image_digest": self.submission.image.digest,
             "tarball": self.tarball,
             "relay_tarball": self.relay_tarball,
             "run_config": self.config(base),
             "gpus_needed": gpus,
         }
 
-    def identity(self, split: Split, base: RunConfig) -> RunIdentity:
-        """What its run folder's results depend on: a different one is refused on resuming."""
-        image = ImageInfo(self.image_ref, self.image_digest, self.image_user, self.api_method)
-        return RunIdentity(
-            image, split, base.contract, model=self.model, gate=base.gate, reuse=base.reuse
-        )
-
     @property
     def invoke(self) -> bool:
         """Whether the image is an invoke server: its cases then go to the cluster in batches."""
-        return is_invoke(self.api_method)
+        return self.submission.image.invoke
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.containers.images import ImageInfo
+from harness.containers.limits import Limits
 from harness.containers.records import CaseRecord, read_records
 from harness.containers.run_config import RunConfig
-from harness.containers.run_folder import RunFolder, RunIdentity, canary_split
+from harness.containers.run_folder import RunFolder, RunIdentity, canary_split, run_identity
 from harness.errors import Selma3dError, SubmissionError
 from harness.predictions.validate import BinarizeRule, GateOptions
 from harness.split.manifest import load_split
@@ -97,6 +99,30 @@ def test_every_difference_is_named_at_once_and_the_same_run_resumes(tmp_path, sp
     assert "two images" in str(info.value) and "two models" in str(info.value)
     with RunFolder.open(tmp_path / "run", identity(split), config={}) as folder:
         assert [c.case_id for c in folder.pending()] == list(split.case_ids[1:])
+
+
+def test_the_identity_of_a_run_config_holds_what_a_resumed_run_must_share(tmp_path, split):
+    invoke = ImageInfo("team/seg:1", "sha256:aaa", "1000", "invoke")
+    config = RunConfig(contract="folder", gate=GateOptions(geometry="strict"), reuse="case")
+    made = run_identity(invoke, split, config, MODEL)
+    assert made == RunIdentity(
+        invoke, split, "folder", model=MODEL, gate=GateOptions(geometry="strict"), reuse="case"
+    )
+    with RunFolder.open(tmp_path / "run", made, config=config.as_record()) as folder:
+        folder.append(record(split.case_ids[0]))
+        folder.write(state="finished")
+    # Settings a run's results do not depend on (limits, canary, relay) resume it.
+    others = replace(config, limits=Limits(timeout_s=5), canary=True, relay_image="sha256:r")
+    resumed = run_identity(invoke, split, others, MODEL)
+    with RunFolder.open(tmp_path / "run", resumed, config=others.as_record()) as folder:
+        assert list(folder.records) == [split.case_ids[0]]
+    # Another gate or another server lifetime does not.
+    for changed, words in (
+        (replace(config, gate=GateOptions()), "this run uses foreground > 0, geometry voxel"),
+        (replace(config, reuse="batch"), "servers reused per case; this run reuses them per batch"),
+    ):
+        with pytest.raises(Selma3dError, match=words):
+            RunFolder.open(tmp_path / "run", run_identity(invoke, split, changed, MODEL), config={})
 
 
 def test_a_run_json_that_records_no_model_resumes_only_without_one(tmp_path, split):
@@ -196,7 +222,9 @@ def test_a_folder_holding_files_selma3d_did_not_write_is_refused_untouched(tmp_p
     with pytest.raises(ConfigError, match="selma3d did not make it"):
         RunFolder.open(mine, identity(split), config={})
     assert sorted(str(p.relative_to(mine)) for p in mine.rglob("*")) == [
-        ".work", ".work/thesis.tex", "predictions"
+        ".work",
+        ".work/thesis.tex",
+        "predictions",
     ]
 
 

@@ -13,11 +13,12 @@ import pytest
 import yaml
 from rich.console import Console
 
-from harness.containers.images import ImagePins
+from harness.containers.images import ImageInfo, ImagePins
 from harness.errors import ConfigError
 from harness.rounds import round as round_module
 from harness.rounds.config import load_round_config
-from harness.rounds.round import SubmissionRecord, run_round
+from harness.rounds.plan import plan_submission
+from harness.rounds.round import run_round
 from harness.split.synth import synthesize_split
 from harness.split.volume import read_volume, write_volume
 
@@ -144,10 +145,11 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
     config = load_round_config(write(tmp_path, data))
     out = config.out_dir
 
-    def resolve(config, out_dir, console, pins, split):
+    def resolve(plan, console, pins):
         records = []
+        entries = {(e.team.name, e.submission): e for e in plan.entries}
         for (team, sub), kinds in PREDICTIONS.items():
-            run_dir = out_dir / "runs" / team / sub
+            run_dir = plan.out_dir / "runs" / team / sub
             run_dir.mkdir(parents=True)
             for kind, case in zip(kinds, (cases["vessel"], cases["spot"]), strict=True):
                 target = run_dir / f"{case.case_id}.nii.gz"
@@ -156,10 +158,8 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
                 else:
                     label = read_volume(case.label)
                     write_volume(target, np.zeros_like(label.array), label.grid)
-            records.append(
-                SubmissionRecord(team, sub, f"{team}:{sub}", f"{team}:{sub}",
-                                 "sha256:" + "0" * 64, run_dir)
-            )
+            image = ImageInfo(f"{team}:{sub}", "sha256:" + "0" * 64, "")
+            records.append(plan_submission(plan, entries[team, sub], image, None))
         return records, []
 
     # Everything but building images and running containers, whose outputs are put in place;

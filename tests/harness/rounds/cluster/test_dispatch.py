@@ -331,22 +331,3 @@ def test_a_rounds_canary_holds_a_broken_submissions_other_cases_and_no_one_elses
     lines = (runs / "broken" / "s00" / "cases.jsonl").read_text().splitlines()
     assert [json.loads(line)["case_id"] for line in lines] == [canary]  # the rest never ran
     assert {k: n for k, n in fine["counts"].items() if n} == {"ok": len(split.case_ids)}
-
-
-def test_a_canary_flag_the_run_configuration_contradicts_is_refused(tmp_path, split):
-
-    with pytest.raises(
-        ValueError,
-        match=r"canary=True differs from run_config.canary=False; the run configuration's",
-    ):
-        run_containers(
-            [],
-            split,
-            RunConfig(canary=False),
-            None,
-            out_dir=tmp_path,
-            canary=True,
-            distributed=False,
-            console=Console(),
-        )
-    assert not any(tmp_path.iterdir())
