@@ -17,14 +17,11 @@ import pandas as pd
 import pytest
 import yaml
 from distributed import Client
-from rich.console import Console
 
 from harness.containers.engine import engine_client
 from harness.containers.images import build_folder
 from harness.containers.isolation import LABEL_OUT_DIR
-from harness.containers.run_config import RunConfig
 from harness.rounds.cluster import (
-    run_containers,
     save_image_tarball,
 )
 from harness.scoring.evaluate import evaluate_predictions, write_results
