@@ -1,7 +1,7 @@
 """The canary's rule: once the canary case is recorded, whether the held cases are sent.
 
 A run (or a round's submission) with ``canary`` runs its first pending case alone first
-(:func:`harness.containers.run_folder.canary_split`). :func:`after_canary` then decides, from
+(:func:`canary_split`). :func:`after_canary` then decides, from
 that case's record, what happens to the others. The runner's two contracts
 (:mod:`harness.containers.exec_runs`, :mod:`harness.containers.invoke_slots`) and a round's
 container stage (:mod:`harness.rounds.cluster.dispatch`) all follow it.
@@ -9,11 +9,15 @@ container stage (:mod:`harness.rounds.cluster.dispatch`) all follow it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from harness.containers.records import CaseRecord
 
-__all__ = ["FINISHED", "STOPPED_BY_CANARY", "CanaryDecision", "after_canary"]
+__all__ = ["FINISHED", "STOPPED_BY_CANARY", "CanaryDecision", "after_canary", "canary_split"]
+
+_T = TypeVar("_T")
 
 FINISHED = "finished"
 """``run.json``'s ``state`` once every case sent is recorded."""
@@ -84,3 +88,21 @@ def after_canary(record: CaseRecord, *, held: int) -> CanaryDecision:
         return CanaryDecision(send_rest=False, state=STOPPED_BY_CANARY, reason="")
     reason = f"the canary case {record.case_id} is {record.status}; its other {held} case(s) are"
     return CanaryDecision(send_rest=False, state=STOPPED_BY_CANARY, reason=f"{reason} not run")
+
+
+def canary_split(cases: Sequence[_T], *, canary: bool) -> tuple[list[_T], list[_T]] | None:
+    """The canary case alone and the cases held until it is ``ok``; None without a canary.
+
+    A run with ``canary`` runs its first pending case alone first; if that case is not ``ok``
+    the run stops there (``stopped_by_canary``) and the held cases are not run.
+
+    Examples
+    --------
+    >>> canary_split(["a", "b", "c"], canary=True), canary_split(["a"], canary=True)
+    ((['a'], ['b', 'c']), (['a'], []))
+    >>> canary_split(["a", "b"], canary=False), canary_split([], canary=True)
+    (None, None)
+    """
+    if canary and cases:
+        return [cases[0]], list(cases[1:])
+    return None

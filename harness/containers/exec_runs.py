@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from harness.containers.canary import after_canary
+from harness.containers.canary import after_canary, canary_split
 from harness.containers.cleanup import remove_tree
 from harness.containers.contracts import Contract
 from harness.containers.isolation import (
@@ -25,7 +25,6 @@ from harness.containers.isolation import (
     run_container,
 )
 from harness.containers.records import CaseRecord
-from harness.containers.run_folder import canary_split
 from harness.containers.run_state import RunState, chmod_tree, finish_case
 from harness.split.manifest import Case
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from harness.containers.canary import after_canary
+from harness.containers.canary import after_canary, canary_split
 from harness.containers.cleanup import empty_folder, remove_tree
 from harness.containers.contracts import StagedCase
 from harness.containers.invoke import InvokeServer, Startup
@@ -21,7 +21,6 @@ from harness.containers.isolation import (
     remove_run_containers,
 )
 from harness.containers.records import CaseRecord
-from harness.containers.run_folder import canary_split
 from harness.containers.run_state import RunState, chmod_tree, finish_case
 from harness.split.manifest import Case
 

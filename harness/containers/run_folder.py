@@ -78,7 +78,6 @@ __all__ = [
     "RUN_FOLDER_NAMES",
     "RunFolder",
     "RunIdentity",
-    "canary_split",
     "is_run_folder",
     "run_identity",
     "stands",
@@ -99,26 +98,6 @@ def stands(status: str) -> bool:
     A failure not charged to the team (the engine's) is always run again.
     """
     return status == "ok" or STATUS[status].charged
-
-
-def canary_split(
-    cases: Sequence[Case], *, canary: bool
-) -> tuple[list[Case], list[Case]] | None:
-    """The canary case alone and the cases held until it is ``ok``; None without a canary.
-
-    A run with ``canary`` runs its first pending case alone first; if that case is not ``ok``
-    the run stops there (``stopped_by_canary``) and the held cases are not run.
-
-    Examples
-    --------
-    >>> canary_split(["a", "b", "c"], canary=True), canary_split(["a"], canary=True)
-    ((['a'], ['b', 'c']), (['a'], []))
-    >>> canary_split(["a", "b"], canary=False), canary_split([], canary=True)
-    (None, None)
-    """
-    if canary and cases:
-        return [cases[0]], list(cases[1:])
-    return None
 
 
 @dataclass(frozen=True)
@@ -355,30 +334,6 @@ class RunFolder:
             c.case_id: self.records[c.case_id].attempt + 1 if c.case_id in self.records else 1
             for c in cases
         }
-
-    def determinism_stands(self) -> bool:
-        """Whether a determinism result stands, so the check is not run again.
-
-        One stands when it compared two masks, or its second run failed in a way charged to the
-        team; one that failed for infrastructure reasons does not.
-        """
-        det = self.determinism
-        return (
-            det is not None
-            and det.get("case_id") is not None
-            and stands(str(det.get("status", "ok")))
-        )
-
-    def first_ok_case(self) -> Case | None:
-        """The first ``ok`` case in split order (the one the determinism check runs again)."""
-        return next(
-            (
-                c
-                for c in self.identity.split.cases
-                if c.case_id in self.records and self.records[c.case_id].status == "ok"
-            ),
-            None,
-        )
 
     def append(self, record: CaseRecord) -> None:
         """Append a record written in place (its mask and log are already in the folder)."""

@@ -13,10 +13,10 @@ from typing import Any
 from distributed import as_completed
 from rich.console import Console
 
-from harness.containers.canary import FINISHED, STOPPED_BY_CANARY, after_canary
+from harness.containers.canary import FINISHED, STOPPED_BY_CANARY, after_canary, canary_split
 from harness.containers.records import CaseRecord
 from harness.containers.run_config import RunConfig
-from harness.containers.run_folder import canary_split, stands
+from harness.containers.run_folder import stands
 from harness.errors import ClusterError
 from harness.rounds.cluster.connect import finished, submit_task, total_slots
 from harness.rounds.cluster.determinism import check_determinism

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.status import STATUSES
-from harness.containers.canary import after_canary
+from harness.containers.canary import after_canary, canary_split
 from harness.containers.records import CaseRecord
 
 
@@ -58,3 +58,10 @@ def test_a_lone_canary_that_fails_stops_the_run_with_nothing_to_tell():
 def test_a_negative_count_of_held_cases_is_refused():
     with pytest.raises(ValueError, match=r"held must be a count of cases \(0 or more\); got -1"):
         after_canary(canary("ok"), held=-1)
+
+
+def test_the_canary_runs_the_first_case_alone():
+    assert canary_split(["a", "b", "c"], canary=True) == (["a"], ["b", "c"])
+    assert canary_split(["a"], canary=True) == (["a"], [])
+    assert canary_split(["a", "b"], canary=False) is None
+    assert canary_split([], canary=True) is None

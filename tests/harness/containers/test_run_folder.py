@@ -12,7 +12,7 @@ from harness.containers.images import ImageInfo
 from harness.containers.limits import Limits
 from harness.containers.records import CaseRecord, read_records
 from harness.containers.run_config import RunConfig
-from harness.containers.run_folder import RunFolder, RunIdentity, canary_split, run_identity
+from harness.containers.run_folder import RunFolder, RunIdentity, run_identity
 from harness.errors import Selma3dError, SubmissionError
 from harness.predictions.validate import BinarizeRule, GateOptions
 from harness.split.manifest import load_split
@@ -190,12 +190,6 @@ def test_servers_from_elsewhere_are_numbered_on(tmp_path, split):
     assert first == 2 and added == [{"server": 3, "slot": -1}]
     assert [s["server"] for s in folder.servers] == [1, 2, 3]
 
-
-def test_the_canary_runs_the_first_case_alone():
-    assert canary_split(["a", "b", "c"], canary=True) == (["a"], ["b", "c"])
-    assert canary_split(["a"], canary=True) == (["a"], [])
-    assert canary_split(["a", "b"], canary=False) is None
-    assert canary_split([], canary=True) is None
 
 
 def test_a_run_folder_of_an_earlier_release_resumes_and_is_marked(tmp_path, split):
