@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from harness.errors import ConfigError, Selma3dError
+from common.errors import ConfigError, Selma3dError
 
 __all__ = ["ASSETS", "asset_dir", "submission_examples", "write_submission"]
 

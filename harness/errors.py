@@ -16,7 +16,9 @@ Exit codes of every ``selma3d`` command:
 
 from __future__ import annotations
 
-from common.errors import ConfigError, ProblemsError, ResultsError, Selma3dError
+# The tree's root and the problems list are common's; only the harness's own kinds are defined
+# (and importable) here.
+from common.errors import ProblemsError, Selma3dError
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -25,11 +27,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_OK",
     "ClusterError",
-    "ConfigError",
     "EngineError",
-    "ProblemsError",
-    "ResultsError",
-    "Selma3dError",
     "SplitError",
     "SubmissionError",
     "VolumeError",

@@ -23,7 +23,6 @@ Examples
 [[1, 'a'], [1, 'b']]
 """
 
-from common.errors import ResultsError
 from common.status import STATUSES
 from leaderboard.bootstrap import BootstrapResult, bootstrap_ranks, tied_groups
 from leaderboard.build import OUTPUT_FILES, Leaderboard, build_leaderboard, compute_leaderboard
@@ -38,7 +37,6 @@ __all__ = [
     "Leaderboard",
     "RankingConfig",
     "Results",
-    "ResultsError",
     "bootstrap_ranks",
     "build_leaderboard",
     "compute_leaderboard",

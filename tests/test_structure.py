@@ -246,3 +246,43 @@ def test_imports_inside_functions_say_why():
         "imports inside functions with no comment above saying why (move them to the top, or "
         "say why):\n  " + "\n  ".join(found)
     )
+
+
+def second_paths(source: str, where: str, owners: dict[str, str]) -> list[str]:
+    """``where:line name from module`` for each name imported from a module that does not define it.
+
+    ``owners`` maps a name to the one module it is imported from.
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                owner = owners.get(alias.name)
+                if owner is not None and node.module != owner:
+                    found.append(f"{where}:{node.lineno} {alias.name} from {node.module}")
+    return found
+
+
+def test_each_error_class_has_one_import_path():
+    # harness.errors adds the harness's kinds to common's tree; a class of common's imported
+    # through harness.errors would have two homes.
+    import common.errors
+    import harness.errors
+
+    owners = {
+        name: module.__name__
+        for module in (common.errors, harness.errors)
+        for name, value in vars(module).items()
+        if isinstance(value, type) and value.__module__ == module.__name__
+    }
+    assert {"ConfigError", "Selma3dError", "EngineError", "VolumeError"} <= set(owners)
+    found = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0].startswith(".") or "__pycache__" in relative.parts:
+            continue
+        found += second_paths(path.read_text(encoding="utf-8"), relative.as_posix(), owners)
+    assert not found, "error classes imported from a module that does not define them:\n  " + (
+        "\n  ".join(found)
+    )
+    assert not set(harness.errors.__all__) & set(vars(common.errors)), harness.errors.__all__

@@ -12,6 +12,7 @@ import sys
 import click
 from rich.console import Console
 
+from common.errors import Selma3dError
 from harness.cli import containers, data, dev, evaluate, leaderboard, round, template, worker
 from harness.cli.options import Group
 from harness.errors import (
@@ -22,7 +23,6 @@ from harness.errors import (
     EXIT_OK,
     ClusterError,
     EngineError,
-    Selma3dError,
 )
 
 __all__ = [

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from common.errors import ConfigError
 from common.outputs import (
     claim_folder,
     lock_file_output,
@@ -48,7 +49,6 @@ from harness.cli.options import (
     scheduler_option_value,
     split_option,
 )
-from harness.errors import ConfigError
 
 if TYPE_CHECKING:
     from harness.rounds.check import CheckReport

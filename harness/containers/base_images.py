@@ -53,10 +53,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.errors import ConfigError
 from common.files import atomic_path, load_yaml_model, write_atomic
 from harness.assets import asset_dir
 from harness.containers.engine import engine_client
-from harness.errors import ConfigError, EngineError, SubmissionError
+from harness.errors import EngineError, SubmissionError
 
 __all__ = [
     "SPEC_HASH_LABEL",

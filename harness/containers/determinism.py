@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import Selma3dError
 from harness.containers.records import CaseRecord, RunSummary
 from harness.containers.run_folder import stands
-from harness.errors import Selma3dError
 from harness.split.manifest import Case
 from harness.split.volume import read_volume
 

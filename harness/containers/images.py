@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.errors import ConfigError
 from harness.containers.base_images import (
     SPEC_HASH_LABEL,
     docker_build,
@@ -34,7 +35,7 @@ from harness.containers.base_images import (
 )
 from harness.containers.engine import engine_client
 from harness.containers.image_tarball import load_image_tarball, read_image_tarball
-from harness.errors import ConfigError, SubmissionError
+from harness.errors import SubmissionError
 
 __all__ = [
     "API_METHOD_LABEL",

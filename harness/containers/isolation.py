@@ -332,7 +332,7 @@ def container_ulimits(limits: Limits) -> list[Any]:
 
     from docker.types import Ulimit
 
-    from harness.errors import Selma3dError
+    from common.errors import Selma3dError
 
     def hard(which: int) -> int:
         value = resource.getrlimit(which)[1]

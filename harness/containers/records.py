@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common.errors import Selma3dError
 from common.files import write_atomic
 from common.status import STATUSES
 from harness.containers.images import ImageInfo
-from harness.errors import Selma3dError
 
 __all__ = [
     "LOCK_NAME",
@@ -151,7 +151,7 @@ def read_records(out_dir: str | Path) -> dict[str, CaseRecord]:
     """Read ``cases.jsonl``; the newest record of each case wins.
 
     A last line without its newline (a write cut by a crash) is ignored; any other unparsable
-    line raises :class:`~harness.errors.Selma3dError` naming the line.
+    line raises :class:`~common.errors.Selma3dError` naming the line.
     """
     path = Path(out_dir) / RECORDS_NAME
     if not path.is_file():

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from common.errors import ConfigError
 from harness.containers.contracts import CONTRACTS, Contract, make_contract
 from harness.containers.limits import Limits
-from harness.errors import ConfigError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions
 
 __all__ = ["REUSE_MODES", "Reuse", "RunConfig"]
@@ -26,7 +26,7 @@ REUSE_MODES: tuple[str, ...] = ("batch", "case")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How to run a submission. Validated on creation (:class:`~harness.errors.ConfigError`).
+    """How to run a submission. Validated on creation (:class:`~common.errors.ConfigError`).
 
     Attributes
     ----------

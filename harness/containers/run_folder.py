@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from common.errors import Selma3dError
 from common.files import atomic_path, write_atomic
 from common.outputs import OutputFolder, claim_folder, only_names
 from common.status import STATUS, STATUSES
@@ -70,7 +71,7 @@ from harness.containers.records import (
     write_run,
 )
 from harness.containers.run_config import RunConfig
-from harness.errors import Selma3dError, SubmissionError
+from harness.errors import SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, BinarizeRule, GateOptions
 from harness.split.manifest import Case, Split
 

@@ -48,6 +48,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from common.errors import ConfigError
 from common.outputs import refuse_overlap
 from harness.containers.canary import FINISHED, STOPPED_BY_CANARY
 from harness.containers.cleanup import remove_tree
@@ -68,7 +69,7 @@ from harness.containers.records import (
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunFolder, run_identity
 from harness.containers.run_state import RunState
-from harness.errors import ConfigError, SubmissionError
+from harness.errors import SubmissionError
 from harness.split.manifest import Case, Split, load_split
 
 __all__ = ["run_inputs", "run_submission"]

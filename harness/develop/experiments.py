@@ -22,8 +22,8 @@ import skimage
 from baselines import classical, threshold
 from baselines._common import choose_track
 from baselines.tuning import SPOT_GRID, VESSEL_GRID, LabeledCase, tune
+from common.errors import ConfigError
 from common.files import write_atomic
-from harness.errors import ConfigError
 from harness.split.importers import import_layout
 from harness.split.manifest import MANIFEST_NAME, load_split
 from harness.split.synth import split_is_current, synthesize_split

@@ -41,11 +41,12 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import ConfigError
 from common.files import atomic_path
 from harness.containers.cleanup import remove_tree
 from harness.containers.contracts import gc_socket, gc_socket_value
 from harness.containers.scratch import owned_scratch
-from harness.errors import ConfigError, SubmissionError
+from harness.errors import SubmissionError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
 from harness.split.checks import image_grid
 from harness.split.manifest import Split

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from common.errors import ConfigError
 from harness.containers.cleanup import remove_tree
 from harness.containers.images import ImageInfo, ImagePins, is_root_user, resolve_image
 from harness.containers.invoke import InvokeServer, relay_image_id
@@ -40,7 +41,7 @@ from harness.containers.isolation import (
 )
 from harness.containers.limits import Limits
 from harness.containers.verdicts import log_reason, log_tail
-from harness.errors import ConfigError, SubmissionError
+from harness.errors import SubmissionError
 from harness.evaluation.compare import compare_metrics
 from harness.evaluation.config import EvaluationConfig
 from harness.evaluation.contract import (

@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from common.errors import Selma3dError
 from common.files import write_atomic
 from common.outputs import LOCK_NAME, MARKER_NAME, claim_folder, real
 from common.profiles import DEFAULT_PROFILE
@@ -47,7 +48,6 @@ from harness.containers.records import RECORDS_NAME, log_name, read_case_records
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunIdentity, is_run_folder, run_identity
 from harness.containers.runner import run_submission
-from harness.errors import Selma3dError
 from harness.predictions.validate import GateOptions
 from harness.rounds.config import RunSettings, run_config_for
 from harness.scoring.evaluate import evaluate_predictions

@@ -72,12 +72,12 @@ from pydantic import (
     model_validator,
 )
 
+from common.errors import ConfigError
 from common.files import config_error, load_yaml_model, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
 from harness.containers.images import DEFAULT_BUILD_TIMEOUT_S
 from harness.containers.limits import Limits
 from harness.containers.run_config import Reuse, RunConfig
-from harness.errors import ConfigError
 from harness.evaluation.config import EvaluationConfig
 from harness.predictions.validate import BinarizeRule, GateOptions
 from leaderboard import RankingConfig, load_ranking_config

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from common.errors import ConfigError
 from harness.containers.images import ImageInfo
 from harness.containers.limits import Limits
 from harness.containers.model import ModelInfo
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunIdentity, run_identity
-from harness.errors import ConfigError
 from harness.predictions.validate import GateOptions
 from harness.rounds.config import (
     RoundConfig,

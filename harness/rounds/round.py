@@ -68,6 +68,7 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
+from common.errors import ConfigError, Selma3dError
 from common.files import write_atomic
 from common.outputs import claim_folder, only_names, refuse_overlap
 from common.tables import write_csv
@@ -81,7 +82,7 @@ from harness.containers.images import (
 )
 from harness.containers.invoke import HELPER_IMAGE, relay_image_id
 from harness.containers.model import ModelInfo, prepare_model, refuse_model_in_split
-from harness.errors import ConfigError, Selma3dError, SubmissionError
+from harness.errors import SubmissionError
 from harness.evaluation import official
 from harness.rounds import cluster, evaluation
 from harness.rounds.config import RoundConfig, TeamConfig

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import ResultsError
+from common.errors import ResultsError
 from harness.predictions.validate import OFFICIAL_GATE, GateOptions, validate_prediction
 from harness.split.checks import image_grid, read_reference
 from harness.split.manifest import Split

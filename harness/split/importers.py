@@ -35,9 +35,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import ConfigError, Selma3dError
 from common.files import load_yaml_mapping, read_config_text, write_atomic
 from common.profiles import DEFAULT_PROFILE, get_profile
-from harness.errors import ConfigError, Selma3dError
 from harness.split.manifest import MANIFEST_NAME, Split, load_split, write_manifest
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
 from metrics.registry import TRACKS

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import ConfigError
 from common.files import write_atomic
-from harness.errors import ConfigError
 from harness.split.importers import manifest_path
 from harness.split.manifest import Case, Split, load_split, write_manifest
 

@@ -4,14 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.errors import ConfigError
+from common.errors import ConfigError, ResultsError
 from common.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 from harness.cli import run
 from harness.errors import SplitError
 from harness.scoring.evaluate import evaluate_predictions, profile_cases
 from harness.split.manifest import load_split, write_manifest
 from harness.split.volume import write_volume
-from leaderboard import RankingConfig, ResultsError, build_leaderboard, compute_leaderboard
+from leaderboard import RankingConfig, build_leaderboard, compute_leaderboard
 from leaderboard.config import load_ranking_config
 from leaderboard.metric_info import default_ranked_metrics
 

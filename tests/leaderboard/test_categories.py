@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common.errors import ConfigError, ResultsError
 from harness.cli import run
-from harness.errors import ConfigError
-from leaderboard import RankingConfig, ResultsError, build_leaderboard, compute_leaderboard
+from leaderboard import RankingConfig, build_leaderboard, compute_leaderboard
 from leaderboard.bootstrap import draw_cases
 from leaderboard.config import load_ranking_config
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
+from common.errors import ConfigError
 from leaderboard import RankingConfig, load_ranking_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ranking.yaml"

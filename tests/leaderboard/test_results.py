@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard import ResultsError, compute_leaderboard, read_results
+from common.errors import ResultsError
+from leaderboard import compute_leaderboard, read_results
 from tests.leaderboard.lb_tables import config, frame, rows
 
 BASE = rows(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import ConfigError
 from harness.assets import ASSETS, asset_dir, submission_examples, write_submission
 from harness.cli import EXIT_BAD_INPUT, EXIT_OK, run
-from harness.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_FILES = {"Dockerfile", "README.md", "predict.py", ".github/workflows/selma3d-check.yml"}

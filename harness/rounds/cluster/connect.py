@@ -3,7 +3,7 @@
 The cluster's own failures (a lost scheduler, a scheduler that cannot read selma3d's tasks)
 become :class:`~harness.errors.ClusterError` (exit 3) here, for every stage alike. An address
 where no Dask scheduler answers within the connect timeout is the user's input, and a
-:class:`~harness.errors.ConfigError` (exit 2) saying what was tried.
+:class:`~common.errors.ConfigError` (exit 2) saying what was tried.
 
 Resources
 ---------
@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from rich.console import Console
 
-from harness.errors import ClusterError, ConfigError
+from common.errors import ConfigError
+from harness.errors import ClusterError
 from harness.rounds.cluster.tasks import CPU, SLOTS, TASK_RETRIES
 
 if TYPE_CHECKING:

@@ -18,10 +18,11 @@ from typing import Any
 
 from rich.console import Console
 
+from common.errors import ConfigError
 from harness.containers.engine import connect
 from harness.containers.isolation import LABEL_OUT_DIR
 from harness.containers.runner import run_submission
-from harness.errors import ClusterError, ConfigError
+from harness.errors import ClusterError
 from harness.rounds.cluster.connect import probe_scheduler
 from harness.rounds.cluster.images import ensure_image
 from harness.rounds.cluster.tasks import (

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import scipy
 
+from common.errors import ConfigError
 from common.files import atomic_path, write_atomic
 from common.profiles import get_profile
-from harness.errors import ConfigError
 from harness.split.manifest import Split, load_split, write_manifest
 from harness.split.synth.imaging import IMAGING_STYLES, acquire
 from harness.split.synth.shapes import new_scene

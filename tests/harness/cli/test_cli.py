@@ -3,9 +3,10 @@
 import click
 import pytest
 
+from common.errors import ConfigError
 from common.outputs import MARKER_NAME
 from harness.cli import EXIT_BAD_INPUT, EXIT_ENGINE, EXIT_FAILED, EXIT_INTERNAL, cli, run
-from harness.errors import ConfigError, EngineError
+from harness.errors import EngineError
 
 
 @click.command("t-fail")

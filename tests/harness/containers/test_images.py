@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import baselines
+from common.errors import ConfigError
 from harness.assets import asset_dir
 from harness.containers.base_images import (
     Debootstrap,
@@ -26,7 +27,7 @@ from harness.containers.base_images import (
     stage_context,
 )
 from harness.containers.images import ImagePins, build_folder, dockerfile_bases, is_root_user
-from harness.errors import ConfigError, SubmissionError
+from harness.errors import SubmissionError
 
 
 def spec_folder(root: Path, name: str, image_yaml: str | None, dockerfile: str | None) -> Path:

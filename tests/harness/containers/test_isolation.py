@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import Selma3dError
 from harness.containers.engine import connect, engine_traits
 from harness.containers.images import resolve_image
 from harness.containers.isolation import container_options, container_ulimits
 from harness.containers.limits import Limits
-from harness.errors import Selma3dError
 
 
 def _host_nproc() -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from common.errors import ConfigError
 from harness.cli import EXIT_BAD_INPUT, run
 from harness.containers.limits import MEMORY_FLOOR, Limits, parse_memory
-from harness.errors import ConfigError
 from harness.rounds.config import load_round_config
 
 

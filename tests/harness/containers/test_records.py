@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from common.errors import Selma3dError
 from harness.containers.records import (
     CaseRecord,
     append_record,
@@ -15,7 +16,6 @@ from harness.containers.records import (
     read_run,
     write_run,
 )
-from harness.errors import Selma3dError
 
 
 def record(case_id, status, attempt=1):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import ConfigError
 from harness.assets import asset_dir
 from harness.containers.run_config import RunConfig
-from harness.errors import ConfigError
 
 TEMPLATE = asset_dir("submissions") / "template"
 MISBEHAVING = Path(__file__).resolve().parents[2] / "integration" / "misbehaving"

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import Selma3dError
 from harness.containers.images import ImageInfo
 from harness.containers.limits import Limits
 from harness.containers.records import CaseRecord, read_records
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunFolder, RunIdentity, run_identity
-from harness.errors import Selma3dError, SubmissionError
+from harness.errors import SubmissionError
 from harness.predictions.validate import BinarizeRule, GateOptions
 from harness.split.manifest import load_split
 from harness.split.synth import synthesize_split
@@ -207,7 +208,7 @@ def test_a_run_folder_of_an_earlier_release_resumes_and_is_marked(tmp_path, spli
 
 
 def test_a_folder_holding_files_selma3d_did_not_write_is_refused_untouched(tmp_path, split):
-    from harness.errors import ConfigError
+    from common.errors import ConfigError
 
     mine = tmp_path / "mine"
     (mine / ".work").mkdir(parents=True)

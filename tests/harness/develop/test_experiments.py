@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import ConfigError
 from harness.develop.experiments import prepare_real
-from harness.errors import ConfigError
 from harness.split.manifest import load_split
 from tests.conftest import REAL_PATCHES
 

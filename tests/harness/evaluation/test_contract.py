@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.errors import ConfigError
+from common.errors import ConfigError
 from harness.evaluation.contract import (
     duration_text,
     ground_truth_hash,

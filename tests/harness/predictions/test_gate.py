@@ -20,8 +20,9 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.errors import ResultsError
 from harness.cli import run
-from harness.errors import ResultsError, VolumeError
+from harness.errors import VolumeError
 from harness.predictions.validate import (
     BinarizeRule,
     GateOptions,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
+from common.errors import ConfigError
 from harness.rounds.config import load_round_config
 
 

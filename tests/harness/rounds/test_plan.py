@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common.errors import ConfigError
 from harness.containers.images import ImageInfo
 from harness.containers.model import prepare_model
 from harness.containers.run_folder import run_identity
-from harness.errors import ConfigError
 from harness.predictions.validate import BinarizeRule, GateOptions
 from harness.rounds.config import load_round_config
 from harness.rounds.plan import plan_round, plan_submission, submission_key

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from common.errors import ConfigError
 from common.outputs import MARKER_NAME, claim_folder, read_marker
-from harness.errors import ConfigError
 from harness.rounds.config import load_round_config
 from harness.rounds.round import is_round_folder, run_round
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from rich.console import Console
 
+from common.errors import ConfigError
 from harness.containers.images import ImageInfo, ImagePins
-from harness.errors import ConfigError
 from harness.rounds import round as round_module
 from harness.rounds.config import load_round_config
 from harness.rounds.plan import plan_submission

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from common.errors import ConfigError
 from harness.cli import cli
-from harness.errors import ConfigError
 from harness.split.importers import import_layout, load_track_map, manifest_path, resolve_structure
 from harness.split.volume import write_volume
 from tests.conftest import REAL_PATCHES

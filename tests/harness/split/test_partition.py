@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from common.errors import ConfigError
 from harness.cli import cli
-from harness.errors import ConfigError
 from harness.split.manifest import load_split
 from harness.split.partition import allocate_sample, partition_split
 from harness.split.synth import synthesize_split

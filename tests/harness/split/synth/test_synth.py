@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from scipy import ndimage as ndi
 from skimage.measure import euler_number
 
+from common.errors import ConfigError
 from harness.cli import cli
-from harness.errors import ConfigError
 from harness.split.synth import (
     CasePlan,
     generator_version,
