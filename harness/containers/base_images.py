@@ -598,6 +598,10 @@ def _build_response(client: Any) -> Iterator[list[Any]]:
     try:
         yield caught
     finally:
+        # A build that failed or was cut leaves its stream unread: its socket is closed now, not
+        # whenever the garbage collector gets to it.
+        for response in caught:
+            response.close()
         with _WRAP_LOCK:
             if api.__dict__.get("_stream_helper") is catch:
                 del api._stream_helper

@@ -456,6 +456,7 @@ class InvokeServer:
         if self._relay_fd is None:
             raise RuntimeError("InvokeServer.request before start")
         conn = _UnixHTTPConnection(self._relay_fd, timeout=timeout)
+        response = None
         try:
             conn.request(method, path, headers={"Content-Length": "0"} if method == "POST" else {})
             response = conn.getresponse()
@@ -469,6 +470,9 @@ class InvokeServer:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return Answer(None, error=f"no answer ({detail})")
         finally:
+            # A response read in part (or a connection that closes) holds the socket, not conn.
+            if response is not None:
+                response.close()
             conn.close()
 
     def invoke(self, *, timeout_s: float, last: bool = False) -> InvokeOutcome:
