@@ -7,6 +7,7 @@ on Docker or on Podman.
 """
 
 import contextlib
+import gc
 import os
 from pathlib import Path
 
@@ -76,3 +77,16 @@ def engine_client():  # type: ignore[no-untyped-def]
     """
     with contextlib.closing(connect()) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_engine_tests(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Collect the garbage after each real-container test.
+
+    A socket left open (a client, a stream) is closed by the collector whenever it runs, and
+    pytest reports the warning against the test running then; collected here, it is reported
+    against the test that left it.
+    """
+    yield
+    if request.node.get_closest_marker("docker") is not None:
+        gc.collect()
