@@ -15,6 +15,7 @@ import os
 import re
 import resource
 import shutil
+import socket
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -312,6 +313,19 @@ def engine_traits(client: Any) -> EngineTraits:
     return traits
 
 
+def _unix_socket_refuses(path: str) -> str | None:
+    """Why nothing accepts a connection at the Unix socket ``path``; None when something does."""
+    if not Path(path).exists():
+        return "no such socket"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            return (exc.strerror or type(exc).__name__).lower()
+    return None
+
+
 def connect(*, engine: str | None = None, timeout: float = 120.0) -> Any:
     """Return a ``docker.DockerClient`` that has answered a ping.
 
@@ -342,9 +356,12 @@ def connect(*, engine: str | None = None, timeout: float = 120.0) -> Any:
     name, where = engine_address(engine)
     label = "Podman" if name == "podman" else "Docker"
     fix = _HOW_TO_FIX[name or "docker"]
-    if where.startswith("unix://") and not Path(where.removeprefix("unix://")).exists():
-        # Said before the SDK tries: its failed connection to a missing socket is never closed.
-        raise EngineError(f"no {label} engine answers at {where} (no such socket). {fix}")
+    if where.startswith("unix://"):
+        # Said before the SDK tries: its failed connection to a socket nothing listens on is
+        # never closed (the garbage collector closes it later, wherever it runs then).
+        refused = _unix_socket_refuses(where.removeprefix("unix://"))
+        if refused is not None:
+            raise EngineError(f"no {label} engine answers at {where} ({refused}). {fix}")
     client = None
     try:
         client = docker.from_env(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,24 @@ def test_an_unreachable_engine_is_an_engine_error_that_says_how_to_fix_it(monkey
     message = str(err.value)
     assert message.startswith("no Docker engine answers at unix:///nonexistent.sock")
     assert "docker info" in message and "DOCKER_HOST" in message
+
+
+def test_a_socket_nothing_listens_on_is_an_engine_error_and_no_socket_is_left_open(
+    monkeypatch, tmp_path
+):
+    # A socket file left by a stopped service: the path exists, nothing accepts on it.
+    path = tmp_path / "engine.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(str(path))
+    monkeypatch.delenv("SELMA3D_ENGINE", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    with pytest.raises(EngineError) as err:
+        connect(timeout=5)
+    assert str(err.value).startswith(
+        f"no Docker engine answers at unix://{path} (connection refused). "
+    )
+    del err
+    gc.collect()  # an unclosed socket would be reported (as an error) here
 
 
 def test_doctor_exits_3_without_a_traceback_when_no_engine_answers(monkeypatch, capsys):
