@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from harness.assets import asset_dir
 from harness.containers.base_images import build_specs
@@ -20,6 +18,12 @@ from harness.evaluation.run import evaluate_with_container
 from harness.scoring.evaluate import evaluate_predictions
 from harness.split.synth import synthesize_split
 from harness.split.volume import read_volume, write_volume
+from tests.integration.evaluation_support import (
+    evaluate_command,
+    evaluation_round,
+    run_round,
+    write_team,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -223,23 +227,9 @@ def test_a_non_numeric_metric_is_invalid_metrics_naming_the_key(setting, client)
 def test_evaluate_command_puts_the_container_values_beside_its_own(setting):
     out = setting["root"] / "scores.csv"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "evaluate",
-            "--split",
-            str(setting["split"].root),
-            "--predictions",
-            str(setting["preds"]),
-            "--out",
-            str(out),
-            "--no-progress",
-            "--container",
-            setting["template"],
-            "--ground-truth",
-            str(setting["gt"]),
-        ],
+        evaluate_command(
+            setting["split"].root, setting["preds"], out, setting["template"], setting["gt"]
+        ),
         capture_output=True,
         text=True,
         check=False,
@@ -256,37 +246,20 @@ def test_evaluate_command_puts_the_container_values_beside_its_own(setting):
 
 def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path):
     out = tmp_path / "round"
-    config = {
-        "name": "eval",
-        "output": str(out),
-        "phases": {"final": {"split": str(setting["split"].root)}},
-        "phase": "final",
-        "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
-        "canary": False,
-        "expose_structure": True,
-        "teams": [
-            {"name": "threshold", "folder": str(THRESHOLD)},
-            {"name": "bright", "folder": str(setting["root"] / "bright-team")},
-        ],
-        "evaluation": {"image": setting["template"], "ground_truth": str(setting["gt"])},
-    }
     team = setting["root"] / "bright-team"
     if not team.exists():
-        team.mkdir()
-        (team / "Dockerfile").write_text(
-            "FROM selma3d/python:3.11\nRUN useradd --uid 1000 --no-create-home app\n"
-            "COPY predict.py /opt/predict.py\nUSER app\n"
-            'ENTRYPOINT ["python3", "/opt/predict.py"]\n'
-        )
-        (team / "predict.py").write_text(_BRIGHT_PREDICT)
-    path = tmp_path / "round.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
+        write_team(team)
+    config = evaluation_round(
+        "eval",
+        out,
+        setting["split"].root,
+        [
+            {"name": "threshold", "folder": str(THRESHOLD)},
+            {"name": "bright", "folder": str(team)},
+        ],
+        {"image": setting["template"], "ground_truth": str(setting["gt"])},
     )
+    proc = run_round(config, tmp_path / "round.yaml")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = json.loads((out / "round.json").read_text())
     runs = record["evaluation"]
@@ -307,21 +280,6 @@ def test_a_round_runs_the_evaluation_container_for_every_team(setting, tmp_path)
     assert (spot["container_pq"] == spot["pq"]).all() and spot["container_cldice"].isna().all()
     html = (out / "leaderboard" / "index.html").read_text()
     assert "Evaluation container" in html and "0 difference(s)" in html
-
-
-# A team marking every voxel brighter than the mean plus one standard deviation.
-_BRIGHT_PREDICT = """
-import glob, json, os, sys
-import SimpleITK as sitk
-src = glob.glob("/input/images/light-sheet-3d-microscopy/*")[0]
-img = sitk.ReadImage(src)
-arr = sitk.GetArrayFromImage(img)
-mask = (arr > arr.mean() + arr.std()).astype("uint8")
-out = sitk.GetImageFromArray(mask)
-out.CopyInformation(img)
-os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
-sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
-"""
 
 
 _INVOKE_SERVER = """
@@ -399,24 +357,9 @@ def test_an_evalutils_container_adding_001_to_every_dice_has_each_difference_nam
 
 def _evaluate(setting, out, image, *extra, preds=None):
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "evaluate",
-            "--split",
-            str(setting["split"].root),
-            "--predictions",
-            str(preds or setting["preds"]),
-            "--out",
-            str(out),
-            "--no-progress",
-            "--container",
-            image,
-            "--ground-truth",
-            str(setting["gt"]),
-            *extra,
-        ],
+        evaluate_command(
+            setting["split"].root, preds or setting["preds"], out, image, setting["gt"], *extra
+        ),
         capture_output=True,
         text=True,
         check=False,
@@ -668,14 +611,7 @@ def test_a_round_with_hostile_metrics_json_names_each_and_still_writes_its_leade
     root.mkdir()
     teams = []
     for count in range(1, 6):
-        team = root / f"team{count}"
-        team.mkdir()
-        (team / "Dockerfile").write_text(
-            "FROM selma3d/python:3.11\nRUN useradd --uid 1000 --no-create-home app\n"
-            "COPY predict.py /opt/predict.py\nUSER app\n"
-            'ENTRYPOINT ["python3", "/opt/predict.py"]\n'
-        )
-        (team / "predict.py").write_text(_COUNTED_PREDICT.replace("COUNT", str(count)))
+        team = write_team(root / f"team{count}", _COUNTED_PREDICT.replace("COUNT", str(count)))
         teams.append({"name": f"t{count}", "folder": str(team)})
     evaluation = root / "hostile-evaluation"
     evaluation.mkdir()
@@ -685,25 +621,14 @@ def test_a_round_with_hostile_metrics_json_names_each_and_still_writes_its_leade
         'ENTRYPOINT ["python3", "/opt/app/hostile.py"]\n'
     )
     out = root / "round"
-    config = {
-        "name": "hostile",
-        "output": str(out),
-        "phases": {"final": {"split": str(setting["split"].root)}},
-        "phase": "final",
-        "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
-        "canary": False,
-        "expose_structure": True,
-        "teams": teams,
-        "evaluation": {"image": str(evaluation), "ground_truth": str(setting["gt"])},
-    }
-    path = root / "round.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
+    config = evaluation_round(
+        "hostile",
+        out,
+        setting["split"].root,
+        teams,
+        {"image": str(evaluation), "ground_truth": str(setting["gt"])},
     )
+    proc = run_round(config, root / "round.yaml")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = _strict((out / "round.json").read_text())
     runs = record["evaluation"]
@@ -763,16 +688,12 @@ def test_a_round_compares_the_paths_its_round_file_declares(setting, tmp_path):
         'ENTRYPOINT ["python3", "/opt/app/custom.py"]\n'
     )
     out = tmp_path / "round"
-    config = {
-        "name": "declared",
-        "output": str(out),
-        "phases": {"final": {"split": str(setting["split"].root)}},
-        "phase": "final",
-        "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
-        "canary": False,
-        "expose_structure": True,
-        "teams": [{"name": "threshold", "folder": str(THRESHOLD)}],
-        "evaluation": {
+    config = evaluation_round(
+        "declared",
+        out,
+        setting["split"].root,
+        [{"name": "threshold", "folder": str(THRESHOLD)}],
+        {
             "image": str(folder),
             "ground_truth": str(setting["gt"]),
             "compare": {
@@ -788,16 +709,8 @@ def test_a_round_compares_the_paths_its_round_file_declares(setting, tmp_path):
                 "per_case.spot_001": {"metric": "cldice", "case": "spot_001"},
             },
         },
-    }
-    path = tmp_path / "round.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "COLUMNS": "400"},
     )
+    proc = run_round(config, tmp_path / "round.yaml", env={**os.environ, "COLUMNS": "400"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     printed = proc.stdout + proc.stderr
     run = json.loads((out / "round.json").read_text())["evaluation"]["threshold/s00"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from harness.evaluation.contract import GROUND_TRUTH_SUBFOLDER
 from harness.evaluation.run import evaluation_run_id
 from harness.split.synth import synthesize_split
 from harness.split.volume import read_volume, write_volume
+from tests.integration.evaluation_support import evaluate_command
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -71,23 +71,7 @@ def setting(tmp_path_factory: pytest.TempPathFactory, client):  # type: ignore[n
 
 
 def _evaluate(setting, image: str, out: Path) -> list[str]:  # type: ignore[no-untyped-def]
-    return [
-        sys.executable,
-        "-m",
-        "harness",
-        "evaluate",
-        "--split",
-        str(setting["split"].root),
-        "--predictions",
-        str(setting["preds"]),
-        "--out",
-        str(out),
-        "--no-progress",
-        "--container",
-        image,
-        "--ground-truth",
-        str(setting["gt"]),
-    ]
+    return evaluate_command(setting["split"].root, setting["preds"], out, image, setting["gt"])
 
 
 def _env(tmpdir: Path) -> dict[str, str]:

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from harness.assets import asset_dir
 from harness.containers.base_images import build_specs
@@ -35,6 +34,12 @@ from harness.evaluation import write_ground_truth
 from harness.evaluation.contract import image_names
 from harness.split.manifest import load_split
 from harness.split.synth import synthesize_split
+from tests.integration.evaluation_support import (
+    BRIGHT_PREDICT,
+    TEAM_DOCKERFILE,
+    evaluation_round,
+    run_round,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -56,28 +61,6 @@ MARKERS = (
     "Traceback (most recent call last)",
     "/opt/ml/input/data/ground_truth",
 )
-
-BRIGHT_DOCKERFILE = """\
-FROM selma3d/python:3.11
-RUN useradd --uid 1000 --no-create-home app
-COPY predict.py /opt/predict.py
-USER app
-ENTRYPOINT ["python3", "/opt/predict.py"]
-"""
-
-# A team marking every voxel brighter than the mean plus one standard deviation.
-BRIGHT_PREDICT = """
-import glob, os
-import SimpleITK as sitk
-src = glob.glob("/input/images/light-sheet-3d-microscopy/*")[0]
-img = sitk.ReadImage(src)
-arr = sitk.GetArrayFromImage(img)
-mask = (arr > arr.mean() + arr.std()).astype("uint8")
-out = sitk.GetImageFromArray(mask)
-out.CopyInformation(img)
-os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
-sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
-"""
 
 # The bright team's mask, and a log made to be mistaken for selma3d's and the organizer's.
 LIAR_PREDICT = (
@@ -148,8 +131,8 @@ def setting(tmp_path_factory: pytest.TempPathFactory, engine_client) -> dict:
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
     folders = {}
     for name, dockerfile, files in (
-        ("bright", BRIGHT_DOCKERFILE, {"predict.py": BRIGHT_PREDICT}),
-        ("liar", BRIGHT_DOCKERFILE, {"predict.py": LIAR_PREDICT}),
+        ("bright", TEAM_DOCKERFILE, {"predict.py": BRIGHT_PREDICT}),
+        ("liar", TEAM_DOCKERFILE, {"predict.py": LIAR_PREDICT}),
         ("crasher", CRASHER, {}),
     ):
         folder = root / name
@@ -193,27 +176,15 @@ def _teams(setting: dict, *, attackers: bool) -> list[dict]:
 
 
 def _round(setting: dict, out: Path, *, attackers: bool) -> tuple[int, str]:
-    config = {
-        "name": "hostile",
-        "output": str(out),
-        "phases": {"final": {"split": str(setting["split"].root)}},
-        "phase": "final",
-        "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
-        "canary": False,
-        "expose_structure": True,
-        "teams": _teams(setting, attackers=attackers),
-        "leaderboards": [{"name": "open", "where": {"open": True}}],
-        "evaluation": {"image": setting["evaluator"], "ground_truth": str(setting["gt"])},
-    }
-    path = out.with_suffix(".yaml")
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1500,
+    config = evaluation_round(
+        "hostile",
+        out,
+        setting["split"].root,
+        _teams(setting, attackers=attackers),
+        {"image": setting["evaluator"], "ground_truth": str(setting["gt"])},
+        leaderboards=[{"name": "open", "where": {"open": True}}],
     )
+    proc = run_round(config, out.with_suffix(".yaml"), timeout=1500)
     return proc.returncode, proc.stdout[-4000:] + proc.stderr[-4000:]
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from harness.assets import asset_dir
 from harness.evaluation.config import LeaderboardSettings
 from harness.rounds.evaluation import grand_challenge_leaderboard, write_grand_challenge_csv
+from tests.integration.evaluation_support import evaluation_round, run_round, write_team
 
 THRESHOLD = asset_dir("submissions") / "baseline-threshold"
 TEMPLATE = asset_dir("submissions") / "template-evaluation"
@@ -67,14 +65,7 @@ def test_a_round_writes_grand_challenges_board_and_names_rank_differences(tmp_pa
 
     split = synthesize_split(tmp_path / "split", cases=4, size=(32, 32, 32), seed=5)
     gt = write_ground_truth(split, tmp_path / "ground-truth.tar.gz")
-    bright = tmp_path / "bright"
-    bright.mkdir()
-    (bright / "Dockerfile").write_text(
-        "FROM selma3d/python:3.11\nRUN useradd --uid 1000 --no-create-home app\n"
-        "COPY predict.py /opt/predict.py\nUSER app\n"
-        'ENTRYPOINT ["python3", "/opt/predict.py"]\n'
-    )
-    (bright / "predict.py").write_text(_BRIGHT_PREDICT)
+    bright = write_team(tmp_path / "bright")
     out = tmp_path / "round"
     leaderboard = {
         "score_jsonpath": "aggregates.con_dice_mean",
@@ -90,29 +81,19 @@ def test_a_round_writes_grand_challenges_board_and_names_rank_differences(tmp_pa
         "scoring_method_choice": "avg",
         "result_display_choice": "all",
     }
-    config = {
-        "name": "gc",
-        "output": str(out),
-        "phases": {"final": {"split": str(split.root)}},
-        "phase": "final",
-        "limits": {"timeout_s": 120, "memory": "1g", "cpus": 1, "jobs": 2},
-        "canary": False,
-        "expose_structure": True,
-        "teams": [
+    config = evaluation_round(
+        "gc",
+        out,
+        split.root,
+        [
             {"name": "threshold", "folder": str(THRESHOLD)},
             # Its last submission (ranked by selma3d) is the threshold team's image again.
             {"name": "bright", "submissions": [{"folder": str(bright)},
                                                {"folder": str(THRESHOLD)}]},
         ],
-        "evaluation": {"image": str(TEMPLATE), "ground_truth": str(gt),
-                       "leaderboard": leaderboard},
-    }
-    path = tmp_path / "round.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "round", str(path)],
-        capture_output=True, text=True, check=False,
+        {"image": str(TEMPLATE), "ground_truth": str(gt), "leaderboard": leaderboard},
     )
+    proc = run_round(config, tmp_path / "round.yaml")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     board = pd.read_csv(out / "leaderboard" / "grand-challenge.csv")
     assert list(board.columns) == [
@@ -156,18 +137,3 @@ def test_a_round_writes_grand_challenges_board_and_names_rank_differences(tmp_pa
     record = json.loads((out / "round.json").read_text())
     assert record["outputs"]["grand_challenge_leaderboard"] == "leaderboard/grand-challenge.csv"
     assert record["evaluation"]["bright/s00"]["metrics"]["aggregates"]["con_dice_mean"] > 0
-
-
-# A team marking every voxel brighter than the mean plus one standard deviation.
-_BRIGHT_PREDICT = '''
-import glob, os
-import SimpleITK as sitk
-src = glob.glob("/input/images/light-sheet-3d-microscopy/*")[0]
-img = sitk.ReadImage(src)
-arr = sitk.GetArrayFromImage(img)
-mask = (arr > arr.mean() + arr.std()).astype("uint8")
-out = sitk.GetImageFromArray(mask)
-out.CopyInformation(img)
-os.makedirs("/output/images/isolated-biological-structure", exist_ok=True)
-sitk.WriteImage(out, "/output/images/isolated-biological-structure/mask.mha")
-'''
