@@ -36,7 +36,12 @@ from leaderboard.cases import SplitInfo, VolumeLoader
 from leaderboard.config import RankingConfig
 from leaderboard.public import public_metadata
 from leaderboard.ranking import Ranking, RankingInputs, ranking_inputs, score
-from leaderboard.report import NONDETERMINISTIC_MARK, nondeterministic_teams, render_html
+from leaderboard.report import (
+    NONDETERMINISTIC_MARK,
+    nondeterministic_teams,
+    not_ranked,
+    render_html,
+)
 from leaderboard.results import Results, prepare_results
 
 __all__ = [
@@ -422,8 +427,13 @@ def _json_text(record: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def _markdown(board: Leaderboard, flagged: dict[str, str]) -> str:
-    """The Markdown table; ``flagged`` teams (not deterministic) get a mark and a footnote."""
+def _markdown(
+    board: Leaderboard, flagged: dict[str, str], metadata: dict[str, Any] | None = None
+) -> str:
+    """The Markdown table; ``flagged`` teams (not deterministic) get a mark and a footnote.
+
+    Submissions that ran no case (``metadata["not_ranked"]``) are named under the table.
+    """
     t = board.table
     tracks = list(board.ranking.track_scores)
     header = ["Rank", "Team", "Score", *[f"{tr} rank" for tr in tracks]]
@@ -467,6 +477,11 @@ def _markdown(board: Leaderboard, flagged: dict[str, str]) -> str:
             + "."
         )
         lines.append("")
+    if skipped := not_ranked(metadata):
+        lines += [
+            "Not ranked, having run no case: " + "; ".join(map(_md_escape, skipped)) + ".",
+            "",
+        ]
     foot = [f"Split: `{board.results.split_hash or 'not recorded'}`."]
     if board.bootstrap is not None:
         taus = board.bootstrap.kendall_tau[np.isfinite(board.bootstrap.kendall_tau)]
@@ -560,7 +575,7 @@ def build_leaderboard(
     write_atomic(out / "leaderboard.json", json_text + "\n")
     teams = set(board.results.teams)
     flags = {t: why for t, why in flagged.items() if t in teams}
-    write_atomic(out / "leaderboard.md", _markdown(board, flags))
+    write_atomic(out / "leaderboard.md", _markdown(board, flags, metadata))
     write_atomic(out / "index.html", html_text)
     console.print(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
     return board

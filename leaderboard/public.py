@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["EVALUATION_STATUS_TEXT", "PUBLIC_FIELDS", "public_metadata"]
+__all__ = ["EVALUATION_STATUS_TEXT", "NOT_RANKED_STATUS_TEXT", "PUBLIC_FIELDS", "public_metadata"]
 
 EVALUATION_STATUS_TEXT: Mapping[str, str] = {
     "ok": "",
@@ -32,6 +32,11 @@ EVALUATION_STATUS_TEXT: Mapping[str, str] = {
     "invalid_metrics": "the evaluation container's metrics.json could not be used",
 }
 """The published reason of each evaluation status (the organizer's record keeps the real one)."""
+
+NOT_RANKED_STATUS_TEXT: Mapping[str, str] = {
+    "image_failed": "its image could not be built, loaded or found",
+}
+"""The published reason of each status that keeps a submission off the board before it ran."""
 
 _EVALUATION_FIELDS = (
     "status",
@@ -56,6 +61,8 @@ PUBLIC_FIELDS: Mapping[str, str] = {
     "determinism": f"team -> {', '.join(_DETERMINISM_FIELDS)} and a reason made here",
     "evaluation_container": f"team -> {', '.join(_EVALUATION_FIELDS)}, the status's fixed text "
     "and the comparison's values",
+    "not_ranked": "each submission that ran no case: its team, submission, status and the "
+    "status's fixed text",
     "grand_challenge_leaderboard": "grand-challenge's board: the organizer's column titles and "
     "settings, each shown result's team, submission, rank and numbers, and each result left off "
     "with selma3d's reason",
@@ -138,6 +145,17 @@ def _grand_challenge(board: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _not_ranked(entry: Mapping[str, Any]) -> dict[str, str]:
+    # The real reason (a build log, the engine's words on a tarball) stays in round.json.
+    status = _status(entry.get("status", ""))
+    return {
+        "team": str(entry.get("team", "")),
+        "submission": str(entry.get("submission", "")),
+        "status": status,
+        "reason": NOT_RANKED_STATUS_TEXT.get(status, f"not run: {status}"),
+    }
+
+
 def _determinism(outcome: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: outcome[k] for k in _DETERMINISM_FIELDS if k in outcome}
     if "status" in out:
@@ -184,11 +202,12 @@ def public_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
             out[key] = {str(t): _evaluation(r) for t, r in dict(value).items()}
         elif key == "determinism" and isinstance(value, Mapping):
             out[key] = {
-                str(t): _determinism(o) if isinstance(o, Mapping) else o
-                for t, o in value.items()
+                str(t): _determinism(o) if isinstance(o, Mapping) else o for t, o in value.items()
             }
         elif key == "grand_challenge_leaderboard" and isinstance(value, Mapping):
             out[key] = _grand_challenge(value)
+        elif key == "not_ranked":
+            out[key] = [_not_ranked(e) for e in value]
         elif key == "stages":
             out[key] = _numbers(value)
         else:

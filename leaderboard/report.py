@@ -21,7 +21,7 @@ from leaderboard.container_report import container_section
 from leaderboard.gc_report import grand_challenge_section
 from leaderboard.mips import error_projection, image_projection
 
-__all__ = ["NONDETERMINISTIC_MARK", "nondeterministic_teams", "render_html"]
+__all__ = ["NONDETERMINISTIC_MARK", "nondeterministic_teams", "not_ranked", "render_html"]
 
 _CSS = """
 :root { --ink:#111827; --muted:#6b7280; --line:#e5e7eb; --accent:#1d4ed8; }
@@ -62,6 +62,24 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
 _DASH = "\u2013"  # en dash for ranges and empty cells
 NONDETERMINISTIC_MARK = "\u2020"
 """The dagger shown beside a team whose submission gave two different masks for one case."""
+
+
+def not_ranked(metadata: Mapping[str, Any] | None) -> list[str]:
+    """One line per submission that ran no case, from ``metadata["not_ranked"]``.
+
+    Each line is ``"<team> (submission <id>): <reason>"``; the reason is already the fixed text
+    of its status (:data:`leaderboard.public.NOT_RANKED_STATUS_TEXT`).
+
+    Examples
+    --------
+    >>> not_ranked({"not_ranked": [{"team": "b", "submission": "s0", "status": "image_failed",
+    ...     "reason": "its image could not be built, loaded or found"}]})
+    ['b (submission s0): its image could not be built, loaded or found']
+    """
+    return [
+        f"{e['team']} (submission {e['submission']}): {e['reason']}"
+        for e in (metadata or {}).get("not_ranked", [])
+    ]
 
 
 def nondeterministic_teams(metadata: Mapping[str, Any] | None) -> dict[str, str]:
@@ -363,7 +381,19 @@ def _overall_section(board: Any, metadata: Mapping[str, Any] | None) -> str:
         "the track ranks; lower is better. Ties share the lowest rank.</p>"
         + _overall_table(board, flagged)
         + nondet_note
+        + _not_ranked_note(metadata)
         + tied_note
+    )
+
+
+def _not_ranked_note(metadata: Mapping[str, Any] | None) -> str:
+    lines = not_ranked(metadata)
+    if not lines:
+        return ""
+    return (
+        '<p class="note" id="not-ranked">Not ranked, having run no case: '
+        + "; ".join(_e(line) for line in lines)
+        + ".</p>"
     )
 
 

@@ -7,7 +7,7 @@ one is selected per team.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ def publish(
     evaluations: dict[str, dict[str, Any]] | None = None,
     stages: dict[str, Any] | None = None,
     grand_challenge: dict[str, Any] | None = None,
+    not_ranked: Sequence[Mapping[str, str]] = (),
 ) -> None:
     """Build the leaderboard of ``chosen`` (one submission per team) into ``leaderboard_dir``.
 
@@ -52,9 +53,12 @@ def publish(
     container's runs) go into the report beside selma3d's scores; ``stages`` (the container
     and scoring stages' busy times and overlap) into its provenance; ``grand_challenge``
     (grand-challenge's board, :func:`harness.rounds.evaluation.grand_challenge_leaderboard`)
-    into its own section.
+    into its own section. ``not_ranked`` (the images stage's records of submissions set aside)
+    are named under the table, with their status's fixed text.
     """
     metadata_ = _metadata(chosen, plan, board=board, evaluations=evaluations)
+    if not_ranked:
+        metadata_["not_ranked"] = [dict(e) for e in not_ranked]
     if grand_challenge is not None:
         metadata_[GC_KEY] = grand_challenge
     if stages:
@@ -116,14 +120,17 @@ def publish_filtered(
     *,
     evaluations: dict[str, dict[str, Any]] | None = None,
     stages: dict[str, Any] | None = None,
+    not_ranked: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, dict[str, Any]]:
     """One leaderboard per tag filter, in ``leaderboards/<name>/``, of the matching teams.
 
     A team is in when the submission selected for it (as for the full leaderboard) carries the
-    filter's tags; the teams are ranked among themselves.
+    filter's tags; the teams are ranked among themselves. A submission of ``not_ranked`` is
+    named on each board whose tags it carries.
     """
     records: dict[str, dict[str, Any]] = {}
     tags = {(s.team, s.submission): s.tags for s in plan.submissions}
+    entry_tags = {(e.team.name, e.submission): e.tags for e in plan.entries}
     for board in plan.config.leaderboards:
         keep = [
             tags_match(dict(tags[t, s]), board.where)
@@ -140,6 +147,11 @@ def publish_filtered(
                 board=board,
                 evaluations=evaluations,
                 stages=stages,
+                not_ranked=[
+                    e
+                    for e in not_ranked
+                    if tags_match(dict(entry_tags[e["team"], e["submission"]]), board.where)
+                ],
             )
             console.print(f"leaderboard {board.name} ({board.where}): {', '.join(teams)}")
         else:

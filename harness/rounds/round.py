@@ -265,7 +265,7 @@ def _run_stages(
         chosen = _select(scored.results, plan)
     with _stage("leaderboard", timings, console):
         images.pins.verify(when="before the leaderboard was published")
-        filtered = _leaderboard_stage(plan, chosen, scored, console)
+        filtered = _leaderboard_stage(plan, chosen, scored, console, not_ranked=images.failures)
     result = RoundResult(
         out_dir=plan.out_dir,
         split=plan.split,
@@ -659,9 +659,18 @@ def _best_submission(team_rows: pd.DataFrame, subs: list[str], ranking: RankingC
 
 
 def _leaderboard_stage(
-    plan: RoundPlan, chosen: pd.DataFrame, scored: _Scored, console: Console
+    plan: RoundPlan,
+    chosen: pd.DataFrame,
+    scored: _Scored,
+    console: Console,
+    *,
+    not_ranked: list[dict[str, str]],
 ) -> dict[str, dict[str, Any]]:
-    """The full leaderboard, grand-challenge's board, and one per tag filter (their records)."""
+    """The full leaderboard, grand-challenge's board, and one per tag filter (their records).
+
+    ``not_ranked``: the submissions set aside at the images stage, named on each board whose
+    tags they match.
+    """
     leaderboard_dir = plan.out_dir / "leaderboard"
     publish(
         chosen,
@@ -670,12 +679,18 @@ def _leaderboard_stage(
         evaluations=scored.evaluations,
         stages=scored.stages,
         grand_challenge=scored.grand_challenge,
+        not_ranked=not_ranked,
     )
     if scored.grand_challenge is not None:
         path = evaluation.write_grand_challenge_csv(scored.grand_challenge, leaderboard_dir)
         console.print(f"grand-challenge's leaderboard: {path}")
     return publish_filtered(
-        chosen, plan, console, evaluations=scored.evaluations, stages=scored.stages
+        chosen,
+        plan,
+        console,
+        evaluations=scored.evaluations,
+        stages=scored.stages,
+        not_ranked=not_ranked,
     )
 
 

@@ -201,6 +201,17 @@ def test_a_round_of_hostile_teams_runs_each_image_by_its_pinned_id(world, client
         p.read_text(errors="replace") for p in (out / "leaderboard").iterdir() if p.is_file()
     )
     assert f"ATTACKER {world['uid']}" not in published
+    # The teams set aside are named on the board with their status's fixed text, never the
+    # engine's or the build's words.
+    public = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
+    assert {(e["team"], e["status"], e["reason"]) for e in public["metadata"]["not_ranked"]} == {
+        (team, "image_failed", "its image could not be built, loaded or found")
+        for team in ("cut", "upper", "sleeper")
+    }
+    md = (out / "leaderboard" / "leaderboard.md").read_text()
+    assert "sleeper (submission s00): its image could not be built, loaded or found" in md
+    for reason in ("cut short", "build_timeout_s", "not a valid image reference"):
+        assert reason not in published
     # No build container of the stopped build is left.
     left = [
         c.id

@@ -178,6 +178,38 @@ def test_a_non_deterministic_team_is_marked_and_explained_but_still_ranked(small
         build_leaderboard(results, tmp_path / "bad", config=CFG, metadata={"determinism": [1]})
 
 
+def test_a_submission_that_ran_no_case_is_named_under_the_table_and_ranks_nothing(
+    small_round, tmp_path
+):
+    results = read_results(small_round["csv"])
+    plain, named = tmp_path / "plain", tmp_path / "named"
+    build_leaderboard(results, plain, config=CFG, metadata={"round": "demo"})
+    failure = {"team": "dee <b>", "submission": "s0", "status": "image_failed",
+               "reason": "/srv/teams/dee.tar is cut short"}
+    build_leaderboard(
+        results, named, config=CFG, metadata={"round": "demo", "not_ranked": [failure]}
+    )
+    assert (named / "leaderboard.csv").read_bytes() == (plain / "leaderboard.csv").read_bytes()
+    record = json.loads((named / "leaderboard.json").read_text())
+    assert [t["team"] for t in record["teams"]] == small_round["order"]
+    assert record["metadata"]["not_ranked"] == [
+        {"team": "dee <b>", "submission": "s0", "status": "image_failed",
+         "reason": "its image could not be built, loaded or found"}
+    ]
+    md = (named / "leaderboard.md").read_text()
+    assert (
+        "Not ranked, having run no case: dee &lt;b&gt; (submission s0): its image could not be "
+        "built, loaded or found." in md
+    )
+    html = (named / "index.html").read_text()
+    assert (
+        '<p class="note" id="not-ranked">Not ranked, having run no case: dee &lt;b&gt; '
+        "(submission s0): its image could not be built, loaded or found.</p>" in html
+    )
+    for page in (md, html, json.dumps(record)):
+        assert "/srv/teams" not in page and "cut short" not in page
+
+
 def test_the_json_is_exactly_what_the_json_encoder_writes(built):
     from leaderboard.build import _json_text
 

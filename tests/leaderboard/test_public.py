@@ -97,3 +97,17 @@ def test_grand_challenges_board_is_published_with_numbers_only_in_its_cells():
     assert out["shown"] == [[1, "a", "s01", "1.5", "0.5000 ± 0.0100 (1)"],
                             [2, "b", "s00", "2", ""]]
     assert out["hidden"] == board["hidden"] and out["settings"] == board["settings"]
+
+
+def test_a_submission_set_aside_before_it_ran_is_named_with_its_statuss_fixed_text():
+    entries = [
+        {"team": "cut", "submission": "s0", "source": "/srv/organizer/teams/cut.tar",
+         "status": "image_failed", "reason": f"{SECRETS[0]} is cut short; {SECRETS[3]}"},
+        {"team": "odd", "submission": "s1", "status": SECRETS[4], "reason": SECRETS[2]},
+    ]
+    public = public_metadata({"not_ranked": entries})["not_ranked"]
+    assert public == [
+        {"team": "cut", "submission": "s0", "status": "image_failed",
+         "reason": "its image could not be built, loaded or found"},
+        {"team": "odd", "submission": "s1", "status": "unknown", "reason": "not run: unknown"},
+    ]
