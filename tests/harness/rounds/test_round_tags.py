@@ -132,11 +132,13 @@ PREDICTIONS = {
 }
 
 
-def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
+def _round(tmp_path, monkeypatch, *, failed=()):  # type: ignore[no-untyped-def]
+    """The round above, its images and containers put in place; ``failed`` teams' images fail."""
     split = synthesize_split(tmp_path / "split", cases=2, size=(32, 32, 32), seed=5)
     cases = {c.track: c for c in split.cases}
     data = {
         **BASE,
+        "teams": [*BASE["teams"], *failed],
         "ranking": {
             "bootstrap": {"resamples": 20, "seed": 1},
             "categories": {cases["vessel"].structure: "dense", cases["spot"].structure: "dense"},
@@ -160,7 +162,12 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
                     write_volume(target, np.zeros_like(label.array), label.grid)
             image = ImageInfo(f"{team}:{sub}", "sha256:" + "0" * 64, "")
             records.append(plan_submission(plan, entries[team, sub], image, None))
-        return records, []
+        failures = [
+            {"team": t["name"], "submission": "s00", "source": t["image"],
+             "status": "image_failed", "reason": f"{t['image']}: no such image"}
+            for t in failed
+        ]
+        return records, failures
 
     # Everything but building images and running containers, whose outputs are put in place;
     # no image is pinned, so no engine is asked.
@@ -168,7 +175,11 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
     monkeypatch.setattr(round_module, "_resolve_submissions", resolve)
     monkeypatch.setattr(round_module, "_run_containers", lambda *args, **kw: None)
     console = Console(record=True, width=120, file=io.StringIO())
-    result = run_round(config, console=console)
+    return out, run_round(config, console=console), console
+
+
+def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
+    out, result, console = _round(tmp_path, monkeypatch)
 
     def ranks(folder: str) -> dict[str, int]:
         board = pd.read_csv(out / folder / "leaderboard.csv")
@@ -207,3 +218,27 @@ def test_a_round_writes_one_leaderboard_per_filter(tmp_path, monkeypatch):
     assert "leaderboard undecided: no team's selected submission" in text
     # The terminal board shows the ranked metrics' means with category units too.
     assert "clDice" in text.split("Leaderboard")[-1]
+
+
+def test_a_team_whose_image_failed_is_named_on_each_board_whose_tags_it_carries(
+    tmp_path, monkeypatch
+):
+    epsilon = {"name": "epsilon", "tags": {"ssl": True}, "image": "epsilon:1"}
+    out, _, _ = _round(tmp_path, monkeypatch, failed=[epsilon])
+
+    def named(folder: str) -> list[tuple[str, str]]:
+        board = json.loads((out / folder / "leaderboard.json").read_text())
+        return [(e["team"], e["reason"]) for e in board["metadata"].get("not_ranked", [])]
+
+    why = "its image could not be built, loaded or found"
+    assert named("leaderboard") == [("epsilon", why)]
+    assert named("leaderboards/ssl") == [("epsilon", why)]
+    assert named("leaderboards/no-ssl") == []
+    # Ranked as without it.
+    board = pd.read_csv(out / "leaderboard" / "leaderboard.csv")
+    assert dict(zip(board["team"], board["rank"], strict=True)) == {
+        "alpha": 1, "beta": 2, "gamma": 2, "delta": 4
+    }
+    assert "no such image" not in (out / "leaderboard" / "leaderboard.md").read_text()
+    record = json.loads((out / "round.json").read_text())
+    assert record["image_failures"][0]["reason"] == "epsilon:1: no such image"
