@@ -8,6 +8,7 @@ __all__ = [
     "cli",
     "containers",
     "develop",
+    "entry",
     "errors",
     "evaluation",
     "predictions",

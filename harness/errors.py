@@ -21,6 +21,7 @@ from __future__ import annotations
 from common.errors import ProblemsError, Selma3dError
 
 __all__ = [
+    "EXIT_ABORTED",
     "EXIT_BAD_INPUT",
     "EXIT_ENGINE",
     "EXIT_FAILED",
@@ -38,6 +39,7 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENGINE = 3
 EXIT_INTERNAL = 4
+EXIT_ABORTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 class VolumeError(Selma3dError):

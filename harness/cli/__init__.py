@@ -16,6 +16,7 @@ from common.errors import Selma3dError
 from harness.cli import containers, data, dev, evaluate, leaderboard, round, template, worker
 from harness.cli.options import Group
 from harness.errors import (
+    EXIT_ABORTED,
     EXIT_BAD_INPUT,
     EXIT_ENGINE,
     EXIT_FAILED,
@@ -83,7 +84,7 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         err.print("[red]aborted[/red]")
-        return 130
+        return EXIT_ABORTED
     except ClusterError as exc:
         err.print(f"[red]cluster error:[/red] {exc}", highlight=False)
         return EXIT_ENGINE
