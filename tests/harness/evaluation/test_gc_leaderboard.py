@@ -153,6 +153,102 @@ def test_mean_position_ties_where_median_position_separates() -> None:
     assert _ranks(absolute) == {"A/1": 1, "B/1": 2, "C/1": 3}
 
 
+MEDIAN_SETTINGS = {
+    "score_jsonpath": "dice",
+    "extra_results_columns": [
+        {"title": "HD", "path": "hd", "order": "asc"},
+        {"title": "NSD", "path": "nsd", "order": "desc"},
+        {"title": "Time", "path": "time", "order": "asc", "exclude_from_ranking": True},
+    ],
+}
+# Created in this order: A/1, B/1, C/1, D/1, E/1 (E/1 lacks the ranked "hd", B/1 the excluded
+# "time").
+MEDIAN_EVALS = _evals(
+    ("A/1", {"dice": 0.9, "hd": 4, "nsd": 0.5, "time": 10}),
+    ("B/1", {"dice": 0.8, "hd": 2, "nsd": 0.7}),
+    ("C/1", {"dice": 0.8, "hd": 2, "nsd": 0.6, "time": 5}),
+    ("D/1", {"dice": 0.7, "hd": 1, "nsd": 0.7, "time": 1}),
+    ("E/1", {"dice": 0.95, "nsd": 0.9, "time": 2}),
+)
+
+
+def test_median_position_with_ties_a_missing_metric_both_orders_and_an_excluded_column() -> None:
+    # valid_metrics: dice (desc), hd (asc), nsd (desc); "time" is excluded, so B/1 lacking it
+    # still ranks, while E/1 lacking "hd" is filtered out (rank 0). Newest first: D, C, B, A.
+    # dice desc: A 0.9 -> 1; C 0.8, B 0.8 -> 2, 2; D 0.7 -> 4.
+    # hd asc: D 1 -> 1; C 2, B 2 -> 2, 2; A 4 -> 4.
+    # nsd desc: D 0.7, B 0.7 -> 1, 1; C 0.6 -> 3; A 0.5 -> 4.
+    # median: A (1, 4, 4) 4; B (2, 2, 1) 2; C (2, 2, 3) 2; D (4, 1, 1) 1.
+    # final, ascending: D 1; C, B tie at 2 -> 2; A 4.
+    board = calculate_ranks(
+        MEDIAN_EVALS, LeaderboardSettings(**MEDIAN_SETTINGS, scoring_method_choice="med")
+    )
+    assert _ranks(board) == {"D/1": 1, "B/1": 2, "C/1": 2, "A/1": 4}
+    assert {r.evaluation.key: r.rank_score for r in board.rows} == {
+        "A/1": 4,
+        "B/1": 2,
+        "C/1": 2,
+        "D/1": 1,
+    }
+    per_metric = {r.evaluation.key: r.rank_per_metric for r in board.rows}
+    assert per_metric["B/1"] == {"dice": 2, "hd": 2, "nsd": 1}
+    assert per_metric["D/1"] == {"dice": 4, "hd": 1, "nsd": 1}
+    assert list(board.hidden) == ["E/1"]
+    assert board.hidden["E/1"] == "no number at hd in metrics.json"
+    # The same table by mean position: A 9/3 = 3, B 5/3, C 7/3, D 6/3 = 2 -> B 1, D 2, C 3, A 4.
+    mean = calculate_ranks(
+        MEDIAN_EVALS, LeaderboardSettings(**MEDIAN_SETTINGS, scoring_method_choice="avg")
+    )
+    assert _ranks(mean) == {"B/1": 1, "D/1": 2, "C/1": 3, "A/1": 4}
+    # As leaderboard_row.html shows the excluded column: its value, no position.
+    _, shown = board_table(
+        board, LeaderboardSettings(**MEDIAN_SETTINGS, scoring_method_choice="med"), shown=True
+    )
+    assert [row[:4] + row[-1:] for row in shown] == [
+        [1, "D", "1", "1", "1.0000"],
+        [2, "B", "1", "2", ""],
+        [2, "C", "1", "2", "5.0000"],
+        [4, "A", "1", "4", "10.0000"],
+    ]
+    assert shown[1][4:7] == ["0.8000 (2)", "2.0000 (2)", "0.7000 (1)"]
+
+
+def test_absolute_ascending_with_a_tie_an_invalid_score_and_an_excluded_column() -> None:
+    # abs with "hd" ascending as the score and "dice" excluded from ranking: valid_metrics is
+    # hd alone, so B/1 lacking dice ranks and D/1, whose hd is a string, does not.
+    # Newest first: D, C, B, A; valid C, B, A. hd asc: B 1 -> 1; C 3, A 3 -> 2, 2.
+    # Rank score = hd's rank; final: B 1, C 2, A 2.
+    evals = _evals(
+        ("A/1", {"hd": 3, "dice": 0.9}),
+        ("B/1", {"hd": 1}),
+        ("C/1", {"hd": 3, "dice": 0.5}),
+        ("D/1", {"hd": "n/a", "dice": 0.99}),
+    )
+    settings = LeaderboardSettings(
+        score_jsonpath="hd",
+        score_title="HD",
+        score_default_sort="asc",
+        score_decimal_places=1,
+        extra_results_columns=[
+            {"title": "Dice", "path": "dice", "order": "desc", "exclude_from_ranking": True}
+        ],
+    )
+    board = calculate_ranks(evals, settings)
+    assert _ranks(board) == {"B/1": 1, "A/1": 2, "C/1": 2}
+    assert [r.rank_per_metric for r in board.rows] == [{"hd": 1}, {"hd": 2}, {"hd": 2}]
+    assert board.hidden == {"D/1": "no number at hd in metrics.json"}
+    headers, rows = board_table(board, settings)
+    assert headers == ["rank", "team", "submission", "rank_score", "HD", "Dice"]
+    assert rows == [
+        [1, "B", "1", 1, "1.0", ""],
+        [2, "A", "1", 2, "3.0", "0.9"],
+        [2, "C", "1", 2, "3.0", "0.5"],
+    ]
+    # Absolute: leaderboard_row.html shows no position in any cell.
+    _, shown = board_table(board, settings, shown=True)
+    assert [row[4:] for row in shown] == [["1.0", ""], ["3.0", "0.9"], ["3.0", "0.5"]]
+
+
 # Created in this order: A/1, B/1, A/2, C/1, A/3, B/2 (B/2 lacks the score).
 SEVERAL = _evals(
     ("A/1", {"s": 0.5}),
@@ -209,7 +305,8 @@ def test_best_per_participant_under_mean_position() -> None:
     # mean: X/1 2, X/2 1.5, Y/1 2 -> X/2 1, X/1 2, Y/1 2. Best of X: X/2. Kept X/2, Y/1;
     # again: dice X/2 0.8, Y/1 0.8 -> 1, 1; hd X/2 1, Y/1 2 -> 1, 2; mean 1, 1.5 -> 1, 2.
     evals = _evals(
-        ("X/1", {"dice": 0.9, "hd": 3}), ("Y/1", {"dice": 0.8, "hd": 2}),
+        ("X/1", {"dice": 0.9, "hd": 3}),
+        ("Y/1", {"dice": 0.8, "hd": 2}),
         ("X/2", {"dice": 0.8, "hd": 1}),
     )
     settings = LeaderboardSettings(

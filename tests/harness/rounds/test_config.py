@@ -1,9 +1,14 @@
+import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from common.errors import ConfigError
+from harness.evaluation.forms import plan_comparison
 from harness.rounds.config import load_round_config
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -168,12 +173,17 @@ def _round_exit(tmp_path, text, capsys):
 @pytest.mark.parametrize(
     ("old", "new", "words"),
     [
-        ("jobs: 2}", "jobs: 1000000000000000000000000000000}",
-         "limits.jobs: Input should be less than or equal to 256"),
-        ("timeout_s: 30,", "timeout_s: 1e309,",
-         "limits.timeout_s: Input should be less than or equal to 604800"),
-        ("memory: 2g,", "memory: 99999999999999999999t,",
-         "limits.memory: must be at most 1024t"),
+        (
+            "jobs: 2}",
+            "jobs: 1000000000000000000000000000000}",
+            "limits.jobs: Input should be less than or equal to 256",
+        ),
+        (
+            "timeout_s: 30,",
+            "timeout_s: 1e309,",
+            "limits.timeout_s: Input should be less than or equal to 604800",
+        ),
+        ("memory: 2g,", "memory: 99999999999999999999t,", "limits.memory: must be at most 1024t"),
         ("output: runs/{phase}", "output: ''", "output: String should have at least 1 character"),
     ],
 )
@@ -185,14 +195,19 @@ def test_absurd_values_are_refused_at_load(tmp_path, capsys, old, new, words):
 
 
 def test_no_phases_is_refused(tmp_path, capsys):
-    text = GOOD.replace(
-        "phases:\n  preliminary: {split: data/prelim}\n  final: {split: data/final}\n",
-        "phases: {}\n",
-    ).replace("phase: preliminary\n", "phase: x\n").replace(
-        "      - {image: alpha/seg:v1, phase: preliminary}\n", "").replace(
-        "      - {folder: subs/alpha, phase: final}\n", "").replace(
-        "      - {tarball: up/alpha.tar, phase: preliminary, label: late}\n",
-        "      - {image: alpha/seg:v1}\n")
+    text = (
+        GOOD.replace(
+            "phases:\n  preliminary: {split: data/prelim}\n  final: {split: data/final}\n",
+            "phases: {}\n",
+        )
+        .replace("phase: preliminary\n", "phase: x\n")
+        .replace("      - {image: alpha/seg:v1, phase: preliminary}\n", "")
+        .replace("      - {folder: subs/alpha, phase: final}\n", "")
+        .replace(
+            "      - {tarball: up/alpha.tar, phase: preliminary, label: late}\n",
+            "      - {image: alpha/seg:v1}\n",
+        )
+    )
     code, err = _round_exit(tmp_path, text, capsys)
     assert code == 2
     assert "phases: Dictionary should have at least 1 item" in err
@@ -207,9 +222,11 @@ def test_an_output_that_is_an_existing_file_is_refused(tmp_path, capsys):
 
 
 def test_a_phase_name_cannot_climb_out_of_the_output_folder(tmp_path, capsys):
-    text = GOOD.replace("output: runs/{phase}", "output: .../{phase}").replace(
-        "  final: {split: data/final}", "  ../../escape: {split: data/final}").replace(
-        "phase: final}", "phase: preliminary}")
+    text = (
+        GOOD.replace("output: runs/{phase}", "output: .../{phase}")
+        .replace("  final: {split: data/final}", "  ../../escape: {split: data/final}")
+        .replace("phase: final}", "phase: preliminary}")
+    )
     code, err = _round_exit(tmp_path, text, capsys)
     assert code == 2
     assert "phase names must be letters, digits" in err and "'../../escape'" in err
@@ -229,8 +246,10 @@ def test_nested_aliases_in_round_and_ranking_files_exit_2_at_once(tmp_path, caps
     ranking.write_text(LAUGHS + "\n")
     results = tmp_path / "results.csv"
     results.write_text("team,case_id,track,status\n")
-    assert run(["leaderboard", str(results), "--out", str(tmp_path / "lb"),
-                "--config", str(ranking)]) == 2
+    assert (
+        run(["leaderboard", str(results), "--out", str(tmp_path / "lb"), "--config", str(ranking)])
+        == 2
+    )
     assert time.monotonic() - t0 < 10
     err = capsys.readouterr().err
     assert "YAML aliases ('*a') are not accepted" in err
@@ -289,3 +308,48 @@ def test_a_wrong_grand_challenge_leaderboard_setting_is_named_at_load(tmp_path):
     config = load_round_config(write(tmp_path, good))
     assert config.evaluation.leaderboard.result_display_choice == "bst"
     assert config.evaluation.leaderboard.score_decimal_places == 4
+
+
+def test_the_selma3d_2026_example_ranks_the_2026_evaluators_keys(tmp_path):
+    # The example as shipped, with the split and ground truth its comment says to make.
+    example = tmp_path / "examples" / "selma3d-2026" / "round.yaml"
+    example.parent.mkdir(parents=True)
+    shutil.copy(REPO / "examples" / "selma3d-2026" / "round.yaml", example)
+    (tmp_path / "submissions").symlink_to(REPO / "submissions")
+    (tmp_path / "runs" / "2026").mkdir(parents=True)
+    tarfile.open(tmp_path / "runs" / "2026" / "ground-truth.tar.gz", "w:gz").close()
+    config = load_round_config(example)
+    assert config.profile == "selma3d-2026"
+    assert config.evaluation.image == str(REPO / "submissions" / "template-evaluation")
+    board = config.evaluation.leaderboard
+    assert (board.scoring_method_choice, board.result_display_choice) == ("avg", "rec")
+    columns = [(board.score_title, board.score_jsonpath, board.score_error_jsonpath)] + [
+        (c.title, c.path, c.error_path) for c in board.extra_results_columns
+    ]
+    assert columns == [
+        ("Contiguous Dice", "aggregates.con_dice_mean", "aggregates.con_dice_std"),
+        ("Contiguous clDice", "aggregates.con_cldice_mean", "aggregates.con_cldice_std"),
+        ("Isolated Dice", "aggregates.iso_dice_mean", "aggregates.iso_dice_std"),
+        (
+            "Isolated PQ",
+            "aggregates.iso_panoptic_quality_mean",
+            "aggregates.iso_panoptic_quality_std",
+        ),
+    ]
+    extra = board.extra_results_columns
+    assert all(c.order == "desc" and not c.exclude_from_ranking for c in extra)
+    # Each path is a key of the 2026 evaluator's flat form, which selma3d compares: a
+    # metrics.json holding exactly these keys is read as that form with nothing left over.
+    paths = [p for _, path, error in columns for p in (path, error)]
+    metrics = {"aggregates": {p.split(".", 1)[1]: 0.5 for p in paths}, "results": []}
+    plan = plan_comparison(metrics, case_of_image={}, track_of_case={})
+    assert plan.form == "selma3d-2026"
+    assert sorted(e.path for e in plan.entries) == sorted(paths)
+    means = {e.path: e.target.describe() for e in plan.entries if e.path.endswith("_mean")}
+    assert means == {
+        "aggregates.con_dice_mean": "dice, vessel, mean",
+        "aggregates.con_cldice_mean": "cldice, vessel, mean",
+        "aggregates.iso_dice_mean": "dice, spot, mean",
+        "aggregates.iso_panoptic_quality_mean": "pq, spot, mean",
+    }
+    assert plan.notes == () and plan.problems == ()
