@@ -123,8 +123,10 @@ def test_a_round_file_with_a_key_written_twice_exits_2_naming_it(split, tmp_path
     code, out = selma3d("round", str(path))
     assert code == 2, out
     first = 1 + text.splitlines().index("teams:")
-    assert f"duplicate key 'teams' on line {len(text.splitlines()) - 1} (first on line {first})" \
-        in out
+    assert out == (
+        f"error: {path}: the round configuration is not valid YAML: duplicate key 'teams' on "
+        f"line {len(text.splitlines()) - 1} (first on line {first}); write each key once\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
