@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common.outputs import claim_folder
 from harness.split.synth import synthesize_split
 
 REPO = Path(__file__).resolve().parents[3]
@@ -101,9 +102,26 @@ def test_check_hidden_cases_below_zero_exits_2_naming_the_option(split, tmp_path
     code, out = selma3d("check", "no/such:image", "--split", str(split), "--hidden-cases", "-5",
                         "--out", str(tmp_path / "run"))
     assert code == 2, out
-    assert "--hidden-cases" in out and "-5" in out
+    assert out.splitlines()[-1] == (
+        "Error: Invalid value for '--hidden-cases': -5 is not in the range x>=0."
+    )
     assert "Traceback" not in out
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("cmd", ["check", "predict"])
+def test_a_second_command_into_a_run_folder_being_written_is_refused(split, tmp_path, cmd):
+    out = tmp_path / "run"
+    with claim_folder(out, kind="run"):  # the first command, still writing
+        code, text = selma3d(cmd, "no/such:image", "--split", str(split), "--out", str(out),
+                             "--no-progress")
+    assert code == 2, text
+    assert text == (
+        f"error: --out {out}: another selma3d command is writing into this folder; wait for "
+        "it to finish, or give another folder\n"
+    )
+    # Only the first command's marker and lock: the second wrote nothing.
+    assert sorted(p.name for p in out.iterdir()) == [".selma3d-folder.json", ".selma3d-folder.lock"]
 
 
 @pytest.mark.parametrize("cmd", ["check", "predict"])
