@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from common.outputs import claim_folder
+from harness.rounds.cluster.worker import remove_task_containers
 from harness.split.synth import synthesize_split
 
 REPO = Path(__file__).resolve().parents[3]
@@ -177,6 +178,24 @@ ENTRYPOINT ["sh", "-c", "sleep 20 && exec python3 /opt/app/evaluate.py"]
 """
 
 
+# A team whose containers are still running when Ctrl-C comes: the local cluster's workers busy.
+SLEEPER = """\
+FROM selma3d/python:3.11
+RUN useradd --uid 1000 --no-create-home app
+USER app
+ENTRYPOINT ["sleep", "600"]
+"""
+
+
+def sigint_as_in_a_terminal() -> None:
+    """Give the child the default SIGINT a terminal's program has.
+
+    A shell's background job starts with SIGINT ignored, and Python keeps an ignored SIGINT:
+    run from one, the command would never see the test's Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for(condition, *, within_s: float, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + within_s
     while not condition():
@@ -230,23 +249,32 @@ def test_a_second_round_during_the_evaluation_stage_is_refused_and_the_first_end
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_ctrl_c_on_a_round_prints_one_line_and_no_worker_traceback(split, tmp_path):
+def test_ctrl_c_on_a_round_prints_one_line_and_no_worker_traceback(split, tmp_path,
+                                                                   engine_client):
+    sleeper = tmp_path / "sleeper"
+    sleeper.mkdir()
+    (sleeper / "Dockerfile").write_text(SLEEPER)
     out = tmp_path / "out"
-    config = write_round(tmp_path / "round.yaml", round_data(split, out))
+    data = round_data(split, out, teams=[{"name": "sleeper", "folder": str(sleeper)}])
+    config = write_round(tmp_path / "round.yaml", data)
     proc = subprocess.Popen(command("round", str(config), "--no-progress"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=sigint_as_in_a_terminal)
     try:
-        # The containers stage has started: the local cluster's workers are running.
-        wait_for(lambda: (out / "runs" / "template" / "s00" / "run.json").is_file(),
+        # The containers stage has started: the workers are waiting on the sleeping containers.
+        wait_for(lambda: (out / "runs" / "sleeper" / "s00" / "run.json").is_file(),
                  within_s=500, proc=proc)
-        time.sleep(1)
+        time.sleep(2)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         output, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        # The sleeping containers are left for the next round on this engine to remove (as
+        # after any interrupted round); this test removes its own at once.
+        remove_task_containers(engine_client, out)
     assert proc.returncode == 130, output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
     assert output.rstrip().splitlines()[-1].strip() == "aborted"
+    assert [line for line in output.splitlines() if "abort" in line.lower()] == ["aborted"]
