@@ -160,7 +160,9 @@ class _NoAliasLoader(yaml.SafeLoader):
                         None,
                         f"duplicate key {key!r} on line {key_node.start_mark.line + 1} (first "
                         f"on line {earlier + 1}); write each key once",
-                        key_node.start_mark,
+                        # No mark: the message names both lines, and PyYAML's mark would add
+                        # lines of its own ('in "<unicode string>", line N') to a one-line error.
+                        None,
                     )
                 first[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)

@@ -41,6 +41,9 @@ DEFAULT_EVALUATION_LIMITS = Limits(timeout_s=3600.0, memory="8g", cpus=2.0)
 """grand-challenge's defaults for an evaluation: 60 minutes, 8 GB of memory, no GPU."""
 
 _TARBALLS = (".tar", ".tar.gz", ".tgz")
+# The kernel's own filesystems: their entries come and go while a folder is walked (a task's
+# open files) and their files read as empty, so nothing on them can be a ground truth.
+_KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
 
 
 class ExtraResultsColumn(BaseModel):
@@ -176,9 +179,16 @@ class EvaluationConfig(BaseModel):
 def ground_truth_problems(path: Path) -> list[str]:
     """Why ``path`` cannot be a ground truth (a folder or a tarball); empty when it can.
 
-    A folder is walked (no link followed): every entry must be a folder, a regular file or a
-    link, and readable (a FIFO would block its reader, ``/proc`` files cannot all be read).
+    A path on the kernel's ``/proc``, ``/sys`` or ``/dev`` filesystem is refused unread. A
+    folder is walked (no link followed): every entry must be a folder, a regular file or a
+    link, and readable (a FIFO would block its reader).
     """
+    kernel = _kernel_folder(path)
+    if kernel is not None:
+        return [
+            f"{path} is on the kernel's {kernel} filesystem, not a ground truth; expected a "
+            "folder or a .tar, .tar.gz or .tgz tarball"
+        ]
     if path.is_dir():
         return _folder_problems(path)
     if path.is_file() and path.name.lower().endswith(_TARBALLS):
@@ -186,6 +196,27 @@ def ground_truth_problems(path: Path) -> list[str]:
     if not path.exists():
         return [f"{path} does not exist; expected a folder or a .tar, .tar.gz or .tgz tarball"]
     return [f"{path} is neither a folder nor a .tar, .tar.gz or .tgz tarball"]
+
+
+def _kernel_folder(path: Path) -> str | None:
+    """The kernel folder (``/proc``, ``/sys``, ``/dev``) whose filesystem holds ``path``, if any.
+
+    Compared by device, so a link or a bind mount leading there is caught too; a folder that
+    is no mount of its own (its device is the root's) is not taken for one.
+    """
+    try:
+        device = path.stat().st_dev
+        root = os.stat("/").st_dev
+    except OSError:
+        return None  # a missing or unreadable path: the checks that follow name it
+    for folder in _KERNEL_FOLDERS:
+        try:
+            mounted = os.stat(folder).st_dev
+        except OSError:
+            continue  # not on this system
+        if mounted == device and mounted != root:
+            return folder
+    return None
 
 
 def _folder_problems(root: Path, *, shown: int = 5) -> list[str]:

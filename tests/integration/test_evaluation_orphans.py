@@ -103,6 +103,9 @@ def test_ctrl_c_leaves_no_container_and_no_ground_truth_copy(setting, client, tm
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A shell's background job starts with SIGINT ignored, which Python keeps: the child
+        # gets the default SIGINT a terminal's program has, or it would never see this Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     container = _running(client, evaluation_run_id(out))
     proc.send_signal(signal.SIGINT)

@@ -118,7 +118,7 @@ def test_out_onto_a_users_file_or_a_special_file_is_refused(setting, tmp_path, k
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["preds", "split", out.name])
 
 
-@pytest.mark.parametrize("ground_truth", ["/proc/self/task", "fifo"])
+@pytest.mark.parametrize("ground_truth", ["/proc/self/task", "/proc", "/sys/fs", "/dev", "fifo"])
 def test_a_special_or_unreadable_ground_truth_exits_2_naming_the_file(setting, tmp_path,
                                                                       ground_truth):
     split, preds = setting
@@ -127,11 +127,26 @@ def test_a_special_or_unreadable_ground_truth_exits_2_naming_the_file(setting, t
         (folder / "task1_gt").mkdir(parents=True)
         os.mkfifo(folder / "task1_gt" / "c1.nii.gz")  # a reader would wait for ever
         ground_truth = str(folder)
-        named = str(folder / "task1_gt" / "c1.nii.gz")
+        problem = (f"{folder / 'task1_gt' / 'c1.nii.gz'} is a special file; expected folders "
+                   "and regular files")
     else:
-        named = "/proc/self/task/"
+        kernel = "/" + ground_truth.split("/")[1]
+        problem = (f"{ground_truth} is on the kernel's {kernel} filesystem, not a ground truth; "
+                   "expected a folder or a .tar, .tar.gz or .tgz tarball")
     code, out = _evaluate(split, preds, tmp_path / "r.csv", "--container", "no/such:image",
                           "--ground-truth", ground_truth)
     assert code == 2, out
-    assert "--ground-truth:" in out and named in out
-    assert "Traceback" not in out
+    assert out == (
+        "error: the command line: 1 problem(s) in the evaluate --container:\n"
+        f"  - --ground-truth: {problem}\n"
+    )
+
+
+def test_a_link_to_the_kernels_proc_is_refused_as_proc(setting, tmp_path):
+    split, preds = setting
+    link = tmp_path / "ground-truth"
+    link.symlink_to("/proc/self/task")
+    code, out = _evaluate(split, preds, tmp_path / "r.csv", "--container", "no/such:image",
+                          "--ground-truth", str(link))
+    assert code == 2, out
+    assert f"--ground-truth: {link} is on the kernel's /proc filesystem" in out

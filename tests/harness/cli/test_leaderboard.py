@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from common.outputs import MARKER_NAME
+from common.outputs import MARKER_NAME, claim_folder
 from tests.leaderboard.lb_tables import frame, rows
 
 
@@ -65,3 +65,17 @@ def test_out_inside_the_split_is_refused_naming_both(results, tmp_path):
     assert code == 2, out
     assert f"--out {split.root / 'board'} lies inside the split {split.root}" in out
     assert not (split.root / "board").exists()
+
+
+def test_a_second_leaderboard_into_a_folder_being_written_is_refused(results, tmp_path):
+    board = tmp_path / "board"
+    assert leaderboard(results, board)[0] == 0
+    before = {p.name: p.read_bytes() for p in board.iterdir() if p.is_file()}
+    with claim_folder(board, kind="leaderboard"):  # the first command, still writing
+        code, out = leaderboard(results, board)
+    assert code == 2, out
+    assert out == (
+        f"error: --out {board}: another selma3d command is writing into this folder; wait for "
+        "it to finish, or give another folder\n"
+    )
+    assert {p.name: p.read_bytes() for p in board.iterdir() if p.is_file()} == before

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common.outputs import claim_folder
+from harness.rounds.cluster.worker import remove_task_containers
 from harness.split.synth import synthesize_split
 
 REPO = Path(__file__).resolve().parents[3]
@@ -101,9 +103,26 @@ def test_check_hidden_cases_below_zero_exits_2_naming_the_option(split, tmp_path
     code, out = selma3d("check", "no/such:image", "--split", str(split), "--hidden-cases", "-5",
                         "--out", str(tmp_path / "run"))
     assert code == 2, out
-    assert "--hidden-cases" in out and "-5" in out
+    assert out.splitlines()[-1] == (
+        "Error: Invalid value for '--hidden-cases': -5 is not in the range x>=0."
+    )
     assert "Traceback" not in out
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("cmd", ["check", "predict"])
+def test_a_second_command_into_a_run_folder_being_written_is_refused(split, tmp_path, cmd):
+    out = tmp_path / "run"
+    with claim_folder(out, kind="run"):  # the first command, still writing
+        code, text = selma3d(cmd, "no/such:image", "--split", str(split), "--out", str(out),
+                             "--no-progress")
+    assert code == 2, text
+    assert text == (
+        f"error: --out {out}: another selma3d command is writing into this folder; wait for "
+        "it to finish, or give another folder\n"
+    )
+    # Only the first command's marker and lock: the second wrote nothing.
+    assert sorted(p.name for p in out.iterdir()) == [".selma3d-folder.json", ".selma3d-folder.lock"]
 
 
 @pytest.mark.parametrize("cmd", ["check", "predict"])
@@ -123,8 +142,10 @@ def test_a_round_file_with_a_key_written_twice_exits_2_naming_it(split, tmp_path
     code, out = selma3d("round", str(path))
     assert code == 2, out
     first = 1 + text.splitlines().index("teams:")
-    assert f"duplicate key 'teams' on line {len(text.splitlines()) - 1} (first on line {first})" \
-        in out
+    assert out == (
+        f"error: {path}: the round configuration is not valid YAML: duplicate key 'teams' on "
+        f"line {len(text.splitlines()) - 1} (first on line {first}); write each key once\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -155,6 +176,24 @@ USER evaluator
 # Slow, so that a second round is started while this one is in its evaluation stage.
 ENTRYPOINT ["sh", "-c", "sleep 20 && exec python3 /opt/app/evaluate.py"]
 """
+
+
+# A team whose containers are still running when Ctrl-C comes: the local cluster's workers busy.
+SLEEPER = """\
+FROM selma3d/python:3.11
+RUN useradd --uid 1000 --no-create-home app
+USER app
+ENTRYPOINT ["sleep", "600"]
+"""
+
+
+def sigint_as_in_a_terminal() -> None:
+    """Give the child the default SIGINT a terminal's program has.
+
+    A shell's background job starts with SIGINT ignored, and Python keeps an ignored SIGINT:
+    run from one, the command would never see the test's Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition, *, within_s: float, proc: subprocess.Popen) -> None:
@@ -210,23 +249,32 @@ def test_a_second_round_during_the_evaluation_stage_is_refused_and_the_first_end
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_ctrl_c_on_a_round_prints_one_line_and_no_worker_traceback(split, tmp_path):
+def test_ctrl_c_on_a_round_prints_one_line_and_no_worker_traceback(split, tmp_path,
+                                                                   engine_client):
+    sleeper = tmp_path / "sleeper"
+    sleeper.mkdir()
+    (sleeper / "Dockerfile").write_text(SLEEPER)
     out = tmp_path / "out"
-    config = write_round(tmp_path / "round.yaml", round_data(split, out))
+    data = round_data(split, out, teams=[{"name": "sleeper", "folder": str(sleeper)}])
+    config = write_round(tmp_path / "round.yaml", data)
     proc = subprocess.Popen(command("round", str(config), "--no-progress"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=sigint_as_in_a_terminal)
     try:
-        # The containers stage has started: the local cluster's workers are running.
-        wait_for(lambda: (out / "runs" / "template" / "s00" / "run.json").is_file(),
+        # The containers stage has started: the workers are waiting on the sleeping containers.
+        wait_for(lambda: (out / "runs" / "sleeper" / "s00" / "run.json").is_file(),
                  within_s=500, proc=proc)
-        time.sleep(1)
+        time.sleep(2)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         output, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        # The sleeping containers are left for the next round on this engine to remove (as
+        # after any interrupted round); this test removes its own at once.
+        remove_task_containers(engine_client, out)
     assert proc.returncode == 130, output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
     assert output.rstrip().splitlines()[-1].strip() == "aborted"
+    assert [line for line in output.splitlines() if "abort" in line.lower()] == ["aborted"]
