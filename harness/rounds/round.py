@@ -256,7 +256,9 @@ def _run_stages(
     with _stage("images", timings, console):
         images = _images_stage(plan, engine, console)
     plan = images.plan
-    scored = _containers_and_scoring(plan, images, console, timings, overlap=overlap_scoring)
+    scored = _containers_and_scoring(
+        plan, images, console, timings, engine=engine, overlap=overlap_scoring
+    )
     if images.prepared is not None:
         with _stage("evaluation", timings, console):
             images.pins.verify(when="before the evaluation container ran")
@@ -487,11 +489,24 @@ def _save_tarballs(engine: Any, plan: RoundPlan, console: Console) -> dict[str, 
 
 
 def _containers_and_scoring(
-    plan: RoundPlan, images: _Images, console: Console, timings: dict[str, float], *, overlap: bool
+    plan: RoundPlan,
+    images: _Images,
+    console: Console,
+    timings: dict[str, float],
+    *,
+    engine: Any,
+    overlap: bool,
 ) -> _Scored:
-    """Run every submission's containers on the cluster and score each case (beside them)."""
+    """Run every submission's containers on the cluster and score each case (beside them).
+
+    A local cluster's workers are ended, not asked to stop, when the round stops early (Ctrl-C,
+    an error): once they are gone, the containers they left on ``engine`` are removed.
+    """
     config = plan.config
     with contextlib.ExitStack() as stack:
+        if config.cluster.scheduler is None:
+            # Pushed first, so it runs after the local cluster (and its workers) closed.
+            stack.push(_remove_left_containers(engine, plan.out_dir))
         client = stack.enter_context(
             cluster.connect_cluster(
                 config.cluster.scheduler,
@@ -515,6 +530,23 @@ def _containers_and_scoring(
             _write_results(results, plan.out_dir)
     stages = _stage_record((containers_from, containers_to), scoring, after_s=timings["scoring"])
     return _Scored(results, stages)
+
+
+def _remove_left_containers(
+    engine: Any, out_dir: Path
+) -> Callable[[type[BaseException] | None, BaseException | None, Any], bool]:
+    """An exit callback: on an early end, remove the round's containers (by their out-dir label).
+
+    A worker's own clean-up never runs when its process is ended; left alone, a case container
+    would run until the next round on this engine removed it. A normal end leaves none.
+    """
+
+    def remove(kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if kind is not None:
+            cluster.remove_task_containers(engine, out_dir)
+        return False  # the exception goes on: the round still ends with it
+
+    return remove
 
 
 def _run_containers(
