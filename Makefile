@@ -14,14 +14,20 @@ test: setup browser
 	$(BIN)/python -m pytest
 
 # The real-container suites that must hold on every engine, run again on Podman: the hostile
-# containers (exec and invoke), the runner, the client corpus, the evaluation container, a round
-# compared across both engines, a round through two `selma3d worker --engine podman`; then the
-# demo round.
+# containers (exec and invoke), the runner, the client corpus, the evaluation container and
+# what it leaves after Ctrl-C or kill -9, `docker save` tarballs and images pinned by id (a
+# hostile round, moved tags, builds stopped at build_timeout_s), a round killed and resumed, a
+# round compared across both engines, a round through two `selma3d worker --engine podman`;
+# then the demo round.
 PODMAN_SUITES := tests/integration/test_hostile_outputs.py tests/integration/test_containers.py \
 	tests/harness/containers/test_invoke.py tests/harness/containers/test_runner.py \
 	tests/harness/containers/test_engine.py tests/harness/containers/test_isolation.py \
 	tests/packaging/test_client_corpus.py \
-	tests/integration/test_evaluation_container.py tests/integration/test_engines.py \
+	tests/integration/test_evaluation_container.py tests/integration/test_evaluation_orphans.py \
+	tests/harness/containers/test_image_tarball.py tests/harness/containers/test_images.py \
+	tests/integration/test_image_pinning.py tests/integration/test_hostile_round.py \
+	tests/integration/test_round.py::test_a_killed_round_resumes_to_the_same_leaderboard \
+	tests/integration/test_engines.py \
 	tests/harness/rounds/cluster/test_dispatch.py::test_a_round_through_two_workers_gives_the_local_table
 
 test-podman: venv

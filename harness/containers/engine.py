@@ -170,6 +170,13 @@ class EngineTraits:
     - Removal: Podman refuses to remove a container while another shares its network namespace
       (an invoke server's relay), so helpers are removed first
       (:func:`harness.containers.isolation.remove_run_containers`).
+    - A build cut at its time limit (:func:`harness.containers.base_images.docker_build`):
+      Docker cancels it once its client is gone; Podman's service lets the running ``RUN`` step
+      go on to its own end, then stops the build (nothing tagged) and removes its build
+      container, which its Docker API does not list (``podman ps --external`` does). The folder
+      is refused at the limit on both; nothing in the API ends the step sooner.
+    - Image history: Podman writes layer ids without their ``sha256:`` prefix (selma3d does not
+      read the history).
 
     Attributes
     ----------

@@ -3,8 +3,8 @@
 Two attacking teams submit ``docker save`` tarballs naming another team's tag, the evaluation
 image's tag and ``selma3d/python:3.11`` (one in Docker's layout, one in the OCI layout of Docker
 25 and later); other teams submit a cut-short tarball, a malformed reference and a build that
-never ends. The round goes on with every other team, runs each image by its pinned id, and
-moves no tag. Every tag these tests create is their own (``selma3d-pintest-<uid>/...``); the
+runs far past its limit. The round goes on with every other team, runs each image by its pinned
+id, and moves no tag. Every tag these tests create is their own (``selma3d-pintest-<uid>/...``); the
 shared ``selma3d/python:3.11`` is only named by the tarballs, and restored (and the restore
 checked) if anything ever moved it.
 """
@@ -28,6 +28,7 @@ from harness.assets import asset_dir
 from harness.containers.images import build_folder
 from harness.evaluation import write_ground_truth
 from harness.split.synth import synthesize_split
+from tests.harness.containers.build_containers import SLEEPER_S, wait_for_no_build_containers
 from tests.harness.containers.hostile_tarballs import (
     declared_layer,
     docker_save,
@@ -112,7 +113,7 @@ def world(tmp_path_factory, client, shared_tag_kept):  # type: ignore[no-untyped
     sleeper = root / "sleeper"
     sleeper.mkdir()
     (sleeper / "Dockerfile").write_text(
-        f"FROM selma3d/rootfs:bookworm\nRUN sleep 10000 && echo {uid}\n"
+        f"FROM selma3d/rootfs:bookworm\nRUN sleep {SLEEPER_S} && echo {uid}\n"
     )
     gt = write_ground_truth(split, root / "ground-truth.tar.gz")
     before = {ref: client.images.get(ref).id for ref in targets}
@@ -171,6 +172,7 @@ def test_a_round_of_hostile_teams_runs_each_image_by_its_pinned_id(world, client
     }
     path = world["root"] / "round.yaml"
     path.write_text(yaml.safe_dump(config))
+    since = time.time()
     code, output = selma3d("round", str(path))
     assert code == 0, output[-4000:]
     # No tag the tarballs asked for moved.
@@ -213,12 +215,7 @@ def test_a_round_of_hostile_teams_runs_each_image_by_its_pinned_id(world, client
     for reason in ("cut short", "build_timeout_s", "not a valid image reference"):
         assert reason not in published
     # No build container of the stopped build is left.
-    left = [
-        c.id
-        for c in client.containers.list(all=True)
-        if world["uid"] in " ".join(c.attrs["Config"].get("Cmd") or [])
-    ]
-    assert left == []
+    assert wait_for_no_build_containers(client, world["uid"], since=since) == []
 
 
 def test_check_runs_a_hostile_tarball_as_itself_and_moves_no_tag(world, client):
@@ -327,6 +324,7 @@ def test_check_refuses_a_cache_that_is_a_file_with_exit_2_naming_it(world):
 
 
 def test_check_stops_a_build_at_build_timeout_s(world, client):
+    since = time.time()
     code, output = selma3d(
         "check",
         str(world["sleeper"]),
@@ -341,17 +339,7 @@ def test_check_stops_a_build_at_build_timeout_s(world, client):
     assert code == 2, output[-3000:]
     assert said(output, "build_timeout_s") and said(output, str(world["sleeper"]))
     assert "Traceback" not in output
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        left = [
-            c.id
-            for c in client.containers.list(all=True)
-            if world["uid"] in " ".join(c.attrs["Config"].get("Cmd") or [])
-        ]
-        if not left:
-            break
-        time.sleep(0.5)
-    assert left == []
+    assert wait_for_no_build_containers(client, world["uid"], since=since) == []
 
 
 def test_a_bad_evaluation_image_tarball_is_exit_2_naming_it(world):

@@ -18,6 +18,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from harness.containers.engine import short_reference
+
 __all__ = [
     "declared_layer",
     "docker_save",
@@ -55,8 +57,9 @@ def synthetic_save(dest: Path, text: str = "hello", *, tags: tuple[str, ...] = (
     ).encode()
     image_id = hashlib.sha256(config).hexdigest()
     layer_dir = hashlib.sha256(b"dir" + layer).hexdigest()
-    manifest = [{"Config": f"{image_id}.json", "RepoTags": list(tags),
-                 "Layers": [f"{layer_dir}/layer.tar"]}]
+    manifest = [
+        {"Config": f"{image_id}.json", "RepoTags": list(tags), "Layers": [f"{layer_dir}/layer.tar"]}
+    ]
     folder = tarfile.TarInfo(layer_dir)
     folder.type = tarfile.DIRTYPE
     members: list[tuple[tarfile.TarInfo, bytes | None]] = [
@@ -92,8 +95,12 @@ def tiny_image(client: Any, tag: str, text: str = "") -> str:
 def docker_save(client: Any, reference: str, dest: Path) -> Path:
     """``docker save reference`` into ``dest`` (its tags named, as the CLI writes it)."""
     image = client.images.get(reference)
+    named: str | bool = False
+    if ":" in reference:
+        # The SDK takes the name as the engine lists it: Podman's is qualified (docker.io/...).
+        named = next(t for t in image.tags if short_reference(t) == short_reference(reference))
     with dest.open("wb") as fh:
-        for chunk in image.save(named=reference if ":" in reference else False):
+        for chunk in image.save(named=named):
             fh.write(chunk)
     return dest
 
@@ -176,15 +183,21 @@ def oci_layout(src: Path, dest: Path, tags: list[str], *, with_manifest: bool) -
         digest, info = _blob(layer)
         out.append((info, layer))
         layer_entries.append(
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest,
-             "size": len(layer)}
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": digest,
+                "size": len(layer),
+            }
         )
     manifest = json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": config_digest, "size": len(config)},
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(config),
+            },
             "layers": layer_entries,
         }
     ).encode()
@@ -195,16 +208,23 @@ def oci_layout(src: Path, dest: Path, tags: list[str], *, with_manifest: bool) -
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-             "digest": manifest_digest, "size": len(manifest), "annotations": annotations}
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": len(manifest),
+                "annotations": annotations,
+            }
         ],
     }
     out.append((tarfile.TarInfo("index.json"), json.dumps(index).encode()))
     out.append((tarfile.TarInfo("oci-layout"), b'{"imageLayoutVersion": "1.0.0"}'))
     if with_manifest:
         docker_manifest = [
-            {"Config": f"blobs/sha256/{config_digest[7:]}", "RepoTags": tags,
-             "Layers": [f"blobs/sha256/{e['digest'][7:]}" for e in layer_entries]}
+            {
+                "Config": f"blobs/sha256/{config_digest[7:]}",
+                "RepoTags": tags,
+                "Layers": [f"blobs/sha256/{e['digest'][7:]}" for e in layer_entries],
+            }
         ]
         out.append((tarfile.TarInfo("manifest.json"), json.dumps(docker_manifest).encode()))
     return _write(dest, out)
