@@ -27,10 +27,12 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERNAL",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "ClusterError",
     "EngineError",
     "SplitError",
     "SubmissionError",
+    "Terminated",
     "VolumeError",
 ]
 
@@ -40,6 +42,18 @@ EXIT_BAD_INPUT = 2
 EXIT_ENGINE = 3
 EXIT_INTERNAL = 4
 EXIT_ABORTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report a command stopped by kill or a scheduler
+
+
+class Terminated(SystemExit):
+    """The process was sent SIGTERM (``kill``, a batch system's stop): it ends as on Ctrl-C.
+
+    A :class:`SystemExit`, so no ``except Exception`` takes it for a failure of the work; every
+    ``finally`` and context manager on the way out runs (containers removed, records closed).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(EXIT_TERMINATED)
 
 
 class VolumeError(Selma3dError):

@@ -22,8 +22,10 @@ from harness.errors import (
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_OK,
+    EXIT_TERMINATED,
     ClusterError,
     EngineError,
+    Terminated,
 )
 
 __all__ = [
@@ -76,6 +78,9 @@ def run(argv: list[str] | None = None) -> int:
         return code if isinstance(code, int) else EXIT_OK
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except Terminated:
+        err.print("[red]terminated[/red]")
+        return EXIT_TERMINATED
     except SystemExit as exc:
         # A command that ends with sys.exit(code), e.g. exit 1 for a submission that failed.
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT

@@ -1,4 +1,8 @@
-"""The console script's entry: a Ctrl-C while the command line loads is one line, exit 130."""
+"""The console script's entry: a Ctrl-C or SIGTERM while the command line loads is one line.
+
+Both once the command runs: tests/harness/cli/test_round.py (a round on a local cluster) and
+tests/integration/test_evaluation_orphans.py (an evaluation container).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 import harness
 
@@ -29,21 +35,32 @@ INTERRUPTED_IMPORT = textwrap.dedent(
 )
 
 
+# SIGTERM arriving at the same moment: the process sends it to itself there.
+TERMINATED_IMPORT = INTERRUPTED_IMPORT.replace(
+    "raise KeyboardInterrupt", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
+)
+
+
 def _env() -> dict[str, str]:
     root = str(Path(harness.__file__).resolve().parent.parent)
     return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-def test_a_ctrl_c_while_the_command_line_loads_prints_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("program", "code", "line"),
+    [(INTERRUPTED_IMPORT, 130, "aborted\n"), (TERMINATED_IMPORT, 143, "terminated\n")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_ctrl_c_while_the_command_line_loads_prints_one_line(tmp_path, program, code, line):
     done = subprocess.run(
-        [sys.executable, "-c", INTERRUPTED_IMPORT, "--help"],
+        [sys.executable, "-c", program, "--help"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         env=_env(),
         timeout=60,
     )
-    assert (done.returncode, done.stdout, done.stderr) == (130, "", "aborted\n")
+    assert (done.returncode, done.stdout, done.stderr) == (code, "", line)
 
 
 def test_python_dash_m_harness_runs_the_command_line(tmp_path):

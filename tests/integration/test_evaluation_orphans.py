@@ -93,7 +93,14 @@ def _scratch(tmpdir: Path) -> list[Path]:
     return sorted(tmpdir.glob("selma3d-evaluation-*"))
 
 
-def test_ctrl_c_leaves_no_container_and_no_ground_truth_copy(setting, client, tmp_path):
+@pytest.mark.parametrize(
+    ("sent", "code", "line"),
+    [(signal.SIGINT, 130, "aborted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_leaves_no_container_and_no_ground_truth_copy(
+    setting, client, tmp_path, sent, code, line
+):
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     out = tmp_path / "scores.csv"
@@ -108,9 +115,11 @@ def test_ctrl_c_leaves_no_container_and_no_ground_truth_copy(setting, client, tm
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     container = _running(client, evaluation_run_id(out))
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sent)
     output, _ = proc.communicate(timeout=60)
-    assert proc.returncode != 0, output
+    assert proc.returncode == code, output
+    assert output.rstrip().splitlines()[-1] == line, output
+    assert "Traceback" not in output, output
     with pytest.raises(NotFound):
         container.reload()
     assert _scratch(tmpdir) == [], output

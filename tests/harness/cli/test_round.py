@@ -249,8 +249,19 @@ def test_a_second_round_during_the_evaluation_stage_is_refused_and_the_first_end
 
 @pytest.mark.docker
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("send", "code", "line"),
+    [
+        # What Ctrl-C in a terminal does: SIGINT to the whole process group.
+        (lambda pid: os.killpg(pid, signal.SIGINT), 130, "aborted"),
+        # What `kill PID` or a batch system's stop does: SIGTERM to the round's process.
+        (lambda pid: os.kill(pid, signal.SIGTERM), 143, "terminated"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
 def test_ctrl_c_on_a_round_prints_one_line_and_no_worker_traceback(split, tmp_path,
-                                                                   engine_client):
+                                                                   engine_client, send, code,
+                                                                   line):
     sleeper = tmp_path / "sleeper"
     sleeper.mkdir()
     (sleeper / "Dockerfile").write_text(SLEEPER)
@@ -265,7 +276,7 @@ def test_ctrl_c_on_a_round_prints_one_line_and_no_worker_traceback(split, tmp_pa
         wait_for(lambda: (out / "runs" / "sleeper" / "s00" / "run.json").is_file(),
                  within_s=500, proc=proc)
         time.sleep(2)
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        send(proc.pid)
         output, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -274,7 +285,7 @@ def test_ctrl_c_on_a_round_prints_one_line_and_no_worker_traceback(split, tmp_pa
         left = remove_task_containers(engine_client, out)
     # The round removed its sleeping containers on its way out: none is left running.
     assert left == 0
-    assert proc.returncode == 130, output
+    assert proc.returncode == code, output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
-    assert output.rstrip().splitlines()[-1].strip() == "aborted"
-    assert [line for line in output.splitlines() if "abort" in line.lower()] == ["aborted"]
+    assert output.rstrip().splitlines()[-1].strip() == line
+    assert [x for x in output.splitlines() if x.strip() in ("aborted", "terminated")] == [line]
