@@ -8,6 +8,8 @@ timeouts and small limits.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -375,6 +377,42 @@ def test_killing_the_harness_mid_run_loses_nothing(images, client, split4, tmp_p
         f"{c}.nii.gz" for c in split4.case_ids
     )
     assert json.loads((out / "run.json").read_text())["orphans_removed"] >= 1
+
+
+def test_sigterm_to_predict_removes_its_container_and_closes_run_json(
+    images, client, split4, tmp_path
+):
+    out = tmp_path / "terminated"
+    cmd = [sys.executable, "-m", "harness", "predict", images["slow"], "--split",
+           str(split4.root), "--out", str(out), "--timeout-s", "60", "--memory", "512m",
+           "--cpus", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    records = out / "cases.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        run_id = None
+        # One case recorded and the next one's container running: a stop in the middle.
+        while time.monotonic() < deadline and proc.poll() is None:
+            if records.is_file() and records.read_text().count("\n") >= 1:
+                run_id = json.loads((out / "run.json").read_text())["run_id"]
+                if leftover_containers(client, run_id):
+                    break
+            time.sleep(0.05)
+        assert run_id is not None and proc.poll() is None, "no case container to stop"
+        proc.send_signal(signal.SIGTERM)  # what `kill PID` or a batch system's stop sends
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, output
+    assert output.rstrip().splitlines()[-1] == "terminated" and "Traceback" not in output
+    assert leftover_containers(client, run_id) == []
+    run_json = json.loads((out / "run.json").read_text())
+    kept = read_records(out)
+    assert run_json["state"] == "interrupted"
+    assert sum(run_json["counts"].values()) == len(kept) >= 1
 
 
 @pytest.mark.parametrize("threshold", [None, 0.5])
