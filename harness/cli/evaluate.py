@@ -172,6 +172,7 @@ def _evaluate_locked(
     """:func:`evaluate` once its output is locked."""
     # Loaded when the command runs: the CLI starts in 0.1 s, the library takes 1 s.
     from rich.console import Console
+    from rich.markup import escape
 
     from harness.errors import EXIT_FAILED
     from harness.scoring.evaluate import evaluate_predictions, write_results
@@ -215,10 +216,12 @@ def _evaluate_locked(
             means = ", ".join(f"{c} {rows[c].astype(float).mean():.4f}" for c in columns)
             console.print(f"  {track} ({len(rows)} case(s)), means: {means}")
     for _, row in frame[frame["status"] != "ok"].iterrows():
-        console.print(f"  [red]{row['case_id']}[/red]: {row['status']}: {row['message']}",
+        console.print(f"  [red]{escape(str(row['case_id']))}[/red]: {row['status']}: "
+                      f"{escape(str(row['message']))}",
                       highlight=False)
     for extra in frame.attrs.get("unexpected_files", {}).get(name, []):
-        console.print(f"  [yellow]ignored[/yellow] {extra}: matches no case of the split",
+        console.print(f"  [yellow]ignored[/yellow] {escape(str(extra))}: matches no case of the "
+                      "split",
                       highlight=False)
     console.print(f"wrote {out}")
     if side_by_side is not None:

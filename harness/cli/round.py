@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from common.errors import ConfigError
@@ -390,7 +391,8 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
     if not isinstance(report, CheckReport):
         raise TypeError(f"expected a CheckReport, got {type(report).__name__}")
     console = Console()
-    table = Table(title=f"selma3d check · {report.image} · {report.contract}")
+    # Reasons, advice and logs quote the container and its files: text, never markup.
+    table = Table(title=f"selma3d check · {escape(report.image)} · {report.contract}")
     for col in ("case", "status", "time (s)", "peak memory", "dice", "cldice", "blob F1"):
         table.add_column(col, justify="left" if col in ("case", "status") else "right")
     for case in report.cases:
@@ -411,11 +413,15 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
         if case.status == "ok" and case.reason:
             # Scored, but worth knowing: what the rule made of non-binary values, or which
             # geometry field differs from the input's.
-            console.print(f"[yellow]{case.case_id}[/yellow] {case.reason}", highlight=False)
+            console.print(
+                f"[yellow]{escape(case.case_id)}[/yellow] {escape(case.reason)}", highlight=False
+            )
         if case.status != "ok":
-            console.print(f"[bold red]{case.case_id}[/bold red] {case.status}: {case.advice}")
+            console.print(
+                f"[bold red]{escape(case.case_id)}[/bold red] {case.status}: {escape(case.advice)}"
+            )
             if case.log_tail:
-                console.print(f"[dim]{case.log_tail}[/dim]", highlight=False)
+                console.print(f"[dim]{escape(case.log_tail)}[/dim]", highlight=False)
     for server in report.servers:
         startup = server.get("startup_s")
         console.print(
@@ -427,18 +433,18 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
     if report.billed is not None:
         console.print(report.billed.describe(), highlight=False)
     if report.model is not None:
-        console.print(f"model {report.model['source']}: {report.model['sha256']}")
+        console.print(f"model {escape(str(report.model['source']))}: {report.model['sha256']}")
     det = report.determinism
     if det is not None and det.get("identical") is False:
         console.print(
             f"[yellow]not deterministic[/yellow]: case {det['case_id']} run twice: "
-            f"{det['reason']} (flagged, not failed)",
+            f"{escape(str(det['reason']))} (flagged, not failed)",
             highlight=False,
         )
     elif det is not None and det.get("identical"):
         console.print(f"deterministic: case {det['case_id']} gave the same mask twice")
     elif det is not None:
-        console.print(f"determinism not judged: {det['reason']}", highlight=False)
+        console.print(f"determinism not judged: {escape(str(det['reason']))}", highlight=False)
     if report.previous is not None:
         console.print(
             f"the earlier check, of another image, model or reuse, is kept in {report.previous}"

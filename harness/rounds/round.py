@@ -394,7 +394,9 @@ def _resolve_submissions(
             try:
                 info = _resolve_one(entry, config, pins=pins)
             except SubmissionError as exc:
-                console.print(f"[red]{entry.key}: image failed[/red]: {exc}", highlight=False)
+                console.print(
+                    f"[red]{entry.key}: image failed[/red]: {escape(str(exc))}", highlight=False
+                )
                 failures.append(
                     {
                         "team": team.name,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -81,7 +82,8 @@ RUN useradd --uid 1000 --no-create-home app
 USER app
 ENTRYPOINT ["python3", "-c", "import sys; print('Traceback (most recent call last):'); \
 print('  File \\"/srv/organizer/secret/model.py\\", line 1'); \
-print('FileNotFoundError: /home/organizer/weights.pt FAKE-SELMA3D-LINE'); sys.exit(3)"]
+print('FileNotFoundError: /home/organizer/weights.pt FAKE-SELMA3D-LINE [/red][bold]'); \
+sys.exit(3)"]
 """
 
 # Evaluates as the template does, after printing every hidden file it can see and paths.
@@ -283,6 +285,22 @@ def test_the_organizer_keeps_the_evaluation_log_and_nothing_published_holds_a_lo
     runs = board["metadata"]["evaluation_container"]
     assert runs["threshold"]["status"] == "ok" and runs["threshold"]["comparison"]["values"]
     assert runs["crasher"]["status"] == "not_run"
+
+
+def test_check_of_a_crasher_prints_its_logs_markup_as_text(setting, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "check", str(setting["folders"]["crasher"]),
+         "--split", str(setting["split"].root), "--timeout-s", "60", "--memory", "1g",
+         "--cpus", "1", "--out", str(tmp_path / "check"), "--no-progress"],
+        capture_output=True, text=True, check=False, timeout=900,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    output = proc.stdout + proc.stderr
+    # The verdict, not a crash of the console reading "[/red]" as its own closing tag.
+    assert proc.returncode == 1, output[-3000:]
+    # (The crasher's own log holds a traceback's first line: selma3d's would name its error.)
+    assert "MarkupError" not in output and "internal error of selma3d" not in output
+    assert "weights.pt FAKE-SELMA3D-LINE [/red][bold]" in output
 
 
 def test_check_of_a_server_churning_output_ends_with_a_verdict_not_a_crash(setting, tmp_path):

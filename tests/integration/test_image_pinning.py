@@ -115,6 +115,12 @@ def world(tmp_path_factory, client, shared_tag_kept):  # type: ignore[no-untyped
     (sleeper / "Dockerfile").write_text(
         f"FROM selma3d/rootfs:bookworm\nRUN sleep {SLEEPER_S} && echo {uid}\n"
     )
+    # A build whose log is made of the console's markup: it fails, and its words are text.
+    marked = root / "marked"
+    marked.mkdir()
+    (marked / "Dockerfile").write_text(
+        f"FROM selma3d/rootfs:bookworm\nRUN echo '{MARKUP}' && exit 3\n"
+    )
     gt = write_ground_truth(split, root / "ground-truth.tar.gz")
     before = {ref: client.images.get(ref).id for ref in targets}
     yield {
@@ -128,6 +134,7 @@ def world(tmp_path_factory, client, shared_tag_kept):  # type: ignore[no-untyped
         "before": before,
         "gt": gt,
         "sleeper": sleeper,
+        "marked": marked,
         "mine": mine,
     }
     for image in client.images.list():
@@ -139,6 +146,10 @@ def world(tmp_path_factory, client, shared_tag_kept):  # type: ignore[no-untyped
     for image_id in attackers:
         with contextlib.suppress(ImageNotFound):  # already gone with its tags
             client.images.remove(image_id, force=True)
+
+
+# The console's own markup: a closing tag that matches nothing, then a style.
+MARKUP = "[/red][bold]MARKUP-FROM-A-BUILD"
 
 
 def said(output: str, text: str) -> bool:
@@ -167,6 +178,7 @@ def test_a_round_of_hostile_teams_runs_each_image_by_its_pinned_id(world, client
             {"name": "cut", "tarball": str(world["root"] / "cut.tar")},
             {"name": "upper", "image": "UPPER CASE::"},
             {"name": "sleeper", "folder": str(world["sleeper"])},
+            {"name": "marked", "folder": str(world["marked"])},
         ],
         "evaluation": {"image": world["evaluation"].ref, "ground_truth": str(world["gt"])},
     }
@@ -182,7 +194,9 @@ def test_a_round_of_hostile_teams_runs_each_image_by_its_pinned_id(world, client
     assert digests["victim"] == world["victim"].digest
     assert {digests["attacker-a"], digests["attacker-b"]} == set(world["attackers"])
     failures = {f["team"]: f for f in record["image_failures"]}
-    assert set(failures) == {"cut", "upper", "sleeper"}
+    assert set(failures) == {"cut", "upper", "sleeper", "marked"}
+    # The build log's markup reached the terminal as the text it is.
+    assert MARKUP in failures["marked"]["reason"] and said(output, MARKUP)
     assert all(f["status"] == "image_failed" for f in failures.values())
     assert str(world["root"] / "cut.tar") in failures["cut"]["reason"]
     assert "cut short" in failures["cut"]["reason"]
@@ -208,7 +222,7 @@ def test_a_round_of_hostile_teams_runs_each_image_by_its_pinned_id(world, client
     public = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
     assert {(e["team"], e["status"], e["reason"]) for e in public["metadata"]["not_ranked"]} == {
         (team, "image_failed", "its image could not be built, loaded or found")
-        for team in ("cut", "upper", "sleeper")
+        for team in ("cut", "upper", "sleeper", "marked")
     }
     md = (out / "leaderboard" / "leaderboard.md").read_text()
     assert "sleeper (submission s00): its image could not be built, loaded or found" in md

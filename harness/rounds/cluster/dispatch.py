@@ -12,6 +12,7 @@ from typing import Any
 
 from distributed import as_completed
 from rich.console import Console
+from rich.markup import escape
 
 from harness.containers.canary import FINISHED, STOPPED_BY_CANARY, after_canary, canary_split
 from harness.containers.records import CaseRecord
@@ -241,7 +242,9 @@ class _ContainerStage:
         if gone is not None:
             for case in cases:
                 self.lost.append(f"{job.key} {case.case_id}: {gone}")
-                self.console.print(f"[red]{job.key} {case.case_id}: lost ({gone})[/red]")
+                self.console.print(
+                    f"[red]{job.key} {case.case_id}: lost ({escape(str(gone))})[/red]"
+                )
             self.settle([case.case_id for case in cases], standing=False)
             return []
         records = self.merge(job, result)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
@@ -306,4 +307,7 @@ def remove_task_folder(folder: Path, console: Console) -> None:
         shutil.rmtree(folder)
     except OSError as exc:
         # Scratch only: the case is recorded; say what is left instead of stopping the round.
-        console.print(f"[yellow]could not remove the task folder {folder}: {exc}[/yellow]")
+        console.print(
+            f"[yellow]could not remove the task folder {escape(str(folder))}: "
+            f"{escape(str(exc))}[/yellow]"
+        )

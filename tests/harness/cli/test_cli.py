@@ -24,12 +24,20 @@ def _engine() -> None:
     raise EngineError("no Docker engine answers")
 
 
+@click.command("t-markup")
+@click.argument("kind")
+def _markup(kind: str) -> None:
+    # What a team controls, quoted in a message: a build log's line, a file's name.
+    text = "step 2: [/red][bold]not yours"
+    raise {"config": ConfigError, "engine": EngineError}[kind](text)
+
+
 @click.command("t-bug")
 def _bug() -> None:
     raise ZeroDivisionError("a bug")
 
 
-COMMANDS = (_fail, _config, _engine, _bug)
+COMMANDS = (_fail, _config, _engine, _markup, _bug)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -57,6 +65,12 @@ def test_bad_input_exits_2_with_the_message(capsys):
 def test_engine_errors_exit_3(capsys):
     assert exit_code(["t-engine"]) == EXIT_ENGINE
     assert "no Docker engine answers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("kind", "code"), [("config", EXIT_BAD_INPUT), ("engine", EXIT_ENGINE)])
+def test_a_message_quoting_console_markup_is_printed_as_text(capsys, kind, code):
+    assert exit_code(["t-markup", kind]) == code
+    assert "step 2: [/red][bold]not yours" in capsys.readouterr().err
 
 
 def test_usage_errors_exit_2():
