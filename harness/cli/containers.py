@@ -162,8 +162,7 @@ def predict(
             str(rec.exit_code),
             f"{rec.wall_time_s:.1f}",
             peak,
-            # A reason may quote the container's log: text, never markup.
-            escape(rec.reason.splitlines()[0]) if rec.reason else "",
+            escape(rec.reason.splitlines()[0]) if rec.reason else "",  # it may quote a log
         )
     console.print(table)
     for server in summary.servers:
