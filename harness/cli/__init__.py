@@ -11,9 +11,9 @@ import sys
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from common.errors import Selma3dError
+from common.terminal import as_text
 from harness.cli import containers, data, dev, evaluate, leaderboard, round, template, worker
 from harness.cli.options import Group
 from harness.errors import (
@@ -92,13 +92,13 @@ def run(argv: list[str] | None = None) -> int:
         err.print("[red]aborted[/red]")
         return EXIT_ABORTED
     except ClusterError as exc:
-        err.print(f"[red]cluster error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]cluster error:[/red] {as_text(exc)}", highlight=False)
         return EXIT_ENGINE
     except EngineError as exc:
-        err.print(f"[red]engine error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]engine error:[/red] {as_text(exc)}", highlight=False)
         return EXIT_ENGINE
     except Selma3dError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {as_text(exc)}", highlight=False)
         return EXIT_BAD_INPUT
     except Exception:
         # A bug, not a verdict on the submission: CI must not read it as exit code 1.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from common.terminal import as_text
 from harness.cli.options import (
     Command,
     Group,
@@ -102,7 +103,6 @@ def predict(
     """
     # Loaded when the command runs: the CLI starts in 0.1 s, the library takes 1 s.
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from common.outputs import claim_folder, refuse_overlap
@@ -150,7 +150,7 @@ def predict(
     # The folder is this command's from start to end (the runner claims it again inside).
     with claim_folder(out, kind="run", legacy=is_run_folder):
         summary = run_submission(image, split, out, config=config)
-    table = Table(title=f"{escape(summary.image.ref)} ({summary.image.digest[:19]})")
+    table = Table(title=f"{as_text(summary.image.ref)} ({summary.image.digest[:19]})")
     for col in ("case", "status", "exit", "wall s", "peak MiB", "reason"):
         table.add_column(col)
     for case_id, rec in sorted(summary.records.items()):
@@ -162,7 +162,7 @@ def predict(
             str(rec.exit_code),
             f"{rec.wall_time_s:.1f}",
             peak,
-            escape(rec.reason.splitlines()[0]) if rec.reason else "",  # it may quote a log
+            as_text(rec.reason.splitlines()[0]) if rec.reason else "",  # it may quote a log
         )
     console.print(table)
     for server in summary.servers:

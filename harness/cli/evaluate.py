@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from common.terminal import as_text
 from harness.cli.options import (
     LIMIT_FLAGS,
     Command,
@@ -172,7 +173,6 @@ def _evaluate_locked(
     """:func:`evaluate` once its output is locked."""
     # Loaded when the command runs: the CLI starts in 0.1 s, the library takes 1 s.
     from rich.console import Console
-    from rich.markup import escape
 
     from harness.errors import EXIT_FAILED
     from harness.scoring.evaluate import evaluate_predictions, write_results
@@ -216,17 +216,17 @@ def _evaluate_locked(
             means = ", ".join(f"{c} {rows[c].astype(float).mean():.4f}" for c in columns)
             console.print(f"  {track} ({len(rows)} case(s)), means: {means}")
     for _, row in frame[frame["status"] != "ok"].iterrows():
-        console.print(f"  [red]{escape(str(row['case_id']))}[/red]: {row['status']}: "
-                      f"{escape(str(row['message']))}",
+        console.print(f"  [red]{as_text(row['case_id'])}[/red]: {row['status']}: "
+                      f"{as_text(row['message'])}",
                       highlight=False)
     for extra in frame.attrs.get("unexpected_files", {}).get(name, []):
-        console.print(f"  [yellow]ignored[/yellow] {escape(str(extra))}: matches no case of the "
+        console.print(f"  [yellow]ignored[/yellow] {as_text(extra)}: matches no case of the "
                       "split",
                       highlight=False)
     console.print(f"wrote {out}")
     if side_by_side is not None:
         for line in side_by_side.lines:
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            console.print(as_text(line), highlight=False, soft_wrap=True)
     if (frame["status"] != "ok").any() or (side_by_side is not None and not side_by_side.agrees):
         # sys.exit, not click's Exit: the entry point runs click with standalone_mode=False,
         # where click returns an Exit's code instead of exiting with it.

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from common.profiles import DEFAULT_PROFILE
+from common.terminal import as_text
 from harness.cli.options import (
     Command,
     no_progress_option,
@@ -56,7 +57,6 @@ def leaderboard(
     """Rank teams from RESULTS (CSV or Parquet, one row per team and case) and write reports."""
     # Loaded when the command runs: the CLI starts in 0.1 s, the library takes 1 s.
     from rich.console import Console
-    from rich.markup import escape
 
     from common.outputs import claim_folder, only_names, refuse_overlap
     from leaderboard import RankingConfig, build_leaderboard, load_ranking_config, read_results
@@ -107,7 +107,7 @@ def leaderboard(
     ignored = board.results.ignored_columns
     if ignored:
         console.print(
-            f"[yellow]ignored[/yellow] column(s) {escape(', '.join(ignored))} of {results}: "
+            f"[yellow]ignored[/yellow] column(s) {as_text(', '.join(ignored))} of {results}: "
             "neither an id, an optional column nor a metric of the registry",
             highlight=False,
         )
@@ -115,7 +115,7 @@ def leaderboard(
         tied = " ≈" if row["statistically_tied"] else ""
         # Team names are text, never console markup.
         console.print(
-            f"{row['rank']:>3}{tied:2} {escape(str(row['display_name']))}  "
+            f"{row['rank']:>3}{tied:2} {as_text(row['display_name'])}  "
             f"score {row['score']:.3f}",
             highlight=False,
         )

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from common.errors import ConfigError
@@ -30,6 +29,7 @@ from common.outputs import (
     starts_with,
 )
 from common.profiles import DEFAULT_PROFILE
+from common.terminal import as_text
 from harness.assets import asset_dir
 from harness.cli.options import (
     Command,
@@ -392,7 +392,7 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
         raise TypeError(f"expected a CheckReport, got {type(report).__name__}")
     console = Console()
     # Reasons, advice and logs quote the container and its files: text, never markup.
-    table = Table(title=f"selma3d check · {escape(report.image)} · {report.contract}")
+    table = Table(title=f"selma3d check · {as_text(report.image)} · {report.contract}")
     for col in ("case", "status", "time (s)", "peak memory", "dice", "cldice", "blob F1"):
         table.add_column(col, justify="left" if col in ("case", "status") else "right")
     for case in report.cases:
@@ -414,14 +414,15 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
             # Scored, but worth knowing: what the rule made of non-binary values, or which
             # geometry field differs from the input's.
             console.print(
-                f"[yellow]{escape(case.case_id)}[/yellow] {escape(case.reason)}", highlight=False
+                f"[yellow]{as_text(case.case_id)}[/yellow] {as_text(case.reason)}", highlight=False
             )
         if case.status != "ok":
             console.print(
-                f"[bold red]{escape(case.case_id)}[/bold red] {case.status}: {escape(case.advice)}"
+                f"[bold red]{as_text(case.case_id)}[/bold red] {case.status}: "
+                f"{as_text(case.advice)}"
             )
             if case.log_tail:
-                console.print(f"[dim]{escape(case.log_tail)}[/dim]", highlight=False)
+                console.print(f"[dim]{as_text(case.log_tail)}[/dim]", highlight=False)
     for server in report.servers:
         startup = server.get("startup_s")
         console.print(
@@ -433,18 +434,18 @@ def _print_check(report: object, report_path: Path, junit_path: Path) -> None:
     if report.billed is not None:
         console.print(report.billed.describe(), highlight=False)
     if report.model is not None:
-        console.print(f"model {escape(str(report.model['source']))}: {report.model['sha256']}")
+        console.print(f"model {as_text(report.model['source'])}: {report.model['sha256']}")
     det = report.determinism
     if det is not None and det.get("identical") is False:
         console.print(
             f"[yellow]not deterministic[/yellow]: case {det['case_id']} run twice: "
-            f"{escape(str(det['reason']))} (flagged, not failed)",
+            f"{as_text(det['reason'])} (flagged, not failed)",
             highlight=False,
         )
     elif det is not None and det.get("identical"):
         console.print(f"deterministic: case {det['case_id']} gave the same mask twice")
     elif det is not None:
-        console.print(f"determinism not judged: {escape(str(det['reason']))}", highlight=False)
+        console.print(f"determinism not judged: {as_text(det['reason'])}", highlight=False)
     if report.previous is not None:
         console.print(
             f"the earlier check, of another image, model or reuse, is kept in {report.previous}"

@@ -21,6 +21,7 @@ import pandas as pd
 from rich.console import Console
 
 from common.tables import write_csv
+from common.terminal import as_text
 from harness.containers.cleanup import remove_tree
 from harness.containers.engine import engine_client
 from harness.evaluation.config import EvaluationConfig, LeaderboardSettings
@@ -111,7 +112,7 @@ def run_round_evaluations(
             key = submission_key(team, submission)
             records[key] = run.as_record()
             for line in summary_lines(run):
-                console.print(f"{key}: {line.strip()}", highlight=False, markup=False)
+                console.print(f"{key}: {as_text(line.strip())}", highlight=False)
         return records
 
 

@@ -66,12 +66,12 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.markup import escape
 
 from common.errors import ConfigError, Selma3dError
 from common.files import write_atomic
 from common.outputs import claim_folder, only_names, refuse_overlap
 from common.tables import write_csv
+from common.terminal import as_text
 from harness.containers.engine import engine_client, select_engine
 from harness.containers.images import (
     ImageInfo,
@@ -307,7 +307,7 @@ def _warn_official_names(split: Split, profile: str, console: Console) -> None:
     if profile == official.PROFILE:
         tracks = {c.case_id: c.track for c in profile_cases(split, profile)}
         for line in official.name_warnings(split, tracks):
-            console.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
+            console.print(f"[yellow]warning:[/yellow] {as_text(line)}", highlight=False)
 
 
 def _images_stage(plan: RoundPlan, engine: Any, console: Console) -> _Images:
@@ -395,7 +395,7 @@ def _resolve_submissions(
                 info = _resolve_one(entry, config, pins=pins)
             except SubmissionError as exc:
                 console.print(
-                    f"[red]{entry.key}: image failed[/red]: {escape(str(exc))}", highlight=False
+                    f"[red]{entry.key}: image failed[/red]: {as_text(exc)}", highlight=False
                 )
                 failures.append(
                     {

@@ -82,7 +82,7 @@ RUN useradd --uid 1000 --no-create-home app
 USER app
 ENTRYPOINT ["python3", "-c", "import sys; print('Traceback (most recent call last):'); \
 print('  File \\"/srv/organizer/secret/model.py\\", line 1'); \
-print('FileNotFoundError: /home/organizer/weights.pt FAKE-SELMA3D-LINE [/red][bold]'); \
+print('FileNotFoundError: /home/organizer/weights.pt FAKE-SELMA3D-LINE [/red][bold]\\\\x1b[2J'); \
 sys.exit(3)"]
 """
 
@@ -300,7 +300,9 @@ def test_check_of_a_crasher_prints_its_logs_markup_as_text(setting, tmp_path):
     assert proc.returncode == 1, output[-3000:]
     # (The crasher's own log holds a traceback's first line: selma3d's would name its error.)
     assert "MarkupError" not in output and "internal error of selma3d" not in output
-    assert "weights.pt FAKE-SELMA3D-LINE [/red][bold]" in output
+    # Its escape sequence (clear the screen) is shown, never sent to the terminal.
+    assert "weights.pt FAKE-SELMA3D-LINE [/red][bold]\\x1b[2J" in output
+    assert "\x1b[2J" not in output
 
 
 def test_check_of_a_server_churning_output_ends_with_a_verdict_not_a_crash(setting, tmp_path):

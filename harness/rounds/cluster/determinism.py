@@ -8,8 +8,8 @@ from typing import Any
 
 from distributed import as_completed
 from rich.console import Console
-from rich.markup import escape
 
+from common.terminal import as_text
 from harness.containers.determinism import judge_rerun, plan_rerun
 from harness.rounds.cluster.connect import finished, submit_task
 from harness.rounds.cluster.ledger import Ledger
@@ -100,7 +100,7 @@ def check_determinism(
         if gone is not None:
             console.print(
                 f"[yellow]{job.key}: determinism: the second run of {case.case_id} was lost "
-                f"with its worker ({escape(str(gone))}); a rerun of the round sends it "
+                f"with its worker ({as_text(gone)}); a rerun of the round sends it "
                 "again[/yellow]"
             )
             continue
@@ -113,10 +113,10 @@ def _print_outcome(key: str, det: Mapping[str, Any], console: Console) -> None:
     if det["identical"] is False:
         console.print(
             f"[yellow]{key}: not deterministic[/yellow]: case {det['case_id']} run "
-            f"twice: {escape(str(det['reason']))} (flagged, not failed)",
+            f"twice: {as_text(det['reason'])} (flagged, not failed)",
             highlight=False,
         )
     elif det["identical"]:
         console.print(f"{key}: deterministic: case {det['case_id']} gave the same mask twice")
     else:
-        console.print(f"{key}: determinism not judged: {escape(str(det['reason']))}")
+        console.print(f"{key}: determinism not judged: {as_text(det['reason'])}")

@@ -12,8 +12,8 @@ from typing import Any
 
 from distributed import as_completed
 from rich.console import Console
-from rich.markup import escape
 
+from common.terminal import as_text
 from harness.containers.canary import FINISHED, STOPPED_BY_CANARY, after_canary, canary_split
 from harness.containers.records import CaseRecord
 from harness.containers.run_config import RunConfig
@@ -242,9 +242,7 @@ class _ContainerStage:
         if gone is not None:
             for case in cases:
                 self.lost.append(f"{job.key} {case.case_id}: {gone}")
-                self.console.print(
-                    f"[red]{job.key} {case.case_id}: lost ({escape(str(gone))})[/red]"
-                )
+                self.console.print(f"[red]{job.key} {case.case_id}: lost ({as_text(gone)})[/red]")
             self.settle([case.case_id for case in cases], standing=False)
             return []
         records = self.merge(job, result)

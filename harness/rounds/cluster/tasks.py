@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
-from rich.markup import escape
 
+from common.terminal import as_text
 from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunIdentity
@@ -308,6 +308,5 @@ def remove_task_folder(folder: Path, console: Console) -> None:
     except OSError as exc:
         # Scratch only: the case is recorded; say what is left instead of stopping the round.
         console.print(
-            f"[yellow]could not remove the task folder {escape(str(folder))}: "
-            f"{escape(str(exc))}[/yellow]"
+            f"[yellow]could not remove the task folder {as_text(folder)}: {as_text(exc)}[/yellow]"
         )
