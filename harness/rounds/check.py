@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import xml.etree.ElementTree as ET
@@ -666,11 +667,25 @@ def write_junit(report: CheckReport, path: str | Path) -> Path:
             time=f"{case.wall_time_s or 0.0:.3f}",
         )
         if case.status != "ok":
-            failure = ET.SubElement(element, "failure", type=case.status, message=case.reason)
-            failure.text = "\n".join(part for part in (case.advice, case.log_tail) if part)
+            failure = ET.SubElement(
+                element, "failure", type=case.status, message=_xml_text(case.reason)
+            )
+            failure.text = _xml_text(
+                "\n".join(part for part in (case.advice, case.log_tail) if part)
+            )
     ET.indent(suite)
     write_atomic(path, ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n")
     return path
+
+
+# What XML 1.0 cannot hold: C0 controls but tab, newline and carriage return (a coloured log's
+# escape sequences among them), surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    r"""``text`` as XML can hold it: each character XML 1.0 refuses shown as ``\xNN``."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _human_time(seconds: float) -> str:

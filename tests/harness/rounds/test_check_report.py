@@ -1,5 +1,6 @@
 import json
 import xml.etree.ElementTree as ET
+from xml.dom import minidom
 
 import pytest
 
@@ -151,6 +152,20 @@ def test_junit_has_one_testcase_per_case_and_failures_by_status(tmp_path):
     assert [c.get("name") for c in cases] == ["c0", "c1", "c2"]
     assert cases[0].find("failure") is None
     assert [c.find("failure").get("type") for c in cases[1:]] == ["oom", "missing_output"]
+
+
+def test_junit_holds_a_coloured_log_as_text_a_parser_reads(tmp_path):
+    # What tqdm, loguru or rich print: colour codes, a carriage return, a bell.
+    log = "\x1b[31mERROR\x1b[0m 12%|\r 100%\x07 \x00"
+    report = make_report(["failed"])
+    report.cases[0] = outcome("c0", "failed", reason=f"exit code 1: {log}", log_tail=log)
+    path = write_junit(report, tmp_path / "check.xml")
+    # An XML parser other than the writer's (expat through minidom) takes the file.
+    failure = minidom.parse(str(path)).getElementsByTagName("failure")[0]
+    assert failure.getAttribute("message") == (
+        "exit code 1: \\x1b[31mERROR\\x1b[0m 12%|\r 100%\\x07 \\x00"
+    )
+    assert failure.firstChild.data.endswith("\\x1b[31mERROR\\x1b[0m 12%|\n 100%\\x07 \\x00")
 
 
 def test_json_report_round_trips(tmp_path):
