@@ -544,8 +544,17 @@ def _remove_left_containers(
     """
 
     def remove(kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if kind is not None:
+        if kind is None:
+            return False
+        # Docker's SDK is loaded only where an engine is called, as connect() loads it.
+        from docker.errors import DockerException
+
+        try:
             cluster.remove_task_containers(engine, out_dir)
+        except (DockerException, OSError) as failed:
+            # The engine may be why the round ended: its error stays the one told.
+            if exc is not None:
+                exc.add_note(f"the round's containers could not be removed: {failed}")
         return False  # the exception goes on: the round still ends with it
 
     return remove
