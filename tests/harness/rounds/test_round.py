@@ -1,4 +1,4 @@
-"""A round's output folder (its own or an earlier release's taken, a user's refused); an early end."""
+"""A round's output folder (its own or an earlier release's taken, a user's refused); early ends."""
 
 from __future__ import annotations
 
