@@ -133,7 +133,9 @@ class SubmissionSource(_Strict):
     phase: str | None = Field(
         None, description="Phase it was submitted to; none means every phase."
     )
-    label: str | None = Field(None, description="A name for this submission (default: its index).")
+    label: Annotated[str, _folder_name("submission label")] | None = Field(
+        None, description="A name for this submission (default: its index, s00, s01, ...)."
+    )
     tags: dict[str, TagValue] = Field(
         default_factory=dict, description="Tags of this submission; they override the team's."
     )
@@ -188,6 +190,13 @@ class TeamConfig(_Strict):
             raise ValueError(f"give one of image, tarball or folder; got {shorthand}")
         if not shorthand and not self.submissions:
             raise ValueError("no submission: give submissions, image, tarball or folder")
+        # Each id names the submission's run folder: two alike would share one.
+        ids = [sub.label or f"s{i:02d}" for i, sub in enumerate(self.submissions)]
+        if twice := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(
+                f"submissions: two submissions of the team have the id(s) {twice} (a label, or "
+                "s<index> for one without); give each a label of its own"
+            )
         return self
 
     def model_of(self, submission: SubmissionSource) -> Path | None:

@@ -353,3 +353,18 @@ def test_the_selma3d_2026_example_ranks_the_2026_evaluators_keys(tmp_path):
         "aggregates.iso_panoptic_quality_mean": "pq, spot, mean",
     }
     assert plan.notes == () and plan.problems == ()
+
+
+@pytest.mark.parametrize(
+    "label, needle",
+    [
+        ("../../../escaped", "teams.0.submissions.2.label: submission label name must be"),
+        ("/tmp/victim", "teams.0.submissions.2.label: submission label name must be"),
+        # Its default id would be s02; "s00" is the first submission's.
+        ("s00", "teams.0: submissions: two submissions of the team have the id(s) ['s00']"),
+    ],
+)
+def test_a_submission_label_names_a_folder_of_its_own_inside_the_round(tmp_path, label, needle):
+    with pytest.raises(ConfigError) as info:
+        load_round_config(write(tmp_path, GOOD.replace("label: late", f"label: {label!r}")))
+    assert needle in str(info.value)
