@@ -75,8 +75,13 @@ def _png(fig: object) -> bytes:
     return buf.getvalue()
 
 
+def _literal(label: str) -> str:
+    # matplotlib reads text between two '$' as mathematics (and raises on '$^$'): a name is text.
+    return label.replace("$", r"\$")
+
+
 def _short(label: str, width: int = 18) -> str:
-    return label if len(label) <= width else label[: width - 1] + "…"
+    return _literal(label if len(label) <= width else label[: width - 1] + "…")
 
 
 def group_colour(group: int, *, strong: bool) -> str | None:
@@ -271,9 +276,9 @@ def _many_teams(
 
 def _short_middle(label: str, width: int = 22) -> str:
     if len(label) <= width:
-        return label
+        return _literal(label)
     keep = (width - 1) // 2
-    return label[:keep] + "…" + label[-(width - 1 - keep) :]
+    return _literal(label[:keep] + "…" + label[-(width - 1 - keep) :])
 
 
 def case_heatmap(

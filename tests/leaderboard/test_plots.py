@@ -187,3 +187,12 @@ def test_past_the_cap_distributions_draw_every_point_in_a_fixed_size():
     assert pixels.std() > 0
     resources = plots.resource_plot(frame, teams=teams, labels=teams)
     assert resources is not None and _png_size(resources)[0] <= 1400 * 2
+
+
+def test_names_holding_dollar_signs_are_drawn_as_text_not_mathematics():
+    inputs = _blob_inputs(3)
+    # "$^$" is malformed mathematics to matplotlib (it raised); "$x$" would be typeset.
+    inputs["labels"] = ["Honest $^$", "$x$ lab", "a $ b"]
+    assert plots.blob_plot(**inputs).startswith(b"\x89PNG")
+    assert plots._short("$x$ lab") == r"\$x\$ lab"
+    assert plots._short_middle("$" * 30) == "\\$" * 10 + "…" + "\\$" * 11
