@@ -27,11 +27,36 @@ __all__ = [
     "load_yaml_mapping",
     "load_yaml_model",
     "read_config_text",
+    "resolved",
     "validation_problems",
     "write_atomic",
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def resolved(path: str | Path) -> Path:
+    """``Path(path).resolve()``: absolute, links followed; a loop of links is a clear error.
+
+    Raises
+    ------
+    ConfigError
+        The path runs into a loop of symbolic links (Python 3.11's ``resolve`` raises
+        RuntimeError there, a later one OSError ELOOP), naming it.
+
+    Examples
+    --------
+    >>> resolved("/tmp/../tmp").as_posix()
+    '/tmp'
+    """
+    try:
+        return Path(path).resolve()
+    except RuntimeError as exc:
+        raise ConfigError(f"{path}: a loop of symbolic links; expected a file or a folder") from exc
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise ConfigError(f"{path}: a loop of symbolic links; expected a file or a folder") from exc
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from common.files import resolved
 from common.terminal import as_text
 from harness.cli.options import (
     LIMIT_FLAGS,
@@ -178,7 +179,7 @@ def _evaluate_locked(
     from harness.scoring.evaluate import evaluate_predictions, write_results
     from metrics import TRACK_METRICS
 
-    name = team or predictions_dir.resolve().name
+    name = team or resolved(predictions_dir).name
     frame = evaluate_predictions(
         split,
         {name: predictions_dir},

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from common.files import config_error, validation_problems, write_atomic
+from common.files import config_error, resolved, validation_problems, write_atomic
 from harness.containers.limits import Limits
 from harness.containers.scratch import owned_scratch
 from harness.evaluation.config import EvaluationConfig, ground_truth_problems
@@ -110,7 +110,7 @@ def run_for_cli(
     problems = [f"--ground-truth: {p}" for p in ground_truth_problems(ground_truth)]
     try:
         config = EvaluationConfig(
-            image=container, ground_truth=ground_truth.resolve(), limits=limits
+            image=container, ground_truth=resolved(ground_truth), limits=limits
         )
     except ValidationError as exc:
         problems += validation_problems(exc)

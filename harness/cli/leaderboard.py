@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from common.files import resolved
 from common.profiles import DEFAULT_PROFILE
 from common.terminal import as_text
 from harness.cli.options import (
@@ -81,7 +82,7 @@ def leaderboard(
         from harness.split.manifest import load_split
 
         split = load_split(split_path, check_volumes=False)
-        volumes = SplitVolumes(split, base_dir=results.resolve().parent)
+        volumes = SplitVolumes(split, base_dir=resolved(results).parent)
         inputs.update({
             "split": split.root,
             "split's manifest": split.manifest,

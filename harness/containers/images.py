@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import ConfigError
+from common.files import resolved
 from harness.containers.base_images import (
     SPEC_HASH_LABEL,
     docker_build,
@@ -389,7 +390,7 @@ def build_folder(
         No Dockerfile, a base that is missing, missing wheels, the build failed (with the end
         of its log) or ran past ``timeout_s``.
     """
-    folder = Path(folder).resolve()
+    folder = resolved(folder)
     if tag is not None:
         check_tag(tag)
     if not (folder / "Dockerfile").is_file():

@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.files import resolved
 from harness.containers.limits import Limits
 from harness.evaluation.forms import CompareTarget, compare_paths_problems
 
@@ -170,10 +171,10 @@ class EvaluationConfig(BaseModel):
         """
         image = self.image
         if not Path(image).is_absolute() and (base / image).exists():
-            image = str((base / image).resolve())
+            image = str(resolved(base / image))
         gt = self.ground_truth if self.ground_truth.is_absolute() else (base / self.ground_truth)
         problems = [f"evaluation.ground_truth: {p}" for p in ground_truth_problems(gt)]
-        return self.model_copy(update={"image": image, "ground_truth": gt.resolve()}), problems
+        return self.model_copy(update={"image": image, "ground_truth": resolved(gt)}), problems
 
 
 def ground_truth_problems(path: Path) -> list[str]:

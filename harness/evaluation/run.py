@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import ConfigError
+from common.files import resolved
 from harness.containers.cleanup import remove_tree
 from harness.containers.images import ImageInfo, ImagePins, is_root_user, resolve_image
 from harness.containers.invoke import InvokeServer, relay_image_id
@@ -155,7 +156,7 @@ def evaluation_run_id(key: Path) -> str:
     Derived from the path, so the next run on the same folder finds and removes a container
     that an interrupted (even ``kill -9``-ed) run left behind.
     """
-    digest = hashlib.sha256(str(Path(key).resolve()).encode()).hexdigest()
+    digest = hashlib.sha256(str(resolved(key)).encode()).hexdigest()
     return f"evaluation-{digest[:16]}"
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import pandas as pd
 
 from common.errors import Selma3dError
-from common.files import write_atomic
+from common.files import resolved, write_atomic
 from common.outputs import LOCK_NAME, MARKER_NAME, claim_folder, real
 from common.profiles import DEFAULT_PROFILE
 from common.status import STATUS, STATUSES
@@ -418,7 +418,7 @@ def _check_claimed(
         previous = _set_aside_earlier(out_dir, run_identity(info, split, config, record))
         summary = run_submission(info, split, out_dir, config=config, client=client)
         pins.verify(when="after the containers ran")
-    run_json = read_run(out_dir.resolve())
+    run_json = read_run(resolved(out_dir))
     scores = _scores(split, out_dir, profile, config.gate, settings.metrics)
     outcomes = _outcomes(split, out_dir, scores, config)
     api_method = str(run_json.get("api_method") or "exec")

@@ -73,7 +73,7 @@ from pydantic import (
 )
 
 from common.errors import ConfigError
-from common.files import config_error, load_yaml_model, validation_problems
+from common.files import config_error, load_yaml_model, resolved, validation_problems
 from common.profiles import DEFAULT_PROFILE, PROFILES
 from harness.containers.images import DEFAULT_BUILD_TIMEOUT_S
 from harness.containers.limits import Limits
@@ -542,14 +542,14 @@ def load_round_config(path: str | Path) -> RoundConfig:
         path,
         RoundConfig,
         what=_WHAT,
-        prepare=lambda raw: {**raw, "source": path.resolve()},
+        prepare=lambda raw: {**raw, "source": resolved(path)},
         # Field errors stop pydantic before the cross-field checks; those run on the raw
         # mapping too, so one read of the message lists every mistake.
         extra_problems=_cross_problems,
     )
-    config = _resolve_paths(config, path.parent.resolve())
+    config = _resolve_paths(config, resolved(path.parent))
     if config.evaluation is not None:
-        evaluation, problems = config.evaluation.resolved(path.parent.resolve())
+        evaluation, problems = config.evaluation.resolved(resolved(path.parent))
         if problems:
             raise config_error(path, problems, what=_WHAT)
         config = config.model_copy(update={"evaluation": evaluation})
@@ -643,7 +643,7 @@ def _filter_problems(raw: dict[str, Any], teams: list[Any] | tuple[Any, ...]) ->
 
 def _resolve_paths(config: RoundConfig, base: Path) -> RoundConfig:
     def rel(p: Path | None) -> Path | None:
-        return None if p is None else (p if p.is_absolute() else (base / p).resolve())
+        return None if p is None else (p if p.is_absolute() else resolved(base / p))
 
     def sub_resolved(s: SubmissionSource) -> SubmissionSource:
         return s.model_copy(

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import ConfigError, Selma3dError
-from common.files import load_yaml_mapping, read_config_text, write_atomic
+from common.files import load_yaml_mapping, read_config_text, resolved, write_atomic
 from common.profiles import DEFAULT_PROFILE, get_profile
 from harness.split.manifest import MANIFEST_NAME, Split, load_split, write_manifest
 from harness.split.volume import SUPPORTED_EXTENSIONS, strip_extension
@@ -275,7 +275,7 @@ def _lsm_rows(
     found: list[tuple[str, str, Path, Path | None, re.Match[str]]] = []
     problems: list[str] = []
     for folder, phase in folders:
-        if folder.resolve() == out.resolve():
+        if resolved(folder) == resolved(out):
             continue
         files = _volumes(folder)
         stems = {strip_extension(p.name): p for p in files}

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.errors import ConfigError
+from common.files import resolved
 from common.tables import write_csv
 from harness.errors import SplitError
 from harness.split.checks import check_case_volumes
@@ -183,7 +185,7 @@ def load_split(path: str | Path, *, check_volumes: bool = True) -> Split:
     manifest = path / MANIFEST_NAME if path.is_dir() else path
     if not manifest.is_file():
         raise SplitError(str(manifest), ["no manifest file here"])
-    root = manifest.parent.resolve()
+    root = resolved(manifest.parent)
     problems: list[str] = []
     cases: list[Case] = []
     seen: dict[str, int] = {}
@@ -387,7 +389,11 @@ def _resolve_paths(
         if not part:
             continue
         p = Path(part)
-        full = (p if p.is_absolute() else root / p).resolve()
+        try:
+            full = resolved(p if p.is_absolute() else root / p)
+        except ConfigError:
+            problems.append(f"{where}: {column} file {part!r} is a loop of symbolic links")
+            continue
         if not full.is_file():
             problems.append(f"{where}: {column} file {part!r} not found (looked at {full})")
         paths.append(full)

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import ConfigError
-from common.files import atomic_path, load_yaml_mapping, load_yaml_model, write_atomic
+from common.files import atomic_path, load_yaml_mapping, load_yaml_model, resolved, write_atomic
 
 
 def _names(folder: Path) -> list[str]:
@@ -41,9 +41,10 @@ def test_write_atomic_replaces_and_creates_folders(tmp_path):
 def test_atomic_path_removes_its_file_when_the_body_raises(tmp_path):
     target = tmp_path / "mask.nii.gz"
     target.write_bytes(b"previous")
-    with pytest.raises(ValueError, match="bad voxels"), atomic_path(
-        target, suffix=".tmp.nii.gz"
-    ) as tmp:
+    with (
+        pytest.raises(ValueError, match="bad voxels"),
+        atomic_path(target, suffix=".tmp.nii.gz") as tmp,
+    ):
         assert tmp.parent == tmp_path and tmp.name.startswith(".mask.nii.gz.")
         assert tmp.name.endswith(".tmp.nii.gz")  # writers that go by the extension see it
         tmp.write_bytes(b"half")
@@ -225,3 +226,15 @@ def test_equal_keys_in_different_mappings_are_not_duplicates(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("a: {name: 1}\nb: {name: 2}\nc: [{name: 3}, {name: 4}]\n")
     assert load_yaml_mapping(path, what="configuration")["c"] == [{"name": 3}, {"name": 4}]
+
+
+def test_a_loop_of_links_is_a_clear_error_naming_the_path(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(ConfigError) as info:
+        resolved(tmp_path / "a" / "x")
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'a' / 'x'}: a loop of symbolic links; expected a file or a folder"
+    )
+    assert resolved(tmp_path / "." / "c") == tmp_path.resolve() / "c"

@@ -150,3 +150,12 @@ def test_a_link_to_the_kernels_proc_is_refused_as_proc(setting, tmp_path):
                           "--ground-truth", str(link))
     assert code == 2, out
     assert f"--ground-truth: {link} is on the kernel's /proc filesystem" in out
+
+
+def test_predictions_that_are_a_loop_of_links_exit_2_naming_them(setting, tmp_path):
+    split, _ = setting
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    code, output = _evaluate(split, tmp_path / "a", tmp_path / "scores.csv")
+    assert code == 2, output
+    assert f"{tmp_path / 'a'}: a loop of symbolic links; expected a file or a folder" in output

@@ -368,3 +368,11 @@ def test_a_submission_label_names_a_folder_of_its_own_inside_the_round(tmp_path,
     with pytest.raises(ConfigError) as info:
         load_round_config(write(tmp_path, GOOD.replace("label: late", f"label: {label!r}")))
     assert needle in str(info.value)
+
+
+def test_a_split_that_is_a_loop_of_links_is_refused_at_load_naming_it(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "final").symlink_to("loop")
+    (tmp_path / "data" / "loop").symlink_to("final")
+    with pytest.raises(ConfigError, match="data/final: a loop of symbolic links"):
+        load_round_config(write(tmp_path, GOOD))

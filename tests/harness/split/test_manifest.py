@@ -311,3 +311,13 @@ def test_a_million_rows_naming_missing_files_stop_quickly_saying_how_many_are_le
         f"stopped at row 52 after 100 problems: {n - 50:,} more row(s) were not checked "
         "(fix these and load again)"
     )
+
+
+def test_a_label_that_is_a_loop_of_links_is_a_problem_of_its_row(tmp_path: Path) -> None:
+    row = _case(tmp_path, "c")
+    (tmp_path / "loop-a").symlink_to("loop-b")
+    (tmp_path / "loop-b").symlink_to("loop-a")
+    write_manifest(tmp_path, [{**row, "label": "loop-a"}])
+    with pytest.raises(SplitError) as info:
+        load_split(tmp_path)
+    assert "row 2 (case 'c'): label file 'loop-a' is a loop of symbolic links" in str(info.value)
