@@ -425,7 +425,7 @@ def container_options(
         # setuid binaries cannot raise privileges.
         security_opt=["no-new-privileges"],
         # The image's own non-root user (root images were refused unless allowed).
-        user=image.user or "0",
+        user=image.container_user,
         # A fork bomb stops at this many processes and threads instead of exhausting the host.
         pids_limit=limits.pids,
         # Memory limit; swap limit equal to it means no swap, so the limit is real.

@@ -28,7 +28,7 @@ from typing import Any
 
 from common.errors import ConfigError
 from harness.containers.cleanup import remove_tree
-from harness.containers.images import ImageInfo, ImagePins, is_root_user, resolve_image
+from harness.containers.images import ImageInfo, ImagePins, resolve_image
 from harness.containers.invoke import InvokeServer, relay_image_id
 from harness.containers.isolation import (
     LABEL_DEADLINE,
@@ -397,7 +397,7 @@ def prepare_evaluation(
         image = resolve_image(config.image, client=client, log=log, pins=pins, name="evaluation")
     except SubmissionError as exc:
         raise ConfigError(f"{where}: evaluation.image: {exc}") from exc
-    if is_root_user(image.user):
+    if image.runs_as_root:
         raise ConfigError(
             f"{where}: evaluation.image {config.image}: its user is root; grand-challenge runs "
             "evaluation containers as a non-root user (add a USER line to its Dockerfile)"
