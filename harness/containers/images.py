@@ -97,6 +97,10 @@ class ImageInfo:
     api_method : str
         The image's :data:`API_METHOD_LABEL`: ``"invoke"`` for a grand-challenge invoke server
         (:mod:`harness.containers.invoke`); ``""`` for a program run once per case.
+    volumes : tuple of str
+        The paths of the image's ``VOLUME`` lines (``Config.Volumes``), each covered by a
+        capped tmpfs when a container is made
+        (:func:`harness.containers.isolation.image_volume_tmpfs`).
     run_as : str
         :attr:`user` with its user name replaced by the uid the image's ``/etc/passwd`` gives
         it (:func:`resolve_user`): what containers run as and what :func:`is_root_user` judges.
@@ -107,6 +111,7 @@ class ImageInfo:
     digest: str
     user: str
     api_method: str = ""
+    volumes: tuple[str, ...] = ()
     run_as: str = ""
 
     @property
@@ -561,7 +566,7 @@ def build_folder(
 
 
 def image_info(image: Any, ref: str) -> ImageInfo:
-    """What the runner needs of an engine's image: id, user (resolved to its uid) and label.
+    """What the runner needs of an engine's image: id, user (resolved), label and volumes.
 
     Parameters
     ----------
@@ -576,6 +581,7 @@ def image_info(image: Any, ref: str) -> ImageInfo:
         digest=image.id,
         user=user,
         api_method=str((config.get("Labels") or {}).get(API_METHOD_LABEL) or ""),
+        volumes=tuple(sorted(config.get("Volumes") or {})),
         run_as=resolve_user(image.client, image.id, user),
     )
 

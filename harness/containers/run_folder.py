@@ -19,7 +19,7 @@ Layout (the names are :mod:`harness.containers.records`'s)
 
 ``run.json``
 ------------
-``run_id``; ``image`` (``ref``, ``digest``, ``user``, ``api_method``, ``run_as``);
+``run_id``; ``image`` (``ref``, ``digest``, ``user``, ``api_method``, ``volumes``, ``run_as``);
 ``split`` (``root``, ``content_hash``, ``n_cases``); ``contract``; ``api_method`` (``exec`` or
 ``invoke``); ``model`` (``source``, ``sha256``, ``size_bytes``, or null); ``config`` (the run's
 settings, :meth:`~harness.containers.run_config.RunConfig.as_record`: limits, gate rule,

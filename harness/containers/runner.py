@@ -59,6 +59,7 @@ from harness.containers.images import ImageInfo, resolve_image
 from harness.containers.invoke import relay_image_id
 from harness.containers.invoke_slots import execute_invoke
 from harness.containers.isolation import (
+    image_volume_tmpfs,
     remove_run_containers,
 )
 from harness.containers.model import ModelInfo, prepare_model, refuse_model_in_split
@@ -148,6 +149,8 @@ def run_submission(
                 "non-root user and `USER` to its Dockerfile (see submissions/template), or pass "
                 "--allow-root if the organizers accept it."
             )
+        # A VOLUME no tmpfs may cover is refused before any case, not at each case's container.
+        image_volume_tmpfs(info, tmp_bytes=config.limits.tmp_bytes)
         ncpu = int(client.info().get("NCPU") or 0)
         if ncpu and config.limits.cpus > ncpu:
             raise ConfigError(

@@ -35,6 +35,7 @@ from harness.containers.isolation import (
     LABEL_RUN_ID,
     STOP_GRACE_S,
     ContainerResult,
+    image_volume_tmpfs,
     remove_expired_containers,
     remove_run_containers,
     run_container,
@@ -402,6 +403,11 @@ def prepare_evaluation(
             f"{where}: evaluation.image {config.image}: its user is root; grand-challenge runs "
             "evaluation containers as a non-root user (add a USER line to its Dockerfile)"
         )
+    try:
+        # A VOLUME no tmpfs may cover is refused here, before any case.
+        image_volume_tmpfs(image, tmp_bytes=config.limits.tmp_bytes, mounted=(GROUND_TRUTH_MOUNT,))
+    except SubmissionError as exc:
+        raise ConfigError(f"{where}: evaluation.image {config.image}: {exc}") from exc
     sha = ground_truth_hash(config.ground_truth)
     folder = prepare_ground_truth(config.ground_truth, sha, cache_dir=cache_dir)
     relay = relay_image_id(client, pins) if image.invoke else None
