@@ -18,9 +18,12 @@ its id (references, pins, tarball loads, folder builds), parts that share the pi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import re
 import shutil
+import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,7 @@ from harness.errors import SubmissionError
 __all__ = [
     "API_METHOD_LABEL",
     "DEFAULT_BUILD_TIMEOUT_S",
+    "PASSWD_MAX_BYTES",
     "TARBALL_REPOSITORY",
     "ImageInfo",
     "ImagePins",
@@ -54,6 +58,7 @@ __all__ = [
     "load_tarball",
     "pin_dockerfile",
     "resolve_image",
+    "resolve_user",
     "tarball_tag",
 ]
 
@@ -93,12 +98,32 @@ class ImageInfo:
     api_method : str
         The image's :data:`API_METHOD_LABEL`: ``"invoke"`` for a grand-challenge invoke server
         (:mod:`harness.containers.invoke`); ``""`` for a program run once per case.
+    volumes : tuple of str
+        The paths of the image's ``VOLUME`` lines (``Config.Volumes``), each covered by a
+        capped tmpfs when a container is made
+        (:func:`harness.containers.isolation.image_volume_tmpfs`).
+    run_as : str
+        :attr:`user` with its user name replaced by the uid the image's ``/etc/passwd`` gives
+        it (:func:`resolve_user`): what containers run as and what :func:`is_root_user` judges.
+        ``""`` when not resolved (then :attr:`user` is used).
     """
 
     ref: str
     digest: str
     user: str
     api_method: str = ""
+    volumes: tuple[str, ...] = ()
+    run_as: str = ""
+
+    @property
+    def container_user(self) -> str:
+        """The ``user`` a container of this image is created with (numeric once resolved)."""
+        return self.run_as or self.user or "0"
+
+    @property
+    def runs_as_root(self) -> bool:
+        """Whether its containers would run as uid 0 (:func:`is_root_user` of the resolved user)."""
+        return is_root_user(self.container_user)
 
     @property
     def invoke(self) -> bool:
@@ -123,13 +148,110 @@ def is_invoke(api_method: str) -> bool:
 def is_root_user(user: str) -> bool:
     """Tell whether an image's configured ``User`` runs as root.
 
+    A numeric user (digits, with or without a group part) is compared as a number, as the
+    engine reads it: ``00`` is uid 0. Any other name but ``root`` is not judged here: it is
+    resolved to its uid from the image's ``/etc/passwd`` first (:func:`resolve_user`), so a
+    second name for uid 0 is caught (:attr:`ImageInfo.runs_as_root`).
+
     Examples
     --------
-    >>> [is_root_user(u) for u in ("", "root", "0", "0:0", "root:staff", "app", "1000:1000")]
-    [True, True, True, True, True, False, False]
+    >>> [is_root_user(u) for u in ("", "root", "0", "00", "0:0", "root:staff", "app", "1000")]
+    [True, True, True, True, True, True, False, False]
     """
     name = (user or "").split(":", 1)[0].strip()
-    return name in ("", "root", "0")
+    if _NUMERIC.fullmatch(name):
+        return int(name) == 0
+    return name in ("", "root")
+
+
+PASSWD_MAX_BYTES = 1 << 20
+"""The largest ``/etc/passwd`` read from an image (1 MiB); a larger one is refused."""
+_NUMERIC = re.compile(r"[0-9]+")
+
+
+def resolve_user(client: Any, image_id: str, user: str) -> str:
+    """``user`` with a user name replaced by its uid (and primary gid) in the image's passwd.
+
+    Containers are then run with this numeric user, so the uid judged is the uid run: a
+    second name for uid 0 (``toor:x:0:0``) is root, whatever the engine's own lookup would
+    make of the name. A numeric user is kept (``00`` becomes ``0``), ``""`` and ``root`` too.
+    The file is read with the engine's archive API from a container created, never started,
+    from ``image_id``, at most :data:`PASSWD_MAX_BYTES`, never through a link, and the
+    container is removed after.
+
+    Raises
+    ------
+    SubmissionError
+        The image's ``/etc/passwd`` is missing, a link, too large, or has no entry for the
+        name, or that entry's uid or gid is not a number.
+    """
+    name, sep, group = (user or "").strip().partition(":")
+    name = name.strip()
+    if _NUMERIC.fullmatch(name):
+        return str(int(name)) + sep + group
+    if name in ("", "root"):
+        return user
+    entry = _passwd_entry(_read_passwd(client, image_id, user), name)
+    where = f"image {image_id}: user {user!r}"
+    if entry is None:
+        raise SubmissionError(
+            f"{where} is not in the image's /etc/passwd; add it (useradd) or give a numeric "
+            "USER (uid[:gid])."
+        )
+    uid, gid = entry
+    if not (_NUMERIC.fullmatch(uid) and _NUMERIC.fullmatch(gid)):
+        raise SubmissionError(
+            f"{where}: its /etc/passwd entry has uid {uid!r} and gid {gid!r}; expected numbers."
+        )
+    return f"{int(uid)}:{group.strip() or int(gid)}"
+
+
+def _passwd_entry(text: str, name: str) -> tuple[str, str] | None:
+    """(uid, gid) fields of the first passwd line for ``name``, as the engine picks it."""
+    for line in text.splitlines():
+        fields = line.strip().split(":")
+        if len(fields) >= 4 and fields[0] == name:
+            return fields[2].strip(), fields[3].strip()
+    return None
+
+
+def _read_passwd(client: Any, image_id: str, user: str) -> str:
+    """The image's ``/etc/passwd`` through the archive API: bounded, a regular file only."""
+    # Docker's SDK is loaded only where an engine is called, as connect() loads it.
+    from docker.errors import APIError, NotFound
+
+    where = f"image {image_id}: user {user!r}: /etc/passwd"
+    try:
+        container = client.containers.create(
+            image_id,
+            entrypoint=["/nonexistent"],  # never started: only its file system is read
+            network_disabled=True,
+        )
+    except APIError as exc:
+        raise SubmissionError(
+            f"{where}: the engine cannot create a container to read it: {exc.explanation or exc}"
+        ) from exc
+    try:
+        try:
+            chunks, _ = container.get_archive("/etc/passwd")
+        except NotFound as exc:
+            raise SubmissionError(f"{where} is missing; the user name cannot be resolved") from exc
+        data = bytearray()
+        for chunk in chunks:
+            data += chunk
+            if len(data) > PASSWD_MAX_BYTES + 64 * 1024:  # the file plus tar's headers
+                raise SubmissionError(f"{where} is over {PASSWD_MAX_BYTES} bytes; refused")
+        with tarfile.open(fileobj=io.BytesIO(bytes(data)), mode="r:") as tar:
+            member = tar.next()
+            if member is None or not member.isreg():
+                raise SubmissionError(f"{where} is not a regular file (a link?); refused")
+            if member.size > PASSWD_MAX_BYTES:
+                raise SubmissionError(f"{where} is over {PASSWD_MAX_BYTES} bytes; refused")
+            fh = tar.extractfile(member)
+            return (fh.read() if fh is not None else b"").decode("utf-8", errors="replace")
+    finally:
+        with contextlib.suppress(NotFound):
+            container.remove(force=True, v=True)
 
 
 def check_tag(tag: str) -> str:
@@ -445,7 +567,7 @@ def build_folder(
 
 
 def image_info(image: Any, ref: str) -> ImageInfo:
-    """What the runner needs of an engine's image: id, configured user and API-method label.
+    """What the runner needs of an engine's image: id, user (resolved), label and volumes.
 
     Parameters
     ----------
@@ -454,11 +576,14 @@ def image_info(image: Any, ref: str) -> ImageInfo:
         The reference it was resolved by (recorded; containers are created from the id).
     """
     config = image.attrs.get("Config") or {}
+    user = str(config.get("User") or "")
     return ImageInfo(
         ref=ref,
         digest=image.id,
-        user=str(config.get("User") or ""),
+        user=user,
         api_method=str((config.get("Labels") or {}).get(API_METHOD_LABEL) or ""),
+        volumes=tuple(sorted(config.get("Volumes") or {})),
+        run_as=resolve_user(image.client, image.id, user),
     )
 
 

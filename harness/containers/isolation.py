@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import posixpath
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from harness.containers.engine import EngineTraits, engine_traits, is_not_runnin
 from harness.containers.images import ImageInfo
 from harness.containers.limits import Limits
 from harness.containers.model import MODEL_MOUNT
+from harness.errors import SubmissionError
 from harness.predictions.validate import OutputLimits, scan_output_tree
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "container_options",
     "container_ulimits",
     "grand_challenge_environment",
+    "image_volume_tmpfs",
     "is_engine_failure",
     "remove_expired_containers",
     "remove_run_containers",
@@ -302,6 +305,8 @@ def stop_container(container: Any, *, grace_s: float = STOP_GRACE_S) -> None:
                 raise
 
 
+_BIND_MOUNTS = ("/input", "/output", MODEL_MOUNT)
+"""Where every participant's container may get a bind mount of selma3d's."""
 _DOCKER = EngineTraits(name="docker", version="")
 """Docker's traits, for options made without a client."""
 _PID_MAX_LIMIT = 1 << 22
@@ -418,14 +423,20 @@ def container_options(
         read_only=True,
         # The only writable scratch space, size-limited (and counted in the memory cgroup).
         # Executable, as on grand-challenge: JIT caches and compiled kernels run from there.
-        tmpfs={"/tmp": f"size={limits.tmp_bytes},mode=1777,exec"},
+        # The image's VOLUME paths likewise, so the engine makes no volume on its own disk.
+        tmpfs={
+            "/tmp": f"size={limits.tmp_bytes},mode=1777,exec",
+            **image_volume_tmpfs(
+                image, tmp_bytes=limits.tmp_bytes, mounted=(mounts or {}).values(), engine=engine
+            ),
+        },
         volumes=volumes,
         # No capabilities: no raw sockets, mounts, ownership changes, ptrace, etc.
         cap_drop=["ALL"],
         # setuid binaries cannot raise privileges.
         security_opt=["no-new-privileges"],
         # The image's own non-root user (root images were refused unless allowed).
-        user=image.user or "0",
+        user=image.container_user,
         # A fork bomb stops at this many processes and threads instead of exhausting the host.
         pids_limit=limits.pids,
         # Memory limit; swap limit equal to it means no swap, so the limit is real.
@@ -454,6 +465,70 @@ def container_options(
             "MKL_NUM_THREADS": threads,
         },
     )
+
+
+def image_volume_tmpfs(
+    image: ImageInfo,
+    *,
+    tmp_bytes: int,
+    mounted: Iterable[str] = (),
+    engine: EngineTraits | None = None,
+) -> dict[str, str]:
+    """A tmpfs capped like ``/tmp`` over each path of the image's ``VOLUME`` lines.
+
+    An image's volume would otherwise be an anonymous engine volume: writable despite the
+    read-only root, unbounded, on the engine's disk, and left behind. A path where the
+    container gets a mount anyway (``/input``, ``/output``, the model, ``/tmp``, ``mounted``)
+    is that mount; a path below one of the bind mounts is refused: a volume inside
+    ``/output`` would hold files outside the output folder and its cap, one inside an input
+    would hide or shadow what is given.
+
+    Parameters
+    ----------
+    image : ImageInfo
+        Its numeric user (:attr:`ImageInfo.container_user`) owns each tmpfs.
+    tmp_bytes : int, keyword-only
+        Each tmpfs's size (the limits' ``tmp_size``); every one counts toward the memory limit.
+    mounted : iterable of str, keyword-only
+        More mount points of the container (an evaluation container's ground truth).
+    engine : EngineTraits, keyword-only, optional
+        The engine (the owner is stated differently on Podman); Docker when not given.
+
+    Raises
+    ------
+    SubmissionError
+        A volume path is relative, the root, or below ``/input``, ``/output``, the model or
+        ``mounted``.
+    """
+    binds = [*_BIND_MOUNTS, *mounted]
+    uid, _, gid = image.container_user.partition(":")
+    # Docker passes uid= and gid= to the kernel; Podman refuses them and chowns to the
+    # container's user when asked with U.
+    owner = ",U" if (engine or _DOCKER).podman else ""
+    if not owner:
+        owner = "".join(f",{k}={v}" for k, v in (("uid", uid), ("gid", gid)) if v.isdigit())
+    tmpfs: dict[str, str] = {}
+    for given in image.volumes:
+        path = posixpath.normpath(given)
+        if not path.startswith("/") or path.startswith("//") or path == "/":
+            raise SubmissionError(
+                f"image {image.ref} declares VOLUME {given!r}: a volume must be an absolute "
+                "folder below / (the root file system stays read-only); remove that VOLUME line."
+            )
+        if path in (*binds, "/tmp"):
+            continue  # the mount selma3d gives replaces the volume
+        inside = [b for b in binds if path.startswith(b.rstrip("/") + "/")]
+        if inside:
+            raise SubmissionError(
+                f"image {image.ref} declares VOLUME {given!r} inside {inside[0]}, which selma3d "
+                "mounts itself; a volume there would escape its checks (the output cap, the "
+                "read-only inputs). Remove that VOLUME line."
+            )
+        # As large as /tmp, never the engine's disk; owned by the container's user, so it is
+        # writable as the volume was: the runtime gives a tmpfs over an image's folder that
+        # folder's mode, not the one asked.
+        tmpfs[path] = f"size={tmp_bytes},mode=1777,exec{owner}"
+    return tmpfs
 
 
 def run_container(

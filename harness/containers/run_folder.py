@@ -19,10 +19,11 @@ Layout (the names are :mod:`harness.containers.records`'s)
 
 ``run.json``
 ------------
-``run_id``; ``image`` (``ref``, ``digest``, ``user``, ``api_method``); ``split`` (``root``,
-``content_hash``, ``n_cases``); ``contract``; ``api_method`` (``exec`` or ``invoke``);
-``model`` (``source``, ``sha256``, ``size_bytes``, or null); ``config`` (the run's settings,
-:meth:`~harness.containers.run_config.RunConfig.as_record`: limits, gate rule, switches);
+``run_id``; ``image`` (``ref``, ``digest``, ``user``, ``api_method``, ``volumes``, ``run_as``);
+``split`` (``root``, ``content_hash``, ``n_cases``); ``contract``; ``api_method`` (``exec`` or
+``invoke``); ``model`` (``source``, ``sha256``, ``size_bytes``, or null); ``config`` (the run's
+settings, :meth:`~harness.containers.run_config.RunConfig.as_record`: limits, gate rule,
+switches);
 ``state`` (``running``, ``finished``, ``stopped_by_canary``, or ``interrupted``: stopped by
 Ctrl-C or an error, its counts those of ``cases.jsonl``); ``started_at``, ``updated_at``,
 ``finished_at`` (null until finished); ``counts`` (cases per status, every status listed);

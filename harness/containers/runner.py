@@ -55,10 +55,11 @@ from harness.containers.cleanup import remove_tree
 from harness.containers.determinism import judge_rerun, plan_rerun
 from harness.containers.engine import engine_client, engine_traits
 from harness.containers.exec_runs import execute_exec
-from harness.containers.images import ImageInfo, is_root_user, resolve_image
+from harness.containers.images import ImageInfo, resolve_image
 from harness.containers.invoke import relay_image_id
 from harness.containers.invoke_slots import execute_invoke
 from harness.containers.isolation import (
+    image_volume_tmpfs,
     remove_run_containers,
 )
 from harness.containers.model import ModelInfo, prepare_model, refuse_model_in_split
@@ -142,12 +143,14 @@ def run_submission(
     refuse_overlap({"--out": out_dir}, run_inputs(split, image=image, model=config.model))
     with engine_client(client) as client:
         info = image if isinstance(image, ImageInfo) else resolve_image(image, client=client)
-        if is_root_user(info.user) and not config.allow_root:
+        if info.runs_as_root and not config.allow_root:
             raise SubmissionError(
                 f"image {info.ref} runs as root (configured user {info.user or 'empty'!r}); add a "
                 "non-root user and `USER` to its Dockerfile (see submissions/template), or pass "
                 "--allow-root if the organizers accept it."
             )
+        # A VOLUME no tmpfs may cover is refused before any case, not at each case's container.
+        image_volume_tmpfs(info, tmp_bytes=config.limits.tmp_bytes)
         ncpu = int(client.info().get("NCPU") or 0)
         if ncpu and config.limits.cpus > ncpu:
             raise ConfigError(

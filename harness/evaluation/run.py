@@ -29,13 +29,14 @@ from typing import Any
 from common.errors import ConfigError
 from common.files import resolved
 from harness.containers.cleanup import remove_tree
-from harness.containers.images import ImageInfo, ImagePins, is_root_user, resolve_image
+from harness.containers.images import ImageInfo, ImagePins, resolve_image
 from harness.containers.invoke import InvokeServer, relay_image_id
 from harness.containers.isolation import (
     LABEL_DEADLINE,
     LABEL_RUN_ID,
     STOP_GRACE_S,
     ContainerResult,
+    image_volume_tmpfs,
     remove_expired_containers,
     remove_run_containers,
     run_container,
@@ -398,11 +399,16 @@ def prepare_evaluation(
         image = resolve_image(config.image, client=client, log=log, pins=pins, name="evaluation")
     except SubmissionError as exc:
         raise ConfigError(f"{where}: evaluation.image: {exc}") from exc
-    if is_root_user(image.user):
+    if image.runs_as_root:
         raise ConfigError(
             f"{where}: evaluation.image {config.image}: its user is root; grand-challenge runs "
             "evaluation containers as a non-root user (add a USER line to its Dockerfile)"
         )
+    try:
+        # A VOLUME no tmpfs may cover is refused here, before any case.
+        image_volume_tmpfs(image, tmp_bytes=config.limits.tmp_bytes, mounted=(GROUND_TRUTH_MOUNT,))
+    except SubmissionError as exc:
+        raise ConfigError(f"{where}: evaluation.image {config.image}: {exc}") from exc
     sha = ground_truth_hash(config.ground_truth)
     folder = prepare_ground_truth(config.ground_truth, sha, cache_dir=cache_dir)
     relay = relay_image_id(client, pins) if image.invoke else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sys
 import time
@@ -26,7 +27,13 @@ from harness.containers.base_images import (
     package_folder,
     stage_context,
 )
-from harness.containers.images import ImagePins, build_folder, dockerfile_bases, is_root_user
+from harness.containers.images import (
+    ImagePins,
+    build_folder,
+    dockerfile_bases,
+    is_root_user,
+    resolve_user,
+)
 from harness.errors import SubmissionError
 from tests.harness.containers.build_containers import SLEEPER_S, wait_for_no_build_containers
 
@@ -183,7 +190,10 @@ def test_included_folders_are_hashed_under_their_names(tmp_path):
         ("1000", False),
         ("1000:1000", False),
         ("app:0", False),
-        ("00", False),
+        # Numbers are compared as numbers, as the engine reads them: uid 0 is root.
+        ("00", True),
+        ("000:1000", True),
+        ("0100", False),
     ],
 )
 def test_root_users_are_recognised(user, root):
@@ -361,3 +371,68 @@ def test_a_build_past_its_time_limit_is_stopped_and_leaves_no_container(engine, 
     # Docker cancels the build once its client is gone; Podman lets the step end first. Either
     # then removes the step's container.
     assert wait_for_no_build_containers(engine, uid, since=since) == []
+
+
+# ---- users resolved from the image's /etc/passwd ------------------------------------------------
+
+
+def _build_user_image(engine, tmp_path: Path, lines: str):  # type: ignore[no-untyped-def]
+    folder = tmp_path / uuid.uuid4().hex[:10]
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f"FROM selma3d/python:3.11\n{lines}")
+    tag = f"selma3d-test/user-{folder.name}:1"
+    return build_folder(folder, tag, client=engine, log=lambda _: None), tag
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("lines", "run_as", "root"),
+    [
+        ('RUN echo "toor:x:0:0::/tmp:/bin/sh" >> /etc/passwd\nUSER toor\n', "0:0", True),
+        ('RUN echo "toor:x:0:0::/tmp:/bin/sh" >> /etc/passwd\nUSER toor:100\n', "0:100", True),
+        ("USER 00\n", "0", True),
+        ("RUN useradd --uid 1234 --no-create-home app\nUSER app\n", "1234:1234", False),
+        ("USER nobody\n", "65534:65534", False),
+    ],
+)
+def test_a_user_name_is_resolved_to_its_uid_in_the_images_passwd(
+    engine, tmp_path, lines, run_as, root
+):
+    info, tag = _build_user_image(engine, tmp_path, lines)
+    try:
+        assert (info.run_as, info.container_user, info.runs_as_root) == (run_as, run_as, root)
+    finally:
+        engine.images.remove(tag, force=True)
+    # The container made to read the file is gone.
+    made = engine.containers.list(all=True, filters={"ancestor": info.digest})
+    assert made == []
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("USER ghost\n", "user 'ghost' is not in the image's /etc/passwd"),
+        (
+            "RUN cp /etc/passwd /tmp/p && rm /etc/passwd && ln -s /tmp/p /etc/passwd\nUSER app\n",
+            "/etc/passwd is not a regular file",
+        ),
+        (
+            'RUN echo "toor:x:zero:0::/tmp:/bin/sh" >> /etc/passwd\nUSER toor\n',
+            "its /etc/passwd entry has uid 'zero' and gid '0'; expected numbers",
+        ),
+    ],
+)
+def test_a_user_name_that_cannot_be_resolved_is_refused(engine, tmp_path, lines, message):
+    folder = tmp_path / "image"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f"FROM selma3d/python:3.11\n{lines}")
+    tag = f"selma3d-test/user-{uuid.uuid4().hex[:10]}:1"
+    try:
+        with pytest.raises(SubmissionError, match=re.escape(message)):
+            build_folder(folder, tag, client=engine, log=lambda _: None)
+        image_id = engine.images.get(tag).id
+        with pytest.raises(SubmissionError, match=re.escape(message)):
+            resolve_user(engine, image_id, lines.split("USER ")[1].strip())
+    finally:
+        engine.images.remove(tag, force=True)

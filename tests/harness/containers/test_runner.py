@@ -88,6 +88,33 @@ def test_a_root_image_is_refused_unless_allowed(client, split2, tmp_path):
 
 
 @pytest.mark.docker
+@pytest.mark.parametrize(
+    ("lines", "user"),
+    [
+        ("USER root\n", "root"),
+        ("USER 00\n", "00"),
+        ('RUN echo "toor:x:0:0::/tmp:/bin/sh" >> /etc/passwd\nUSER toor\n', "toor"),
+    ],
+)
+def test_every_way_of_naming_uid_0_is_refused_as_root(client, split2, tmp_path, lines, user):
+    folder = tmp_path / "rooty"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f'FROM selma3d/python:3.11\n{lines}CMD ["true"]\n')
+    tag = f"selma3d-test/rooty-{tmp_path.name.lower()}:latest"
+    info = build_folder(folder, tag, client=client, log=lambda m: None)
+    try:
+        with pytest.raises(SubmissionError) as err:
+            run_submission(info, split2, tmp_path / "out", config=config(), client=client)
+    finally:
+        client.images.remove(tag, force=True)
+    assert str(err.value) == (
+        f"image {tag} runs as root (configured user {user!r}); add a non-root user and `USER` "
+        "to its Dockerfile (see submissions/template), or pass --allow-root if the organizers "
+        "accept it."
+    )
+
+
+@pytest.mark.docker
 def test_rerun_skips_finished_cases_and_refuses_another_image(client, split2, tmp_path):
     out = tmp_path / "out"
     first = run_submission(image(client, "template"), split2, out, config=config(), client=client)
@@ -135,8 +162,9 @@ def test_engine_failures_are_retried_then_recorded_and_never_charged(
             raise APIError("500 Server Error: the daemon fell over", response=_Response(500))
         return real_create(self, *args, **kwargs)
 
-    monkeypatch.setattr(ContainerCollection, "create", flaky_create)
+    # Resolved first: its user's name is read from a container of its own.
     info = image(client, "template")
+    monkeypatch.setattr(ContainerCollection, "create", flaky_create)
     ok = run_submission(
         info, split2, tmp_path / "a", config=config(jobs=1, retries=1), client=client
     )
