@@ -226,6 +226,9 @@ def _read_passwd(client: Any, image_id: str, user: str) -> str:
             image_id,
             entrypoint=["/nonexistent"],  # never started: only its file system is read
             network_disabled=True,
+            # Podman resolves a container's user to read its files, and fails on a name the
+            # image's passwd lacks; this container's user is never used.
+            user="0:0",
         )
     except APIError as exc:
         raise SubmissionError(
@@ -236,6 +239,10 @@ def _read_passwd(client: Any, image_id: str, user: str) -> str:
             chunks, _ = container.get_archive("/etc/passwd")
         except NotFound as exc:
             raise SubmissionError(f"{where} is missing; the user name cannot be resolved") from exc
+        except APIError as exc:
+            raise SubmissionError(
+                f"{where}: the engine cannot read it: {exc.explanation or exc}"
+            ) from exc
         data = bytearray()
         for chunk in chunks:
             data += chunk

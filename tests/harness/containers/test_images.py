@@ -27,6 +27,7 @@ from harness.containers.base_images import (
     package_folder,
     stage_context,
 )
+from harness.containers.engine import engine_traits
 from harness.containers.images import (
     ImagePins,
     build_folder,
@@ -424,6 +425,10 @@ def test_a_user_name_is_resolved_to_its_uid_in_the_images_passwd(
     ],
 )
 def test_a_user_name_that_cannot_be_resolved_is_refused(engine, tmp_path, lines, message):
+    if "ln -s" in lines and engine_traits(engine).podman:
+        # Podman's archive API follows the link, inside the image's own root: the copy it
+        # reaches has no such user, refused all the same (docs/runner.md, "Engines").
+        message = "user 'app' is not in the image's /etc/passwd"
     folder = tmp_path / "image"
     folder.mkdir()
     (folder / "Dockerfile").write_text(f"FROM selma3d/python:3.11\n{lines}")
