@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 __all__ = [
@@ -55,7 +55,7 @@ class TreeTooDeep(OSError):
 
 
 def walk_tree(
-    root: Path, *, max_depth: int = MAX_WALK_DEPTH
+    root: Path, *, max_depth: int = MAX_WALK_DEPTH, skip: Collection[str] = ()
 ) -> Iterator[tuple[Path, str, os.stat_result]]:
     """Every entry under ``root``, a folder before its content, never following a link.
 
@@ -68,6 +68,8 @@ def walk_tree(
         A folder (not yielded itself).
     max_depth : int, keyword-only
         Folders the walk may enter below ``root``; an entry inside a deeper one raises.
+    skip : collection of str, keyword-only
+        Names of folders yielded but not entered (caches).
 
     Yields
     ------
@@ -104,7 +106,7 @@ def walk_tree(
             st = os.lstat(path)
             relative = prefix + name
             yield path, relative, st
-            if stat.S_ISDIR(st.st_mode):
+            if stat.S_ISDIR(st.st_mode) and name not in skip:
                 below.append((path, relative + "/", depth + 1))
         stack.extend(reversed(below))
 

@@ -67,13 +67,19 @@ def setting(tmp_path_factory: pytest.TempPathFactory, engine_client):
             info.type = tarfile.DIRTYPE
             info.mode = 0o755
             tar.addfile(info)
-    yield {"root": root, "split": split, "model": model, "tarball": tarball}
-    remove_tree(model)  # pytest's own removal of its temporary folders recurses
+    folder = _nested(root / "deep-folder", 3000)
+    (folder / "Dockerfile").write_text((DEEP_OUTPUT / "Dockerfile").read_text())
+    (folder / "predict.py").write_text((DEEP_OUTPUT / "predict.py").read_text())
+    yield {"root": root, "split": split, "model": model, "tarball": tarball, "folder": folder}
+    for deep in (model, folder):
+        remove_tree(deep)  # pytest's own removal of its temporary folders recurses
 
 
-def _check(setting: dict, out: Path, *extra: str) -> subprocess.CompletedProcess:
+def _check(
+    setting: dict, out: Path, *extra: str, image: Path = DEEP_OUTPUT
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "harness", "check", str(DEEP_OUTPUT), "--split",
+        [sys.executable, "-m", "harness", "check", str(image), "--split",
          str(setting["split"].root), "--timeout-s", "120", "--memory", "1g", "--cpus", "1",
          "--out", str(out), "--no-progress", *extra],
         capture_output=True, text=True, check=False, timeout=900,
@@ -113,6 +119,18 @@ def test_a_model_nesting_3000_folders_is_refused_with_exit_2_naming_it(setting, 
         member = "d/" * 32 + "d"
         expected = f"model tarball {model}: member {member!r} has 33 names and 65 characters"
     assert expected in output
+
+
+def test_a_submission_folder_nesting_3000_folders_is_refused_with_exit_2(setting, tmp_path):
+    folder = setting["folder"]
+    proc = _check(setting, tmp_path / "check", image=folder)
+    output = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 2, output[-3000:]
+    assert "Traceback" not in output and "internal error of selma3d" not in output
+    assert (
+        f"{folder}: d/d/d/.../d/d nests folders too deep; a submission folder nests folders at "
+        "most 64 deep."
+    ) in output
 
 
 def test_a_round_sets_aside_the_team_whose_model_nests_3000_folders(setting, tmp_path):

@@ -124,3 +124,12 @@ def test_chmod_tree_changes_folders_and_files_but_not_what_a_link_names(tmp_path
     modes = [stat.S_IMODE(p.stat().st_mode) for p in (root, root / "a", root / "a" / "f")]
     assert modes == [0o755, 0o755, 0o644]
     assert stat.S_IMODE(outside.stat().st_mode) == 0o600
+
+
+def test_walking_yields_a_skipped_folder_but_not_its_content(tmp_path):
+    (tmp_path / "__pycache__" / "deep").mkdir(parents=True)
+    (tmp_path / "a" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "a" / "__pycache__" / "x.pyc").write_bytes(b"")
+    (tmp_path / "a" / "f.py").write_text("")
+    walked = [rel for _, rel, _ in walk_tree(tmp_path, skip={"__pycache__"})]
+    assert walked == ["__pycache__", "a", "a/__pycache__", "a/f.py"]
