@@ -4,7 +4,8 @@ The container (misbehaving/deep-output, a non-root user) nests 3,000 folders in 
 a path longer than a path may be: ``check`` ends with that case's status and exit 1, never a
 traceback, and nothing of the tree is left. A model folder or tarball nesting 3,000 folders is
 refused with exit 2, naming it and the limit on a model's paths; in a round, that team alone
-is set aside (``image_failed``) and the others are scored.
+is set aside (``image_failed``) and the others are scored, the container nesting folders in
+``/output`` among them (``invalid_output``).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def test_a_submission_folder_nesting_3000_folders_is_refused_with_exit_2(setting
     ) in output
 
 
-def test_a_round_sets_aside_the_team_whose_model_nests_3000_folders(setting, tmp_path):
+def test_a_round_sets_aside_a_deep_model_and_judges_a_deep_output(setting, tmp_path):
     out = tmp_path / "round"
     config = {
         "name": "deep",
@@ -145,6 +146,7 @@ def test_a_round_sets_aside_the_team_whose_model_nests_3000_folders(setting, tmp
         "teams": [
             {"name": "honest", "folder": str(THRESHOLD)},
             {"name": "deep", "folder": str(THRESHOLD), "model": str(setting["model"])},
+            {"name": "nester", "folder": str(DEEP_OUTPUT)},
         ],
     }
     path = tmp_path / "round.yaml"
@@ -167,4 +169,5 @@ def test_a_round_sets_aside_the_team_whose_model_nests_3000_folders(setting, tmp
         )
     ]
     table = pd.read_csv(out / "results.csv")
-    assert list(zip(table["team"], table["status"], strict=True)) == [("honest", "ok")]
+    statuses = sorted(zip(table["team"], table["status"], strict=True))
+    assert statuses == [("honest", "ok"), ("nester", "invalid_output")]
