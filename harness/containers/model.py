@@ -119,7 +119,9 @@ def prepare_model(
     SubmissionError
         The path does not exist or is neither a folder nor a tarball; a member is absolute,
         climbs out with ``..``, is a link leading out or a device; a folder holds a link or a
-        special file; the unpacked size is over the cap. The message names the file and member.
+        special file; a path has more than :data:`MAX_MODEL_DEPTH` names or
+        :data:`MAX_MODEL_PATH` characters; the unpacked size is over the cap. The message names
+        the file and member.
     """
     path = Path(source).absolute()
     if not os.path.lexists(path):
