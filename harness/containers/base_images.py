@@ -41,6 +41,7 @@ import os
 import platform
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from common.errors import ConfigError
 from common.files import atomic_path, load_yaml_model, write_atomic
 from harness.assets import asset_dir
+from harness.containers.cleanup import walk_tree
 from harness.containers.engine import engine_client
 from harness.errors import EngineError, SubmissionError
 
@@ -233,11 +235,15 @@ def folder_hash(folder: Path, *, extra: Mapping[str, Path] | None = None) -> str
 def _files_under(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_NAMES)
-        out.extend(Path(dirpath) / n for n in sorted(filenames) if not n.endswith(".pyc"))
-    return out
+    # As os.walk listed them (a link to a folder is a folder, not entered), with an explicit
+    # stack: a participant's folder nested thousands deep raises TreeTooDeep, never recurses.
+    return [
+        p
+        for p, _relative, st in walk_tree(path, skip=_SKIP_NAMES)
+        if not p.name.endswith(".pyc")
+        and not stat.S_ISDIR(st.st_mode)
+        and not (stat.S_ISLNK(st.st_mode) and p.is_dir())
+    ]
 
 
 def load_spec(folder: Path) -> ImageSpec:

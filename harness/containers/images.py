@@ -37,6 +37,7 @@ from harness.containers.base_images import (
     folder_hash,
     stage_context,
 )
+from harness.containers.cleanup import TreeTooDeep
 from harness.containers.engine import engine_client
 from harness.containers.image_tarball import load_image_tarball, read_image_tarball
 from harness.errors import SubmissionError
@@ -526,7 +527,13 @@ def build_folder(
         raise SubmissionError(f"{folder}: no Dockerfile; a submission folder must contain one.")
     with engine_client(client) as client:
         pins = pins if pins is not None else ImagePins(client, during="the build")
-        digest = folder_hash(folder)
+        try:
+            digest = folder_hash(folder)
+        except TreeTooDeep as exc:
+            raise SubmissionError(
+                f"{folder}: {exc.relative} nests folders too deep; a submission folder nests "
+                f"folders at most {exc.limit} deep."
+            ) from exc
         base_ids = []
         for base in dockerfile_bases(folder / "Dockerfile"):
             try:

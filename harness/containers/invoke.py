@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import shutil
 import socket
 import threading
 import time
@@ -46,6 +45,7 @@ from typing import Any
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
 
+from harness.containers.cleanup import remove_tree
 from harness.containers.engine import engine_traits
 from harness.containers.images import ImageInfo
 from harness.containers.isolation import (
@@ -648,4 +648,4 @@ class InvokeServer:
             os.close(self._relay_fd)
             self._relay_fd = None
         with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(self.relay_dir)
+            remove_tree(self.relay_dir)

@@ -13,6 +13,8 @@ named by its sha256 (:func:`~harness.containers.base_images.cache_dir` ``/models
 reused. A folder is mounted as it is, after a walk that refuses links, hard links (a file with
 more than one name, which may be a hidden label's) and special files, the prediction gate's
 rules (its sha256 is over the sorted relative paths and file contents, never following a link).
+A path in a model, folder or tarball, has at most :data:`MAX_MODEL_DEPTH` names and
+:data:`MAX_MODEL_PATH` characters: a tree nested thousands deep is refused, not walked.
 A model inside the split, or a model folder holding a file of the split, is refused
 (:func:`refuse_model_in_split`): it would mount the labels into the container.
 """
@@ -23,7 +25,6 @@ import gzip
 import hashlib
 import io
 import os
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 from common.files import write_atomic
 from common.outputs import real
 from harness.containers.base_images import cache_dir
+from harness.containers.cleanup import TreeTooDeep, chmod_tree, remove_tree, walk_tree
 from harness.errors import SubmissionError
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_MODEL_BYTES",
+    "MAX_MODEL_DEPTH",
+    "MAX_MODEL_PATH",
     "MODEL_MOUNT",
     "ModelInfo",
     "model_tarball",
@@ -52,8 +56,16 @@ MODEL_MOUNT = "/opt/ml/model"
 """Where a container finds the model, as on grand-challenge."""
 MAX_MODEL_BYTES = 20 << 30
 """Default cap on a model's unpacked size (20 GiB)."""
+MAX_MODEL_DEPTH = 32
+"""Names a path inside a model may have (``a/b/c`` has 3): its folders nest at most this deep."""
+MAX_MODEL_PATH = 1024
+"""Characters a path inside a model may have."""
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _COMPLETE = ".selma3d-complete"
+_PATH_LIMITS = (
+    f"a path inside a model has at most {MAX_MODEL_DEPTH} names (folders nested at most that "
+    f"deep) and {MAX_MODEL_PATH} characters"
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,9 @@ def prepare_model(
     SubmissionError
         The path does not exist or is neither a folder nor a tarball; a member is absolute,
         climbs out with ``..``, is a link leading out or a device; a folder holds a link or a
-        special file; the unpacked size is over the cap. The message names the file and member.
+        special file; a path has more than :data:`MAX_MODEL_DEPTH` names or
+        :data:`MAX_MODEL_PATH` characters; the unpacked size is over the cap. The message names
+        the file and member.
     """
     path = Path(source).absolute()
     if not os.path.lexists(path):
@@ -132,7 +146,8 @@ def prepare_model(
     if not (target / _COMPLETE).is_file():
         _extract(path, target, max_bytes=max_bytes)
     folder = target / "model"  # the completion marker stays beside it, unseen by the container
-    size = sum((Path(d) / f).lstat().st_size for d, _, files in os.walk(folder) for f in files)
+    walked = walk_tree(folder, max_depth=MAX_MODEL_DEPTH)
+    size = sum(st.st_size for _, _, st in walked if not stat.S_ISDIR(st.st_mode))
     return ModelInfo(str(path), digest, folder, size)
 
 
@@ -212,13 +227,17 @@ def _folder_digest(root: Path, *, max_bytes: int) -> tuple[str, int]:
     """sha256 over ``(relative path, kind, content)`` of every entry, sorted; no link followed."""
     h = hashlib.sha256()
     total = 0
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in [*dirnames, *filenames]:
-            entries.append(Path(dirpath) / name)
-    for entry in sorted(entries, key=lambda p: p.relative_to(root).as_posix()):
-        rel = entry.relative_to(root).as_posix()
+    try:
+        entries = [(path, rel) for path, rel, _ in walk_tree(root, max_depth=MAX_MODEL_DEPTH)]
+    except TreeTooDeep as exc:
+        raise SubmissionError(
+            f"model folder {root}: {exc.relative} nests folders too deep; {_PATH_LIMITS}."
+        ) from exc
+    for entry, rel in sorted(entries, key=lambda e: e[1]):
+        if len(rel) > MAX_MODEL_PATH:
+            raise SubmissionError(
+                f"model folder {root}: a path of {len(rel)} characters; {_PATH_LIMITS}."
+            )
         mode = entry.lstat().st_mode
         if stat.S_ISDIR(mode):
             h.update(f"d {rel}\0".encode())
@@ -259,6 +278,12 @@ def _check_members(tar: tarfile.TarFile, source: Path, *, max_bytes: int) -> Non
             raise SubmissionError(f"{where} has an absolute path; members must be relative.")
         if ".." in name.parts:
             raise SubmissionError(f"{where} climbs out of the model folder with '..'.")
+        if len(name.parts) > MAX_MODEL_DEPTH or len(member.name) > MAX_MODEL_PATH:
+            shown = member.name if len(member.name) <= 80 else member.name[:60] + "..."
+            raise SubmissionError(
+                f"model tarball {source}: member {shown!r} has {len(name.parts)} names and "
+                f"{len(member.name)} characters; {_PATH_LIMITS}."
+            )
         if member.isfile():
             total += member.size
             if total > max_bytes:
@@ -283,18 +308,13 @@ def _extract(source: Path, target: Path, *, max_bytes: int) -> None:
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise SubmissionError(f"model tarball {source}: cannot be read: {exc}") from exc
         # Readable by the container's user, whoever owned the files in the archive.
-        for dirpath, _dirs, files in os.walk(tmp / "model"):
-            os.chmod(dirpath, 0o755)
-            for f in files:
-                p = Path(dirpath) / f
-                if not p.is_symlink():
-                    os.chmod(p, 0o644)
+        chmod_tree(tmp / "model", dirs=0o755, files=0o644, max_depth=MAX_MODEL_DEPTH)
         (tmp / _COMPLETE).write_text(str(source) + "\n", encoding="utf-8")
         if (target / _COMPLETE).is_file():
             return  # extracted meanwhile by another run: the same bytes, keep that one
         if target.exists():
-            shutil.rmtree(target)  # an interrupted extraction (no marker): replaced
+            remove_tree(target)  # an interrupted extraction (no marker): replaced
         os.rename(tmp, target)
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            remove_tree(tmp)

@@ -7,7 +7,6 @@ record; every way a case runs ends there.
 from __future__ import annotations
 
 import errno
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from common.files import write_atomic
+from harness.containers.cleanup import chmod_tree
 from harness.containers.contracts import Contract, StagedCase
 from harness.containers.images import ImageInfo
 from harness.containers.isolation import (
@@ -69,14 +69,6 @@ class RunState:
     def model_dir(self) -> Path | None:
         """The prepared model folder mounted at ``/opt/ml/model``, if any."""
         return self.model.path if self.model is not None else None
-
-
-def chmod_tree(root: Path, *, dirs: int, files: int) -> None:
-    """Set the modes of every folder and file under ``root``."""
-    for dirpath, _dirnames, filenames in os.walk(root):
-        os.chmod(dirpath, dirs)
-        for f in filenames:
-            os.chmod(os.path.join(dirpath, f), files)
 
 
 def finish_case(

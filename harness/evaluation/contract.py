@@ -29,7 +29,6 @@ import datetime
 import hashlib
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 import uuid
@@ -43,7 +42,7 @@ import numpy as np
 
 from common.errors import ConfigError
 from common.files import atomic_path
-from harness.containers.cleanup import remove_tree
+from harness.containers.cleanup import chmod_tree, remove_tree
 from harness.containers.contracts import gc_socket, gc_socket_value
 from harness.containers.scratch import owned_scratch
 from harness.errors import SubmissionError
@@ -292,16 +291,10 @@ def prepare_ground_truth(path: Path, sha256: str, *, cache_dir: Path) -> Path:
         with tarfile.open(path) as tar:
             tar.extractall(tmp, filter="data")
         # Readable by the container's user, whatever the tarball's modes.
-        for root, dirs, files in os.walk(tmp):
-            for d in dirs:
-                os.chmod(Path(root) / d, 0o755)
-            for f in files:
-                if not (Path(root) / f).is_symlink():
-                    os.chmod(Path(root) / f, 0o644)
-        os.chmod(tmp, 0o755)
+        chmod_tree(tmp, dirs=0o755, files=0o644)
         tmp.rename(dest)
     except (tarfile.TarError, OSError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
         raise ConfigError(f"{path}: cannot extract the ground truth tarball: {exc}") from exc
     return dest
 

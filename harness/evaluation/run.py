@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,7 @@ from typing import Any
 
 from common.errors import ConfigError
 from common.files import resolved
-from harness.containers.cleanup import remove_tree
+from harness.containers.cleanup import chmod_tree, remove_tree
 from harness.containers.images import ImageInfo, ImagePins, resolve_image
 from harness.containers.invoke import InvokeServer, relay_image_id
 from harness.containers.isolation import (
@@ -287,10 +286,7 @@ def _replace(run: EvaluationRun, **changes: Any) -> EvaluationRun:
 
 
 def _open_modes(input_dir: Path, output_dir: Path) -> None:
-    for root, _dirs, files in os.walk(input_dir):
-        os.chmod(root, 0o755)
-        for f in files:
-            os.chmod(Path(root) / f, 0o644)
+    chmod_tree(input_dir, dirs=0o755, files=0o644)
     os.chmod(output_dir, 0o777)
 
 
@@ -326,7 +322,7 @@ def _invoke_once(
     """Start the server, ``POST /invoke`` once, and describe it as one container run."""
     relay = work_dir / "relay"
     if relay.exists():
-        shutil.rmtree(relay)
+        remove_tree(relay)
     server = InvokeServer(
         client, image, input_dir, output_dir, relay, limits=limits, labels=labels,
         log_bytes=_LOG_BYTES, mounts=mounts, relay_image=relay_image,

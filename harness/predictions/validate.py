@@ -62,6 +62,7 @@ from harness.split.volume import (
 __all__ = [
     "FILE_SLACK_BYTES",
     "MAX_BYTES_PER_VOXEL",
+    "MAX_OUTPUT_DEPTH",
     "OFFICIAL_GATE",
     "OFFICIAL_RULE",
     "BinarizeRule",
@@ -162,6 +163,10 @@ OFFICIAL_GATE = GateOptions()
 """The gate's defaults: the official rule, geometry judged on the voxel grid."""
 
 
+MAX_OUTPUT_DEPTH = 64
+"""Folders ``/output`` may nest: a deeper entry is a problem of :func:`scan_output_tree`."""
+
+
 @dataclass(frozen=True)
 class OutputLimits:
     """Caps on what a container may leave in ``/output`` (per container run).
@@ -198,7 +203,8 @@ def scan_output_tree(root: Path, *, limits: OutputLimits = OutputLimits()) -> Tr
     """Walk ``root`` with ``lstat`` only, never following a link, and report the first problem.
 
     A problem is a symlink, a hard link (a regular file with more than one link), anything that
-    is neither a regular file nor a folder (device, FIFO, socket), or exceeding ``limits``.
+    is neither a regular file nor a folder (device, FIFO, socket), an entry more than
+    :data:`MAX_OUTPUT_DEPTH` folders deep, or exceeding ``limits``.
     Paths in messages are shown as the container saw them (``/output/...``).
 
     Examples
@@ -212,11 +218,21 @@ def scan_output_tree(root: Path, *, limits: OutputLimits = OutputLimits()) -> Tr
     """
     total = 0
     entries = 0
-    stack = [Path(root)]
+    stack = [(Path(root), 0)]
     while stack:
-        folder = stack.pop()
+        folder, depth = stack.pop()
         with os.scandir(folder) as it:
             items = sorted(it, key=lambda e: e.name)
+        if items and depth >= MAX_OUTPUT_DEPTH:
+            # Deeper, a path outgrows the system's limit: refused before any is too long.
+            parts = folder.relative_to(root).parts
+            shown = "/".join(["/output", *parts[:3], "...", *parts[-2:]])
+            return TreeScan(
+                total,
+                entries,
+                f"{shown} lies {depth} folders deep and holds more; /output may nest folders "
+                f"at most {MAX_OUTPUT_DEPTH} deep",
+            )
         for entry in items:
             entries += 1
             shown = "/output/" + Path(entry.path).relative_to(root).as_posix()
@@ -227,7 +243,7 @@ def scan_output_tree(root: Path, *, limits: OutputLimits = OutputLimits()) -> Tr
                     total, entries, f"{shown} is a symlink (to {target}); links are not accepted"
                 )
             if stat.S_ISDIR(st.st_mode):
-                stack.append(Path(entry.path))
+                stack.append((Path(entry.path), depth + 1))
             elif stat.S_ISREG(st.st_mode):
                 if st.st_nlink > 1:
                     return TreeScan(

@@ -376,12 +376,13 @@ def _resolve_submissions(
     """Every submission's image, pinned; a submission whose image cannot be had is set aside.
 
     Returns the submissions to run and, for each one set aside, its team, submission, source,
-    status ``image_failed`` and the reason (the round goes on with the others).
+    status ``image_failed`` and the reason (the round goes on with the others); a submission
+    whose model is refused is set aside so too.
 
     Raises
     ------
     ConfigError
-        A pinned tag moved, a model is refused, or no submission's image could be had.
+        A pinned tag moved, or no submission's image could be had.
     """
     config = plan.config
     records: list[Submission] = []
@@ -391,12 +392,15 @@ def _resolve_submissions(
         if not entries:
             console.print(f"[yellow]{team.name}: no submission for phase {config.phase}[/yellow]")
         for entry in entries:
+            what = "image failed"
             try:
                 info = _resolve_one(entry, config, pins=pins)
+                # A refused model is this team's alone (a tree nested thousands deep, a link):
+                # set aside as its image would be, never stopping the others.
+                what = "model refused"
+                model = _prepared_model(plan, entry)
             except SubmissionError as exc:
-                console.print(
-                    f"[red]{entry.key}: image failed[/red]: {as_text(exc)}", highlight=False
-                )
+                console.print(f"[red]{entry.key}: {what}[/red]: {as_text(exc)}", highlight=False)
                 failures.append(
                     {
                         "team": team.name,
@@ -407,7 +411,6 @@ def _resolve_submissions(
                     }
                 )
                 continue
-            model = _prepared_model(plan, entry)
             submission = plan_submission(plan, entry, info, model)
             console.print(
                 f"{submission.key}: {info.ref} [dim]{info.digest[:19]}[/dim]"
@@ -450,8 +453,9 @@ def _prepared_model(plan: RoundPlan, entry: SubmissionEntry) -> ModelInfo | None
 
     Raises
     ------
-    ConfigError
-        The model is refused (inside the split, unreadable, not a tarball or a folder).
+    SubmissionError
+        The model is refused (inside the split, unreadable, not a tarball or a folder, nested
+        too deep), naming the round file and the team.
     """
     if entry.model is None:
         return None
@@ -459,7 +463,9 @@ def _prepared_model(plan: RoundPlan, entry: SubmissionEntry) -> ModelInfo | None
         refuse_model_in_split(entry.model, plan.split)
         return prepare_model(entry.model)
     except SubmissionError as exc:
-        raise ConfigError(f"{plan.config.source}: team {entry.team.name!r}, model: {exc}") from exc
+        raise SubmissionError(
+            f"{plan.config.source}: team {entry.team.name!r}, model: {exc}"
+        ) from exc
 
 
 def _relay_image(

@@ -6,7 +6,6 @@ Also the round's task folders' names and the batching of an invoke submission's 
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rich.console import Console
 
 from common.terminal import as_text
+from harness.containers.cleanup import remove_tree
 from harness.containers.limits import Limits
 from harness.containers.run_config import RunConfig
 from harness.containers.run_folder import RunIdentity
@@ -304,7 +304,7 @@ def gpus_needed(limits: Limits) -> int:
 def remove_task_folder(folder: Path, console: Console) -> None:
     """Remove a finished task's scratch folder; a failure is said, never raised."""
     try:
-        shutil.rmtree(folder)
+        remove_tree(folder)  # a container's output of any depth, closed folders included
     except OSError as exc:
         # Scratch only: the case is recorded; say what is left instead of stopping the round.
         console.print(

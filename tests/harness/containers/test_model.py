@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import tarfile
 
 import pytest
 
+from harness.containers.cleanup import remove_tree
 from harness.containers.model import prepare_model, refuse_model_in_split
 from harness.errors import SubmissionError
 from harness.split.manifest import load_split
@@ -57,3 +59,59 @@ def test_a_link_to_the_split_given_as_model_is_resolved_and_refused(tmp_path, sp
     (tmp_path / "weights").symlink_to(split.root / "labels")
     with pytest.raises(SubmissionError, match="lies inside the split"):
         refuse_model_in_split(tmp_path / "weights", split)
+
+
+_LIMITS = (
+    "a path inside a model has at most 32 names (folders nested at most that deep) and 1024 "
+    "characters."
+)
+
+
+def _nested(root, depth):
+    """``root/d/.../d/w.bin``, ``depth`` folders deep, made by relative steps (no long path)."""
+    root.mkdir()
+    here = os.getcwd()
+    try:
+        os.chdir(root)
+        for _ in range(depth):
+            os.mkdir("d")
+            os.chdir("d")
+        with open("w.bin", "wb") as fh:
+            fh.write(b"w")
+    finally:
+        os.chdir(here)
+    return root
+
+
+def test_a_model_folder_3000_folders_deep_is_refused_naming_it_and_the_limit(tmp_path):
+    model = _nested(tmp_path / "model", 3000)
+    with pytest.raises(SubmissionError) as info:
+        prepare_model(model)
+    remove_tree(model)  # pytest's own removal of tmp_path recurses
+    assert str(info.value) == (
+        f"model folder {model}: d/d/d/.../d/d nests folders too deep; {_LIMITS}"
+    )
+
+
+def test_a_model_folder_within_the_limit_is_accepted(tmp_path):
+    # 31 folders and the file: a path of 32 names, the limit.
+    assert prepare_model(_nested(tmp_path / "model", 31)).size_bytes == 1
+
+
+def test_a_model_tarball_3000_folders_deep_is_refused_before_extraction(tmp_path):
+    tarball = tmp_path / "deep.tar"
+    with tarfile.open(tarball, "w") as tar:
+        for k in range(1, 3001):
+            info = tarfile.TarInfo("/".join(["d"] * k))
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            tar.addfile(info)
+    cache = tmp_path / "cache"
+    with pytest.raises(SubmissionError) as info:
+        prepare_model(tarball, cache=cache)
+    assert str(info.value) == (
+        f"model tarball {tarball}: member {'d/' * 32 + 'd'!r} has 33 names and 65 "
+        f"characters; {_LIMITS}"
+    )
+    # Refused from the headers: nothing of it was written.
+    assert list(cache.iterdir()) == []

@@ -11,6 +11,7 @@ import pytest
 import SimpleITK as sitk
 import tifffile
 
+from harness.containers.cleanup import remove_tree
 from harness.predictions.validate import (
     BinarizeRule,
     GateOptions,
@@ -274,3 +275,24 @@ def test_save_mask_writes_uint8_on_the_grid_and_leaves_no_temporary(tmp_path):
     assert vol.array.dtype == np.uint8 and vol.array[1, 1, 1] == 1 and int(vol.array.sum()) == 1
     assert GRID.mismatch(vol.grid) is None
     assert sorted(p.name for p in (tmp_path / "preds").iterdir()) == ["case_1.nii.gz"]
+
+
+def test_scan_refuses_folders_nested_3000_deep_under_any_file_cap(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    here = os.getcwd()
+    try:
+        os.chdir(out)
+        for _ in range(3000):  # relative steps: the full path is longer than a path may be
+            os.mkdir("d")
+            os.chdir("d")
+    finally:
+        os.chdir(here)
+    scan = scan_output_tree(out, limits=OutputLimits(max_files=10**6))
+    remove_tree(out)  # pytest's own removal of tmp_path recurses
+    # 64 folders entered, then the 65th found inside the 64th.
+    assert (scan.entries, scan.problem) == (
+        64,
+        "/output/d/d/d/.../d/d lies 64 folders deep and holds more; /output may nest folders "
+        "at most 64 deep",
+    )
