@@ -76,6 +76,8 @@ def test_the_ledger_keeps_one_record_per_case_and_the_newest_files(tmp_path, spl
         "digest": "sha256:aaa",
         "user": "1000",
         "api_method": "",
+        "volumes": [],
+        "run_as": "",
     }
 
     ledger.close(state="finished")
