@@ -7,8 +7,10 @@ ready; for each case the harness stages ``/input`` (that case only) and empties 
 ``POST /invoke`` runs the case and answers 201 when done. grand-challenge's shim allows 300 s for
 the start and the health check together, 10 s per try (:data:`HEALTH_TRY_S`), and fails at once
 on a redirect; the harness does the same within ``Limits.startup_timeout_s`` (300 s by default),
-polling more often (:data:`HEALTH_POLL_S`) so a light server is not kept waiting. A server is
-stopped as the shim stops it: SIGTERM, then SIGKILL after a grace
+polling more often (:data:`HEALTH_POLL_S`) so a light server is not kept waiting. Every request
+has a wall-clock deadline (:meth:`InvokeServer.request`), however slowly a server drips its
+answer: a health try ends by the start-up deadline, ``POST /invoke`` at the case's timeout. A
+server is stopped as the shim stops it: SIGTERM, then SIGKILL after a grace
 (:func:`~harness.containers.isolation.stop_container`).
 
 Isolation is the exec contract's (:func:`~harness.containers.isolation.container_options`): the
@@ -37,7 +39,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +83,7 @@ INVOKE_PORT = 4743
 HELPER_IMAGE = "selma3d/python:3.11"
 """The harness's base image the relay runs on (``make images`` builds it)."""
 HEALTH_TRY_S = 10.0
-"""Seconds one ``GET /health`` may take, as on grand-challenge."""
+"""Seconds one ``GET /health`` may take, its whole answer included, as on grand-challenge."""
 HEALTH_POLL_S = 0.05
 """Seconds before the second health try; each wait is 1.5 times the last, up to
 :data:`HEALTH_POLL_MAX_S`. grand-challenge waits 5 s, which only delays the start."""
@@ -95,6 +97,10 @@ _RELAY_SCRIPT = Path(__file__).with_name("invoke_relay.py")
 _SOCKET = "invoke.sock"
 _BODY_BYTES = 1 << 16
 _NOBODY = 65534
+_HEALTH_MIN_TRY_S = 0.1
+"""The least time left for which a health try is still made."""
+_RELAY_MARGIN_S = 10.0
+"""Seconds a relayed connection outlives the longest request the harness makes on it."""
 
 
 @dataclass(frozen=True)
@@ -285,6 +291,7 @@ class InvokeServer:
         self.cases_served = 0
         self._killed_for_timeout = threading.Event()
         self._relay_fd: int | None = None
+        self._relay_limit_s = 0.0
 
     @property
     def socket_path(self) -> Path:
@@ -310,6 +317,7 @@ class InvokeServer:
                 f"the image {self.relay_image} pinned for {HELPER_IMAGE}, which relays calls to "
                 "invoke servers, is no longer on this engine (removed during the run)."
             ) from exc
+        self._relay_limit_s = max(startup_timeout_s, self.limits.timeout_s) + _RELAY_MARGIN_S
         self.relay_dir.mkdir(mode=0o700)
         self._relay_fd = os.open(self.relay_dir, os.O_RDONLY | os.O_DIRECTORY)
         labels = {**self.labels, LABEL_ROLE: "invoke-server"}
@@ -350,19 +358,21 @@ class InvokeServer:
             self.container.reload()
             if self.container.status not in ("created", "running"):
                 return self._died_starting(time.perf_counter() - t0)
+            now = time.perf_counter()
+            # A try cut short at once would only hide the last real answer (a 503, say).
+            if deadline - now < _HEALTH_MIN_TRY_S:
+                break
             if self.socket_path.exists():
-                remaining = deadline - time.perf_counter()
-                try_s = max(0.1, min(HEALTH_TRY_S, remaining))
-                last = self.request("GET", "/health", timeout=try_s)
+                # Never past the start-up deadline, however slowly the answer comes.
+                last = self.request("GET", "/health", deadline=min(now + HEALTH_TRY_S, deadline))
                 if last.status == 200:
                     return Startup(True, time.perf_counter() - t0)
                 if last.status in REDIRECT_CODES:
                     return self._redirected(last, time.perf_counter() - t0)
-            if time.perf_counter() >= deadline:
-                break
             # Often at first (a light server is up in a fraction of a second), then less, so a
-            # slow model's log is not buried under health checks.
-            time.sleep(min(HEALTH_POLL_MAX_S, HEALTH_POLL_S * 1.5**tries))
+            # slow model's log is not buried under health checks; never past the deadline.
+            pause = min(HEALTH_POLL_MAX_S, HEALTH_POLL_S * 1.5**tries)
+            time.sleep(max(0.0, min(pause, deadline - time.perf_counter())))
             tries += 1
         elapsed = time.perf_counter() - t0
         log = self._final_log()
@@ -408,7 +418,16 @@ class InvokeServer:
         self.relay = self.client.containers.create(
             # By the id pinned when the command resolved its images: a moved tag changes nothing.
             self.relay_image,
-            ["python3", "-S", "-I", "/opt/selma3d/relay.py", f"/relay/{_SOCKET}", str(INVOKE_PORT)],
+            # A relayed connection is cut after the longest request the harness may make on it.
+            [
+                "python3",
+                "-S",
+                "-I",
+                "/opt/selma3d/relay.py",
+                f"/relay/{_SOCKET}",
+                str(INVOKE_PORT),
+                f"{self._relay_limit_s:g}",
+            ],
             detach=True,
             # Inside the server's network namespace: its loopback, nothing else.
             network_mode=f"container:{self.container.id}",
@@ -451,29 +470,76 @@ class InvokeServer:
             log,
         )
 
-    def request(self, method: str, path: str, *, timeout: float) -> Answer:
-        """One HTTP request through the relay; never raises for a missing or bad answer."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: float,
+        on_expiry: Callable[[], None] | None = None,
+    ) -> Answer:
+        """One HTTP request through the relay, ended at ``deadline``; never raises for a bad answer.
+
+        Parameters
+        ----------
+        method, path : str
+        deadline : float, keyword-only
+            A :func:`time.perf_counter` time. A timer then runs ``on_expiry`` and shuts the
+            connection: a server dripping its answer a byte at a time (each read within any
+            socket timeout) cannot hold the request past it. The answer is then "no whole
+            answer within ... s", whatever part of it came.
+        on_expiry : callable, keyword-only, optional
+            Run by the timer first (``POST /invoke`` stops the server there).
+        """
         if self._relay_fd is None:
             raise RuntimeError("InvokeServer.request before start")
-        conn = _UnixHTTPConnection(self._relay_fd, timeout=timeout)
+        limit_s = max(0.0, deadline - time.perf_counter())
+        # The socket's own timeout is a backstop only: the timer ends the request first.
+        conn = _UnixHTTPConnection(self._relay_fd, timeout=limit_s + _RELAY_MARGIN_S)
+        expired = threading.Event()
+
+        def cut() -> None:
+            sock = conn.sock
+            if sock is not None:
+                # Wakes a blocked read at once (it sees the end of the stream).
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        def expire() -> None:
+            expired.set()
+            if on_expiry is not None:
+                on_expiry()
+            cut()
+
+        timer = threading.Timer(limit_s, expire)
+        timer.start()
         response = None
         try:
+            conn.connect()
+            if expired.is_set():
+                cut()  # the timer fired before the socket existed: nothing was cut
             conn.request(method, path, headers={"Content-Length": "0"} if method == "POST" else {})
             response = conn.getresponse()
             body = response.read(_BODY_BYTES)
-            return Answer(response.status, body.decode("utf-8", errors="replace"))
+            answer = Answer(response.status, body.decode("utf-8", errors="replace"))
         except TimeoutError:
-            return Answer(None, error=f"no answer within {timeout:g} s")
-        # What a server not listening yet, closing the connection or dying looks like; any other
-        # error is the harness's own and propagates.
+            answer = Answer(None, error=f"no answer within {limit_s:.3g} s")
+        # What a server not listening yet, closing the connection or dying looks like (and the
+        # timer's shutdown); any other error is the harness's own and propagates.
         except (ConnectionError, FileNotFoundError, http.client.HTTPException) as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return Answer(None, error=f"no answer ({detail})")
+            answer = Answer(None, error=f"no answer ({detail})")
         finally:
+            timer.cancel()
+            # A running expiry finishes first: the socket is closed only after its shutdown.
+            timer.join()
             # A response read in part (or a connection that closes) holds the socket, not conn.
             if response is not None:
                 response.close()
             conn.close()
+        if expired.is_set():
+            return Answer(None, error=f"no whole answer within {limit_s:.3g} s")
+        return answer
 
     def invoke(self, *, timeout_s: float, last: bool = False) -> InvokeOutcome:
         """Run the staged case: ``POST /invoke``, the server killed at ``timeout_s``.
@@ -542,14 +608,8 @@ class InvokeServer:
             with contextlib.suppress(NotFound, APIError):
                 stop_container(self.container)
 
-        timer = threading.Timer(timeout_s, kill)
         t0 = time.perf_counter()
-        timer.start()
-        try:
-            # The timer's kill closes the connection; the socket's own timeout is a backstop.
-            answer = self.request("POST", "/invoke", timeout=timeout_s + 30)
-        finally:
-            timer.cancel()
+        answer = self.request("POST", "/invoke", deadline=t0 + timeout_s, on_expiry=kill)
         return answer, time.perf_counter() - t0
 
     def _settle(

@@ -11,7 +11,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -586,3 +592,119 @@ def test_a_server_churning_output_after_its_answer_fails_only_its_own_cases(
     # A server still writing when the next case is staged is stopped; a fresh one serves it.
     ended = {s["ended"] for s in run_json["servers"]}
     assert ended <= {"finished", "output_not_cleared"}, ended
+
+
+# ---- servers dripping their answers: every request ends at its deadline -------------------
+
+
+def bounded(seconds: float, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` and its wall time; the test fails if it runs past ``seconds``."""
+    out: dict[str, object] = {}
+
+    def call() -> None:
+        try:
+            out["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the test below
+            out["error"] = exc
+
+    t0 = time.perf_counter()
+    # A daemon thread: a run that never ends must not keep pytest from ending.
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    elapsed = time.perf_counter() - t0
+    if worker.is_alive():
+        pytest.fail(f"still running after {seconds:g} s: a dripping answer held the harness")
+    if "error" in out:
+        raise out["error"]
+    return out["value"], elapsed
+
+
+@pytest.mark.docker
+def test_a_health_answer_dripped_a_byte_at_a_time_fails_the_start_at_its_deadline(
+    client, server_image, split3, tmp_path
+):
+    # A status line 200, then an endless header line, one byte every 2 s: each read of the
+    # answer gets a byte well within any per-read timeout.
+    (summary, run_json), elapsed = bounded(
+        60,
+        run,
+        client,
+        server_image,
+        split3,
+        tmp_path,
+        model=behaviour(tmp_path, health="drip"),
+        startup_timeout_s=6,
+    )
+    assert {r.status for r in summary.records.values()} == {"failed"}
+    assert len(summary.records) == 3
+    for rec in summary.records.values():
+        assert "never answered GET /health with 200 within 6 s" in rec.reason, rec.reason
+        assert "last try: no whole answer within" in rec.reason, rec.reason
+    [server] = run_json["servers"]
+    assert server["healthy"] is False and server["ended"] == "failed"
+    # The health try ended at the start-up deadline, not a byte later than the margin.
+    assert 6.0 <= server["startup_s"] < 8.0, server["startup_s"]
+    assert "loading the model: {'health': 'drip'}" in case_log(tmp_path, split3.cases[0].case_id)
+    # Three cases, one start of 6 s: no case waited for a server of its own.
+    assert elapsed < 6 + 10, elapsed
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("mode", ["drip_headers", "drip_body"])
+def test_an_invoke_answer_dripped_a_byte_at_a_time_times_out_at_the_case_timeout(
+    client, server_image, split3, tmp_path, mode
+):
+    (summary, run_json), elapsed = bounded(
+        120,
+        run,
+        client,
+        server_image,
+        split3,
+        tmp_path,
+        model=behaviour(tmp_path, invoke=mode),
+        timeout_s=3,
+    )
+    assert {r.status for r in summary.records.values()} == {"timeout"}
+    for rec in summary.records.values():
+        assert 3.0 <= rec.wall_time_s < 8.0, rec.wall_time_s
+        assert "POST /invoke still running after 3 s" in rec.reason, rec.reason
+    assert [s["ended"] for s in run_json["servers"]] == ["timeout"] * 3
+    # Three servers, each stopped at 3 s.
+    assert elapsed < 3 * 3 + 20, elapsed
+
+
+@pytest.mark.docker
+def test_check_of_a_server_dripping_its_health_answer_fails_within_the_start_up_limit(
+    server_image, split3, tmp_path
+):
+    folder = tmp_path / "slow"
+    shutil.copytree(MISBEHAVING / "invoke" / "server", folder)
+    out = tmp_path / "check"
+    args = ["check", str(folder), "--split", str(split3.root), "--out", str(out)]
+    args += ["--startup-timeout-s", "20", "--timeout-s", "30", "--memory", "512m", "--cpus", "1"]
+    args += ["--model", behaviour(tmp_path, health="drip")]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    try:
+        printed, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        # SIGTERM: the command removes its containers on the way out.
+        proc.terminate()
+        printed, _ = proc.communicate(timeout=60)
+        pytest.fail(f"check still running after 120 s:\n{printed[-2000:]}")
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 1, printed
+    assert "Traceback" not in printed, printed
+    assert "never answered GET /health with 200 within 20 s" in printed, printed
+    report = json.loads((out / "check.json").read_text())
+    [server] = report["servers"]
+    assert server["healthy"] is False and 20.0 <= server["startup_s"] < 22.0, server
+    # Building the copied image, a start-up of 20 s, the server's stop and the clean-up.
+    assert elapsed < 20 + 30, elapsed

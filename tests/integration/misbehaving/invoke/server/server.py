@@ -1,8 +1,11 @@
 """A grand-challenge invoke server for the tests; /opt/ml/model/behaviour.json says how it acts.
 
 Keys (all optional): ``load_s`` (seconds of "model loading" before it listens), ``health``
-("ok", or an HTTP code it answers forever; a 3xx with a Location header), ``invoke`` ("ok", an
-HTTP code, "hang"), ``crash_on``
+("ok", an HTTP code it answers forever, a 3xx with a Location header, or "drip": a status line
+200, then an endless header line one byte every 2 s), ``invoke`` ("ok", an HTTP code, "hang",
+"drip_headers": the mask written, then a 201 whose headers never end, one byte every 2 s, or
+"drip_body": the mask written, then a 201's headers announcing a body of 1 MB that comes one
+byte every 2 s), ``crash_on``
 (the invocation number during which the process exits with code 9), ``allocate_mb`` (memory it
 holds during each invocation), ``random`` (a random mask: not deterministic), ``exit_at_start``
 (an exit code: the process ends at once, as a server whose model cannot be found does),
@@ -123,10 +126,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def drip(self, head):
+        """Send ``head``, then one byte every 2 s for as long as the connection lasts."""
+        try:
+            self.connection.sendall(head)
+            while True:
+                self.connection.sendall(b"X")
+                time.sleep(2)
+        except OSError:
+            print(f"{self.command} {self.path}: the connection was cut while dripping", flush=True)
+
     def do_GET(self):
         if self.path != "/health":
             return self.answer(404)
         health = behaviour.get("health", "ok")
+        if health == "drip":
+            return self.drip(b"HTTP/1.1 200 OK\r\n")
         self.answer(200 if health == "ok" else int(health), "not ready, and never will be")
 
     def do_POST(self):
@@ -141,6 +156,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         mode = behaviour.get("invoke", "ok")
         if mode == "hang":
             time.sleep(3600)
+        if mode == "drip_headers":
+            write_mask()
+            return self.drip(b"HTTP/1.1 201 Created\r\n")
+        if mode == "drip_body":
+            write_mask()
+            return self.drip(b"HTTP/1.1 201 Created\r\nContent-Length: 1000000\r\n\r\n")
         if mode != "ok":
             print_traceback(invocations)
             return self.answer(int(mode), "Traceback: ValueError: the model cannot read this")
