@@ -25,6 +25,7 @@ from harness.containers.cleanup import remove_tree
 from harness.containers.images import build_folder
 from harness.split.manifest import load_split
 from harness.split.synth import synthesize_split
+from tests.harness.containers.deep_trees import nested
 
 pytestmark = pytest.mark.docker
 
@@ -37,21 +38,6 @@ LIMITS = (
 )
 
 
-def _nested(root: Path, depth: int) -> Path:
-    """``root/d/.../d/w.bin``, ``depth`` folders deep, made by relative steps (no long path)."""
-    root.mkdir()
-    here = os.getcwd()
-    try:
-        os.chdir(root)
-        for _ in range(depth):
-            os.mkdir("d")
-            os.chdir("d")
-        Path("w.bin").write_bytes(b"w")
-    finally:
-        os.chdir(here)
-    return root
-
-
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory: pytest.TempPathFactory, engine_client):
     root = tmp_path_factory.mktemp("deep")
@@ -60,7 +46,7 @@ def setting(tmp_path_factory: pytest.TempPathFactory, engine_client):
     )
     quiet = {"client": engine_client, "log": lambda _: None}
     build_folder(MISBEHAVING / "_base", "selma3d-test/misbehaving-base:latest", **quiet)
-    model = _nested(root / "deep-model", 3000)
+    model = nested(root / "deep-model", 3000)
     tarball = root / "deep-model.tar"
     with tarfile.open(tarball, "w") as tar:
         for k in range(1, 3001):
@@ -68,7 +54,7 @@ def setting(tmp_path_factory: pytest.TempPathFactory, engine_client):
             info.type = tarfile.DIRTYPE
             info.mode = 0o755
             tar.addfile(info)
-    folder = _nested(root / "deep-folder", 3000)
+    folder = nested(root / "deep-folder", 3000)
     (folder / "Dockerfile").write_text((DEEP_OUTPUT / "Dockerfile").read_text())
     (folder / "predict.py").write_text((DEEP_OUTPUT / "predict.py").read_text())
     yield {"root": root, "split": split, "model": model, "tarball": tarball, "folder": folder}

@@ -15,6 +15,7 @@ from harness.containers.cleanup import (
     remove_tree,
     walk_tree,
 )
+from tests.harness.containers.deep_trees import nested
 
 
 def _closed_tree(root: Path) -> None:
@@ -52,23 +53,17 @@ def test_a_missing_path_is_already_removed(tmp_path):
 
 
 def _deep_tree(root: Path, depth: int) -> Path:
-    """``root/d/d/.../d`` ``depth`` folders deep, made by relative steps (no long path)."""
-    root.mkdir()
-    here = os.getcwd()
-    try:
-        os.chdir(root)
-        for _ in range(depth):
-            os.mkdir("d")
-            os.chdir("d")
+    """``root/d/.../d``, its deepest folder holding a file, a closed folder and a link out."""
+
+    def inside() -> None:
         Path("f").write_text("x")
         os.mkdir("closed")
         Path("closed/g").write_text("y")
         os.chmod("closed", 0)
-        # The deepest folder holds a link to a folder outside: removing never enters it.
+        # A link to a folder outside: removing never enters it.
         os.symlink(root.parent / "outside", "link")
-    finally:
-        os.chdir(here)
-    return root
+
+    return nested(root, depth, inside)
 
 
 def test_a_tree_3000_folders_deep_with_a_closed_folder_and_a_link_is_removed(tmp_path):

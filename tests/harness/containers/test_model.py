@@ -12,6 +12,7 @@ from harness.containers.model import prepare_model, refuse_model_in_split
 from harness.errors import SubmissionError
 from harness.split.manifest import load_split
 from harness.split.synth import synthesize_split
+from tests.harness.containers.deep_trees import nested
 
 
 @pytest.fixture
@@ -67,24 +68,8 @@ _LIMITS = (
 )
 
 
-def _nested(root, depth):
-    """``root/d/.../d/w.bin``, ``depth`` folders deep, made by relative steps (no long path)."""
-    root.mkdir()
-    here = os.getcwd()
-    try:
-        os.chdir(root)
-        for _ in range(depth):
-            os.mkdir("d")
-            os.chdir("d")
-        with open("w.bin", "wb") as fh:
-            fh.write(b"w")
-    finally:
-        os.chdir(here)
-    return root
-
-
 def test_a_model_folder_3000_folders_deep_is_refused_naming_it_and_the_limit(tmp_path):
-    model = _nested(tmp_path / "model", 3000)
+    model = nested(tmp_path / "model", 3000)
     with pytest.raises(SubmissionError) as info:
         prepare_model(model)
     remove_tree(model)  # pytest's own removal of tmp_path recurses
@@ -95,7 +80,7 @@ def test_a_model_folder_3000_folders_deep_is_refused_naming_it_and_the_limit(tmp
 
 def test_a_model_folder_within_the_limit_is_accepted(tmp_path):
     # 31 folders and the file: a path of 32 names, the limit.
-    assert prepare_model(_nested(tmp_path / "model", 31)).size_bytes == 1
+    assert prepare_model(nested(tmp_path / "model", 31)).size_bytes == 1
 
 
 def test_a_model_tarball_3000_folders_deep_is_refused_before_extraction(tmp_path):
