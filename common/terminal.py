@@ -14,7 +14,7 @@ import re
 
 from rich.markup import escape
 
-__all__ = ["as_text"]
+__all__ = ["as_text", "show_characters"]
 
 # C0 controls but newline and tab, DEL, and the C1 controls (U+009B is a one-character CSI).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -39,5 +39,20 @@ def as_text(value: object) -> str:
     >>> print(as_text("[/red][bold]fake\x1b[2J\rPASSED"))
     \[/red]\[bold]fake\x1b[2J\x0dPASSED
     """
-    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
-    return escape(shown)
+    return escape(show_characters(str(value), _CONTROL))
+
+
+def show_characters(text: str, characters: re.Pattern[str]) -> str:
+    r"""``text`` with each character ``characters`` matches written as ``\xNN`` (or ``\uNNNN``).
+
+    Examples
+    --------
+    >>> print(show_characters("a\x1bb\x00", re.compile("[\x00-\x1f]")))
+    a\x1bb\x00
+    """
+    return characters.sub(lambda m: _shown(m.group()), text)
+
+
+def _shown(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

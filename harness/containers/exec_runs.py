@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from harness.containers.canary import after_canary, canary_split
-from harness.containers.cleanup import remove_tree
+from harness.containers.cleanup import chmod_tree, remove_tree
 from harness.containers.contracts import Contract
 from harness.containers.isolation import (
     LABEL_OUT_DIR,
@@ -25,7 +25,7 @@ from harness.containers.isolation import (
     run_container,
 )
 from harness.containers.records import CaseRecord
-from harness.containers.run_state import RunState, chmod_tree, finish_case
+from harness.containers.run_state import RunState, finish_case
 from harness.split.manifest import Case
 
 __all__ = ["exec_batches", "execute_exec", "run_exec_batch"]

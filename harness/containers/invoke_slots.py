@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.containers.canary import after_canary, canary_split
-from harness.containers.cleanup import empty_folder, remove_tree
+from harness.containers.cleanup import chmod_tree, empty_folder, remove_tree
 from harness.containers.contracts import StagedCase
 from harness.containers.invoke import InvokeServer, Startup
 from harness.containers.isolation import (
@@ -21,7 +21,7 @@ from harness.containers.isolation import (
     remove_run_containers,
 )
 from harness.containers.records import CaseRecord
-from harness.containers.run_state import RunState, chmod_tree, finish_case
+from harness.containers.run_state import RunState, finish_case
 from harness.split.manifest import Case
 
 __all__ = ["Slot", "clear_folder", "execute_invoke"]

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from common.files import write_atomic
-from harness.containers.cleanup import chmod_tree
 from harness.containers.contracts import Contract, StagedCase
 from harness.containers.images import ImageInfo
 from harness.containers.isolation import (
@@ -27,7 +26,7 @@ from harness.containers.run_folder import RunFolder
 from harness.containers.verdicts import CaseVerdict, case_verdict
 from harness.predictions.validate import save_mask
 
-__all__ = ["OUTPUT_CHANGED", "RunState", "chmod_tree", "finish_case"]
+__all__ = ["OUTPUT_CHANGED", "RunState", "finish_case"]
 
 OUTPUT_CHANGED = (
     "/output changed while selma3d read it (files appeared or vanished after the container's "

@@ -41,6 +41,7 @@ from common.files import resolved, write_atomic
 from common.outputs import LOCK_NAME, MARKER_NAME, claim_folder, real
 from common.profiles import DEFAULT_PROFILE
 from common.status import STATUS, STATUSES
+from common.terminal import show_characters
 from harness.containers.engine import engine_client
 from harness.containers.images import ImageInfo, ImagePins, resolve_image
 from harness.containers.invoke import relay_image_id
@@ -685,7 +686,7 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 def _xml_text(text: str) -> str:
     r"""``text`` as XML can hold it: each character XML 1.0 refuses shown as ``\xNN``."""
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return show_characters(text, _NOT_XML)
 
 
 def _human_time(seconds: float) -> str:
